@@ -1,0 +1,2 @@
+#![forbid(unsafe_code)]
+pub use kubeplex_proto::filter::v1 as config_pb;

@@ -1,0 +1,23 @@
+//! The kubeplex schemas, generated from `proto/kubeplex/**.proto`.
+//!
+//! - [`filter::v1`]: what the control plane pushes to the wasm filter.
+//! - [`admin::v1`]: the control plane's admin API (with the `grpc` feature,
+//!   also the tonic client and server).
+#![forbid(unsafe_code)]
+
+pub mod filter {
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/kubeplex.filter.v1.rs"));
+    }
+}
+
+#[cfg(feature = "grpc")]
+pub mod admin {
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/kubeplex.admin.v1.rs"));
+    }
+}
+
+/// The type URL of [`filter::v1::FilterConfig`] when packed in a
+/// `google.protobuf.Any`.
+pub const FILTER_CONFIG_TYPE_URL: &str = "type.googleapis.com/kubeplex.filter.v1.FilterConfig";

@@ -1,0 +1,62 @@
+//! The control plane's inputs, parsed and validated: the kubeconfig (which
+//! clusters exist and how to reach them) and the gateway config (listener,
+//! issuers and their keys, revocations, policy, audit).
+//!
+//! Every loader returns either a fully valid value or [`InputErrors`] naming
+//! the file, line (when known), field and reason of *every* problem found.
+//! A rejected edit never replaces the last good value; that is the caller's
+//! job (see `serve`).
+
+pub mod gateway_config;
+pub mod keys;
+pub mod kubeconfig;
+pub mod policy;
+pub mod revocations;
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// One problem in one input file, precise enough to fix without guessing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputError {
+    /// The file the problem is in (as given, or resolved relative to the
+    /// file that referenced it).
+    pub file: PathBuf,
+    /// 1-based line, when the parser knows it.
+    pub line: Option<u64>,
+    /// Dotted path of the offending field, e.g. `users[1].user.client-key-data`
+    /// or `jwt[0].issuer.audiences`.
+    pub field: Option<String>,
+    /// What is wrong, in a sentence.
+    pub reason: String,
+}
+
+impl fmt::Display for InputError {
+    /// `file:line: field: reason`, omitting what is unknown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": {field}")?;
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
+/// All problems found in one load; never empty.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct InputErrors(pub Vec<InputError>);
+
+impl fmt::Display for InputErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,61 @@
+//! Token verification keys: JWKS documents, PEM public keys and x509 signer
+//! certificates, normalized into what the filter verifies with.
+
+use kubeplex_proto::filter::v1 as pb;
+
+/// A public key the filter can verify JWS signatures with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerificationKey {
+    /// JWK `kid`; None for PEM keys and certificates.
+    pub kid: Option<String>,
+    pub key_type: pb::KeyType,
+    /// DER SubjectPublicKeyInfo (RSA, EC) or the raw 32-byte key (Ed25519).
+    pub public_key: Vec<u8>,
+    /// JWK `alg`, when pinned.
+    pub alg: Option<String>,
+}
+
+/// Why key material could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// The document is not valid JSON or not a JWKS (`{"keys": [...]}`).
+    #[error("not a JWKS document: {0}")]
+    NotJwks(String),
+    /// A JWK has a `kty`/`crv` kubeplex cannot verify with (e.g. `oct`).
+    #[error("key {index} (kid {kid:?}): unsupported key type {kty}{crv}")]
+    UnsupportedKeyType { index: usize, kid: Option<String>, kty: String, crv: String },
+    /// A JWK member is missing or not valid base64url / a valid point.
+    #[error("key {index} (kid {kid:?}): {reason}")]
+    BadJwk { index: usize, kid: Option<String>, reason: String },
+    /// No PEM block that holds a public key or certificate.
+    #[error("no PEM public key or certificate found")]
+    NoPem,
+    /// A PEM block that could not be decoded.
+    #[error("bad PEM {label}: {reason}")]
+    BadPem { label: String, reason: String },
+}
+
+/// Keys from a JWKS document (`{"keys": [...]}`). Keys with `use` other than
+/// `sig` are skipped; unsupported key types are errors.
+pub fn from_jwks(_json: &str) -> Result<Vec<VerificationKey>, KeyError> {
+    todo!("inputs helper")
+}
+
+/// Keys from PEM text: `PUBLIC KEY` (SPKI), `RSA PUBLIC KEY` (PKCS#1) or
+/// `CERTIFICATE` (the certificate's subject public key, multikube's
+/// `--tls-signer-certificate`). Every block is used.
+pub fn from_pem(_pem: &str) -> Result<Vec<VerificationKey>, KeyError> {
+    todo!("inputs helper")
+}
+
+impl VerificationKey {
+    /// The form pushed to the filter.
+    pub fn to_proto(&self) -> pb::Key {
+        pb::Key {
+            kid: self.kid.clone().unwrap_or_default(),
+            key_type: self.key_type as i32,
+            public_key: self.public_key.clone(),
+            alg: self.alg.clone().unwrap_or_default(),
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Kubeconfig → the clusters kubeplex routes to, one per context.
+//!
+//! Parsed with the `kube` crate's `Kubeconfig` (the upstream format exactly),
+//! then resolved: `*-data` fields base64-decoded, file paths read relative to
+//! the kubeconfig's directory, `token`/`tokenFile` read.
+
+use std::path::Path;
+
+use super::InputErrors;
+use crate::sensitive::Sensitive;
+
+/// Where a cluster's kube-apiserver listens, from the cluster's `server` URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerUrl {
+    /// `https` (or `http`, loudly warned).
+    pub scheme: String,
+    /// Host name or IP literal (IPv6 without brackets).
+    pub host: String,
+    /// Explicit port, or 443/80 from the scheme.
+    pub port: u16,
+    /// Path prefix of the server URL without trailing slash (e.g.
+    /// `/k8s/clusters/c-abc` behind Rancher); empty when none.
+    pub path: String,
+}
+
+/// One kubeconfig context, resolved into everything needed to reach its
+/// cluster as the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterTarget {
+    /// The context name: the cluster's name at the gateway.
+    pub context: String,
+    pub server: ServerUrl,
+    /// PEM CA bundle from `certificate-authority(-data)`; None = system roots.
+    pub ca_pem: Option<String>,
+    /// PEM client certificate chain from `client-certificate(-data)`.
+    pub client_cert_pem: Option<String>,
+    /// PEM private key from `client-key(-data)`.
+    pub client_key_pem: Option<Sensitive<String>>,
+    /// Bearer token from `token` or `tokenFile`, sent upstream.
+    pub bearer_token: Option<Sensitive<String>>,
+    /// `tls-server-name`: SNI and the name the server certificate must carry.
+    pub tls_server_name: Option<String>,
+    /// `insecure-skip-tls-verify`; loudly warned when true.
+    pub insecure_skip_tls_verify: bool,
+}
+
+/// A successfully loaded kubeconfig.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedKubeconfig {
+    /// One per usable context, sorted by context name.
+    pub clusters: Vec<ClusterTarget>,
+    /// Things that load but deserve attention: insecure TLS, plain http,
+    /// contexts skipped because their user needs an unsupported credential
+    /// (`exec`, `auth-provider`, username/password).
+    pub warnings: Vec<String>,
+}
+
+/// Read, parse and resolve a kubeconfig file.
+pub fn load(path: &Path) -> Result<LoadedKubeconfig, InputErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        InputErrors(vec![super::InputError {
+            file: path.to_path_buf(),
+            line: None,
+            field: None,
+            reason: format!("cannot read: {e}"),
+        }])
+    })?;
+    parse(&text, path)
+}
+
+/// Parse and resolve kubeconfig text; `path` names the file in errors and
+/// anchors relative paths.
+pub fn parse(_text: &str, _path: &Path) -> Result<LoadedKubeconfig, InputErrors> {
+    todo!("inputs helper")
+}
