@@ -23,10 +23,19 @@ pub enum KeyError {
     NotJwks(String),
     /// A JWK has a `kty`/`crv` kubeplex cannot verify with (e.g. `oct`).
     #[error("key {index} (kid {kid:?}): unsupported key type {kty}{crv}")]
-    UnsupportedKeyType { index: usize, kid: Option<String>, kty: String, crv: String },
+    UnsupportedKeyType {
+        index: usize,
+        kid: Option<String>,
+        kty: String,
+        crv: String,
+    },
     /// A JWK member is missing or not valid base64url / a valid point.
     #[error("key {index} (kid {kid:?}): {reason}")]
-    BadJwk { index: usize, kid: Option<String>, reason: String },
+    BadJwk {
+        index: usize,
+        kid: Option<String>,
+        reason: String,
+    },
     /// No PEM block that holds a public key or certificate.
     #[error("no PEM public key or certificate found")]
     NoPem,

@@ -1,0 +1,7 @@
+//! The xDS protocol: a plain state machine per Envoy stream ([`protocol`])
+//! and the tonic service that feeds it ([`service`]), plus what every
+//! connected Envoy has accepted ([`registry`]).
+
+pub mod protocol;
+pub mod registry;
+pub mod service;

@@ -1,0 +1,259 @@
+use envoy_types::pb::envoy::config::core::v3::Node;
+use envoy_types::pb::google::protobuf::Any;
+use envoy_types::pb::google::rpc::Status as RpcStatus;
+
+use super::*;
+use crate::snapshot::Snapshot;
+use crate::translate::{Resource, Resources};
+
+fn resource(name: &str, content: &str) -> Resource {
+    Resource {
+        name: name.into(),
+        body: Any {
+            type_url: "t".into(),
+            value: content.as_bytes().to_vec(),
+        },
+        version: crate::translate::digest(&[content.as_bytes()]),
+    }
+}
+
+/// Two clusters, one route config, one filter config, one listener;
+/// `generation` changes the clusters' content.
+fn snapshot(generation: &str) -> Snapshot {
+    Snapshot::new(&Resources {
+        clusters: vec![resource("ctx/a", generation), resource("ctx/b", "b")],
+        routes: vec![
+            resource("kubeplex-routes", "r"),
+            resource("other-routes", "o"),
+        ],
+        extension_configs: vec![resource("kubeplex.filter", "f")],
+        listeners: vec![resource("kubeplex-https", "l")],
+    })
+}
+
+fn request(type_url: &str, names: &[&str], version: &str, nonce: &str) -> DiscoveryRequest {
+    DiscoveryRequest {
+        node: Some(Node {
+            id: "envoy-1".into(),
+            ..Default::default()
+        }),
+        type_url: type_url.into(),
+        resource_names: names.iter().map(|s| s.to_string()).collect(),
+        version_info: version.into(),
+        response_nonce: nonce.into(),
+        ..Default::default()
+    }
+}
+
+fn sent(events: &[Event]) -> Vec<&DiscoveryResponse> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Send(r) => Some(r),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn first_wildcard_request_gets_every_cluster() {
+    let snap = snapshot("1");
+    let mut stream = Stream::new();
+    let events = stream.on_request(request(type_urls::CLUSTER, &[], "", ""), &snap);
+    let responses = sent(&events);
+    assert_eq!(responses.len(), 1);
+    assert_eq!(responses[0].resources.len(), 2);
+    assert_eq!(
+        responses[0].version_info,
+        snap.get(type_urls::CLUSTER).unwrap().version
+    );
+    assert_eq!(stream.node_id(), Some("envoy-1"));
+}
+
+#[test]
+fn ack_is_recorded_and_waits_for_news() {
+    let snap = snapshot("1");
+    let mut stream = Stream::new();
+    let first = stream.on_request(request(type_urls::CLUSTER, &[], "", ""), &snap);
+    let r = sent(&first)[0].clone();
+    let events = stream.on_request(
+        request(type_urls::CLUSTER, &[], &r.version_info, &r.nonce),
+        &snap,
+    );
+    assert_eq!(
+        events,
+        vec![Event::Ack {
+            type_url: type_urls::CLUSTER.into(),
+            version: r.version_info.clone()
+        }]
+    );
+    assert_eq!(
+        stream.status()[type_urls::CLUSTER].acked_version,
+        r.version_info
+    );
+
+    // Unchanged snapshot: nothing to send.
+    assert!(sent(&stream.on_snapshot(&snap)).is_empty());
+    // New content: the open request is answered with the new version.
+    let snap2 = snapshot("2");
+    let events = stream.on_snapshot(&snap2);
+    let responses = sent(&events);
+    assert_eq!(responses.len(), 1);
+    assert_eq!(
+        responses[0].version_info,
+        snap2.get(type_urls::CLUSTER).unwrap().version
+    );
+    assert_ne!(responses[0].nonce, r.nonce);
+}
+
+#[test]
+fn stale_nonce_is_ignored() {
+    let snap = snapshot("1");
+    let mut stream = Stream::new();
+    let first = stream.on_request(request(type_urls::CLUSTER, &[], "", ""), &snap);
+    let r = sent(&first)[0].clone();
+    let events = stream.on_request(request(type_urls::CLUSTER, &[], "old", "999"), &snap);
+    assert!(events.is_empty());
+    assert_eq!(stream.status()[type_urls::CLUSTER].acked_version, "");
+    // The real ACK still works afterwards.
+    let events = stream.on_request(
+        request(type_urls::CLUSTER, &[], &r.version_info, &r.nonce),
+        &snap,
+    );
+    assert!(matches!(events[0], Event::Ack { .. }));
+}
+
+#[test]
+fn nacked_version_is_not_resent_but_the_next_one_is() {
+    let snap = snapshot("bad");
+    let mut stream = Stream::new();
+    let first = stream.on_request(request(type_urls::CLUSTER, &[], "", ""), &snap);
+    let r = sent(&first)[0].clone();
+    let mut nack = request(type_urls::CLUSTER, &[], "", &r.nonce);
+    nack.error_detail = Some(RpcStatus {
+        code: 3,
+        message: "invalid cluster".into(),
+        details: vec![],
+    });
+    let events = stream.on_request(nack, &snap);
+    assert_eq!(
+        events,
+        vec![Event::Nack {
+            type_url: type_urls::CLUSTER.into(),
+            version: r.version_info.clone(),
+            error: "invalid cluster".into()
+        }]
+    );
+    assert_eq!(
+        stream.status()[type_urls::CLUSTER].nack_error.as_deref(),
+        Some("invalid cluster")
+    );
+    assert!(
+        sent(&stream.on_snapshot(&snap)).is_empty(),
+        "the rejected version must not be resent"
+    );
+
+    let fixed = snapshot("good");
+    let events = stream.on_snapshot(&fixed);
+    let responses = sent(&events);
+    assert_eq!(responses.len(), 1);
+    let r2 = responses[0].clone();
+    let events = stream.on_request(
+        request(type_urls::CLUSTER, &[], &r2.version_info, &r2.nonce),
+        &fixed,
+    );
+    assert!(matches!(events[0], Event::Ack { .. }));
+    assert_eq!(stream.status()[type_urls::CLUSTER].nack_error, None);
+}
+
+#[test]
+fn named_subscription_gets_only_named_resources_and_resubscription_resends() {
+    let snap = snapshot("1");
+    let mut stream = Stream::new();
+    let events = stream.on_request(
+        request(type_urls::ROUTE, &["kubeplex-routes"], "", ""),
+        &snap,
+    );
+    let r = sent(&events)[0].clone();
+    assert_eq!(r.resources.len(), 1);
+    assert_eq!(r.resources[0].value, b"r");
+
+    // Same version, but the subscription now names two resources.
+    let events = stream.on_request(
+        request(
+            type_urls::ROUTE,
+            &["kubeplex-routes", "other-routes"],
+            &r.version_info,
+            &r.nonce,
+        ),
+        &snap,
+    );
+    let responses = sent(&events);
+    assert_eq!(responses.len(), 1);
+    assert_eq!(responses[0].resources.len(), 2);
+}
+
+#[test]
+fn snapshot_change_waits_for_the_outstanding_ack() {
+    let snap = snapshot("1");
+    let mut stream = Stream::new();
+    let first = stream.on_request(request(type_urls::CLUSTER, &[], "", ""), &snap);
+    let r = sent(&first)[0].clone();
+    // Envoy has not answered yet: no second response in flight.
+    let snap2 = snapshot("2");
+    assert!(sent(&stream.on_snapshot(&snap2)).is_empty());
+    // Its ACK of version 1 is answered at once with version 2.
+    let events = stream.on_request(
+        request(type_urls::CLUSTER, &[], &r.version_info, &r.nonce),
+        &snap2,
+    );
+    assert!(matches!(events[0], Event::Ack { .. }));
+    let responses = sent(&events);
+    assert_eq!(responses.len(), 1);
+    assert_eq!(
+        responses[0].version_info,
+        snap2.get(type_urls::CLUSTER).unwrap().version
+    );
+}
+
+#[test]
+fn snapshot_updates_go_out_clusters_first() {
+    let snap = snapshot("1");
+    let mut stream = Stream::new();
+    for (t, names) in [
+        (type_urls::LISTENER, vec![]),
+        (type_urls::EXTENSION_CONFIG, vec!["kubeplex.filter"]),
+        (type_urls::ROUTE, vec!["kubeplex-routes"]),
+        (type_urls::CLUSTER, vec![]),
+    ] {
+        let events = stream.on_request(request(t, &names, "", ""), &snap);
+        let r = sent(&events)[0].clone();
+        stream.on_request(request(t, &names, &r.version_info, &r.nonce), &snap);
+    }
+    // Everything changes at once.
+    let snap2 = Snapshot::new(&Resources {
+        clusters: vec![resource("ctx/c", "c")],
+        routes: vec![resource("kubeplex-routes", "r2")],
+        extension_configs: vec![resource("kubeplex.filter", "f2")],
+        listeners: vec![resource("kubeplex-https", "l2")],
+    });
+    let events = stream.on_snapshot(&snap2);
+    let order: Vec<&str> = sent(&events).iter().map(|r| r.type_url.as_str()).collect();
+    assert_eq!(order, type_urls::ALL.to_vec());
+}
+
+#[test]
+fn unknown_type_is_left_open_without_answer() {
+    let snap = snapshot("1");
+    let mut stream = Stream::new();
+    let events = stream.on_request(
+        request(
+            "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
+            &["x"],
+            "",
+            "",
+        ),
+        &snap,
+    );
+    assert!(events.is_empty());
+}

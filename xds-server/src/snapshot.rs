@@ -1,0 +1,71 @@
+//! What to send: a versioned set of resources per type. Versions are
+//! content digests, so rebuilding identical inputs yields identical
+//! versions and Envoy sees no spurious pushes.
+
+use std::collections::BTreeMap;
+
+use crate::translate::{Resource, Resources, digest};
+
+/// All resources of one type.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TypeSnapshot {
+    /// Digest of the resources' names and versions.
+    pub version: String,
+    pub resources: BTreeMap<String, Resource>,
+}
+
+impl TypeSnapshot {
+    fn new(resources: &[Resource]) -> TypeSnapshot {
+        let resources: BTreeMap<String, Resource> = resources
+            .iter()
+            .map(|r| (r.name.clone(), r.clone()))
+            .collect();
+        let parts: Vec<&[u8]> = resources
+            .values()
+            .flat_map(|r| [r.name.as_bytes(), r.version.as_bytes()])
+            .collect();
+        TypeSnapshot {
+            version: digest(&parts),
+            resources,
+        }
+    }
+}
+
+/// A complete configuration for Envoy.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    /// Digest of every type's version; what the status API reports.
+    pub version: String,
+    types: BTreeMap<&'static str, TypeSnapshot>,
+}
+
+impl Snapshot {
+    pub fn new(resources: &Resources) -> Snapshot {
+        let types: BTreeMap<&'static str, TypeSnapshot> = resources
+            .by_type()
+            .into_iter()
+            .map(|(type_url, rs)| (type_url, TypeSnapshot::new(rs)))
+            .collect();
+        let parts: Vec<&[u8]> = types
+            .iter()
+            .flat_map(|(t, ts)| [t.as_bytes(), ts.version.as_bytes()])
+            .collect();
+        Snapshot {
+            version: digest(&parts),
+            types,
+        }
+    }
+
+    /// The resources of one type, if this snapshot serves it.
+    pub fn get(&self, type_url: &str) -> Option<&TypeSnapshot> {
+        self.types.get(type_url)
+    }
+
+    /// Type URLs this snapshot serves.
+    pub fn type_urls(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.types.keys().copied()
+    }
+}
+
+#[cfg(test)]
+mod tests;

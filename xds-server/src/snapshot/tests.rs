@@ -1,0 +1,60 @@
+use envoy_types::pb::google::protobuf::Any;
+
+use super::*;
+use crate::translate::type_urls;
+
+fn resource(name: &str, content: &str) -> Resource {
+    Resource {
+        name: name.into(),
+        body: Any {
+            type_url: "t".into(),
+            value: content.as_bytes().to_vec(),
+        },
+        version: digest(&[content.as_bytes()]),
+    }
+}
+
+#[test]
+fn versions_follow_content_per_type() {
+    let a = Resources {
+        clusters: vec![resource("c", "1")],
+        routes: vec![resource("r", "1")],
+        ..Default::default()
+    };
+    let b = Resources {
+        clusters: vec![resource("c", "2")],
+        routes: vec![resource("r", "1")],
+        ..Default::default()
+    };
+    let (sa, sa2, sb) = (
+        Snapshot::new(&a),
+        Snapshot::new(&a.clone()),
+        Snapshot::new(&b),
+    );
+    assert_eq!(sa.version, sa2.version, "same inputs, same version");
+    assert_ne!(sa.version, sb.version);
+    assert_ne!(
+        sa.get(type_urls::CLUSTER).unwrap().version,
+        sb.get(type_urls::CLUSTER).unwrap().version
+    );
+    assert_eq!(
+        sa.get(type_urls::ROUTE).unwrap().version,
+        sb.get(type_urls::ROUTE).unwrap().version
+    );
+}
+
+#[test]
+fn renaming_a_resource_changes_the_type_version() {
+    let a = Resources {
+        clusters: vec![resource("c1", "x")],
+        ..Default::default()
+    };
+    let b = Resources {
+        clusters: vec![resource("c2", "x")],
+        ..Default::default()
+    };
+    assert_ne!(
+        Snapshot::new(&a).get(type_urls::CLUSTER).unwrap().version,
+        Snapshot::new(&b).get(type_urls::CLUSTER).unwrap().version
+    );
+}

@@ -1,0 +1,197 @@
+//! Pure functions: validated inputs → the Envoy resources kubeplex serves
+//! (CDS clusters, the LDS listener, RDS routes, and the filter's config by
+//! ECDS). No I/O here, so every shape is unit-tested.
+
+pub mod access_log;
+pub mod cluster;
+pub mod filter_config;
+pub mod listener;
+pub mod route;
+
+use envoy_types::pb::google::protobuf::{Any, Duration};
+use prost::{Message, Name};
+
+use crate::inputs::gateway_config::GatewayConfig;
+use crate::inputs::kubeconfig::ClusterTarget;
+use crate::inputs::revocations::Revocation;
+use kubeplex_proto::filter::v1 as pb;
+
+/// Names shared by the resources, so they reference each other correctly.
+pub mod names {
+    /// The one listener.
+    pub const LISTENER: &str = "kubeplex-https";
+    /// The one route configuration (RDS).
+    pub const ROUTES: &str = "kubeplex-routes";
+    /// The filter's extension config (ECDS) and its HCM http_filters entry.
+    pub const FILTER: &str = "kubeplex.filter";
+    /// The header the filter sets to the chosen context; routes match it.
+    pub const CONTEXT_HEADER: &str = "x-kubeplex-context";
+    /// Path prefix that selects a cluster.
+    pub const CLUSTER_PATH_PREFIX: &str = "/clusters/";
+
+    /// CDS name of a context's pooled HTTP/2 cluster.
+    pub fn cluster(context: &str) -> String {
+        format!("ctx/{context}")
+    }
+
+    /// CDS name of a context's HTTP/1.1 cluster for upgrades (exec, attach,
+    /// port-forward): the apiserver accepts upgrades only over HTTP/1.1.
+    pub fn upgrade_cluster(context: &str) -> String {
+        format!("ctx/{context}/upgrade")
+    }
+}
+
+/// Type URLs of the resource types kubeplex serves.
+pub mod type_urls {
+    pub const CLUSTER: &str = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
+    pub const LISTENER: &str = "type.googleapis.com/envoy.config.listener.v3.Listener";
+    pub const ROUTE: &str = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration";
+    pub const EXTENSION_CONFIG: &str =
+        "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig";
+
+    /// In the order a snapshot update is sent: clusters before the routes
+    /// that use them, the filter config (which admits contexts) after them.
+    pub const ALL: [&str; 4] = [CLUSTER, ROUTE, EXTENSION_CONFIG, LISTENER];
+}
+
+/// Where Envoy finds the filter's wasm module, and its digest (a new digest
+/// means a new VM).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WasmModule {
+    /// Path as seen by Envoy.
+    pub path: String,
+    /// Hex SHA-256 of the module, when the control plane can read it.
+    pub sha256: Option<String>,
+}
+
+/// Knobs that are not part of the user's inputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    pub wasm: WasmModule,
+    /// CA bundle Envoy uses for clusters whose kubeconfig has no CA.
+    pub system_ca_file: String,
+    /// Route timeout for ordinary (non-streaming) requests.
+    pub request_timeout_seconds: u64,
+    /// Idle timeout of watches, `logs -f` and upgraded streams.
+    pub stream_idle_timeout_seconds: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            wasm: WasmModule {
+                path: "/etc/kubeplex/kubeplex_filter.wasm".into(),
+                sha256: None,
+            },
+            system_ca_file: "/etc/ssl/certs/ca-certificates.crt".into(),
+            request_timeout_seconds: 120,
+            stream_idle_timeout_seconds: 3600,
+        }
+    }
+}
+
+/// One translated resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resource {
+    pub name: String,
+    pub body: Any,
+    /// Changes exactly when the resource's meaning changes: a hash of its
+    /// encoding, or of its inputs when the encoding is not deterministic
+    /// (envoy-types' `Struct` is a `HashMap`, so the listener's JSON log
+    /// format encodes in a random field order).
+    pub version: String,
+}
+
+impl Resource {
+    /// A resource versioned by the hash of its encoding.
+    pub fn new<T: Message + Name>(name: String, message: &T) -> Resource {
+        let body = pack(message);
+        let version = digest(&[&body.value]);
+        Resource {
+            name,
+            body,
+            version,
+        }
+    }
+}
+
+/// Hex SHA-256 (first 16 bytes) over the parts, length-prefixed.
+pub fn digest(parts: &[&[u8]]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p);
+    }
+    h.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Everything translated, by type.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Resources {
+    pub clusters: Vec<Resource>,
+    pub listeners: Vec<Resource>,
+    pub routes: Vec<Resource>,
+    pub extension_configs: Vec<Resource>,
+}
+
+impl Resources {
+    /// `(type_url, resources)` pairs, in sending order.
+    pub fn by_type(&self) -> [(&'static str, &[Resource]); 4] {
+        [
+            (type_urls::CLUSTER, &self.clusters),
+            (type_urls::ROUTE, &self.routes),
+            (type_urls::EXTENSION_CONFIG, &self.extension_configs),
+            (type_urls::LISTENER, &self.listeners),
+        ]
+    }
+}
+
+/// The inputs one snapshot is built from (each the last good version).
+#[derive(Debug, Clone)]
+pub struct Inputs<'a> {
+    pub clusters: &'a [ClusterTarget],
+    pub gateway: &'a GatewayConfig,
+    /// Issuers with their keys resolved (static keys, or the last good
+    /// fetched keys for remote ones).
+    pub issuers: &'a [pb::Issuer],
+    pub revocations: &'a [Revocation],
+    pub policy: Option<&'a pb::Policy>,
+}
+
+/// Translate the inputs into every Envoy resource.
+pub fn translate(inputs: &Inputs<'_>, options: &Options) -> Resources {
+    let mut clusters = Vec::new();
+    for target in inputs.clusters {
+        for c in cluster::clusters_for(target, options) {
+            clusters.push(Resource::new(c.name.clone(), &c));
+        }
+    }
+    let routes = route::route_configuration(inputs.clusters, options);
+    let filter =
+        filter_config::extension_config(&filter_config::filter_config(inputs), &options.wasm);
+    Resources {
+        clusters,
+        listeners: vec![listener::resource(inputs.gateway)],
+        routes: vec![Resource::new(routes.name.clone(), &routes)],
+        extension_configs: vec![Resource::new(filter.name.clone(), &filter)],
+    }
+}
+
+/// `Any` with the message's canonical type URL.
+pub fn pack<T: Message + Name>(message: &T) -> Any {
+    Any {
+        type_url: T::type_url(),
+        value: message.encode_to_vec(),
+    }
+}
+
+fn seconds(s: u64) -> Duration {
+    Duration {
+        seconds: s as i64,
+        nanos: 0,
+    }
+}

@@ -1,0 +1,165 @@
+//! What Envoy writes and answers on its own: the audit access log (one JSON
+//! line per request, fed by the filter) and Kubernetes `Status` bodies for
+//! the errors Envoy itself produces (cluster unreachable, timeouts), so
+//! kubectl prints a sentence instead of `upstream connect error`.
+
+use envoy_types::pb::envoy::config::accesslog::v3::{
+    AccessLog, AccessLogFilter, ResponseFlagFilter, access_log, access_log_filter,
+};
+use envoy_types::pb::envoy::config::core::v3::{
+    SubstitutionFormatString, substitution_format_string,
+};
+use envoy_types::pb::envoy::extensions::access_loggers::file::v3::{
+    FileAccessLog, file_access_log,
+};
+use envoy_types::pb::envoy::extensions::access_loggers::stream::v3::StdoutAccessLog;
+use envoy_types::pb::envoy::extensions::access_loggers::stream::v3::stdout_access_log;
+use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
+    LocalReplyConfig, ResponseMapper,
+};
+use envoy_types::pb::google::protobuf::{ListValue, Struct, UInt32Value, Value, value::Kind};
+use serde_json::json;
+
+use super::pack;
+use crate::inputs::gateway_config::AuditConfig;
+
+/// Bumped whenever the formats below change (part of the listener version).
+pub const FORMAT_VERSION: &str = "1";
+
+/// The audit record: Envoy's own view of the request plus the filter's
+/// decision (filter state written by the kubeplex filter).
+pub fn audit_format() -> serde_json::Value {
+    json!({
+        "time": "%START_TIME(%Y-%m-%dT%H:%M:%E3SZ)%",
+        "request_id": "%REQ(X-REQUEST-ID)%",
+        "source": "%DOWNSTREAM_REMOTE_ADDRESS%",
+        "user_agent": "%REQ(USER-AGENT)%",
+        "method": "%REQ(:METHOD)%",
+        "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+        "code": "%RESPONSE_CODE%",
+        "flags": "%RESPONSE_FLAGS%",
+        "duration_ms": "%DURATION%",
+        "bytes_in": "%BYTES_RECEIVED%",
+        "bytes_out": "%BYTES_SENT%",
+        "upstream": "%UPSTREAM_CLUSTER%",
+        "kubeplex": "%FILTER_STATE(wasm.kubeplex_audit:PLAIN)%",
+    })
+}
+
+/// Access logs for the audit config: a file and/or stdout.
+pub fn access_logs(audit: &AuditConfig) -> Vec<AccessLog> {
+    let format = SubstitutionFormatString {
+        format: Some(substitution_format_string::Format::JsonFormat(to_struct(
+            &audit_format(),
+        ))),
+        ..Default::default()
+    };
+    let mut logs = Vec::new();
+    if let Some(path) = &audit.path {
+        let file = FileAccessLog {
+            path: path.to_string_lossy().into_owned(),
+            access_log_format: Some(file_access_log::AccessLogFormat::LogFormat(format.clone())),
+        };
+        logs.push(AccessLog {
+            name: "envoy.access_loggers.file".into(),
+            config_type: Some(access_log::ConfigType::TypedConfig(pack(&file))),
+            ..Default::default()
+        });
+    }
+    if audit.stdout {
+        let stdout = StdoutAccessLog {
+            access_log_format: Some(stdout_access_log::AccessLogFormat::LogFormat(format)),
+        };
+        logs.push(AccessLog {
+            name: "envoy.access_loggers.stdout".into(),
+            config_type: Some(access_log::ConfigType::TypedConfig(pack(&stdout))),
+            ..Default::default()
+        });
+    }
+    logs
+}
+
+/// Envoy's own failures as Kubernetes `Status` objects. Only these flags
+/// are mapped: the filter's replies already carry their `Status`.
+pub fn local_reply_config() -> LocalReplyConfig {
+    let mapper = |flags: &[&str], code: u32, reason: &str, message: &str| ResponseMapper {
+        filter: Some(AccessLogFilter {
+            filter_specifier: Some(access_log_filter::FilterSpecifier::ResponseFlagFilter(
+                ResponseFlagFilter {
+                    flags: flags.iter().map(|f| f.to_string()).collect(),
+                },
+            )),
+        }),
+        status_code: Some(UInt32Value { value: code }),
+        body_format_override: Some(SubstitutionFormatString {
+            format: Some(substitution_format_string::Format::JsonFormat(to_struct(
+                &json!({
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "status": "Failure",
+                    "message": message,
+                    "reason": reason,
+                    "code": code,
+                }),
+            ))),
+            content_type: "application/json".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    LocalReplyConfig {
+        mappers: vec![
+            mapper(
+                &["UF", "UH", "URX", "UC"],
+                503,
+                "ServiceUnavailable",
+                "the cluster behind %UPSTREAM_CLUSTER% is unreachable: %RESPONSE_CODE_DETAILS%",
+            ),
+            mapper(
+                &["UT"],
+                504,
+                "Timeout",
+                "the request to %UPSTREAM_CLUSTER% timed out at the gateway",
+            ),
+            mapper(
+                &["NC"],
+                503,
+                "ServiceUnavailable",
+                "the gateway has no route to this cluster yet; retry in a moment",
+            ),
+            mapper(
+                &["UO"],
+                429,
+                "TooManyRequests",
+                "too many concurrent requests to %UPSTREAM_CLUSTER%",
+            ),
+        ],
+        ..Default::default()
+    }
+}
+
+/// serde_json → `google.protobuf.Struct` (numbers stay numbers, so the
+/// access log prints `"code": 503`, not `"503"`).
+pub fn to_struct(value: &serde_json::Value) -> Struct {
+    match to_value(value).kind {
+        Some(Kind::StructValue(s)) => s,
+        _ => Struct::default(),
+    }
+}
+
+fn to_value(value: &serde_json::Value) -> Value {
+    let kind = match value {
+        serde_json::Value::Null => Kind::NullValue(0),
+        serde_json::Value::Bool(b) => Kind::BoolValue(*b),
+        serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
+        serde_json::Value::String(s) => Kind::StringValue(s.clone()),
+        serde_json::Value::Array(a) => Kind::ListValue(ListValue {
+            values: a.iter().map(to_value).collect(),
+        }),
+        serde_json::Value::Object(o) => Kind::StructValue(Struct {
+            fields: o.iter().map(|(k, v)| (k.clone(), to_value(v))).collect(),
+        }),
+    };
+    Value { kind: Some(kind) }
+}

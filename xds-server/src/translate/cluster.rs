@@ -1,0 +1,262 @@
+//! One kubeconfig context → two Envoy clusters: a pooled HTTP/2 cluster for
+//! ordinary requests and an HTTP/1.1 one for upgrades (the apiserver accepts
+//! SPDY/WebSocket upgrades only over HTTP/1.1; FACTS.md). Both carry the
+//! context's upstream mTLS identity and verify the apiserver's certificate.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use envoy_types::pb::envoy::config::cluster::v3::{
+    CircuitBreakers, Cluster, UpstreamConnectionOptions,
+    circuit_breakers::Thresholds,
+    cluster::{ClusterDiscoveryType, DiscoveryType, DnsLookupFamily},
+};
+use envoy_types::pb::envoy::config::core::v3::{
+    Address, DataSource, Http1ProtocolOptions, Http2ProtocolOptions, KeepaliveSettings,
+    SocketAddress, TcpKeepalive, TransportSocket, address, data_source, socket_address,
+    transport_socket,
+};
+use envoy_types::pb::envoy::config::endpoint::v3::{
+    ClusterLoadAssignment, Endpoint, LbEndpoint, LocalityLbEndpoints, lb_endpoint,
+};
+use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
+    CertificateValidationContext, CommonTlsContext, SubjectAltNameMatcher, TlsCertificate,
+    TlsParameters, UpstreamTlsContext, certificate_validation_context::TrustChainVerification,
+    common_tls_context::ValidationContextType, subject_alt_name_matcher::SanType,
+    tls_parameters::TlsProtocol,
+};
+use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
+    HttpProtocolOptions, http_protocol_options::ExplicitHttpConfig,
+    http_protocol_options::UpstreamProtocolOptions,
+    http_protocol_options::explicit_http_config::ProtocolConfig,
+};
+use envoy_types::pb::envoy::r#type::matcher::v3::{StringMatcher, string_matcher::MatchPattern};
+use envoy_types::pb::google::protobuf::UInt32Value;
+
+use super::{Options, names, pack, seconds};
+use crate::inputs::kubeconfig::ClusterTarget;
+
+/// Curves offered upstream. P-521 is off by default in Envoy, but multikube's
+/// TLS guide makes secp521r1 keys, so apiservers with them are common.
+pub const ECDH_CURVES: [&str; 4] = ["X25519", "P-256", "P-384", "P-521"];
+
+/// Signature algorithms offered upstream: Envoy's defaults plus
+/// `ecdsa_secp521r1_sha512` (TLS 1.3 with a P-521 server key) and Ed25519.
+pub const SIGNATURE_ALGORITHMS: [&str; 10] = [
+    "ecdsa_secp256r1_sha256",
+    "ecdsa_secp384r1_sha384",
+    "ecdsa_secp521r1_sha512",
+    "ed25519",
+    "rsa_pss_rsae_sha256",
+    "rsa_pss_rsae_sha384",
+    "rsa_pss_rsae_sha512",
+    "rsa_pkcs1_sha256",
+    "rsa_pkcs1_sha384",
+    "rsa_pkcs1_sha512",
+];
+
+/// Which wire protocol a cluster speaks to the apiserver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// Pooled, multiplexed: everything but upgrades.
+    Http2,
+    /// Upgrades (exec, attach, port-forward) only.
+    Http1,
+}
+
+/// The two clusters of one context.
+pub fn clusters_for(target: &ClusterTarget, options: &Options) -> [Cluster; 2] {
+    [
+        cluster(target, options, Protocol::Http2),
+        cluster(target, options, Protocol::Http1),
+    ]
+}
+
+/// One cluster of a context.
+pub fn cluster(target: &ClusterTarget, options: &Options, protocol: Protocol) -> Cluster {
+    let name = match protocol {
+        Protocol::Http2 => names::cluster(&target.context),
+        Protocol::Http1 => names::upgrade_cluster(&target.context),
+    };
+    let host = target.server.host.clone();
+    let discovery = if host.parse::<IpAddr>().is_ok() {
+        DiscoveryType::Static
+    } else {
+        DiscoveryType::StrictDns
+    };
+    let endpoint = LbEndpoint {
+        host_identifier: Some(lb_endpoint::HostIdentifier::Endpoint(Endpoint {
+            address: Some(socket_address(&host, target.server.port)),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    let protocol_options = HttpProtocolOptions {
+        upstream_protocol_options: Some(UpstreamProtocolOptions::ExplicitHttpConfig(
+            ExplicitHttpConfig {
+                protocol_config: Some(match protocol {
+                    Protocol::Http2 => ProtocolConfig::Http2ProtocolOptions(Http2ProtocolOptions {
+                        // Detect a dead apiserver under a quiet watch.
+                        connection_keepalive: Some(KeepaliveSettings {
+                            interval: Some(seconds(30)),
+                            timeout: Some(seconds(10)),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }),
+                    Protocol::Http1 => {
+                        ProtocolConfig::HttpProtocolOptions(Http1ProtocolOptions::default())
+                    }
+                }),
+            },
+        )),
+        ..Default::default()
+    };
+    let mut typed_extension_protocol_options = HashMap::new();
+    typed_extension_protocol_options.insert(
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions".to_string(),
+        pack(&protocol_options),
+    );
+    let transport_socket = (target.server.scheme == "https").then(|| TransportSocket {
+        name: "envoy.transport_sockets.tls".into(),
+        config_type: Some(transport_socket::ConfigType::TypedConfig(pack(
+            &upstream_tls(target, options, protocol),
+        ))),
+    });
+    Cluster {
+        name,
+        cluster_discovery_type: Some(ClusterDiscoveryType::Type(discovery as i32)),
+        connect_timeout: Some(seconds(5)),
+        dns_lookup_family: DnsLookupFamily::V4Preferred as i32,
+        load_assignment: Some(ClusterLoadAssignment {
+            cluster_name: names::cluster(&target.context),
+            endpoints: vec![LocalityLbEndpoints {
+                lb_endpoints: vec![endpoint],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        typed_extension_protocol_options,
+        transport_socket,
+        // Watches hold a request slot for their whole life: Envoy's default
+        // of 1024 per cluster would refuse the 1025th open watch.
+        circuit_breakers: Some(CircuitBreakers {
+            thresholds: vec![Thresholds {
+                max_connections: Some(UInt32Value { value: 10_000 }),
+                max_pending_requests: Some(UInt32Value { value: 100_000 }),
+                max_requests: Some(UInt32Value { value: 100_000 }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        upstream_connection_options: Some(UpstreamConnectionOptions {
+            tcp_keepalive: Some(TcpKeepalive {
+                keepalive_time: Some(UInt32Value { value: 60 }),
+                keepalive_interval: Some(UInt32Value { value: 15 }),
+                keepalive_probes: Some(UInt32Value { value: 4 }),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The upstream TLS context: the gateway's client certificate from the
+/// kubeconfig user, the cluster's CA, and a check that the server
+/// certificate names the host (or `tls-server-name`).
+pub fn upstream_tls(
+    target: &ClusterTarget,
+    options: &Options,
+    protocol: Protocol,
+) -> UpstreamTlsContext {
+    let server_name = target
+        .tls_server_name
+        .clone()
+        .unwrap_or_else(|| target.server.host.clone());
+    let server_name_is_ip = server_name.parse::<IpAddr>().is_ok();
+    let tls_certificates = match (&target.client_cert_pem, &target.client_key_pem) {
+        (Some(cert), Some(key)) => vec![TlsCertificate {
+            certificate_chain: Some(inline(cert.as_bytes())),
+            private_key: Some(inline(key.expose().as_bytes())),
+            ..Default::default()
+        }],
+        _ => Vec::new(),
+    };
+    let validation = if target.insecure_skip_tls_verify {
+        // Loudly warned at load time; the connection is still encrypted.
+        CertificateValidationContext {
+            trust_chain_verification: TrustChainVerification::AcceptUntrusted as i32,
+            ..Default::default()
+        }
+    } else {
+        CertificateValidationContext {
+            trusted_ca: Some(match &target.ca_pem {
+                Some(ca) => inline(ca.as_bytes()),
+                None => DataSource {
+                    specifier: Some(data_source::Specifier::Filename(
+                        options.system_ca_file.clone(),
+                    )),
+                    ..Default::default()
+                },
+            }),
+            match_typed_subject_alt_names: vec![SubjectAltNameMatcher {
+                san_type: if server_name_is_ip {
+                    SanType::IpAddress
+                } else {
+                    SanType::Dns
+                } as i32,
+                matcher: Some(StringMatcher {
+                    match_pattern: Some(MatchPattern::Exact(server_name.clone())),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    };
+    UpstreamTlsContext {
+        common_tls_context: Some(CommonTlsContext {
+            tls_params: Some(TlsParameters {
+                tls_minimum_protocol_version: TlsProtocol::TlSv12 as i32,
+                ecdh_curves: ECDH_CURVES.iter().map(|s| s.to_string()).collect(),
+                signature_algorithms: SIGNATURE_ALGORITHMS.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            }),
+            tls_certificates,
+            validation_context_type: Some(ValidationContextType::ValidationContext(validation)),
+            alpn_protocols: vec![match protocol {
+                Protocol::Http2 => "h2".into(),
+                Protocol::Http1 => "http/1.1".into(),
+            }],
+            ..Default::default()
+        }),
+        // SNI must be a host name, never an IP literal (RFC 6066).
+        sni: if server_name_is_ip {
+            String::new()
+        } else {
+            server_name
+        },
+        ..Default::default()
+    }
+}
+
+fn inline(bytes: &[u8]) -> DataSource {
+    DataSource {
+        specifier: Some(data_source::Specifier::InlineBytes(bytes.to_vec())),
+        ..Default::default()
+    }
+}
+
+/// A TCP socket address.
+pub fn socket_address(host: &str, port: u16) -> Address {
+    Address {
+        address: Some(address::Address::SocketAddress(SocketAddress {
+            address: host.to_string(),
+            port_specifier: Some(socket_address::PortSpecifier::PortValue(port as u32)),
+            ..Default::default()
+        })),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,240 @@
+//! The route configuration (RDS). The filter picks the context and sets
+//! `x-kubeplex-context`; these routes only map that header to the context's
+//! clusters, per kind of request:
+//!
+//! 1. upgrades (exec, attach, port-forward) → the HTTP/1.1 cluster, no timeout;
+//! 2. watches (`?watch=true`, `/watch/` paths) and `logs -f` → no timeout;
+//! 3. everything else → pooled HTTP/2 with a sane timeout.
+//!
+//! Every route lets the filter's `grpc-timeout` bound the stream
+//! (`max_stream_duration.grpc_timeout_header_max: 0s`), which is how a
+//! stream never outlives the token that opened it (FACTS.md). A request that
+//! somehow reaches the routes without a context gets a 404 `Status` (fail
+//! closed), never a cluster.
+
+use envoy_types::pb::envoy::config::core::v3::{DataSource, data_source};
+use envoy_types::pb::envoy::config::core::v3::{
+    HeaderValue, HeaderValueOption, header_value_option::HeaderAppendAction,
+};
+use envoy_types::pb::envoy::config::route::v3::{
+    DirectResponseAction, HeaderMatcher, QueryParameterMatcher, Route, RouteAction,
+    RouteConfiguration, RouteMatch, VirtualHost,
+    header_matcher::HeaderMatchSpecifier,
+    query_parameter_matcher::QueryParameterMatchSpecifier,
+    route::Action,
+    route_action::{ClusterSpecifier, HostRewriteSpecifier, MaxStreamDuration},
+    route_match::PathSpecifier,
+};
+use envoy_types::pb::envoy::r#type::matcher::v3::{
+    RegexMatcher, StringMatcher, string_matcher::MatchPattern,
+};
+
+use super::{Options, names, seconds};
+use crate::inputs::kubeconfig::ClusterTarget;
+
+/// Values Kubernetes' `strconv.ParseBool` reads as true.
+const TRUE_VALUES: &str = "^(1|t|T|TRUE|true|True)$";
+/// Legacy watch paths: `/api/v1/watch/...`, `/apis/<g>/<v>/watch/...`.
+const WATCH_PATH: &str = "^/(api|apis/[^/]+)/[^/]+/watch(/.*)?$";
+
+/// The one route configuration.
+pub fn route_configuration(targets: &[ClusterTarget], options: &Options) -> RouteConfiguration {
+    let mut routes = Vec::new();
+    for target in targets {
+        routes.extend(context_routes(target, options));
+    }
+    routes.push(no_context_route());
+    RouteConfiguration {
+        name: names::ROUTES.into(),
+        virtual_hosts: vec![VirtualHost {
+            name: "kubeplex".into(),
+            domains: vec!["*".into()],
+            routes,
+            ..Default::default()
+        }],
+        // Never let a client-chosen context header (or anything else the
+        // filter owns) reach a cluster.
+        request_headers_to_remove: vec![names::CONTEXT_HEADER.into()],
+        ..Default::default()
+    }
+}
+
+/// The kinds of request a context's routes tell apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Upgrade,
+    WatchQuery,
+    WatchPath,
+    FollowLogs,
+    Ordinary,
+}
+
+fn context_routes(target: &ClusterTarget, options: &Options) -> Vec<Route> {
+    [
+        Kind::Upgrade,
+        Kind::WatchQuery,
+        Kind::WatchPath,
+        Kind::FollowLogs,
+        Kind::Ordinary,
+    ]
+    .into_iter()
+    .map(|kind| context_route(target, options, kind))
+    .collect()
+}
+
+fn context_route(target: &ClusterTarget, options: &Options, kind: Kind) -> Route {
+    let context = &target.context;
+    let mut headers = vec![HeaderMatcher {
+        name: names::CONTEXT_HEADER.into(),
+        header_match_specifier: Some(HeaderMatchSpecifier::StringMatch(exact(context))),
+        ..Default::default()
+    }];
+    let mut query_parameters = Vec::new();
+    let mut path = PathSpecifier::Prefix("/".into());
+    match kind {
+        Kind::Upgrade => headers.push(HeaderMatcher {
+            name: "upgrade".into(),
+            header_match_specifier: Some(HeaderMatchSpecifier::PresentMatch(true)),
+            ..Default::default()
+        }),
+        Kind::WatchQuery => query_parameters.push(query_true("watch")),
+        Kind::WatchPath => path = PathSpecifier::SafeRegex(regex(WATCH_PATH)),
+        Kind::FollowLogs => query_parameters.push(query_true("follow")),
+        Kind::Ordinary => {}
+    }
+    let streaming = kind != Kind::Ordinary;
+    let cluster = if kind == Kind::Upgrade {
+        names::upgrade_cluster(context)
+    } else {
+        names::cluster(context)
+    };
+    let host = if target.server.port == default_port(&target.server.scheme) {
+        target.server.host.clone()
+    } else if target.server.host.contains(':') {
+        format!("[{}]:{}", target.server.host, target.server.port)
+    } else {
+        format!("{}:{}", target.server.host, target.server.port)
+    };
+    let action = RouteAction {
+        cluster_specifier: Some(ClusterSpecifier::Cluster(cluster)),
+        // 0 disables the route timeout: watches, logs -f and exec sessions
+        // are long-lived by design (Envoy's default 15 s would cut them).
+        timeout: Some(seconds(if streaming {
+            0
+        } else {
+            options.request_timeout_seconds
+        })),
+        idle_timeout: streaming.then(|| seconds(options.stream_idle_timeout_seconds)),
+        prefix_rewrite: if target.server.path.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", target.server.path)
+        },
+        host_rewrite_specifier: Some(HostRewriteSpecifier::HostRewriteLiteral(host)),
+        max_stream_duration: Some(MaxStreamDuration {
+            grpc_timeout_header_max: Some(seconds(0)),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let request_headers_to_add = target
+        .bearer_token
+        .as_ref()
+        .map(|token| HeaderValueOption {
+            header: Some(HeaderValue {
+                key: "authorization".into(),
+                value: format!("Bearer {}", token.expose()),
+                ..Default::default()
+            }),
+            append_action: HeaderAppendAction::OverwriteIfExistsOrAdd as i32,
+            ..Default::default()
+        })
+        .into_iter()
+        .collect();
+    Route {
+        name: format!("{context}/{}", format!("{kind:?}").to_lowercase()),
+        r#match: Some(RouteMatch {
+            path_specifier: Some(path),
+            headers,
+            query_parameters,
+            ..Default::default()
+        }),
+        action: Some(Action::Route(action)),
+        request_headers_to_add,
+        // The filter's stream deadline is for Envoy, not for the apiserver.
+        request_headers_to_remove: vec!["grpc-timeout".into()],
+        ..Default::default()
+    }
+}
+
+/// Reached only if the filter did not pick a context: refuse, as a
+/// Kubernetes `Status`.
+fn no_context_route() -> Route {
+    let body = serde_json::json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": "no cluster selected: use a server URL ending in /clusters/<context>",
+        "reason": "NotFound",
+        "code": 404
+    });
+    Route {
+        name: "no-context".into(),
+        r#match: Some(RouteMatch {
+            path_specifier: Some(PathSpecifier::Prefix("/".into())),
+            ..Default::default()
+        }),
+        action: Some(Action::DirectResponse(DirectResponseAction {
+            status: 404,
+            body: Some(DataSource {
+                specifier: Some(data_source::Specifier::InlineString(body.to_string())),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })),
+        response_headers_to_add: vec![HeaderValueOption {
+            header: Some(HeaderValue {
+                key: "content-type".into(),
+                value: "application/json".into(),
+                ..Default::default()
+            }),
+            append_action: HeaderAppendAction::OverwriteIfExistsOrAdd as i32,
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+fn default_port(scheme: &str) -> u16 {
+    if scheme == "http" { 80 } else { 443 }
+}
+
+fn exact(value: &str) -> StringMatcher {
+    StringMatcher {
+        match_pattern: Some(MatchPattern::Exact(value.into())),
+        ..Default::default()
+    }
+}
+
+fn regex(re: &str) -> RegexMatcher {
+    RegexMatcher {
+        regex: re.into(),
+        ..Default::default()
+    }
+}
+
+fn query_true(name: &str) -> QueryParameterMatcher {
+    QueryParameterMatcher {
+        name: name.into(),
+        query_parameter_match_specifier: Some(QueryParameterMatchSpecifier::StringMatch(
+            StringMatcher {
+                match_pattern: Some(MatchPattern::SafeRegex(regex(TRUE_VALUES))),
+                ..Default::default()
+            },
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests;
