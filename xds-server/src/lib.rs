@@ -1,9 +1,17 @@
 //! kubeplex control plane: inputs → translate → snapshot → xDS protocol.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod ads;
+pub mod control_plane;
+pub mod envoy;
+pub mod file_watch;
 pub mod inputs;
+pub mod issuers;
+pub mod local_files;
 pub mod sensitive;
+pub mod server;
 pub mod snapshot;
 pub mod token_mint;
 pub mod translate;
+pub mod user_kubeconfig;

@@ -1,1 +1,83 @@
-fn main() {}
+//! `kubeplex`: the control plane and its command line.
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cli;
+
+/// One HTTPS front door for many Kubernetes clusters (Envoy + a wasm filter,
+/// configured by this control plane).
+#[derive(Parser, Debug)]
+#[command(name = "kubeplex", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the control plane (ADS for Envoy, admin API) and hot-reload the inputs.
+    Serve(cli::serve::ServeArgs),
+    /// Run the control plane and a supervised local Envoy: the way to run without Docker.
+    /// Without --kubeconfig, in front of two built-in demo clusters.
+    Up(cli::up::UpArgs),
+    /// Validate a kubeconfig and a gateway config; print every problem.
+    Check(cli::check::CheckArgs),
+    /// Tokens for the gateway.
+    #[command(subcommand)]
+    Token(cli::token::TokenCommand),
+    /// Print a kubeconfig for the gateway: one context per cluster, path-prefix server URLs.
+    Kubeconfig(cli::kubeconfig::KubeconfigArgs),
+    /// Revoke a token ID through the control plane's admin API.
+    Revoke(cli::admin_client::RevokeArgs),
+    /// Show the control plane's status: inputs, contexts, what each Envoy accepted.
+    Status(cli::admin_client::StatusArgs),
+}
+
+/// Defaults shared by several commands.
+pub const DEFAULT_XDS_ADDR: &str = "127.0.0.1:18000";
+pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:18001";
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => cli::runtime().and_then(|rt| rt.block_on(cli::serve::run(args))),
+        Command::Up(args) => cli::runtime().and_then(|rt| rt.block_on(cli::up::run(args))),
+        Command::Check(args) => cli::check::run(args),
+        Command::Token(cmd) => cli::token::run(cmd),
+        Command::Kubeconfig(args) => cli::kubeconfig::run(args),
+        Command::Revoke(args) => {
+            cli::runtime().and_then(|rt| rt.block_on(cli::admin_client::revoke(args)))
+        }
+        Command::Status(args) => {
+            cli::runtime().and_then(|rt| rt.block_on(cli::admin_client::status(args)))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `SocketAddr` argument parser with a readable error.
+pub fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    s.parse()
+        .map_err(|_| format!("{s:?} is not an address like 127.0.0.1:18000"))
+}
+
+/// A path that must exist.
+pub fn existing_file(s: &str) -> Result<PathBuf, String> {
+    let p = PathBuf::from(s);
+    if p.is_file() {
+        Ok(p)
+    } else {
+        Err(format!("{s}: no such file"))
+    }
+}

@@ -1,0 +1,301 @@
+//! The control plane's admin surface, on one port: the gRPC `Admin` service
+//! from `proto/kubeplex/admin/v1` (revoke, list revocations, status), and
+//! plain HTTP `/status` (JSON), `/metrics` (Prometheus text), `/healthz`.
+//! Bind it to loopback or a trusted network: it can revoke tokens.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use kubeplex_proto::admin::v1 as admin;
+use kubeplex_proto::admin::v1::admin_server::{Admin, AdminServer};
+use tonic::{Request, Response, Status};
+
+use crate::control_plane::ControlPlane;
+
+/// The gRPC service.
+pub struct AdminService {
+    cp: Arc<ControlPlane>,
+}
+
+/// Everything the status API reports.
+pub fn status(cp: &ControlPlane) -> admin::GatewayStatus {
+    let snapshot = cp.current();
+    let (inputs, contexts) = cp.with_state(|s| {
+        let input = |kind: &str,
+                     path: &Option<std::path::PathBuf>,
+                     error: &Option<String>,
+                     loaded_at: i64| admin::InputStatus {
+            kind: kind.into(),
+            path: path
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            ok: error.is_none(),
+            error: error.clone().unwrap_or_default(),
+            loaded_at,
+        };
+        let mut inputs = vec![
+            input(
+                "kubeconfig",
+                &s.kubeconfig.path,
+                &s.kubeconfig.error,
+                s.kubeconfig.loaded_at,
+            ),
+            input(
+                "gateway config",
+                &s.gateway.path,
+                &s.gateway.error,
+                s.gateway.loaded_at,
+            ),
+        ];
+        if s.policy.path.is_some() {
+            inputs.push(input(
+                "policy",
+                &s.policy.path,
+                &s.policy.error,
+                s.policy.loaded_at,
+            ));
+        }
+        if s.revocations.path.is_some() {
+            inputs.push(input(
+                "revocations",
+                &s.revocations.path,
+                &s.revocations.error,
+                s.revocations.loaded_at,
+            ));
+        }
+        let contexts = s
+            .kubeconfig
+            .last_good
+            .as_ref()
+            .map(|k| k.clusters.iter().map(|c| c.context.clone()).collect())
+            .unwrap_or_default();
+        (inputs, contexts)
+    });
+    let nodes = cp
+        .registry
+        .nodes()
+        .into_iter()
+        .map(|n| admin::EnvoyNodeStatus {
+            node_id: n.node_id,
+            types: n
+                .types
+                .into_iter()
+                .map(|(type_url, t)| admin::ResourceTypeStatus {
+                    type_url,
+                    sent_version: t.sent_version,
+                    acked_version: t.acked_version,
+                    nack_error: t.nack_error.unwrap_or_default(),
+                })
+                .collect(),
+        })
+        .collect();
+    admin::GatewayStatus {
+        version: snapshot.version.clone(),
+        inputs,
+        contexts,
+        nodes,
+    }
+}
+
+/// The status as JSON (for `/status`, `kubeplex status` and tests).
+pub fn status_json(cp: &ControlPlane) -> serde_json::Value {
+    let s = status(cp);
+    let snapshot = cp.current();
+    let nodes: Vec<_> = s
+        .nodes
+        .iter()
+        .map(|n| {
+            let in_sync = snapshot.type_urls().all(|t| {
+                n.types.iter().any(|ts| {
+                    ts.type_url == t
+                        && ts.acked_version
+                            == snapshot.get(t).map(|x| x.version.as_str()).unwrap_or("")
+                })
+            });
+            serde_json::json!({
+                "node": n.node_id,
+                "in_sync": in_sync,
+                "types": n.types.iter().map(|t| serde_json::json!({
+                    "type": t.type_url.rsplit('.').next().unwrap_or(&t.type_url),
+                    "sent": t.sent_version,
+                    "acked": t.acked_version,
+                    "nack": (!t.nack_error.is_empty()).then_some(&t.nack_error),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "version": s.version,
+        "contexts": s.contexts,
+        "inputs": s.inputs.iter().map(|i| serde_json::json!({
+            "kind": i.kind, "path": i.path, "ok": i.ok,
+            "error": (!i.error.is_empty()).then_some(&i.error), "loaded_at": i.loaded_at,
+        })).collect::<Vec<_>>(),
+        "envoys": nodes,
+    })
+}
+
+/// Prometheus text exposition of the control plane's counters.
+pub fn metrics_text(cp: &ControlPlane) -> String {
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, u64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "{name}{labels} {value}");
+        }
+    };
+    let c = &cp.counters;
+    let r = &cp.registry.counters;
+    metric(
+        "kubeplex_config_reloads_total",
+        "counter",
+        "Reloads of the inputs (file changes, revocations).",
+        &[(String::new(), c.reloads.load(Relaxed))],
+    );
+    metric(
+        "kubeplex_config_rejected_edits_total",
+        "counter",
+        "Reloads in which an input was rejected; the last good one stayed live.",
+        &[(String::new(), c.rejected_edits.load(Relaxed))],
+    );
+    metric(
+        "kubeplex_config_snapshots_published_total",
+        "counter",
+        "New configuration snapshots published to Envoy.",
+        &[(String::new(), c.snapshots_published.load(Relaxed))],
+    );
+    metric(
+        "kubeplex_xds_responses_sent_total",
+        "counter",
+        "xDS responses (config pushes) sent.",
+        &[(String::new(), r.responses_sent.load(Relaxed))],
+    );
+    metric(
+        "kubeplex_xds_acks_total",
+        "counter",
+        "xDS responses Envoy accepted.",
+        &[(String::new(), r.acks.load(Relaxed))],
+    );
+    metric(
+        "kubeplex_xds_nacks_total",
+        "counter",
+        "xDS responses Envoy rejected.",
+        &[(String::new(), r.nacks.load(Relaxed))],
+    );
+    metric(
+        "kubeplex_xds_streams_opened_total",
+        "counter",
+        "ADS streams opened by Envoys.",
+        &[(String::new(), r.streams_opened.load(Relaxed))],
+    );
+    metric(
+        "kubeplex_xds_connected_envoys",
+        "gauge",
+        "Envoys connected now.",
+        &[(String::new(), cp.registry.nodes().len() as u64)],
+    );
+    let inputs: Vec<(String, u64)> = status(cp)
+        .inputs
+        .iter()
+        .map(|i| {
+            (
+                format!("{{input=\"{}\"}}", i.kind.replace(' ', "_")),
+                i.ok as u64,
+            )
+        })
+        .collect();
+    metric(
+        "kubeplex_input_ok",
+        "gauge",
+        "1 when the input's latest edit loaded, 0 when it was rejected.",
+        &inputs,
+    );
+    out
+}
+
+#[tonic::async_trait]
+impl Admin for AdminService {
+    async fn revoke(
+        &self,
+        request: Request<admin::RevokeRequest>,
+    ) -> Result<Response<admin::RevokeResponse>, Status> {
+        let req = request.into_inner();
+        if req.jti.trim().is_empty() {
+            return Err(Status::invalid_argument("jti must not be empty"));
+        }
+        let cp = self.cp.clone();
+        let reason = (!req.reason.is_empty()).then_some(req.reason);
+        let expires = (req.expires_at != 0).then_some(req.expires_at);
+        let (added, version) =
+            tokio::task::spawn_blocking(move || cp.revoke(&req.jti, reason, expires))
+                .await
+                .map_err(|e| Status::internal(e.to_string()))?
+                .map_err(Status::failed_precondition)?;
+        Ok(Response::new(admin::RevokeResponse { added, version }))
+    }
+
+    async fn list_revocations(
+        &self,
+        _request: Request<admin::ListRevocationsRequest>,
+    ) -> Result<Response<admin::ListRevocationsResponse>, Status> {
+        let revocations = self
+            .cp
+            .revocations()
+            .into_iter()
+            .map(|r| admin::RevokedToken {
+                jti: r.jti,
+                reason: r.reason.unwrap_or_default(),
+                expires_at: r.expires_at.unwrap_or(0),
+                revoked_at: r.revoked_at.unwrap_or(0),
+            })
+            .collect();
+        Ok(Response::new(admin::ListRevocationsResponse {
+            revocations,
+        }))
+    }
+
+    async fn get_status(
+        &self,
+        _request: Request<admin::GetStatusRequest>,
+    ) -> Result<Response<admin::GatewayStatus>, Status> {
+        Ok(Response::new(status(&self.cp)))
+    }
+}
+
+/// Serve the admin port until the listener fails.
+pub async fn serve(
+    cp: Arc<ControlPlane>,
+    listener: tokio::net::TcpListener,
+) -> std::io::Result<()> {
+    let grpc = tonic::service::Routes::new(AdminServer::new(AdminService { cp: cp.clone() }))
+        .into_axum_router();
+    let (c1, c2) = (cp.clone(), cp.clone());
+    let app = grpc
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/status",
+            get(move || async move {
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    serde_json::to_string_pretty(&status_json(&c1)).unwrap_or_default(),
+                )
+                    .into_response()
+            }),
+        )
+        .route(
+            "/metrics",
+            get(move || async move {
+                (
+                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    metrics_text(&c2),
+                )
+                    .into_response()
+            }),
+        );
+    axum::serve(listener, app).await
+}

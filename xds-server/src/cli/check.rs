@@ -1,0 +1,83 @@
+//! `kubeplex check`: validate the inputs the way `serve` would load them.
+
+use std::path::PathBuf;
+
+use kubeplex::inputs::{gateway_config, kubeconfig, policy, revocations};
+
+use crate::existing_file;
+
+#[derive(clap::Args, Debug)]
+pub struct CheckArgs {
+    #[arg(long, value_parser = existing_file)]
+    pub kubeconfig: PathBuf,
+    #[arg(long, value_parser = existing_file)]
+    pub config: PathBuf,
+}
+
+pub fn run(args: CheckArgs) -> Result<(), String> {
+    let mut problems = Vec::new();
+    match kubeconfig::load(&args.kubeconfig) {
+        Ok(k) => {
+            for w in &k.warnings {
+                println!("warning: {w}");
+            }
+            let names: Vec<&str> = k.clusters.iter().map(|c| c.context.as_str()).collect();
+            println!(
+                "kubeconfig {}: {} context(s): {}",
+                args.kubeconfig.display(),
+                names.len(),
+                names.join(", ")
+            );
+        }
+        Err(e) => problems.extend(e.0.iter().map(|e| e.to_string())),
+    }
+    match gateway_config::load(&args.config) {
+        Ok(g) => {
+            println!(
+                "gateway config {}: listener {}:{}, {} issuer(s){}",
+                args.config.display(),
+                g.listener.address,
+                g.listener.port,
+                g.issuers.len(),
+                if g.listener.client_ca_pem.is_some() {
+                    ", client certificates required"
+                } else {
+                    ""
+                }
+            );
+            if let Some(p) = &g.policy_file {
+                match policy::load(p) {
+                    Ok(pol) => println!(
+                        "policy {}: {} role(s), {} binding(s)",
+                        p.display(),
+                        pol.roles.len(),
+                        pol.bindings.len()
+                    ),
+                    Err(e) => problems.extend(e.0.iter().map(|e| e.to_string())),
+                }
+            } else {
+                println!("policy: none (each cluster's own RBAC decides)");
+            }
+            if let Some(p) = &g.revocation_file {
+                match revocations::load(p) {
+                    Ok(list) => println!(
+                        "revocations {}: {} token(s) revoked",
+                        p.display(),
+                        list.len()
+                    ),
+                    Err(e) => problems.extend(e.0.iter().map(|e| e.to_string())),
+                }
+            }
+        }
+        Err(e) => problems.extend(e.0.iter().map(|e| e.to_string())),
+    }
+    if problems.is_empty() {
+        println!("ok");
+        Ok(())
+    } else {
+        for p in &problems {
+            eprintln!("{p}");
+        }
+        Err(format!("{} problem(s) found", problems.len()))
+    }
+}

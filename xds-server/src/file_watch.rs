@@ -1,0 +1,76 @@
+//! Reload on file change: inotify (via `notify`) on the inputs' directories,
+//! debounced so an editor's write-rename-chmod burst is one reload.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+use crate::control_plane::{ControlPlane, watch_dirs};
+
+/// Quiet time after the last event before reloading.
+const DEBOUNCE: Duration = Duration::from_millis(150);
+/// Upper bound on how long a stream of events can postpone a reload.
+const MAX_DELAY: Duration = Duration::from_secs(1);
+
+/// Watch the control plane's inputs until the runtime shuts down.
+pub fn spawn(cp: Arc<ControlPlane>) -> Result<tokio::task::JoinHandle<()>, notify::Error> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<PathBuf>();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event {
+            for path in event.paths {
+                let _ = tx.send(path);
+            }
+        }
+    })?;
+    let mut watched: Vec<PathBuf> = Vec::new();
+    rewatch(&mut watcher, &mut watched, &cp);
+    Ok(tokio::spawn(async move {
+        while let Some(first) = rx.recv().await {
+            let relevant = |p: &PathBuf, files: &[PathBuf]| {
+                files.iter().any(|f| {
+                    p == f
+                        || p.file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with(".."))
+                }) || files.iter().any(|f| f.parent() == p.parent())
+            };
+            let files = cp.watched_files();
+            if !relevant(&first, &files) {
+                continue;
+            }
+            let deadline = tokio::time::Instant::now() + MAX_DELAY;
+            loop {
+                match tokio::time::timeout_at(
+                    (tokio::time::Instant::now() + DEBOUNCE).min(deadline),
+                    rx.recv(),
+                )
+                .await
+                {
+                    Ok(Some(_)) => continue,
+                    Ok(None) => return,
+                    Err(_) => break,
+                }
+            }
+            debug!(trigger = %first.display(), "input changed; reloading");
+            let cp2 = cp.clone();
+            let _ = tokio::task::spawn_blocking(move || cp2.reload()).await;
+            rewatch(&mut watcher, &mut watched, &cp);
+        }
+    }))
+}
+
+fn rewatch(watcher: &mut impl Watcher, watched: &mut Vec<PathBuf>, cp: &ControlPlane) {
+    let wanted = watch_dirs(&cp.watched_files());
+    for dir in watched.iter().filter(|d| !wanted.contains(d)) {
+        let _ = watcher.unwatch(dir);
+    }
+    for dir in wanted.iter().filter(|d| !watched.contains(d)) {
+        if let Err(e) = watcher.watch(dir, RecursiveMode::NonRecursive) {
+            warn!(dir = %dir.display(), "cannot watch: {e}");
+        }
+    }
+    *watched = wanted;
+}
