@@ -8,6 +8,12 @@ pub mod filter_config;
 pub mod listener;
 pub mod route;
 
+#[cfg(test)]
+pub mod fixtures;
+
+#[cfg(test)]
+mod envoy_validate_tests;
+
 use envoy_types::pb::google::protobuf::{Any, Duration};
 use prost::{Message, Name};
 

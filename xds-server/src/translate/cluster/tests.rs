@@ -1,1 +1,185 @@
+use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
+    UpstreamTlsContext, common_tls_context::ValidationContextType,
+    subject_alt_name_matcher::SanType,
+};
+use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
+    HttpProtocolOptions, http_protocol_options::UpstreamProtocolOptions,
+    http_protocol_options::explicit_http_config::ProtocolConfig,
+};
+use prost::Message;
 
+use super::*;
+use crate::translate::fixtures::target;
+
+fn tls_of(c: &Cluster) -> UpstreamTlsContext {
+    let Some(transport_socket::ConfigType::TypedConfig(any)) = c
+        .transport_socket
+        .as_ref()
+        .and_then(|t| t.config_type.clone())
+    else {
+        panic!("no TLS on {}", c.name)
+    };
+    UpstreamTlsContext::decode(any.value.as_slice()).unwrap()
+}
+
+fn protocol_of(c: &Cluster) -> ProtocolConfig {
+    let any = &c.typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"];
+    let opts = HttpProtocolOptions::decode(any.value.as_slice()).unwrap();
+    let Some(UpstreamProtocolOptions::ExplicitHttpConfig(e)) = opts.upstream_protocol_options
+    else {
+        panic!("no explicit protocol")
+    };
+    e.protocol_config.unwrap()
+}
+
+#[test]
+fn a_context_gets_an_http2_cluster_and_an_http1_upgrade_cluster() {
+    let [h2, h1] = clusters_for(&target("dev-a", "127.0.0.1", 6443), &Options::default());
+    assert_eq!(h2.name, "ctx/dev-a");
+    assert_eq!(h1.name, "ctx/dev-a/upgrade");
+    assert!(matches!(
+        protocol_of(&h2),
+        ProtocolConfig::Http2ProtocolOptions(_)
+    ));
+    assert!(matches!(
+        protocol_of(&h1),
+        ProtocolConfig::HttpProtocolOptions(_)
+    ));
+    assert_eq!(
+        tls_of(&h2).common_tls_context.unwrap().alpn_protocols,
+        vec!["h2"]
+    );
+    assert_eq!(
+        tls_of(&h1).common_tls_context.unwrap().alpn_protocols,
+        vec!["http/1.1"]
+    );
+    assert_eq!(
+        h2.cluster_discovery_type,
+        Some(ClusterDiscoveryType::Type(DiscoveryType::Static as i32))
+    );
+}
+
+#[test]
+fn hostnames_resolve_by_dns_and_get_sni_and_a_dns_san_check() {
+    let c = cluster(
+        &target("prod", "api.prod.example.com", 443),
+        &Options::default(),
+        Protocol::Http2,
+    );
+    assert_eq!(
+        c.cluster_discovery_type,
+        Some(ClusterDiscoveryType::Type(DiscoveryType::StrictDns as i32))
+    );
+    let tls = tls_of(&c);
+    assert_eq!(tls.sni, "api.prod.example.com");
+    let Some(ValidationContextType::ValidationContext(v)) =
+        tls.common_tls_context.unwrap().validation_context_type
+    else {
+        panic!("no validation context")
+    };
+    assert_eq!(v.match_typed_subject_alt_names.len(), 1);
+    assert_eq!(
+        v.match_typed_subject_alt_names[0].san_type,
+        SanType::Dns as i32
+    );
+    assert!(v.trusted_ca.is_some());
+}
+
+#[test]
+fn ip_servers_check_an_ip_san_and_send_no_sni() {
+    let tls = upstream_tls(
+        &target("a", "127.0.0.1", 6443),
+        &Options::default(),
+        Protocol::Http2,
+    );
+    assert_eq!(tls.sni, "", "SNI must never be an IP literal");
+    let Some(ValidationContextType::ValidationContext(v)) =
+        tls.common_tls_context.unwrap().validation_context_type
+    else {
+        panic!()
+    };
+    assert_eq!(
+        v.match_typed_subject_alt_names[0].san_type,
+        SanType::IpAddress as i32
+    );
+}
+
+#[test]
+fn tls_server_name_overrides_sni_and_the_checked_name() {
+    let mut t = target("a", "10.0.0.1", 6443);
+    t.tls_server_name = Some("kubernetes.default.svc".into());
+    let tls = upstream_tls(&t, &Options::default(), Protocol::Http2);
+    assert_eq!(tls.sni, "kubernetes.default.svc");
+    let Some(ValidationContextType::ValidationContext(v)) =
+        tls.common_tls_context.unwrap().validation_context_type
+    else {
+        panic!()
+    };
+    assert_eq!(
+        v.match_typed_subject_alt_names[0].san_type,
+        SanType::Dns as i32
+    );
+}
+
+#[test]
+fn client_certificate_and_p521_are_offered() {
+    let tls = upstream_tls(
+        &target("a", "127.0.0.1", 6443),
+        &Options::default(),
+        Protocol::Http2,
+    );
+    let common = tls.common_tls_context.unwrap();
+    assert_eq!(common.tls_certificates.len(), 1);
+    let params = common.tls_params.unwrap();
+    assert!(params.ecdh_curves.contains(&"P-521".to_string()));
+    assert!(
+        params
+            .signature_algorithms
+            .contains(&"ecdsa_secp521r1_sha512".to_string())
+    );
+}
+
+#[test]
+fn no_ca_in_kubeconfig_means_system_roots() {
+    let mut t = target("a", "api.example.com", 443);
+    t.ca_pem = None;
+    let tls = upstream_tls(&t, &Options::default(), Protocol::Http2);
+    let Some(ValidationContextType::ValidationContext(v)) =
+        tls.common_tls_context.unwrap().validation_context_type
+    else {
+        panic!()
+    };
+    let ca = v.trusted_ca.unwrap().specifier.unwrap();
+    assert_eq!(
+        ca,
+        data_source::Specifier::Filename(Options::default().system_ca_file)
+    );
+}
+
+#[test]
+fn insecure_skip_tls_verify_accepts_untrusted_but_stays_tls() {
+    let mut t = target("a", "api.example.com", 443);
+    t.insecure_skip_tls_verify = true;
+    let tls = upstream_tls(&t, &Options::default(), Protocol::Http2);
+    let Some(ValidationContextType::ValidationContext(v)) =
+        tls.common_tls_context.unwrap().validation_context_type
+    else {
+        panic!()
+    };
+    assert_eq!(
+        v.trust_chain_verification,
+        TrustChainVerification::AcceptUntrusted as i32
+    );
+    assert!(v.match_typed_subject_alt_names.is_empty());
+}
+
+#[test]
+fn watches_do_not_hit_the_default_circuit_breaker() {
+    let c = cluster(
+        &target("a", "127.0.0.1", 6443),
+        &Options::default(),
+        Protocol::Http2,
+    );
+    let t = &c.circuit_breakers.unwrap().thresholds[0];
+    assert!(t.max_requests.unwrap().value > 1024);
+}

@@ -1,0 +1,57 @@
+//! Inputs for translation tests, built directly (no loaders involved).
+
+use std::path::PathBuf;
+
+use crate::inputs::gateway_config::{AuditConfig, GatewayConfig, ListenerConfig};
+use crate::inputs::kubeconfig::{ClusterTarget, ServerUrl};
+use crate::sensitive::Sensitive;
+
+/// A self-signed certificate and key, PEM.
+pub fn cert(name: &str) -> (String, String) {
+    let ck = rcgen::generate_simple_self_signed(vec![name.to_string()]).expect("rcgen");
+    (ck.cert.pem(), ck.signing_key.serialize_pem())
+}
+
+/// A context whose apiserver is `https://host:port`, with mTLS material.
+pub fn target(context: &str, host: &str, port: u16) -> ClusterTarget {
+    let (ca, _) = cert("ca");
+    let (client, key) = cert("client");
+    ClusterTarget {
+        context: context.into(),
+        server: ServerUrl {
+            scheme: "https".into(),
+            host: host.into(),
+            port,
+            path: String::new(),
+        },
+        ca_pem: Some(ca),
+        client_cert_pem: Some(client),
+        client_key_pem: Some(Sensitive(key)),
+        bearer_token: None,
+        tls_server_name: None,
+        insecure_skip_tls_verify: false,
+    }
+}
+
+pub fn gateway() -> GatewayConfig {
+    let (cert, key) = cert("localhost");
+    GatewayConfig {
+        listener: ListenerConfig {
+            address: "127.0.0.1".into(),
+            port: 18443,
+            certificate_pem: cert,
+            key_pem: Sensitive(key),
+            client_ca_pem: None,
+        },
+        issuers: vec![],
+        revocation_file: None,
+        policy_file: None,
+        audit: AuditConfig {
+            path: Some(PathBuf::from("/dev/null")),
+            stdout: true,
+        },
+        clock_skew_seconds: 30,
+        token_cache_size: 4096,
+        referenced_files: vec![],
+    }
+}
