@@ -1,0 +1,45 @@
+# kubeplex: the two commands are `make run` and `make test`.
+# Both install what they need first (scripts/setup.sh).
+
+CARGO ?= cargo
+WASM := target/wasm32-wasip1/wasm/kubeplex_filter.wasm
+KUBEPLEX := target/debug/kubeplex
+ENVOY = $(shell ls .venv/lib/python3*/site-packages/envoy/_bin/envoy 2>/dev/null | head -n1)
+# Extra arguments for `make run`, e.g. ARGS="--kubeconfig ~/.kube/config"
+ARGS ?=
+
+.PHONY: setup build run test lint unit e2e validate bench clean
+
+setup:
+	@scripts/setup.sh $(SETUP_FLAGS)
+
+build: setup
+	$(CARGO) build -p kubeplex-filter --target wasm32-wasip1 --profile wasm
+	$(CARGO) build -p kubeplex --bin kubeplex
+
+## Run the gateway: in front of two demo clusters, or ARGS="--kubeconfig F [--config F]".
+run: build
+	$(KUBEPLEX) up --envoy $(ENVOY) --filter-wasm $(WASM) $(ARGS)
+
+## Run every test: lints, unit tests, Envoy config validation, end-to-end tests.
+test: SETUP_FLAGS = --with-compose
+test: build lint validate
+	KUBEPLEX_ENVOY=$(abspath $(ENVOY)) KUBEPLEX_FILTER_WASM=$(abspath $(WASM)) KUBEPLEX_BIN=$(abspath $(KUBEPLEX)) \
+	  $(CARGO) nextest run --workspace --no-fail-fast --failure-output final
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p kubeplex-filter --target wasm32-wasip1 -- -D warnings
+
+validate:
+	$(ENVOY) --mode validate --disable-hot-restart -c envoy/bootstrap.yaml
+	@if command -v docker-compose >/dev/null; then docker-compose -f docker-compose.yml config -q && echo "docker-compose.yml OK"; \
+	 else echo "docker-compose not installed: skipping docker-compose.yml validation"; fi
+
+## Benchmarks (not tests): gateway vs direct, filter vs Envoy's jwt_authn.
+bench: build
+	$(CARGO) run --release -p kubeplex-tests --bin kubeplex-bench -- --envoy $(ENVOY) --filter-wasm $(abspath $(WASM))
+
+clean:
+	$(CARGO) clean

