@@ -11,7 +11,9 @@ pub mod gateway_config;
 pub mod keys;
 pub mod kubeconfig;
 pub mod policy;
+mod problems;
 pub mod revocations;
+mod yaml_tree;
 
 use std::fmt;
 use std::path::PathBuf;

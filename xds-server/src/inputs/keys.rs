@@ -3,6 +3,14 @@
 
 use kubeplex_proto::filter::v1 as pb;
 
+mod jwk;
+mod p521;
+mod pem_keys;
+pub mod public_key_der;
+
+#[cfg(test)]
+mod tests;
+
 /// A public key the filter can verify JWS signatures with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerificationKey {
@@ -21,9 +29,14 @@ pub enum KeyError {
     /// The document is not valid JSON or not a JWKS (`{"keys": [...]}`).
     #[error("not a JWKS document: {0}")]
     NotJwks(String),
-    /// A JWK has a `kty`/`crv` kubeplex cannot verify with (e.g. `oct`).
+    /// A JWK has a `kty`/`crv` kubeplex cannot verify with (e.g. EC P-192).
+    /// `crv` is empty or ` <curve>`.
     #[error("key {index} (kid {kid:?}): unsupported key type {kty}{crv}")]
     UnsupportedKeyType { index: usize, kid: Option<String>, kty: String, crv: String },
+    /// A symmetric (`oct`) JWK: shared secrets are never accepted, only
+    /// public keys.
+    #[error("key {index} (kid {kid:?}): symmetric (oct) keys are never accepted; publish a public key")]
+    SymmetricKey { index: usize, kid: Option<String> },
     /// A JWK member is missing or not valid base64url / a valid point.
     #[error("key {index} (kid {kid:?}): {reason}")]
     BadJwk { index: usize, kid: Option<String>, reason: String },
@@ -37,15 +50,15 @@ pub enum KeyError {
 
 /// Keys from a JWKS document (`{"keys": [...]}`). Keys with `use` other than
 /// `sig` are skipped; unsupported key types are errors.
-pub fn from_jwks(_json: &str) -> Result<Vec<VerificationKey>, KeyError> {
-    todo!("inputs helper")
+pub fn from_jwks(json: &str) -> Result<Vec<VerificationKey>, KeyError> {
+    jwk::from_jwks(json)
 }
 
 /// Keys from PEM text: `PUBLIC KEY` (SPKI), `RSA PUBLIC KEY` (PKCS#1) or
 /// `CERTIFICATE` (the certificate's subject public key, multikube's
 /// `--tls-signer-certificate`). Every block is used.
-pub fn from_pem(_pem: &str) -> Result<Vec<VerificationKey>, KeyError> {
-    todo!("inputs helper")
+pub fn from_pem(pem: &str) -> Result<Vec<VerificationKey>, KeyError> {
+    pem_keys::from_pem(pem)
 }
 
 impl VerificationKey {
