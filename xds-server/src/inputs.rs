@@ -10,6 +10,7 @@
 pub mod gateway_config;
 pub mod keys;
 pub mod kubeconfig;
+mod pem_material;
 pub mod policy;
 mod problems;
 pub mod revocations;

@@ -5,7 +5,7 @@ use kubeplex_proto::filter::v1 as pb;
 
 mod jwk;
 mod p521;
-mod pem_keys;
+pub(crate) mod pem_keys;
 pub mod public_key_der;
 
 #[cfg(test)]

@@ -34,6 +34,8 @@ openssl pkey -in ed25519.key.pem -pubout -out ed25519.pub.pem
 # Signer certificates (multikube's --tls-signer-certificate).
 openssl req -x509 -new -key p521.key.pem -subj /CN=multikube-signer -days 3650 -out p521.cert.pem
 openssl req -x509 -new -key rsa.key.pem -subj /CN=rsa-signer -days 3650 -out rsa.cert.pem
+openssl req -x509 -new -key p256.key.pem -subj /CN=p256 -days 3650 -out p256.cert.pem
+openssl req -x509 -new -key ed25519.key.pem -subj /CN=ed -days 3650 -out ed25519.cert.pem
 
 for k in rsa p256 p384 p521 ed25519; do
   openssl pkey -pubin -in $k.pub.pem -outform DER -out $k.pub.der
