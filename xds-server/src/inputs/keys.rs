@@ -31,14 +31,14 @@ pub enum KeyError {
     NotJwks(String),
     /// A JWK has a `kty`/`crv` kubeplex cannot verify with (e.g. EC P-192).
     /// `crv` is empty or ` <curve>`.
-    #[error("key {index} (kid {kid:?}): unsupported key type {kty}{crv}")]
+    #[error("key {index}{}: unsupported key type {kty}{crv}", kid_note(.kid))]
     UnsupportedKeyType { index: usize, kid: Option<String>, kty: String, crv: String },
     /// A symmetric (`oct`) JWK: shared secrets are never accepted, only
     /// public keys.
-    #[error("key {index} (kid {kid:?}): symmetric (oct) keys are never accepted; publish a public key")]
+    #[error("key {index}{}: symmetric (oct) keys are never accepted; publish a public key", kid_note(.kid))]
     SymmetricKey { index: usize, kid: Option<String> },
     /// A JWK member is missing or not valid base64url / a valid point.
-    #[error("key {index} (kid {kid:?}): {reason}")]
+    #[error("key {index}{}: {reason}", kid_note(.kid))]
     BadJwk { index: usize, kid: Option<String>, reason: String },
     /// No PEM block that holds a public key or certificate.
     #[error("no PEM public key or certificate found")]
@@ -46,6 +46,11 @@ pub enum KeyError {
     /// A PEM block that could not be decoded.
     #[error("bad PEM {label}: {reason}")]
     BadPem { label: String, reason: String },
+}
+
+/// ` (kid "x")` for messages, or nothing.
+fn kid_note(kid: &Option<String>) -> String {
+    kid.as_ref().map(|k| format!(" (kid {k:?})")).unwrap_or_default()
 }
 
 /// Keys from a JWKS document (`{"keys": [...]}`). Keys with `use` other than

@@ -1,11 +1,11 @@
 //! The gateway config document, section by section.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use super::{AuditConfig, GatewayConfig, ListenerConfig, issuer};
 use crate::inputs::pem_material;
 use crate::inputs::problems::{Fields, Problems, items};
-use crate::inputs::yaml_tree::Node;
+use crate::inputs::yaml_tree::{Node, Value};
 use crate::inputs::{policy, revocations};
 use crate::sensitive::Sensitive;
 
@@ -20,13 +20,20 @@ pub struct Files {
 }
 
 impl Files {
+    /// `file` relative to the config's directory, `.`/`..` folded lexically.
     pub fn resolve(&self, file: &str) -> PathBuf {
-        let path = Path::new(file);
-        if path.is_absolute() {
-            path.to_path_buf()
-        } else {
-            self.dir.join(path)
+        let joined = self.dir.join(file);
+        let mut out = PathBuf::new();
+        for part in joined.components() {
+            match part {
+                Component::CurDir => {}
+                Component::ParentDir if out.file_name().is_some() => {
+                    out.pop();
+                }
+                other => out.push(other),
+            }
         }
+        out
     }
 
     /// Read `f.key` as a file path; problems recorded at that field.
@@ -97,24 +104,28 @@ pub fn read(p: &mut Problems, root: &Node, dir: &Path) -> Option<GatewayConfig> 
             if list.is_empty() {
                 p.add(top.line_of("jwt"), "jwt", "at least one issuer is required");
             }
-            for (path, item) in list {
+            let mut urls: Vec<String> = Vec::new();
+            for (index, (path, item)) in list.into_iter().enumerate() {
                 if let Some(issuer) = issuer::read(p, item, &path, &mut files) {
-                    if let Some(first) = issuers
-                        .iter()
-                        .position(|i: &super::IssuerConfig| i.url == issuer.url)
-                    {
-                        let url_field = format!("{path}.issuer.url");
-                        let line = item
-                            .entry("issuer")
-                            .and_then(|e| e.value.entry("url"))
-                            .and_then(|e| e.key_line);
+                    issuers.push(issuer);
+                }
+                // Checked on the raw value so a broken entry still counts.
+                let url = item
+                    .entry("issuer")
+                    .and_then(|e| e.value.entry("url"))
+                    .filter(|e| matches!(e.value.value, Value::Str(_)));
+                if let Some(entry) = url {
+                    let Value::Str(text) = &entry.value.value else { continue };
+                    if let Some(first) = urls.iter().position(|u| u == text) {
                         p.add(
-                            line,
-                            &url_field,
-                            format!("issuer `{}` is already configured in jwt[{first}]", issuer.url),
+                            entry.key_line,
+                            &format!("{path}.issuer.url"),
+                            format!("issuer `{text}` is already configured in jwt[{first}]"),
                         );
                     }
-                    issuers.push(issuer);
+                    urls.push(text.clone());
+                } else {
+                    urls.push(format!("\0{index}"));
                 }
             }
         }
