@@ -24,11 +24,6 @@ impl Problems {
         }
     }
 
-    /// The file problems are reported against.
-    pub fn file(&self) -> &Path {
-        &self.file
-    }
-
     /// Record a problem at `field` (empty = the whole file).
     pub fn add(&mut self, line: Option<u64>, field: &str, reason: impl Into<String>) {
         self.list.push(InputError {
