@@ -11,8 +11,8 @@ use pkcs8::{DecodePrivateKey, EncodePublicKey, LineEnding, PrivateKeyInfo};
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::traits::PublicKeyParts;
 use serde_json::{Map, Value, json};
-use spki::der::Decode;
 use spki::ObjectIdentifier;
+use spki::der::Decode;
 
 use crate::inputs::keys::public_key_der::{
     ID_EC_PUBLIC_KEY, ID_ED25519, RSA_ENCRYPTION, SECP256R1, SECP384R1,
@@ -103,10 +103,11 @@ pub fn load_signing_key(pem: &str) -> Result<SigningKey, MintError> {
         .into_iter()
         .find(|b| crate::inputs::keys::pem_keys::block_label(b).contains("PRIVATE KEY"))
         .ok_or(MintError::NoKey)?;
-    let (label, der) = spki::der::pem::decode_vec(block.as_bytes()).map_err(|e| MintError::BadKey {
-        label: crate::inputs::keys::pem_keys::block_label(block).to_string(),
-        reason: e.to_string(),
-    })?;
+    let (label, der) =
+        spki::der::pem::decode_vec(block.as_bytes()).map_err(|e| MintError::BadKey {
+            label: crate::inputs::keys::pem_keys::block_label(block).to_string(),
+            reason: e.to_string(),
+        })?;
     let bad = |reason: String| MintError::BadKey {
         label: label.to_string(),
         reason,
@@ -174,7 +175,9 @@ fn unsupported_curve(curve: ObjectIdentifier) -> MintError {
 /// exp jti` plus `groups`/`ctx` when given, then `extra_claims`.
 pub fn mint(key: &SigningKey, req: &MintRequest) -> Result<String, MintError> {
     if req.audience.is_empty() {
-        return Err(MintError::BadRequest("at least one audience is required".to_string()));
+        return Err(MintError::BadRequest(
+            "at least one audience is required".to_string(),
+        ));
     }
     let now = req
         .now
@@ -218,7 +221,10 @@ pub fn mint(key: &SigningKey, req: &MintRequest) -> Result<String, MintError> {
         URL_SAFE_NO_PAD.encode(Value::Object(claims).to_string())
     );
     let signature = sign(key, signing_input.as_bytes())?;
-    Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature)))
+    Ok(format!(
+        "{signing_input}.{}",
+        URL_SAFE_NO_PAD.encode(signature)
+    ))
 }
 
 fn sign(key: &SigningKey, message: &[u8]) -> Result<Vec<u8>, MintError> {
@@ -232,11 +238,15 @@ fn sign(key: &SigningKey, message: &[u8]) -> Result<Vec<u8>, MintError> {
                 .to_vec()
         }
         SigningKey::P256(k) => {
-            let sig: p256::ecdsa::Signature = k.try_sign(message).map_err(|e| MintError::Sign(e.to_string()))?;
+            let sig: p256::ecdsa::Signature = k
+                .try_sign(message)
+                .map_err(|e| MintError::Sign(e.to_string()))?;
             sig.to_bytes().to_vec()
         }
         SigningKey::P384(k) => {
-            let sig: p384::ecdsa::Signature = k.try_sign(message).map_err(|e| MintError::Sign(e.to_string()))?;
+            let sig: p384::ecdsa::Signature = k
+                .try_sign(message)
+                .map_err(|e| MintError::Sign(e.to_string()))?;
             sig.to_bytes().to_vec()
         }
         SigningKey::Ed25519(k) => k.sign(message).to_bytes().to_vec(),
@@ -272,7 +282,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, MintError> {
             'd' => 86_400,
             _ => return Err(bad("units are s, m, h and d")),
         };
-        let n: u64 = digits.parse().map_err(|_| bad("a number must come before each unit"))?;
+        let n: u64 = digits
+            .parse()
+            .map_err(|_| bad("a number must come before each unit"))?;
         total = n
             .checked_mul(unit)
             .and_then(|v| total.checked_add(v))
@@ -297,12 +309,14 @@ pub fn public_jwk(key: &SigningKey, kid: Option<&str>) -> Value {
             "n": b64(&k.n().to_bytes_be()),
             "e": b64(&k.e().to_bytes_be()),
         }),
-        SigningKey::P256(k) => {
-            ec_jwk("P-256", k.verifying_key().to_encoded_point(false).as_bytes())
-        }
-        SigningKey::P384(k) => {
-            ec_jwk("P-384", k.verifying_key().to_encoded_point(false).as_bytes())
-        }
+        SigningKey::P256(k) => ec_jwk(
+            "P-256",
+            k.verifying_key().to_encoded_point(false).as_bytes(),
+        ),
+        SigningKey::P384(k) => ec_jwk(
+            "P-384",
+            k.verifying_key().to_encoded_point(false).as_bytes(),
+        ),
         SigningKey::Ed25519(k) => json!({
             "kty": "OKP",
             "crv": "Ed25519",

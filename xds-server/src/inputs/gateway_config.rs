@@ -37,7 +37,10 @@ pub struct ListenerConfig {
 pub enum KeySource {
     /// Keys known at load time: inline JWKS, a JWKS file, a PEM public key
     /// or a signer certificate. `origin` says which, for messages.
-    Static { keys: Vec<VerificationKey>, origin: String },
+    Static {
+        keys: Vec<VerificationKey>,
+        origin: String,
+    },
     /// A JWKS URL, fetched (TLS verified against `ca_pem` or system roots)
     /// and refreshed by the control plane.
     JwksUrl { url: String, ca_pem: Option<String> },

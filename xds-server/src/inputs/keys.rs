@@ -32,14 +32,23 @@ pub enum KeyError {
     /// A JWK has a `kty`/`crv` kubeplex cannot verify with (e.g. EC P-192).
     /// `crv` is empty or ` <curve>`.
     #[error("key {index}{}: unsupported key type {kty}{crv}", kid_note(.kid))]
-    UnsupportedKeyType { index: usize, kid: Option<String>, kty: String, crv: String },
+    UnsupportedKeyType {
+        index: usize,
+        kid: Option<String>,
+        kty: String,
+        crv: String,
+    },
     /// A symmetric (`oct`) JWK: shared secrets are never accepted, only
     /// public keys.
     #[error("key {index}{}: symmetric (oct) keys are never accepted; publish a public key", kid_note(.kid))]
     SymmetricKey { index: usize, kid: Option<String> },
     /// A JWK member is missing or not valid base64url / a valid point.
     #[error("key {index}{}: {reason}", kid_note(.kid))]
-    BadJwk { index: usize, kid: Option<String>, reason: String },
+    BadJwk {
+        index: usize,
+        kid: Option<String>,
+        reason: String,
+    },
     /// No PEM block that holds a public key or certificate.
     #[error("no PEM public key or certificate found")]
     NoPem,
@@ -50,7 +59,9 @@ pub enum KeyError {
 
 /// ` (kid "x")` for messages, or nothing.
 fn kid_note(kid: &Option<String>) -> String {
-    kid.as_ref().map(|k| format!(" (kid {k:?})")).unwrap_or_default()
+    kid.as_ref()
+        .map(|k| format!(" (kid {k:?})"))
+        .unwrap_or_default()
 }
 
 /// Keys from a JWKS document (`{"keys": [...]}`). Keys with `use` other than

@@ -97,10 +97,7 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedKubeconfig, InputErrors> {
             // The strict pass names the same problem more precisely.
             if p.is_empty() {
                 let line = match &e {
-                    KubeconfigError::Parse(inner) => inner.location().and_then(|l| match l.line() {
-                        0 => None,
-                        n => Some(u64::from(n)),
-                    }),
+                    KubeconfigError::Parse(inner) => inner.location().and_then(yaml_tree::line_of),
                     _ => None,
                 };
                 p.add(line, "", format!("not a valid kubeconfig: {e}"));

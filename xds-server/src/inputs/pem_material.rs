@@ -47,7 +47,9 @@ pub fn check_certificates(pem: &str) -> Result<PublicHalf, String> {
         let cert = x509_cert::Certificate::from_der(&der)
             .map_err(|e| format!("PEM block {} is not an X.509 certificate: {e}", i + 1))?;
         if leaf.is_none() {
-            leaf = Some(spki_public_half(&cert.tbs_certificate.subject_public_key_info));
+            leaf = Some(spki_public_half(
+                &cert.tbs_certificate.subject_public_key_info,
+            ));
         }
     }
     Ok(leaf.unwrap_or(PublicHalf::Unknown))

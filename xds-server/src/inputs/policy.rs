@@ -48,7 +48,11 @@ pub fn parse(text: &str, path: &Path) -> Result<pb::Policy, InputErrors> {
         if let Some(got) = top.req_str(&mut p, key)
             && got != want
         {
-            p.add(top.line_of(key), key, format!("expected `{want}`, found `{got}`"));
+            p.add(
+                top.line_of(key),
+                key,
+                format!("expected `{want}`, found `{got}`"),
+            );
         }
     }
     let restrict_non_resource_urls = match top.str(&mut p, "nonResourceURLs").as_deref() {
@@ -74,7 +78,11 @@ pub fn parse(text: &str, path: &Path) -> Result<pb::Policy, InputErrors> {
                 Some(list) => {
                     let list = items(&mut p, list, &f.path_of("rules"));
                     if list.is_empty() {
-                        p.add(f.line_of("rules"), &f.path_of("rules"), "a role needs at least one rule");
+                        p.add(
+                            f.line_of("rules"),
+                            &f.path_of("rules"),
+                            "a role needs at least one rule",
+                        );
                     }
                     for (rule_path, rule_node) in list {
                         if let Some(rule) = rule::read(&mut p, rule_node, &rule_path) {
@@ -116,7 +124,11 @@ pub fn parse(text: &str, path: &Path) -> Result<pb::Policy, InputErrors> {
                 );
                 continue;
             }
-            bindings.push(pb::Binding { role, users, groups });
+            bindings.push(pb::Binding {
+                role,
+                users,
+                groups,
+            });
         }
     }
     p.finish(pb::Policy {
@@ -132,7 +144,11 @@ fn strings(p: &mut Problems, f: &Fields<'_>, key: &str) -> Vec<String> {
     let mut out = Vec::new();
     for (i, (s, line)) in list.into_iter().enumerate() {
         if s.is_empty() {
-            p.add(line, &format!("{}[{i}]", f.path_of(key)), "must not be empty");
+            p.add(
+                line,
+                &format!("{}[{i}]", f.path_of(key)),
+                "must not be empty",
+            );
         } else {
             out.push(s);
         }

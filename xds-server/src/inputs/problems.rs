@@ -281,7 +281,10 @@ fn unknown_field_reason(key: &str, known: &[&str]) -> String {
     match close {
         Some((_, k)) => format!("unknown field `{key}`; did you mean `{k}`?"),
         None if known.is_empty() => format!("unknown field `{key}`"),
-        None => format!("unknown field `{key}`; expected one of: {}", known.join(", ")),
+        None => format!(
+            "unknown field `{key}`; expected one of: {}",
+            known.join(", ")
+        ),
     }
 }
 

@@ -60,7 +60,12 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<Revocation>, InputErrors> {
     let mut first_index: HashMap<String, usize> = HashMap::new();
     if let Some(list) = top.get("revoked") {
         for (i, (item_path, node)) in items(&mut p, list, "revoked").into_iter().enumerate() {
-            let f = Fields::new(&mut p, node, &item_path, &["jti", "reason", "expiresAt", "revokedAt"]);
+            let f = Fields::new(
+                &mut p,
+                node,
+                &item_path,
+                &["jti", "reason", "expiresAt", "revokedAt"],
+            );
             let jti = f.req_str(&mut p, "jti");
             let reason = f.str(&mut p, "reason");
             let expires_at = timestamp(&mut p, &f, "expiresAt");
@@ -75,7 +80,12 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<Revocation>, InputErrors> {
                 continue;
             }
             first_index.insert(jti.clone(), i);
-            out.push(Revocation { jti, reason, expires_at, revoked_at });
+            out.push(Revocation {
+                jti,
+                reason,
+                expires_at,
+                revoked_at,
+            });
         }
     }
     p.finish(out)

@@ -74,10 +74,10 @@ impl Node {
     }
 }
 
-fn line_of(location: serde_saphyr::Location) -> Option<u64> {
+pub fn line_of(location: serde_saphyr::Location) -> Option<u64> {
     match location.line() {
         0 => None,
-        n => Some(u64::from(n)),
+        n => Some(n),
     }
 }
 

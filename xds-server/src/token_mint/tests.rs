@@ -10,7 +10,9 @@ use super::*;
 use crate::inputs::keys;
 
 fn key_pem(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("test_data/keys").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("test_data/keys")
+        .join(name);
     std::fs::read_to_string(path).unwrap()
 }
 
@@ -74,7 +76,9 @@ fn verify_as_the_filter_would(key: &SigningKey, token: &str) -> pb::KeyType {
         other => panic!("unexpected {other:?}"),
     }
     // The PEM helper gives the same key the filter would get from a file.
-    let from_pem = keys::from_pem(&public_key_pem(key).unwrap()).unwrap().remove(0);
+    let from_pem = keys::from_pem(&public_key_pem(key).unwrap())
+        .unwrap()
+        .remove(0);
     assert_eq!(from_pem.public_key, vk.public_key);
     vk.key_type
 }
@@ -93,7 +97,11 @@ fn every_key_type_round_trips() {
         let key = load_signing_key(&key_pem(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
         let token = mint(&key, &request()).unwrap();
         let (header, claims, _, _) = parts(&token);
-        assert_eq!(header, json!({"alg": alg, "typ": "JWT", "kid": "k1"}), "{file}");
+        assert_eq!(
+            header,
+            json!({"alg": alg, "typ": "JWT", "kid": "k1"}),
+            "{file}"
+        );
         assert_eq!(
             claims,
             json!({
@@ -115,11 +123,16 @@ fn every_key_type_round_trips() {
 
 #[test]
 fn the_jwk_matches_the_openssl_public_key() {
-    for (file, der) in [("rsa.key.pem", "rsa"), ("p256.key.pem", "p256"), ("p384.key.pem", "p384")] {
+    for (file, der) in [
+        ("rsa.key.pem", "rsa"),
+        ("p256.key.pem", "p256"),
+        ("p384.key.pem", "p384"),
+    ] {
         let key = load_signing_key(&key_pem(file)).unwrap();
         let jwks = json!({"keys": [public_jwk(&key, None)]}).to_string();
         let got = keys::from_jwks(&jwks).unwrap().remove(0);
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("test_data/keys/{der}.pub.der"));
+        let path =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("test_data/keys/{der}.pub.der"));
         assert_eq!(got.public_key, std::fs::read(path).unwrap(), "{file}");
         assert_eq!(got.alg.as_deref(), Some(key.alg()));
         assert_eq!(got.kid, None);
@@ -154,9 +167,15 @@ fn extra_claims_win_and_defaults_fill_in() {
 fn unusable_keys_and_requests_are_refused() {
     let err = load_signing_key(&key_pem("p521.key.pem")).unwrap_err();
     assert!(matches!(err, MintError::UnsupportedKey(_)), "{err}");
-    assert!(matches!(load_signing_key(&key_pem("p256.pub.pem")), Err(MintError::NoKey)));
+    assert!(matches!(
+        load_signing_key(&key_pem("p256.pub.pem")),
+        Err(MintError::NoKey)
+    ));
     let garbled = key_pem("p256.key.pem").replacen("MI", "AA", 1);
-    assert!(matches!(load_signing_key(&garbled), Err(MintError::BadKey { .. })));
+    assert!(matches!(
+        load_signing_key(&garbled),
+        Err(MintError::BadKey { .. })
+    ));
     let key = load_signing_key(&key_pem("p256.key.pem")).unwrap();
     assert!(!format!("{key:?}").contains("PRIVATE"));
     assert_eq!(format!("{key:?}"), "SigningKey(ES256 <redacted>)");
@@ -167,8 +186,18 @@ fn unusable_keys_and_requests_are_refused() {
 
 #[test]
 fn durations() {
-    for (text, secs) in [("90s", 90), ("15m", 900), ("1h", 3600), ("7d", 604_800), ("1h30m", 5400)] {
-        assert_eq!(parse_duration(text).unwrap(), Duration::from_secs(secs), "{text}");
+    for (text, secs) in [
+        ("90s", 90),
+        ("15m", 900),
+        ("1h", 3600),
+        ("7d", 604_800),
+        ("1h30m", 5400),
+    ] {
+        assert_eq!(
+            parse_duration(text).unwrap(),
+            Duration::from_secs(secs),
+            "{text}"
+        );
     }
     for (text, reason) in [
         ("", "empty; use e.g. 90s, 15m, 1h or 7d"),
@@ -176,7 +205,10 @@ fn durations() {
         ("1w", "units are s, m, h and d"),
         ("h", "a number must come before each unit"),
         ("0s", "must be longer than zero"),
-        ("99999999999999999999d", "a number must come before each unit"),
+        (
+            "99999999999999999999d",
+            "a number must come before each unit",
+        ),
     ] {
         match parse_duration(text) {
             Err(MintError::BadDuration { input, reason: got }) => {

@@ -25,15 +25,19 @@ const ISSUER_KEYS: &[&str] = &[
 ];
 
 /// The key sources, as named in messages.
-const SOURCES: &str =
-    "jwks, jwksFile, publicKeyFile, signerCertificateFile, jwksURL, discoveryURL (or discovery: true), cluster";
+const SOURCES: &str = "jwks, jwksFile, publicKeyFile, signerCertificateFile, jwksURL, discoveryURL (or discovery: true), cluster";
 
 pub fn read(p: &mut Problems, node: &Node, path: &str, files: &mut Files) -> Option<IssuerConfig> {
     let entry = Fields::new(
         p,
         node,
         path,
-        &["issuer", "claimValidationRules", "claimMappings", "userValidationRules"],
+        &[
+            "issuer",
+            "claimValidationRules",
+            "claimMappings",
+            "userValidationRules",
+        ],
     );
     if entry.has("userValidationRules") {
         p.add(
@@ -53,13 +57,21 @@ pub fn read(p: &mut Problems, node: &Node, path: &str, files: &mut Files) -> Opt
         Some(list) if !list.is_empty() => {
             for (i, (aud, line)) in list.iter().enumerate() {
                 if aud.is_empty() {
-                    p.add(*line, &format!("{}[{i}]", f.path_of("audiences")), "must not be empty");
+                    p.add(
+                        *line,
+                        &format!("{}[{i}]", f.path_of("audiences")),
+                        "must not be empty",
+                    );
                 }
             }
             list.into_iter().map(|(a, _)| a).collect()
         }
         Some(_) => {
-            p.add(f.line_of("audiences"), &f.path_of("audiences"), "at least one audience is required");
+            p.add(
+                f.line_of("audiences"),
+                &f.path_of("audiences"),
+                "at least one audience is required",
+            );
             Vec::new()
         }
         None => {
@@ -118,7 +130,11 @@ fn check_url(p: &mut Problems, f: &Fields<'_>, key: &str, url: &str, https_requi
         Some("must be an absolute URL".to_string())
     } else if url.contains(['?', '#']) {
         Some("must not have a query or fragment".to_string())
-    } else if url.split("://").nth(1).is_some_and(|rest| rest.split('/').next().unwrap_or("").contains('@')) {
+    } else if url
+        .split("://")
+        .nth(1)
+        .is_some_and(|rest| rest.split('/').next().unwrap_or("").contains('@'))
+    {
         Some("must not carry credentials".to_string())
     } else {
         None
@@ -163,7 +179,10 @@ fn key_source(p: &mut Problems, f: &Fields<'_>, files: &mut Files) -> Option<Key
             p.add(
                 f.line_of(many[1]),
                 &f.path,
-                format!("exactly one key source is allowed, found {}: choose one of {SOURCES}", many.join(" and ")),
+                format!(
+                    "exactly one key source is allowed, found {}: choose one of {SOURCES}",
+                    many.join(" and ")
+                ),
             );
             return None;
         }
@@ -176,27 +195,44 @@ fn key_source(p: &mut Problems, f: &Fields<'_>, files: &mut Files) -> Option<Key
             "only applies to jwksURL or discovery (keys fetched over https)",
         );
     }
-    let static_keys = |p: &mut Problems, result: Result<Vec<VerificationKey>, KeyError>, origin: String| {
-        match result {
-            Ok(keys) if keys.is_empty() => {
-                p.add(f.line_of(source), &f.path_of(source), format!("{origin} holds no signing keys"));
-                None
+    let static_keys =
+        |p: &mut Problems, result: Result<Vec<VerificationKey>, KeyError>, origin: String| {
+            match result {
+                Ok(keys) if keys.is_empty() => {
+                    p.add(
+                        f.line_of(source),
+                        &f.path_of(source),
+                        format!("{origin} holds no signing keys"),
+                    );
+                    None
+                }
+                Ok(keys) => Some(KeySource::Static { keys, origin }),
+                Err(e) => {
+                    p.add(
+                        f.line_of(source),
+                        &f.path_of(source),
+                        format!("{origin}: {e}"),
+                    );
+                    None
+                }
             }
-            Ok(keys) => Some(KeySource::Static { keys, origin }),
-            Err(e) => {
-                p.add(f.line_of(source), &f.path_of(source), format!("{origin}: {e}"));
-                None
-            }
-        }
-    };
+        };
     match source {
         "jwks" => {
             let json = to_json(f.get("jwks")?);
-            static_keys(p, keys::from_jwks(&json.to_string()), "inline jwks".to_string())
+            static_keys(
+                p,
+                keys::from_jwks(&json.to_string()),
+                "inline jwks".to_string(),
+            )
         }
         "jwksFile" => {
             let (path, text) = files.read(p, f, source)?;
-            static_keys(p, keys::from_jwks(&text), format!("jwksFile {}", path.display()))
+            static_keys(
+                p,
+                keys::from_jwks(&text),
+                format!("jwksFile {}", path.display()),
+            )
         }
         "publicKeyFile" | "signerCertificateFile" => {
             let (path, text) = files.read(p, f, source)?;
@@ -205,7 +241,10 @@ fn key_source(p: &mut Problems, f: &Fields<'_>, files: &mut Files) -> Option<Key
                 p.add(
                     f.line_of(source),
                     &f.path_of(source),
-                    format!("{} holds no CERTIFICATE; use publicKeyFile for a bare public key", path.display()),
+                    format!(
+                        "{} holds no CERTIFICATE; use publicKeyFile for a bare public key",
+                        path.display()
+                    ),
                 );
                 return None;
             }
@@ -215,7 +254,10 @@ fn key_source(p: &mut Problems, f: &Fields<'_>, files: &mut Files) -> Option<Key
             let ca_pem = fetch_ca(p, f, files, &ca_keys);
             let url = if source == "discovery" {
                 let issuer = f.str(p, "url")?;
-                format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'))
+                format!(
+                    "{}/.well-known/openid-configuration",
+                    issuer.trim_end_matches('/')
+                )
             } else {
                 let url = f.str(p, source)?;
                 check_url(p, f, source, &url, true);
@@ -263,17 +305,31 @@ fn fetch_ca(p: &mut Problems, f: &Fields<'_>, files: &mut Files, given: &[&str])
 fn validation_rules(p: &mut Problems, node: &Node, path: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for (item_path, item) in items(p, node, path) {
-        let f = Fields::new(p, item, &item_path, &["claim", "requiredValue", "expression", "message"]);
+        let f = Fields::new(
+            p,
+            item,
+            &item_path,
+            &["claim", "requiredValue", "expression", "message"],
+        );
         if f.has("expression") || f.has("message") {
             p.add(
-                f.line_of(if f.has("expression") { "expression" } else { "message" }),
+                f.line_of(if f.has("expression") {
+                    "expression"
+                } else {
+                    "message"
+                }),
                 &item_path,
                 "CEL expressions are not supported; use claim and requiredValue",
             );
             continue;
         }
         let claim = f.req_str(p, "claim");
-        let value = if f.has("requiredValue") { f.str(p, "requiredValue") } else { f.missing(p, "requiredValue"); None };
+        let value = if f.has("requiredValue") {
+            f.str(p, "requiredValue")
+        } else {
+            f.missing(p, "requiredValue");
+            None
+        };
         if let (Some(claim), Some(value)) = (claim, value) {
             out.push((claim, value));
         }
@@ -311,7 +367,11 @@ fn claim_mappings(p: &mut Problems, node: &Node, path: &str) -> ClaimMappings {
                 continue;
             }
             if extra.iter().any(|(k, _)| *k == key) {
-                p.add(e.line_of("key"), &e.path_of("key"), format!("duplicate extra key `{key}`"));
+                p.add(
+                    e.line_of("key"),
+                    &e.path_of("key"),
+                    format!("duplicate extra key `{key}`"),
+                );
                 continue;
             }
             if let Some(claim) = claim {
@@ -333,7 +393,12 @@ fn claim_mappings(p: &mut Problems, node: &Node, path: &str) -> ClaimMappings {
 /// prefix (`""` for none), and `system:` prefixes are reserved.
 fn prefixed(p: &mut Problems, parent: &Fields<'_>, key: &str) -> Option<(String, String)> {
     let node = parent.get(key)?;
-    let f = Fields::new(p, node, &parent.path_of(key), &["claim", "prefix", "expression"]);
+    let f = Fields::new(
+        p,
+        node,
+        &parent.path_of(key),
+        &["claim", "prefix", "expression"],
+    );
     no_expression(p, &f);
     let claim = f.req_str(p, "claim");
     let prefix = if f.has("prefix") || f.entry("prefix").is_some() {
@@ -375,12 +440,16 @@ fn check_extra_key(key: &str) -> Result<(), String> {
         return Err(format!("extra key `{key}` must be lower-case"));
     }
     let Some((domain, name)) = key.split_once('/') else {
-        return Err(format!("extra key `{key}` must be domain-prefixed, e.g. example.com/{key}"));
+        return Err(format!(
+            "extra key `{key}` must be domain-prefixed, e.g. example.com/{key}"
+        ));
     };
     let domain_ok = domain.contains('.')
         && domain.split('.').all(|label| {
             !label.is_empty()
-                && label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         });
@@ -392,7 +461,9 @@ fn check_extra_key(key: &str) -> Result<(), String> {
     }
     for reserved in ["kubernetes.io", "k8s.io"] {
         if domain == reserved || domain.ends_with(&format!(".{reserved}")) {
-            return Err(format!("extra key `{key}`: the {reserved} domain is reserved"));
+            return Err(format!(
+                "extra key `{key}`: the {reserved} domain is reserved"
+            ));
         }
     }
     Ok(())
@@ -404,7 +475,9 @@ fn to_json(node: &Node) -> serde_json::Value {
         Value::Null => serde_json::Value::Null,
         Value::Bool(b) => (*b).into(),
         Value::Int(i) => i64::try_from(*i).map_or_else(|_| i.to_string().into(), Into::into),
-        Value::Float(x) => serde_json::Number::from_f64(*x).map_or(serde_json::Value::Null, Into::into),
+        Value::Float(x) => {
+            serde_json::Number::from_f64(*x).map_or(serde_json::Value::Null, Into::into)
+        }
         Value::Str(s) => s.clone().into(),
         Value::Seq(items) => items.iter().map(to_json).collect(),
         Value::Map(entries) => entries

@@ -37,7 +37,12 @@ impl Files {
     }
 
     /// Read `f.key` as a file path; problems recorded at that field.
-    pub fn read(&mut self, p: &mut Problems, f: &Fields<'_>, key: &str) -> Option<(PathBuf, String)> {
+    pub fn read(
+        &mut self,
+        p: &mut Problems,
+        f: &Fields<'_>,
+        key: &str,
+    ) -> Option<(PathBuf, String)> {
         let name = f.str(p, key)?;
         if name.is_empty() {
             p.add(f.line_of(key), &f.path_of(key), "must not be empty");
@@ -74,7 +79,16 @@ pub fn read(p: &mut Problems, root: &Node, dir: &Path) -> Option<GatewayConfig> 
         p,
         root,
         "",
-        &["apiVersion", "kind", "listener", "jwt", "revocation", "policy", "audit", "tokens"],
+        &[
+            "apiVersion",
+            "kind",
+            "listener",
+            "jwt",
+            "revocation",
+            "policy",
+            "audit",
+            "tokens",
+        ],
     );
     match top.req_str(p, "apiVersion") {
         Some(v) if v != API_VERSION => p.add(
@@ -85,7 +99,11 @@ pub fn read(p: &mut Problems, root: &Node, dir: &Path) -> Option<GatewayConfig> 
         _ => {}
     }
     match top.req_str(p, "kind") {
-        Some(k) if k != KIND => p.add(top.line_of("kind"), "kind", format!("expected `{KIND}`, found `{k}`")),
+        Some(k) if k != KIND => p.add(
+            top.line_of("kind"),
+            "kind",
+            format!("expected `{KIND}`, found `{k}`"),
+        ),
         _ => {}
     }
 
@@ -115,7 +133,9 @@ pub fn read(p: &mut Problems, root: &Node, dir: &Path) -> Option<GatewayConfig> 
                     .and_then(|e| e.value.entry("url"))
                     .filter(|e| matches!(e.value.value, Value::Str(_)));
                 if let Some(entry) = url {
-                    let Value::Str(text) = &entry.value.value else { continue };
+                    let Value::Str(text) = &entry.value.value else {
+                        continue;
+                    };
                     if let Some(first) = urls.iter().position(|u| u == text) {
                         p.add(
                             entry.key_line,
@@ -170,8 +190,10 @@ pub fn read(p: &mut Problems, root: &Node, dir: &Path) -> Option<GatewayConfig> 
         Some(node) => {
             let f = Fields::new(p, node, "tokens", &["clockSkewSeconds", "cacheSize"]);
             (
-                f.int(p, "clockSkewSeconds", 0, 3600).map_or(30, |v| v as u32),
-                f.int(p, "cacheSize", 0, 10_000_000).map_or(4096, |v| v as u32),
+                f.int(p, "clockSkewSeconds", 0, 3600)
+                    .map_or(30, |v| v as u32),
+                f.int(p, "cacheSize", 0, 10_000_000)
+                    .map_or(4096, |v| v as u32),
             )
         }
         None => (30, 4096),
@@ -194,14 +216,22 @@ fn listener(p: &mut Problems, node: &Node, files: &mut Files) -> Option<Listener
         p,
         node,
         "listener",
-        &["address", "port", "certificateFile", "keyFile", "clientCAFile"],
+        &[
+            "address",
+            "port",
+            "certificateFile",
+            "keyFile",
+            "clientCAFile",
+        ],
     );
     let address = f.str(p, "address").unwrap_or_else(|| "0.0.0.0".to_string());
     if address.parse::<std::net::IpAddr>().is_err() {
         p.add(
             f.line_of("address"),
             &f.path_of("address"),
-            format!("`{address}` is not an IP address (Envoy binds an address, e.g. 0.0.0.0 or ::)"),
+            format!(
+                "`{address}` is not an IP address (Envoy binds an address, e.g. 0.0.0.0 or ::)"
+            ),
         );
     }
     let port = f.int(p, "port", 1, 65535).map_or(8443, |v| v as u16);

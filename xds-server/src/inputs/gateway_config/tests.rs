@@ -26,8 +26,14 @@ fn the_documented_config_loads() {
     assert_eq!((l.address.as_str(), l.port), ("0.0.0.0", 9443));
     assert_eq!(l.certificate_pem, read("gateway/tls/gateway.pem"));
     assert_eq!(l.key_pem.expose(), &read("gateway/tls/gateway-key.pem"));
-    assert_eq!(l.client_ca_pem.as_deref(), Some(read("gateway/tls/clients-ca.pem").as_str()));
-    assert!(!format!("{config:?}").contains("PRIVATE KEY"), "key redacted in Debug");
+    assert_eq!(
+        l.client_ca_pem.as_deref(),
+        Some(read("gateway/tls/clients-ca.pem").as_str())
+    );
+    assert!(
+        !format!("{config:?}").contains("PRIVATE KEY"),
+        "key redacted in Debug"
+    );
 
     let urls: Vec<_> = config.issuers.iter().map(|i| i.url.as_str()).collect();
     assert_eq!(
@@ -46,7 +52,13 @@ fn the_documented_config_loads() {
     assert_eq!(login.audiences, ["kubeplex"]);
     assert_eq!(
         key_types(&login.keys),
-        [pb::KeyType::Rsa, pb::KeyType::EcP256, pb::KeyType::EcP384, pb::KeyType::EcP521, pb::KeyType::Ed25519]
+        [
+            pb::KeyType::Rsa,
+            pb::KeyType::EcP256,
+            pb::KeyType::EcP384,
+            pb::KeyType::EcP521,
+            pb::KeyType::Ed25519
+        ]
     );
     assert_eq!(
         login.claim_mappings,
@@ -59,17 +71,32 @@ fn the_documented_config_loads() {
             extra: vec![("example.com/tenant".into(), "tenant".into())],
         }
     );
-    assert_eq!(login.claim_validation_rules, [("hd".to_string(), "example.com".to_string())]);
+    assert_eq!(
+        login.claim_validation_rules,
+        [("hd".to_string(), "example.com".to_string())]
+    );
 
     let multikube = &config.issuers[1];
     assert_eq!(key_types(&multikube.keys), [pb::KeyType::EcP521]);
     assert_eq!(multikube.audiences, ["multikube", "kubeplex"]);
-    assert_eq!(multikube.claim_mappings.username_claim, "sub", "default mapping");
+    assert_eq!(
+        multikube.claim_mappings.username_claim, "sub",
+        "default mapping"
+    );
     assert_eq!(multikube.claim_mappings.groups_claim, "groups");
     match &multikube.keys {
         KeySource::Static { origin, keys } => {
-            assert_eq!(origin, &format!("signerCertificateFile {}", data().join("keys/p521.cert.pem").display()));
-            assert_eq!(keys[0].public_key, std::fs::read(data().join("keys/p521.pub.der")).unwrap());
+            assert_eq!(
+                origin,
+                &format!(
+                    "signerCertificateFile {}",
+                    data().join("keys/p521.cert.pem").display()
+                )
+            );
+            assert_eq!(
+                keys[0].public_key,
+                std::fs::read(data().join("keys/p521.pub.der")).unwrap()
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -84,15 +111,32 @@ fn the_documented_config_loads() {
     );
     assert_eq!(
         config.issuers[5].keys,
-        KeySource::JwksUrl { url: "https://keys.example.com/jwks".into(), ca_pem: None }
+        KeySource::JwksUrl {
+            url: "https://keys.example.com/jwks".into(),
+            ca_pem: None
+        }
     );
-    assert_eq!(config.issuers[6].keys, KeySource::Cluster { context: "prod-a".into() });
+    assert_eq!(
+        config.issuers[6].keys,
+        KeySource::Cluster {
+            context: "prod-a".into()
+        }
+    );
 
     let gw = data().join("gateway");
     assert_eq!(config.revocation_file, Some(gw.join("state/revoked.yaml")));
     assert_eq!(config.policy_file, Some(data().join("policy/good.yaml")));
-    assert_eq!(config.audit, AuditConfig { path: Some(gw.join("audit/audit.log")), stdout: true });
-    assert_eq!((config.clock_skew_seconds, config.token_cache_size), (10, 100));
+    assert_eq!(
+        config.audit,
+        AuditConfig {
+            path: Some(gw.join("audit/audit.log")),
+            stdout: true
+        }
+    );
+    assert_eq!(
+        (config.clock_skew_seconds, config.token_cache_size),
+        (10, 100)
+    );
     assert_eq!(
         config.referenced_files,
         [
@@ -112,8 +156,14 @@ fn the_documented_config_loads() {
 fn defaults_apply() {
     let text = "apiVersion: kubeplex.io/v1alpha1\nkind: GatewayConfig\nlistener:\n  certificateFile: tls/gateway.pem\n  keyFile: tls/gateway-key.pem\njwt:\n- issuer: {url: 'https://x.example.com', audiences: [a], jwksFile: ../keys/jwks.json}\n";
     let config = parse(text, &data().join("gateway/inline.yaml")).unwrap();
-    assert_eq!((config.listener.address.as_str(), config.listener.port), ("0.0.0.0", 8443));
-    assert_eq!((config.clock_skew_seconds, config.token_cache_size), (30, 4096));
+    assert_eq!(
+        (config.listener.address.as_str(), config.listener.port),
+        ("0.0.0.0", 8443)
+    );
+    assert_eq!(
+        (config.clock_skew_seconds, config.token_cache_size),
+        (30, 4096)
+    );
     assert_eq!(config.audit, AuditConfig::default());
     assert_eq!((config.revocation_file, config.policy_file), (None, None));
     assert_eq!(config.listener.client_ca_pem, None);
@@ -128,7 +178,12 @@ fn every_problem_is_reported_with_line_and_field() {
         .iter()
         .map(|e| {
             assert_eq!(e.file, gw.join("bad.yaml"));
-            format!("{}: {}: {}", e.line.unwrap_or(0), e.field.as_deref().unwrap_or(""), e.reason)
+            format!(
+                "{}: {}: {}",
+                e.line.unwrap_or(0),
+                e.field.as_deref().unwrap_or(""),
+                e.reason
+            )
         })
         .collect();
     let sources = "jwks, jwksFile, publicKeyFile, signerCertificateFile, jwksURL, discoveryURL (or discovery: true), cluster";
@@ -165,8 +220,16 @@ fn referenced_policy_and_revocation_errors_reject_the_config() {
     for f in ["gateway.pem", "gateway-key.pem"] {
         std::fs::copy(gw.join("tls").join(f), dir.path().join(f)).unwrap();
     }
-    std::fs::write(dir.path().join("revoked.yaml"), "revoked:\n- jti: a\n- jti: a\n").unwrap();
-    std::fs::write(dir.path().join("rbac.yaml"), "apiVersion: kubeplex.io/v1alpha1\nkind: GatewayPolicy\nroles: 3\n").unwrap();
+    std::fs::write(
+        dir.path().join("revoked.yaml"),
+        "revoked:\n- jti: a\n- jti: a\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("rbac.yaml"),
+        "apiVersion: kubeplex.io/v1alpha1\nkind: GatewayPolicy\nroles: 3\n",
+    )
+    .unwrap();
     let text = format!(
         "apiVersion: kubeplex.io/v1alpha1\nkind: GatewayConfig\nlistener:\n  certificateFile: gateway.pem\n  keyFile: gateway-key.pem\njwt:\n- issuer: {{url: 'https://x.example.com', audiences: [a], jwksFile: {}}}\nrevocation: {{file: revoked.yaml}}\npolicy: {{file: rbac.yaml}}\n",
         data().join("keys/jwks.json").display()
@@ -177,8 +240,14 @@ fn referenced_policy_and_revocation_errors_reject_the_config() {
     assert_eq!(
         got,
         [
-            format!("{}:3: revoked[1].jti: duplicate jti `a` (also revoked[0])", dir.path().join("revoked.yaml").display()),
-            format!("{}:3: roles: expected a list, found an integer", dir.path().join("rbac.yaml").display()),
+            format!(
+                "{}:3: revoked[1].jti: duplicate jti `a` (also revoked[0])",
+                dir.path().join("revoked.yaml").display()
+            ),
+            format!(
+                "{}:3: roles: expected a list, found an integer",
+                dir.path().join("rbac.yaml").display()
+            ),
         ]
     );
 }
@@ -190,7 +259,10 @@ fn a_key_that_does_not_match_the_certificate_is_rejected() {
     let err = parse(text, &gw.join("x.yaml")).unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!("{}:5: listener.keyFile: this key does not belong to the certificate in certificateFile", gw.join("x.yaml").display())
+        format!(
+            "{}:5: listener.keyFile: this key does not belong to the certificate in certificateFile",
+            gw.join("x.yaml").display()
+        )
     );
 }
 

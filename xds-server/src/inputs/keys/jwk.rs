@@ -42,7 +42,11 @@ pub fn from_jwks(json: &str) -> Result<Vec<VerificationKey>, KeyError> {
 
 /// One JWK; `None` when it is not a signing key (`use` other than `sig`).
 fn from_jwk(index: usize, key: &Map<String, Value>) -> Result<Option<VerificationKey>, KeyError> {
-    let jwk = Jwk { index, key, kid: optional_string(index, None, key, "kid")? };
+    let jwk = Jwk {
+        index,
+        key,
+        kid: optional_string(index, None, key, "kid")?,
+    };
     let kid = jwk.kid.clone();
     if let Some(usage) = jwk.optional("use")?
         && usage != "sig"

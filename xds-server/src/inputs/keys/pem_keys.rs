@@ -8,12 +8,11 @@ use super::{KeyError, VerificationKey};
 pub fn from_pem(pem: &str) -> Result<Vec<VerificationKey>, KeyError> {
     let mut out = Vec::new();
     for block in pem_blocks(pem) {
-        let (label, der) = spki::der::pem::decode_vec(block.as_bytes()).map_err(|e| {
-            KeyError::BadPem {
+        let (label, der) =
+            spki::der::pem::decode_vec(block.as_bytes()).map_err(|e| KeyError::BadPem {
                 label: block_label(block).to_string(),
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
         let bad = |reason: String| KeyError::BadPem {
             label: label.to_string(),
             reason,

@@ -80,7 +80,8 @@ fn p521_spki(point: &[u8]) -> Result<Vec<u8>, String> {
         },
         subject_public_key: BitString::from_bytes(point).map_err(|e| e.to_string())?,
     };
-    spki.to_der().map_err(|e| format!("cannot encode EC key: {e}"))
+    spki.to_der()
+        .map_err(|e| format!("cannot encode EC key: {e}"))
 }
 
 /// A validated Ed25519 key: the raw 32 bytes.

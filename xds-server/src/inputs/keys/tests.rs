@@ -3,7 +3,9 @@ use std::path::PathBuf;
 use super::*;
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("test_data/keys").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("test_data/keys")
+        .join(name)
 }
 
 fn text(name: &str) -> String {
@@ -31,7 +33,10 @@ fn pem_public_keys_match_openssl_der() {
         assert_eq!(keys.len(), 1, "{file}");
         assert_eq!(keys[0].key_type, key_type, "{file}");
         assert_eq!(keys[0].public_key, openssl_der(der), "{file}");
-        assert_eq!((keys[0].kid.as_deref(), keys[0].alg.as_deref()), (None, None));
+        assert_eq!(
+            (keys[0].kid.as_deref(), keys[0].alg.as_deref()),
+            (None, None)
+        );
     }
 }
 
@@ -71,7 +76,10 @@ fn pem_problems_are_named() {
     );
     let broken = text("p256.pub.pem").replace("A", "!");
     let err = from_pem(&broken).unwrap_err();
-    assert!(matches!(&err, KeyError::BadPem { label, .. } if label == "PUBLIC KEY"), "{err}");
+    assert!(
+        matches!(&err, KeyError::BadPem { label, .. } if label == "PUBLIC KEY"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -79,7 +87,13 @@ fn jwks_keys_match_openssl_der() {
     let keys = from_jwks(&text("jwks.json")).unwrap();
     let summary: Vec<_> = keys
         .iter()
-        .map(|k| (k.kid.as_deref().unwrap(), k.key_type, k.alg.as_deref().unwrap()))
+        .map(|k| {
+            (
+                k.kid.as_deref().unwrap(),
+                k.key_type,
+                k.alg.as_deref().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         summary,

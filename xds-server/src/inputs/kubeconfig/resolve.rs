@@ -93,7 +93,10 @@ impl At<'_> {
         file_key: &str,
         file: Option<&str>,
     ) -> Option<String> {
-        match (data.filter(|d| !d.is_empty()), file.filter(|f| !f.is_empty())) {
+        match (
+            data.filter(|d| !d.is_empty()),
+            file.filter(|f| !f.is_empty()),
+        ) {
             (Some(_), Some(_)) => {
                 self.err(
                     p,
@@ -163,12 +166,20 @@ pub fn resolve(p: &mut Problems, root: &Node, kc: &Kubeconfig, dir: &Path) -> Lo
 
     let mut clusters: BTreeMap<&str, (usize, ClusterInfo)> = BTreeMap::new();
     for (index, named) in kc.clusters.iter().enumerate() {
-        let at = At { list: "clusters", index, inner: "cluster", src: &src };
+        let at = At {
+            list: "clusters",
+            index,
+            inner: "cluster",
+            src: &src,
+        };
         if let Some((first, _)) = clusters.get(named.name.as_str()) {
             p.add(
                 src.line("clusters", index, "name", ""),
                 &format!("clusters[{index}].name"),
-                format!("duplicate cluster name `{}` (also clusters[{first}])", named.name),
+                format!(
+                    "duplicate cluster name `{}` (also clusters[{first}])",
+                    named.name
+                ),
             );
             continue;
         }
@@ -180,7 +191,12 @@ pub fn resolve(p: &mut Problems, root: &Node, kc: &Kubeconfig, dir: &Path) -> Lo
 
     let mut users: BTreeMap<&str, (usize, UserInfo)> = BTreeMap::new();
     for (index, named) in kc.auth_infos.iter().enumerate() {
-        let at = At { list: "users", index, inner: "user", src: &src };
+        let at = At {
+            list: "users",
+            index,
+            inner: "user",
+            src: &src,
+        };
         if let Some((first, _)) = users.get(named.name.as_str()) {
             p.add(
                 src.line("users", index, "name", ""),
@@ -198,7 +214,12 @@ pub fn resolve(p: &mut Problems, root: &Node, kc: &Kubeconfig, dir: &Path) -> Lo
     let mut targets: BTreeMap<&str, ClusterTarget> = BTreeMap::new();
     let mut seen_contexts: BTreeMap<&str, usize> = BTreeMap::new();
     for (index, named) in kc.contexts.iter().enumerate() {
-        let at = At { list: "contexts", index, inner: "context", src: &src };
+        let at = At {
+            list: "contexts",
+            index,
+            inner: "context",
+            src: &src,
+        };
         let name = named.name.as_str();
         if let Some(first) = seen_contexts.get(name) {
             p.add(
@@ -254,11 +275,23 @@ pub fn resolve(p: &mut Problems, root: &Node, kc: &Kubeconfig, dir: &Path) -> Lo
                 ));
                 continue;
             }
-            Some((_, UserInfo::Usable { client_cert_pem, client_key_pem, bearer_token, notes })) => {
+            Some((
+                _,
+                UserInfo::Usable {
+                    client_cert_pem,
+                    client_key_pem,
+                    bearer_token,
+                    notes,
+                },
+            )) => {
                 for note in notes {
                     warnings.push(format!("context `{name}`: {note}"));
                 }
-                (client_cert_pem.clone(), client_key_pem.clone(), bearer_token.clone())
+                (
+                    client_cert_pem.clone(),
+                    client_key_pem.clone(),
+                    bearer_token.clone(),
+                )
             }
             None => {
                 warnings.push(format!(
@@ -313,12 +346,13 @@ fn check_context_name(name: &str) -> Result<(), String> {
         return Err("context name must not be empty".to_string());
     }
     if name == "." || name == ".." {
-        return Err(format!("context name `{name}` cannot be a URL path segment"));
+        return Err(format!(
+            "context name `{name}` cannot be a URL path segment"
+        ));
     }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | ':' | '+' | '~')))
-    {
+    if let Some(c) = name.chars().find(|c| {
+        !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | ':' | '+' | '~'))
+    }) {
         return Err(format!(
             "context name `{name}` contains {c:?}; it becomes a URL path segment, so use letters, digits and - _ . @ : + ~"
         ));
@@ -355,14 +389,20 @@ fn resolve_cluster(p: &mut Problems, at: &At<'_>, cluster: &Cluster) -> ClusterI
     if let Some(pem) = &ca_pem
         && let Err(reason) = pem_material::check_certificates(pem)
     {
-        at.err(p, ca_key, format!("not a PEM CA certificate bundle: {reason}"));
+        at.err(
+            p,
+            ca_key,
+            format!("not a PEM CA certificate bundle: {reason}"),
+        );
     }
     let insecure = cluster.insecure_skip_tls_verify.unwrap_or(false);
     if insecure && ca_pem.is_some() {
         at.err(
             p,
             "insecure-skip-tls-verify",
-            format!("cannot be combined with {ca_key}: either verify with the CA or skip verification"),
+            format!(
+                "cannot be combined with {ca_key}: either verify with the CA or skip verification"
+            ),
         );
     }
     ClusterInfo {
@@ -395,10 +435,18 @@ fn resolve_user(p: &mut Problems, at: &At<'_>, user: &AuthInfo) -> UserInfo {
     } else {
         "client-certificate"
     };
-    let key_key = if key_data.is_some() { "client-key-data" } else { "client-key" };
+    let key_key = if key_data.is_some() {
+        "client-key-data"
+    } else {
+        "client-key"
+    };
     let cert_public = cert_pem.as_deref().map(|pem| {
         pem_material::check_certificates(pem).map_err(|reason| {
-            at.err(p, cert_key, format!("not a PEM client certificate: {reason}"));
+            at.err(
+                p,
+                cert_key,
+                format!("not a PEM client certificate: {reason}"),
+            );
         })
     });
     let key_public = key_pem.as_deref().map(|pem| {
@@ -424,7 +472,11 @@ fn resolve_user(p: &mut Problems, at: &At<'_>, user: &AuthInfo) -> UserInfo {
     if let (Some(Ok(key)), Some(Ok(cert))) = (&key_public, &cert_public)
         && !pem_material::matches(key, cert)
     {
-        at.err(p, key_key, "this key does not belong to the client certificate");
+        at.err(
+            p,
+            key_key,
+            "this key does not belong to the client certificate",
+        );
     }
 
     let mut notes = Vec::new();
@@ -432,7 +484,10 @@ fn resolve_user(p: &mut Problems, at: &At<'_>, user: &AuthInfo) -> UserInfo {
     let token = match user.token_file.as_deref().filter(|f| !f.is_empty()) {
         Some(file) => {
             if token.is_some() {
-                notes.push("user has both token and tokenFile; tokenFile wins, as in client-go".to_string());
+                notes.push(
+                    "user has both token and tokenFile; tokenFile wins, as in client-go"
+                        .to_string(),
+                );
             }
             let path = at.src.resolve_path(file);
             match std::fs::read_to_string(&path) {
@@ -442,7 +497,11 @@ fn resolve_user(p: &mut Problems, at: &At<'_>, user: &AuthInfo) -> UserInfo {
                 }
                 Ok(text) => Some(text.trim().to_string()),
                 Err(e) => {
-                    at.err(p, "tokenFile", format!("cannot read {}: {e}", path.display()));
+                    at.err(
+                        p,
+                        "tokenFile",
+                        format!("cannot read {}: {e}", path.display()),
+                    );
                     None
                 }
             }

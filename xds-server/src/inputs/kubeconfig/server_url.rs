@@ -25,7 +25,9 @@ pub fn parse(url: &str) -> Result<ServerUrl, String> {
         }
     };
     if rest.contains(['?', '#']) {
-        return Err(format!("server URL `{url}` must not have a query or fragment"));
+        return Err(format!(
+            "server URL `{url}` must not have a query or fragment"
+        ));
     }
     let (authority, path) = match rest.find('/') {
         Some(slash) => (&rest[..slash], &rest[slash..]),
@@ -36,7 +38,8 @@ pub fn parse(url: &str) -> Result<ServerUrl, String> {
             "server URL `{url}` must not carry credentials; use the user entry"
         ));
     }
-    let (host, port) = split_host_port(authority).map_err(|reason| format!("{reason} in `{url}`"))?;
+    let (host, port) =
+        split_host_port(authority).map_err(|reason| format!("{reason} in `{url}`"))?;
     let port = match port {
         None => default_port,
         Some(p) => match p.parse::<u16>() {

@@ -56,7 +56,11 @@ pub fn check(p: &mut Problems, root: &Node) {
     if let Some(kind) = top.str(p, "kind")
         && kind != "Config"
     {
-        p.add(top.line_of("kind"), "kind", format!("expected `Config`, found `{kind}`"));
+        p.add(
+            top.line_of("kind"),
+            "kind",
+            format!("expected `Config`, found `{kind}`"),
+        );
     }
     if let Some(version) = top.str(p, "apiVersion")
         && version != "v1"
@@ -74,13 +78,27 @@ pub fn check(p: &mut Problems, root: &Node) {
         extensions(p, &prefs);
     }
     extensions(p, &top);
-    section(p, &top, "clusters", NAMED_CLUSTER, "cluster", CLUSTER, |p, f| {
-        for key in ["server", "tls-server-name", "certificate-authority", "certificate-authority-data", "proxy-url"] {
-            f.str(p, key);
-        }
-        f.bool(p, "insecure-skip-tls-verify");
-        f.bool(p, "disable-compression");
-    });
+    section(
+        p,
+        &top,
+        "clusters",
+        NAMED_CLUSTER,
+        "cluster",
+        CLUSTER,
+        |p, f| {
+            for key in [
+                "server",
+                "tls-server-name",
+                "certificate-authority",
+                "certificate-authority-data",
+                "proxy-url",
+            ] {
+                f.str(p, key);
+            }
+            f.bool(p, "insecure-skip-tls-verify");
+            f.bool(p, "disable-compression");
+        },
+    );
     section(p, &top, "users", NAMED_USER, "user", USER, |p, f| {
         for key in [
             "client-certificate",
@@ -100,11 +118,19 @@ pub fn check(p: &mut Problems, root: &Node) {
         // `exec`, `auth-provider` and `as-user-extra` belong to client
         // libraries; kubeplex only needs to know they are there.
     });
-    section(p, &top, "contexts", NAMED_CONTEXT, "context", CONTEXT, |p, f| {
-        for key in ["cluster", "user", "namespace"] {
-            f.str(p, key);
-        }
-    });
+    section(
+        p,
+        &top,
+        "contexts",
+        NAMED_CONTEXT,
+        "context",
+        CONTEXT,
+        |p, f| {
+            for key in ["cluster", "user", "namespace"] {
+                f.str(p, key);
+            }
+        },
+    );
 }
 
 /// `clusters`/`users`/`contexts`: a list of `{name, <inner>: {...}}`.

@@ -3,7 +3,9 @@ use std::path::PathBuf;
 use super::*;
 
 fn key_file(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("test_data/keys").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("test_data/keys")
+        .join(name);
     std::fs::read_to_string(path).unwrap()
 }
 
@@ -50,7 +52,10 @@ fn broken_material_is_named() {
     );
     assert_eq!(
         check_private_key(&key_file("p256.cert.pem")),
-        Err("PEM block is a CERTIFICATE, expected PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY".to_string())
+        Err(
+            "PEM block is a CERTIFICATE, expected PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY"
+                .to_string()
+        )
     );
     let two = format!("{}{}", key_file("p256.key.pem"), key_file("p384.key.pem"));
     assert_eq!(
@@ -59,5 +64,8 @@ fn broken_material_is_named() {
     );
     let garbled = key_file("rsa.cert.pem").replacen("MII", "AAA", 1);
     let err = check_certificates(&garbled).unwrap_err();
-    assert!(err.starts_with("PEM block 1 is not an X.509 certificate"), "{err}");
+    assert!(
+        err.starts_with("PEM block 1 is not an X.509 certificate"),
+        "{err}"
+    );
 }

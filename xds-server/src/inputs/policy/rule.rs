@@ -91,7 +91,11 @@ pub fn read(p: &mut Problems, node: &Node, path: &str) -> Option<pb::Rule> {
             }
             for (i, (url, line)) in non_resource_urls.iter().enumerate() {
                 if let Err(reason) = check_non_resource_url(url) {
-                    p.add(*line, &format!("{}[{i}]", f.path_of("nonResourceURLs")), reason);
+                    p.add(
+                        *line,
+                        &format!("{}[{i}]", f.path_of("nonResourceURLs")),
+                        reason,
+                    );
                 }
             }
         }
@@ -118,7 +122,11 @@ fn required_list(p: &mut Problems, f: &Fields<'_>, key: &str) -> Vec<(String, Op
     match f.str_list(p, key) {
         Some(v) if !v.is_empty() => v,
         Some(_) => {
-            p.add(f.line_of(key), &f.path_of(key), "must list at least one entry");
+            p.add(
+                f.line_of(key),
+                &f.path_of(key),
+                "must list at least one entry",
+            );
             Vec::new()
         }
         None => {
@@ -139,11 +147,15 @@ fn check_verb(verb: &str) -> Result<(), String> {
         "logs" | "log" => "use resource pods/log with verb get".to_string(),
         "exec" => "use resource pods/exec with verb create".to_string(),
         "attach" => "use resource pods/attach with verb create".to_string(),
-        "port-forward" | "portforward" => "use resource pods/portforward with verb create".to_string(),
+        "port-forward" | "portforward" => {
+            "use resource pods/portforward with verb create".to_string()
+        }
         "read" | "view" => "use verbs get, list, watch".to_string(),
         "write" | "edit" => "use verbs create, update, patch, delete".to_string(),
         "apply" => "kubectl apply uses get, create and patch".to_string(),
-        "scale" => "use resource deployments/scale (or */scale) with verb update or patch".to_string(),
+        "scale" => {
+            "use resource deployments/scale (or */scale) with verb update or patch".to_string()
+        }
         "all" => "use `*`".to_string(),
         v if VERBS.contains(&v.to_lowercase().as_str()) => {
             format!("verbs are lower-case: {}", v.to_lowercase())
@@ -159,7 +171,9 @@ fn check_glob(glob: &str, what: &str, allowed: impl Fn(char) -> bool) -> Result<
         return Err(format!("an empty {what} pattern matches nothing"));
     }
     match glob.chars().find(|c| *c != '*' && !allowed(*c)) {
-        Some(c) => Err(format!("{what} pattern `{glob}` contains {c:?}, which no {what} name has")),
+        Some(c) => Err(format!(
+            "{what} pattern `{glob}` contains {c:?}, which no {what} name has"
+        )),
         None => Ok(()),
     }
 }
@@ -203,7 +217,9 @@ fn check_non_resource_url(url: &str) -> Result<(), String> {
         return Err(format!("`{url}` must start with /"));
     }
     if url.trim_end_matches('*').contains('*') || url.matches('*').count() > 1 {
-        return Err(format!("`{url}`: `*` is only allowed at the end (a prefix match)"));
+        return Err(format!(
+            "`{url}`: `*` is only allowed at the end (a prefix match)"
+        ));
     }
     Ok(())
 }

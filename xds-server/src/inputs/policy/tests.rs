@@ -3,7 +3,9 @@ use std::path::PathBuf;
 use super::*;
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("test_data/policy").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("test_data/policy")
+        .join(name)
 }
 
 fn v(items: &[&str]) -> Vec<String> {
@@ -63,7 +65,14 @@ fn every_mistake_is_reported_with_a_friendly_reason() {
     let got: Vec<String> = err
         .0
         .iter()
-        .map(|e| format!("{}: {}: {}", e.line.unwrap_or(0), e.field.as_deref().unwrap_or(""), e.reason))
+        .map(|e| {
+            format!(
+                "{}: {}: {}",
+                e.line.unwrap_or(0),
+                e.field.as_deref().unwrap_or(""),
+                e.reason
+            )
+        })
         .collect();
     assert_eq!(
         got,

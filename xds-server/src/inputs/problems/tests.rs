@@ -15,7 +15,10 @@ fn unknown_keys_are_all_reported_with_lines_and_suggestions() {
     assert_eq!(errors.len(), 2);
     assert_eq!(errors[0].line, Some(2));
     assert_eq!(errors[0].field.as_deref(), Some("top.nmae"));
-    assert_eq!(errors[0].reason, "unknown field `nmae`; did you mean `name`?");
+    assert_eq!(
+        errors[0].reason,
+        "unknown field `nmae`; did you mean `name`?"
+    );
     assert_eq!(errors[1].line, Some(3));
     assert_eq!(
         errors[1].reason,

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use super::*;
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("test_data/revocations").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("test_data/revocations")
+        .join(name)
 }
 
 fn sample() -> Vec<Revocation> {
@@ -35,7 +37,12 @@ fn loads_the_documented_shape() {
     assert_eq!(got[0].revoked_at, Some(1_777_631_400));
     assert_eq!(
         got[1],
-        Revocation { jti: "12345".into(), reason: None, expires_at: None, revoked_at: None }
+        Revocation {
+            jti: "12345".into(),
+            reason: None,
+            expires_at: None,
+            revoked_at: None
+        }
     );
 }
 
@@ -51,7 +58,14 @@ fn every_problem_is_reported() {
     let got: Vec<String> = err
         .0
         .iter()
-        .map(|e| format!("{}: {}: {}", e.line.unwrap_or(0), e.field.as_deref().unwrap_or(""), e.reason))
+        .map(|e| {
+            format!(
+                "{}: {}: {}",
+                e.line.unwrap_or(0),
+                e.field.as_deref().unwrap_or(""),
+                e.reason
+            )
+        })
         .collect();
     assert_eq!(
         got,
@@ -106,7 +120,10 @@ fn store_replaces_by_rename_and_leaves_no_temp_files() {
     assert_ne!(old_inode, new_inode, "rename gives the path a new inode");
     let mut still_old = String::new();
     std::io::Read::read_to_string(&mut &old_handle, &mut still_old).unwrap();
-    assert_eq!(still_old, old_text, "the old file was not truncated or rewritten");
+    assert_eq!(
+        still_old, old_text,
+        "the old file was not truncated or rewritten"
+    );
     assert_eq!(load(&path).unwrap(), sample());
     let names: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -132,5 +149,9 @@ fn a_failed_store_leaves_the_old_file_alone() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     names.sort();
-    assert_eq!(names, ["blocked", "revoked.yaml"], "the temp file was removed");
+    assert_eq!(
+        names,
+        ["blocked", "revoked.yaml"],
+        "the temp file was removed"
+    );
 }

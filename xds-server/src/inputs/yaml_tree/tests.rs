@@ -23,7 +23,10 @@ fn nodes_know_their_lines() {
 #[test]
 fn quoted_numbers_stay_strings() {
     let root = parse("port: '8443'\nn: 8443\n").unwrap();
-    assert_eq!(root.entry("port").unwrap().value.value, Value::Str("8443".into()));
+    assert_eq!(
+        root.entry("port").unwrap().value.value,
+        Value::Str("8443".into())
+    );
     assert_eq!(root.entry("n").unwrap().value.value, Value::Int(8443));
 }
 
@@ -48,9 +51,18 @@ fn duplicate_keys_are_syntax_errors() {
 
 #[test]
 fn yaml_1_1_booleans_are_plain_strings() {
-    let root = parse("n: yes
+    let root = parse(
+        "n: yes
 y: on
-").unwrap();
-    assert_eq!(root.entry("n").unwrap().value.value, Value::Str("yes".into()));
-    assert_eq!(root.entry("y").unwrap().value.value, Value::Str("on".into()));
+",
+    )
+    .unwrap();
+    assert_eq!(
+        root.entry("n").unwrap().value.value,
+        Value::Str("yes".into())
+    );
+    assert_eq!(
+        root.entry("y").unwrap().value.value,
+        Value::Str("on".into())
+    );
 }
