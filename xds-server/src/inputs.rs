@@ -10,8 +10,11 @@
 pub mod gateway_config;
 pub mod keys;
 pub mod kubeconfig;
+mod pem_material;
 pub mod policy;
+mod problems;
 pub mod revocations;
+mod yaml_tree;
 
 use std::fmt;
 use std::path::PathBuf;

@@ -8,7 +8,15 @@ use std::path::{Path, PathBuf};
 
 use super::InputErrors;
 use super::keys::VerificationKey;
+use super::problems::Problems;
+use super::yaml_tree;
 use crate::sensitive::Sensitive;
+
+mod issuer;
+mod read;
+
+#[cfg(test)]
+mod tests;
 
 /// The downstream listener kubectl connects to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +125,19 @@ pub fn load(path: &Path) -> Result<GatewayConfig, InputErrors> {
 
 /// Parse gateway config text; `path` names the file in errors and anchors
 /// relative paths.
-pub fn parse(_text: &str, _path: &Path) -> Result<GatewayConfig, InputErrors> {
-    todo!("inputs helper")
+pub fn parse(text: &str, path: &Path) -> Result<GatewayConfig, InputErrors> {
+    let mut p = Problems::new(path);
+    let root = match yaml_tree::parse(text) {
+        Ok(root) => root,
+        Err(e) => {
+            p.add(e.line, "", e.reason);
+            return Err(p.into_errors());
+        }
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let config = read::read(&mut p, &root, dir);
+    match config {
+        Some(config) => p.finish(config),
+        None => Err(p.into_errors()),
+    }
 }

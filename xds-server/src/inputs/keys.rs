@@ -3,6 +3,14 @@
 
 use kubeplex_proto::filter::v1 as pb;
 
+mod jwk;
+mod p521;
+pub(crate) mod pem_keys;
+pub mod public_key_der;
+
+#[cfg(test)]
+mod tests;
+
 /// A public key the filter can verify JWS signatures with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerificationKey {
@@ -21,16 +29,21 @@ pub enum KeyError {
     /// The document is not valid JSON or not a JWKS (`{"keys": [...]}`).
     #[error("not a JWKS document: {0}")]
     NotJwks(String),
-    /// A JWK has a `kty`/`crv` kubeplex cannot verify with (e.g. `oct`).
-    #[error("key {index} (kid {kid:?}): unsupported key type {kty}{crv}")]
+    /// A JWK has a `kty`/`crv` kubeplex cannot verify with (e.g. EC P-192).
+    /// `crv` is empty or ` <curve>`.
+    #[error("key {index}{}: unsupported key type {kty}{crv}", kid_note(.kid))]
     UnsupportedKeyType {
         index: usize,
         kid: Option<String>,
         kty: String,
         crv: String,
     },
+    /// A symmetric (`oct`) JWK: shared secrets are never accepted, only
+    /// public keys.
+    #[error("key {index}{}: symmetric (oct) keys are never accepted; publish a public key", kid_note(.kid))]
+    SymmetricKey { index: usize, kid: Option<String> },
     /// A JWK member is missing or not valid base64url / a valid point.
-    #[error("key {index} (kid {kid:?}): {reason}")]
+    #[error("key {index}{}: {reason}", kid_note(.kid))]
     BadJwk {
         index: usize,
         kid: Option<String>,
@@ -44,17 +57,24 @@ pub enum KeyError {
     BadPem { label: String, reason: String },
 }
 
+/// ` (kid "x")` for messages, or nothing.
+fn kid_note(kid: &Option<String>) -> String {
+    kid.as_ref()
+        .map(|k| format!(" (kid {k:?})"))
+        .unwrap_or_default()
+}
+
 /// Keys from a JWKS document (`{"keys": [...]}`). Keys with `use` other than
 /// `sig` are skipped; unsupported key types are errors.
-pub fn from_jwks(_json: &str) -> Result<Vec<VerificationKey>, KeyError> {
-    todo!("inputs helper")
+pub fn from_jwks(json: &str) -> Result<Vec<VerificationKey>, KeyError> {
+    jwk::from_jwks(json)
 }
 
 /// Keys from PEM text: `PUBLIC KEY` (SPKI), `RSA PUBLIC KEY` (PKCS#1) or
 /// `CERTIFICATE` (the certificate's subject public key, multikube's
 /// `--tls-signer-certificate`). Every block is used.
-pub fn from_pem(_pem: &str) -> Result<Vec<VerificationKey>, KeyError> {
-    todo!("inputs helper")
+pub fn from_pem(pem: &str) -> Result<Vec<VerificationKey>, KeyError> {
+    pem_keys::from_pem(pem)
 }
 
 impl VerificationKey {

@@ -6,8 +6,19 @@
 
 use std::path::Path;
 
+use kube::config::{Kubeconfig, KubeconfigError};
+
 use super::InputErrors;
+use super::problems::Problems;
+use super::yaml_tree;
 use crate::sensitive::Sensitive;
+
+mod resolve;
+mod server_url;
+mod strict;
+
+#[cfg(test)]
+mod tests;
 
 /// Where a cluster's kube-apiserver listens, from the cluster's `server` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +81,31 @@ pub fn load(path: &Path) -> Result<LoadedKubeconfig, InputErrors> {
 
 /// Parse and resolve kubeconfig text; `path` names the file in errors and
 /// anchors relative paths.
-pub fn parse(_text: &str, _path: &Path) -> Result<LoadedKubeconfig, InputErrors> {
-    todo!("inputs helper")
+pub fn parse(text: &str, path: &Path) -> Result<LoadedKubeconfig, InputErrors> {
+    let mut p = Problems::new(path);
+    let root = match yaml_tree::parse(text) {
+        Ok(root) => root,
+        Err(e) => {
+            p.add(e.line, "", e.reason);
+            return Err(p.into_errors());
+        }
+    };
+    strict::check(&mut p, &root);
+    let kubeconfig = match Kubeconfig::from_yaml(text) {
+        Ok(kubeconfig) => kubeconfig,
+        Err(e) => {
+            // The strict pass names the same problem more precisely.
+            if p.is_empty() {
+                let line = match &e {
+                    KubeconfigError::Parse(inner) => inner.location().and_then(yaml_tree::line_of),
+                    _ => None,
+                };
+                p.add(line, "", format!("not a valid kubeconfig: {e}"));
+            }
+            return Err(p.into_errors());
+        }
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let loaded = resolve::resolve(&mut p, &root, &kubeconfig, dir);
+    p.finish(loaded)
 }

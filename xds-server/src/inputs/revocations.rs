@@ -7,9 +7,16 @@
 //!   expiresAt: 2026-12-01T00:00:00Z   # optional: prune after this
 //! ```
 
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use k8s_openapi::jiff::Timestamp;
+
 use super::InputErrors;
+use super::problems::{Fields, Problems, items};
+use super::yaml_tree;
 
 /// One revoked token ID.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,12 +32,131 @@ pub struct Revocation {
 
 /// Read a revocation file. A missing file is an empty list (it is created by
 /// the first `kubeplex revoke`).
-pub fn load(_path: &Path) -> Result<Vec<Revocation>, InputErrors> {
-    todo!("inputs helper")
+pub fn load(path: &Path) -> Result<Vec<Revocation>, InputErrors> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            let mut p = Problems::new(path);
+            p.add(None, "", format!("cannot read: {e}"));
+            return Err(p.into_errors());
+        }
+    };
+    parse(&text, path)
+}
+
+/// Parse revocation file text; `path` names the file in errors.
+pub fn parse(text: &str, path: &Path) -> Result<Vec<Revocation>, InputErrors> {
+    let mut p = Problems::new(path);
+    let root = match yaml_tree::parse(text) {
+        Ok(root) => root,
+        Err(e) => {
+            p.add(e.line, "", e.reason);
+            return Err(p.into_errors());
+        }
+    };
+    let top = Fields::new(&mut p, &root, "", &["revoked"]);
+    let mut out: Vec<Revocation> = Vec::new();
+    let mut first_index: HashMap<String, usize> = HashMap::new();
+    if let Some(list) = top.get("revoked") {
+        for (i, (item_path, node)) in items(&mut p, list, "revoked").into_iter().enumerate() {
+            let f = Fields::new(
+                &mut p,
+                node,
+                &item_path,
+                &["jti", "reason", "expiresAt", "revokedAt"],
+            );
+            let jti = f.req_str(&mut p, "jti");
+            let reason = f.str(&mut p, "reason");
+            let expires_at = timestamp(&mut p, &f, "expiresAt");
+            let revoked_at = timestamp(&mut p, &f, "revokedAt");
+            let Some(jti) = jti else { continue };
+            if let Some(first) = first_index.get(&jti) {
+                p.add(
+                    f.line_of("jti"),
+                    &f.path_of("jti"),
+                    format!("duplicate jti `{jti}` (also revoked[{first}])"),
+                );
+                continue;
+            }
+            first_index.insert(jti.clone(), i);
+            out.push(Revocation {
+                jti,
+                reason,
+                expires_at,
+                revoked_at,
+            });
+        }
+    }
+    p.finish(out)
+}
+
+/// An RFC 3339 timestamp field as Unix seconds.
+fn timestamp(p: &mut Problems, f: &Fields<'_>, key: &str) -> Option<i64> {
+    let text = f.str(p, key)?;
+    match text.parse::<Timestamp>() {
+        Ok(t) => Some(t.as_second()),
+        Err(_) => {
+            p.add(
+                f.line_of(key),
+                &f.path_of(key),
+                format!("`{text}` is not an RFC 3339 timestamp (e.g. 2026-12-01T00:00:00Z)"),
+            );
+            None
+        }
+    }
+}
+
+/// The file text for a list: the same shape [`load`] reads.
+pub fn to_yaml(revocations: &[Revocation]) -> String {
+    if revocations.is_empty() {
+        return "revoked: []\n".to_string();
+    }
+    let mut out = String::from("revoked:\n");
+    for r in revocations {
+        // JSON strings are valid YAML double-quoted scalars.
+        let quote = |s: &str| serde_json::Value::from(s).to_string();
+        out.push_str(&format!("- jti: {}\n", quote(&r.jti)));
+        if let Some(reason) = &r.reason {
+            out.push_str(&format!("  reason: {}\n", quote(reason)));
+        }
+        for (key, at) in [("expiresAt", r.expires_at), ("revokedAt", r.revoked_at)] {
+            if let Some(at) = at {
+                let text = Timestamp::from_second(at)
+                    .map(|t| t.to_string())
+                    .unwrap_or_else(|_| at.to_string());
+                out.push_str(&format!("  {key}: {text}\n"));
+            }
+        }
+    }
+    out
 }
 
 /// Write the list atomically: write a temp file in the same directory,
-/// fsync it, rename over `path`, fsync the directory.
-pub fn store(_path: &Path, _revocations: &[Revocation]) -> std::io::Result<()> {
-    todo!("inputs helper")
+/// fsync it, rename over `path`, fsync the directory. The file keeps its
+/// mode; a new file is created 0600 (the list names who lost access).
+pub fn store(path: &Path, revocations: &[Revocation]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mode = match std::fs::metadata(path) {
+        Ok(meta) => meta.permissions().mode() & 0o7777,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0o600,
+        Err(e) => return Err(e),
+    };
+    let mut temp = tempfile::Builder::new()
+        .prefix(".revoked-")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    temp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))?;
+    temp.write_all(to_yaml(revocations).as_bytes())?;
+    temp.as_file().sync_all()?;
+    // On error the temp file is removed when `temp` drops.
+    temp.persist(path).map_err(|e| e.error)?;
+    std::fs::File::open(dir)?.sync_all()
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,284 @@
+use std::path::{Path, PathBuf};
+
+use kubeplex_proto::filter::v1 as pb;
+
+use super::*;
+
+fn data() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("test_data")
+}
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(data().join(rel)).unwrap()
+}
+
+fn key_types(source: &KeySource) -> Vec<pb::KeyType> {
+    match source {
+        KeySource::Static { keys, .. } => keys.iter().map(|k| k.key_type).collect(),
+        other => panic!("not static: {other:?}"),
+    }
+}
+
+#[test]
+fn the_documented_config_loads() {
+    let config = load(&data().join("gateway/good.yaml")).unwrap();
+    let l = &config.listener;
+    assert_eq!((l.address.as_str(), l.port), ("0.0.0.0", 9443));
+    assert_eq!(l.certificate_pem, read("gateway/tls/gateway.pem"));
+    assert_eq!(l.key_pem.expose(), &read("gateway/tls/gateway-key.pem"));
+    assert_eq!(
+        l.client_ca_pem.as_deref(),
+        Some(read("gateway/tls/clients-ca.pem").as_str())
+    );
+    assert!(
+        !format!("{config:?}").contains("PRIVATE KEY"),
+        "key redacted in Debug"
+    );
+
+    let urls: Vec<_> = config.issuers.iter().map(|i| i.url.as_str()).collect();
+    assert_eq!(
+        urls,
+        [
+            "https://login.example.com",
+            "https://multikube.example.com",
+            "https://pem.example.com",
+            "https://inline.example.com",
+            "https://accounts.example.com/",
+            "https://keys.example.com",
+            "https://kubernetes.default.svc.cluster.local",
+        ]
+    );
+    let login = &config.issuers[0];
+    assert_eq!(login.audiences, ["kubeplex"]);
+    assert_eq!(
+        key_types(&login.keys),
+        [
+            pb::KeyType::Rsa,
+            pb::KeyType::EcP256,
+            pb::KeyType::EcP384,
+            pb::KeyType::EcP521,
+            pb::KeyType::Ed25519
+        ]
+    );
+    assert_eq!(
+        login.claim_mappings,
+        ClaimMappings {
+            username_claim: "email".into(),
+            username_prefix: "oidc:".into(),
+            groups_claim: "roles".into(),
+            groups_prefix: String::new(),
+            uid_claim: Some("uid".into()),
+            extra: vec![("example.com/tenant".into(), "tenant".into())],
+        }
+    );
+    assert_eq!(
+        login.claim_validation_rules,
+        [("hd".to_string(), "example.com".to_string())]
+    );
+
+    let multikube = &config.issuers[1];
+    assert_eq!(key_types(&multikube.keys), [pb::KeyType::EcP521]);
+    assert_eq!(multikube.audiences, ["multikube", "kubeplex"]);
+    assert_eq!(
+        multikube.claim_mappings.username_claim, "sub",
+        "default mapping"
+    );
+    assert_eq!(multikube.claim_mappings.groups_claim, "groups");
+    match &multikube.keys {
+        KeySource::Static { origin, keys } => {
+            assert_eq!(
+                origin,
+                &format!(
+                    "signerCertificateFile {}",
+                    data().join("keys/p521.cert.pem").display()
+                )
+            );
+            assert_eq!(
+                keys[0].public_key,
+                std::fs::read(data().join("keys/p521.pub.der")).unwrap()
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(key_types(&config.issuers[2].keys), [pb::KeyType::Rsa]);
+    assert_eq!(key_types(&config.issuers[3].keys), [pb::KeyType::Ed25519]);
+    assert_eq!(
+        config.issuers[4].keys,
+        KeySource::Discovery {
+            url: "https://accounts.example.com/.well-known/openid-configuration".into(),
+            ca_pem: Some(read("gateway/tls/clients-ca.pem")),
+        }
+    );
+    assert_eq!(
+        config.issuers[5].keys,
+        KeySource::JwksUrl {
+            url: "https://keys.example.com/jwks".into(),
+            ca_pem: None
+        }
+    );
+    assert_eq!(
+        config.issuers[6].keys,
+        KeySource::Cluster {
+            context: "prod-a".into()
+        }
+    );
+
+    let gw = data().join("gateway");
+    assert_eq!(config.revocation_file, Some(gw.join("state/revoked.yaml")));
+    assert_eq!(config.policy_file, Some(data().join("policy/good.yaml")));
+    assert_eq!(
+        config.audit,
+        AuditConfig {
+            path: Some(gw.join("audit/audit.log")),
+            stdout: true
+        }
+    );
+    assert_eq!(
+        (config.clock_skew_seconds, config.token_cache_size),
+        (10, 100)
+    );
+    assert_eq!(
+        config.referenced_files,
+        [
+            gw.join("tls/gateway.pem"),
+            gw.join("tls/gateway-key.pem"),
+            gw.join("tls/clients-ca.pem"),
+            data().join("keys/jwks.json"),
+            data().join("keys/p521.cert.pem"),
+            data().join("keys/rsa.pkcs1.pub.pem"),
+            gw.join("state/revoked.yaml"),
+            data().join("policy/good.yaml"),
+        ]
+    );
+}
+
+#[test]
+fn defaults_apply() {
+    let text = "apiVersion: kubeplex.io/v1alpha1\nkind: GatewayConfig\nlistener:\n  certificateFile: tls/gateway.pem\n  keyFile: tls/gateway-key.pem\njwt:\n- issuer: {url: 'https://x.example.com', audiences: [a], jwksFile: ../keys/jwks.json}\n";
+    let config = parse(text, &data().join("gateway/inline.yaml")).unwrap();
+    assert_eq!(
+        (config.listener.address.as_str(), config.listener.port),
+        ("0.0.0.0", 8443)
+    );
+    assert_eq!(
+        (config.clock_skew_seconds, config.token_cache_size),
+        (30, 4096)
+    );
+    assert_eq!(config.audit, AuditConfig::default());
+    assert_eq!((config.revocation_file, config.policy_file), (None, None));
+    assert_eq!(config.listener.client_ca_pem, None);
+}
+
+#[test]
+fn every_problem_is_reported_with_line_and_field() {
+    let gw = data().join("gateway");
+    let err = load(&gw.join("bad.yaml")).unwrap_err();
+    let got: Vec<String> = err
+        .0
+        .iter()
+        .map(|e| {
+            assert_eq!(e.file, gw.join("bad.yaml"));
+            format!(
+                "{}: {}: {}",
+                e.line.unwrap_or(0),
+                e.field.as_deref().unwrap_or(""),
+                e.reason
+            )
+        })
+        .collect();
+    let sources = "jwks, jwksFile, publicKeyFile, signerCertificateFile, jwksURL, discoveryURL (or discovery: true), cluster";
+    let keys = data().join("keys");
+    assert_eq!(
+        got,
+        [
+            "4: listener.address: `localhost` is not an IP address (Envoy binds an address, e.g. 0.0.0.0 or ::)".to_string(),
+            "5: listener.port: 70000 is out of range 1..=65535".to_string(),
+            format!("6: listener.certificateFile: {}: PEM block 1 is a PRIVATE KEY, expected only CERTIFICATE blocks", gw.join("tls/gateway-key.pem").display()),
+            "11: jwt[0].issuer.audiences: at least one audience is required".to_string(),
+            format!("13: jwt[0].issuer: exactly one key source is allowed, found jwksFile and cluster: choose one of {sources}"),
+            "10: jwt[0].issuer.url: must be an https:// URL".to_string(),
+            format!("15: jwt[1].issuer: a key source is required: one of {sources}"),
+            "18: jwt[1].claimMappings.username.prefix: required when claim is set; use prefix: \"\" for none (as in Kubernetes)".to_string(),
+            "19: jwt[1].claimMappings.groups.prefix: the system: prefix is reserved for Kubernetes identities".to_string(),
+            "21: jwt[1].claimMappings.extra[0].key: extra key `Example.com/Tenant` must be lower-case".to_string(),
+            "23: jwt[1].claimMappings.extra[1].key: extra key `tenant` must be domain-prefixed, e.g. example.com/tenant".to_string(),
+            "25: jwt[1].claimMappings.extra[2].key: extra key `kubernetes.io/x`: the kubernetes.io domain is reserved".to_string(),
+            "31: jwt[2].issuer.certificateAuthorityFile: only applies to jwksURL or discovery (keys fetched over https)".to_string(),
+            format!("30: jwt[2].issuer.jwksFile: jwksFile {}: key 0 (kid \"hmac\"): symmetric (oct) keys are never accepted; publish a public key", keys.join("jwks-oct.json").display()),
+            format!("35: jwt[3].issuer.publicKeyFile: cannot read {}: No such file or directory (os error 2)", keys.join("missing.pem").display()),
+            "37: jwt[3].claimValidationRules[0]: CEL expressions are not supported; use claim and requiredValue".to_string(),
+            "33: jwt[3].issuer.url: issuer `https://b.example.com` is already configured in jwt[2]".to_string(),
+            "39: tokens.clockSkew: unknown field `clockSkew`; expected one of: clockSkewSeconds, cacheSize".to_string(),
+        ]
+    );
+}
+
+#[test]
+fn referenced_policy_and_revocation_errors_reject_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = data().join("gateway");
+    for f in ["gateway.pem", "gateway-key.pem"] {
+        std::fs::copy(gw.join("tls").join(f), dir.path().join(f)).unwrap();
+    }
+    std::fs::write(
+        dir.path().join("revoked.yaml"),
+        "revoked:\n- jti: a\n- jti: a\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("rbac.yaml"),
+        "apiVersion: kubeplex.io/v1alpha1\nkind: GatewayPolicy\nroles: 3\n",
+    )
+    .unwrap();
+    let text = format!(
+        "apiVersion: kubeplex.io/v1alpha1\nkind: GatewayConfig\nlistener:\n  certificateFile: gateway.pem\n  keyFile: gateway-key.pem\njwt:\n- issuer: {{url: 'https://x.example.com', audiences: [a], jwksFile: {}}}\nrevocation: {{file: revoked.yaml}}\npolicy: {{file: rbac.yaml}}\n",
+        data().join("keys/jwks.json").display()
+    );
+    let config_path = dir.path().join("gateway.yaml");
+    let err = parse(&text, &config_path).unwrap_err();
+    let got: Vec<String> = err.0.iter().map(|e| e.to_string()).collect();
+    assert_eq!(
+        got,
+        [
+            format!(
+                "{}:3: revoked[1].jti: duplicate jti `a` (also revoked[0])",
+                dir.path().join("revoked.yaml").display()
+            ),
+            format!(
+                "{}:3: roles: expected a list, found an integer",
+                dir.path().join("rbac.yaml").display()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_key_that_does_not_match_the_certificate_is_rejected() {
+    let gw = data().join("gateway");
+    let text = "apiVersion: kubeplex.io/v1alpha1\nkind: GatewayConfig\nlistener:\n  certificateFile: tls/gateway.pem\n  keyFile: ../kubeconfig/pki/other-key.pem\njwt:\n- issuer: {url: 'https://x.example.com', audiences: [a], cluster: c}\n";
+    let err = parse(text, &gw.join("x.yaml")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}:5: listener.keyFile: this key does not belong to the certificate in certificateFile",
+            gw.join("x.yaml").display()
+        )
+    );
+}
+
+#[test]
+fn syntax_errors_and_missing_sections() {
+    let err = parse("kind: [", Path::new("g.yaml")).unwrap_err();
+    assert_eq!(err.0.len(), 1);
+    assert!(err.0[0].reason.starts_with("invalid YAML"), "{err}");
+    let err = parse("apiVersion: v1\nkind: GatewayConfig\n", Path::new("g.yaml")).unwrap_err();
+    let got: Vec<String> = err.0.iter().map(|e| e.to_string()).collect();
+    assert_eq!(
+        got,
+        [
+            "g.yaml:1: apiVersion: expected `kubeplex.io/v1alpha1`, found `v1`",
+            "g.yaml:1: listener: required field is missing",
+            "g.yaml:1: jwt: required field is missing",
+        ]
+    );
+}
