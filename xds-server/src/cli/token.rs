@@ -1,5 +1,12 @@
 //! `kubeplex token mint`.
 
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use kubeplex::token_mint::{MintRequest, load_signing_key, mint, parse_duration};
+
+use crate::existing_file;
+
 #[derive(clap::Subcommand, Debug)]
 pub enum TokenCommand {
     /// Print a signed JWT (RS256, ES256, ES384 or EdDSA, chosen by the key).
@@ -7,8 +14,68 @@ pub enum TokenCommand {
 }
 
 #[derive(clap::Args, Debug)]
-pub struct MintArgs {}
+pub struct MintArgs {
+    /// PEM private key (PKCS#8, PKCS#1 RSA or SEC1 EC) of a trusted issuer.
+    #[arg(long, value_parser = existing_file)]
+    pub key: PathBuf,
+    /// `iss`: the issuer URL, exactly as in the gateway config.
+    #[arg(long)]
+    pub issuer: String,
+    /// `sub`: the user the gateway impersonates.
+    #[arg(long)]
+    pub sub: String,
+    /// A group (`groups` claim); repeat for several.
+    #[arg(long = "group")]
+    pub groups: Vec<String>,
+    /// `ctx`: bind the token to one cluster (multikube style).
+    #[arg(long)]
+    pub ctx: Option<String>,
+    /// `aud`; repeat for several.
+    #[arg(long = "aud", default_value = "kubeplex")]
+    pub audiences: Vec<String>,
+    /// Lifetime: 90s, 15m, 1h, 7d, 1h30m.
+    #[arg(long, default_value = "1h")]
+    pub ttl: String,
+    /// `jti` (default: random), the ID `kubeplex revoke` takes.
+    #[arg(long)]
+    pub jti: Option<String>,
+    /// Header `kid`.
+    #[arg(long)]
+    pub kid: Option<String>,
+    /// Extra claims as a JSON object, merged last (may override exp, nbf, iat).
+    #[arg(long)]
+    pub claims: Option<String>,
+}
 
-pub fn run(_cmd: TokenCommand) -> Result<(), String> {
-    Err("not yet".into())
+pub fn run(cmd: TokenCommand) -> Result<(), String> {
+    let TokenCommand::Mint(args) = cmd;
+    let pem =
+        std::fs::read_to_string(&args.key).map_err(|e| format!("{}: {e}", args.key.display()))?;
+    let key = load_signing_key(&pem).map_err(|e| format!("{}: {e}", args.key.display()))?;
+    let extra_claims = match &args.claims {
+        Some(json) => match serde_json::from_str::<serde_json::Value>(json) {
+            Ok(serde_json::Value::Object(map)) => map,
+            Ok(_) => return Err("--claims must be a JSON object".into()),
+            Err(e) => return Err(format!("--claims: {e}")),
+        },
+        None => Default::default(),
+    };
+    let token = mint(
+        &key,
+        &MintRequest {
+            issuer: args.issuer,
+            subject: args.sub,
+            groups: args.groups,
+            audience: args.audiences,
+            context: args.ctx,
+            ttl: parse_duration(&args.ttl).map_err(|e| format!("--ttl: {e}"))?,
+            jti: args.jti,
+            key_id: args.kid,
+            extra_claims,
+            now: SystemTime::now(),
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    println!("{token}");
+    Ok(())
 }

@@ -34,12 +34,6 @@ impl Problems {
         });
     }
 
-    /// Record a problem that belongs to another file (e.g. a key file
-    /// referenced by this one).
-    pub fn add_error(&mut self, error: InputError) {
-        self.list.push(error);
-    }
-
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
     }

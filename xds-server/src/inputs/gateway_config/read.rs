@@ -6,7 +6,6 @@ use super::{AuditConfig, GatewayConfig, ListenerConfig, issuer};
 use crate::inputs::pem_material;
 use crate::inputs::problems::{Fields, Problems, items};
 use crate::inputs::yaml_tree::{Node, Value};
-use crate::inputs::{policy, revocations};
 use crate::sensitive::Sensitive;
 
 const API_VERSION: &str = "kubeplex.io/v1alpha1";
@@ -156,11 +155,10 @@ pub fn read(p: &mut Problems, root: &Node, dir: &Path) -> Option<GatewayConfig> 
         let f = Fields::new(p, node, "revocation", &["file"]);
         let file = f.req_str(p, "file")?;
         let path = files.resolve(&file);
+        // Its content is a separate input with its own last good version
+        // (see control_plane): a broken revocation edit must not freeze
+        // edits of this file.
         files.note(&path);
-        // Loaded now so a broken edit of it is rejected with this config too.
-        if let Err(errors) = revocations::load(&path) {
-            errors.0.into_iter().for_each(|e| p.add_error(e));
-        }
         Some(path)
     });
 
@@ -168,10 +166,7 @@ pub fn read(p: &mut Problems, root: &Node, dir: &Path) -> Option<GatewayConfig> 
         let f = Fields::new(p, node, "policy", &["file"]);
         let file = f.req_str(p, "file")?;
         let path = files.resolve(&file);
-        files.note(&path);
-        if let Err(errors) = policy::load(&path) {
-            errors.0.into_iter().for_each(|e| p.add_error(e));
-        }
+        files.note(&path); // a separate input too, like the revocation file
         Some(path)
     });
 
