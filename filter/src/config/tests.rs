@@ -1,0 +1,145 @@
+use prost::Message;
+
+use super::*;
+use crate::mint;
+
+#[test]
+fn decodes_and_indexes_the_test_config() {
+    let c = Config::decode(&mint::config().encode_to_vec()).unwrap();
+    assert_eq!(c.version, "test-1");
+    let issuer = &c.issuers[mint::ISSUER];
+    assert_eq!(issuer.keys.len(), 4);
+    assert_eq!(issuer.claim_mappings.username_claim, "sub");
+    assert_eq!(issuer.claim_mappings.groups_claim, "groups");
+    assert!(c.contexts.contains("dev-a"));
+    assert_eq!(c.revoked["revoked-jti"], "laptop stolen");
+    assert_eq!(c.token_cache_size, 16);
+    assert_eq!(c.clock_skew_seconds, 30);
+    assert_eq!(c.cluster_path_prefix, "/clusters/");
+}
+
+#[test]
+fn garbage_is_refused() {
+    let err = Config::decode(&[0xff, 0xff, 0xff]).unwrap_err();
+    assert!(matches!(err, ConfigError::Decode(_)), "{err}");
+}
+
+#[test]
+fn defaults_apply() {
+    let mut pb = mint::config();
+    pb.token_cache_size = 0;
+    pb.context_header.clear();
+    pb.cluster_path_prefix = "/c".into();
+    let c = Config::compile(&pb).unwrap();
+    assert_eq!(c.token_cache_size, DEFAULT_TOKEN_CACHE_SIZE);
+    assert_eq!(c.context_header, DEFAULT_CONTEXT_HEADER);
+    assert_eq!(c.cluster_path_prefix, "/c/");
+    pb.cluster_path_prefix.clear();
+    assert_eq!(Config::compile(&pb).unwrap().cluster_path_prefix, "");
+}
+
+#[test]
+fn invalid_configs_name_the_problem() {
+    let check = |edit: &dyn Fn(&mut pb::FilterConfig), want: &str| {
+        let mut pb = mint::config();
+        edit(&mut pb);
+        let err = Config::compile(&pb).expect_err("must be refused");
+        assert!(
+            err.to_string().contains(want),
+            "{err} does not contain {want}"
+        );
+    };
+    check(&|c| c.issuers[0].url.clear(), "empty url");
+    check(&|c| c.issuers.push(mint::issuer()), "listed twice");
+    check(&|c| c.issuers[0].audiences.clear(), "no audiences");
+    check(&|c| c.issuers[0].keys[0].key_type = 0, "no usable key_type");
+    check(
+        &|c| c.issuers[0].keys[0].key_type = 99,
+        "no usable key_type",
+    );
+    check(
+        &|c| c.issuers[0].keys[3].public_key = vec![1; 31],
+        "not a valid Ed25519",
+    );
+    check(
+        &|c| c.issuers[0].keys[0].public_key = vec![1, 2, 3],
+        "not a valid RSA",
+    );
+    check(
+        &|c| c.issuers[0].keys[0].alg = "ES256".into(),
+        "pinned to alg \"ES256\", which a RSA key cannot verify",
+    );
+    check(&|c| c.issuers[0].keys[0].alg = "HS256".into(), "HS256");
+    check(&|c| c.contexts.push(pb::Context::default()), "empty name");
+    check(&|c| c.context_header = "X-Upper".into(), "lower-case");
+    check(
+        &|c| c.cluster_path_prefix = "clusters/".into(),
+        "must start with",
+    );
+    check(
+        &|c| {
+            c.issuers[0]
+                .claim_validation_rules
+                .push(pb::ClaimValidationRule {
+                    claim: String::new(),
+                    required_value: "x".into(),
+                })
+        },
+        "empty claim",
+    );
+    check(
+        &|c| {
+            c.policy = Some(pb::Policy {
+                bindings: vec![pb::Binding {
+                    role: "ghost".into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })
+        },
+        "unknown role \"ghost\"",
+    );
+}
+
+#[test]
+fn pinned_alg_is_kept() {
+    let mut pb = mint::config();
+    pb.issuers[0].keys[0].alg = "RS384".into();
+    let c = Config::compile(&pb).unwrap();
+    assert_eq!(c.issuers[mint::ISSUER].keys[0].alg, Some(Alg::RS384));
+}
+
+#[test]
+fn extra_keys_are_lower_cased_and_mappings_kept() {
+    let mut pb = mint::config();
+    pb.issuers[0].claim_mappings = Some(pb::ClaimMappings {
+        username: Some(pb::PrefixedClaim {
+            claim: "email".into(),
+            prefix: "oidc:".into(),
+        }),
+        groups: None,
+        uid_claim: "oid".into(),
+        extra: vec![pb::ExtraMapping {
+            key: "Example.com/Tenant".into(),
+            claim: "tid".into(),
+        }],
+    });
+    let c = Config::compile(&pb).unwrap();
+    let m = &c.issuers[mint::ISSUER].claim_mappings;
+    assert_eq!(m.username_claim, "email");
+    assert_eq!(m.username_prefix, "oidc:");
+    assert_eq!(m.groups_claim, "groups");
+    assert_eq!(m.uid_claim.as_deref(), Some("oid"));
+    assert_eq!(
+        m.extra,
+        vec![("example.com/tenant".to_string(), "tid".to_string())]
+    );
+}
+
+#[test]
+fn debug_output_has_no_key_material() {
+    let c = Config::compile(&mint::config()).unwrap();
+    let dbg = format!("{c:?}");
+    assert!(dbg.contains("issuers: 1"), "{dbg}");
+    assert!(!dbg.contains("revoked-jti"), "{dbg}");
+}

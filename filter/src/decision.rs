@@ -1,0 +1,350 @@
+//! The whole pipeline for one request: bearer token → verified token (cache
+//! first) → revocation → no client impersonation → cluster → RequestInfo →
+//! policy → the header mutations to forward, or the Status to answer.
+//! Pure: the glue in `lib.rs` only reads headers and applies the result.
+
+use std::rc::Rc;
+
+use crate::audit::{AuditRecord, Decision as AuditDecision};
+use crate::config::Config;
+use crate::policy::Verdict;
+use crate::request_info::{self, RequestInfo};
+use crate::route;
+use crate::signature::SignatureVerifier;
+use crate::status::{Details, Reason, Status};
+use crate::token::{self, VerifiedToken};
+use crate::token_cache::TokenCache;
+
+/// The parts of a request the decision reads.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RequestView<'a> {
+    pub method: &'a str,
+    /// `:path`, with query.
+    pub path: &'a str,
+    pub authorization: Option<&'a str>,
+    pub request_id: Option<&'a str>,
+    /// The first client-sent `impersonate-*` header name, if any.
+    pub impersonation_header: Option<&'a str>,
+    /// The request asks for a protocol upgrade (WebSocket, SPDY).
+    pub upgrade: bool,
+}
+
+impl<'a> RequestView<'a> {
+    /// Pick the fields out of Envoy's header list (names are lower-case).
+    pub fn from_headers(headers: &'a [(String, String)]) -> Self {
+        let mut view = RequestView::default();
+        for (name, value) in headers {
+            match name.as_str() {
+                ":method" => view.method = value,
+                ":path" => view.path = value,
+                "authorization" => view.authorization = Some(value),
+                "x-request-id" => view.request_id = Some(value),
+                "upgrade" => view.upgrade = true,
+                n if n.starts_with("impersonate-") && view.impersonation_header.is_none() => {
+                    view.impersonation_header = Some(n)
+                }
+                _ => {}
+            }
+        }
+        view
+    }
+}
+
+/// Forward the request with these header changes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Forward {
+    /// Headers to delete.
+    pub remove: Vec<&'static str>,
+    /// Headers to set, replacing any client value (includes `:path` when
+    /// the cluster prefix was stripped).
+    pub set: Vec<(String, String)>,
+    /// Headers to append (one per group / extra value).
+    pub add: Vec<(String, String)>,
+}
+
+/// Allow with mutations, or deny with a Status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Allow(Forward),
+    Deny(Status),
+}
+
+/// The outcome and its audit record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub outcome: Outcome,
+    pub audit: AuditRecord,
+}
+
+/// Decide one request at `now` (Unix seconds).
+pub fn decide(
+    config: &Config,
+    cache: &mut TokenCache,
+    verifier: &dyn SignatureVerifier,
+    now: i64,
+    request: &RequestView<'_>,
+) -> Decision {
+    let mut audit = AuditRecord {
+        request_id: request.request_id.unwrap_or_default().to_string(),
+        token: None,
+        cluster: String::new(),
+        info: None,
+        decision: AuditDecision::Deny,
+        reason: "",
+        message: String::new(),
+    };
+    let deny = |mut audit: AuditRecord, reason: &'static str, status: Status| {
+        audit.decision = AuditDecision::Deny;
+        audit.reason = reason;
+        audit.message = status.message.clone();
+        Decision {
+            outcome: Outcome::Deny(status),
+            audit,
+        }
+    };
+
+    // 1. bearer token
+    let Some(raw) = request.authorization.and_then(bearer) else {
+        return deny(
+            audit,
+            "no_token",
+            Status::new(
+                Reason::Unauthorized,
+                "no bearer token: kubeplex requires \"Authorization: Bearer <token>\"",
+            ),
+        );
+    };
+
+    // 2–3. verify (cache first)
+    let skew = config.clock_skew_seconds;
+    let verified: Rc<VerifiedToken> = match cache.get(raw, now, skew) {
+        Some(hit) => hit,
+        None => match token::verify(config, raw, now, verifier) {
+            Ok(v) => {
+                let v = Rc::new(v);
+                cache.insert(raw, Rc::clone(&v), now, skew);
+                v
+            }
+            Err(e) => {
+                return deny(
+                    audit,
+                    e.reason(),
+                    Status::new(Reason::Unauthorized, e.to_string()),
+                );
+            }
+        },
+    };
+    audit.token = Some(Rc::clone(&verified));
+
+    // revocation: every request, after the cache
+    if let Some(jti) = verified.jti.as_deref()
+        && let Some(reason) = config.revoked.get(jti)
+    {
+        let message = if reason.is_empty() {
+            format!("token {jti:?} has been revoked")
+        } else {
+            format!("token {jti:?} has been revoked: {reason}")
+        };
+        return deny(audit, "revoked", Status::new(Reason::Unauthorized, message));
+    }
+
+    // 5. the client never chooses whom the gateway impersonates
+    if let Some(header) = request.impersonation_header {
+        return deny(
+            audit,
+            "impersonation_refused",
+            Status::new(
+                Reason::Forbidden,
+                format!(
+                    "impersonation headers are not allowed through the gateway ({})",
+                    canonical_header(header)
+                ),
+            ),
+        );
+    }
+
+    // 6. cluster
+    let route = match route::select(config, request.path, verified.ctx.as_deref()) {
+        Ok(r) => r,
+        Err(e) => {
+            let status = match &e {
+                route::RouteError::UnknownContext(name) => {
+                    Status::new(Reason::NotFound, e.to_string()).with_details(Details {
+                        name: name.clone(),
+                        group: String::new(),
+                        kind: "context".to_string(),
+                    })
+                }
+                route::RouteError::BoundElsewhere { .. } => {
+                    Status::new(Reason::Forbidden, e.to_string())
+                }
+                route::RouteError::NoContext => Status::new(Reason::NotFound, e.to_string()),
+            };
+            return deny(audit, e.reason(), status);
+        }
+    };
+    audit.cluster = route.context.to_string();
+
+    // 7. RequestInfo + policy
+    let info = match request_info::parse(
+        request.method,
+        route.effective_path(request.path),
+        request.upgrade,
+    ) {
+        Ok(info) => info,
+        Err(e) => {
+            return deny(
+                audit,
+                "bad_request",
+                Status::new(Reason::BadRequest, e.to_string()),
+            );
+        }
+    };
+    if let Some(policy) = &config.policy {
+        match policy.decide(&verified.identity, &route.context, &info) {
+            Verdict::Allow => {}
+            Verdict::NoClusterAccess => {
+                let status = Status::new(
+                    Reason::Forbidden,
+                    format!(
+                        "User {:?} cannot access cluster {:?}",
+                        verified.identity.user, route.context
+                    ),
+                );
+                audit.info = Some(info);
+                return deny(audit, "cluster_denied", status);
+            }
+            Verdict::Deny => {
+                let status = forbidden(&verified.identity.user, &route.context, &info);
+                audit.info = Some(info);
+                return deny(audit, "policy_denied", status);
+            }
+        }
+    }
+
+    // 8. allow
+    let forward = forward(config, &verified, &route, now);
+    audit.info = Some(info);
+    audit.decision = AuditDecision::Allow;
+    audit.reason = "ok";
+    Decision {
+        outcome: Outcome::Allow(forward),
+        audit,
+    }
+}
+
+/// `Bearer <token>`, scheme case-insensitive.
+fn bearer(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// `impersonate-extra-foo` → `Impersonate-Extra-Foo`, as kubectl users know it.
+fn canonical_header(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            match chars.next() {
+                Some(c) => c.to_ascii_uppercase().to_string() + chars.as_str(),
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// The apiserver's Forbidden message (`responsewriters.forbiddenMessage`
+/// wrapped by `apierrors.NewForbidden`), plus the cluster.
+fn forbidden(user: &str, cluster: &str, info: &RequestInfo) -> Status {
+    if !info.is_resource_request {
+        return Status::new(
+            Reason::Forbidden,
+            format!(
+                "forbidden: User {user:?} cannot {} path {:?} on cluster {cluster:?} (kubeplex gateway policy)",
+                info.verb, info.path
+            ),
+        );
+    }
+    let mut resource = info.resource.clone();
+    if !info.subresource.is_empty() {
+        resource = format!("{resource}/{}", info.subresource);
+    }
+    let scope = if info.namespace.is_empty() {
+        "at the cluster scope".to_string()
+    } else {
+        format!("in the namespace {:?}", info.namespace)
+    };
+    let detail = format!(
+        "User {user:?} cannot {} resource {resource:?} in API group {:?} {scope} on cluster {cluster:?} (kubeplex gateway policy)",
+        info.verb, info.api_group
+    );
+    // GroupResource.String(): `resource` or `resource.group`
+    let qualified = if info.api_group.is_empty() {
+        info.resource.clone()
+    } else {
+        format!("{}.{}", info.resource, info.api_group)
+    };
+    let message = if info.name.is_empty() {
+        format!("{qualified} is forbidden: {detail}")
+    } else {
+        format!("{qualified} {:?} is forbidden: {detail}", info.name)
+    };
+    Status::new(Reason::Forbidden, message).with_details(Details {
+        name: info.name.clone(),
+        group: info.api_group.clone(),
+        kind: info.resource.clone(),
+    })
+}
+
+/// The headers that make the cluster see the caller.
+fn forward(config: &Config, token: &VerifiedToken, route: &route::Route<'_>, now: i64) -> Forward {
+    let id = &token.identity;
+    let mut set = Vec::with_capacity(5);
+    set.push(("impersonate-user".to_string(), id.user.clone()));
+    if let Some(uid) = &id.uid {
+        set.push(("impersonate-uid".to_string(), uid.clone()));
+    }
+    set.push((config.context_header.clone(), route.context.to_string()));
+    if let Some(path) = &route.upstream_path {
+        set.push((":path".to_string(), path.clone()));
+    }
+    // Envoy ends the stream (watch, exec, logs -f) when the token expires:
+    // the route has max_stream_duration.grpc_timeout_header_max = 0s.
+    let remaining = (token.exp - now + config.stream_expiry_grace_seconds).max(1);
+    set.push(("grpc-timeout".to_string(), format!("{remaining}S")));
+
+    let mut add = Vec::with_capacity(id.groups.len() + id.extra.len());
+    for g in &id.groups {
+        add.push(("impersonate-group".to_string(), g.clone()));
+    }
+    for (key, values) in &id.extra {
+        let name = format!("impersonate-extra-{}", escape_extra_key(key));
+        for v in values {
+            add.push((name.clone(), v.clone()));
+        }
+    }
+    Forward {
+        remove: vec!["authorization"],
+        set,
+        add,
+    }
+}
+
+/// client-go's `headerKeyEscape`: bytes that are not RFC 7230 token
+/// characters, and `%`, become `%XX` (the apiserver unescapes them).
+pub fn escape_extra_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.bytes() {
+        let legal = b.is_ascii_alphanumeric() || b"!#$&'*+-.^_`|~".contains(&b);
+        if legal {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,498 @@
+use std::cell::Cell;
+
+use serde_json::json;
+
+use super::*;
+use crate::config_pb as pb;
+use crate::mint::{self, NOW, RustCryptoVerifier, Signer, mint};
+use crate::signature::Hash;
+
+/// Counts host signature checks, to prove the cache skips them.
+struct Counting(Cell<u32>);
+
+impl SignatureVerifier for Counting {
+    fn verify(&self, h: Hash, k: &[u8], s: &[u8], t: &[u8]) -> Result<(), String> {
+        self.0.set(self.0.get() + 1);
+        RustCryptoVerifier.verify(h, k, s, t)
+    }
+}
+
+struct Harness {
+    config: Config,
+    cache: TokenCache,
+    verifier: Counting,
+}
+
+impl Harness {
+    fn new(pb: pb::FilterConfig) -> Self {
+        let config = Config::compile(&pb).unwrap();
+        let cache = TokenCache::new(config.token_cache_size);
+        Harness {
+            config,
+            cache,
+            verifier: Counting(Cell::new(0)),
+        }
+    }
+
+    fn run(
+        &mut self,
+        method: &str,
+        path: &str,
+        auth: Option<&str>,
+        extra: &[(&str, &str)],
+    ) -> Decision {
+        self.run_at(NOW, method, path, auth, extra)
+    }
+
+    fn run_at(
+        &mut self,
+        now: i64,
+        method: &str,
+        path: &str,
+        auth: Option<&str>,
+        extra: &[(&str, &str)],
+    ) -> Decision {
+        let mut headers = vec![
+            (":method".to_string(), method.to_string()),
+            (":path".to_string(), path.to_string()),
+            ("x-request-id".to_string(), "rid-42".to_string()),
+        ];
+        if let Some(a) = auth {
+            headers.push(("authorization".to_string(), a.to_string()));
+        }
+        for (k, v) in extra {
+            headers.push((k.to_string(), v.to_string()));
+        }
+        let view = RequestView::from_headers(&headers);
+        decide(&self.config, &mut self.cache, &self.verifier, now, &view)
+    }
+}
+
+fn bearer_for(claims: &serde_json::Value) -> String {
+    format!("Bearer {}", mint(Signer::Rsa, Some("rsa"), claims))
+}
+
+fn alice() -> String {
+    bearer_for(&mint::claims())
+}
+
+fn denied(d: &Decision) -> &Status {
+    match &d.outcome {
+        Outcome::Deny(s) => s,
+        Outcome::Allow(f) => panic!("expected a denial, got {f:?}"),
+    }
+}
+
+fn allowed(d: &Decision) -> &Forward {
+    match &d.outcome {
+        Outcome::Allow(f) => f,
+        Outcome::Deny(s) => panic!("expected allow, got {}", s.to_json()),
+    }
+}
+
+fn header<'a>(f: &'a Forward, name: &str) -> Vec<&'a str> {
+    f.set
+        .iter()
+        .chain(&f.add)
+        .filter(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+#[test]
+fn missing_or_non_bearer_token_is_401() {
+    let mut h = Harness::new(mint::config());
+    for auth in [
+        None,
+        Some("Basic YWxpY2U6cHc="),
+        Some("Bearer "),
+        Some("Bearer"),
+    ] {
+        let d = h.run("GET", "/clusters/dev-a/api", auth, &[]);
+        let s = denied(&d);
+        assert_eq!(s.code(), 401, "{auth:?}");
+        assert_eq!(
+            s.message,
+            "no bearer token: kubeplex requires \"Authorization: Bearer <token>\""
+        );
+        assert_eq!(d.audit.reason, "no_token");
+        assert_eq!(d.audit.request_id, "rid-42");
+    }
+}
+
+#[test]
+fn bearer_scheme_is_case_insensitive() {
+    let mut h = Harness::new(mint::config());
+    let token = alice().replacen("Bearer", "bEaReR", 1);
+    allowed(&h.run("GET", "/clusters/dev-a/api/v1/pods", Some(&token), &[]));
+}
+
+#[test]
+fn allow_sets_impersonation_and_strips_the_prefix() {
+    let mut pb = mint::config();
+    pb.issuers[0].claim_mappings = Some(pb::ClaimMappings {
+        uid_claim: "uid".into(),
+        extra: vec![pb::ExtraMapping {
+            key: "example.com/tenant".into(),
+            claim: "tenant".into(),
+        }],
+        ..Default::default()
+    });
+    let mut h = Harness::new(pb);
+    let mut claims = mint::claims();
+    claims["uid"] = json!("u-1");
+    claims["tenant"] = json!(["t1", "t 2"]);
+    let d = h.run(
+        "GET",
+        "/clusters/dev-a/api/v1/namespaces/ns/pods?watch=1",
+        Some(&bearer_for(&claims)),
+        &[("x-kubeplex-context", "prod")],
+    );
+    let f = allowed(&d);
+    assert_eq!(f.remove, vec!["authorization"]);
+    assert_eq!(header(f, "impersonate-user"), vec!["alice"]);
+    assert_eq!(header(f, "impersonate-group"), vec!["dev", "ops"]);
+    assert_eq!(header(f, "impersonate-uid"), vec!["u-1"]);
+    assert_eq!(
+        header(f, "impersonate-extra-example.com%2Ftenant"),
+        vec!["t1", "t 2"]
+    );
+    // the client's context header is overwritten (set, not add)
+    assert_eq!(header(f, "x-kubeplex-context"), vec!["dev-a"]);
+    assert!(
+        f.set
+            .iter()
+            .any(|(n, v)| n == "x-kubeplex-context" && v == "dev-a")
+    );
+    assert_eq!(
+        header(f, ":path"),
+        vec!["/api/v1/namespaces/ns/pods?watch=1"]
+    );
+    // exp - now + grace = 3600 + 30
+    assert_eq!(header(f, "grpc-timeout"), vec!["3630S"]);
+    // groups and extras are appended, never set
+    assert!(f.set.iter().all(|(n, _)| n != "impersonate-group"));
+
+    let a = &d.audit;
+    assert_eq!(a.decision.as_str(), "allow");
+    assert_eq!(a.reason, "ok");
+    assert_eq!(a.cluster, "dev-a");
+    let info = a.info.as_ref().unwrap();
+    assert_eq!(
+        (
+            info.verb.as_str(),
+            info.resource.as_str(),
+            info.namespace.as_str()
+        ),
+        ("watch", "pods", "ns")
+    );
+    assert_eq!(a.token.as_ref().unwrap().identity.user, "alice");
+}
+
+#[test]
+fn grpc_timeout_is_at_least_one_second() {
+    let mut pb = mint::config();
+    pb.stream_expiry_grace_seconds = 0;
+    let mut h = Harness::new(pb);
+    let mut claims = mint::claims();
+    claims["exp"] = json!(NOW - 10); // inside the 30 s skew
+    let d = h.run(
+        "GET",
+        "/clusters/dev-a/api",
+        Some(&bearer_for(&claims)),
+        &[],
+    );
+    assert_eq!(header(allowed(&d), "grpc-timeout"), vec!["1S"]);
+}
+
+#[test]
+fn cache_hit_skips_the_signature_check() {
+    let mut h = Harness::new(mint::config());
+    let t = alice();
+    allowed(&h.run("GET", "/clusters/dev-a/api", Some(&t), &[]));
+    assert_eq!(h.verifier.0.get(), 1);
+    for _ in 0..5 {
+        allowed(&h.run("GET", "/clusters/dev-b/version", Some(&t), &[]));
+    }
+    assert_eq!(h.verifier.0.get(), 1, "cached");
+    assert_eq!(h.cache.len(), 1);
+}
+
+#[test]
+fn cached_token_still_expires() {
+    let mut h = Harness::new(mint::config());
+    let t = alice();
+    allowed(&h.run("GET", "/clusters/dev-a/api", Some(&t), &[]));
+    let d = h.run_at(NOW + 3600 + 31, "GET", "/clusters/dev-a/api", Some(&t), &[]);
+    let s = denied(&d);
+    assert_eq!(s.code(), 401);
+    assert_eq!(s.message, "token expired at 2026-11-23T13:00:00Z");
+    assert_eq!(d.audit.reason, "token_expired");
+}
+
+#[test]
+fn revocation_is_checked_after_the_cache() {
+    let mut claims = mint::claims();
+    claims["jti"] = json!("revoked-jti");
+    let t = bearer_for(&claims);
+    // Cache it under a config without the revocation...
+    let mut pb = mint::config();
+    pb.revocations.clear();
+    let mut h = Harness::new(pb);
+    allowed(&h.run("GET", "/clusters/dev-a/api", Some(&t), &[]));
+    // ...then the same cache under a config that revokes it.
+    h.config = Config::compile(&mint::config()).unwrap();
+    let d = h.run("GET", "/clusters/dev-a/api", Some(&t), &[]);
+    let s = denied(&d);
+    assert_eq!(s.code(), 401);
+    assert_eq!(
+        s.message,
+        "token \"revoked-jti\" has been revoked: laptop stolen"
+    );
+    assert_eq!(d.audit.reason, "revoked");
+    assert_eq!(
+        h.verifier.0.get(),
+        1,
+        "the revocation came from the cached entry"
+    );
+}
+
+#[test]
+fn revocation_without_reason() {
+    let mut pb = mint::config();
+    pb.revocations[0].reason.clear();
+    let mut h = Harness::new(pb);
+    let mut claims = mint::claims();
+    claims["jti"] = json!("revoked-jti");
+    let d = h.run(
+        "GET",
+        "/clusters/dev-a/api",
+        Some(&bearer_for(&claims)),
+        &[],
+    );
+    assert_eq!(denied(&d).message, "token \"revoked-jti\" has been revoked");
+}
+
+#[test]
+fn client_impersonation_is_refused_after_authentication() {
+    let mut h = Harness::new(mint::config());
+    let d = h.run(
+        "GET",
+        "/clusters/dev-a/api",
+        Some(&alice()),
+        &[("impersonate-user", "admin")],
+    );
+    let s = denied(&d);
+    assert_eq!(s.code(), 403);
+    assert_eq!(
+        s.message,
+        "impersonation headers are not allowed through the gateway (Impersonate-User)"
+    );
+    assert_eq!(d.audit.reason, "impersonation_refused");
+    assert_eq!(d.audit.token.as_ref().unwrap().identity.user, "alice");
+    let d = h.run(
+        "GET",
+        "/clusters/dev-a/api",
+        Some(&alice()),
+        &[("impersonate-extra-scopes", "x")],
+    );
+    assert!(denied(&d).message.ends_with("(Impersonate-Extra-Scopes)"));
+}
+
+#[test]
+fn token_errors_are_401_with_their_message() {
+    let mut h = Harness::new(mint::config());
+    let d = h.run("GET", "/clusters/dev-a/api", Some("Bearer not-a-jwt"), &[]);
+    let s = denied(&d);
+    assert_eq!(s.code(), 401);
+    assert_eq!(
+        s.message,
+        "token is malformed: expected three dot-separated parts"
+    );
+    assert_eq!(d.audit.reason, "token_malformed");
+    assert!(d.audit.token.is_none());
+    assert!(s.to_json().contains("\"reason\":\"Unauthorized\""));
+}
+
+#[test]
+fn cluster_selection_errors() {
+    let mut h = Harness::new(mint::config());
+    let d = h.run("GET", "/clusters/nope/api", Some(&alice()), &[]);
+    let s = denied(&d);
+    assert_eq!(
+        (s.code(), s.message.as_str()),
+        (404, "context \"nope\" not found")
+    );
+    assert_eq!(s.details.name, "nope");
+    assert_eq!(s.details.kind, "context");
+    assert_eq!(d.audit.reason, "unknown_context");
+    assert_eq!(
+        d.audit.cluster, "",
+        "unknown names never become metric labels"
+    );
+
+    let d = h.run("GET", "/api/v1/pods", Some(&alice()), &[]);
+    assert_eq!(denied(&d).code(), 404);
+    assert_eq!(d.audit.reason, "no_context");
+
+    let mut claims = mint::claims();
+    claims["ctx"] = json!("dev-a");
+    let bound = bearer_for(&claims);
+    let d = h.run("GET", "/clusters/prod/api", Some(&bound), &[]);
+    let s = denied(&d);
+    assert_eq!(
+        (s.code(), s.message.as_str()),
+        (403, "token is bound to context \"dev-a\", not \"prod\"")
+    );
+    // multikube style: bare URL, the claim picks the cluster
+    let d = h.run("GET", "/api/v1/pods", Some(&bound), &[]);
+    let f = allowed(&d);
+    assert_eq!(header(f, "x-kubeplex-context"), vec!["dev-a"]);
+    assert!(header(f, ":path").is_empty(), "path unchanged");
+}
+
+#[test]
+fn unparseable_path_is_400() {
+    let mut h = Harness::new(mint::config());
+    let d = h.run("GET", "/clusters/dev-a/api/v1/watch", Some(&alice()), &[]);
+    let s = denied(&d);
+    assert_eq!(s.code(), 400);
+    assert_eq!(s.reason, Reason::BadRequest);
+}
+
+fn with_policy() -> pb::FilterConfig {
+    let mut pb = mint::config();
+    pb.policy = Some(pb::Policy {
+        roles: vec![pb::Role {
+            name: "dev".into(),
+            rules: vec![pb::Rule {
+                clusters: vec!["dev-*".into()],
+                namespaces: vec!["default".into()],
+                verbs: vec!["get".into(), "list".into()],
+                resources: vec!["pods".into()],
+                ..Default::default()
+            }],
+        }],
+        bindings: vec![pb::Binding {
+            role: "dev".into(),
+            users: vec!["alice".into()],
+            groups: vec![],
+        }],
+        restrict_non_resource_urls: false,
+    });
+    pb
+}
+
+#[test]
+fn policy_denials_read_like_kubernetes() {
+    let mut h = Harness::new(with_policy());
+    let a = alice();
+    allowed(&h.run(
+        "GET",
+        "/clusters/dev-a/api/v1/namespaces/default/pods",
+        Some(&a),
+        &[],
+    ));
+
+    let d = h.run(
+        "GET",
+        "/clusters/dev-a/api/v1/namespaces/default/secrets/db",
+        Some(&a),
+        &[],
+    );
+    let s = denied(&d);
+    assert_eq!(s.code(), 403);
+    assert_eq!(
+        s.message,
+        "secrets \"db\" is forbidden: User \"alice\" cannot get resource \"secrets\" in API group \"\" in the namespace \"default\" on cluster \"dev-a\" (kubeplex gateway policy)"
+    );
+    assert_eq!(
+        (s.details.name.as_str(), s.details.kind.as_str()),
+        ("db", "secrets")
+    );
+    assert_eq!(d.audit.reason, "policy_denied");
+    assert_eq!(d.audit.info.as_ref().unwrap().resource, "secrets");
+
+    let d = h.run(
+        "DELETE",
+        "/clusters/dev-b/apis/apps/v1/deployments",
+        Some(&a),
+        &[],
+    );
+    assert_eq!(
+        denied(&d).message,
+        "deployments.apps is forbidden: User \"alice\" cannot deletecollection resource \"deployments\" in API group \"apps\" at the cluster scope on cluster \"dev-b\" (kubeplex gateway policy)"
+    );
+
+    let d = h.run(
+        "GET",
+        "/clusters/prod/api/v1/namespaces/default/pods",
+        Some(&a),
+        &[],
+    );
+    let s = denied(&d);
+    assert_eq!(s.message, "User \"alice\" cannot access cluster \"prod\"");
+    assert_eq!(d.audit.reason, "cluster_denied");
+}
+
+#[test]
+fn non_resource_denial_message() {
+    let mut pb = with_policy();
+    pb.policy.as_mut().unwrap().restrict_non_resource_urls = true;
+    let mut h = Harness::new(pb);
+    let d = h.run("GET", "/clusters/dev-a/version", Some(&alice()), &[]);
+    assert_eq!(
+        denied(&d).message,
+        "forbidden: User \"alice\" cannot get path \"/version\" on cluster \"dev-a\" (kubeplex gateway policy)"
+    );
+}
+
+#[test]
+fn websocket_exec_is_authorized_as_create() {
+    let mut pb = with_policy();
+    pb.policy.as_mut().unwrap().roles[0].rules[0]
+        .resources
+        .push("pods/exec".into());
+    let mut h = Harness::new(pb);
+    let d = h.run(
+        "GET",
+        "/clusters/dev-a/api/v1/namespaces/default/pods/p/exec?command=sh",
+        Some(&alice()),
+        &[("upgrade", "websocket"), ("connection", "Upgrade")],
+    );
+    let s = denied(&d);
+    assert!(
+        s.message.contains("cannot create resource \"pods/exec\""),
+        "{}",
+        s.message
+    );
+}
+
+#[test]
+fn extra_key_escaping_matches_client_go() {
+    assert_eq!(
+        escape_extra_key("example.com/tenant"),
+        "example.com%2Ftenant"
+    );
+    assert_eq!(escape_extra_key("a%b c"), "a%25b%20c");
+    assert_eq!(escape_extra_key("scopes"), "scopes");
+}
+
+#[test]
+fn request_view_reads_headers_once() {
+    let headers = vec![
+        (":method".to_string(), "GET".to_string()),
+        (":path".to_string(), "/x".to_string()),
+        ("authorization".to_string(), "Bearer t".to_string()),
+        ("impersonate-group".to_string(), "g".to_string()),
+        ("impersonate-user".to_string(), "u".to_string()),
+        ("upgrade".to_string(), "websocket".to_string()),
+    ];
+    let v = RequestView::from_headers(&headers);
+    assert_eq!(v.method, "GET");
+    assert_eq!(v.path, "/x");
+    assert_eq!(v.authorization, Some("Bearer t"));
+    assert_eq!(v.impersonation_header, Some("impersonate-group"));
+    assert!(v.upgrade);
+    assert_eq!(v.request_id, None);
+}

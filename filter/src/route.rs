@@ -1,0 +1,134 @@
+//! Which cluster (kubeconfig context) a request goes to: the path prefix
+//! `<prefix><context>/...` (stripped before forwarding), or else the token's
+//! `ctx` claim (multikube's scheme, path unchanged). A token bound to a
+//! context by `ctx` never opens another one through the path.
+
+use std::borrow::Cow;
+
+use crate::config::Config;
+
+/// The chosen context.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route<'a> {
+    pub context: Cow<'a, str>,
+    /// The path to forward when the prefix was stripped (query kept);
+    /// `None` = forward the path unchanged.
+    pub upstream_path: Option<String>,
+}
+
+impl Route<'_> {
+    /// The path the cluster will see.
+    pub fn effective_path<'p>(&'p self, original: &'p str) -> &'p str {
+        self.upstream_path.as_deref().unwrap_or(original)
+    }
+}
+
+/// Why no context could be chosen.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RouteError {
+    /// Neither a path prefix nor a `ctx` claim.
+    #[error(
+        "no cluster selected: use a server URL ending in /clusters/<context>, or a token with a \"ctx\" claim"
+    )]
+    NoContext,
+    /// The token's `ctx` claim names a different context than the path.
+    #[error("token is bound to context {bound:?}, not {requested:?}")]
+    BoundElsewhere { bound: String, requested: String },
+    /// The context is not in the config.
+    #[error("context {0:?} not found")]
+    UnknownContext(String),
+}
+
+impl RouteError {
+    /// Short machine reason for audit and metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            RouteError::NoContext => "no_context",
+            RouteError::BoundElsewhere { .. } => "context_mismatch",
+            RouteError::UnknownContext(_) => "unknown_context",
+        }
+    }
+}
+
+/// Choose the context for `path` (`:path`, with query) and the token's `ctx`.
+pub fn select<'a>(
+    config: &Config,
+    path: &'a str,
+    ctx_claim: Option<&'a str>,
+) -> Result<Route<'a>, RouteError> {
+    let prefix = config.cluster_path_prefix.as_str();
+    let from_path = (!prefix.is_empty())
+        .then(|| path.strip_prefix(prefix))
+        .flatten();
+    let route = match from_path {
+        Some(rest) => {
+            let end = rest.find(['/', '?']).unwrap_or(rest.len());
+            let (segment, tail) = rest.split_at(end);
+            if segment.is_empty() {
+                return Err(RouteError::NoContext);
+            }
+            let context = percent_decode(segment);
+            if let Some(bound) = ctx_claim.filter(|b| *b != context) {
+                return Err(RouteError::BoundElsewhere {
+                    bound: bound.to_string(),
+                    requested: context.into_owned(),
+                });
+            }
+            let upstream_path = if tail.starts_with('/') {
+                tail.to_string()
+            } else {
+                format!("/{tail}")
+            };
+            Route {
+                context,
+                upstream_path: Some(upstream_path),
+            }
+        }
+        None => Route {
+            context: Cow::Borrowed(ctx_claim.ok_or(RouteError::NoContext)?),
+            upstream_path: None,
+        },
+    };
+    if !config.contexts.contains(route.context.as_ref()) {
+        return Err(RouteError::UnknownContext(route.context.into_owned()));
+    }
+    Ok(route)
+}
+
+/// `%XX` → byte; malformed escapes and non-UTF-8 results stay literal.
+pub fn percent_decode(s: &str) -> Cow<'_, str> {
+    if !s.contains('%') {
+        return Cow::Borrowed(s);
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push(h << 4 | l);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    match String::from_utf8(out) {
+        Ok(decoded) => Cow::Owned(decoded),
+        Err(_) => Cow::Borrowed(s),
+    }
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;

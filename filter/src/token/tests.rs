@@ -1,0 +1,432 @@
+use serde_json::json;
+
+use super::*;
+use crate::config::Config;
+use crate::mint::{self, NOW, RustCryptoVerifier, Signer, mint, mint_with};
+
+fn config() -> Config {
+    Config::compile(&mint::config()).unwrap()
+}
+
+fn verify_with(config: &Config, token: &str) -> Result<VerifiedToken, TokenError> {
+    verify(config, token, NOW, &RustCryptoVerifier)
+}
+
+fn check(token: &str) -> Result<VerifiedToken, TokenError> {
+    verify_with(&config(), token)
+}
+
+fn with(edit: impl Fn(&mut serde_json::Value)) -> serde_json::Value {
+    let mut c = mint::claims();
+    edit(&mut c);
+    c
+}
+
+#[test]
+fn rs256_es256_es384_eddsa_verify() {
+    for (signer, kid) in [
+        (Signer::Rsa, "rsa"),
+        (Signer::P256, "p256"),
+        (Signer::P384, "p384"),
+        (Signer::Ed25519, "ed"),
+    ] {
+        let v = check(&mint(signer, Some(kid), &mint::claims()))
+            .unwrap_or_else(|e| panic!("{signer:?}: {e}"));
+        assert_eq!(v.identity.user, "alice");
+        assert_eq!(v.identity.groups, vec!["dev", "ops"]);
+        assert_eq!(v.issuer, mint::ISSUER);
+        assert_eq!(v.jti.as_deref(), Some("jti-1"));
+        assert_eq!(v.exp, NOW + 3600);
+        assert_eq!(v.ctx, None);
+    }
+}
+
+#[test]
+fn rs384_and_rs512_verify() {
+    for alg in ["RS384", "RS512"] {
+        let t = mint_with(
+            Signer::Rsa,
+            &json!({"alg": alg, "kid": "rsa"}),
+            &mint::claims(),
+        );
+        check(&t).unwrap_or_else(|e| panic!("{alg}: {e}"));
+    }
+}
+
+#[test]
+fn no_kid_tries_every_key() {
+    for signer in [Signer::Rsa, Signer::P256, Signer::Ed25519] {
+        check(&mint(signer, None, &mint::claims())).unwrap();
+    }
+}
+
+#[test]
+fn tampered_payload_fails_the_signature() {
+    let t = mint(Signer::Rsa, Some("rsa"), &mint::claims());
+    let parts: Vec<&str> = t.split('.').collect();
+    let forged = mint::b64(with(|c| c["sub"] = json!("mallory")).to_string().as_bytes());
+    let t2 = format!("{}.{}.{}", parts[0], forged, parts[2]);
+    let err = check(&t2).unwrap_err();
+    assert_eq!(err, TokenError::BadSignature(mint::ISSUER.into()));
+    assert_eq!(
+        err.to_string(),
+        "token signature is invalid (issuer \"https://issuer.example\")"
+    );
+    assert_eq!(err.reason(), "bad_signature");
+}
+
+#[test]
+fn tampered_ecdsa_and_eddsa_signatures_fail() {
+    for (signer, kid) in [(Signer::P256, "p256"), (Signer::Ed25519, "ed")] {
+        let t = mint(signer, Some(kid), &mint::claims());
+        let (head, sig) = t.rsplit_once('.').unwrap();
+        let mut raw = URL_SAFE_NO_PAD.decode(sig).unwrap();
+        raw[10] ^= 1;
+        let err = check(&format!("{head}.{}", mint::b64(&raw))).unwrap_err();
+        assert!(
+            matches!(err, TokenError::BadSignature(_)),
+            "{signer:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn wrong_key_fails() {
+    let t = mint(Signer::RsaOther, Some("rsa"), &mint::claims());
+    assert!(matches!(check(&t), Err(TokenError::BadSignature(_))));
+}
+
+#[test]
+fn key_type_must_match_alg() {
+    // An ES256 token naming the RSA key's kid: no key can verify it.
+    let t = mint(Signer::P256, Some("rsa"), &mint::claims());
+    assert_eq!(
+        check(&t).unwrap_err().to_string(),
+        "issuer \"https://issuer.example\" has no key that verifies ES256 tokens (keys from inline JWKS)"
+    );
+    // An RS256 signature presented as ES256 against the EC key.
+    let rs = mint(Signer::Rsa, Some("rsa"), &mint::claims());
+    let (_, sig) = rs.rsplit_once('.').unwrap();
+    let h = mint::b64(
+        json!({"alg": "ES256", "kid": "p256"})
+            .to_string()
+            .as_bytes(),
+    );
+    let p = mint::b64(mint::claims().to_string().as_bytes());
+    assert!(matches!(
+        check(&format!("{h}.{p}.{sig}")),
+        Err(TokenError::BadSignature(_))
+    ));
+}
+
+#[test]
+fn pinned_alg_is_enforced() {
+    let mut pb = mint::config();
+    pb.issuers[0].keys[0].alg = "RS512".into();
+    let c = Config::compile(&pb).unwrap();
+    let t = mint(Signer::Rsa, Some("rsa"), &mint::claims());
+    assert!(matches!(
+        verify_with(&c, &t),
+        Err(TokenError::NoKeyForAlg { alg: "RS256", .. })
+    ));
+    let t = mint_with(
+        Signer::Rsa,
+        &json!({"alg": "RS512", "kid": "rsa"}),
+        &mint::claims(),
+    );
+    verify_with(&c, &t).unwrap();
+}
+
+#[test]
+fn unknown_kid_is_named() {
+    let t = mint(Signer::Rsa, Some("k9"), &mint::claims());
+    let err = check(&t).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "no key with kid \"k9\" for issuer \"https://issuer.example\" (keys from inline JWKS)"
+    );
+    assert_eq!(err.reason(), "key_not_found");
+}
+
+#[test]
+fn kid_falls_back_to_kidless_keys() {
+    // A PEM signer key has no kid; a token that carries one still verifies.
+    let mut pb = mint::config();
+    pb.issuers[0].keys = vec![mint::key(
+        "",
+        kubeplex_proto::filter::v1::KeyType::Rsa,
+        mint::spki("rsa"),
+    )];
+    let c = Config::compile(&pb).unwrap();
+    verify_with(&c, &mint(Signer::Rsa, Some("whatever"), &mint::claims())).unwrap();
+}
+
+#[test]
+fn alg_none_and_hmac_are_refused() {
+    let claims = mint::b64(mint::claims().to_string().as_bytes());
+    let none = format!("{}.{claims}.", mint::b64(br#"{"alg":"none"}"#));
+    assert_eq!(
+        check(&none).unwrap_err().to_string(),
+        "token algorithm \"none\" is not allowed"
+    );
+    for alg in ["HS256", "HS384", "HS512"] {
+        let h = mint::b64(format!(r#"{{"alg":"{alg}"}}"#).as_bytes());
+        let err = check(&format!("{h}.{claims}.c2ln")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "token algorithm \"{alg}\" is not allowed: kubeplex accepts only asymmetric signatures"
+            )
+        );
+        assert_eq!(err.reason(), "algorithm_not_allowed");
+    }
+    let h = mint::b64(br#"{"alg":"PS256"}"#);
+    assert!(matches!(
+        check(&format!("{h}.{claims}.c2ln")),
+        Err(TokenError::AlgUnsupported(a)) if a == "PS256"
+    ));
+    let h = mint::b64(br#"{"typ":"JWT"}"#);
+    assert_eq!(check(&format!("{h}.{claims}.c2ln")), Err(TokenError::NoAlg));
+}
+
+#[test]
+fn crit_is_refused() {
+    let t = mint_with(
+        Signer::Rsa,
+        &json!({"alg": "RS256", "kid": "rsa", "crit": ["exp"]}),
+        &mint::claims(),
+    );
+    assert_eq!(check(&t), Err(TokenError::Crit));
+}
+
+#[test]
+fn malformed_tokens() {
+    for (t, why) in [
+        ("abc", "expected three dot-separated parts"),
+        ("a.b.c.d", "expected three dot-separated parts"),
+        ("!!!.e30.c2ln", "the header is not base64url-encoded JSON"),
+        ("e30=.e30.c2ln", "the header is not base64url-encoded JSON"),
+    ] {
+        assert_eq!(check(t), Err(TokenError::Malformed(why)), "{t}");
+    }
+    let h = mint::b64(br#"{"alg":"RS256"}"#);
+    assert_eq!(
+        check(&format!("{h}.bm90IGpzb24.c2ln")),
+        Err(TokenError::Malformed(
+            "the payload is not base64url-encoded JSON"
+        ))
+    );
+    let p = mint::b64(mint::claims().to_string().as_bytes());
+    assert_eq!(
+        check(&format!("{h}.{p}.***")),
+        Err(TokenError::Malformed("the signature is not base64url"))
+    );
+}
+
+#[test]
+fn untrusted_or_missing_issuer() {
+    let t = mint(
+        Signer::Rsa,
+        Some("rsa"),
+        &with(|c| c["iss"] = json!("https://evil.example")),
+    );
+    let err = check(&t).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "issuer \"https://evil.example\" is not trusted"
+    );
+    assert_eq!(err.reason(), "issuer_untrusted");
+    // exact match only: a trailing slash is another issuer
+    let t = mint(
+        Signer::Rsa,
+        Some("rsa"),
+        &with(|c| c["iss"] = json!("https://issuer.example/")),
+    );
+    assert!(matches!(check(&t), Err(TokenError::UntrustedIssuer(_))));
+    let t = mint(
+        Signer::Rsa,
+        Some("rsa"),
+        &with(|c| {
+            c.as_object_mut()
+                .unwrap()
+                .remove("iss")
+                .map(drop)
+                .unwrap_or(())
+        }),
+    );
+    assert_eq!(check(&t), Err(TokenError::NoIssuer));
+}
+
+#[test]
+fn audience_string_or_list() {
+    let ok = mint(
+        Signer::Rsa,
+        Some("rsa"),
+        &with(|c| c["aud"] = json!(["x", "other"])),
+    );
+    check(&ok).unwrap();
+    let bad = mint(
+        Signer::Rsa,
+        Some("rsa"),
+        &with(|c| c["aud"] = json!(["x", "y"])),
+    );
+    let err = check(&bad).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "token audience [\"x\",\"y\"] is not accepted by issuer \"https://issuer.example\""
+    );
+    assert_eq!(err.reason(), "audience_mismatch");
+    let none = mint(Signer::Rsa, Some("rsa"), &with(|c| c["aud"] = json!(null)));
+    assert_eq!(check(&none), Err(TokenError::NoAudience));
+}
+
+#[test]
+fn expiry_with_skew() {
+    // exp = now - 30: still inside the 30 s skew
+    let t = mint(
+        Signer::Rsa,
+        Some("rsa"),
+        &with(|c| c["exp"] = json!(NOW - 30)),
+    );
+    check(&t).unwrap();
+    let t = mint(
+        Signer::Rsa,
+        Some("rsa"),
+        &with(|c| c["exp"] = json!(NOW - 31)),
+    );
+    let err = check(&t).unwrap_err();
+    assert_eq!(err.to_string(), "token expired at 2026-11-23T11:59:29Z");
+    assert_eq!(err.reason(), "token_expired");
+    let t = mint(
+        Signer::Rsa,
+        Some("rsa"),
+        &with(|c| {
+            c.as_object_mut()
+                .unwrap()
+                .remove("exp")
+                .map(drop)
+                .unwrap_or(())
+        }),
+    );
+    assert_eq!(check(&t), Err(TokenError::NoExpiry));
+    let t = mint(
+        Signer::Rsa,
+        Some("rsa"),
+        &with(|c| c["exp"] = json!("tomorrow")),
+    );
+    assert_eq!(check(&t), Err(TokenError::BadTime("exp")));
+    // fractional NumericDate
+    let t = mint(
+        Signer::Rsa,
+        Some("rsa"),
+        &with(|c| c["exp"] = json!((NOW + 10) as f64 + 0.5)),
+    );
+    assert_eq!(check(&t).unwrap().exp, NOW + 10);
+}
+
+#[test]
+fn not_before_and_issued_at() {
+    let t = mint(
+        Signer::Rsa,
+        Some("rsa"),
+        &with(|c| c["nbf"] = json!(NOW + 30)),
+    );
+    check(&t).unwrap();
+    let t = mint(
+        Signer::Rsa,
+        Some("rsa"),
+        &with(|c| c["nbf"] = json!(NOW + 31)),
+    );
+    let err = check(&t).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "token is not valid before 2026-11-23T12:00:31Z"
+    );
+    assert_eq!(err.reason(), "token_not_yet_valid");
+    let t = mint(
+        Signer::Rsa,
+        Some("rsa"),
+        &with(|c| c["iat"] = json!(NOW + 31)),
+    );
+    assert_eq!(
+        check(&t).unwrap_err().to_string(),
+        "token was issued in the future (2026-11-23T12:00:31Z)"
+    );
+}
+
+#[test]
+fn claim_validation_rules() {
+    let mut pb = mint::config();
+    pb.issuers[0].claim_validation_rules = vec![kubeplex_proto::filter::v1::ClaimValidationRule {
+        claim: "hd".into(),
+        required_value: "example.com".into(),
+    }];
+    let c = Config::compile(&pb).unwrap();
+    let ok = mint(
+        Signer::Rsa,
+        Some("rsa"),
+        &with(|c| c["hd"] = json!("example.com")),
+    );
+    verify_with(&c, &ok).unwrap();
+    let in_list = mint(
+        Signer::Rsa,
+        Some("rsa"),
+        &with(|c| c["hd"] = json!(["a", "example.com"])),
+    );
+    verify_with(&c, &in_list).unwrap();
+    let bad = mint(
+        Signer::Rsa,
+        Some("rsa"),
+        &with(|c| c["hd"] = json!("evil.com")),
+    );
+    let err = verify_with(&c, &bad).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "token claim \"hd\" must be \"example.com\""
+    );
+    assert_eq!(err.reason(), "claim_rule_failed");
+    let missing = mint(Signer::Rsa, Some("rsa"), &mint::claims());
+    assert!(matches!(
+        verify_with(&c, &missing),
+        Err(TokenError::ClaimRule { .. })
+    ));
+}
+
+#[test]
+fn ctx_claim_is_read() {
+    let t = mint(
+        Signer::Rsa,
+        Some("rsa"),
+        &with(|c| c["ctx"] = json!("dev-a")),
+    );
+    assert_eq!(check(&t).unwrap().ctx.as_deref(), Some("dev-a"));
+    let t = mint(Signer::Rsa, Some("rsa"), &with(|c| c["ctx"] = json!(3)));
+    assert_eq!(check(&t), Err(TokenError::NotAString("ctx")));
+}
+
+#[test]
+fn reserved_identity_is_refused_after_signature() {
+    let t = mint(
+        Signer::Rsa,
+        Some("rsa"),
+        &with(|c| c["groups"] = json!(["system:masters"])),
+    );
+    let err = check(&t).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "group \"system:masters\" is reserved: a token issuer may not assert \"system:\" groups"
+    );
+    assert_eq!(err.reason(), "reserved_identity");
+}
+
+#[test]
+fn signature_is_checked_before_claims_are_judged() {
+    // An expired token with a bad signature reports the signature, so an
+    // attacker learns nothing about claim checks from forged tokens.
+    let t = mint(
+        Signer::RsaOther,
+        Some("rsa"),
+        &with(|c| c["exp"] = json!(NOW - 1000)),
+    );
+    assert!(matches!(check(&t), Err(TokenError::BadSignature(_))));
+}
