@@ -9,6 +9,7 @@ pub mod file_watch;
 pub mod inputs;
 pub mod issuers;
 pub mod local_files;
+pub mod local_setup;
 pub mod sensitive;
 pub mod server;
 pub mod snapshot;

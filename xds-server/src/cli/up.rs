@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use kubeplex::control_plane::{ControlPlane, Settings};
 use kubeplex::envoy::{self, Launch};
+use kubeplex::local_setup;
 use kubeplex::server::{self, Listeners};
 use kubeplex::translate::Options;
 use tracing::{error, info};
@@ -42,6 +43,15 @@ pub struct UpArgs {
     pub concurrency: usize,
     #[arg(long, default_value = "warning")]
     pub envoy_log_level: String,
+    /// Listener port of a generated gateway config.
+    #[arg(long, default_value_t = 8443)]
+    pub port: u16,
+    /// The user of the generated token (default: $USER).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Groups of the generated token; repeat for several.
+    #[arg(long = "group")]
+    pub groups: Vec<String>,
 }
 
 /// The built filter module: the flag/env, else the workspace's build output.
@@ -84,9 +94,15 @@ pub async fn run(args: UpArgs) -> Result<(), String> {
     std::fs::create_dir_all(&args.state_dir)
         .map_err(|e| format!("{}: {e}", args.state_dir.display()))?;
     let state_dir = args.state_dir.canonicalize().map_err(|e| e.to_string())?;
-    let (kubeconfig, config) = match (&args.kubeconfig, &args.config) {
-        (Some(k), Some(c)) => (k.clone(), c.clone()),
-        _ => return Err("demo mode and generated gateway configs are not available yet: pass --kubeconfig and --config".into()),
+    let (kubeconfig, config, local) = match (&args.kubeconfig, &args.config) {
+        (Some(k), Some(c)) => (k.clone(), c.clone(), None),
+        (Some(k), None) => {
+            let local =
+                local_setup::generate(&state_dir.join("gateway"), "127.0.0.1", args.port, false)?;
+            info!(config = %local.config.display(), "generated a gateway config (certificate, token issuer)");
+            (k.clone(), local.config.clone(), Some(local))
+        }
+        (None, _) => return Err("demo mode is not available yet: pass --kubeconfig".into()),
     };
     let wasm_path = find_wasm(args.filter_wasm.as_deref())?;
     let envoy_bin = envoy::find_binary(args.envoy.as_deref())?;
@@ -146,6 +162,31 @@ pub async fn run(args: UpArgs) -> Result<(), String> {
         "kubeplex ready: gateway {gateway_url} | envoy admin http://{} | control plane admin http://{admin_addr} | xds {xds_addr}",
         envoy.admin_address
     );
+    if let Some(local) = &local {
+        let contexts = cp.with_state(|s| {
+            s.kubeconfig.last_good.as_ref().map(|k| {
+                k.clusters
+                    .iter()
+                    .map(|c| c.context.clone())
+                    .collect::<Vec<_>>()
+            })
+        });
+        let contexts = contexts.unwrap_or_default();
+        let user = args
+            .user
+            .clone()
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "kubeplex-user".into());
+        let (path, _) = local_setup::user_kubeconfig(
+            local,
+            &state_dir,
+            &user,
+            &args.groups,
+            &contexts,
+            Duration::from_secs(12 * 3600),
+        )?;
+        print_welcome(&path, &user, &args.groups, &contexts, local, admin_addr);
+    }
 
     let outcome = tokio::select! {
         status = envoy.child.wait() => Err(envoy_died(status.ok(), &envoy.stderr_tail)),
@@ -159,6 +200,34 @@ pub async fn run(args: UpArgs) -> Result<(), String> {
     let _ = envoy.child.start_kill();
     let _ = tokio::time::timeout(Duration::from_secs(5), envoy.child.wait()).await;
     outcome
+}
+
+fn print_welcome(
+    kubeconfig: &Path,
+    user: &str,
+    groups: &[String],
+    contexts: &[String],
+    local: &local_setup::LocalGateway,
+    admin: SocketAddr,
+) {
+    let first = contexts.first().map(String::as_str).unwrap_or("<context>");
+    println!(
+        "\nkubectl is ready to use the gateway as user {user:?}{}:\n\n  export KUBECONFIG={}\n  kubectl config get-contexts\n  \
+         kubectl --context {first} get namespaces\n  kubectl --context {first} create configmap hello --from-literal=from=kubeplex\n  \
+         kubectl --context {first} get configmaps --watch\n\nMint a token for someone else:\n  \
+         kubeplex token mint --key {} --issuer {} --sub bob --group dev --ttl 1h\n\
+         Revoke one:  kubeplex revoke --admin-addr {admin} --jti <jti>\n\
+         Edit the clusters' kubeconfig or {} and the gateway follows within a second.\n",
+        if groups.is_empty() {
+            String::new()
+        } else {
+            format!(" (groups {})", groups.join(", "))
+        },
+        kubeconfig.display(),
+        local.issuer_key.display(),
+        local_setup::LOCAL_ISSUER,
+        local.config.display(),
+    );
 }
 
 fn envoy_died(

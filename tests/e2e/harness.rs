@@ -1,0 +1,463 @@
+//! The end-to-end harness: real `kubeplex up` (control plane + supervised
+//! real Envoy + the built wasm filter), real `kubectl`, and our Kubernetes
+//! API test servers as the clusters. Every wait is bounded; every process
+//! is killed when its owner drops.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use kubeplex_tests::apiserver::{ApiServer, ApiServerConfig};
+use kubeplex_tests::pki::{Ca, CertKey};
+
+/// Where the binaries under test are: set by `make test`, else the
+/// workspace's build outputs.
+pub fn kubeplex_bin() -> PathBuf {
+    env_or_workspace("KUBEPLEX_BIN", "target/debug/kubeplex")
+}
+
+pub fn filter_wasm() -> PathBuf {
+    env_or_workspace("KUBEPLEX_FILTER_WASM", "target/wasm32-wasip1/wasm/kubeplex_filter.wasm")
+}
+
+pub fn envoy_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("KUBEPLEX_ENVOY") {
+        return PathBuf::from(p);
+    }
+    let lib = workspace().join(".venv/lib");
+    for entry in std::fs::read_dir(&lib).unwrap_or_else(|e| panic!("{}: {e}: run `make setup`", lib.display())) {
+        let p = entry.unwrap().path().join("site-packages/envoy/_bin/envoy");
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("no Envoy in .venv: run `make setup`")
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap()
+}
+
+fn env_or_workspace(var: &str, rel: &str) -> PathBuf {
+    let p = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| workspace().join(rel));
+    assert!(p.is_file(), "{} missing: run `make build` (or set {var})", p.display());
+    p
+}
+
+/// GET over plain HTTP/1.1 (the admin endpoints); the body on 200.
+pub fn http_get(url: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://")?;
+    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let mut conn = std::net::TcpStream::connect(host).ok()?;
+    conn.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(conn, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut response = String::new();
+    conn.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_string())
+}
+
+/// A free TCP port on 127.0.0.1 (bound then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Poll `f` until it returns Some, at most `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The test PKI: a CA for the clusters (serving certs, and the gateway's
+/// client certificate), and a CA for the gateway's own serving cert.
+pub struct Pki {
+    pub cluster_ca: Ca,
+    pub gateway_client: CertKey,
+    pub gateway_ca: Ca,
+    pub gateway_serving: CertKey,
+}
+
+impl Pki {
+    pub fn new() -> Pki {
+        let cluster_ca = Ca::new("test-clusters-ca");
+        let gateway_client = cluster_ca.client_cert("kubeplex-gateway", &["kubeplex:gateways"]);
+        let gateway_ca = Ca::new("test-gateway-ca");
+        let gateway_serving = gateway_ca.server_cert(&["127.0.0.1", "localhost"]);
+        Pki { cluster_ca, gateway_client, gateway_ca, gateway_serving }
+    }
+
+    /// A cluster that requires client certificates from `cluster_ca`.
+    pub async fn cluster(&self, name: &str) -> ApiServer {
+        ApiServer::start(ApiServerConfig {
+            client_ca_pem: Some(self.cluster_ca.cert_pem().to_string()),
+            ..ApiServerConfig::new(name, self.cluster_ca.server_cert(&["127.0.0.1", "localhost"]))
+        })
+        .await
+        .expect("start test apiserver")
+    }
+}
+
+/// One kubeconfig context for the gateway.
+pub struct ClusterEntry<'a> {
+    pub context: &'a str,
+    pub server: String,
+}
+
+/// The gateway's view of the clusters: client-certificate auth to each.
+pub fn clusters_kubeconfig(pki: &Pki, entries: &[ClusterEntry<'_>]) -> String {
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let mut out = String::from("apiVersion: v1\nkind: Config\nclusters:\n");
+    for e in entries {
+        out += &format!(
+            "- name: {}\n  cluster:\n    server: {}\n    certificate-authority-data: {}\n",
+            e.context,
+            e.server,
+            b64(pki.cluster_ca.cert_pem())
+        );
+    }
+    out += &format!(
+        "users:\n- name: gateway\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\ncontexts:\n",
+        b64(&pki.gateway_client.cert_pem),
+        b64(&pki.gateway_client.key_pem)
+    );
+    for e in entries {
+        out += &format!("- name: {}\n  context:\n    cluster: {}\n    user: gateway\n", e.context, e.context);
+    }
+    out
+}
+
+/// Replace a file the way an editor does (write elsewhere, rename over).
+pub fn replace_file(path: &Path, text: &str) {
+    let tmp = path.with_extension("tmp-edit");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+pub const ISSUER: &str = "https://issuer.kubeplex.test";
+pub const AUDIENCE: &str = "kubeplex";
+
+/// A running gateway: `kubeplex up` with real Envoy.
+pub struct Gateway {
+    pub dir: tempfile::TempDir,
+    child: Child,
+    pub url: String,
+    pub admin: String,
+    pub envoy_admin: String,
+    pub kubeconfig: PathBuf,
+    pub config: PathBuf,
+    pub issuer_key: PathBuf,
+    pub revocations: PathBuf,
+    pub policy: PathBuf,
+    pub ca: PathBuf,
+    log: PathBuf,
+}
+
+/// What a gateway starts with.
+pub struct GatewaySpec<'a> {
+    pub pki: &'a Pki,
+    pub clusters: Vec<ClusterEntry<'a>>,
+    /// Extra top-level YAML appended to the gateway config.
+    pub extra_config: &'a str,
+    /// Initial revocation file content.
+    pub revoked: &'a str,
+    /// Initial policy file; None = no policy.
+    pub policy: Option<&'a str>,
+}
+
+impl<'a> GatewaySpec<'a> {
+    pub fn new(pki: &'a Pki, clusters: Vec<ClusterEntry<'a>>) -> Self {
+        GatewaySpec { pki, clusters, extra_config: "", revoked: "revoked: []\n", policy: None }
+    }
+}
+
+impl Gateway {
+    pub fn start(spec: GatewaySpec<'_>) -> Gateway {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let port = free_port();
+        let pki = spec.pki;
+        let (cert, key) = pki.gateway_serving.write_to(d, "gateway").unwrap();
+        let ca = pki.gateway_ca.write_cert_to(d, "gateway-ca").unwrap();
+        // The token issuer: a P-256 key (the fixture-free, fast choice).
+        let issuer = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let issuer_key = d.join("issuer-key.pem");
+        std::fs::write(&issuer_key, issuer.serialize_pem()).unwrap();
+        std::fs::write(d.join("issuer.pub.pem"), issuer.public_key_pem()).unwrap();
+        let revocations = d.join("revoked.yaml");
+        std::fs::write(&revocations, spec.revoked).unwrap();
+        let policy = d.join("rbac.yaml");
+        let policy_line = match spec.policy {
+            Some(p) => {
+                std::fs::write(&policy, p).unwrap();
+                "policy:\n  file: rbac.yaml\n"
+            }
+            None => "",
+        };
+        let config = d.join("gateway.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "apiVersion: kubeplex.io/v1alpha1\nkind: GatewayConfig\nlistener:\n  address: 127.0.0.1\n  port: {port}\n  \
+                 certificateFile: {}\n  keyFile: {}\njwt:\n- issuer:\n    url: {ISSUER}\n    audiences: [{AUDIENCE}]\n    \
+                 publicKeyFile: issuer.pub.pem\nrevocation:\n  file: revoked.yaml\n{policy_line}audit:\n  path: audit.log\n{}",
+                cert.display(),
+                key.display(),
+                spec.extra_config
+            ),
+        )
+        .unwrap();
+        let kubeconfig = d.join("clusters.yaml");
+        std::fs::write(&kubeconfig, clusters_kubeconfig(pki, &spec.clusters)).unwrap();
+        let log = d.join("kubeplex-up.log");
+        let log_file = std::fs::File::create(&log).unwrap();
+        let state = d.join("state");
+        let child = Command::new(kubeplex_bin())
+            .args(["up", "--kubeconfig"])
+            .arg(&kubeconfig)
+            .arg("--config")
+            .arg(&config)
+            .arg("--envoy")
+            .arg(envoy_bin())
+            .arg("--filter-wasm")
+            .arg(filter_wasm())
+            .arg("--state-dir")
+            .arg(&state)
+            .args(["--xds-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--envoy-admin-addr", "127.0.0.1:0"])
+            .args(["--concurrency", "2", "--envoy-log-level", "warning"])
+            .env("RUST_LOG", "info,kubeplex=debug")
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file)
+            .spawn()
+            .expect("start kubeplex up");
+        let mut gw = Gateway {
+            dir,
+            child,
+            url: format!("https://127.0.0.1:{port}"),
+            admin: String::new(),
+            envoy_admin: String::new(),
+            kubeconfig,
+            config,
+            issuer_key,
+            revocations,
+            policy,
+            ca,
+            log,
+        };
+        let endpoints_file = state.join("endpoints.json");
+        let endpoints: serde_json::Value = wait_for("kubeplex up to be ready", Duration::from_secs(60), || {
+            if let Ok(Some(status)) = gw.child.try_wait() {
+                panic!("kubeplex up exited ({status}):\n{}", gw.log());
+            }
+            let text = std::fs::read_to_string(&endpoints_file).ok()?;
+            serde_json::from_str(&text).ok()
+        });
+        gw.admin = endpoints["admin"].as_str().unwrap().to_string();
+        gw.envoy_admin = endpoints["envoy_admin"].as_str().unwrap().to_string();
+        gw
+    }
+
+    /// Everything `kubeplex up` printed (control plane logs, Envoy's output).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The audit log Envoy writes (JSON lines).
+    pub fn audit_lines(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.dir.path().join("audit.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// `kubeplex token mint` with this gateway's issuer key; `args` add or
+    /// override (`--sub`, `--group`, `--ctx`, `--claims`, ...).
+    pub fn mint(&self, args: &[&str]) -> String {
+        let out = Command::new(kubeplex_bin())
+            .args(["token", "mint", "--key"])
+            .arg(&self.issuer_key)
+            .args(["--issuer", ISSUER])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "token mint failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// A kubectl whose kubeconfig (`kubeplex kubeconfig`) has one context per
+    /// named cluster, using `token`.
+    pub fn kubectl(&self, token: &str, contexts: &[&str]) -> Kubectl {
+        let home = tempfile::tempdir().unwrap();
+        let kubeconfig = home.path().join("kubeconfig");
+        let mut cmd = Command::new(kubeplex_bin());
+        cmd.args(["kubeconfig", "--server", &self.url, "--ca"]).arg(&self.ca).args(["--token", token]);
+        for c in contexts {
+            cmd.args(["--cluster", c]);
+        }
+        let out = cmd.arg("--out").arg(&kubeconfig).output().unwrap();
+        assert!(out.status.success(), "kubeplex kubeconfig: {}", String::from_utf8_lossy(&out.stderr));
+        Kubectl { home, kubeconfig }
+    }
+
+    /// The control plane's `/status`.
+    pub fn status(&self) -> serde_json::Value {
+        http_get(&format!("{}/status", self.admin))
+            .and_then(|body| serde_json::from_str(&body).ok())
+            .unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Wait until the control plane serves a version other than `old` and
+    /// every Envoy has accepted all of it.
+    pub fn wait_applied(&self, old: &str) -> String {
+        wait_for("the new configuration to reach Envoy", Duration::from_secs(15), || {
+            let s = self.status();
+            let version = s["version"].as_str()?.to_string();
+            let envoys = s["envoys"].as_array()?;
+            (version != old && !envoys.is_empty() && envoys.iter().all(|e| e["in_sync"] == true)).then_some(version)
+        })
+    }
+
+    /// The version now served (waiting until Envoy has it all).
+    pub fn version(&self) -> String {
+        wait_for("Envoy in sync", Duration::from_secs(15), || {
+            let s = self.status();
+            let envoys = s["envoys"].as_array()?;
+            (!envoys.is_empty() && envoys.iter().all(|e| e["in_sync"] == true))
+                .then(|| s["version"].as_str().map(String::from))
+                .flatten()
+        })
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("---- kubeplex up log ({}) ----\n{}", self.log.display(), self.log());
+        }
+    }
+}
+
+/// kubectl with its own HOME and kubeconfig.
+pub struct Kubectl {
+    pub home: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+}
+
+/// A finished kubectl.
+#[derive(Debug)]
+pub struct Run {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Kubectl {
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".into()));
+        cmd.env("HOME", self.home.path())
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .arg("--cache-dir")
+            .arg(self.home.path().join("cache"))
+            .args(args)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Run to completion (at most 60 s).
+    pub fn run(&self, args: &[&str]) -> Run {
+        let mut child = self.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("kubectl {args:?} did not finish in 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let Output { status, stdout, stderr } = child.wait_with_output().unwrap();
+        Run { ok: status.success(), stdout: String::from_utf8_lossy(&stdout).into(), stderr: String::from_utf8_lossy(&stderr).into() }
+    }
+
+    /// Run and require success.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let r = self.run(args);
+        assert!(r.ok, "kubectl {args:?} failed:\n{}", r.stderr);
+        r.stdout
+    }
+
+    /// Run and require failure; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let r = self.run(args);
+        assert!(!r.ok, "kubectl {args:?} should have failed, printed:\n{}", r.stdout);
+        r.stderr
+    }
+
+    /// Start a long-running kubectl (e.g. `get -w`), reading its stdout lines.
+    pub fn stream(&self, args: &[&str]) -> Stream {
+        let mut child = self.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let (tx, rx) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Stream { child, lines: rx, seen: Vec::new() }
+    }
+}
+
+/// A running kubectl and the lines it printed.
+pub struct Stream {
+    pub child: Child,
+    lines: mpsc::Receiver<String>,
+    pub seen: Vec<String>,
+}
+
+impl Stream {
+    /// Wait for a line containing `needle`, at most `timeout`.
+    pub fn expect_line(&mut self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("no line containing {needle:?} within {timeout:?}; saw: {:#?}", self.seen),
+            }
+        }
+    }
+
+    /// Whether the process has exited.
+    pub fn exited(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_some()
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,7 @@
+//! kubeplex end to end: real `kubeplex up` (control plane + real Envoy +
+//! the built wasm filter), real `kubectl`, our Kubernetes API test servers.
+//! One test binary (one link); nextest runs each test in its own process.
+
+mod harness;
+
+mod core;

@@ -1,0 +1,185 @@
+//! Files `kubeplex up` and `kubeplex demo` generate when the user brings no
+//! gateway config: a CA and serving certificate for the gateway, a token
+//! issuer key, an empty revocation file, the gateway config tying them
+//! together, a token, and a kubeconfig for kubectl. Private keys are written
+//! 0600. Existing files are reused, so restarts keep tokens valid.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use crate::local_files::{write_private, write_public};
+use crate::token_mint::{MintRequest, SigningKey, load_signing_key, mint, public_key_pem};
+use crate::user_kubeconfig::{UserKubeconfig, render};
+
+/// The issuer URL of the locally generated issuer.
+pub const LOCAL_ISSUER: &str = "https://kubeplex.local/issuer";
+/// The audience of locally minted tokens.
+pub const LOCAL_AUDIENCE: &str = "kubeplex";
+
+/// What was generated.
+#[derive(Debug, Clone)]
+pub struct LocalGateway {
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    pub ca: PathBuf,
+    pub issuer_key: PathBuf,
+    /// The URL kubectl uses (`https://127.0.0.1:<port>`).
+    pub url: String,
+}
+
+fn io(path: &Path, e: impl std::fmt::Display) -> String {
+    format!("{}: {e}", path.display())
+}
+
+/// A CA plus a gateway serving certificate valid for `names` (DNS names or
+/// IPs), reusing existing files.
+fn gateway_tls(dir: &Path, names: &[String]) -> Result<(PathBuf, PathBuf, PathBuf), String> {
+    let (ca_path, cert_path, key_path) = (
+        dir.join("gateway-ca.pem"),
+        dir.join("gateway.pem"),
+        dir.join("gateway-key.pem"),
+    );
+    if ca_path.is_file() && cert_path.is_file() && key_path.is_file() {
+        return Ok((ca_path, cert_path, key_path));
+    }
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+        KeyUsagePurpose, SanType,
+    };
+    let ca_key = KeyPair::generate().map_err(|e| e.to_string())?;
+    let mut ca_params = CertificateParams::default();
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "kubeplex gateway CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca = ca_params.self_signed(&ca_key).map_err(|e| e.to_string())?;
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().map_err(|e| e.to_string())?;
+    let mut params = CertificateParams::default();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "kubeplex gateway");
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    for n in names {
+        params.subject_alt_names.push(match n.parse::<IpAddr>() {
+            Ok(ip) => SanType::IpAddress(ip),
+            Err(_) => SanType::DnsName(n.clone().try_into().map_err(|e| format!("{n}: {e}"))?),
+        });
+    }
+    let cert = params.signed_by(&key, &issuer).map_err(|e| e.to_string())?;
+    write_public(&ca_path, ca.pem().as_bytes()).map_err(|e| io(&ca_path, e))?;
+    write_public(&cert_path, cert.pem().as_bytes()).map_err(|e| io(&cert_path, e))?;
+    write_private(&key_path, key.serialize_pem().as_bytes()).map_err(|e| io(&key_path, e))?;
+    Ok((ca_path, cert_path, key_path))
+}
+
+/// The issuer's signing key (P-256), reusing an existing one.
+fn issuer_key(dir: &Path) -> Result<(PathBuf, SigningKey), String> {
+    let path = dir.join("issuer-key.pem");
+    if !path.is_file() {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+            .map_err(|e| e.to_string())?;
+        write_private(&path, key.serialize_pem().as_bytes()).map_err(|e| io(&path, e))?;
+    }
+    let pem = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
+    let key = load_signing_key(&pem).map_err(|e| io(&path, e))?;
+    let public = dir.join("issuer.pub.pem");
+    write_public(
+        &public,
+        public_key_pem(&key).map_err(|e| e.to_string())?.as_bytes(),
+    )
+    .map_err(|e| io(&public, e))?;
+    Ok((path, key))
+}
+
+/// Generate (or reuse) everything a local gateway needs in `dir`, listening
+/// on `listen_address:port`.
+pub fn generate(
+    dir: &Path,
+    listen_address: &str,
+    port: u16,
+    audit_stdout: bool,
+) -> Result<LocalGateway, String> {
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let dir = dir.canonicalize().map_err(|e| io(dir, e))?;
+    let mut names = vec![
+        "127.0.0.1".to_string(),
+        "localhost".to_string(),
+        "::1".to_string(),
+    ];
+    if let Ok(host) = std::fs::read_to_string("/etc/hostname") {
+        let host = host.trim();
+        if !host.is_empty() && host != "localhost" {
+            names.push(host.to_string());
+        }
+    }
+    let (ca, cert, key) = gateway_tls(&dir, &names)?;
+    let (issuer_key_path, _) = issuer_key(&dir)?;
+    let revoked = dir.join("revoked.yaml");
+    if !revoked.is_file() {
+        write_public(&revoked, b"revoked: []\n").map_err(|e| io(&revoked, e))?;
+    }
+    let config = dir.join("gateway.yaml");
+    let text = format!(
+        "# Generated by kubeplex; edit freely (it is hot-reloaded). Reference: README.md.\n\
+         apiVersion: kubeplex.io/v1alpha1\nkind: GatewayConfig\nlistener:\n  address: {listen_address}\n  port: {port}\n  \
+         certificateFile: {cert}\n  keyFile: {key}\njwt:\n- issuer:\n    url: {LOCAL_ISSUER}\n    audiences: [{LOCAL_AUDIENCE}]\n    \
+         publicKeyFile: issuer.pub.pem\n  claimMappings:\n    username: {{claim: sub, prefix: \"\"}}\n    groups: {{claim: groups, prefix: \"\"}}\n\
+         revocation:\n  file: revoked.yaml\naudit:\n  path: audit.log\n  stdout: {audit_stdout}\n",
+        cert = cert.display(),
+        key = key.display(),
+    );
+    if !config.is_file() {
+        write_public(&config, text.as_bytes()).map_err(|e| io(&config, e))?;
+    }
+    Ok(LocalGateway {
+        dir: dir.clone(),
+        config,
+        ca,
+        issuer_key: issuer_key_path,
+        url: format!("https://127.0.0.1:{port}"),
+    })
+}
+
+/// Mint a token with the local issuer and write a kubeconfig for it with
+/// one context per cluster. Returns (kubeconfig path, token).
+pub fn user_kubeconfig(
+    local: &LocalGateway,
+    out_dir: &Path,
+    user: &str,
+    groups: &[String],
+    contexts: &[String],
+    ttl: Duration,
+) -> Result<(PathBuf, String), String> {
+    let pem = std::fs::read_to_string(&local.issuer_key).map_err(|e| io(&local.issuer_key, e))?;
+    let key = load_signing_key(&pem).map_err(|e| e.to_string())?;
+    let token = mint(
+        &key,
+        &MintRequest {
+            issuer: LOCAL_ISSUER.into(),
+            subject: user.into(),
+            groups: groups.to_vec(),
+            audience: vec![LOCAL_AUDIENCE.into()],
+            context: None,
+            ttl,
+            jti: None,
+            key_id: None,
+            extra_claims: Default::default(),
+            now: SystemTime::now(),
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let ca = std::fs::read_to_string(&local.ca).map_err(|e| io(&local.ca, e))?;
+    let text = render(&UserKubeconfig {
+        gateway: &local.url,
+        ca_pem: Some(&ca),
+        token: &token,
+        user,
+        contexts,
+    });
+    let path = out_dir.join("kubeconfig");
+    write_private(&path, text.as_bytes()).map_err(|e| io(&path, e))?;
+    Ok((path, token))
+}
