@@ -1,7 +1,10 @@
 //! Hands each request's audit record and counters to Envoy: the record as
-//! filter state `wasm.kubeplex_audit` (one host call; the access log reads
-//! it), the counter as a proxy-wasm metric whose name carries its tags in a
-//! form Envoy's `stats_tags` can extract.
+//! filter state `wasm.kubeplex_audit` (one `set_property` call), declared as
+//! a protobuf `google.protobuf.Struct` so the access log's
+//! `%FILTER_STATE(wasm.kubeplex_audit:TYPED)%` prints it as nested JSON
+//! (`{"@type": "…Struct", "value": {…}}`, groups a real array); the counter
+//! as a proxy-wasm metric whose name carries its tags in a form Envoy's
+//! `stats_tags` can extract.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -40,8 +43,8 @@ thread_local! {
 
 /// Write the audit record and count the request.
 pub fn record(audit: &AuditRecord, config_version: &str) {
-    let json = audit.to_json(config_version);
-    let _ = proxy_wasm::hostcalls::set_property(vec![AUDIT_PROPERTY], Some(json.as_bytes()));
+    let record = audit.to_struct(config_version);
+    let _ = proxy_wasm::hostcalls::set_property(vec![AUDIT_PROPERTY], Some(&record));
 
     let name = metric_name(audit.decision.as_str(), audit.reason, &audit.cluster);
     let id = METRICS.with(|m| {
@@ -58,9 +61,44 @@ pub fn record(audit: &AuditRecord, config_version: &str) {
     }
 }
 
-/// Declare the audit property's type (once per root context).
+/// Arguments of Envoy's `declare_property` foreign function
+/// (`source/extensions/common/wasm/ext/declare_property.proto`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct DeclarePropertyArguments {
+    #[prost(string, tag = "1")]
+    pub name: String,
+    #[prost(bool, tag = "2")]
+    pub readonly: bool,
+    /// `WasmType`: Bytes = 0, String = 1, FlatBuffers = 2, Protobuf = 3.
+    #[prost(int32, tag = "3")]
+    pub r#type: i32,
+    /// For Protobuf: the type URL.
+    #[prost(bytes = "vec", tag = "4")]
+    pub schema: Vec<u8>,
+    /// `LifeSpan`: FilterChain = 0, DownstreamRequest = 1, DownstreamConnection = 2.
+    #[prost(int32, tag = "5")]
+    pub span: i32,
+}
+
+/// The declaration of the audit property: a `google.protobuf.Struct`.
+pub fn audit_property_declaration() -> DeclarePropertyArguments {
+    DeclarePropertyArguments {
+        name: AUDIT_PROPERTY.to_string(),
+        readonly: false,
+        r#type: 3,
+        schema: crate::audit::STRUCT_TYPE_URL.as_bytes().to_vec(),
+        span: 0,
+    }
+}
+
+/// Declare the audit property's type. Envoy keeps declarations on the root
+/// context, so this runs in every `on_configure`.
 pub fn declare_audit_property() -> Result<(), String> {
-    Ok(())
+    use prost::Message;
+    let args = audit_property_declaration().encode_to_vec();
+    proxy_wasm::hostcalls::call_foreign_function("declare_property", Some(&args))
+        .map(drop)
+        .map_err(|s| format!("declare_property failed: {s:?}"))
 }
 
 #[cfg(test)]

@@ -69,3 +69,48 @@ fn unauthenticated_record_is_mostly_empty() {
     assert_eq!(v["user"], "");
     assert!(!json.contains('\n'));
 }
+
+#[test]
+fn struct_encoding_round_trips_and_keeps_groups_a_list() {
+    use prost::Message;
+    let token = VerifiedToken {
+        identity: Identity {
+            user: "alice".into(),
+            groups: vec!["dev".into(), "ops".into()],
+            ..Identity::default()
+        },
+        issuer: "i".into(),
+        jti: None,
+        ctx: None,
+        exp: 0,
+    };
+    let record = AuditRecord {
+        request_id: "r".into(),
+        token: Some(Rc::new(token)),
+        cluster: "dev-a".into(),
+        info: None,
+        decision: Decision::Allow,
+        reason: "ok",
+        message: String::new(),
+    };
+    let decoded = PbStruct::decode(record.to_struct("v1").as_slice()).unwrap();
+    assert_eq!(decoded.fields.len(), 18);
+    assert_eq!(
+        decoded.fields["user"].kind,
+        Some(PbKind::String("alice".into()))
+    );
+    let Some(PbKind::List(groups)) = &decoded.fields["groups"].kind else {
+        panic!("groups is not a list");
+    };
+    let names: Vec<_> = groups
+        .values
+        .iter()
+        .map(|v| match &v.kind {
+            Some(PbKind::String(s)) => s.as_str(),
+            _ => "?",
+        })
+        .collect();
+    assert_eq!(names, vec!["dev", "ops"]);
+    // Struct = field 1 (map entries, length-delimited): first byte 0x0a.
+    assert_eq!(record.to_struct("v1")[0], 0x0a);
+}
