@@ -25,7 +25,7 @@ fn declaration_field_numbers() {
     let bytes = audit_property_declaration().encode_to_vec();
     let mut want = vec![0x0a, 14];
     want.extend_from_slice(b"kubeplex_audit");
-    want.extend_from_slice(&[0x18, 3, 0x22, 40]);
+    want.extend_from_slice(&[0x18, 3, 0x22, 42]);
     want.extend_from_slice(b"type.googleapis.com/google.protobuf.Struct");
     assert_eq!(bytes, want);
 }
