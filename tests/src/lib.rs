@@ -5,5 +5,6 @@
 //! Used by the end-to-end tests and by kubeplex's demo mode.
 #![forbid(unsafe_code)]
 
-// pub mod apiserver;
+pub mod apiserver;
+pub mod kubectl;
 pub mod pki;

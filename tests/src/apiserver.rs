@@ -1,0 +1,515 @@
+//! A Kubernetes API test server: in-process, TLS on 127.0.0.1, shaped like
+//! a real kube-apiserver where it matters to `kubectl` and to a gateway
+//! (authentication, impersonation, authorization, discovery, OpenAPI,
+//! objects, watches, tables, reviews, `Status` errors), and recording every
+//! request that reached it.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use kubeplex_tests::apiserver::{ApiServer, ApiServerConfig};
+//! use kubeplex_tests::pki::Ca;
+//! let ca = Ca::new("cluster-ca");
+//! let server = ApiServer::start(ApiServerConfig::new("dev", &ca)).await?;
+//! let admin = ca.client_cert("admin", &["system:masters"]);
+//! println!("{} {admin:?}", server.url());
+//! # Ok(()) }
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+
+use crate::pki::{Ca, CertKey};
+
+mod authn;
+mod authz;
+mod defaults;
+mod discovery;
+mod field_validation;
+mod http_io;
+mod identity;
+mod ids;
+mod impersonation;
+mod objects;
+mod openapi;
+mod patch;
+mod protobuf;
+mod query;
+mod record;
+mod request_info;
+mod resources;
+mod reviews;
+mod selectors;
+mod status;
+mod store;
+mod subresources;
+mod table;
+mod timestamps;
+mod tls;
+mod watch;
+mod well_known;
+
+pub use authn::{ClientCertSubject, StaticToken};
+pub use authz::{AuthzRule, Authorizer};
+pub use identity::UserInfo;
+pub use impersonation::ImpersonationPolicy;
+pub use record::RecordedRequest;
+pub use status::ApiError;
+pub use store::{EventType, Store, StoreError};
+
+/// Request bodies above this are refused (the apiserver's limit is 3 MiB).
+const MAX_BODY: usize = 3 * 1024 * 1024;
+/// A TLS handshake that takes longer than this is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How to run a test cluster.
+#[derive(Debug, Clone)]
+pub struct ApiServerConfig {
+    /// Cluster name: in `/version`'s `gitVersion` build metadata and logs.
+    pub name: String,
+    /// Serving certificate (must cover `127.0.0.1` and `localhost`).
+    pub serving: CertKey,
+    /// Client-certificate authentication: user = CN, groups = O.
+    pub client_ca_pem: Option<String>,
+    /// Bearer-token authentication.
+    pub tokens: Vec<StaticToken>,
+    /// Authorization (default: allow all).
+    pub authorizer: Authorizer,
+    /// Who may impersonate (default: any authenticated user).
+    pub impersonation: ImpersonationPolicy,
+    /// Listen address (default `127.0.0.1:0`).
+    pub bind: SocketAddr,
+    /// How often watches with `allowWatchBookmarks` get a bookmark.
+    pub bookmark_interval: Duration,
+}
+
+impl ApiServerConfig {
+    /// A cluster whose serving certificate and client CA are both `ca`
+    /// (serving cert for `127.0.0.1`, `localhost`, `::1`).
+    pub fn new(name: &str, ca: &Ca) -> ApiServerConfig {
+        ApiServerConfig {
+            name: name.to_string(),
+            serving: ca.server_cert(&["127.0.0.1", "localhost", "::1"]),
+            client_ca_pem: Some(ca.cert_pem().to_string()),
+            tokens: Vec::new(),
+            authorizer: Authorizer::AllowAll,
+            impersonation: ImpersonationPolicy::AnyAuthenticated,
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            bookmark_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// State shared by every connection of one server.
+pub(crate) struct Shared {
+    name: String,
+    addr: SocketAddr,
+    store: Store,
+    recorder: record::Recorder,
+    tokens: Vec<StaticToken>,
+    authorizer: Authorizer,
+    impersonation: ImpersonationPolicy,
+    watches: Arc<watch::WatchCounter>,
+    bookmark_interval: Duration,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+/// A running test cluster. Stops on [`ApiServer::shutdown`] or drop.
+pub struct ApiServer {
+    shared: Arc<Shared>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    accept: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for ApiServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiServer")
+            .field("name", &self.shared.name)
+            .field("addr", &self.shared.addr)
+            .finish()
+    }
+}
+
+impl ApiServer {
+    /// Binds, then serves on the current tokio runtime; returns once
+    /// listening.
+    pub async fn start(config: ApiServerConfig) -> std::io::Result<ApiServer> {
+        let tls = tls::server_config(&config.serving, config.client_ca_pem.as_deref())?;
+        let acceptor = TlsAcceptor::from(Arc::new(tls));
+        let listener = TcpListener::bind(config.bind).await?;
+        let addr = listener.local_addr()?;
+        let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+        let shared = Arc::new(Shared {
+            name: config.name,
+            addr,
+            store: Store::new(),
+            recorder: record::Recorder::default(),
+            tokens: config.tokens,
+            authorizer: config.authorizer,
+            impersonation: config.impersonation,
+            watches: Arc::new(watch::WatchCounter::default()),
+            bookmark_interval: config.bookmark_interval,
+            shutdown: shutdown_rx.clone(),
+        });
+        tracing::info!(cluster = %shared.name, %addr, "test apiserver listening");
+        let accept = tokio::spawn(accept_loop(listener, acceptor, shared.clone(), shutdown_rx));
+        Ok(ApiServer {
+            shared,
+            shutdown: shutdown_tx,
+            accept: Some(accept),
+        })
+    }
+
+    /// `https://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("https://{}", self.shared.addr)
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.shared.addr
+    }
+
+    /// The cluster name.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// Every request that reached the server, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.recorder.all()
+    }
+
+    /// Forgets the recorded requests.
+    pub fn clear_requests(&self) {
+        self.shared.recorder.clear()
+    }
+
+    /// The first recorded request matching `pred`, waiting up to `timeout`
+    /// for one to arrive.
+    pub async fn wait_for_request(
+        &self,
+        pred: impl Fn(&RecordedRequest) -> bool,
+        timeout: Duration,
+    ) -> Option<RecordedRequest> {
+        self.shared.recorder.wait_for(pred, timeout).await
+    }
+
+    /// The object store: seed or inspect objects directly (writes generate
+    /// watch events).
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    /// Watches open now (each ends on timeout, client disconnect or
+    /// shutdown).
+    pub fn active_watches(&self) -> usize {
+        self.shared.watches.get()
+    }
+
+    /// Stops accepting, closes every connection and ends every watch.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(task) = self.accept.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(task) = self.accept.take() {
+            task.abort();
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    shared: Arc<Shared>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    // Dropping the set (on abort or shutdown) aborts every connection.
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((tcp, _peer)) = accepted else { continue };
+                let _ = tcp.set_nodelay(true);
+                connections.spawn(serve_connection(tcp, acceptor.clone(), shared.clone()));
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
+async fn serve_connection(tcp: tokio::net::TcpStream, acceptor: TlsAcceptor, shared: Arc<Shared>) {
+    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            tracing::debug!(cluster = %shared.name, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => return,
+    };
+    let cert = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|certs| certs.first())
+        .and_then(|der| ClientCertSubject::from_der(der));
+    let cert = Arc::new(cert);
+    let service_shared = shared.clone();
+    let service = hyper::service::service_fn(move |req| {
+        let shared = service_shared.clone();
+        let cert = cert.clone();
+        async move { Ok::<_, std::convert::Infallible>(serve(shared, cert, req).await) }
+    });
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    if let Err(e) = builder
+        .serve_connection_with_upgrades(TokioIo::new(tls), service)
+        .await
+    {
+        tracing::debug!(cluster = %shared.name, error = %e, "connection ended");
+    }
+}
+
+async fn serve(
+    shared: Arc<Shared>,
+    cert: Arc<Option<ClientCertSubject>>,
+    req: Request<Incoming>,
+) -> Response<http_io::Body> {
+    let mut record = RecordedRequest {
+        method: req.method().as_str().to_string(),
+        path: req.uri().path().to_string(),
+        query: req.uri().query().unwrap_or("").to_string(),
+        headers: req
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        http_version: match req.version() {
+            hyper::Version::HTTP_2 => "HTTP/2.0",
+            hyper::Version::HTTP_10 => "HTTP/1.0",
+            _ => "HTTP/1.1",
+        }
+        .to_string(),
+        client_cert_subject: cert.as_ref().as_ref().map(|c| c.common_name.clone()),
+        authenticated_user: None,
+        effective_user: None,
+        status: 0,
+    };
+    let mut resp = match pipeline(&shared, cert.as_ref().as_ref(), req, &mut record).await {
+        Ok(resp) => resp,
+        Err(e) => http_io::error(&e),
+    };
+    let headers = resp.headers_mut();
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&ids::uid()) {
+        headers.insert("audit-id", v);
+    }
+    headers.insert(
+        "cache-control",
+        hyper::header::HeaderValue::from_static("no-cache, private"),
+    );
+    record.status = resp.status().as_u16();
+    // Log method, path and status only: never headers (tokens).
+    tracing::debug!(
+        cluster = %shared.name,
+        method = %record.method,
+        path = %record.path,
+        status = record.status,
+        user = record.effective_user.as_ref().map(|u| u.username.as_str()).unwrap_or(""),
+        "request"
+    );
+    shared.recorder.push(record);
+    resp
+}
+
+async fn pipeline(
+    shared: &Arc<Shared>,
+    cert: Option<&ClientCertSubject>,
+    req: Request<Incoming>,
+    record: &mut RecordedRequest,
+) -> Result<Response<http_io::Body>, ApiError> {
+    let path = req.uri().path().to_string();
+    if matches!(path.as_str(), "/healthz" | "/livez" | "/readyz") {
+        // Like the default `system:public-info-viewer` role: open to all.
+        return Ok(http_io::text(200, "ok"));
+    }
+    let authorization = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok());
+    let authenticated = authn::authenticate(cert, authorization, &shared.tokens)
+        .ok_or_else(ApiError::unauthorized)?;
+    record.authenticated_user = Some(authenticated.username.clone());
+    let user = match impersonation::ImpersonationRequest::from_headers(&record.headers) {
+        Err(e) => {
+            return Err(ApiError::internal(format!(
+                "Internal Server Error: {:?}: {e}",
+                record.uri()
+            )));
+        }
+        Ok(None) => authenticated,
+        Ok(Some(imp)) => {
+            if !shared.impersonation.allows(&authenticated) {
+                let (group, resource, name) = imp.checks().into_iter().next().expect("user check");
+                let attrs = authz::Attributes {
+                    user: &authenticated,
+                    verb: "impersonate",
+                    is_resource: true,
+                    api_group: group,
+                    resource: &resource,
+                    subresource: "",
+                    namespace: "",
+                    name: &name,
+                    path: &path,
+                };
+                return Err(authz::forbidden(&attrs));
+            }
+            imp.effective_user()
+        }
+    };
+    record.effective_user = Some(user.clone());
+    let query = query::Query::parse(req.uri().query().unwrap_or(""));
+    let info = request_info::RequestInfo::parse(req.method().as_str(), &path, &query);
+    let attrs = authz::Attributes {
+        user: &user,
+        verb: &info.verb,
+        is_resource: info.is_resource,
+        api_group: &info.api_group,
+        resource: &info.resource,
+        subresource: &info.subresource,
+        namespace: &info.namespace,
+        name: &info.name,
+        path: &path,
+    };
+    if shared.authorizer.decide(&attrs) == authz::Decision::Deny {
+        return Err(authz::forbidden(&attrs));
+    }
+    if !info.is_resource {
+        return non_resource(shared, &req, &path, &query);
+    }
+    let rt = resources::find(&info.api_group, &info.api_version, &info.resource)
+        .ok_or_else(ApiError::path_not_found)?;
+    if resources::CONNECT_SUBRESOURCES.contains(&info.subresource.as_str()) {
+        if rt.subresource(&info.subresource).is_none() {
+            return Err(ApiError::path_not_found());
+        }
+        return subresources::handle(subresources::ConnectRequest {
+            request: req,
+            info: &info,
+            resource: rt,
+            user: &user,
+            store: &shared.store,
+        })
+        .await;
+    }
+    let (parts, body) = req.into_parts();
+    let body = Limited::new(body, MAX_BODY)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                ApiError::new(
+                    413,
+                    "RequestEntityTooLarge",
+                    format!("Request entity too large: limit is {MAX_BODY}"),
+                )
+            } else {
+                ApiError::bad_request(format!("reading request body: {e}"))
+            }
+        })?
+        .to_bytes();
+    objects::handle(objects::ObjectRequest {
+        shared,
+        info: &info,
+        rt,
+        query: &query,
+        headers: &parts.headers,
+        body,
+        user: &user,
+    })
+    .await
+}
+
+fn non_resource(
+    shared: &Arc<Shared>,
+    req: &Request<Incoming>,
+    path: &str,
+    query: &query::Query,
+) -> Result<Response<http_io::Body>, ApiError> {
+    if req.method() != hyper::Method::GET && req.method() != hyper::Method::HEAD {
+        return Err(ApiError::path_not_found());
+    }
+    let path = path.trim_end_matches('/');
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let body = match parts.as_slice() {
+        ["version"] => discovery::version(&shared.name),
+        ["api"] => discovery::api_versions(&shared.addr.to_string()),
+        ["api", version] => discovery::api_resource_list("", version).ok_or_else(ApiError::path_not_found)?,
+        ["apis"] => discovery::api_group_list(),
+        ["apis", group] => discovery::api_group(group).ok_or_else(ApiError::path_not_found)?,
+        ["apis", group, version] => {
+            discovery::api_resource_list(group, version).ok_or_else(ApiError::path_not_found)?
+        }
+        ["openapi", "v2"] => {
+            let accept = req
+                .headers()
+                .get("accept")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if !accept.is_empty()
+                && !accept.contains("json")
+                && !accept.contains("*/*")
+            {
+                return Err(ApiError::new(
+                    406,
+                    "NotAcceptable",
+                    "only application/json is served for /openapi/v2 by this test server",
+                ));
+            }
+            openapi::v2_document().clone()
+        }
+        ["openapi", "v3"] => openapi::v3_index(),
+        ["openapi", "v3", rest @ ..] => {
+            let key = rest.join("/");
+            let (doc, hash) = openapi::v3_document(&key).ok_or_else(ApiError::path_not_found)?;
+            let mut resp = http_io::json(200, doc);
+            if query.get("hash") == Some(hash) {
+                let h = resp.headers_mut();
+                h.insert(
+                    "cache-control",
+                    hyper::header::HeaderValue::from_static("public, immutable"),
+                );
+                if let Ok(v) = hyper::header::HeaderValue::from_str(&format!("\"{hash}\"")) {
+                    h.insert("etag", v);
+                }
+            }
+            return Ok(resp);
+        }
+        _ if well_known::owns(path) => well_known::handle(path)?,
+        _ => return Err(ApiError::path_not_found()),
+    };
+    Ok(http_io::json(200, &body))
+}
+
+#[cfg(test)]
+mod tests;
