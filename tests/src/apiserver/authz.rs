@@ -195,7 +195,14 @@ impl Authorizer {
 
 fn builtin_allows(a: &Attributes<'_>) -> bool {
     if !a.is_resource {
-        return a.verb == "get" || a.verb == "head";
+        // system:discovery, system:public-info-viewer and
+        // system:service-account-issuer-discovery.
+        let path = a.path;
+        let discovery = ["/api", "/apis", "/openapi", "/version", "/healthz", "/livez", "/readyz"]
+            .iter()
+            .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+            || matches!(path, "/.well-known/openid-configuration" | "/openid/v1/jwks");
+        return a.verb == "get" && discovery;
     }
     a.verb == "create"
         && a.subresource.is_empty()
