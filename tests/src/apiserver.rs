@@ -58,7 +58,7 @@ mod watch;
 mod well_known;
 
 pub use authn::{ClientCertSubject, StaticToken};
-pub use authz::{AuthzRule, Authorizer};
+pub use authz::{Authorizer, AuthzRule};
 pub use identity::UserInfo;
 pub use impersonation::ImpersonationPolicy;
 pub use record::RecordedRequest;
@@ -464,7 +464,9 @@ fn non_resource(
     let body = match parts.as_slice() {
         ["version"] => discovery::version(&shared.name),
         ["api"] => discovery::api_versions(&shared.addr.to_string()),
-        ["api", version] => discovery::api_resource_list("", version).ok_or_else(ApiError::path_not_found)?,
+        ["api", version] => {
+            discovery::api_resource_list("", version).ok_or_else(ApiError::path_not_found)?
+        }
         ["apis"] => discovery::api_group_list(),
         ["apis", group] => discovery::api_group(group).ok_or_else(ApiError::path_not_found)?,
         ["apis", group, version] => {
@@ -476,10 +478,7 @@ fn non_resource(
                 .get("accept")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
-            if !accept.is_empty()
-                && !accept.contains("json")
-                && !accept.contains("*/*")
-            {
+            if !accept.is_empty() && !accept.contains("json") && !accept.contains("*/*") {
                 return Err(ApiError::new(
                     406,
                     "NotAcceptable",

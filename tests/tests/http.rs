@@ -11,7 +11,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use kubeplex_tests::apiserver::{
-    ApiServer, ApiServerConfig, AuthzRule, Authorizer, ImpersonationPolicy, StaticToken,
+    ApiServer, ApiServerConfig, Authorizer, AuthzRule, ImpersonationPolicy, StaticToken,
 };
 use kubeplex_tests::pki::{Ca, CertKey};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, pem::PemObject};
@@ -48,7 +48,11 @@ async fn connect(server: &ApiServer, ca: &Ca, cert: Option<&CertKey>, h2: bool) 
             .unwrap(),
         None => builder.with_no_client_auth(),
     };
-    config.alpn_protocols = vec![if h2 { b"h2".to_vec() } else { b"http/1.1".to_vec() }];
+    config.alpn_protocols = vec![if h2 {
+        b"h2".to_vec()
+    } else {
+        b"http/1.1".to_vec()
+    }];
     let tcp = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
     let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
@@ -85,7 +89,9 @@ impl Client {
                 Sender::H2(s) => s.send_request(req).await.unwrap(),
             }
         };
-        tokio::time::timeout(T, fut).await.expect("response in time")
+        tokio::time::timeout(T, fut)
+            .await
+            .expect("response in time")
     }
 
     async fn call(
@@ -95,11 +101,16 @@ impl Client {
         headers: &[(&str, &str)],
         body: &str,
     ) -> (u16, hyper::HeaderMap, Value) {
-        let mut b = Request::builder().method(method).uri(uri).header("host", "127.0.0.1");
+        let mut b = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("host", "127.0.0.1");
         for (k, v) in headers {
             b = b.header(*k, *v);
         }
-        let resp = self.send(b.body(Full::new(Bytes::from(body.to_string()))).unwrap()).await;
+        let resp = self
+            .send(b.body(Full::new(Bytes::from(body.to_string()))).unwrap())
+            .await;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let bytes = tokio::time::timeout(T, resp.into_body().collect())
@@ -228,10 +239,17 @@ async fn unauthenticated_requests_get_401_and_are_recorded() {
         json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                "message": "Unauthorized", "reason": "Unauthorized", "code": 401})
     );
-    let (status, _, _) = anon.call("GET", "/api", &[("authorization", "Bearer nope")], "").await;
+    let (status, _, _) = anon
+        .call("GET", "/api", &[("authorization", "Bearer nope")], "")
+        .await;
     assert_eq!(status, 401);
     let (status, _, body) = anon
-        .call("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", &[("authorization", "Bearer tok")], "{}")
+        .call(
+            "POST",
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            &[("authorization", "Bearer tok")],
+            "{}",
+        )
         .await;
     assert_eq!(status, 201);
     assert_eq!(body["status"]["userInfo"]["username"], "bob");
@@ -251,14 +269,34 @@ async fn impersonation_errors_match_the_apiserver() {
     })
     .await;
     let mut c = f.client(true).await;
-    let (status, _, body) = c.call("GET", "/api/v1/namespaces", &[("impersonate-group", "dev")], "").await;
+    let (status, _, body) = c
+        .call(
+            "GET",
+            "/api/v1/namespaces",
+            &[("impersonate-group", "dev")],
+            "",
+        )
+        .await;
     assert_eq!(status, 500);
     assert_eq!(body["reason"], "InternalError");
-    assert!(body["message"].as_str().unwrap().contains("without impersonating a user"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("without impersonating a user"),
+        "{body}"
+    );
 
     let other = f.ca.client_cert("mallory", &[]);
     let mut m = connect(&f.server, &f.ca, Some(&other), false).await;
-    let (status, _, body) = m.call("GET", "/api/v1/namespaces", &[("impersonate-user", "alice")], "").await;
+    let (status, _, body) = m
+        .call(
+            "GET",
+            "/api/v1/namespaces",
+            &[("impersonate-user", "alice")],
+            "",
+        )
+        .await;
     assert_eq!(status, 403);
     assert_eq!(
         body["message"],
@@ -274,38 +312,76 @@ async fn status_errors_and_object_semantics() {
     let f = fixture().await;
     let mut c = f.client(true).await;
     let (s, body) = c.get("/api/v1/nonsense").await;
-    assert_eq!((s, body["message"].as_str()), (404, Some("the server could not find the requested resource")));
+    assert_eq!(
+        (s, body["message"].as_str()),
+        (
+            404,
+            Some("the server could not find the requested resource")
+        )
+    );
     let (s, body) = c.get("/api/v1/namespaces/default/configmaps/missing").await;
     assert_eq!(s, 404);
     assert_eq!(body["message"], r#"configmaps "missing" not found"#);
-    assert_eq!(body["details"], json!({"name": "missing", "kind": "configmaps"}));
-    let (s, body) = c.get("/apis/apps/v1/namespaces/default/deployments/missing").await;
+    assert_eq!(
+        body["details"],
+        json!({"name": "missing", "kind": "configmaps"})
+    );
+    let (s, body) = c
+        .get("/apis/apps/v1/namespaces/default/deployments/missing")
+        .await;
     assert_eq!(s, 404);
     assert_eq!(body["message"], r#"deployments.apps "missing" not found"#);
     assert_eq!(body["details"]["group"], "apps");
 
     let json = [("content-type", "application/json")];
     let (s, _, body) = c
-        .call("POST", "/api/v1/namespaces/nowhere/configmaps", &json, r#"{"metadata":{"name":"a"}}"#)
+        .call(
+            "POST",
+            "/api/v1/namespaces/nowhere/configmaps",
+            &json,
+            r#"{"metadata":{"name":"a"}}"#,
+        )
         .await;
-    assert_eq!((s, body["message"].as_str()), (404, Some(r#"namespaces "nowhere" not found"#)));
+    assert_eq!(
+        (s, body["message"].as_str()),
+        (404, Some(r#"namespaces "nowhere" not found"#))
+    );
 
     let (s, _, created) = c
-        .call("POST", "/api/v1/namespaces/default/configmaps", &json, r#"{"metadata":{"generateName":"gen-"},"data":{"a":"1"}}"#)
+        .call(
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            &json,
+            r#"{"metadata":{"generateName":"gen-"},"data":{"a":"1"}}"#,
+        )
         .await;
     assert_eq!(s, 201);
     let name = created["metadata"]["name"].as_str().unwrap().to_string();
     assert!(name.starts_with("gen-") && name.len() == 9, "{name}");
     assert_eq!(created["metadata"]["uid"].as_str().unwrap().len(), 36);
-    let rv1: u64 = created["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap();
+    let rv1: u64 = created["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
 
     // dryRun validates but does not persist.
     let (s, _, dry) = c
-        .call("POST", "/api/v1/namespaces/default/configmaps?dryRun=All", &json, r#"{"metadata":{"name":"dry"}}"#)
+        .call(
+            "POST",
+            "/api/v1/namespaces/default/configmaps?dryRun=All",
+            &json,
+            r#"{"metadata":{"name":"dry"}}"#,
+        )
         .await;
     assert_eq!(s, 201);
     assert_eq!(dry["metadata"]["name"], "dry");
-    assert!(f.server.store().get("configmaps", "default", "dry").is_none());
+    assert!(
+        f.server
+            .store()
+            .get("configmaps", "default", "dry")
+            .is_none()
+    );
 
     // A stale resourceVersion conflicts.
     let uri = format!("/api/v1/namespaces/default/configmaps/{name}");
@@ -313,36 +389,67 @@ async fn status_errors_and_object_semantics() {
     update["data"]["a"] = json!("2");
     let (s, _, updated) = c.call("PUT", &uri, &json, &update.to_string()).await;
     assert_eq!(s, 200);
-    let rv2: u64 = updated["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap();
+    let rv2: u64 = updated["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(rv2 > rv1);
     let (s, _, body) = c.call("PUT", &uri, &json, &update.to_string()).await;
     assert_eq!(s, 409);
     assert_eq!(
         body["message"],
-        format!(r#"Operation cannot be fulfilled on configmaps "{name}": the object has been modified; please apply your changes to the latest version and try again"#)
+        format!(
+            r#"Operation cannot be fulfilled on configmaps "{name}": the object has been modified; please apply your changes to the latest version and try again"#
+        )
     );
 
     // Merge, JSON and strategic patches.
     let (s, _, p) = c
-        .call("PATCH", &uri, &[("content-type", "application/merge-patch+json")], r#"{"data":{"b":"x","a":null}}"#)
+        .call(
+            "PATCH",
+            &uri,
+            &[("content-type", "application/merge-patch+json")],
+            r#"{"data":{"b":"x","a":null}}"#,
+        )
         .await;
     assert_eq!(s, 200);
     assert_eq!(p["data"], json!({"b": "x"}));
     let (s, _, body) = c
-        .call("PATCH", &uri, &[("content-type", "application/json-patch+json")], r#"[{"op":"test","path":"/data/b","value":"nope"}]"#)
+        .call(
+            "PATCH",
+            &uri,
+            &[("content-type", "application/json-patch+json")],
+            r#"[{"op":"test","path":"/data/b","value":"nope"}]"#,
+        )
         .await;
     assert_eq!(s, 422, "{body}");
-    let (s, _, body) = c.call("PATCH", &uri, &[("content-type", "text/plain")], "x").await;
-    assert_eq!((s, body["reason"].as_str()), (415, Some("UnsupportedMediaType")));
+    let (s, _, body) = c
+        .call("PATCH", &uri, &[("content-type", "text/plain")], "x")
+        .await;
+    assert_eq!(
+        (s, body["reason"].as_str()),
+        (415, Some("UnsupportedMediaType"))
+    );
 
     // Server-side apply needs a field manager.
     let apply = [("content-type", "application/apply-patch+yaml")];
     let (s, _, body) = c
-        .call("PATCH", "/api/v1/namespaces/default/configmaps/applied", &apply, "apiVersion: v1\nkind: ConfigMap\ndata:\n  k: v\n")
+        .call(
+            "PATCH",
+            "/api/v1/namespaces/default/configmaps/applied",
+            &apply,
+            "apiVersion: v1\nkind: ConfigMap\ndata:\n  k: v\n",
+        )
         .await;
     assert_eq!(s, 422, "{body}");
     let (s, _, body) = c
-        .call("PATCH", "/api/v1/namespaces/default/configmaps/applied?fieldManager=test", &apply, "apiVersion: v1\nkind: ConfigMap\ndata:\n  k: v\n")
+        .call(
+            "PATCH",
+            "/api/v1/namespaces/default/configmaps/applied?fieldManager=test",
+            &apply,
+            "apiVersion: v1\nkind: ConfigMap\ndata:\n  k: v\n",
+        )
         .await;
     assert_eq!(s, 201, "{body}");
     assert_eq!(body["data"]["k"], "v");
@@ -369,17 +476,32 @@ async fn status_errors_and_object_semantics() {
 async fn forbidden_messages_follow_the_apiserver_format() {
     let f = fixture_with(|c| {
         c.authorizer = Authorizer::Rules(vec![
-            AuthzRule::new().users(&["alice"]).verbs(&["get"]).resources(&["pods/log"]),
+            AuthzRule::new()
+                .users(&["alice"])
+                .verbs(&["get"])
+                .resources(&["pods/log"]),
         ])
     })
     .await;
     let mut c = f.client(true).await;
     let alice = [("impersonate-user", "alice")];
     let cases = [
-        ("/api/v1/namespaces/default/configmaps/x", r#"configmaps "x" is forbidden: User "alice" cannot get resource "configmaps" in API group "" in the namespace "default""#),
-        ("/api/v1/namespaces", r#"namespaces is forbidden: User "alice" cannot list resource "namespaces" in API group "" at the cluster scope"#),
-        ("/apis/apps/v1/namespaces/ns1/deployments/web/scale", r#"deployments.apps "web" is forbidden: User "alice" cannot get resource "deployments/scale" in API group "apps" in the namespace "ns1""#),
-        ("/logs/", r#"forbidden: User "alice" cannot get path "/logs/""#),
+        (
+            "/api/v1/namespaces/default/configmaps/x",
+            r#"configmaps "x" is forbidden: User "alice" cannot get resource "configmaps" in API group "" in the namespace "default""#,
+        ),
+        (
+            "/api/v1/namespaces",
+            r#"namespaces is forbidden: User "alice" cannot list resource "namespaces" in API group "" at the cluster scope"#,
+        ),
+        (
+            "/apis/apps/v1/namespaces/ns1/deployments/web/scale",
+            r#"deployments.apps "web" is forbidden: User "alice" cannot get resource "deployments/scale" in API group "apps" in the namespace "ns1""#,
+        ),
+        (
+            "/logs/",
+            r#"forbidden: User "alice" cannot get path "/logs/""#,
+        ),
     ];
     for (uri, message) in cases {
         let (s, _, body) = c.call("GET", uri, &alice, "").await;
@@ -388,7 +510,9 @@ async fn forbidden_messages_follow_the_apiserver_format() {
         assert_eq!(body["reason"], "Forbidden");
     }
     // Allowed by the rule: reaches the handler (404 for a missing pod).
-    let (s, _, body) = c.call("GET", "/api/v1/namespaces/default/pods/p/log", &alice, "").await;
+    let (s, _, body) = c
+        .call("GET", "/api/v1/namespaces/default/pods/p/log", &alice, "")
+        .await;
     assert_eq!(s, 404, "{body}");
     // Discovery stays open to every authenticated user.
     let (s, _, _) = c.call("GET", "/apis", &alice, "").await;
@@ -400,10 +524,12 @@ async fn watch_streams_events_over_http1_and_http2_and_ends_on_disconnect() {
     let f = fixture().await;
     for h2 in [false, true] {
         let mut c = f.client(h2).await;
-        let req = Request::get("/api/v1/namespaces/default/configmaps?watch=true&labelSelector=app%3Dweb")
-            .header("host", "127.0.0.1")
-            .body(Full::new(Bytes::new()))
-            .unwrap();
+        let req = Request::get(
+            "/api/v1/namespaces/default/configmaps?watch=true&labelSelector=app%3Dweb",
+        )
+        .header("host", "127.0.0.1")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
         let resp = c.send(req).await;
         assert_eq!(resp.status(), 200);
         if !h2 {
@@ -413,8 +539,18 @@ async fn watch_streams_events_over_http1_and_http2_and_ends_on_disconnect() {
         wait_until(|| f.server.active_watches() == 1, "watch active").await;
         let store = f.server.store();
         let name = format!("w{}", h2 as u8);
-        store.create("configmaps", json!({"metadata": {"name": name, "labels": {"app": "web"}}})).unwrap();
-        store.create("configmaps", json!({"metadata": {"name": format!("{name}-other")}})).unwrap();
+        store
+            .create(
+                "configmaps",
+                json!({"metadata": {"name": name, "labels": {"app": "web"}}}),
+            )
+            .unwrap();
+        store
+            .create(
+                "configmaps",
+                json!({"metadata": {"name": format!("{name}-other")}}),
+            )
+            .unwrap();
         let mut cm = store.get("configmaps", "default", &name).unwrap();
         cm["metadata"]["labels"]["app"] = json!("db");
         store.update("configmaps", cm).unwrap();
@@ -426,7 +562,11 @@ async fn watch_streams_events_over_http1_and_http2_and_ends_on_disconnect() {
         assert_eq!(evs[1]["type"], "DELETED");
         drop(body);
         drop(c);
-        wait_until(|| f.server.active_watches() == 0, "watch ended after disconnect").await;
+        wait_until(
+            || f.server.active_watches() == 0,
+            "watch ended after disconnect",
+        )
+        .await;
     }
 }
 
@@ -434,14 +574,25 @@ async fn watch_streams_events_over_http1_and_http2_and_ends_on_disconnect() {
 async fn watch_resource_versions_bookmarks_tables_and_timeouts() {
     let f = fixture().await;
     let store = f.server.store();
-    store.create("configmaps", json!({"metadata": {"name": "a"}, "data": {"x": "1"}})).unwrap();
+    store
+        .create(
+            "configmaps",
+            json!({"metadata": {"name": "a"}, "data": {"x": "1"}}),
+        )
+        .unwrap();
     let rv = store.resource_version();
-    store.create("configmaps", json!({"metadata": {"name": "b"}})).unwrap();
+    store
+        .create("configmaps", json!({"metadata": {"name": "b"}}))
+        .unwrap();
     let mut c = f.client(true).await;
 
     // From a resourceVersion: only later events; then a bookmark.
-    let uri = format!("/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={rv}&allowWatchBookmarks=true&timeoutSeconds=1");
-    let resp = c.send(Request::get(uri).body(Full::new(Bytes::new())).unwrap()).await;
+    let uri = format!(
+        "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={rv}&allowWatchBookmarks=true&timeoutSeconds=1"
+    );
+    let resp = c
+        .send(Request::get(uri).body(Full::new(Bytes::new())).unwrap())
+        .await;
     let mut body = resp.into_body();
     let mut buf = Vec::new();
     let evs = events(&mut body, &mut buf, 2).await;
@@ -450,10 +601,8 @@ async fn watch_resource_versions_bookmarks_tables_and_timeouts() {
     assert_eq!(evs[1]["type"], "BOOKMARK");
     assert_eq!(evs[1]["object"]["kind"], "ConfigMap");
     // timeoutSeconds ends the stream.
-    let rest = tokio::time::timeout(T, async {
-        while let Some(Ok(_)) = body.frame().await {}
-    })
-    .await;
+    let rest =
+        tokio::time::timeout(T, async { while let Some(Ok(_)) = body.frame().await {} }).await;
     assert!(rest.is_ok(), "watch outlived timeoutSeconds");
 
     // resourceVersion 0: synthetic ADDED for the current state, as a Table.
@@ -467,7 +616,12 @@ async fn watch_resource_versions_bookmarks_tables_and_timeouts() {
     assert_eq!(evs[0]["type"], "ADDED");
     let table = &evs[0]["object"];
     assert_eq!(table["kind"], "Table");
-    let cols: Vec<&str> = table["columnDefinitions"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let cols: Vec<&str> = table["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
     assert_eq!(cols, ["Name", "Data", "Age"]);
     assert_eq!(table["rows"][0]["cells"][0], "a");
     assert_eq!(table["rows"][0]["cells"][1], 1);
@@ -477,7 +631,10 @@ async fn watch_resource_versions_bookmarks_tables_and_timeouts() {
     // A compacted resourceVersion: 410 Expired as an ERROR event.
     store.compact();
     let uri = format!("/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={rv}");
-    let mut body = c.send(Request::get(uri).body(Full::new(Bytes::new())).unwrap()).await.into_body();
+    let mut body = c
+        .send(Request::get(uri).body(Full::new(Bytes::new())).unwrap())
+        .await
+        .into_body();
     let mut buf = Vec::new();
     let evs = events(&mut body, &mut buf, 1).await;
     assert_eq!(evs[0]["type"], "ERROR");
@@ -490,19 +647,24 @@ async fn shutdown_ends_open_watches_and_closes_the_listener() {
     let f = fixture().await;
     let mut c = f.client(false).await;
     let resp = c
-        .send(Request::get("/api/v1/namespaces?watch=true").body(Full::new(Bytes::new())).unwrap())
+        .send(
+            Request::get("/api/v1/namespaces?watch=true")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
         .await;
     let mut body = resp.into_body();
     let mut buf = Vec::new();
     assert_eq!(events(&mut body, &mut buf, 4).await.len(), 4);
     let addr = f.server.addr();
     f.server.shutdown().await;
-    let ended = tokio::time::timeout(T, async {
-        while let Some(Ok(_)) = body.frame().await {}
-    })
-    .await;
+    let ended =
+        tokio::time::timeout(T, async { while let Some(Ok(_)) = body.frame().await {} }).await;
     assert!(ended.is_ok(), "watch survived shutdown");
-    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "listener still open");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "listener still open"
+    );
 }
 
 #[tokio::test]
@@ -510,15 +672,29 @@ async fn namespace_deletion_removes_its_objects() {
     let f = fixture().await;
     let mut c = f.client(true).await;
     let json = [("content-type", "application/json")];
-    let (s, _, _) = c.call("POST", "/api/v1/namespaces", &json, r#"{"metadata":{"name":"team"}}"#).await;
+    let (s, _, _) = c
+        .call(
+            "POST",
+            "/api/v1/namespaces",
+            &json,
+            r#"{"metadata":{"name":"team"}}"#,
+        )
+        .await;
     assert_eq!(s, 201);
     for n in ["one", "two"] {
         let (s, _, _) = c
-            .call("POST", "/api/v1/namespaces/team/configmaps", &json, &format!(r#"{{"metadata":{{"name":"{n}","labels":{{"k":"{n}"}}}}}}"#))
+            .call(
+                "POST",
+                "/api/v1/namespaces/team/configmaps",
+                &json,
+                &format!(r#"{{"metadata":{{"name":"{n}","labels":{{"k":"{n}"}}}}}}"#),
+            )
             .await;
         assert_eq!(s, 201);
     }
-    let (s, list) = c.get("/api/v1/namespaces/team/configmaps?labelSelector=k%20in%20(one)").await;
+    let (s, list) = c
+        .get("/api/v1/namespaces/team/configmaps?labelSelector=k%20in%20(one)")
+        .await;
     assert_eq!(s, 200);
     assert_eq!(list["kind"], "ConfigMapList");
     assert_eq!(list["items"].as_array().unwrap().len(), 1);

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use kubeplex_tests::apiserver::{ApiServer, ApiServerConfig, AuthzRule, Authorizer, StaticToken};
+use kubeplex_tests::apiserver::{ApiServer, ApiServerConfig, Authorizer, AuthzRule, StaticToken};
 use kubeplex_tests::kubectl::{Kubectl, Output};
 use kubeplex_tests::pki::Ca;
 use serde_json::json;
@@ -47,7 +47,10 @@ async fn version_and_api_resources() {
     let c = cluster("alpha").await;
     let out = c.ok(&["version", "-o", "json"]).await;
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["serverVersion"]["gitVersion"], "v1.33.0+kubeplex-test.alpha");
+    assert_eq!(
+        v["serverVersion"]["gitVersion"],
+        "v1.33.0+kubeplex-test.alpha"
+    );
     let out = c.ok(&["api-resources"]).await;
     let line = |name: &str| {
         out.lines()
@@ -56,18 +59,46 @@ async fn version_and_api_resources() {
             .split_whitespace()
             .collect::<Vec<_>>()
     };
-    assert_eq!(line("configmaps"), ["configmaps", "cm", "v1", "true", "ConfigMap"]);
-    assert_eq!(line("namespaces"), ["namespaces", "ns", "v1", "false", "Namespace"]);
-    assert_eq!(line("deployments"), ["deployments", "deploy", "apps/v1", "true", "Deployment"]);
+    assert_eq!(
+        line("configmaps"),
+        ["configmaps", "cm", "v1", "true", "ConfigMap"]
+    );
+    assert_eq!(
+        line("namespaces"),
+        ["namespaces", "ns", "v1", "false", "Namespace"]
+    );
+    assert_eq!(
+        line("deployments"),
+        ["deployments", "deploy", "apps/v1", "true", "Deployment"]
+    );
     assert_eq!(
         line("selfsubjectreviews"),
-        ["selfsubjectreviews", "authentication.k8s.io/v1", "false", "SelfSubjectReview"]
+        [
+            "selfsubjectreviews",
+            "authentication.k8s.io/v1",
+            "false",
+            "SelfSubjectReview"
+        ]
     );
     // Discovery is cached per server under --cache-dir.
     let cache = c.kubectl.cache_dir().join("discovery");
-    let host_dir = std::fs::read_dir(&cache).unwrap().next().unwrap().unwrap().path();
-    assert!(host_dir.join("v1").join("serverresources.json").exists(), "{host_dir:?}");
-    assert!(host_dir.join("apps").join("v1").join("serverresources.json").exists());
+    let host_dir = std::fs::read_dir(&cache)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert!(
+        host_dir.join("v1").join("serverresources.json").exists(),
+        "{host_dir:?}"
+    );
+    assert!(
+        host_dir
+            .join("apps")
+            .join("v1")
+            .join("serverresources.json")
+            .exists()
+    );
 }
 
 #[tokio::test]
@@ -77,7 +108,9 @@ async fn get_namespaces_prints_a_table() {
     let mut lines = out.lines();
     let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
     assert_eq!(header, ["NAME", "STATUS", "AGE"]);
-    let names: Vec<&str> = lines.map(|l| l.split_whitespace().next().unwrap()).collect();
+    let names: Vec<&str> = lines
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
     for ns in ["default", "kube-system", "kube-public"] {
         assert!(names.contains(&ns), "{ns} missing: {out}");
     }
@@ -96,7 +129,9 @@ async fn get_namespaces_prints_a_table() {
 #[tokio::test]
 async fn configmap_lifecycle() {
     let c = cluster("alpha").await;
-    let out = c.ok(&["create", "configmap", "x", "--from-literal=a=b"]).await;
+    let out = c
+        .ok(&["create", "configmap", "x", "--from-literal=a=b"])
+        .await;
     assert_eq!(out.trim(), "configmap/x created");
     let stored = c.server.store().get("configmaps", "default", "x").unwrap();
     assert_eq!(stored["data"], json!({"a": "b"}));
@@ -110,13 +145,18 @@ async fn configmap_lifecycle() {
     )));
 
     let table = c.ok(&["get", "cm"]).await;
-    let rows: Vec<Vec<&str>> = table.lines().map(|l| l.split_whitespace().collect()).collect();
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     assert_eq!(rows[0], ["NAME", "DATA", "AGE"]);
     let row = rows.iter().find(|r| r[0] == "x").unwrap();
     assert_eq!(row[1], "1");
     assert!(row[2].ends_with('s'), "age {row:?}");
 
-    let out = c.run(&["create", "configmap", "x", "--from-literal=a=c"]).await;
+    let out = c
+        .run(&["create", "configmap", "x", "--from-literal=a=c"])
+        .await;
     assert!(!out.success());
     assert!(
         out.stderr.contains(r#"configmaps "x" already exists"#),
@@ -124,10 +164,20 @@ async fn configmap_lifecycle() {
         out.stderr
     );
 
-    let out = c.ok(&["patch", "cm", "x", "-p", r#"{"data":{"c":"d"}}"#]).await;
+    let out = c
+        .ok(&["patch", "cm", "x", "-p", r#"{"data":{"c":"d"}}"#])
+        .await;
     assert_eq!(out.trim(), "configmap/x patched");
     let out = c
-        .ok(&["patch", "cm", "x", "--type", "json", "-p", r#"[{"op":"remove","path":"/data/a"}]"#])
+        .ok(&[
+            "patch",
+            "cm",
+            "x",
+            "--type",
+            "json",
+            "-p",
+            r#"[{"op":"remove","path":"/data/a"}]"#,
+        ])
         .await;
     assert_eq!(out.trim(), "configmap/x patched");
     let stored = c.server.store().get("configmaps", "default", "x").unwrap();
@@ -137,7 +187,12 @@ async fn configmap_lifecycle() {
     assert_eq!(out.trim(), r#"configmap "x" deleted"#);
     assert!(c.server.store().get("configmaps", "default", "x").is_none());
     let out = c.run(&["get", "cm", "x"]).await;
-    assert!(out.stderr.contains(r#"Error from server (NotFound): configmaps "x" not found"#), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(r#"Error from server (NotFound): configmaps "x" not found"#),
+        "{}",
+        out.stderr
+    );
 }
 
 #[tokio::test]
@@ -150,13 +205,19 @@ async fn apply_client_side_and_server_side() {
     )
     .unwrap();
     let path = manifest.to_str().unwrap();
-    assert_eq!(c.ok(&["apply", "-f", path]).await.trim(), "configmap/cfg created");
+    assert_eq!(
+        c.ok(&["apply", "-f", path]).await.trim(),
+        "configmap/cfg created"
+    );
     std::fs::write(
         &manifest,
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n  labels:\n    app: web\ndata:\n  k: v2\n",
     )
     .unwrap();
-    assert_eq!(c.ok(&["apply", "-f", path]).await.trim(), "configmap/cfg configured");
+    assert_eq!(
+        c.ok(&["apply", "-f", path]).await.trim(),
+        "configmap/cfg configured"
+    );
     let stored = c.server.store().get("cm", "default", "cfg").unwrap();
     assert_eq!(stored["data"]["k"], "v2");
     assert!(
@@ -165,7 +226,10 @@ async fn apply_client_side_and_server_side() {
             .unwrap()
             .contains("v2")
     );
-    assert_eq!(c.ok(&["apply", "-f", path]).await.trim(), "configmap/cfg unchanged");
+    assert_eq!(
+        c.ok(&["apply", "-f", path]).await.trim(),
+        "configmap/cfg unchanged"
+    );
 
     let ssa = c.kubectl.dir().join("ssa.yaml");
     std::fs::write(
@@ -175,7 +239,9 @@ async fn apply_client_side_and_server_side() {
     .unwrap();
     let ssa_path = ssa.to_str().unwrap();
     assert_eq!(
-        c.ok(&["apply", "--server-side", "-f", ssa_path]).await.trim(),
+        c.ok(&["apply", "--server-side", "-f", ssa_path])
+            .await
+            .trim(),
         "configmap/z serverside-applied"
     );
     let req = c
@@ -184,9 +250,15 @@ async fn apply_client_side_and_server_side() {
         .into_iter()
         .find(|r| r.method == "PATCH" && r.path.ends_with("/configmaps/z"))
         .unwrap();
-    assert_eq!(req.header("content-type"), Some("application/apply-patch+yaml"));
+    assert_eq!(
+        req.header("content-type"),
+        Some("application/apply-patch+yaml")
+    );
     assert!(req.query.contains("fieldManager=kubectl"), "{}", req.query);
-    assert_eq!(c.server.store().get("cm", "default", "z").unwrap()["data"]["s"], "one");
+    assert_eq!(
+        c.server.store().get("cm", "default", "z").unwrap()["data"]["s"],
+        "one"
+    );
 
     // Strict validation is done by the server (kubectl sends fieldValidation=Strict).
     let bad = c.kubectl.dir().join("bad.yaml");
@@ -195,9 +267,15 @@ async fn apply_client_side_and_server_side() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bad\nbogus: 1\ndata:\n  a: b\n",
     )
     .unwrap();
-    let out = c.run(&["create", "--validate=strict", "-f", bad.to_str().unwrap()]).await;
+    let out = c
+        .run(&["create", "--validate=strict", "-f", bad.to_str().unwrap()])
+        .await;
     assert!(!out.success());
-    assert!(out.stderr.contains(r#"unknown field "bogus""#), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(r#"unknown field "bogus""#),
+        "{}",
+        out.stderr
+    );
     assert!(c.server.store().get("cm", "default", "bad").is_none());
 }
 
@@ -215,12 +293,18 @@ async fn watch_receives_an_event_created_afterwards() {
     assert_eq!(watch.status, 200);
     let deadline = tokio::time::Instant::now() + T;
     while c.server.active_watches() == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "watch never became active");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "watch never became active"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     c.server
         .store()
-        .create("configmaps", json!({"metadata": {"name": "late", "namespace": "default"}, "data": {"x": "y"}}))
+        .create(
+            "configmaps",
+            json!({"metadata": {"name": "late", "namespace": "default"}, "data": {"x": "y"}}),
+        )
         .unwrap();
     use tokio::io::AsyncBufReadExt;
     let mut lines = tokio::io::BufReader::new(stdout).lines();
@@ -240,7 +324,10 @@ async fn watch_receives_an_event_created_afterwards() {
     // The server notices the client went away and ends the watch.
     let deadline = tokio::time::Instant::now() + T;
     while c.server.active_watches() != 0 {
-        assert!(tokio::time::Instant::now() < deadline, "watch leaked after kubectl was killed");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "watch leaked after kubectl was killed"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -248,7 +335,18 @@ async fn watch_receives_an_event_created_afterwards() {
 #[tokio::test]
 async fn whoami_shows_the_impersonated_user() {
     let c = cluster("alpha").await;
-    let out = c.ok(&["auth", "whoami", "--as", "alice", "--as-group", "dev", "-o", "json"]).await;
+    let out = c
+        .ok(&[
+            "auth",
+            "whoami",
+            "--as",
+            "alice",
+            "--as-group",
+            "dev",
+            "-o",
+            "json",
+        ])
+        .await;
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["status"]["userInfo"]["username"], "alice");
     assert_eq!(
@@ -266,8 +364,13 @@ async fn whoami_shows_the_impersonated_user() {
     assert_eq!(req.client_cert_subject.as_deref(), Some("admin"));
     assert_eq!(req.authenticated_user.as_deref(), Some("admin"));
     assert_eq!(req.effective_user.as_ref().unwrap().username, "alice");
-    let table = c.ok(&["auth", "whoami", "--as", "alice", "--as-group", "dev"]).await;
-    let rows: Vec<Vec<&str>> = table.lines().map(|l| l.split_whitespace().collect()).collect();
+    let table = c
+        .ok(&["auth", "whoami", "--as", "alice", "--as-group", "dev"])
+        .await;
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     assert_eq!(rows[0], ["ATTRIBUTE", "VALUE"]);
     assert_eq!(rows[1], ["Username", "alice"]);
     assert_eq!(rows[2], ["Groups", "[dev", "system:authenticated]"]);
@@ -287,14 +390,31 @@ async fn rbac_rules_apply_to_the_impersonated_user() {
             .namespaces(&["default"]),
     ];
     let c = cluster_with("rbac", Authorizer::Rules(rules)).await;
-    let out = c.run(&["auth", "can-i", "list", "configmaps", "--as", "alice"]).await;
+    let out = c
+        .run(&["auth", "can-i", "list", "configmaps", "--as", "alice"])
+        .await;
     assert_eq!(out.stdout.trim(), "yes");
-    let out = c.run(&["auth", "can-i", "delete", "configmaps", "--as", "alice"]).await;
+    let out = c
+        .run(&["auth", "can-i", "delete", "configmaps", "--as", "alice"])
+        .await;
     assert_eq!(out.stdout.trim(), "no");
     assert_eq!(out.code, Some(1));
-    let out = c.run(&["auth", "can-i", "list", "configmaps", "-n", "kube-system", "--as", "alice"]).await;
+    let out = c
+        .run(&[
+            "auth",
+            "can-i",
+            "list",
+            "configmaps",
+            "-n",
+            "kube-system",
+            "--as",
+            "alice",
+        ])
+        .await;
     assert_eq!(out.stdout.trim(), "no");
-    let out = c.run(&["get", "cm", "-n", "kube-system", "--as", "alice"]).await;
+    let out = c
+        .run(&["get", "cm", "-n", "kube-system", "--as", "alice"])
+        .await;
     assert!(!out.success());
     assert!(
         out.stderr.contains(r#"Error from server (Forbidden): configmaps is forbidden: User "alice" cannot list resource "configmaps" in API group "" in the namespace "kube-system""#),
@@ -309,7 +429,10 @@ async fn rbac_rules_apply_to_the_impersonated_user() {
     );
     let out = c.run(&["get", "cm", "--as", "alice"]).await;
     assert!(out.success());
-    assert_eq!(out.stderr.trim(), "No resources found in default namespace.");
+    assert_eq!(
+        out.stderr.trim(),
+        "No resources found in default namespace."
+    );
 }
 
 #[tokio::test]
@@ -318,23 +441,50 @@ async fn explain_uses_the_openapi_v3_documents() {
     let out = c.ok(&["explain", "configmap.data"]).await;
     assert!(out.contains("KIND:       ConfigMap"), "{out}");
     assert!(out.contains("FIELD: data <map[string]string>"), "{out}");
-    assert!(out.contains("Data contains the configuration data."), "{out}");
+    assert!(
+        out.contains("Data contains the configuration data."),
+        "{out}"
+    );
     let out = c.ok(&["explain", "deployment.spec.replicas"]).await;
     assert!(out.contains("Number of desired pods."), "{out}");
-    assert!(c.server.requests().iter().any(|r| r.path == "/openapi/v3/api/v1" && r.query.starts_with("hash=")));
+    assert!(
+        c.server
+            .requests()
+            .iter()
+            .any(|r| r.path == "/openapi/v3/api/v1" && r.query.starts_with("hash="))
+    );
 }
 
 #[tokio::test]
 async fn deployments_roll_out_and_scale() {
     let c = cluster("alpha").await;
     assert_eq!(
-        c.ok(&["create", "deployment", "web", "--image=nginx:1.27", "--replicas=2"]).await.trim(),
+        c.ok(&[
+            "create",
+            "deployment",
+            "web",
+            "--image=nginx:1.27",
+            "--replicas=2"
+        ])
+        .await
+        .trim(),
         "deployment.apps/web created"
     );
-    let out = c.ok(&["rollout", "status", "deployment/web", "--timeout=20s"]).await;
+    let out = c
+        .ok(&["rollout", "status", "deployment/web", "--timeout=20s"])
+        .await;
     assert!(out.contains("successfully rolled out"), "{out}");
-    assert_eq!(c.ok(&["scale", "deployment/web", "--replicas=3"]).await.trim(), "deployment.apps/web scaled");
-    let d = c.server.store().get("deployments.apps", "default", "web").unwrap();
+    assert_eq!(
+        c.ok(&["scale", "deployment/web", "--replicas=3"])
+            .await
+            .trim(),
+        "deployment.apps/web scaled"
+    );
+    let d = c
+        .server
+        .store()
+        .get("deployments.apps", "default", "web")
+        .unwrap();
     assert_eq!(d["spec"]["replicas"], 3);
     assert_eq!(d["status"]["readyReplicas"], 3);
     assert_eq!(d["metadata"]["generation"], 2);
@@ -351,24 +501,37 @@ async fn unauthenticated_and_token_authentication() {
     config.tokens = vec![StaticToken::new("s3cret-token", "tina", &["ops"])];
     let server = ApiServer::start(config).await.unwrap();
     let good = Kubectl::with_token(&server.url(), ca.cert_pem(), "s3cret-token").unwrap();
-    let out = good.run(&["auth", "whoami", "-o", "json"], T).await.unwrap();
+    let out = good
+        .run(&["auth", "whoami", "-o", "json"], T)
+        .await
+        .unwrap();
     assert!(out.success(), "{}", out.stderr);
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["status"]["userInfo"]["username"], "tina");
-    assert_eq!(v["status"]["userInfo"]["groups"], json!(["ops", "system:authenticated"]));
-    let out = good.run(&["get", "ns", "default", "-o", "name"], T).await.unwrap();
+    assert_eq!(
+        v["status"]["userInfo"]["groups"],
+        json!(["ops", "system:authenticated"])
+    );
+    let out = good
+        .run(&["get", "ns", "default", "-o", "name"], T)
+        .await
+        .unwrap();
     assert_eq!(out.stdout.trim(), "namespace/default");
 
     let bad = Kubectl::with_token(&server.url(), ca.cert_pem(), "wrong").unwrap();
     let out = bad.run(&["get", "ns"], T).await.unwrap();
     assert!(!out.success());
     assert!(
-        out.stderr.contains("error: You must be logged in to the server"),
+        out.stderr
+            .contains("error: You must be logged in to the server"),
         "{}",
         out.stderr
     );
-    let refused = server.requests().into_iter().find(|r| r.status == 401).unwrap();
+    let refused = server
+        .requests()
+        .into_iter()
+        .find(|r| r.status == 401)
+        .unwrap();
     assert_eq!(refused.authenticated_user, None);
     assert_eq!(refused.client_cert_subject, None);
 }
-

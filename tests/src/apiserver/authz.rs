@@ -198,10 +198,15 @@ fn builtin_allows(a: &Attributes<'_>) -> bool {
         // system:discovery, system:public-info-viewer and
         // system:service-account-issuer-discovery.
         let path = a.path;
-        let discovery = ["/api", "/apis", "/openapi", "/version", "/healthz", "/livez", "/readyz"]
-            .iter()
-            .any(|p| path == *p || path.starts_with(&format!("{p}/")))
-            || matches!(path, "/.well-known/openid-configuration" | "/openid/v1/jwks");
+        let discovery = [
+            "/api", "/apis", "/openapi", "/version", "/healthz", "/livez", "/readyz",
+        ]
+        .iter()
+        .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+            || matches!(
+                path,
+                "/.well-known/openid-configuration" | "/openid/v1/jwks"
+            );
         return a.verb == "get" && discovery;
     }
     a.verb == "create"

@@ -41,7 +41,9 @@ fn secret(obj: &mut Value) {
     if obj["type"].as_str().unwrap_or("").is_empty() {
         obj["type"] = json!("Opaque");
     }
-    if let Some(Value::Object(string_data)) = obj.as_object_mut().and_then(|o| o.remove("stringData")) {
+    if let Some(Value::Object(string_data)) =
+        obj.as_object_mut().and_then(|o| o.remove("stringData"))
+    {
         let data = object(obj, "data");
         for (k, v) in string_data {
             let text = v.as_str().unwrap_or("").to_string();
@@ -74,7 +76,8 @@ fn service(obj: &mut Value, old: Option<&Value>, rv: u64) {
     }
     spec.entry("ipFamilies").or_insert(json!(["IPv4"]));
     spec.entry("ipFamilyPolicy").or_insert(json!("SingleStack"));
-    spec.entry("internalTrafficPolicy").or_insert(json!("Cluster"));
+    spec.entry("internalTrafficPolicy")
+        .or_insert(json!("Cluster"));
     if let Some(Value::Array(ports)) = spec.get_mut("ports") {
         for p in ports {
             if p["protocol"].is_null() {
@@ -85,17 +88,24 @@ fn service(obj: &mut Value, old: Option<&Value>, rv: u64) {
             }
         }
     }
-    object(obj, "status").entry("loadBalancer").or_insert(json!({}));
+    object(obj, "status")
+        .entry("loadBalancer")
+        .or_insert(json!({}));
 }
 
 fn pod(obj: &mut Value) {
-    let containers: Vec<Value> = obj["spec"]["containers"].as_array().cloned().unwrap_or_default();
+    let containers: Vec<Value> = obj["spec"]["containers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let spec = object(obj, "spec");
     spec.entry("restartPolicy").or_insert(json!("Always"));
     spec.entry("dnsPolicy").or_insert(json!("ClusterFirst"));
-    spec.entry("schedulerName").or_insert(json!("default-scheduler"));
+    spec.entry("schedulerName")
+        .or_insert(json!("default-scheduler"));
     spec.entry("serviceAccountName").or_insert(json!("default"));
-    spec.entry("terminationGracePeriodSeconds").or_insert(json!(30));
+    spec.entry("terminationGracePeriodSeconds")
+        .or_insert(json!(30));
     spec.entry("nodeName").or_insert(json!("node-1"));
     let started = obj["metadata"]["creationTimestamp"].clone();
     let statuses: Vec<Value> = containers
@@ -173,7 +183,12 @@ fn deployment(obj: &mut Value) {
     });
     if replicas == 0 {
         // The apiserver omits zero counts.
-        for k in ["replicas", "updatedReplicas", "readyReplicas", "availableReplicas"] {
+        for k in [
+            "replicas",
+            "updatedReplicas",
+            "readyReplicas",
+            "availableReplicas",
+        ] {
             status.as_object_mut().expect("status").remove(k);
         }
     }

@@ -10,7 +10,13 @@ use super::resources::{self, GROUPS, ResourceType};
 pub fn version(cluster: &str) -> Value {
     let build: String = cluster
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     json!({
         "major": "1",
@@ -109,7 +115,8 @@ pub fn api_resource_list(group: &str, version: &str) -> Option<Value> {
     } else {
         format!("{group}/{version}")
     };
-    let mut body = json!({"kind": "APIResourceList", "groupVersion": group_version, "resources": out});
+    let mut body =
+        json!({"kind": "APIResourceList", "groupVersion": group_version, "resources": out});
     if !group.is_empty() {
         body["apiVersion"] = json!("v1");
     }

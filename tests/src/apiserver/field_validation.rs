@@ -52,7 +52,10 @@ pub fn check(
     if unknown.is_empty() {
         return Ok(Vec::new());
     }
-    let listed: Vec<String> = unknown.iter().map(|f| format!("unknown field {f:?}")).collect();
+    let listed: Vec<String> = unknown
+        .iter()
+        .map(|f| format!("unknown field {f:?}"))
+        .collect();
     match directive {
         FieldValidation::Strict => Err(ApiError::bad_request(format!(
             "{kind} in version {version:?} cannot be handled as a {kind}: strict decoding error: {}",

@@ -108,11 +108,11 @@ impl ImpersonationRequest {
             groups: self.groups.clone(),
             extra: self.extra.clone(),
         };
-        if let Some(rest) = self.user.strip_prefix("system:serviceaccount:") {
-            if let Some((ns, _)) = rest.split_once(':') {
-                user.add_group("system:serviceaccounts");
-                user.add_group(&format!("system:serviceaccounts:{ns}"));
-            }
+        if let Some(rest) = self.user.strip_prefix("system:serviceaccount:")
+            && let Some((ns, _)) = rest.split_once(':')
+        {
+            user.add_group("system:serviceaccounts");
+            user.add_group(&format!("system:serviceaccounts:{ns}"));
         }
         if self.user != "system:anonymous" {
             user.add_group(AUTHENTICATED_GROUP);
@@ -128,11 +128,19 @@ impl ImpersonationRequest {
             out.push(("", "groups".to_string(), g.clone()));
         }
         if !self.uid.is_empty() {
-            out.push(("authentication.k8s.io", "uids".to_string(), self.uid.clone()));
+            out.push((
+                "authentication.k8s.io",
+                "uids".to_string(),
+                self.uid.clone(),
+            ));
         }
         for (k, vs) in &self.extra {
             for v in vs {
-                out.push(("authentication.k8s.io", format!("userextras/{k}"), v.clone()));
+                out.push((
+                    "authentication.k8s.io",
+                    format!("userextras/{k}"),
+                    v.clone(),
+                ));
             }
         }
         out

@@ -51,7 +51,8 @@ impl ObjectRequest<'_> {
     }
 
     fn namespace(&self) -> Option<&str> {
-        (self.rt.namespaced && !self.info.namespace.is_empty()).then_some(self.info.namespace.as_str())
+        (self.rt.namespaced && !self.info.namespace.is_empty())
+            .then_some(self.info.namespace.as_str())
     }
 
     fn dry_run(&self) -> Result<bool, ApiError> {
@@ -113,9 +114,7 @@ fn with_warnings(mut resp: Response<Body>, warnings: &[String]) -> Response<Body
 pub async fn handle(req: ObjectRequest<'_>) -> Result<Response<Body>, ApiError> {
     let info = req.info;
     let rt = req.rt;
-    if rt.namespaced
-        && info.namespace.is_empty()
-        && !matches!(info.verb.as_str(), "list" | "watch")
+    if rt.namespaced && info.namespace.is_empty() && !matches!(info.verb.as_str(), "list" | "watch")
     {
         return Err(ApiError::path_not_found());
     }
@@ -123,7 +122,9 @@ pub async fn handle(req: ObjectRequest<'_>) -> Result<Response<Body>, ApiError> 
         return Err(ApiError::path_not_found());
     }
     if !info.subresource.is_empty() {
-        let sub = rt.subresource(&info.subresource).ok_or_else(ApiError::path_not_found)?;
+        let sub = rt
+            .subresource(&info.subresource)
+            .ok_or_else(ApiError::path_not_found)?;
         if !sub.verbs.contains(&info.verb.as_str()) {
             return Err(ApiError::method_not_allowed());
         }
@@ -194,9 +195,10 @@ fn list(req: &ObjectRequest<'_>) -> Result<Response<Body>, ApiError> {
 fn watch(req: &ObjectRequest<'_>) -> Result<Response<Body>, ApiError> {
     let from = match req.query.get("resourceVersion") {
         None | Some("") | Some("0") => None,
-        Some(v) => Some(v.parse::<u64>().map_err(|_| {
-            ApiError::bad_request(format!("invalid resource version: {v:?}"))
-        })?),
+        Some(v) => Some(
+            v.parse::<u64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid resource version: {v:?}")))?,
+        ),
     };
     let timeout = match req.query.get("timeoutSeconds") {
         Some(s) => Duration::from_secs(
@@ -269,13 +271,13 @@ fn check_kind(req: &ObjectRequest<'_>, obj: &Value) -> Result<(), ApiError> {
             req.rt.kind
         )));
     }
-    if let Some(kind) = obj["kind"].as_str().filter(|k| !k.is_empty()) {
-        if kind != req.rt.kind {
-            return Err(ApiError::bad_request(format!(
-                "the kind in the data ({kind}) does not match the expected kind ({})",
-                req.rt.kind
-            )));
-        }
+    if let Some(kind) = obj["kind"].as_str().filter(|k| !k.is_empty())
+        && kind != req.rt.kind
+    {
+        return Err(ApiError::bad_request(format!(
+            "the kind in the data ({kind}) does not match the expected kind ({})",
+            req.rt.kind
+        )));
     }
     Ok(())
 }
@@ -398,8 +400,15 @@ async fn patch_object(req: &ObjectRequest<'_>) -> Result<Response<Body>, ApiErro
         let patched = apply_patch(ptype, &current, &req.body)?;
         check_kind(req, &patched)?;
         let warnings = field_validation::check(req.rt, &patched, directive)?;
-        let client_rv = patched["metadata"]["resourceVersion"] != current["metadata"]["resourceVersion"];
-        match store.update_in(req.rt, &req.info.namespace, &req.info.name, patched, dry_run) {
+        let client_rv =
+            patched["metadata"]["resourceVersion"] != current["metadata"]["resourceVersion"];
+        match store.update_in(
+            req.rt,
+            &req.info.namespace,
+            &req.info.name,
+            patched,
+            dry_run,
+        ) {
             Ok(updated) => return Ok(with_warnings(http_io::json(200, &updated), &warnings)),
             Err(StoreError::Conflict { .. }) if !client_rv => continue,
             Err(e) => return Err(e.into()),
@@ -488,7 +497,11 @@ async fn status_like(req: &ObjectRequest<'_>) -> Result<Response<Body>, ApiError
     let current = store
         .get_in(req.rt, &req.info.namespace, &req.info.name)
         .ok_or_else(|| ApiError::not_found(req.rt, &req.info.name))?;
-    let field = if req.info.subresource == "finalize" { "spec" } else { "status" };
+    let field = if req.info.subresource == "finalize" {
+        "spec"
+    } else {
+        "status"
+    };
     let incoming = match req.info.verb.as_str() {
         "get" => return Ok(http_io::json(200, &current)),
         "update" => req.json_body()?,
@@ -500,7 +513,13 @@ async fn status_like(req: &ObjectRequest<'_>) -> Result<Response<Body>, ApiError
     if let Some(rv) = incoming["metadata"]["resourceVersion"].as_str() {
         next["metadata"]["resourceVersion"] = json!(rv);
     }
-    let updated = store.update_in(req.rt, &req.info.namespace, &req.info.name, next, req.dry_run()?)?;
+    let updated = store.update_in(
+        req.rt,
+        &req.info.namespace,
+        &req.info.name,
+        next,
+        req.dry_run()?,
+    )?;
     Ok(http_io::json(200, &updated))
 }
 
@@ -548,6 +567,12 @@ async fn scale(req: &ObjectRequest<'_>) -> Result<Response<Body>, ApiError> {
     })?;
     let mut next = current.clone();
     next["spec"]["replicas"] = json!(replicas);
-    let updated = store.update_in(req.rt, &req.info.namespace, &req.info.name, next, req.dry_run()?)?;
+    let updated = store.update_in(
+        req.rt,
+        &req.info.namespace,
+        &req.info.name,
+        next,
+        req.dry_run()?,
+    )?;
     Ok(http_io::json(200, &scale_of(&updated)))
 }

@@ -63,23 +63,59 @@ fn object(desc: &str, props: Vec<(&str, Value)>) -> Value {
 /// its group-version-kind.
 fn kind(desc: &str, group: &str, version: &str, kind: &str, props: Vec<(&str, Value)>) -> Value {
     let mut all = vec![
-        ("apiVersion", string("APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources")),
-        ("kind", string("Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds")),
-        ("metadata", refd("Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata", &format!("{META}.ObjectMeta"))),
+        (
+            "apiVersion",
+            string(
+                "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+            ),
+        ),
+        (
+            "kind",
+            string(
+                "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+            ),
+        ),
+        (
+            "metadata",
+            refd(
+                "Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata",
+                &format!("{META}.ObjectMeta"),
+            ),
+        ),
     ];
     all.extend(props);
     let mut s = object(desc, all);
-    s["x-kubernetes-group-version-kind"] = json!([{"group": group, "kind": kind, "version": version}]);
+    s["x-kubernetes-group-version-kind"] =
+        json!([{"group": group, "kind": kind, "version": version}]);
     s
 }
 fn list_kind(group: &str, version: &str, kind: &str, item: &str) -> Value {
     let mut s = object(
         &format!("{kind}List is a list of {kind} objects."),
         vec![
-            ("apiVersion", string("APIVersion defines the versioned schema of this representation of an object.")),
-            ("items", array(&format!("Items is a list of {kind} objects."), json!({"allOf": [r(item)], "default": {}}))),
-            ("kind", string("Kind is a string value representing the REST resource this object represents.")),
-            ("metadata", refd("Standard list metadata.", &format!("{META}.ListMeta"))),
+            (
+                "apiVersion",
+                string(
+                    "APIVersion defines the versioned schema of this representation of an object.",
+                ),
+            ),
+            (
+                "items",
+                array(
+                    &format!("Items is a list of {kind} objects."),
+                    json!({"allOf": [r(item)], "default": {}}),
+                ),
+            ),
+            (
+                "kind",
+                string(
+                    "Kind is a string value representing the REST resource this object represents.",
+                ),
+            ),
+            (
+                "metadata",
+                refd("Standard list metadata.", &format!("{META}.ListMeta")),
+            ),
         ],
     );
     s["required"] = json!(["items"]);
@@ -122,14 +158,41 @@ fn meta_schemas(out: &mut BTreeMap<String, Value>) {
         ("name", string("Name of the referent.")),
         ("uid", string("UID of the referent.")),
     ]));
-    let mut mfe = object("ManagedFieldsEntry is a workflow-id, a FieldSet and the group version of the resource that the fieldset applies to.", vec![
-        ("apiVersion", string("APIVersion defines the version of this resource that this field set applies to.")),
-        ("fieldsType", string("FieldsType is the discriminator for the different fields format and version.")),
-        ("manager", string("Manager is an identifier of the workflow managing these fields.")),
-        ("operation", string("Operation is the type of operation which lead to this ManagedFieldsEntry being created.")),
-        ("subresource", string("Subresource is the name of the subresource used to update that object.")),
-        ("time", time("Time is the timestamp of when the ManagedFields entry was added.")),
-    ]);
+    let mut mfe = object(
+        "ManagedFieldsEntry is a workflow-id, a FieldSet and the group version of the resource that the fieldset applies to.",
+        vec![
+            (
+                "apiVersion",
+                string(
+                    "APIVersion defines the version of this resource that this field set applies to.",
+                ),
+            ),
+            (
+                "fieldsType",
+                string(
+                    "FieldsType is the discriminator for the different fields format and version.",
+                ),
+            ),
+            (
+                "manager",
+                string("Manager is an identifier of the workflow managing these fields."),
+            ),
+            (
+                "operation",
+                string(
+                    "Operation is the type of operation which lead to this ManagedFieldsEntry being created.",
+                ),
+            ),
+            (
+                "subresource",
+                string("Subresource is the name of the subresource used to update that object."),
+            ),
+            (
+                "time",
+                time("Time is the timestamp of when the ManagedFields entry was added."),
+            ),
+        ],
+    );
     mfe["properties"]["fieldsV1"] = json!({"type": "object", "description": "FieldsV1 holds the first JSON version format as described in the \"FieldsV1\" type.", "x-kubernetes-preserve-unknown-fields": true});
     out.insert(format!("{META}.ManagedFieldsEntry"), mfe);
     out.insert(format!("{META}.LabelSelector"), object("A label selector is a label query over a set of resources.", vec![
@@ -156,43 +219,131 @@ fn meta_schemas(out: &mut BTreeMap<String, Value>) {
 }
 
 fn pod_schemas(out: &mut BTreeMap<String, Value>) {
-    let mut container = object("A single application container that you want to run within a pod.", vec![
-        ("args", strings("Arguments to the entrypoint.")),
-        ("command", strings("Entrypoint array. Not executed within a shell.")),
-        ("env", array("List of environment variables to set in the container.", json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}))),
-        ("image", string("Container image name. More info: https://kubernetes.io/docs/concepts/containers/images")),
-        ("imagePullPolicy", string("Image pull policy. One of Always, Never, IfNotPresent.")),
-        ("name", string("Name of the container specified as a DNS_LABEL. Each container in a pod must have a unique name (DNS_LABEL). Cannot be updated.")),
-        ("ports", array("List of ports to expose from the container.", json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}))),
-        ("resources", json!({"type": "object", "description": "Compute Resources required by this container.", "x-kubernetes-preserve-unknown-fields": true})),
-        ("workingDir", string("Container's working directory.")),
-    ]);
+    let mut container = object(
+        "A single application container that you want to run within a pod.",
+        vec![
+            ("args", strings("Arguments to the entrypoint.")),
+            (
+                "command",
+                strings("Entrypoint array. Not executed within a shell."),
+            ),
+            (
+                "env",
+                array(
+                    "List of environment variables to set in the container.",
+                    json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+                ),
+            ),
+            (
+                "image",
+                string(
+                    "Container image name. More info: https://kubernetes.io/docs/concepts/containers/images",
+                ),
+            ),
+            (
+                "imagePullPolicy",
+                string("Image pull policy. One of Always, Never, IfNotPresent."),
+            ),
+            (
+                "name",
+                string(
+                    "Name of the container specified as a DNS_LABEL. Each container in a pod must have a unique name (DNS_LABEL). Cannot be updated.",
+                ),
+            ),
+            (
+                "ports",
+                array(
+                    "List of ports to expose from the container.",
+                    json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+                ),
+            ),
+            (
+                "resources",
+                json!({"type": "object", "description": "Compute Resources required by this container.", "x-kubernetes-preserve-unknown-fields": true}),
+            ),
+            ("workingDir", string("Container's working directory.")),
+        ],
+    );
     // Container and pod specs have many more fields than this test server
     // spells out: keep unknown ones rather than reject real manifests.
     container["x-kubernetes-preserve-unknown-fields"] = json!(true);
     container["required"] = json!(["name"]);
     out.insert(format!("{CORE}.Container"), container);
-    let mut pod_spec = object("PodSpec is a description of a pod.", vec![
-        ("containers", array("List of containers belonging to the pod. Containers cannot currently be added or removed. There must be at least one container in a Pod. Cannot be updated.", json!({"allOf": [r(&format!("{CORE}.Container"))], "default": {}}))),
-        ("nodeName", string("NodeName indicates in which node this pod is scheduled.")),
-        ("restartPolicy", string("Restart policy for all containers within the pod. One of Always, OnFailure, Never.")),
-        ("serviceAccountName", string("ServiceAccountName is the name of the ServiceAccount to use to run this pod.")),
-        ("terminationGracePeriodSeconds", int64("Optional duration in seconds the pod needs to terminate gracefully.")),
-    ]);
+    let mut pod_spec = object(
+        "PodSpec is a description of a pod.",
+        vec![
+            (
+                "containers",
+                array(
+                    "List of containers belonging to the pod. Containers cannot currently be added or removed. There must be at least one container in a Pod. Cannot be updated.",
+                    json!({"allOf": [r(&format!("{CORE}.Container"))], "default": {}}),
+                ),
+            ),
+            (
+                "nodeName",
+                string("NodeName indicates in which node this pod is scheduled."),
+            ),
+            (
+                "restartPolicy",
+                string(
+                    "Restart policy for all containers within the pod. One of Always, OnFailure, Never.",
+                ),
+            ),
+            (
+                "serviceAccountName",
+                string(
+                    "ServiceAccountName is the name of the ServiceAccount to use to run this pod.",
+                ),
+            ),
+            (
+                "terminationGracePeriodSeconds",
+                int64("Optional duration in seconds the pod needs to terminate gracefully."),
+            ),
+        ],
+    );
     pod_spec["x-kubernetes-preserve-unknown-fields"] = json!(true);
     out.insert(format!("{CORE}.PodSpec"), pod_spec);
-    let mut pod_status = object("PodStatus represents information about the status of a pod.", vec![
-        ("phase", string("The phase of a Pod is a simple, high-level summary of where the Pod is in its lifecycle.")),
-        ("podIP", string("podIP address allocated to the pod.")),
-        ("hostIP", string("hostIP holds the IP address of the host to which the pod is assigned.")),
-        ("startTime", time("RFC 3339 date and time at which the object was acknowledged by the Kubelet.")),
-    ]);
+    let mut pod_status = object(
+        "PodStatus represents information about the status of a pod.",
+        vec![
+            (
+                "phase",
+                string(
+                    "The phase of a Pod is a simple, high-level summary of where the Pod is in its lifecycle.",
+                ),
+            ),
+            ("podIP", string("podIP address allocated to the pod.")),
+            (
+                "hostIP",
+                string("hostIP holds the IP address of the host to which the pod is assigned."),
+            ),
+            (
+                "startTime",
+                time("RFC 3339 date and time at which the object was acknowledged by the Kubelet."),
+            ),
+        ],
+    );
     pod_status["x-kubernetes-preserve-unknown-fields"] = json!(true);
     out.insert(format!("{CORE}.PodStatus"), pod_status);
-    out.insert(format!("{CORE}.PodTemplateSpec"), object("PodTemplateSpec describes the data a pod should have when created from a template", vec![
-        ("metadata", refd("Standard object's metadata.", &format!("{META}.ObjectMeta"))),
-        ("spec", refd("Specification of the desired behavior of the pod.", &format!("{CORE}.PodSpec"))),
-    ]));
+    out.insert(
+        format!("{CORE}.PodTemplateSpec"),
+        object(
+            "PodTemplateSpec describes the data a pod should have when created from a template",
+            vec![
+                (
+                    "metadata",
+                    refd("Standard object's metadata.", &format!("{META}.ObjectMeta")),
+                ),
+                (
+                    "spec",
+                    refd(
+                        "Specification of the desired behavior of the pod.",
+                        &format!("{CORE}.PodSpec"),
+                    ),
+                ),
+            ],
+        ),
+    );
 }
 
 fn core_schemas(out: &mut BTreeMap<String, Value>) {
@@ -208,10 +359,31 @@ fn core_schemas(out: &mut BTreeMap<String, Value>) {
         ("stringData", map_string("stringData allows specifying non-binary secret data in string form. It is provided as a write-only input field for convenience.")),
         ("type", string("Used to facilitate programmatic handling of secret data.")),
     ]));
-    out.insert(format!("{CORE}.Namespace"), kind("Namespace provides a scope for Names. Use of multiple namespaces is optional.", "", "v1", "Namespace", vec![
-        ("spec", refd("Spec defines the behavior of the Namespace.", &format!("{CORE}.NamespaceSpec"))),
-        ("status", refd("Status describes the current status of a Namespace.", &format!("{CORE}.NamespaceStatus"))),
-    ]));
+    out.insert(
+        format!("{CORE}.Namespace"),
+        kind(
+            "Namespace provides a scope for Names. Use of multiple namespaces is optional.",
+            "",
+            "v1",
+            "Namespace",
+            vec![
+                (
+                    "spec",
+                    refd(
+                        "Spec defines the behavior of the Namespace.",
+                        &format!("{CORE}.NamespaceSpec"),
+                    ),
+                ),
+                (
+                    "status",
+                    refd(
+                        "Status describes the current status of a Namespace.",
+                        &format!("{CORE}.NamespaceStatus"),
+                    ),
+                ),
+            ],
+        ),
+    );
     out.insert(format!("{CORE}.NamespaceSpec"), object("NamespaceSpec describes the attributes on a Namespace.", vec![
         ("finalizers", strings("Finalizers is an opaque list of values that must be empty to permanently remove object from storage.")),
     ]));
@@ -231,13 +403,38 @@ fn core_schemas(out: &mut BTreeMap<String, Value>) {
         ("protocol", string("The IP protocol for this port. Supports \"TCP\", \"UDP\", and \"SCTP\". Default is TCP.")),
         ("targetPort", int_or_string("Number or name of the port to access on the pods targeted by the service.")),
     ]));
-    let mut svc_spec = object("ServiceSpec describes the attributes that a user creates on a service.", vec![
-        ("clusterIP", string("clusterIP is the IP address of the service and is usually assigned randomly.")),
-        ("clusterIPs", strings("ClusterIPs is a list of IP addresses assigned to this service.")),
-        ("ports", array("The list of ports that are exposed by this service.", json!({"allOf": [r(&format!("{CORE}.ServicePort"))], "default": {}}))),
-        ("selector", map_string("Route service traffic to pods with label keys and values matching this selector.")),
-        ("type", string("type determines how the Service is exposed. Defaults to ClusterIP.")),
-    ]);
+    let mut svc_spec = object(
+        "ServiceSpec describes the attributes that a user creates on a service.",
+        vec![
+            (
+                "clusterIP",
+                string(
+                    "clusterIP is the IP address of the service and is usually assigned randomly.",
+                ),
+            ),
+            (
+                "clusterIPs",
+                strings("ClusterIPs is a list of IP addresses assigned to this service."),
+            ),
+            (
+                "ports",
+                array(
+                    "The list of ports that are exposed by this service.",
+                    json!({"allOf": [r(&format!("{CORE}.ServicePort"))], "default": {}}),
+                ),
+            ),
+            (
+                "selector",
+                map_string(
+                    "Route service traffic to pods with label keys and values matching this selector.",
+                ),
+            ),
+            (
+                "type",
+                string("type determines how the Service is exposed. Defaults to ClusterIP."),
+            ),
+        ],
+    );
     svc_spec["x-kubernetes-preserve-unknown-fields"] = json!(true);
     out.insert(format!("{CORE}.ServiceSpec"), svc_spec);
     out.insert(format!("{CORE}.Service"), kind("Service is a named abstraction of software service (for example, mysql) consisting of local port (for example 3306) that the proxy listens on, and the selector that determines which pods will answer requests sent through the proxy.", "", "v1", "Service", vec![
@@ -258,20 +455,65 @@ fn core_schemas(out: &mut BTreeMap<String, Value>) {
         ("resourceVersion", string("Specific resourceVersion to which this reference is made, if any.")),
         ("uid", string("UID of the referent.")),
     ]));
-    let mut event = kind("Event is a report of an event somewhere in the cluster.", "", "v1", "Event", vec![
-        ("count", int("The number of times this event has occurred.")),
-        ("firstTimestamp", time("The time at which the event was first recorded.")),
-        ("involvedObject", refd("The object that this event is about.", &format!("{CORE}.ObjectReference"))),
-        ("lastTimestamp", time("The time at which the most recent occurrence of this event was recorded.")),
-        ("message", string("A human-readable description of the status of this operation.")),
-        ("reason", string("This should be a short, machine understandable string that gives the reason for the transition into the object's current status.")),
-        ("source", json!({"type": "object", "description": "The component reporting this event.", "x-kubernetes-preserve-unknown-fields": true})),
-        ("type", string("Type of this event (Normal, Warning), new types could be added in the future")),
-    ]);
+    let mut event = kind(
+        "Event is a report of an event somewhere in the cluster.",
+        "",
+        "v1",
+        "Event",
+        vec![
+            ("count", int("The number of times this event has occurred.")),
+            (
+                "firstTimestamp",
+                time("The time at which the event was first recorded."),
+            ),
+            (
+                "involvedObject",
+                refd(
+                    "The object that this event is about.",
+                    &format!("{CORE}.ObjectReference"),
+                ),
+            ),
+            (
+                "lastTimestamp",
+                time("The time at which the most recent occurrence of this event was recorded."),
+            ),
+            (
+                "message",
+                string("A human-readable description of the status of this operation."),
+            ),
+            (
+                "reason",
+                string(
+                    "This should be a short, machine understandable string that gives the reason for the transition into the object's current status.",
+                ),
+            ),
+            (
+                "source",
+                json!({"type": "object", "description": "The component reporting this event.", "x-kubernetes-preserve-unknown-fields": true}),
+            ),
+            (
+                "type",
+                string(
+                    "Type of this event (Normal, Warning), new types could be added in the future",
+                ),
+            ),
+        ],
+    );
     event["x-kubernetes-preserve-unknown-fields"] = json!(true);
     out.insert(format!("{CORE}.Event"), event);
-    for k in ["ConfigMap", "Secret", "Namespace", "Pod", "Service", "ServiceAccount", "Event"] {
-        out.insert(format!("{CORE}.{k}List"), list_kind("", "v1", k, &format!("{CORE}.{k}")));
+    for k in [
+        "ConfigMap",
+        "Secret",
+        "Namespace",
+        "Pod",
+        "Service",
+        "ServiceAccount",
+        "Event",
+    ] {
+        out.insert(
+            format!("{CORE}.{k}List"),
+            list_kind("", "v1", k, &format!("{CORE}.{k}")),
+        );
     }
 }
 
@@ -287,14 +529,35 @@ fn apps_schemas(out: &mut BTreeMap<String, Value>) {
         ("strategy", json!({"type": "object", "description": "The deployment strategy to use to replace existing pods with new ones.", "x-kubernetes-preserve-unknown-fields": true})),
         ("template", refd("Template describes the pods that will be created. The only allowed template.spec.restartPolicy value is \"Always\".", &format!("{CORE}.PodTemplateSpec"))),
     ]));
-    out.insert(format!("{APPS}.DeploymentCondition"), object("DeploymentCondition describes the state of a deployment at a certain point.", vec![
-        ("lastTransitionTime", time("Last time the condition transitioned from one status to another.")),
-        ("lastUpdateTime", time("The last time this condition was updated.")),
-        ("message", string("A human readable message indicating details about the transition.")),
-        ("reason", string("The reason for the condition's last transition.")),
-        ("status", string("Status of the condition, one of True, False, Unknown.")),
-        ("type", string("Type of deployment condition.")),
-    ]));
+    out.insert(
+        format!("{APPS}.DeploymentCondition"),
+        object(
+            "DeploymentCondition describes the state of a deployment at a certain point.",
+            vec![
+                (
+                    "lastTransitionTime",
+                    time("Last time the condition transitioned from one status to another."),
+                ),
+                (
+                    "lastUpdateTime",
+                    time("The last time this condition was updated."),
+                ),
+                (
+                    "message",
+                    string("A human readable message indicating details about the transition."),
+                ),
+                (
+                    "reason",
+                    string("The reason for the condition's last transition."),
+                ),
+                (
+                    "status",
+                    string("Status of the condition, one of True, False, Unknown."),
+                ),
+                ("type", string("Type of deployment condition.")),
+            ],
+        ),
+    );
     out.insert(format!("{APPS}.DeploymentStatus"), object("DeploymentStatus is the most recently observed status of the Deployment.", vec![
         ("availableReplicas", int("Total number of available non-terminating pods (ready for at least minReadySeconds) targeted by this deployment.")),
         ("conditions", array("Represents the latest available observations of a deployment's current state.", json!({"allOf": [r(&format!("{APPS}.DeploymentCondition"))], "default": {}}))),
@@ -303,11 +566,35 @@ fn apps_schemas(out: &mut BTreeMap<String, Value>) {
         ("replicas", int("Total number of non-terminating pods targeted by this deployment (their labels match the selector).")),
         ("updatedReplicas", int("Total number of non-terminating pods targeted by this deployment that have the desired template spec.")),
     ]));
-    out.insert(format!("{APPS}.Deployment"), kind("Deployment enables declarative updates for Pods and ReplicaSets.", "apps", "v1", "Deployment", vec![
-        ("spec", refd("Specification of the desired behavior of the Deployment.", &format!("{APPS}.DeploymentSpec"))),
-        ("status", refd("Most recently observed status of the Deployment.", &format!("{APPS}.DeploymentStatus"))),
-    ]));
-    out.insert(format!("{APPS}.DeploymentList"), list_kind("apps", "v1", "Deployment", &format!("{APPS}.Deployment")));
+    out.insert(
+        format!("{APPS}.Deployment"),
+        kind(
+            "Deployment enables declarative updates for Pods and ReplicaSets.",
+            "apps",
+            "v1",
+            "Deployment",
+            vec![
+                (
+                    "spec",
+                    refd(
+                        "Specification of the desired behavior of the Deployment.",
+                        &format!("{APPS}.DeploymentSpec"),
+                    ),
+                ),
+                (
+                    "status",
+                    refd(
+                        "Most recently observed status of the Deployment.",
+                        &format!("{APPS}.DeploymentStatus"),
+                    ),
+                ),
+            ],
+        ),
+    );
+    out.insert(
+        format!("{APPS}.DeploymentList"),
+        list_kind("apps", "v1", "Deployment", &format!("{APPS}.Deployment")),
+    );
 }
 
 fn authz_schemas(out: &mut BTreeMap<String, Value>) {
@@ -347,9 +634,19 @@ fn authn_schemas(out: &mut BTreeMap<String, Value>) {
         ("uid", string("A unique value that identifies this user across time.")),
         ("username", string("The name that uniquely identifies this user among all active users.")),
     ]));
-    out.insert(format!("{AUTHN}.SelfSubjectReviewStatus"), object("SelfSubjectReviewStatus is filled by the kube-apiserver and sent back to a user.", vec![
-        ("userInfo", refd("User attributes of the user making this request.", &format!("{AUTHN}.UserInfo"))),
-    ]));
+    out.insert(
+        format!("{AUTHN}.SelfSubjectReviewStatus"),
+        object(
+            "SelfSubjectReviewStatus is filled by the kube-apiserver and sent back to a user.",
+            vec![(
+                "userInfo",
+                refd(
+                    "User attributes of the user making this request.",
+                    &format!("{AUTHN}.UserInfo"),
+                ),
+            )],
+        ),
+    );
     out.insert(format!("{AUTHN}.SelfSubjectReview"), kind("SelfSubjectReview contains the user information that the kube-apiserver has about the user making this request.", "authentication.k8s.io", "v1", "SelfSubjectReview", vec![
         ("status", refd("Status is filled in by the server with the user attributes.", &format!("{AUTHN}.SelfSubjectReviewStatus"))),
     ]));
@@ -369,7 +666,14 @@ fn query_param(name: &str, desc: &str) -> Value {
     json!({"name": name, "in": "query", "description": desc, "schema": {"type": "string", "uniqueItems": true}})
 }
 
-fn operation(rt: &ResourceType, action: &str, id: &str, schema: &str, body: bool, params: Vec<Value>) -> Value {
+fn operation(
+    rt: &ResourceType,
+    action: &str,
+    id: &str,
+    schema: &str,
+    body: bool,
+    params: Vec<Value>,
+) -> Value {
     let gvk = json!({"group": rt.group, "version": rt.version, "kind": rt.kind});
     let mut op = json!({
         "description": format!("{action} {}", rt.kind),
@@ -382,11 +686,20 @@ fn operation(rt: &ResourceType, action: &str, id: &str, schema: &str, body: bool
     });
     if body {
         let content_types: &[&str] = if action == "patch" {
-            &["application/apply-patch+yaml", "application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json"]
+            &[
+                "application/apply-patch+yaml",
+                "application/json-patch+json",
+                "application/merge-patch+json",
+                "application/strategic-merge-patch+json",
+            ]
         } else {
             &["*/*"]
         };
-        let body_schema = if action == "patch" { r(&format!("{META}.Patch")) } else { r(schema) };
+        let body_schema = if action == "patch" {
+            r(&format!("{META}.Patch"))
+        } else {
+            r(schema)
+        };
         let content: Map<String, Value> = content_types
             .iter()
             .map(|ct| (ct.to_string(), json!({"schema": body_schema})))
@@ -398,9 +711,18 @@ fn operation(rt: &ResourceType, action: &str, id: &str, schema: &str, body: bool
 
 fn write_params(patch: bool) -> Vec<Value> {
     let mut p = vec![
-        query_param("dryRun", "When present, indicates that modifications should not be persisted. Valid values are: - All: all dry run stages will be processed"),
-        query_param("fieldManager", "fieldManager is a name associated with the actor or entity that is making these changes."),
-        query_param("fieldValidation", "fieldValidation instructs the server on how to handle objects in the request (POST/PUT/PATCH) containing unknown or duplicate fields. Valid values are: - Ignore - Warn - Strict"),
+        query_param(
+            "dryRun",
+            "When present, indicates that modifications should not be persisted. Valid values are: - All: all dry run stages will be processed",
+        ),
+        query_param(
+            "fieldManager",
+            "fieldManager is a name associated with the actor or entity that is making these changes.",
+        ),
+        query_param(
+            "fieldValidation",
+            "fieldValidation instructs the server on how to handle objects in the request (POST/PUT/PATCH) containing unknown or duplicate fields. Valid values are: - Ignore - Warn - Strict",
+        ),
     ];
     if patch {
         p.push(json!({"name": "force", "in": "query", "description": "Force is going to \"force\" Apply requests.", "schema": {"type": "boolean", "uniqueItems": true}}));
@@ -414,33 +736,100 @@ fn paths_for(rt: &ResourceType, paths: &mut Map<String, Value>) {
     let ns_part = if rt.namespaced { "Namespaced" } else { "" };
     let kind = rt.kind;
     let collection = rt.collection_path(Some("{namespace}"));
-    let mut path_params = vec![json!({"name": "pretty", "in": "query", "description": "If 'true', then the output is pretty printed.", "schema": {"type": "string", "uniqueItems": true}})];
+    let mut path_params = vec![
+        json!({"name": "pretty", "in": "query", "description": "If 'true', then the output is pretty printed.", "schema": {"type": "string", "uniqueItems": true}}),
+    ];
     if rt.namespaced {
         path_params.push(json!({"name": "namespace", "in": "path", "description": "object name and auth scope, such as for teams and projects", "required": true, "schema": {"type": "string", "uniqueItems": true}}));
     }
     let mut coll = json!({"parameters": path_params});
     if !rt.stored {
-        coll["post"] = operation(rt, "post", &format!("create{kind}"), &schema, true, write_params(false));
+        coll["post"] = operation(
+            rt,
+            "post",
+            &format!("create{kind}"),
+            &schema,
+            true,
+            write_params(false),
+        );
         paths.insert(collection, coll);
         return;
     }
-    coll["get"] = operation(rt, "list", &format!("list{ns_part}{kind}"), &list_schema, false, vec![
-        query_param("labelSelector", "A selector to restrict the list of returned objects by their labels."),
-        query_param("fieldSelector", "A selector to restrict the list of returned objects by their fields."),
-        query_param("watch", "Watch for changes to the described resources and return them as a stream of add, update, and remove notifications."),
-    ]);
-    coll["post"] = operation(rt, "post", &format!("create{ns_part}{kind}"), &schema, true, write_params(false));
+    coll["get"] = operation(
+        rt,
+        "list",
+        &format!("list{ns_part}{kind}"),
+        &list_schema,
+        false,
+        vec![
+            query_param(
+                "labelSelector",
+                "A selector to restrict the list of returned objects by their labels.",
+            ),
+            query_param(
+                "fieldSelector",
+                "A selector to restrict the list of returned objects by their fields.",
+            ),
+            query_param(
+                "watch",
+                "Watch for changes to the described resources and return them as a stream of add, update, and remove notifications.",
+            ),
+        ],
+    );
+    coll["post"] = operation(
+        rt,
+        "post",
+        &format!("create{ns_part}{kind}"),
+        &schema,
+        true,
+        write_params(false),
+    );
     if rt.supports("deletecollection") {
-        coll["delete"] = operation(rt, "deletecollection", &format!("deleteCollection{ns_part}{kind}"), &format!("{META}.Status"), false, vec![]);
+        coll["delete"] = operation(
+            rt,
+            "deletecollection",
+            &format!("deleteCollection{ns_part}{kind}"),
+            &format!("{META}.Status"),
+            false,
+            vec![],
+        );
     }
     paths.insert(collection.clone(), coll);
     let mut item_params = path_params.clone();
     item_params.push(json!({"name": "name", "in": "path", "description": format!("name of the {kind}"), "required": true, "schema": {"type": "string", "uniqueItems": true}}));
     let mut item = json!({"parameters": item_params});
-    item["get"] = operation(rt, "get", &format!("read{ns_part}{kind}"), &schema, false, vec![]);
-    item["put"] = operation(rt, "put", &format!("replace{ns_part}{kind}"), &schema, true, write_params(false));
-    item["patch"] = operation(rt, "patch", &format!("patch{ns_part}{kind}"), &schema, true, write_params(true));
-    item["delete"] = operation(rt, "delete", &format!("delete{ns_part}{kind}"), &format!("{META}.Status"), false, vec![]);
+    item["get"] = operation(
+        rt,
+        "get",
+        &format!("read{ns_part}{kind}"),
+        &schema,
+        false,
+        vec![],
+    );
+    item["put"] = operation(
+        rt,
+        "put",
+        &format!("replace{ns_part}{kind}"),
+        &schema,
+        true,
+        write_params(false),
+    );
+    item["patch"] = operation(
+        rt,
+        "patch",
+        &format!("patch{ns_part}{kind}"),
+        &schema,
+        true,
+        write_params(true),
+    );
+    item["delete"] = operation(
+        rt,
+        "delete",
+        &format!("delete{ns_part}{kind}"),
+        &format!("{META}.Status"),
+        false,
+        vec![],
+    );
     paths.insert(format!("{collection}/{{name}}"), item);
 }
 
@@ -451,7 +840,12 @@ struct GvDoc {
     hash: String,
 }
 
-fn gv_doc(key: &'static str, group: &str, version: &str, title_schemas: fn(&mut BTreeMap<String, Value>)) -> GvDoc {
+fn gv_doc(
+    key: &'static str,
+    group: &str,
+    version: &str,
+    title_schemas: fn(&mut BTreeMap<String, Value>),
+) -> GvDoc {
     let mut schemas = BTreeMap::new();
     meta_schemas(&mut schemas);
     title_schemas(&mut schemas);
@@ -480,8 +874,18 @@ static DOCS: LazyLock<Vec<GvDoc>> = LazyLock::new(|| {
     vec![
         gv_doc("api/v1", "", "v1", core_schemas),
         gv_doc("apis/apps/v1", "apps", "v1", apps_schemas),
-        gv_doc("apis/authentication.k8s.io/v1", "authentication.k8s.io", "v1", authn_schemas),
-        gv_doc("apis/authorization.k8s.io/v1", "authorization.k8s.io", "v1", authz_schemas),
+        gv_doc(
+            "apis/authentication.k8s.io/v1",
+            "authentication.k8s.io",
+            "v1",
+            authn_schemas,
+        ),
+        gv_doc(
+            "apis/authorization.k8s.io/v1",
+            "authorization.k8s.io",
+            "v1",
+            authz_schemas,
+        ),
     ]
 });
 

@@ -158,9 +158,7 @@ pub fn json_patch(target: &mut Value, ops: &Value) -> Result<(), PatchError> {
                 }
             }
             other => {
-                return Err(PatchError::Operation(format!(
-                    "Unexpected kind: {other}"
-                )));
+                return Err(PatchError::Operation(format!("Unexpected kind: {other}")));
             }
         }
     }
@@ -181,9 +179,7 @@ fn tokens(path: &str) -> Result<Vec<String>, PatchError> {
 }
 
 fn missing(path: &str) -> PatchError {
-    PatchError::Path(format!(
-        "doc is missing path: \"{path}\": missing value"
-    ))
+    PatchError::Path(format!("doc is missing path: \"{path}\": missing value"))
 }
 
 fn get<'a>(target: &'a Value, path: &str) -> Result<&'a Value, PatchError> {

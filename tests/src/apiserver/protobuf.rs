@@ -15,8 +15,8 @@ use std::sync::LazyLock;
 
 use base64::Engine;
 use prost::Message;
-use prost_types::{DescriptorProto, FieldDescriptorProto, FileDescriptorProto};
 use prost_types::field_descriptor_proto::{Label, Type};
+use prost_types::{DescriptorProto, FieldDescriptorProto, FileDescriptorProto};
 use serde_json::{Map, Value, json};
 
 /// The protobuf media type.
@@ -26,7 +26,9 @@ pub const CONTENT_TYPE: &str = "application/vnd.kubernetes.protobuf";
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProtobufError {
     /// The body does not start with the `k8s\0` magic.
-    #[error("provided data does not appear to be a protobuf message, expected prefix [107 56 115 0]")]
+    #[error(
+        "provided data does not appear to be a protobuf message, expected prefix [107 56 115 0]"
+    )]
     BadMagic,
     /// The wire data is truncated or malformed.
     #[error("malformed protobuf data: {0}")]
@@ -66,7 +68,11 @@ static MESSAGES: LazyLock<HashMap<String, DescriptorProto>> = LazyLock::new(|| {
     let mut out = HashMap::new();
     for bytes in DESCRIPTORS {
         let file = FileDescriptorProto::decode(*bytes).expect("embedded descriptor decodes");
-        add(&format!(".{}", file.package()), &file.message_type, &mut out);
+        add(
+            &format!(".{}", file.package()),
+            &file.message_type,
+            &mut out,
+        );
     }
     out
 });
@@ -128,12 +134,14 @@ fn fields(buf: &[u8]) -> Result<Vec<(u32, Raw<'_>)>, ProtobufError> {
     let mut out = Vec::new();
     while !r.buf.is_empty() {
         let key = r.varint()?;
-        let number = u32::try_from(key >> 3).map_err(|_| ProtobufError::Malformed("field number"))?;
+        let number =
+            u32::try_from(key >> 3).map_err(|_| ProtobufError::Malformed("field number"))?;
         let raw = match key & 7 {
             0 => Raw::Varint(r.varint()?),
             1 => Raw::Fixed64(r.take(8)?.try_into().expect("8 bytes")),
             2 => {
-                let n = usize::try_from(r.varint()?).map_err(|_| ProtobufError::Malformed("length"))?;
+                let n =
+                    usize::try_from(r.varint()?).map_err(|_| ProtobufError::Malformed("length"))?;
                 Raw::Bytes(r.take(n)?)
             }
             5 => Raw::Fixed32(r.take(4)?.try_into().expect("4 bytes")),
@@ -151,7 +159,9 @@ fn scalar(field: &FieldDescriptorProto, raw: &Raw<'_>) -> Result<Value, Protobuf
         (Type::Int32, Raw::Varint(v)) => json!(*v as i64 as i32),
         (Type::Int64, Raw::Varint(v)) => json!(*v as i64),
         (Type::Uint32 | Type::Uint64, Raw::Varint(v)) => json!(*v),
-        (Type::Sint32 | Type::Sint64, Raw::Varint(v)) => json!(((*v >> 1) as i64) ^ -((*v & 1) as i64)),
+        (Type::Sint32 | Type::Sint64, Raw::Varint(v)) => {
+            json!(((*v >> 1) as i64) ^ -((*v & 1) as i64))
+        }
         (Type::Enum, Raw::Varint(v)) => json!(*v),
         (Type::Double, Raw::Fixed64(b)) => json!(f64::from_le_bytes(*b)),
         (Type::Fixed64, Raw::Fixed64(b)) => json!(u64::from_le_bytes(*b)),
@@ -162,7 +172,11 @@ fn scalar(field: &FieldDescriptorProto, raw: &Raw<'_>) -> Result<Value, Protobuf
         (Type::String, Raw::Bytes(b)) => json!(String::from_utf8_lossy(b)),
         (Type::Bytes, Raw::Bytes(b)) => json!(base64::engine::general_purpose::STANDARD.encode(b)),
         (Type::Message, Raw::Bytes(b)) => message(field.type_name(), b)?,
-        _ => return Err(ProtobufError::Malformed("wire type does not match field type")),
+        _ => {
+            return Err(ProtobufError::Malformed(
+                "wire type does not match field type",
+            ));
+        }
     })
 }
 
@@ -268,7 +282,10 @@ fn message(type_name: &str, buf: &[u8]) -> Result<Value, ProtobufError> {
                 return Err(ProtobufError::Malformed("map entry"));
             };
             let entry = message(field.type_name(), b)?;
-            let key = entry["key"].as_str().map(str::to_string).unwrap_or_else(|| entry["key"].to_string());
+            let key = entry["key"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| entry["key"].to_string());
             let slot = out.entry(name).or_insert_with(|| json!({}));
             slot[key] = entry.get("value").cloned().unwrap_or(Value::Null);
         } else if repeated {
@@ -300,8 +317,14 @@ fn message(type_name: &str, buf: &[u8]) -> Result<Value, ProtobufError> {
 pub fn decode_object(body: &[u8]) -> Result<Value, ProtobufError> {
     let payload = body.strip_prefix(b"k8s\0").ok_or(ProtobufError::BadMagic)?;
     let envelope = message(".k8s.io.apimachinery.pkg.runtime.Unknown", payload)?;
-    let api_version = envelope["typeMeta"]["apiVersion"].as_str().unwrap_or("").to_string();
-    let kind = envelope["typeMeta"]["kind"].as_str().unwrap_or("").to_string();
+    let api_version = envelope["typeMeta"]["apiVersion"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let kind = envelope["typeMeta"]["kind"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
     let raw = envelope["raw"]
         .as_str()
         .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
@@ -349,7 +372,11 @@ fn walk(type_name: &str, v: &Value, path: &str, out: &mut Vec<String>) {
         return;
     };
     for (k, child) in m {
-        let child_path = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+        let child_path = if path.is_empty() {
+            k.clone()
+        } else {
+            format!("{path}.{k}")
+        };
         if path.is_empty() && (k == "apiVersion" || k == "kind") {
             continue;
         }
@@ -365,11 +392,16 @@ fn walk(type_name: &str, v: &Value, path: &str, out: &mut Vec<String>) {
             .filter(|d| d.options.as_ref().is_some_and(|o| o.map_entry()));
         match (entry, child) {
             (Some(entry), Value::Object(map)) => {
-                if let Some(value_field) = entry.field.iter().find(|f| f.name() == "value") {
-                    if value_field.r#type() == Type::Message {
-                        for (mk, mv) in map {
-                            walk(value_field.type_name(), mv, &format!("{child_path}.{mk}"), out);
-                        }
+                if let Some(value_field) = entry.field.iter().find(|f| f.name() == "value")
+                    && value_field.r#type() == Type::Message
+                {
+                    for (mk, mv) in map {
+                        walk(
+                            value_field.type_name(),
+                            mv,
+                            &format!("{child_path}.{mk}"),
+                            out,
+                        );
                     }
                 }
             }

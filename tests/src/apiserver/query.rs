@@ -32,7 +32,6 @@ impl Query {
     pub fn flag(&self, key: &str) -> bool {
         matches!(self.get(key), Some("true" | "1"))
     }
-
 }
 
 fn decode(s: &str) -> String {

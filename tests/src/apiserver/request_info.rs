@@ -84,12 +84,13 @@ impl RequestInfo {
             "DELETE" => "delete".into(),
             other => other.to_ascii_lowercase(),
         };
-        if info.name.is_empty() && matches!(info.verb.as_str(), "list" | "watch") {
-            if let Some(selector) = query.get("fieldSelector") {
-                for term in selector.split(',') {
-                    if let Some(name) = term.strip_prefix("metadata.name=") {
-                        info.name = name.trim_start_matches('=').to_string();
-                    }
+        if info.name.is_empty()
+            && matches!(info.verb.as_str(), "list" | "watch")
+            && let Some(selector) = query.get("fieldSelector")
+        {
+            for term in selector.split(',') {
+                if let Some(name) = term.strip_prefix("metadata.name=") {
+                    info.name = name.trim_start_matches('=').to_string();
                 }
             }
         }

@@ -110,7 +110,9 @@ pub static RESOURCES: &[ResourceType] = &[
         singular: "namespace",
         kind: "Namespace",
         namespaced: false,
-        verbs: &["create", "delete", "get", "list", "patch", "update", "watch"],
+        verbs: &[
+            "create", "delete", "get", "list", "patch", "update", "watch",
+        ],
         short_names: &["ns"],
         categories: &[],
         subresources: &[

@@ -15,30 +15,40 @@ pub fn self_subject_access_review(
 ) -> Result<Value, ApiError> {
     let spec = &body["spec"];
     let s = |v: &Value| v.as_str().unwrap_or("").to_string();
-    let (is_resource, verb, group, resource, subresource, namespace, name, path) =
-        if let Some(ra) = spec.get("resourceAttributes").filter(|v| v.is_object()) {
-            (
-                true,
-                s(&ra["verb"]),
-                s(&ra["group"]),
-                s(&ra["resource"]),
-                s(&ra["subresource"]),
-                s(&ra["namespace"]),
-                s(&ra["name"]),
-                String::new(),
-            )
-        } else if let Some(nra) = spec.get("nonResourceAttributes").filter(|v| v.is_object()) {
-            let empty = String::new;
-            (false, s(&nra["verb"]), empty(), empty(), empty(), empty(), empty(), s(&nra["path"]))
-        } else {
-            return Err(ApiError::invalid(
-                super::resources::find("authorization.k8s.io", "v1", "selfsubjectaccessreviews")
-                    .expect("ssar"),
-                "",
-                "spec.resourceAttributes",
-                "Required value: exactly one of nonResourceAttributes or resourceAttributes must be specified",
-            ));
-        };
+    let (is_resource, verb, group, resource, subresource, namespace, name, path) = if let Some(ra) =
+        spec.get("resourceAttributes").filter(|v| v.is_object())
+    {
+        (
+            true,
+            s(&ra["verb"]),
+            s(&ra["group"]),
+            s(&ra["resource"]),
+            s(&ra["subresource"]),
+            s(&ra["namespace"]),
+            s(&ra["name"]),
+            String::new(),
+        )
+    } else if let Some(nra) = spec.get("nonResourceAttributes").filter(|v| v.is_object()) {
+        let empty = String::new;
+        (
+            false,
+            s(&nra["verb"]),
+            empty(),
+            empty(),
+            empty(),
+            empty(),
+            empty(),
+            s(&nra["path"]),
+        )
+    } else {
+        return Err(ApiError::invalid(
+            super::resources::find("authorization.k8s.io", "v1", "selfsubjectaccessreviews")
+                .expect("ssar"),
+            "",
+            "spec.resourceAttributes",
+            "Required value: exactly one of nonResourceAttributes or resourceAttributes must be specified",
+        ));
+    };
     let attrs = Attributes {
         user,
         verb: &verb,

@@ -88,7 +88,10 @@ impl LabelSelector {
             } else if let Some((k, v)) = term.split_once('=') {
                 (k.trim().to_string(), Op::Equals(v.trim().to_string()))
             } else if let Some((k, v)) = term.split_once(" notin ") {
-                (k.trim().to_string(), Op::NotIn(set_values(v).ok_or_else(err)?))
+                (
+                    k.trim().to_string(),
+                    Op::NotIn(set_values(v).ok_or_else(err)?),
+                )
             } else if let Some((k, v)) = term.split_once(" in ") {
                 (k.trim().to_string(), Op::In(set_values(v).ok_or_else(err)?))
             } else {

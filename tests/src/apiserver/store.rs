@@ -84,7 +84,9 @@ impl From<StoreError> for ApiError {
         match &e {
             StoreError::UnknownResource(_) | StoreError::NotStored(_) => ApiError::path_not_found(),
             StoreError::NotFound { resource, name } => ApiError::not_found(resource, name),
-            StoreError::AlreadyExists { resource, name } => ApiError::already_exists(resource, name),
+            StoreError::AlreadyExists { resource, name } => {
+                ApiError::already_exists(resource, name)
+            }
             StoreError::Conflict { resource, name } => ApiError::conflict(resource, name),
             StoreError::NamespaceNotFound(ns) => {
                 let rt = resources::find("", "v1", "namespaces").expect("namespaces");
@@ -139,6 +141,14 @@ pub struct StoreEvent {
     /// `ADDED`/`DELETED`, as the apiserver does).
     pub previous: Option<Value>,
 }
+
+/// What a watch starts from: the current version, the events to send
+/// first, and the live feed after them.
+pub(crate) type WatchStart = (
+    u64,
+    Vec<Arc<StoreEvent>>,
+    broadcast::Receiver<Arc<StoreEvent>>,
+);
 
 type Key = (&'static str, &'static str, String, String);
 
@@ -317,8 +327,7 @@ impl Store {
         &self,
         rt: &'static ResourceType,
         from: Option<u64>,
-    ) -> Result<(u64, Vec<Arc<StoreEvent>>, broadcast::Receiver<Arc<StoreEvent>>), StoreError>
-    {
+    ) -> Result<WatchStart, StoreError> {
         let inner = self.lock();
         let rx = self.events.subscribe();
         let initial = match from {
@@ -412,12 +421,10 @@ impl Store {
         validate_name(rt, &name)?;
         let ns = if rt.namespaced {
             let ns = ns.unwrap_or("default").to_string();
-            if !inner.objects.contains_key(&(
-                "",
-                "namespaces",
-                String::new(),
-                ns.clone(),
-            )) {
+            if !inner
+                .objects
+                .contains_key(&("", "namespaces", String::new(), ns.clone()))
+            {
                 return Err(StoreError::NamespaceNotFound(ns));
             }
             ns
@@ -426,10 +433,7 @@ impl Store {
         };
         let k = key(rt, &ns, &name);
         if inner.objects.contains_key(&k) {
-            return Err(StoreError::AlreadyExists {
-                resource: rt,
-                name,
-            });
+            return Err(StoreError::AlreadyExists { resource: rt, name });
         }
         let meta = object["metadata"].as_object_mut().expect("metadata object");
         meta.insert("name".into(), json!(name));
@@ -480,15 +484,21 @@ impl Store {
         let ns = if rt.namespaced { ns } else { "" };
         let mut inner = self.lock();
         let k = key(rt, ns, name);
-        let old = inner.objects.get(&k).cloned().ok_or_else(|| StoreError::NotFound {
-            resource: rt,
-            name: name.to_string(),
-        })?;
+        let old = inner
+            .objects
+            .get(&k)
+            .cloned()
+            .ok_or_else(|| StoreError::NotFound {
+                resource: rt,
+                name: name.to_string(),
+            })?;
         if !object["metadata"].is_object() {
             object["metadata"] = json!({});
         }
         let given_rv = object["metadata"]["resourceVersion"].as_str().unwrap_or("");
-        if !given_rv.is_empty() && given_rv != old["metadata"]["resourceVersion"].as_str().unwrap_or("") {
+        if !given_rv.is_empty()
+            && given_rv != old["metadata"]["resourceVersion"].as_str().unwrap_or("")
+        {
             return Err(StoreError::Conflict {
                 resource: rt,
                 name: name.to_string(),
@@ -502,7 +512,12 @@ impl Store {
             } else {
                 meta.remove("namespace");
             }
-            for field in ["uid", "creationTimestamp", "deletionTimestamp", "generation"] {
+            for field in [
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "generation",
+            ] {
                 match old["metadata"].get(field) {
                     Some(v) => meta.insert(field.into(), v.clone()),
                     None => meta.remove(field),
@@ -528,7 +543,13 @@ impl Store {
         inner.rv += 1;
         object["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
         inner.objects.insert(k, object.clone());
-        self.record(&mut inner, EventType::Modified, rt, object.clone(), Some(old));
+        self.record(
+            &mut inner,
+            EventType::Modified,
+            rt,
+            object.clone(),
+            Some(old),
+        );
         Ok(object)
     }
 
@@ -544,10 +565,14 @@ impl Store {
         let ns = if rt.namespaced { ns } else { "" };
         let mut inner = self.lock();
         let k = key(rt, ns, name);
-        let old = inner.objects.get(&k).cloned().ok_or_else(|| StoreError::NotFound {
-            resource: rt,
-            name: name.to_string(),
-        })?;
+        let old = inner
+            .objects
+            .get(&k)
+            .cloned()
+            .ok_or_else(|| StoreError::NotFound {
+                resource: rt,
+                name: name.to_string(),
+            })?;
         if dry_run {
             return Ok(old);
         }

@@ -35,7 +35,9 @@ impl IncludeObject {
 pub fn wants_table(accept: &str) -> bool {
     accept.split(',').any(|range| {
         let params: Vec<&str> = range.split(';').map(str::trim).collect();
-        params.contains(&"as=Table") && params.contains(&"g=meta.k8s.io") && params.contains(&"v=v1")
+        params.contains(&"as=Table")
+            && params.contains(&"g=meta.k8s.io")
+            && params.contains(&"v=v1")
     })
 }
 
@@ -53,7 +55,13 @@ pub fn columns(rt: &ResourceType) -> Vec<Value> {
     match rt.kind {
         "ConfigMap" => vec![
             name,
-            col("Data", "integer", "", "Data contains the configuration data.", 0),
+            col(
+                "Data",
+                "integer",
+                "",
+                "Data contains the configuration data.",
+                0,
+            ),
             age,
         ],
         "Secret" => vec![
@@ -69,45 +77,189 @@ pub fn columns(rt: &ResourceType) -> Vec<Value> {
         ],
         "Pod" => vec![
             name,
-            col("Ready", "string", "", "The aggregate readiness state of this pod for accepting traffic.", 0),
-            col("Status", "string", "", "The aggregate status of the containers in this pod.", 0),
-            col("Restarts", "string", "", "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.", 0),
+            col(
+                "Ready",
+                "string",
+                "",
+                "The aggregate readiness state of this pod for accepting traffic.",
+                0,
+            ),
+            col(
+                "Status",
+                "string",
+                "",
+                "The aggregate status of the containers in this pod.",
+                0,
+            ),
+            col(
+                "Restarts",
+                "string",
+                "",
+                "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.",
+                0,
+            ),
             age,
-            col("IP", "string", "", "IP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated.", 1),
-            col("Node", "string", "", "NodeName is a request to schedule this pod onto a specific node.", 1),
-            col("Nominated Node", "string", "", "nominatedNodeName is set only when this pod preempts other pods on the node.", 1),
-            col("Readiness Gates", "string", "", "If specified, all readiness gates will be evaluated for pod readiness.", 1),
+            col(
+                "IP",
+                "string",
+                "",
+                "IP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated.",
+                1,
+            ),
+            col(
+                "Node",
+                "string",
+                "",
+                "NodeName is a request to schedule this pod onto a specific node.",
+                1,
+            ),
+            col(
+                "Nominated Node",
+                "string",
+                "",
+                "nominatedNodeName is set only when this pod preempts other pods on the node.",
+                1,
+            ),
+            col(
+                "Readiness Gates",
+                "string",
+                "",
+                "If specified, all readiness gates will be evaluated for pod readiness.",
+                1,
+            ),
         ],
         "Deployment" => vec![
             name,
-            col("Ready", "string", "", "Number of the pod with ready state", 0),
-            col("Up-to-date", "integer", "", "Total number of non-terminated pods targeted by this deployment that have the desired template spec.", 0),
-            col("Available", "integer", "", "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.", 0),
+            col(
+                "Ready",
+                "string",
+                "",
+                "Number of the pod with ready state",
+                0,
+            ),
+            col(
+                "Up-to-date",
+                "integer",
+                "",
+                "Total number of non-terminated pods targeted by this deployment that have the desired template spec.",
+                0,
+            ),
+            col(
+                "Available",
+                "integer",
+                "",
+                "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
+                0,
+            ),
             age,
-            col("Containers", "string", "", "Names of each container in the template.", 1),
-            col("Images", "string", "", "Images referenced by each container in the template.", 1),
-            col("Selector", "string", "", "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment.", 1),
+            col(
+                "Containers",
+                "string",
+                "",
+                "Names of each container in the template.",
+                1,
+            ),
+            col(
+                "Images",
+                "string",
+                "",
+                "Images referenced by each container in the template.",
+                1,
+            ),
+            col(
+                "Selector",
+                "string",
+                "",
+                "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment.",
+                1,
+            ),
         ],
         "Service" => vec![
             name,
-            col("Type", "string", "", "type determines how the Service is exposed.", 0),
-            col("Cluster-IP", "string", "", "clusterIP is the IP address of the service.", 0),
-            col("External-IP", "string", "", "externalIPs is a list of IP addresses for which nodes in the cluster will also accept traffic for this service.", 0),
-            col("Port(s)", "string", "", "The list of ports that are exposed by this service.", 0),
+            col(
+                "Type",
+                "string",
+                "",
+                "type determines how the Service is exposed.",
+                0,
+            ),
+            col(
+                "Cluster-IP",
+                "string",
+                "",
+                "clusterIP is the IP address of the service.",
+                0,
+            ),
+            col(
+                "External-IP",
+                "string",
+                "",
+                "externalIPs is a list of IP addresses for which nodes in the cluster will also accept traffic for this service.",
+                0,
+            ),
+            col(
+                "Port(s)",
+                "string",
+                "",
+                "The list of ports that are exposed by this service.",
+                0,
+            ),
             age,
-            col("Selector", "string", "", "Route service traffic to pods with label keys and values matching this selector.", 1),
+            col(
+                "Selector",
+                "string",
+                "",
+                "Route service traffic to pods with label keys and values matching this selector.",
+                1,
+            ),
         ],
         "ServiceAccount" => vec![
             name,
-            col("Secrets", "integer", "", "Secrets is a list of the secrets in the same namespace that pods running using this ServiceAccount are allowed to use.", 0),
+            col(
+                "Secrets",
+                "integer",
+                "",
+                "Secrets is a list of the secrets in the same namespace that pods running using this ServiceAccount are allowed to use.",
+                0,
+            ),
             age,
         ],
         "Event" => vec![
-            col("Last Seen", "string", "", "Time when this Event was last observed.", 0),
-            col("Type", "string", "", "Type of this event (Normal, Warning), new types could be added in the future.", 0),
-            col("Reason", "string", "", "This should be a short, machine understandable string that gives the reason for the transition into the object's current status.", 0),
-            col("Object", "string", "", "The object that this event is about.", 0),
-            col("Message", "string", "", "A human-readable description of the status of this operation.", 0),
+            col(
+                "Last Seen",
+                "string",
+                "",
+                "Time when this Event was last observed.",
+                0,
+            ),
+            col(
+                "Type",
+                "string",
+                "",
+                "Type of this event (Normal, Warning), new types could be added in the future.",
+                0,
+            ),
+            col(
+                "Reason",
+                "string",
+                "",
+                "This should be a short, machine understandable string that gives the reason for the transition into the object's current status.",
+                0,
+            ),
+            col(
+                "Object",
+                "string",
+                "",
+                "The object that this event is about.",
+                0,
+            ),
+            col(
+                "Message",
+                "string",
+                "",
+                "A human-readable description of the status of this operation.",
+                0,
+            ),
         ],
         _ => vec![name, age],
     }
@@ -135,14 +287,32 @@ pub fn cells(rt: &ResourceType, obj: &Value, now: SystemTime) -> Vec<Value> {
     let name = json!(meta["name"]);
     let age = json!(timestamps::age(meta["creationTimestamp"].as_str(), now));
     match rt.kind {
-        "ConfigMap" => vec![name, json!(len_of(&obj["data"]) + len_of(&obj["binaryData"])), age],
-        "Secret" => vec![name, json!(s(&obj["type"])), json!(len_of(&obj["data"])), age],
+        "ConfigMap" => vec![
+            name,
+            json!(len_of(&obj["data"]) + len_of(&obj["binaryData"])),
+            age,
+        ],
+        "Secret" => vec![
+            name,
+            json!(s(&obj["type"])),
+            json!(len_of(&obj["data"])),
+            age,
+        ],
         "Namespace" => vec![name, json!(s(&obj["status"]["phase"])), age],
         "Pod" => {
             let total = len_of(&obj["spec"]["containers"]);
-            let statuses = obj["status"]["containerStatuses"].as_array().cloned().unwrap_or_default();
-            let ready = statuses.iter().filter(|c| c["ready"] == json!(true)).count();
-            let restarts: i64 = statuses.iter().map(|c| c["restartCount"].as_i64().unwrap_or(0)).sum();
+            let statuses = obj["status"]["containerStatuses"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let ready = statuses
+                .iter()
+                .filter(|c| c["ready"] == json!(true))
+                .count();
+            let restarts: i64 = statuses
+                .iter()
+                .map(|c| c["restartCount"].as_i64().unwrap_or(0))
+                .sum();
             let status = if !meta["deletionTimestamp"].is_null() {
                 "Terminating".to_string()
             } else if let Some(reason) = obj["status"]["reason"].as_str() {
@@ -165,17 +335,32 @@ pub fn cells(rt: &ResourceType, obj: &Value, now: SystemTime) -> Vec<Value> {
         "Deployment" => {
             let st = &obj["status"];
             let want = obj["spec"]["replicas"].as_i64().unwrap_or(1);
-            let containers = obj["spec"]["template"]["spec"]["containers"].as_array().cloned().unwrap_or_default();
+            let containers = obj["spec"]["template"]["spec"]["containers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             let join = |field: &str| {
-                containers.iter().map(|c| s(&c[field])).collect::<Vec<_>>().join(",")
+                containers
+                    .iter()
+                    .map(|c| s(&c[field]))
+                    .collect::<Vec<_>>()
+                    .join(",")
             };
             let selector = obj["spec"]["selector"]["matchLabels"]
                 .as_object()
-                .map(|m| m.iter().map(|(k, v)| format!("{k}={}", s(v))).collect::<Vec<_>>().join(","))
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| format!("{k}={}", s(v)))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
                 .unwrap_or_default();
             vec![
                 name,
-                json!(format!("{}/{want}", st["readyReplicas"].as_i64().unwrap_or(0))),
+                json!(format!(
+                    "{}/{want}",
+                    st["readyReplicas"].as_i64().unwrap_or(0)
+                )),
                 json!(st["updatedReplicas"].as_i64().unwrap_or(0)),
                 json!(st["availableReplicas"].as_i64().unwrap_or(0)),
                 age,
@@ -203,7 +388,12 @@ pub fn cells(rt: &ResourceType, obj: &Value, now: SystemTime) -> Vec<Value> {
                 .unwrap_or_default();
             let selector = spec["selector"]
                 .as_object()
-                .map(|m| m.iter().map(|(k, v)| format!("{k}={}", s(v))).collect::<Vec<_>>().join(","))
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| format!("{k}={}", s(v)))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
                 .unwrap_or_default();
             vec![
                 name,
@@ -226,7 +416,11 @@ pub fn cells(rt: &ResourceType, obj: &Value, now: SystemTime) -> Vec<Value> {
                 json!(timestamps::age(last, now)),
                 json!(s(&obj["type"])),
                 json!(s(&obj["reason"])),
-                json!(format!("{}/{}", s(&involved["kind"]).to_lowercase(), s(&involved["name"]))),
+                json!(format!(
+                    "{}/{}",
+                    s(&involved["kind"]).to_lowercase(),
+                    s(&involved["name"])
+                )),
                 json!(s(&obj["message"])),
             ]
         }

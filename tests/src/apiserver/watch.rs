@@ -88,10 +88,10 @@ pub type WatchBody =
 
 /// Whether `obj` passes the watch's namespace and selectors.
 fn selected(req: &WatchRequest, obj: &Value) -> bool {
-    if let Some(ns) = &req.namespace {
-        if obj["metadata"]["namespace"].as_str().unwrap_or("") != ns {
-            return false;
-        }
+    if let Some(ns) = &req.namespace
+        && obj["metadata"]["namespace"].as_str().unwrap_or("") != ns
+    {
+        return false;
     }
     req.labels.matches(obj["metadata"].get("labels")) && req.fields.matches(obj)
 }

@@ -8,7 +8,10 @@ use super::status::ApiError;
 
 /// Paths this module owns.
 pub fn owns(path: &str) -> bool {
-    matches!(path, "/.well-known/openid-configuration" | "/openid/v1/jwks")
+    matches!(
+        path,
+        "/.well-known/openid-configuration" | "/openid/v1/jwks"
+    )
 }
 
 /// The response body for an owned path.

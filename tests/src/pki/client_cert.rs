@@ -60,9 +60,15 @@ pub(crate) fn issue(
         enable_key_agreement: false,
         enable_key_encipherment: false,
     };
-    let mut builder =
-        CertificateBuilder::new(profile, serial(common_name), validity, subject, spki, &signer)
-            .map_err(|e| ClientCertError::Build(e.to_string()))?;
+    let mut builder = CertificateBuilder::new(
+        profile,
+        serial(common_name),
+        validity,
+        subject,
+        spki,
+        &signer,
+    )
+    .map_err(|e| ClientCertError::Build(e.to_string()))?;
     let client_auth = oid(OID_CLIENT_AUTH)?;
     builder
         .add_extension(&ExtendedKeyUsage(vec![client_auth]))

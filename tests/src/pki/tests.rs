@@ -52,10 +52,12 @@ fn server_and_client_certs_verify_with_rustls_against_the_ca() {
     let roots = std::sync::Arc::new(roots);
     let server = ca.server_cert(&["127.0.0.1", "localhost"]);
     let server_der = CertificateDer::from_pem_slice(server.cert_pem.as_bytes()).unwrap();
-    let verifier =
-        rustls::client::WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone())
-            .build()
-            .unwrap();
+    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        roots.clone(),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
     for name in ["127.0.0.1", "localhost"] {
         verifier
             .verify_server_cert(
