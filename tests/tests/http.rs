@@ -705,3 +705,31 @@ async fn namespace_deletion_removes_its_objects() {
     let (s, _) = c.get("/api/v1/namespaces/team").await;
     assert_eq!(s, 404);
 }
+
+#[tokio::test]
+async fn watch_list_sends_initial_events_then_an_end_bookmark() {
+    let f = fixture().await;
+    f.server
+        .store()
+        .create("configmaps", json!({"metadata": {"name": "one"}}))
+        .unwrap();
+    let mut c = f.client(true).await;
+    let uri = "/api/v1/namespaces/default/configmaps?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true";
+    let mut body = c
+        .send(Request::get(uri).body(Full::new(Bytes::new())).unwrap())
+        .await
+        .into_body();
+    let mut buf = Vec::new();
+    let evs = events(&mut body, &mut buf, 2).await;
+    assert_eq!(evs[0]["type"], "ADDED");
+    assert_eq!(evs[0]["object"]["metadata"]["name"], "one");
+    assert_eq!(evs[1]["type"], "BOOKMARK");
+    assert_eq!(
+        evs[1]["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"],
+        "true"
+    );
+    assert_eq!(
+        evs[1]["object"]["metadata"]["resourceVersion"],
+        f.server.store().resource_version().to_string()
+    );
+}
