@@ -535,3 +535,103 @@ async fn unauthenticated_and_token_authentication() {
     assert_eq!(refused.authenticated_user, None);
     assert_eq!(refused.client_cert_subject, None);
 }
+
+#[tokio::test]
+async fn everyday_commands_behave_like_a_cluster() {
+    let c = cluster("alpha").await;
+    let rows = |out: &str| -> Vec<Vec<String>> {
+        out.lines()
+            .map(|l| l.split_whitespace().map(str::to_string).collect())
+            .collect()
+    };
+    assert_eq!(
+        c.ok(&["create", "ns", "team"]).await.trim(),
+        "namespace/team created"
+    );
+    c.ok(&[
+        "create",
+        "secret",
+        "generic",
+        "s",
+        "--from-literal=pw=x",
+        "-n",
+        "team",
+    ])
+    .await;
+    let secrets = rows(&c.ok(&["get", "secrets", "-n", "team"]).await);
+    assert_eq!(secrets[0], ["NAME", "TYPE", "DATA", "AGE"]);
+    assert_eq!(secrets[1][..3], ["s", "Opaque", "1"]);
+    c.ok(&[
+        "create",
+        "service",
+        "clusterip",
+        "web",
+        "--tcp=80:8080",
+        "-n",
+        "team",
+    ])
+    .await;
+    let svc = rows(&c.ok(&["get", "svc", "-n", "team"]).await);
+    assert_eq!(svc[1][0..2], ["web", "ClusterIP"]);
+    assert!(svc[1][2].starts_with("10.96."), "{svc:?}");
+    assert_eq!(svc[1][3..5], ["<none>", "80/TCP"]);
+    c.ok(&["create", "deployment", "web", "--image=nginx", "-n", "team"])
+        .await;
+    let describe = c.ok(&["describe", "deploy", "web", "-n", "team"]).await;
+    let strategy = describe
+        .lines()
+        .find(|l| l.starts_with("StrategyType:"))
+        .unwrap();
+    assert_eq!(
+        strategy.split_whitespace().nth(1),
+        Some("RollingUpdate"),
+        "{describe}"
+    );
+    assert!(describe.contains("1 desired | 1 updated | 1 total | 1 available | 0 unavailable"));
+    assert_eq!(
+        c.ok(&["label", "deploy", "web", "tier=front", "-n", "team"])
+            .await
+            .trim(),
+        "deployment.apps/web labeled"
+    );
+    c.ok(&["annotate", "deploy", "web", "note=hi", "-n", "team"])
+        .await;
+    assert_eq!(
+        c.ok(&["rollout", "restart", "deploy/web", "-n", "team"])
+            .await
+            .trim(),
+        "deployment.apps/web restarted"
+    );
+    let d = c.server.store().get("deploy", "team", "web").unwrap();
+    assert_eq!(d["metadata"]["labels"]["tier"], "front");
+    assert_eq!(d["metadata"]["annotations"]["note"], "hi");
+    assert!(
+        d["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+            .is_string()
+    );
+    assert_eq!(d["metadata"]["generation"], 2);
+    let out = c
+        .ok(&[
+            "wait",
+            "--for=condition=Available",
+            "deploy/web",
+            "-n",
+            "team",
+            "--timeout=10s",
+        ])
+        .await;
+    assert_eq!(out.trim(), "deployment.apps/web condition met");
+    c.ok(&["run", "p", "--image=busybox", "-n", "team"]).await;
+    let pods = rows(&c.ok(&["get", "pods", "-n", "team", "-o", "wide"]).await);
+    assert_eq!(pods[0][..5], ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]);
+    assert_eq!(pods[1][..4], ["p", "1/1", "Running", "0"]);
+    // Streaming and upgrade subresources are the phase-2 seam.
+    let out = c.run(&["logs", "p", "-n", "team"]).await;
+    assert!(out.stderr.contains("NotImplemented"), "{}", out.stderr);
+    assert_eq!(
+        c.ok(&["delete", "ns", "team"]).await.trim(),
+        r#"namespace "team" deleted"#
+    );
+    assert!(c.server.store().get("ns", "", "team").is_none());
+    assert!(c.server.store().list("pods", Some("team")).is_empty());
+}

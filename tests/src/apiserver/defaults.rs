@@ -86,6 +86,12 @@ fn service(obj: &mut Value, old: Option<&Value>, rv: u64) {
             if p["targetPort"].is_null() {
                 p["targetPort"] = p["port"].clone();
             }
+            // Protobuf bodies carry an unset node port as 0.
+            if p["nodePort"] == json!(0)
+                && let Some(m) = p.as_object_mut()
+            {
+                m.remove("nodePort");
+            }
         }
     }
     object(obj, "status")
@@ -145,10 +151,19 @@ fn deployment(obj: &mut Value) {
     spec.entry("replicas").or_insert(json!(1));
     spec.entry("revisionHistoryLimit").or_insert(json!(10));
     spec.entry("progressDeadlineSeconds").or_insert(json!(600));
-    spec.entry("strategy").or_insert(json!({
-        "type": "RollingUpdate",
-        "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"},
-    }));
+    // Protobuf bodies carry an unset strategy as an empty message.
+    if spec
+        .get("strategy")
+        .is_none_or(|s| s["type"].as_str().unwrap_or("").is_empty())
+    {
+        spec.insert(
+            "strategy".into(),
+            json!({
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"},
+            }),
+        );
+    }
     let replicas = spec["replicas"].as_i64().unwrap_or(1);
     let generation = obj["metadata"]["generation"].as_i64().unwrap_or(1);
     let now = obj["metadata"]["creationTimestamp"].clone();

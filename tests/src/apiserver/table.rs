@@ -377,7 +377,7 @@ pub fn cells(rt: &ResourceType, obj: &Value, now: SystemTime) -> Vec<Value> {
                     ps.iter()
                         .map(|p| {
                             let mut out = p["port"].to_string();
-                            if let Some(np) = p["nodePort"].as_i64() {
+                            if let Some(np) = p["nodePort"].as_i64().filter(|np| *np != 0) {
                                 out = format!("{out}:{np}");
                             }
                             format!("{out}/{}", p["protocol"].as_str().unwrap_or("TCP"))
