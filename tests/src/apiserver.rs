@@ -389,7 +389,21 @@ async fn pipeline(
     };
     record.effective_user = Some(user.clone());
     let query = query::Query::parse(req.uri().query().unwrap_or(""));
-    let info = request_info::RequestInfo::parse(req.method().as_str(), &path, &query);
+    let mut info = request_info::RequestInfo::parse(req.method().as_str(), &path, &query);
+    // A WebSocket exec/attach/port-forward arrives as GET; the apiserver
+    // authorizes it as `create` (AuthorizePodWebsocketUpgradeCreatePermission).
+    let websocket = req
+        .headers()
+        .get("upgrade")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if websocket
+        && info.verb == "get"
+        && info.resource == "pods"
+        && matches!(info.subresource.as_str(), "exec" | "attach" | "portforward")
+    {
+        info.verb = "create".into();
+    }
     let attrs = authz::Attributes {
         user: &user,
         verb: &info.verb,

@@ -509,6 +509,25 @@ async fn forbidden_messages_follow_the_apiserver_format() {
         assert_eq!(body["message"], message);
         assert_eq!(body["reason"], "Forbidden");
     }
+    // A WebSocket exec (HTTP/1.1 upgrade) is authorized as `create`.
+    let mut h1 = f.client(false).await;
+    let (s, _, body) = h1
+        .call(
+            "GET",
+            "/api/v1/namespaces/default/pods/p/exec?command=true",
+            &[
+                ("impersonate-user", "alice"),
+                ("upgrade", "websocket"),
+                ("connection", "Upgrade"),
+            ],
+            "",
+        )
+        .await;
+    assert_eq!(s, 403);
+    assert_eq!(
+        body["message"],
+        r#"pods "p" is forbidden: User "alice" cannot create resource "pods/exec" in API group "" in the namespace "default""#
+    );
     // Allowed by the rule: reaches the handler (404 for a missing pod).
     let (s, _, body) = c
         .call("GET", "/api/v1/namespaces/default/pods/p/log", &alice, "")
