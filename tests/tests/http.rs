@@ -717,6 +717,18 @@ async fn namespace_deletion_removes_its_objects() {
     assert_eq!(s, 200);
     assert_eq!(list["kind"], "ConfigMapList");
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    let (s, _, gone) = c
+        .call(
+            "DELETE",
+            "/api/v1/namespaces/team/configmaps?labelSelector=k%3Dtwo",
+            &[],
+            "",
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(gone["kind"], "ConfigMapList");
+    assert_eq!(gone["items"][0]["metadata"]["name"], "two");
+    assert_eq!(f.server.store().list("configmaps", Some("team")).len(), 1);
     let (s, _, body) = c.call("DELETE", "/api/v1/namespaces/team", &[], "").await;
     assert_eq!(s, 200);
     assert_eq!(body["status"]["phase"], "Terminating");
@@ -750,5 +762,53 @@ async fn watch_list_sends_initial_events_then_an_end_bookmark() {
     assert_eq!(
         evs[1]["object"]["metadata"]["resourceVersion"],
         f.server.store().resource_version().to_string()
+    );
+}
+
+#[tokio::test]
+async fn openapi_documents_are_real_shaped() {
+    let f = fixture().await;
+    let mut c = f.client(true).await;
+    let (s, v2) = c.get("/openapi/v2").await;
+    assert_eq!(s, 200);
+    assert_eq!(v2["swagger"], "2.0");
+    let cm = &v2["definitions"]["io.k8s.api.core.v1.ConfigMap"];
+    assert_eq!(
+        cm["x-kubernetes-group-version-kind"],
+        json!([{"group": "", "kind": "ConfigMap", "version": "v1"}])
+    );
+    assert!(
+        cm["properties"]["data"]["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("Data contains")
+    );
+    assert!(!v2.to_string().contains("#/components/schemas/"));
+
+    let (s, index) = c.get("/openapi/v3").await;
+    assert_eq!(s, 200);
+    let url = index["paths"]["apis/apps/v1"]["serverRelativeURL"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(url.starts_with("/openapi/v3/apis/apps/v1?hash="), "{url}");
+    let (s, headers, doc) = c.call("GET", &url, &[], "").await;
+    assert_eq!(s, 200);
+    assert_eq!(headers["cache-control"], "public, immutable");
+    let patch = &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
+    assert_eq!(
+        patch["x-kubernetes-group-version-kind"]["kind"],
+        "Deployment"
+    );
+    let params: Vec<&str> = patch["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(params.contains(&"fieldValidation"), "{params:?}");
+    assert!(
+        doc["components"]["schemas"]["io.k8s.api.apps.v1.DeploymentSpec"]["properties"]["replicas"]
+            .is_object()
     );
 }
