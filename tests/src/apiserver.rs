@@ -324,10 +324,9 @@ async fn serve(
     if let Ok(v) = hyper::header::HeaderValue::from_str(&ids::uid()) {
         headers.insert("audit-id", v);
     }
-    headers.insert(
-        "cache-control",
-        hyper::header::HeaderValue::from_static("no-cache, private"),
-    );
+    headers
+        .entry("cache-control")
+        .or_insert(hyper::header::HeaderValue::from_static("no-cache, private"));
     record.status = resp.status().as_u16();
     // Log method, path and status only: never headers (tokens).
     tracing::debug!(
