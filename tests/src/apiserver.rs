@@ -9,7 +9,7 @@
 //! use kubeplex_tests::apiserver::{ApiServer, ApiServerConfig};
 //! use kubeplex_tests::pki::Ca;
 //! let ca = Ca::new("cluster-ca");
-//! let server = ApiServer::start(ApiServerConfig::new("dev", &ca)).await?;
+//! let server = ApiServer::start(ApiServerConfig::with_ca("dev", &ca)).await?;
 //! let admin = ca.client_cert("admin", &["system:masters"]);
 //! println!("{} {admin:?}", server.url());
 //! # Ok(()) }
@@ -92,18 +92,29 @@ pub struct ApiServerConfig {
 }
 
 impl ApiServerConfig {
-    /// A cluster whose serving certificate and client CA are both `ca`
-    /// (serving cert for `127.0.0.1`, `localhost`, `::1`).
-    pub fn new(name: &str, ca: &Ca) -> ApiServerConfig {
+    /// A cluster serving `serving`, with no client CA and no tokens (set
+    /// `client_ca_pem` or `tokens` to let anyone in), allow-all
+    /// authorization, any authenticated user may impersonate, bound to
+    /// `127.0.0.1:0`.
+    pub fn new(name: &str, serving: CertKey) -> ApiServerConfig {
         ApiServerConfig {
             name: name.to_string(),
-            serving: ca.server_cert(&["127.0.0.1", "localhost", "::1"]),
-            client_ca_pem: Some(ca.cert_pem().to_string()),
+            serving,
+            client_ca_pem: None,
             tokens: Vec::new(),
             authorizer: Authorizer::AllowAll,
             impersonation: ImpersonationPolicy::AnyAuthenticated,
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             bookmark_interval: Duration::from_secs(5),
+        }
+    }
+
+    /// A cluster whose serving certificate (for `127.0.0.1`, `localhost`,
+    /// `::1`) and client CA are both `ca`.
+    pub fn with_ca(name: &str, ca: &Ca) -> ApiServerConfig {
+        ApiServerConfig {
+            client_ca_pem: Some(ca.cert_pem().to_string()),
+            ..ApiServerConfig::new(name, ca.server_cert(&["127.0.0.1", "localhost", "::1"]))
         }
     }
 }

@@ -137,7 +137,7 @@ struct Fixture {
 
 async fn fixture_with(f: impl FnOnce(&mut ApiServerConfig)) -> Fixture {
     let ca = Ca::new("ca");
-    let mut config = ApiServerConfig::new("http", &ca);
+    let mut config = ApiServerConfig::with_ca("http", &ca);
     config.bookmark_interval = Duration::from_millis(200);
     f(&mut config);
     let server = ApiServer::start(config).await.unwrap();

@@ -17,7 +17,7 @@ struct Cluster {
 
 async fn cluster_with(name: &str, authorizer: Authorizer) -> Cluster {
     let ca = Ca::new("test-ca");
-    let mut config = ApiServerConfig::new(name, &ca);
+    let mut config = ApiServerConfig::with_ca(name, &ca);
     config.authorizer = authorizer;
     let server = ApiServer::start(config).await.unwrap();
     let admin = ca.client_cert("admin", &["system:masters"]);
@@ -496,7 +496,7 @@ async fn deployments_roll_out_and_scale() {
 #[tokio::test]
 async fn unauthenticated_and_token_authentication() {
     let ca = Ca::new("test-ca");
-    let mut config = ApiServerConfig::new("tokens", &ca);
+    let mut config = ApiServerConfig::with_ca("tokens", &ca);
     config.client_ca_pem = None;
     config.tokens = vec![StaticToken::new("s3cret-token", "tina", &["ops"])];
     let server = ApiServer::start(config).await.unwrap();
