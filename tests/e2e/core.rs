@@ -123,9 +123,15 @@ async fn every_refusal_is_a_precise_status_and_reaches_no_cluster() {
     for (what, token, extra, expected) in cases {
         let k = gw.kubectl(if token.is_empty() { "placeholder" } else { &token }, &["a"]);
         if token.is_empty() {
-            // A kubeconfig user with no credentials at all.
-            let text = std::fs::read_to_string(&k.kubeconfig).unwrap().replace("token: \"placeholder\"", "{}");
-            std::fs::write(&k.kubeconfig, text.replace("  user:\n    {}", "  user: {}")).unwrap();
+            // A user with a client certificate but no token (with no
+            // credentials at all, kubectl would prompt for a password).
+            let cert = pki.cluster_ca.client_cert("kubectl-user", &[]);
+            let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+            let text = std::fs::read_to_string(&k.kubeconfig).unwrap().replace(
+                "token: \"placeholder\"",
+                &format!("client-certificate-data: {}\n    client-key-data: {}", b64(&cert.cert_pem), b64(&cert.key_pem)),
+            );
+            std::fs::write(&k.kubeconfig, text).unwrap();
         }
         let err = k.fails(&[&extra[..], &["get", "configmaps"]].concat());
         assert!(err.contains(expected), "{what}: expected {expected:?} in:\n{err}");

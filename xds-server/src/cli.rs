@@ -2,6 +2,7 @@
 
 pub mod admin_client;
 pub mod check;
+pub mod demo;
 pub mod kubeconfig;
 pub mod serve;
 pub mod token;

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod ads;
 pub mod control_plane;
+pub mod demo;
 pub mod envoy;
 pub mod file_watch;
 pub mod inputs;

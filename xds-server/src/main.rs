@@ -25,6 +25,8 @@ enum Command {
     /// Run the control plane and a supervised local Envoy: the way to run without Docker.
     /// Without --kubeconfig, in front of two built-in demo clusters.
     Up(cli::up::UpArgs),
+    /// Only the demo clusters and their files (for docker-compose).
+    Demo(cli::demo::DemoArgs),
     /// Validate a kubeconfig and a gateway config; print every problem.
     Check(cli::check::CheckArgs),
     /// Tokens for the gateway.
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => cli::runtime().and_then(|rt| rt.block_on(cli::serve::run(args))),
         Command::Up(args) => cli::runtime().and_then(|rt| rt.block_on(cli::up::run(args))),
         Command::Check(args) => cli::check::run(args),
+        Command::Demo(args) => cli::runtime().and_then(|rt| rt.block_on(cli::demo::run(args))),
         Command::Token(cmd) => cli::token::run(cmd),
         Command::Kubeconfig(args) => cli::kubeconfig::run(args),
         Command::Revoke(args) => {

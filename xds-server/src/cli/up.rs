@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use kubeplex::control_plane::{ControlPlane, Settings};
 use kubeplex::envoy::{self, Launch};
-use kubeplex::local_setup;
 use kubeplex::server::{self, Listeners};
 use kubeplex::translate::Options;
+use kubeplex::{demo, local_setup};
 use tracing::{error, info};
 
 use crate::{DEFAULT_ADMIN_ADDR, DEFAULT_XDS_ADDR, existing_file, parse_addr};
@@ -94,6 +94,8 @@ pub async fn run(args: UpArgs) -> Result<(), String> {
     std::fs::create_dir_all(&args.state_dir)
         .map_err(|e| format!("{}: {e}", args.state_dir.display()))?;
     let state_dir = args.state_dir.canonicalize().map_err(|e| e.to_string())?;
+    // Demo clusters live as long as this function.
+    let mut demo_clusters = None;
     let (kubeconfig, config, local) = match (&args.kubeconfig, &args.config) {
         (Some(k), Some(c)) => (k.clone(), c.clone(), None),
         (Some(k), None) => {
@@ -102,7 +104,20 @@ pub async fn run(args: UpArgs) -> Result<(), String> {
             info!(config = %local.config.display(), "generated a gateway config (certificate, token issuer)");
             (k.clone(), local.config.clone(), Some(local))
         }
-        (None, _) => return Err("demo mode is not available yet: pass --kubeconfig".into()),
+        (None, _) => {
+            let started = demo::start(&state_dir.join("demo")).await?;
+            let local =
+                local_setup::generate(&state_dir.join("gateway"), "127.0.0.1", args.port, false)?;
+            println!(
+                "DEMO MODE: no --kubeconfig given, so kubeplex runs in front of {} in-memory demo clusters \
+                 (its own Kubernetes API test servers, not real Kubernetes): {}",
+                started.servers.len(),
+                demo::CLUSTERS.join(", ")
+            );
+            let kubeconfig = started.kubeconfig.clone();
+            demo_clusters = Some(started);
+            (kubeconfig, local.config.clone(), Some(local))
+        }
     };
     let wasm_path = find_wasm(args.filter_wasm.as_deref())?;
     let envoy_bin = envoy::find_binary(args.envoy.as_deref())?;
@@ -199,6 +214,7 @@ pub async fn run(args: UpArgs) -> Result<(), String> {
     };
     let _ = envoy.child.start_kill();
     let _ = tokio::time::timeout(Duration::from_secs(5), envoy.child.wait()).await;
+    drop(demo_clusters);
     outcome
 }
 
