@@ -1,0 +1,4 @@
+//! Streaming subresources (work in progress).
+#![allow(dead_code, unused_imports)]
+
+pub mod spdy;
