@@ -48,8 +48,10 @@ mod request_info;
 mod resources;
 mod reviews;
 mod selectors;
+mod service_accounts;
 mod status;
 mod store;
+mod streaming;
 mod subresources;
 mod table;
 mod timestamps;
@@ -62,6 +64,9 @@ pub use authz::{Authorizer, AuthzRule};
 pub use identity::UserInfo;
 pub use impersonation::ImpersonationPolicy;
 pub use record::RecordedRequest;
+pub use service_accounts::{
+    IssuerDiscoveryAccess, IssuerError, ServiceAccountOptions, SigningAlgorithm,
+};
 pub use status::ApiError;
 pub use store::{EventType, Store, StoreError};
 
@@ -89,6 +94,11 @@ pub struct ApiServerConfig {
     pub bind: SocketAddr,
     /// How often watches with `allowWatchBookmarks` get a bookmark.
     pub bookmark_interval: Duration,
+    /// The ServiceAccount issuer (`iss` of its tokens and discovery
+    /// document); default the server's own URL, known once bound.
+    pub service_account_issuer: Option<String>,
+    /// Signing keys, audiences and discovery access of the issuer.
+    pub service_accounts: ServiceAccountOptions,
 }
 
 impl ApiServerConfig {
@@ -106,6 +116,8 @@ impl ApiServerConfig {
             impersonation: ImpersonationPolicy::AnyAuthenticated,
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             bookmark_interval: Duration::from_secs(5),
+            service_account_issuer: None,
+            service_accounts: ServiceAccountOptions::default(),
         }
     }
 
@@ -131,6 +143,7 @@ pub(crate) struct Shared {
     watches: Arc<watch::WatchCounter>,
     bookmark_interval: Duration,
     shutdown: tokio::sync::watch::Receiver<bool>,
+    service_accounts: service_accounts::Issuer,
 }
 
 /// A running test cluster. Stops on [`ApiServer::shutdown`] or drop.
@@ -157,6 +170,12 @@ impl ApiServer {
         let acceptor = TlsAcceptor::from(Arc::new(tls));
         let listener = TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
+        let service_accounts = service_accounts::Issuer::new(
+            config.service_account_issuer,
+            &format!("https://{addr}"),
+            config.service_accounts,
+        )
+        .map_err(std::io::Error::other)?;
         let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
         let shared = Arc::new(Shared {
             name: config.name,
@@ -169,6 +188,7 @@ impl ApiServer {
             watches: Arc::new(watch::WatchCounter::default()),
             bookmark_interval: config.bookmark_interval,
             shutdown: shutdown_rx.clone(),
+            service_accounts,
         });
         tracing::info!(cluster = %shared.name, %addr, "test apiserver listening");
         let accept = tokio::spawn(accept_loop(listener, acceptor, shared.clone(), shutdown_rx));
@@ -367,8 +387,26 @@ async fn pipeline(
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok());
-    let authenticated = authn::authenticate(cert, authorization, &shared.tokens)
-        .ok_or_else(ApiError::unauthorized)?;
+    let authenticated =
+        match authn::authenticate(cert, authorization, &shared.tokens).or_else(|| {
+            shared
+                .service_accounts
+                .authenticate(authorization, &shared.store)
+        }) {
+            Some(user) => user,
+            None if cert.is_none()
+                && authorization.is_none()
+                && well_known::serves_anonymously(
+                    &shared.service_accounts,
+                    req.method().as_str(),
+                    &path,
+                ) =>
+            {
+                record.authenticated_user = Some("system:anonymous".into());
+                return well_known::handle(&shared.service_accounts, &path);
+            }
+            None => return Err(ApiError::unauthorized()),
+        };
     record.authenticated_user = Some(authenticated.username.clone());
     let user = match impersonation::ImpersonationRequest::from_headers(&record.headers) {
         Err(e) => {
@@ -425,7 +463,9 @@ async fn pipeline(
         name: &info.name,
         path: &path,
     };
-    if shared.authorizer.decide(&attrs) == authz::Decision::Deny {
+    if shared.authorizer.decide(&attrs) == authz::Decision::Deny
+        && !well_known::allows(&shared.service_accounts, &attrs)
+    {
         return Err(authz::forbidden(&attrs));
     }
     if !info.is_resource {
@@ -462,6 +502,9 @@ async fn pipeline(
             }
         })?
         .to_bytes();
+    if service_accounts::token_request::is_token_request(&info) {
+        return service_accounts::token_request::handle(shared, &info, &parts.headers, &body);
+    }
     objects::handle(objects::ObjectRequest {
         shared,
         info: &info,
@@ -528,7 +571,9 @@ fn non_resource(
             }
             return Ok(resp);
         }
-        _ if well_known::owns(path) => well_known::handle(path)?,
+        _ if well_known::owns(path) => {
+            return well_known::handle(&shared.service_accounts, path);
+        }
         _ => return Err(ApiError::path_not_found()),
     };
     Ok(http_io::json(200, &body))
