@@ -229,7 +229,12 @@ pub static RESOURCES: &[ResourceType] = &[
         verbs: ALL_VERBS,
         short_names: &["sa"],
         categories: &[],
-        subresources: &[],
+        subresources: &[Subresource {
+            name: "token",
+            kind: "TokenRequest",
+            group_version: Some(("authentication.k8s.io", "v1")),
+            verbs: &["create"],
+        }],
         stored: true,
     },
     ResourceType {
