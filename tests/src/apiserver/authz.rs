@@ -195,18 +195,14 @@ impl Authorizer {
 
 fn builtin_allows(a: &Attributes<'_>) -> bool {
     if !a.is_resource {
-        // system:discovery, system:public-info-viewer and
-        // system:service-account-issuer-discovery.
+        // system:discovery and system:public-info-viewer (issuer discovery
+        // is bound to service accounts only: see `well_known::allows`).
         let path = a.path;
         let discovery = [
             "/api", "/apis", "/openapi", "/version", "/healthz", "/livez", "/readyz",
         ]
         .iter()
-        .any(|p| path == *p || path.starts_with(&format!("{p}/")))
-            || matches!(
-                path,
-                "/.well-known/openid-configuration" | "/openid/v1/jwks"
-            );
+        .any(|p| path == *p || path.starts_with(&format!("{p}/")));
         return a.verb == "get" && discovery;
     }
     a.verb == "create"
