@@ -9,7 +9,10 @@ use base64::Engine;
 use crate::harness::*;
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 fn b64url(bytes: &[u8]) -> String {
@@ -19,25 +22,68 @@ fn b64url(bytes: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kubectl_reaches_two_clusters_by_path_prefix_as_the_token_user() {
     let pki = Pki::new();
-    let (a, b) = (pki.cluster("cluster-a").await, pki.cluster("cluster-b").await);
+    let (a, b) = (
+        pki.cluster("cluster-a").await,
+        pki.cluster("cluster-b").await,
+    );
     let gw = Gateway::start(GatewaySpec::new(
         &pki,
-        vec![ClusterEntry { context: "a", server: a.url() }, ClusterEntry { context: "b", server: b.url() }],
+        vec![
+            ClusterEntry {
+                context: "a",
+                server: a.url(),
+            },
+            ClusterEntry {
+                context: "b",
+                server: b.url(),
+            },
+        ],
     ));
     let token = gw.mint(&["--sub", "alice", "--group", "dev", "--group", "ops"]);
     let k = gw.kubectl(&token, &["a", "b"]);
 
-    k.ok(&["--context", "a", "create", "configmap", "only-on-a", "--from-literal=k=v"]);
-    k.ok(&["--context", "b", "create", "configmap", "only-on-b", "--from-literal=k=v"]);
+    k.ok(&[
+        "--context",
+        "a",
+        "create",
+        "configmap",
+        "only-on-a",
+        "--from-literal=k=v",
+    ]);
+    k.ok(&[
+        "--context",
+        "b",
+        "create",
+        "configmap",
+        "only-on-b",
+        "--from-literal=k=v",
+    ]);
     let on_a = k.ok(&["--context", "a", "get", "configmaps", "-o", "name"]);
     let on_b = k.ok(&["--context", "b", "get", "configmaps", "-o", "name"]);
-    assert!(on_a.contains("configmap/only-on-a") && !on_a.contains("only-on-b"), "{on_a}");
-    assert!(on_b.contains("configmap/only-on-b") && !on_b.contains("only-on-a"), "{on_b}");
-    let yaml = k.ok(&["--context", "a", "get", "configmap", "only-on-a", "-o", "jsonpath={.data.k}"]);
+    assert!(
+        on_a.contains("configmap/only-on-a") && !on_a.contains("only-on-b"),
+        "{on_a}"
+    );
+    assert!(
+        on_b.contains("configmap/only-on-b") && !on_b.contains("only-on-a"),
+        "{on_b}"
+    );
+    let yaml = k.ok(&[
+        "--context",
+        "a",
+        "get",
+        "configmap",
+        "only-on-a",
+        "-o",
+        "jsonpath={.data.k}",
+    ]);
     assert_eq!(yaml, "v");
     k.ok(&["--context", "a", "delete", "configmap", "only-on-a"]);
     let gone = k.fails(&["--context", "a", "get", "configmap", "only-on-a"]);
-    assert!(gone.contains(r#"configmaps "only-on-a" not found"#), "{gone}");
+    assert!(
+        gone.contains(r#"configmaps "only-on-a" not found"#),
+        "{gone}"
+    );
 
     // What reached cluster a: the gateway's identity, the user's impersonation, no token.
     let seen = a.requests();
@@ -45,37 +91,82 @@ async fn kubectl_reaches_two_clusters_by_path_prefix_as_the_token_user() {
         .iter()
         .find(|r| r.method == "POST" && r.path == "/api/v1/namespaces/default/configmaps")
         .expect("the create reached cluster a");
-    assert_eq!(create.client_cert_subject.as_deref(), Some("kubeplex-gateway"));
+    assert_eq!(
+        create.client_cert_subject.as_deref(),
+        Some("kubeplex-gateway")
+    );
     assert_eq!(create.header("impersonate-user"), Some("alice"));
     assert_eq!(create.header_all("impersonate-group"), vec!["dev", "ops"]);
-    assert_eq!(create.http_version, "HTTP/2.0", "ordinary requests use the pooled HTTP/2 cluster");
+    assert_eq!(
+        create.http_version, "HTTP/2.0",
+        "ordinary requests use the pooled HTTP/2 cluster"
+    );
     for r in &seen {
-        assert!(r.header("authorization").is_none(), "Authorization reached the cluster: {r:?}");
-        assert!(r.header("x-kubeplex-context").is_none(), "routing header leaked: {r:?}");
-        assert!(!r.path.starts_with("/clusters/"), "path prefix not stripped: {}", r.path);
+        assert!(
+            r.header("authorization").is_none(),
+            "Authorization reached the cluster: {r:?}"
+        );
+        assert!(
+            r.header("x-kubeplex-context").is_none(),
+            "routing header leaked: {r:?}"
+        );
+        assert!(
+            !r.path.starts_with("/clusters/"),
+            "path prefix not stripped: {}",
+            r.path
+        );
         assert_eq!(r.header("impersonate-user"), Some("alice"));
     }
-    assert!(b.requests().iter().all(|r| !r.path.contains("only-on-a")), "cluster b saw cluster a's traffic");
+    assert!(
+        b.requests().iter().all(|r| !r.path.contains("only-on-a")),
+        "cluster b saw cluster a's traffic"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ctx_claim_routes_a_bare_url_and_binds_the_token_to_its_cluster() {
     let pki = Pki::new();
-    let (a, b) = (pki.cluster("cluster-a").await, pki.cluster("cluster-b").await);
+    let (a, b) = (
+        pki.cluster("cluster-a").await,
+        pki.cluster("cluster-b").await,
+    );
     let gw = Gateway::start(GatewaySpec::new(
         &pki,
-        vec![ClusterEntry { context: "a", server: a.url() }, ClusterEntry { context: "b", server: b.url() }],
+        vec![
+            ClusterEntry {
+                context: "a",
+                server: a.url(),
+            },
+            ClusterEntry {
+                context: "b",
+                server: b.url(),
+            },
+        ],
     ));
     let token = gw.mint(&["--sub", "bob", "--ctx", "b"]);
     let k = gw.kubectl(&token, &["b", "a"]);
     // multikube style: the bare gateway URL, the token says which cluster.
     let bare = ["--server", gw.url.as_str()];
-    k.ok(&[&bare[..], &["create", "configmap", "via-ctx", "--from-literal=x=y"]].concat());
-    assert!(b.requests().iter().any(|r| r.method == "POST" && r.header("impersonate-user") == Some("bob")));
-    assert!(a.requests().is_empty(), "cluster a must not see a token bound to b");
+    k.ok(&[
+        &bare[..],
+        &["create", "configmap", "via-ctx", "--from-literal=x=y"],
+    ]
+    .concat());
+    assert!(
+        b.requests()
+            .iter()
+            .any(|r| r.method == "POST" && r.header("impersonate-user") == Some("bob"))
+    );
+    assert!(
+        a.requests().is_empty(),
+        "cluster a must not see a token bound to b"
+    );
     // The token is bound to b: the path naming a is refused.
     let err = k.fails(&["--context", "a", "get", "configmaps"]);
-    assert!(err.contains("Forbidden") && err.contains(r#"bound to context "b""#), "{err}");
+    assert!(
+        err.contains("Forbidden") && err.contains(r#"bound to context "b""#),
+        "{err}"
+    );
     assert!(a.requests().is_empty());
 }
 
@@ -83,12 +174,24 @@ async fn ctx_claim_routes_a_bare_url_and_binds_the_token_to_its_cluster() {
 async fn every_refusal_is_a_precise_status_and_reaches_no_cluster() {
     let pki = Pki::new();
     let a = pki.cluster("cluster-a").await;
-    let mut spec = GatewaySpec::new(&pki, vec![ClusterEntry { context: "a", server: a.url() }]);
+    let mut spec = GatewaySpec::new(
+        &pki,
+        vec![ClusterEntry {
+            context: "a",
+            server: a.url(),
+        }],
+    );
     spec.revoked = "revoked:\n- jti: stolen-laptop\n  reason: laptop stolen\n";
     let gw = Gateway::start(spec);
 
     let other_key = gw.dir.path().join("other-key.pem");
-    std::fs::write(&other_key, rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap().serialize_pem()).unwrap();
+    std::fs::write(
+        &other_key,
+        rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+            .unwrap()
+            .serialize_pem(),
+    )
+    .unwrap();
     let forged = {
         let out = std::process::Command::new(kubeplex_bin())
             .args(["token", "mint", "--key"])
@@ -102,26 +205,83 @@ async fn every_refusal_is_a_precise_status_and_reaches_no_cluster() {
     let payload = valid.split('.').nth(1).unwrap();
     let alg_none = format!("{}.{payload}.", b64url(br#"{"alg":"none","typ":"JWT"}"#));
     let t = now();
-    let expired = gw.mint(&["--sub", "alice", "--claims", &format!(r#"{{"exp":{},"iat":{},"nbf":{}}}"#, t - 3600, t - 7200, t - 7200)]);
-    let future = gw.mint(&["--sub", "alice", "--claims", &format!(r#"{{"nbf":{}}}"#, t + 3600)]);
-    let wrong_issuer = gw.mint(&["--sub", "alice", "--claims", r#"{"iss":"https://evil.example"}"#]);
+    let expired = gw.mint(&[
+        "--sub",
+        "alice",
+        "--claims",
+        &format!(
+            r#"{{"exp":{},"iat":{},"nbf":{}}}"#,
+            t - 3600,
+            t - 7200,
+            t - 7200
+        ),
+    ]);
+    let future = gw.mint(&[
+        "--sub",
+        "alice",
+        "--claims",
+        &format!(r#"{{"nbf":{}}}"#, t + 3600),
+    ]);
+    let wrong_issuer = gw.mint(&[
+        "--sub",
+        "alice",
+        "--claims",
+        r#"{"iss":"https://evil.example"}"#,
+    ]);
     let wrong_audience = gw.mint(&["--sub", "alice", "--aud", "someone-else"]);
     let revoked = gw.mint(&["--sub", "alice", "--jti", "stolen-laptop"]);
 
     let cases: Vec<(&str, String, Vec<&str>, &str)> = vec![
-        ("missing token", String::new(), vec![], "You must be logged in to the server (no bearer token"),
-        ("malformed", "not-a-jwt".into(), vec![], "You must be logged in to the server (token is malformed"),
+        (
+            "missing token",
+            String::new(),
+            vec![],
+            "You must be logged in to the server (no bearer token",
+        ),
+        (
+            "malformed",
+            "not-a-jwt".into(),
+            vec![],
+            "You must be logged in to the server (token is malformed",
+        ),
         ("bad signature", forged, vec![], "signature"),
         ("expired", expired, vec![], "token expired at"),
         ("not yet valid", future, vec![], "not valid before"),
-        ("wrong issuer", wrong_issuer, vec![], r#"issuer "https://evil.example" is not trusted"#),
+        (
+            "wrong issuer",
+            wrong_issuer,
+            vec![],
+            r#"issuer "https://evil.example" is not trusted"#,
+        ),
         ("wrong audience", wrong_audience, vec![], "audience"),
-        ("alg none", alg_none, vec![], r#"token algorithm "none" is not allowed"#),
-        ("revoked", revoked, vec![], r#"token "stolen-laptop" has been revoked: laptop stolen"#),
-        ("spoofed impersonation", valid.clone(), vec!["--as", "admin"], "impersonation headers are not allowed"),
+        (
+            "alg none",
+            alg_none,
+            vec![],
+            r#"token algorithm "none" is not allowed"#,
+        ),
+        (
+            "revoked",
+            revoked,
+            vec![],
+            r#"token "stolen-laptop" has been revoked: laptop stolen"#,
+        ),
+        (
+            "spoofed impersonation",
+            valid.clone(),
+            vec!["--as", "admin"],
+            "impersonation headers are not allowed",
+        ),
     ];
     for (what, token, extra, expected) in cases {
-        let k = gw.kubectl(if token.is_empty() { "placeholder" } else { &token }, &["a"]);
+        let k = gw.kubectl(
+            if token.is_empty() {
+                "placeholder"
+            } else {
+                &token
+            },
+            &["a"],
+        );
         if token.is_empty() {
             // A user with a client certificate but no token (with no
             // credentials at all, kubectl would prompt for a password).
@@ -129,13 +289,24 @@ async fn every_refusal_is_a_precise_status_and_reaches_no_cluster() {
             let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
             let text = std::fs::read_to_string(&k.kubeconfig).unwrap().replace(
                 "token: \"placeholder\"",
-                &format!("client-certificate-data: {}\n    client-key-data: {}", b64(&cert.cert_pem), b64(&cert.key_pem)),
+                &format!(
+                    "client-certificate-data: {}\n    client-key-data: {}",
+                    b64(&cert.cert_pem),
+                    b64(&cert.key_pem)
+                ),
             );
             std::fs::write(&k.kubeconfig, text).unwrap();
         }
         let err = k.fails(&[&extra[..], &["get", "configmaps"]].concat());
-        assert!(err.contains(expected), "{what}: expected {expected:?} in:\n{err}");
-        assert!(a.requests().is_empty(), "{what}: a refused request reached the cluster: {:?}", a.requests());
+        assert!(
+            err.contains(expected),
+            "{what}: expected {expected:?} in:\n{err}"
+        );
+        assert!(
+            a.requests().is_empty(),
+            "{what}: a refused request reached the cluster: {:?}",
+            a.requests()
+        );
     }
 
     // Unknown context: 404 naming it.
@@ -153,7 +324,13 @@ async fn every_refusal_is_a_precise_status_and_reaches_no_cluster() {
 async fn a_watch_through_the_gateway_receives_later_events() {
     let pki = Pki::new();
     let a = pki.cluster("cluster-a").await;
-    let gw = Gateway::start(GatewaySpec::new(&pki, vec![ClusterEntry { context: "a", server: a.url() }]));
+    let gw = Gateway::start(GatewaySpec::new(
+        &pki,
+        vec![ClusterEntry {
+            context: "a",
+            server: a.url(),
+        }],
+    ));
     let k = gw.kubectl(&gw.mint(&["--sub", "alice"]), &["a"]);
     k.ok(&["create", "configmap", "before", "--from-literal=a=1"]);
     let mut watch = k.stream(&["get", "configmaps", "--watch"]);
@@ -161,15 +338,29 @@ async fn a_watch_through_the_gateway_receives_later_events() {
     k.ok(&["create", "configmap", "after", "--from-literal=a=2"]);
     watch.expect_line("after", Duration::from_secs(20));
     assert!(!watch.exited(), "the watch ended early");
-    let w = a.requests().into_iter().find(|r| r.query.contains("watch=true")).expect("the watch reached the cluster");
+    let w = a
+        .requests()
+        .into_iter()
+        .find(|r| r.query.contains("watch=true"))
+        .expect("the watch reached the cluster");
     assert_eq!(w.header("impersonate-user"), Some("alice"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kubeconfig_edits_change_routes_live_and_broken_edits_change_nothing() {
     let pki = Pki::new();
-    let (a1, a2, c) = (pki.cluster("a-old").await, pki.cluster("a-new").await, pki.cluster("c").await);
-    let gw = Gateway::start(GatewaySpec::new(&pki, vec![ClusterEntry { context: "a", server: a1.url() }]));
+    let (a1, a2, c) = (
+        pki.cluster("a-old").await,
+        pki.cluster("a-new").await,
+        pki.cluster("c").await,
+    );
+    let gw = Gateway::start(GatewaySpec::new(
+        &pki,
+        vec![ClusterEntry {
+            context: "a",
+            server: a1.url(),
+        }],
+    ));
     let token = gw.mint(&["--sub", "alice"]);
     let k = gw.kubectl(&token, &["a", "c"]);
     k.ok(&["--context", "a", "get", "configmaps"]);
@@ -182,25 +373,64 @@ async fn kubeconfig_edits_change_routes_live_and_broken_edits_change_nothing() {
     a1.clear_requests();
     replace_file(
         &gw.kubeconfig,
-        &clusters_kubeconfig(&pki, &[ClusterEntry { context: "a", server: a2.url() }, ClusterEntry { context: "c", server: c.url() }]),
+        &clusters_kubeconfig(
+            &pki,
+            &[
+                ClusterEntry {
+                    context: "a",
+                    server: a2.url(),
+                },
+                ClusterEntry {
+                    context: "c",
+                    server: c.url(),
+                },
+            ],
+        ),
     );
     let v2 = gw.wait_applied(&v1);
     k.ok(&["--context", "c", "create", "configmap", "on-c"]);
-    assert!(c.requests().iter().any(|r| r.method == "POST"), "the new cluster c was reached");
+    assert!(
+        c.requests().iter().any(|r| r.method == "POST"),
+        "the new cluster c was reached"
+    );
     k.ok(&["--context", "a", "create", "configmap", "on-a2"]);
-    assert!(a2.requests().iter().any(|r| r.method == "POST"), "a moved to its new server");
-    assert!(a1.requests().is_empty(), "the old server of a still got traffic");
+    assert!(
+        a2.requests().iter().any(|r| r.method == "POST"),
+        "a moved to its new server"
+    );
+    assert!(
+        a1.requests().is_empty(),
+        "the old server of a still got traffic"
+    );
 
     // A broken edit: rejected precisely, the last good routes keep serving.
-    replace_file(&gw.kubeconfig, "apiVersion: v1\nclusters:\n- name: [broken\n");
-    wait_for("the rejection on the status API", Duration::from_secs(10), || {
-        let s = gw.status();
-        let kc = s["inputs"].as_array()?.iter().find(|i| i["kind"] == "kubeconfig")?.clone();
-        (kc["ok"] == false).then_some(())
-    });
+    replace_file(
+        &gw.kubeconfig,
+        "apiVersion: v1\nclusters:\n- name: [broken\n",
+    );
+    wait_for(
+        "the rejection on the status API",
+        Duration::from_secs(10),
+        || {
+            let s = gw.status();
+            let kc = s["inputs"]
+                .as_array()?
+                .iter()
+                .find(|i| i["kind"] == "kubeconfig")?
+                .clone();
+            (kc["ok"] == false).then_some(())
+        },
+    );
     let log = gw.log();
-    assert!(log.contains("rejected edit") && log.contains("clusters.yaml:3"), "no precise rejection in the log:\n{log}");
-    assert_eq!(gw.status()["version"].as_str(), Some(v2.as_str()), "a broken edit changed the configuration");
+    assert!(
+        log.contains("rejected edit") && log.contains("clusters.yaml:3"),
+        "no precise rejection in the log:\n{log}"
+    );
+    assert_eq!(
+        gw.status()["version"].as_str(),
+        Some(v2.as_str()),
+        "a broken edit changed the configuration"
+    );
     k.ok(&["--context", "c", "get", "configmap", "on-c"]);
     k.ok(&["--context", "a", "get", "configmap", "on-a2"]);
 }

@@ -20,7 +20,10 @@ pub fn kubeplex_bin() -> PathBuf {
 }
 
 pub fn filter_wasm() -> PathBuf {
-    env_or_workspace("KUBEPLEX_FILTER_WASM", "target/wasm32-wasip1/wasm/kubeplex_filter.wasm")
+    env_or_workspace(
+        "KUBEPLEX_FILTER_WASM",
+        "target/wasm32-wasip1/wasm/kubeplex_filter.wasm",
+    )
 }
 
 pub fn envoy_bin() -> PathBuf {
@@ -28,7 +31,9 @@ pub fn envoy_bin() -> PathBuf {
         return PathBuf::from(p);
     }
     let lib = workspace().join(".venv/lib");
-    for entry in std::fs::read_dir(&lib).unwrap_or_else(|e| panic!("{}: {e}: run `make setup`", lib.display())) {
+    for entry in std::fs::read_dir(&lib)
+        .unwrap_or_else(|e| panic!("{}: {e}: run `make setup`", lib.display()))
+    {
         let p = entry.unwrap().path().join("site-packages/envoy/_bin/envoy");
         if p.is_file() {
             return p;
@@ -38,12 +43,21 @@ pub fn envoy_bin() -> PathBuf {
 }
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .unwrap()
 }
 
 fn env_or_workspace(var: &str, rel: &str) -> PathBuf {
-    let p = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| workspace().join(rel));
-    assert!(p.is_file(), "{} missing: run `make build` (or set {var})", p.display());
+    let p = std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join(rel));
+    assert!(
+        p.is_file(),
+        "{} missing: run `make build` (or set {var})",
+        p.display()
+    );
     p
 }
 
@@ -51,10 +65,17 @@ fn env_or_workspace(var: &str, rel: &str) -> PathBuf {
 pub fn http_get(url: &str) -> Option<String> {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://")?;
-    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap_or((rest, "/".into()));
     let mut conn = std::net::TcpStream::connect(host).ok()?;
     conn.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(conn, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut response = String::new();
     conn.read_to_string(&mut response).ok()?;
     let (head, body) = response.split_once("\r\n\r\n")?;
@@ -63,7 +84,11 @@ pub fn http_get(url: &str) -> Option<String> {
 
 /// A free TCP port on 127.0.0.1 (bound then released).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Poll `f` until it returns Some, at most `timeout`.
@@ -73,7 +98,10 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<
         if let Some(v) = f() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -93,14 +121,22 @@ impl Pki {
         let gateway_client = cluster_ca.client_cert("kubeplex-gateway", &["kubeplex:gateways"]);
         let gateway_ca = Ca::new("test-gateway-ca");
         let gateway_serving = gateway_ca.server_cert(&["127.0.0.1", "localhost"]);
-        Pki { cluster_ca, gateway_client, gateway_ca, gateway_serving }
+        Pki {
+            cluster_ca,
+            gateway_client,
+            gateway_ca,
+            gateway_serving,
+        }
     }
 
     /// A cluster that requires client certificates from `cluster_ca`.
     pub async fn cluster(&self, name: &str) -> ApiServer {
         ApiServer::start(ApiServerConfig {
             client_ca_pem: Some(self.cluster_ca.cert_pem().to_string()),
-            ..ApiServerConfig::new(name, self.cluster_ca.server_cert(&["127.0.0.1", "localhost"]))
+            ..ApiServerConfig::new(
+                name,
+                self.cluster_ca.server_cert(&["127.0.0.1", "localhost"]),
+            )
         })
         .await
         .expect("start test apiserver")
@@ -131,7 +167,10 @@ pub fn clusters_kubeconfig(pki: &Pki, entries: &[ClusterEntry<'_>]) -> String {
         b64(&pki.gateway_client.key_pem)
     );
     for e in entries {
-        out += &format!("- name: {}\n  context:\n    cluster: {}\n    user: gateway\n", e.context, e.context);
+        out += &format!(
+            "- name: {}\n  context:\n    cluster: {}\n    user: gateway\n",
+            e.context, e.context
+        );
     }
     out
 }
@@ -176,7 +215,13 @@ pub struct GatewaySpec<'a> {
 
 impl<'a> GatewaySpec<'a> {
     pub fn new(pki: &'a Pki, clusters: Vec<ClusterEntry<'a>>) -> Self {
-        GatewaySpec { pki, clusters, extra_config: "", revoked: "revoked: []\n", policy: None }
+        GatewaySpec {
+            pki,
+            clusters,
+            extra_config: "",
+            revoked: "revoked: []\n",
+            policy: None,
+        }
     }
 }
 
@@ -232,7 +277,14 @@ impl Gateway {
             .arg(filter_wasm())
             .arg("--state-dir")
             .arg(&state)
-            .args(["--xds-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--envoy-admin-addr", "127.0.0.1:0"])
+            .args([
+                "--xds-addr",
+                "127.0.0.1:0",
+                "--admin-addr",
+                "127.0.0.1:0",
+                "--envoy-admin-addr",
+                "127.0.0.1:0",
+            ])
             .args(["--concurrency", "2", "--envoy-log-level", "warning"])
             .env("RUST_LOG", "info,kubeplex=debug")
             .stdout(log_file.try_clone().unwrap())
@@ -254,13 +306,14 @@ impl Gateway {
             log,
         };
         let endpoints_file = state.join("endpoints.json");
-        let endpoints: serde_json::Value = wait_for("kubeplex up to be ready", Duration::from_secs(60), || {
-            if let Ok(Some(status)) = gw.child.try_wait() {
-                panic!("kubeplex up exited ({status}):\n{}", gw.log());
-            }
-            let text = std::fs::read_to_string(&endpoints_file).ok()?;
-            serde_json::from_str(&text).ok()
-        });
+        let endpoints: serde_json::Value =
+            wait_for("kubeplex up to be ready", Duration::from_secs(60), || {
+                if let Ok(Some(status)) = gw.child.try_wait() {
+                    panic!("kubeplex up exited ({status}):\n{}", gw.log());
+                }
+                let text = std::fs::read_to_string(&endpoints_file).ok()?;
+                serde_json::from_str(&text).ok()
+            });
         gw.admin = endpoints["admin"].as_str().unwrap().to_string();
         gw.envoy_admin = endpoints["envoy_admin"].as_str().unwrap().to_string();
         gw
@@ -290,7 +343,11 @@ impl Gateway {
             .args(args)
             .output()
             .unwrap();
-        assert!(out.status.success(), "token mint failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "token mint failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
 
@@ -300,12 +357,18 @@ impl Gateway {
         let home = tempfile::tempdir().unwrap();
         let kubeconfig = home.path().join("kubeconfig");
         let mut cmd = Command::new(kubeplex_bin());
-        cmd.args(["kubeconfig", "--server", &self.url, "--ca"]).arg(&self.ca).args(["--token", token]);
+        cmd.args(["kubeconfig", "--server", &self.url, "--ca"])
+            .arg(&self.ca)
+            .args(["--token", token]);
         for c in contexts {
             cmd.args(["--cluster", c]);
         }
         let out = cmd.arg("--out").arg(&kubeconfig).output().unwrap();
-        assert!(out.status.success(), "kubeplex kubeconfig: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "kubeplex kubeconfig: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         Kubectl { home, kubeconfig }
     }
 
@@ -319,12 +382,19 @@ impl Gateway {
     /// Wait until the control plane serves a version other than `old` and
     /// every Envoy has accepted all of it.
     pub fn wait_applied(&self, old: &str) -> String {
-        wait_for("the new configuration to reach Envoy", Duration::from_secs(15), || {
-            let s = self.status();
-            let version = s["version"].as_str()?.to_string();
-            let envoys = s["envoys"].as_array()?;
-            (version != old && !envoys.is_empty() && envoys.iter().all(|e| e["in_sync"] == true)).then_some(version)
-        })
+        wait_for(
+            "the new configuration to reach Envoy",
+            Duration::from_secs(15),
+            || {
+                let s = self.status();
+                let version = s["version"].as_str()?.to_string();
+                let envoys = s["envoys"].as_array()?;
+                (version != old
+                    && !envoys.is_empty()
+                    && envoys.iter().all(|e| e["in_sync"] == true))
+                .then_some(version)
+            },
+        )
     }
 
     /// The version now served (waiting until Envoy has it all).
@@ -344,7 +414,11 @@ impl Drop for Gateway {
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking() {
-            eprintln!("---- kubeplex up log ({}) ----\n{}", self.log.display(), self.log());
+            eprintln!(
+                "---- kubeplex up log ({}) ----\n{}",
+                self.log.display(),
+                self.log()
+            );
         }
     }
 }
@@ -378,7 +452,12 @@ impl Kubectl {
 
     /// Run to completion (at most 60 s).
     pub fn run(&self, args: &[&str]) -> Run {
-        let mut child = self.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child = self
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if child.try_wait().unwrap().is_some() {
@@ -390,8 +469,16 @@ impl Kubectl {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let Output { status, stdout, stderr } = child.wait_with_output().unwrap();
-        Run { ok: status.success(), stdout: String::from_utf8_lossy(&stdout).into(), stderr: String::from_utf8_lossy(&stderr).into() }
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = child.wait_with_output().unwrap();
+        Run {
+            ok: status.success(),
+            stdout: String::from_utf8_lossy(&stdout).into(),
+            stderr: String::from_utf8_lossy(&stderr).into(),
+        }
     }
 
     /// Run and require success.
@@ -404,13 +491,22 @@ impl Kubectl {
     /// Run and require failure; returns stderr.
     pub fn fails(&self, args: &[&str]) -> String {
         let r = self.run(args);
-        assert!(!r.ok, "kubectl {args:?} should have failed, printed:\n{}", r.stdout);
+        assert!(
+            !r.ok,
+            "kubectl {args:?} should have failed, printed:\n{}",
+            r.stdout
+        );
         r.stderr
     }
 
     /// Start a long-running kubectl (e.g. `get -w`), reading its stdout lines.
     pub fn stream(&self, args: &[&str]) -> Stream {
-        let mut child = self.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child = self
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         let (tx, rx) = mpsc::channel();
         let stdout = child.stdout.take().unwrap();
         std::thread::spawn(move || {
@@ -420,7 +516,11 @@ impl Kubectl {
                 }
             }
         });
-        Stream { child, lines: rx, seen: Vec::new() }
+        Stream {
+            child,
+            lines: rx,
+            seen: Vec::new(),
+        }
     }
 }
 
@@ -444,7 +544,10 @@ impl Stream {
                         return line;
                     }
                 }
-                Err(_) => panic!("no line containing {needle:?} within {timeout:?}; saw: {:#?}", self.seen),
+                Err(_) => panic!(
+                    "no line containing {needle:?} within {timeout:?}; saw: {:#?}",
+                    self.seen
+                ),
             }
         }
     }
