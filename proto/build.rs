@@ -3,6 +3,16 @@
 
 fn main() -> std::io::Result<()> {
     let protoc = protoc_bin_vendored::protoc_bin_path().map_err(std::io::Error::other)?;
+    // Messages only (no tonic code), for the wasm filter.
+    let messages_dir = std::path::PathBuf::from(std::env::var("OUT_DIR").map_err(std::io::Error::other)?).join("messages");
+    std::fs::create_dir_all(&messages_dir)?;
+    let mut config = tonic_prost_build::Config::new();
+    config.protoc_executable(&protoc);
+    tonic_prost_build::configure()
+        .build_client(false)
+        .build_server(false)
+        .out_dir(&messages_dir)
+        .compile_with_config(config, &["kubeplex/admin/v1/admin.proto"], &["."])?;
     let mut config = tonic_prost_build::Config::new();
     config.protoc_executable(protoc);
     tonic_prost_build::configure()

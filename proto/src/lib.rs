@@ -11,10 +11,14 @@ pub mod filter {
     }
 }
 
-#[cfg(feature = "grpc")]
+/// The admin API messages are always available (the filter sends
+/// `RefreshKeysRequest`); the tonic client and server need `grpc`.
 pub mod admin {
     pub mod v1 {
+        #[cfg(feature = "grpc")]
         include!(concat!(env!("OUT_DIR"), "/kubeplex.admin.v1.rs"));
+        #[cfg(not(feature = "grpc"))]
+        include!(concat!(env!("OUT_DIR"), "/messages/kubeplex.admin.v1.rs"));
     }
 }
 

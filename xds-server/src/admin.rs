@@ -129,8 +129,21 @@ pub fn status_json(cp: &ControlPlane) -> serde_json::Value {
             })
         })
         .collect();
+    let keys = cp.with_state(|st| {
+        st.key_status
+            .iter()
+            .map(|(issuer, k)| {
+                serde_json::json!({
+                    "issuer": issuer, "source": k.source, "keys": k.keys,
+                    "fetches_ok": k.fetches_ok, "fetches_failed": k.fetches_failed,
+                    "last_success_at": k.last_success_at, "last_error": k.last_error,
+                })
+            })
+            .collect::<Vec<_>>()
+    });
     serde_json::json!({
         "version": s.version,
+        "remote_keys": keys,
         "contexts": s.contexts,
         "inputs": s.inputs.iter().map(|i| serde_json::json!({
             "kind": i.kind, "path": i.path, "ok": i.ok,

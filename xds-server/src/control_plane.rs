@@ -88,6 +88,8 @@ pub struct State {
     pub revocations: Slot<Vec<Revocation>>,
     /// Keys fetched for remote issuers, by issuer URL (last good).
     pub fetched_keys: BTreeMap<String, Vec<VerificationKey>>,
+    /// How fetching goes, by issuer URL.
+    pub key_status: BTreeMap<String, crate::key_fetch::FetchStatus>,
     /// Warnings already printed, so a reload does not repeat them.
     printed_warnings: Vec<String>,
 }
@@ -167,6 +169,11 @@ impl ControlPlane {
     /// Read a copy of the state (for status and tests).
     pub fn with_state<R>(&self, f: impl FnOnce(&State) -> R) -> R {
         f(&self.lock())
+    }
+
+    /// Change the state (key fetches); call `reload` to publish.
+    pub fn with_state_mut<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        f(&mut self.lock())
     }
 
     /// Re-read every input; publish a new snapshot if anything changed.

@@ -9,6 +9,7 @@ pub mod envoy;
 pub mod file_watch;
 pub mod inputs;
 pub mod issuers;
+pub mod key_fetch;
 pub mod local_files;
 pub mod local_setup;
 pub mod sensitive;

@@ -13,6 +13,9 @@ use tracing::info;
 
 use crate::ads::service::Ads;
 use crate::control_plane::ControlPlane;
+use crate::key_fetch::KeyFetcher;
+use kubeplex_proto::admin::v1::key_refresh_server::{KeyRefresh, KeyRefreshServer};
+use kubeplex_proto::admin::v1::{RefreshKeysRequest, RefreshKeysResponse};
 
 /// The control plane's listening sockets, bound before anything starts so
 /// port 0 can be resolved and printed.
@@ -50,14 +53,50 @@ pub struct Running {
     pub watcher: JoinHandle<()>,
 }
 
-/// Start ADS, admin and the file watcher.
-pub fn start(cp: Arc<ControlPlane>, listeners: Listeners) -> Result<Running, String> {
+/// The filter's "unknown kid" signal, served next to ADS.
+struct KeyRefreshService {
+    fetcher: Arc<KeyFetcher>,
+}
+
+#[tonic::async_trait]
+impl KeyRefresh for KeyRefreshService {
+    async fn refresh_keys(
+        &self,
+        request: tonic::Request<RefreshKeysRequest>,
+    ) -> Result<tonic::Response<RefreshKeysResponse>, tonic::Status> {
+        let r = request.into_inner();
+        let scheduled = self.fetcher.request_refresh(&r.issuer);
+        if scheduled {
+            info!(
+                issuer = r.issuer,
+                kid = r.kid,
+                "a token named an unknown key id: refetching the issuer's keys"
+            );
+        }
+        Ok(tonic::Response::new(RefreshKeysResponse { scheduled }))
+    }
+}
+
+/// Start ADS, admin, key fetching and the file watcher. Remote issuers'
+/// keys are fetched once before Envoy can connect, so the first config it
+/// gets already trusts them.
+pub async fn start(cp: Arc<ControlPlane>, listeners: Listeners) -> Result<Running, String> {
+    let fetcher = KeyFetcher::new(cp.clone());
+    if fetcher.run_once().await {
+        let cp = cp.clone();
+        tokio::task::spawn_blocking(move || cp.reload())
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    fetcher.spawn();
     info!(xds = %listeners.xds_addr(), admin = %listeners.admin_addr(), "control plane listening");
     let ads = Ads::new(cp.subscribe(), cp.registry.clone());
     let xds_listener = listeners.xds;
+    let refresh = KeyRefreshServer::new(KeyRefreshService { fetcher });
     let xds = tokio::spawn(async move {
         tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .add_service(refresh)
             .add_service(
                 AggregatedDiscoveryServiceServer::new(ads).max_encoding_message_size(64 << 20),
             )

@@ -63,7 +63,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     };
     let cp = ControlPlane::start(settings)?;
     let listeners = Listeners::bind(args.xds_addr, args.admin_addr).await?;
-    let running = server::start(cp, listeners)?;
+    let running = server::start(cp, listeners).await?;
     tokio::select! {
         r = running.xds => r.map_err(|e| e.to_string())??,
         r = running.admin => r.map_err(|e| e.to_string())??,

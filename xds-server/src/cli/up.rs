@@ -132,7 +132,7 @@ pub async fn run(args: UpArgs) -> Result<(), String> {
     let cp = ControlPlane::start(settings)?;
     let listeners = Listeners::bind(args.xds_addr, args.admin_addr).await?;
     let (xds_addr, admin_addr) = (listeners.xds_addr(), listeners.admin_addr());
-    let mut running = server::start(cp.clone(), listeners)?;
+    let mut running = server::start(cp.clone(), listeners).await?;
 
     let bootstrap = state_dir.join("envoy-bootstrap.json");
     let rendered = envoy::render_bootstrap(xds_addr, args.envoy_admin_addr, "kubeplex-gateway")?;
