@@ -94,6 +94,8 @@ pub struct ApiServerConfig {
     pub bind: SocketAddr,
     /// How often watches with `allowWatchBookmarks` get a bookmark.
     pub bookmark_interval: Duration,
+    /// How often `logs -f` streams get a heartbeat line (default 1 s).
+    pub log_interval: Duration,
     /// The ServiceAccount issuer (`iss` of its tokens and discovery
     /// document); default the server's own URL, known once bound.
     pub service_account_issuer: Option<String>,
@@ -116,6 +118,7 @@ impl ApiServerConfig {
             impersonation: ImpersonationPolicy::AnyAuthenticated,
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             bookmark_interval: Duration::from_secs(5),
+            log_interval: Duration::from_secs(1),
             service_account_issuer: None,
             service_accounts: ServiceAccountOptions::default(),
         }
@@ -143,6 +146,7 @@ pub(crate) struct Shared {
     watches: Arc<watch::WatchCounter>,
     bookmark_interval: Duration,
     shutdown: tokio::sync::watch::Receiver<bool>,
+    streaming: Arc<streaming::Streaming>,
     service_accounts: service_accounts::Issuer,
 }
 
@@ -188,6 +192,10 @@ impl ApiServer {
             watches: Arc::new(watch::WatchCounter::default()),
             bookmark_interval: config.bookmark_interval,
             shutdown: shutdown_rx.clone(),
+            streaming: Arc::new(streaming::Streaming::new(
+                config.log_interval,
+                shutdown_rx.clone(),
+            )),
             service_accounts,
         });
         tracing::info!(cluster = %shared.name, %addr, "test apiserver listening");
