@@ -25,21 +25,21 @@ use super::resources::{self, ResourceType};
 use super::timestamps;
 
 pub mod active;
-// pub mod channels;
+pub mod channels;
 pub mod log_buffer;
-// pub mod logs;
-// pub mod negotiate;
+pub mod logs;
+pub mod negotiate;
 pub mod pod_fs;
-// pub mod pod_ports;
+pub mod pod_ports;
 pub mod pod_target;
-// pub mod port_forward;
+pub mod port_forward;
 pub mod process;
-// pub mod remote_command;
+pub mod remote_command;
 pub mod shell;
 pub mod spdy;
 pub mod tar;
 pub mod terminal;
-// pub mod tunnel;
+pub mod tunnel;
 
 use log_buffer::LogBuffer;
 use pod_fs::PodFs;
