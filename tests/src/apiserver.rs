@@ -491,6 +491,7 @@ async fn pipeline(
             resource: rt,
             user: &user,
             store: &shared.store,
+            streaming: &shared.streaming,
         })
         .await;
     }
