@@ -3,10 +3,7 @@
 //! source, user agent, response code, duration and bytes) can print it.
 //! Tokens and Authorization values are never part of it.
 
-use std::collections::BTreeMap;
 use std::rc::Rc;
-
-use prost::Message;
 
 use serde::Serialize;
 
@@ -51,40 +48,6 @@ pub enum Field<'a> {
     Str(&'a str),
     List(&'a [String]),
 }
-
-/// `google.protobuf.Struct`, just enough of it for the record (strings and
-/// lists of strings), so Envoy's `%FILTER_STATE(...:TYPED)%` renders the
-/// record as nested JSON with `groups` as a real array.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct PbStruct {
-    #[prost(btree_map = "string, message", tag = "1")]
-    pub fields: BTreeMap<String, PbValue>,
-}
-
-/// `google.protobuf.Value` (string and list kinds).
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct PbValue {
-    #[prost(oneof = "PbKind", tags = "3, 6")]
-    pub kind: Option<PbKind>,
-}
-
-#[derive(Clone, PartialEq, prost::Oneof)]
-pub enum PbKind {
-    #[prost(string, tag = "3")]
-    String(String),
-    #[prost(message, tag = "6")]
-    List(PbList),
-}
-
-/// `google.protobuf.ListValue`.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct PbList {
-    #[prost(message, repeated, tag = "1")]
-    pub values: Vec<PbValue>,
-}
-
-/// The type URL Envoy needs to decode [`PbStruct`] bytes.
-pub const STRUCT_TYPE_URL: &str = "type.googleapis.com/google.protobuf.Struct";
 
 struct Entries<'a>(Vec<(&'static str, Field<'a>)>);
 
@@ -157,29 +120,6 @@ impl AuditRecord {
     /// One JSON object (a single line).
     pub fn to_json(&self, config_version: &str) -> String {
         serde_json::to_string(&Entries(self.entries(config_version))).unwrap_or_default()
-    }
-
-    /// The record as a serialized `google.protobuf.Struct`.
-    pub fn to_struct(&self, config_version: &str) -> Vec<u8> {
-        let string = |s: &str| PbValue {
-            kind: Some(PbKind::String(s.to_string())),
-        };
-        let fields = self
-            .entries(config_version)
-            .into_iter()
-            .map(|(k, v)| {
-                let value = match v {
-                    Field::Str(s) => string(s),
-                    Field::List(l) => PbValue {
-                        kind: Some(PbKind::List(PbList {
-                            values: l.iter().map(|s| string(s)).collect(),
-                        })),
-                    },
-                };
-                (k.to_string(), value)
-            })
-            .collect();
-        PbStruct { fields }.encode_to_vec()
     }
 }
 

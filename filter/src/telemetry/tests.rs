@@ -20,12 +20,11 @@ fn empty_cluster_and_odd_characters() {
 #[test]
 fn declaration_field_numbers() {
     use prost::Message;
-    // declare_property.proto: name = 1, readonly = 2, type = 3 (Protobuf = 3),
-    // schema = 4, span = 5.
+    // declare_property.proto: name = 1, readonly = 2, type = 3 (String = 1),
+    // schema = 4, span = 5 (defaults are not encoded).
     let bytes = audit_property_declaration().encode_to_vec();
     let mut want = vec![0x0a, 14];
     want.extend_from_slice(b"kubeplex_audit");
-    want.extend_from_slice(&[0x18, 3, 0x22, 42]);
-    want.extend_from_slice(b"type.googleapis.com/google.protobuf.Struct");
+    want.extend_from_slice(&[0x18, 1]);
     assert_eq!(bytes, want);
 }
