@@ -69,6 +69,7 @@ pub use service_accounts::{
 };
 pub use status::ApiError;
 pub use store::{EventType, Store, StoreError};
+pub use streaming::{FsError, SEEDED_LOG_LINES, StreamingError};
 
 /// Request bodies above this are refused (the apiserver's limit is 3 MiB).
 const MAX_BODY: usize = 3 * 1024 * 1024;
