@@ -44,7 +44,7 @@ pub mod tunnel;
 use log_buffer::LogBuffer;
 use pod_fs::PodFs;
 
-pub use log_buffer::SEEDED_LINES;
+pub use log_buffer::SEEDED_LINES as SEEDED_LOG_LINES;
 pub use pod_fs::FsError;
 
 /// Errors of the streaming test API ([`super::ApiServer::append_log`] and
