@@ -461,13 +461,16 @@ async fn status_errors_and_object_semantics() {
     assert_eq!(body["details"]["name"], name.as_str());
     assert_eq!(body["details"]["uid"], created["metadata"]["uid"]);
 
-    // Connect subresources are a phase-2 seam.
+    // Connect subresources: a pod's log (tests/tests/streaming.rs has more).
     f.server
         .store()
         .create("pods", json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}))
         .unwrap();
     let (s, body) = c.get("/api/v1/namespaces/default/pods/p/log").await;
-    assert_eq!(s, 501, "{body}");
+    let log: String = (1..=kubeplex_tests::apiserver::SEEDED_LOG_LINES)
+        .map(|n| format!("p/c line {n}\n"))
+        .collect();
+    assert_eq!((s, body), (200, Value::String(log)));
     // Issuer discovery is served (tests/tests/service_accounts.rs).
     let (s, body) = c.get("/.well-known/openid-configuration").await;
     assert_eq!(s, 200, "{body}");
