@@ -625,9 +625,12 @@ async fn everyday_commands_behave_like_a_cluster() {
     let pods = rows(&c.ok(&["get", "pods", "-n", "team", "-o", "wide"]).await);
     assert_eq!(pods[0][..5], ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]);
     assert_eq!(pods[1][..4], ["p", "1/1", "Running", "0"]);
-    // Streaming and upgrade subresources are the phase-2 seam.
-    let out = c.run(&["logs", "p", "-n", "team"]).await;
-    assert!(out.stderr.contains("NotImplemented"), "{}", out.stderr);
+    // The pod runs: it has a log (tests/tests/streaming.rs has more).
+    let out = c.ok(&["logs", "p", "-n", "team"]).await;
+    let log: String = (1..=kubeplex_tests::apiserver::SEEDED_LOG_LINES)
+        .map(|n| format!("p/p line {n}\n"))
+        .collect();
+    assert_eq!(out, log);
     assert_eq!(
         c.ok(&["delete", "ns", "team"]).await.trim(),
         r#"namespace "team" deleted"#
