@@ -223,7 +223,7 @@ pub fn decide(
     }
 
     // 8. allow
-    let forward = forward(config, &verified, &route, now);
+    let forward = forward(config, &verified, &route, request.path, now);
     audit.info = Some(info);
     audit.decision = AuditDecision::Allow;
     audit.reason = "ok";
@@ -298,7 +298,13 @@ fn forbidden(user: &str, cluster: &str, info: &RequestInfo) -> Status {
 }
 
 /// The headers that make the cluster see the caller.
-fn forward(config: &Config, token: &VerifiedToken, route: &route::Route<'_>, now: i64) -> Forward {
+fn forward(
+    config: &Config,
+    token: &VerifiedToken,
+    route: &route::Route<'_>,
+    original_path: &str,
+    now: i64,
+) -> Forward {
     let id = &token.identity;
     let mut set = Vec::with_capacity(5);
     set.push(("impersonate-user".to_string(), id.user.clone()));
@@ -308,6 +314,12 @@ fn forward(config: &Config, token: &VerifiedToken, route: &route::Route<'_>, now
     set.push((config.context_header.clone(), route.context.to_string()));
     if let Some(path) = &route.upstream_path {
         set.push((":path".to_string(), path.clone()));
+        // what Envoy's own prefix_rewrite records, so the access log's
+        // %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% shows the path the client sent
+        set.push((
+            "x-envoy-original-path".to_string(),
+            original_path.to_string(),
+        ));
     }
     // Envoy ends the stream (watch, exec, logs -f) when the token expires:
     // the route has max_stream_duration.grpc_timeout_header_max = 0s.

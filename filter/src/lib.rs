@@ -54,12 +54,6 @@ struct Root {
     cache: Rc<RefCell<TokenCache>>,
 }
 
-impl Default for TokenCache {
-    fn default() -> Self {
-        TokenCache::new(config::DEFAULT_TOKEN_CACHE_SIZE)
-    }
-}
-
 impl Context for Root {}
 
 impl RootContext for Root {

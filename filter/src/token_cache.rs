@@ -83,5 +83,11 @@ impl TokenCache {
     }
 }
 
+impl Default for TokenCache {
+    fn default() -> Self {
+        TokenCache::new(crate::config::DEFAULT_TOKEN_CACHE_SIZE)
+    }
+}
+
 #[cfg(test)]
 mod tests;

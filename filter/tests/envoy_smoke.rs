@@ -549,6 +549,10 @@ fn filter_in_real_envoy() {
     };
     let allowed = by_rid("rid-RS256");
     assert_eq!(allowed["code"], 200);
+    assert_eq!(
+        allowed["path"], "/clusters/dev-a/api/v1/namespaces/default/pods?limit=5",
+        "the access log shows the path the client sent"
+    );
     let a = audit(allowed);
     assert_eq!(a["decision"], "allow");
     assert_eq!(a["reason"], "ok");

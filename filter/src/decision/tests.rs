@@ -349,6 +349,7 @@ fn cluster_selection_errors() {
     let f = allowed(&d);
     assert_eq!(header(f, "x-kubeplex-context"), vec!["dev-a"]);
     assert!(header(f, ":path").is_empty(), "path unchanged");
+    assert!(header(f, "x-envoy-original-path").is_empty());
 }
 
 #[test]
