@@ -108,6 +108,7 @@ impl Cluster {
         if stdin.is_some() {
             cmd.stdin(Stdio::piped());
         }
+        let started = std::time::Instant::now();
         let mut child = cmd.spawn().unwrap();
         if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
             pipe.write_all(input).await.unwrap();
@@ -123,9 +124,10 @@ impl Cluster {
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         };
         eprintln!(
-            "$ kubectl {} ({transport:?}) -> {:?}\n{}{}",
+            "$ kubectl {} ({transport:?}) -> {:?} in {:?}\n{}{}",
             args.join(" "),
             out.code,
+            started.elapsed(),
             out.stdout,
             out.stderr
         );
@@ -192,31 +194,43 @@ async fn logs_tail_timestamps_and_errors() {
     // Without -c kubectl picks the first container (and says so).
     let out = c.run(t, &["logs", POD], None).await;
     assert_eq!(out.stdout.lines().collect::<Vec<_>>(), all);
-    assert!(out.stderr.contains("Defaulted container \"app\""), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("Defaulted container \"app\""),
+        "{}",
+        out.stderr
+    );
     let out = c.ok(t, &["logs", POD, "-c", "sidecar", "--tail=2"]).await;
     let want: Vec<String> = (SEEDED_LOG_LINES - 1..=SEEDED_LOG_LINES)
         .map(|n| seeded("sidecar", n))
         .collect();
     assert_eq!(out.lines().collect::<Vec<_>>(), want);
-    c.server.append_log(NS, POD, "app", "appended by the test").unwrap();
-    let out = c.ok(t, &["logs", POD, "-c", "app", "--timestamps", "--tail=1"]).await;
+    c.server
+        .append_log(NS, POD, "app", "appended by the test")
+        .unwrap();
+    let out = c
+        .ok(t, &["logs", POD, "-c", "app", "--timestamps", "--tail=1"])
+        .await;
     let (stamp, text) = out.trim_end().split_once(' ').unwrap();
     assert_eq!(text, "appended by the test");
     assert!(stamp.ends_with('Z') && stamp.len() == 30, "{stamp}");
-    let out = c.ok(t, &["logs", POD, "-c", "app", "--limit-bytes=5"]).await;
+    let out = c
+        .ok(t, &["logs", POD, "-c", "app", "--limit-bytes=5"])
+        .await;
     assert_eq!(out, &all[0][..5]);
     let out = c.run(t, &["logs", POD, "-c", "nope"], None).await;
     assert!(!out.success());
     assert!(
-        out.stderr.contains("container nope is not valid for pod web-0"),
+        out.stderr
+            .contains("container nope is not valid for pod web-0"),
         "{}",
         out.stderr
     );
-    let out = c.run(t, &["logs", POD, "-c", "app", "--previous"], None).await;
+    let out = c
+        .run(t, &["logs", POD, "-c", "app", "--previous"], None)
+        .await;
     assert!(
-        out.stderr.contains(
-            "previous terminated container \"app\" in pod \"web-0\" not found"
-        ),
+        out.stderr
+            .contains("previous terminated container \"app\" in pod \"web-0\" not found"),
         "{}",
         out.stderr
     );
@@ -230,7 +244,10 @@ async fn logs_tail_timestamps_and_errors() {
     assert_eq!(log.status, 200);
     assert!(log.query.contains("container=app"), "{}", log.query);
     assert_eq!(
-        c.server.append_log(NS, "missing", "app", "x").unwrap_err().to_string(),
+        c.server
+            .append_log(NS, "missing", "app", "x")
+            .unwrap_err()
+            .to_string(),
         "pods \"missing\" not found in namespace \"default\""
     );
 }
@@ -282,12 +299,26 @@ async fn logs_follow_gets_appended_lines_and_heartbeats_until_killed() {
 async fn exec_echo_over_both_transports() {
     let c = cluster().await;
     for t in [Transport::WebSocket, Transport::Spdy] {
-        let out = c.ok(t, &["exec", POD, "-c", "app", "--", "echo", "hi"]).await;
+        let out = c
+            .ok(t, &["exec", POD, "-c", "app", "--", "echo", "hi"])
+            .await;
         assert_eq!(out, "hi\n");
         let r = c.upgraded("exec", t);
         assert!(r.query.contains("command=echo&command=hi"), "{}", r.query);
         let out = c
-            .ok(t, &["exec", POD, "-c", "app", "--", "sh", "-c", "echo $GREETING from $HOSTNAME"])
+            .ok(
+                t,
+                &[
+                    "exec",
+                    POD,
+                    "-c",
+                    "app",
+                    "--",
+                    "sh",
+                    "-c",
+                    "echo $GREETING from $HOSTNAME",
+                ],
+            )
             .await;
         assert_eq!(out, "hi there from web-0\n");
         c.no_sessions_left().await;
@@ -300,7 +331,11 @@ async fn exec_stdin_is_echoed_by_cat() {
     let input = b"line one\nline two\n".repeat(500);
     for t in [Transport::WebSocket, Transport::Spdy] {
         let out = c
-            .run(t, &["exec", "-i", POD, "-c", "app", "--", "cat"], Some(&input))
+            .run(
+                t,
+                &["exec", "-i", POD, "-c", "app", "--", "cat"],
+                Some(&input),
+            )
             .await;
         assert!(out.success(), "{}", out.stderr);
         assert_eq!(out.stdout.as_bytes(), &input[..]);
@@ -315,7 +350,11 @@ async fn exec_exit_codes_and_stderr() {
     let c = cluster().await;
     for t in [Transport::WebSocket, Transport::Spdy] {
         let out = c
-            .run(t, &["exec", POD, "-c", "app", "--", "sh", "-c", "exit 3"], None)
+            .run(
+                t,
+                &["exec", POD, "-c", "app", "--", "sh", "-c", "exit 3"],
+                None,
+            )
             .await;
         assert_eq!(out.code, Some(3), "{}", out.stderr);
         assert!(
@@ -327,14 +366,19 @@ async fn exec_exit_codes_and_stderr() {
             .run(t, &["exec", POD, "-c", "app", "--", "nosuch", "x"], None)
             .await;
         assert_eq!(out.code, Some(127));
-        assert!(out.stderr.contains("sh: nosuch: not found"), "{}", out.stderr);
+        assert!(
+            out.stderr.contains("sh: nosuch: not found"),
+            "{}",
+            out.stderr
+        );
         assert!(out.stdout.is_empty());
         let out = c
             .run(t, &["exec", POD, "-c", "nope", "--", "true"], None)
             .await;
         assert!(!out.success());
         assert!(
-            out.stderr.contains("container nope is not valid for pod web-0"),
+            out.stderr
+                .contains("container nope is not valid for pod web-0"),
             "{}",
             out.stderr
         );
@@ -361,7 +405,10 @@ async fn attach_echoes_stdin_and_shows_new_log_lines() {
         line_matching(&mut stdout, |l| l == line, &mut seen).await;
         // End of stdin ends the main process's `cat`: attach returns 0.
         drop(stdin);
-        let status = tokio::time::timeout(T, child.wait()).await.unwrap().unwrap();
+        let status = tokio::time::timeout(T, child.wait())
+            .await
+            .unwrap()
+            .unwrap();
         assert!(status.success(), "{status:?}; saw {seen:?}");
         c.upgraded("attach", t);
         c.no_sessions_left().await;
@@ -380,10 +427,7 @@ async fn cp_to_and_from_the_pod() {
         let dest = format!("{POD}:{remote}");
         c.ok(t, &["cp", local.to_str().unwrap(), &dest, "-c", "app"])
             .await;
-        assert_eq!(
-            c.server.pod_file(NS, POD, "app", &remote).unwrap(),
-            content
-        );
+        assert_eq!(c.server.pod_file(NS, POD, "app", &remote).unwrap(), content);
         let back = dir.path().join(format!("back-{t:?}.txt"));
         c.ok(t, &["cp", &dest, back.to_str().unwrap(), "-c", "app"])
             .await;
@@ -400,11 +444,23 @@ async fn cp_to_and_from_the_pod() {
     let out_dir = dir.path().join("site");
     c.ok(
         Transport::WebSocket,
-        &["cp", &format!("{POD}:/srv/site"), out_dir.to_str().unwrap(), "-c", "app"],
+        &[
+            "cp",
+            &format!("{POD}:/srv/site"),
+            out_dir.to_str().unwrap(),
+            "-c",
+            "app",
+        ],
     )
     .await;
-    assert_eq!(std::fs::read(out_dir.join("index.html")).unwrap(), b"<h1>hi</h1>");
-    assert_eq!(std::fs::read(out_dir.join("css/main.css")).unwrap(), b"body{}");
+    assert_eq!(
+        std::fs::read(out_dir.join("index.html")).unwrap(),
+        b"<h1>hi</h1>"
+    );
+    assert_eq!(
+        std::fs::read(out_dir.join("css/main.css")).unwrap(),
+        b"body{}"
+    );
 }
 
 /// Starts `kubectl port-forward` and returns it with the local ports in
@@ -443,7 +499,9 @@ async fn port_forward(
 }
 
 async fn http_get(port: u16) -> String {
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
     s.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await
         .unwrap();
@@ -456,7 +514,9 @@ async fn http_get(port: u16) -> String {
 }
 
 async fn echo(port: u16, payload: &[u8]) -> Vec<u8> {
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
     s.write_all(payload).await.unwrap();
     s.shutdown().await.unwrap();
     let mut back = Vec::new();
@@ -519,7 +579,10 @@ async fn exec_needs_create_on_pods_exec() {
         for (k, v) in t.env() {
             cmd.env(k, v);
         }
-        let out = tokio::time::timeout(T, cmd.output()).await.unwrap().unwrap();
+        let out = tokio::time::timeout(T, cmd.output())
+            .await
+            .unwrap()
+            .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success());
         assert!(
@@ -536,7 +599,11 @@ async fn exec_needs_create_on_pods_exec() {
 }
 
 /// A raw WebSocket exec client (rustls + tokio-tungstenite).
-async fn websocket(c: &Cluster, query: &str, protocol: &str) -> tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+async fn websocket(
+    c: &Cluster,
+    query: &str,
+    protocol: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     roots
@@ -552,7 +619,9 @@ async fn websocket(c: &Cluster, query: &str, protocol: &str) -> tokio_tungstenit
         )
         .unwrap();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let tcp = tokio::net::TcpStream::connect(c.server.addr()).await.unwrap();
+    let tcp = tokio::net::TcpStream::connect(c.server.addr())
+        .await
+        .unwrap();
     let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
         .await
@@ -579,16 +648,22 @@ async fn websocket(c: &Cluster, query: &str, protocol: &str) -> tokio_tungstenit
 
 /// Collects channel messages until the server closes: (stream, bytes).
 async fn collect(
-    ws: &mut tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+    ws: &mut tokio_tungstenite::WebSocketStream<
+        tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    >,
 ) -> Vec<(u8, Vec<u8>)> {
     let mut got = Vec::new();
+    let mut closed = false;
     tokio::time::timeout(T, async {
         while let Some(msg) = ws.next().await {
-            match msg.unwrap() {
+            let Ok(msg) = msg else { break };
+            match msg {
                 Message::Binary(b) => got.push((b[0], b[1..].to_vec())),
+                // Keep reading after a close: that sends our close reply,
+                // then the stream ends.
                 Message::Close(frame) => {
                     assert_eq!(frame.map(|f| u16::from(f.code)), Some(1000));
-                    break;
+                    closed = true;
                 }
                 _ => {}
             }
@@ -596,6 +671,7 @@ async fn collect(
     })
     .await
     .unwrap();
+    assert!(closed, "the server closes with a normal close frame");
     got
 }
 
@@ -615,7 +691,9 @@ async fn raw_websocket_tty_session() {
     let mut ws = websocket(&c, query, "v5.channel.k8s.io").await;
     // Resize (stream 4), then type two commands and ^D (end of input).
     ws.send(Message::Binary(
-        [&[4u8][..], br#"{"Width":100,"Height":30}"#].concat().into(),
+        [&[4u8][..], br#"{"Width":100,"Height":30}"#]
+            .concat()
+            .into(),
     ))
     .await
     .unwrap();
@@ -629,7 +707,10 @@ async fn raw_websocket_tty_session() {
     let stdout = stream_bytes(&got, 1);
     // The prompt, the echo of what was typed (all of it at once: typeahead),
     // then the output of each command.
-    assert!(stdout.starts_with("/ # stty size\r\nnosuch\r\n"), "{stdout:?}");
+    assert!(
+        stdout.starts_with("/ # stty size\r\nnosuch\r\n"),
+        "{stdout:?}"
+    );
     assert!(stdout.contains("\r\n30 100\r\n"), "{stdout:?}");
     // With a TTY, errors are on stdout and lines end in \r\n.
     assert!(stdout.contains("sh: nosuch: not found\r\n"), "{stdout:?}");
@@ -637,7 +718,10 @@ async fn raw_websocket_tty_session() {
     // The shell exited with the last command's status.
     let status: serde_json::Value = serde_json::from_str(&stream_bytes(&got, 3)).unwrap();
     assert_eq!(status["reason"], "NonZeroExitCode");
-    assert_eq!(status["details"]["causes"][0], json!({"reason": "ExitCode", "message": "127"}));
+    assert_eq!(
+        status["details"]["causes"][0],
+        json!({"reason": "ExitCode", "message": "127"})
+    );
     c.no_sessions_left().await;
 }
 
@@ -675,7 +759,10 @@ async fn raw_websocket_v5_close_signal_and_v4_status() {
 async fn shutdown_ends_open_sessions() {
     let c = cluster().await;
     let mut child = c
-        .command(Transport::WebSocket, &["exec", "-i", POD, "-c", "app", "--", "cat"])
+        .command(
+            Transport::WebSocket,
+            &["exec", "-i", POD, "-c", "app", "--", "cat"],
+        )
         .stdin(Stdio::piped())
         .spawn()
         .unwrap();
@@ -683,6 +770,9 @@ async fn shutdown_ends_open_sessions() {
     assert!(c.server.wait_for_active_streams(1, T).await);
     c.server.shutdown().await;
     // kubectl notices the connection ending and exits.
-    let status = tokio::time::timeout(T, child.wait()).await.unwrap().unwrap();
+    let status = tokio::time::timeout(T, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(status.code().is_some());
 }

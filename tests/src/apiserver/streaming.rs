@@ -13,7 +13,6 @@
 //!
 //! Per-container state (log, filesystem) is created on first use and
 //! forgotten when the pod is replaced (new UID).
-#![allow(dead_code, unused_imports)]
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -206,7 +205,10 @@ impl super::ApiServer {
                 namespace: namespace.into(),
                 name: pod.into(),
             })?;
-        if !pod_target::container_names(&obj).iter().any(|c| c == container) {
+        if !pod_target::container_names(&obj)
+            .iter()
+            .any(|c| c == container)
+        {
             return Err(StreamingError::ContainerNotFound {
                 container: container.into(),
                 pod: pod.into(),

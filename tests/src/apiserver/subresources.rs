@@ -115,9 +115,7 @@ fn remote_command(req: ConnectRequest<'_>, pod: Value, query: &Query) -> Connect
     }
     if tty && stderr {
         // kubectl never asks for both; the apiserver refuses it.
-        return Err(ApiError::bad_request(
-            "tty and stderr cannot both be true",
-        ));
+        return Err(ApiError::bad_request("tty and stderr cannot both be true"));
     }
     let container = pod_target::resolve_container(&pod, query.get("container"))?;
     if pod_target::waiting_reason(&pod, &container).is_some() {
@@ -141,8 +139,9 @@ fn remote_command(req: ConnectRequest<'_>, pod: Value, query: &Query) -> Connect
                 None
             } else {
                 Some(
-                    negotiate::choose(&protocols, &channels::names())
-                        .ok_or_else(|| negotiate::websocket_refusal(&protocols, &channels::names()))?,
+                    negotiate::choose(&protocols, &channels::names()).ok_or_else(|| {
+                        negotiate::websocket_refusal(&protocols, &channels::names())
+                    })?,
                 )
             };
             let protocol = channels::by_name(chosen).expect("negotiated protocol is known");
@@ -160,7 +159,10 @@ fn remote_command(req: ConnectRequest<'_>, pod: Value, query: &Query) -> Connect
             Ok(negotiate::websocket_response(&key, chosen))
         }
         Upgrade::Spdy { protocols } => {
-            let names: Vec<&str> = remote_command::SPDY_PROTOCOLS.iter().map(|(n, _)| *n).collect();
+            let names: Vec<&str> = remote_command::SPDY_PROTOCOLS
+                .iter()
+                .map(|(n, _)| *n)
+                .collect();
             let Some(chosen) = negotiate::choose(&protocols, &names) else {
                 return Ok(negotiate::spdy_refusal(&protocols, &names));
             };

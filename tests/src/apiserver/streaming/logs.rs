@@ -73,13 +73,28 @@ pub fn options(pod: &Value, query: &Query, now: SystemTime) -> Result<LogOptions
     let since_seconds = integer(query, "sinceSeconds")?;
     let limit = integer(query, "limitBytes")?;
     if let Some(t) = tail.filter(|t| *t < 0) {
-        return Err(invalid(name, "tailLines", &t.to_string(), "must be greater than or equal to 0"));
+        return Err(invalid(
+            name,
+            "tailLines",
+            &t.to_string(),
+            "must be greater than or equal to 0",
+        ));
     }
     if let Some(s) = since_seconds.filter(|s| *s < 1) {
-        return Err(invalid(name, "sinceSeconds", &s.to_string(), "must be greater than 0"));
+        return Err(invalid(
+            name,
+            "sinceSeconds",
+            &s.to_string(),
+            "must be greater than 0",
+        ));
     }
     if let Some(l) = limit.filter(|l| *l < 1) {
-        return Err(invalid(name, "limitBytes", &l.to_string(), "must be greater than 0"));
+        return Err(invalid(
+            name,
+            "limitBytes",
+            &l.to_string(),
+            "must be greater than 0",
+        ));
     }
     let since_time = match query.get("sinceTime") {
         Some(t) => Some(timestamps::parse_rfc3339(t).ok_or_else(|| {

@@ -130,7 +130,11 @@ pub fn spdy_refusal(offered: &[String], supports: &[&str]) -> hyper::Response<ht
     };
     let mut resp = http_io::error(&ApiError::new(
         if offered.is_empty() { 400 } else { 403 },
-        if offered.is_empty() { "BadRequest" } else { "Forbidden" },
+        if offered.is_empty() {
+            "BadRequest"
+        } else {
+            "Forbidden"
+        },
         msg,
     ));
     for s in supports {

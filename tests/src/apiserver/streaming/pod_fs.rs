@@ -90,11 +90,6 @@ pub fn parent(path: &str) -> &str {
     }
 }
 
-/// The last component of a normalised path (empty for `/`).
-pub fn base_name(path: &str) -> &str {
-    path.rsplit('/').next().unwrap_or("")
-}
-
 impl PodFs {
     /// A small container image: `/`, `/bin`, `/etc` (with `hostname` and
     /// `hosts`), `/root`, `/tmp`, `/var/log`.
@@ -212,8 +207,8 @@ impl PodFs {
             Some(_) => return Err(FsError::Exists),
             None => {}
         }
-        if parents && path != "/" && self.nodes.get(parent(&path)).is_none() {
-            self.mkdir(&parent(&path).to_string(), true)?;
+        if parents && path != "/" && !self.nodes.contains_key(parent(&path)) {
+            self.mkdir(parent(&path), true)?;
         }
         self.check_parent(&path)?;
         self.nodes.insert(

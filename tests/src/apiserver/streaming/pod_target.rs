@@ -33,7 +33,10 @@ pub fn resolve_container(pod: &Value, requested: Option<&str>) -> Result<String,
             }
         }
         None => {
-            let containers = pod["spec"]["containers"].as_array().cloned().unwrap_or_default();
+            let containers = pod["spec"]["containers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             match containers.as_slice() {
                 [only] => Ok(only["name"].as_str().unwrap_or("").to_string()),
                 [] => Err(ApiError::bad_request(format!(

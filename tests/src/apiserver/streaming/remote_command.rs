@@ -52,6 +52,20 @@ pub struct Session {
 }
 
 impl Session {
+    /// Logs who is being exec'd into (never the command: it may carry
+    /// secrets).
+    fn log_start(&self, protocol: &str) {
+        tracing::debug!(
+            namespace = %self.ctx.namespace,
+            pod = %self.ctx.pod,
+            container = %self.ctx.container,
+            attach = matches!(self.program, Program::Attach),
+            tty = self.tty,
+            protocol,
+            "remote command session"
+        );
+    }
+
     /// The bytes for the error stream when the process exited with `code`.
     fn status(&self, version: u8, code: i32) -> Option<Vec<u8>> {
         let argv = match &self.program {
@@ -75,6 +89,7 @@ pub async fn serve_websocket<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
+    session.log_start(protocol.name);
     let (mut sink, mut source) = ws.split();
     let (stdin_tx, stdin_rx) = mpsc::unbounded_channel();
     let mut stdin_tx = session.stdin.then_some(stdin_tx);
@@ -176,14 +191,11 @@ impl Streams {
 
 /// Runs `session` over an upgraded SPDY/3.1 connection; `version` is the
 /// negotiated remote-command protocol version.
-pub async fn serve_spdy<T>(
-    io: T,
-    version: u8,
-    session: Session,
-    shutdown: watch::Receiver<bool>,
-) where
+pub async fn serve_spdy<T>(io: T, version: u8, session: Session, shutdown: watch::Receiver<bool>)
+where
     T: AsyncRead + AsyncWrite + Send + 'static,
 {
+    session.log_start(&format!("SPDY/3.1 v{version}"));
     let mut conn = Connection::serve(io);
     let writer = conn.writer();
     let stopped = shutdown_signal(shutdown);

@@ -149,9 +149,10 @@ impl<'c> Shell<'c> {
             "$" => Some("1".into()),
             "#" => Some(self.positional.len().saturating_sub(1).to_string()),
             "@" | "*" => Some(self.positional.get(1..).unwrap_or_default().join(" ")),
-            n if n.chars().all(|c| c.is_ascii_digit()) => {
-                n.parse::<usize>().ok().and_then(|i| self.positional.get(i).cloned())
-            }
+            n if n.chars().all(|c| c.is_ascii_digit()) => n
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| self.positional.get(i).cloned()),
             n => self
                 .vars
                 .iter()
@@ -350,7 +351,8 @@ impl<'c> Shell<'c> {
                 Some(b) => Input::Bytes(Some(b)),
                 None => std::mem::replace(&mut io.stdin, Input::Null),
             },
-            stdout: target(&files[1]).unwrap_or_else(|| std::mem::replace(&mut io.stdout, Out::Null)),
+            stdout: target(&files[1])
+                .unwrap_or_else(|| std::mem::replace(&mut io.stdout, Out::Null)),
             stderr: if merge {
                 None
             } else {
@@ -435,7 +437,9 @@ impl<'c> Shell<'c> {
     /// `sh [-c SCRIPT [NAME ARGS...]]`; without `-c`, reads commands from
     /// stdin (interactively, with a prompt, on a TTY).
     async fn sh(&mut self, args: &[String], io: &mut CmdIo<'_>) -> Status {
-        let mut it = args.iter().skip_while(|a| matches!(a.as_str(), "-e" | "-x" | "-eu" | "-u"));
+        let mut it = args
+            .iter()
+            .skip_while(|a| matches!(a.as_str(), "-e" | "-x" | "-eu" | "-u"));
         match it.next().map(String::as_str) {
             Some("-c") => {
                 let Some(script) = it.next() else {
@@ -468,7 +472,9 @@ impl<'c> Shell<'c> {
                         status
                     }
                     Err(_) => {
-                        io.err(&format!("sh: can't open '{file}': No such file or directory\n"));
+                        io.err(&format!(
+                            "sh: can't open '{file}': No such file or directory\n"
+                        ));
                         Status::code(2)
                     }
                 }

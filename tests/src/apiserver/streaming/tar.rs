@@ -67,9 +67,22 @@ pub fn write(entries: &[Entry]) -> Vec<u8> {
             if link.len() > 100 {
                 records += &pax_record("linkpath", link);
             }
-            let base = e.name.trim_end_matches('/').rsplit('/').next().unwrap_or("x");
+            let base = e
+                .name
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or("x");
             let pax_name: String = format!("PaxHeaders.0/{base}").chars().take(99).collect();
-            out.extend_from_slice(&header(&pax_name, "", b'x', records.len(), 0o644, e.mtime, ""));
+            out.extend_from_slice(&header(
+                &pax_name,
+                "",
+                b'x',
+                records.len(),
+                0o644,
+                e.mtime,
+                "",
+            ));
             push_padded(&mut out, records.as_bytes());
         }
         let (prefix, name) = split.unwrap_or(("", ""));
@@ -185,12 +198,24 @@ fn checksum_ok(h: &[u8]) -> bool {
     let unsigned: u64 = h
         .iter()
         .enumerate()
-        .map(|(i, &b)| if (148..156).contains(&i) { 32 } else { u64::from(b) })
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u64::from(b)
+            }
+        })
         .sum();
     let signed: i64 = h
         .iter()
         .enumerate()
-        .map(|(i, &b)| if (148..156).contains(&i) { 32 } else { i64::from(b as i8) })
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                i64::from(b as i8)
+            }
+        })
         .sum();
     want == unsigned || i64::try_from(want).ok() == Some(signed)
 }
@@ -199,7 +224,10 @@ fn checksum_ok(h: &[u8]) -> bool {
 fn pax_records(mut data: &[u8]) -> Result<Vec<(String, String)>, TarError> {
     let mut out = Vec::new();
     while !data.is_empty() && data[0] != 0 {
-        let space = data.iter().position(|&b| b == b' ').ok_or(TarError::BadPax)?;
+        let space = data
+            .iter()
+            .position(|&b| b == b' ')
+            .ok_or(TarError::BadPax)?;
         let len: usize = std::str::from_utf8(&data[..space])
             .ok()
             .and_then(|s| s.parse().ok())
@@ -207,7 +235,8 @@ fn pax_records(mut data: &[u8]) -> Result<Vec<(String, String)>, TarError> {
         if len <= space + 1 || len > data.len() || data[len - 1] != b'\n' {
             return Err(TarError::BadPax);
         }
-        let record = std::str::from_utf8(&data[space + 1..len - 1]).map_err(|_| TarError::BadPax)?;
+        let record =
+            std::str::from_utf8(&data[space + 1..len - 1]).map_err(|_| TarError::BadPax)?;
         let (k, v) = record.split_once('=').ok_or(TarError::BadPax)?;
         out.push((k.to_string(), v.to_string()));
         data = &data[len..];

@@ -27,7 +27,9 @@ struct LineDiscipline {
 
 impl LineDiscipline {
     fn echo(&self, bytes: &[u8]) {
-        let _ = self.echo.send(Output::Stdout(Bytes::copy_from_slice(bytes)));
+        let _ = self
+            .echo
+            .send(Output::Stdout(Bytes::copy_from_slice(bytes)));
     }
 
     fn feed(&mut self, data: &[u8]) {
@@ -36,7 +38,8 @@ impl LineDiscipline {
                 b'\r' | b'\n' => {
                     self.line.push(b'\n');
                     self.echo(b"\r\n");
-                    self.ready.push_back(Bytes::from(std::mem::take(&mut self.line)));
+                    self.ready
+                        .push_back(Bytes::from(std::mem::take(&mut self.line)));
                 }
                 0x7f | 0x08 => {
                     if self.line.pop().is_some() {

@@ -1,6 +1,6 @@
 //! The in-memory container filesystem.
 
-use super::{FsError, Node, PodFs, base_name, normalize, parent};
+use super::{FsError, Node, PodFs, normalize, parent};
 
 #[test]
 fn paths_are_normalised() {
@@ -9,7 +9,6 @@ fn paths_are_normalised() {
     assert_eq!(normalize("/.."), "/");
     assert_eq!(parent("/a/b"), "/a");
     assert_eq!(parent("/a"), "/");
-    assert_eq!(base_name("/a/b"), "b");
 }
 
 #[test]

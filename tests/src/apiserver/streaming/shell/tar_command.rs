@@ -123,7 +123,9 @@ fn mtime(node: &Node) -> u64 {
     let t = match node {
         Node::Dir { mtime, .. } | Node::File { mtime, .. } | Node::Symlink { mtime, .. } => *mtime,
     };
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn create(shell: &mut Shell<'_>, o: &Options, io: &mut CmdIo<'_>) -> i32 {
@@ -275,9 +277,7 @@ async fn extract(shell: &mut Shell<'_>, o: &Options, io: &mut CmdIo<'_>) -> i32 
             warned = true;
         }
         if name.split('/').any(|c| c == "..") {
-            io.err(&format!(
-                "tar: {name}: Member name contains '..'\n"
-            ));
+            io.err(&format!("tar: {name}: Member name contains '..'\n"));
             failed = true;
             continue;
         }

@@ -112,7 +112,14 @@ fn parser_builds_lists_pipelines_and_redirections() {
     assert_eq!(first.rest[1].0, Connector::Or);
     let g = &script[1].first[0];
     assert_eq!(g.redirects[0], Redirect::StderrToStdout);
-    assert!(matches!(&g.redirects[1], Redirect::Out { fd: 1, append: true, .. }));
+    assert!(matches!(
+        &g.redirects[1],
+        Redirect::Out {
+            fd: 1,
+            append: true,
+            ..
+        }
+    ));
     assert!(matches!(&g.redirects[2], Redirect::In(_)));
     assert!(parse("echo 'open").is_err());
     assert!(parse("a |").is_err());
@@ -134,7 +141,11 @@ async fn echo_exit_codes_and_unknown_commands() {
     assert!(r.stdout.is_empty());
     let r = sh("echo 'unterminated").await;
     assert_eq!(r.code, 2);
-    assert!(r.err().contains("unterminated quoted string"), "{}", r.err());
+    assert!(
+        r.err().contains("unterminated quoted string"),
+        "{}",
+        r.err()
+    );
 }
 
 #[tokio::test]
@@ -206,11 +217,17 @@ async fn builtins_report_the_pod() {
     assert_eq!(sh("cd /etc && pwd && cd /nope").await.code, 2);
     assert_eq!(exec(&["sleep", "0.01"]).await.code, 0);
     let r = exec(&["sleep", "soon"]).await;
-    assert_eq!((r.code, r.err()), (1, "sleep: invalid number 'soon'\n".into()));
+    assert_eq!(
+        (r.code, r.err()),
+        (1, "sleep: invalid number 'soon'\n".into())
+    );
     assert_eq!(exec(&["test", "-d", "/tmp"]).await.code, 0);
     assert_eq!(exec(&["test", "-d", "/etc/hosts"]).await.code, 1);
     assert_eq!(exec(&["[", "-f", "/etc/hosts", "]"]).await.code, 0);
-    assert_eq!(sh("[ 3 -gt 2 ] && [ a != b ] && test ! -e /x").await.code, 0);
+    assert_eq!(
+        sh("[ 3 -gt 2 ] && [ a != b ] && test ! -e /x").await.code,
+        0
+    );
 }
 
 #[tokio::test]
@@ -229,7 +246,10 @@ async fn tar_round_trips_through_the_pod_filesystem() {
     assert_eq!(r.err(), "tar: Removing leading `/' from member names\n");
     let entries = tar::read(&r.stdout).unwrap();
     let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
-    assert_eq!(names, ["data/", "data/a.txt", "data/sub/", "data/sub/b.bin"]);
+    assert_eq!(
+        names,
+        ["data/", "data/a.txt", "data/sub/", "data/sub/b.bin"]
+    );
     assert_eq!(entries[1].mode, 0o640);
     // What `kubectl cp ./x pod:/restore/x` runs, into another pod.
     let other = context();
@@ -251,18 +271,40 @@ async fn tar_round_trips_through_the_pod_filesystem() {
     )
     .await;
     assert_eq!(r.code, 0, "{}", r.err());
-    let fs = other.fs.lock().unwrap();
-    assert_eq!(fs.read("/restore/data/a.txt").unwrap(), b"alpha\n");
-    assert_eq!(fs.read("/restore/data/sub/b.bin").unwrap(), &[0, 1, 2, 255]);
-    drop(fs);
+    {
+        let fs = other.fs.lock().unwrap();
+        assert_eq!(fs.read("/restore/data/a.txt").unwrap(), b"alpha\n");
+        assert_eq!(fs.read("/restore/data/sub/b.bin").unwrap(), &[0, 1, 2, 255]);
+    }
     // Errors as GNU tar words them.
     let r = exec(&["tar", "cf", "-", "/missing"]).await;
     assert_eq!(r.code, 2);
-    assert!(r.err().contains("tar: /missing: Cannot stat: No such file or directory"));
-    let r = exec_with(&ctx, &["tar", "xmf", "-", "-C", "/nodir"], Some(vec![b"x"]), false, None).await;
+    assert!(
+        r.err()
+            .contains("tar: /missing: Cannot stat: No such file or directory")
+    );
+    let r = exec_with(
+        &ctx,
+        &["tar", "xmf", "-", "-C", "/nodir"],
+        Some(vec![b"x"]),
+        false,
+        None,
+    )
+    .await;
     assert_eq!(r.code, 2);
-    assert!(r.err().starts_with("tar: /nodir: Cannot open"), "{}", r.err());
-    let r = exec_with(&ctx, &["tar", "-xmf", "-"], Some(vec![b"garbage"]), false, None).await;
+    assert!(
+        r.err().starts_with("tar: /nodir: Cannot open"),
+        "{}",
+        r.err()
+    );
+    let r = exec_with(
+        &ctx,
+        &["tar", "-xmf", "-"],
+        Some(vec![b"garbage"]),
+        false,
+        None,
+    )
+    .await;
     assert_eq!(r.code, 2);
 }
 
@@ -282,7 +324,12 @@ async fn tty_merges_stderr_translates_newlines_and_edits_lines() {
     let r = exec_with(&ctx, &["stty", "size"], None, true, Some(size)).await;
     assert_eq!(r.out(), "24 80\r\n");
     assert_eq!(exec(&["stty", "size"]).await.code, 1);
-    assert!(exec_with(&ctx, &["env"], None, true, None).await.out().contains("TERM=xterm"));
+    assert!(
+        exec_with(&ctx, &["env"], None, true, None)
+            .await
+            .out()
+            .contains("TERM=xterm")
+    );
 }
 
 #[tokio::test]

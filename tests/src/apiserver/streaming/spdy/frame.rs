@@ -17,8 +17,6 @@ use super::header_block::{HeaderCompressor, HeaderDecompressor, Headers};
 pub const VERSION: u16 = 3;
 /// FLAG_FIN on DATA, SYN_STREAM, SYN_REPLY and HEADERS.
 pub const FLAG_FIN: u8 = 0x01;
-/// FLAG_UNIDIRECTIONAL on SYN_STREAM.
-pub const FLAG_UNIDIRECTIONAL: u8 = 0x02;
 /// The largest payload a frame header can describe.
 pub const MAX_PAYLOAD: usize = (1 << 24) - 1;
 
@@ -125,17 +123,6 @@ pub enum Frame {
 }
 
 impl Frame {
-    /// Whether FLAG_FIN is set (DATA, SYN_STREAM, SYN_REPLY, HEADERS).
-    pub fn fin(&self) -> bool {
-        match self {
-            Frame::SynStream { flags, .. }
-            | Frame::SynReply { flags, .. }
-            | Frame::Headers { flags, .. }
-            | Frame::Data { flags, .. } => flags & FLAG_FIN != 0,
-            _ => false,
-        }
-    }
-
     /// Appends the wire form to `out`, compressing header blocks with
     /// `compressor` (so frames must be encoded in the order they are sent).
     pub fn encode(
@@ -188,7 +175,9 @@ impl Frame {
                 let n = u32::try_from(entries.len()).unwrap_or(u32::MAX);
                 payload.extend_from_slice(&n.to_be_bytes());
                 for (f, id, value) in entries {
-                    payload.extend_from_slice(&((u32::from(*f) << 24) | (id & 0xff_ffff)).to_be_bytes());
+                    payload.extend_from_slice(
+                        &((u32::from(*f) << 24) | (id & 0xff_ffff)).to_be_bytes(),
+                    );
                     payload.extend_from_slice(&value.to_be_bytes());
                 }
                 (SETTINGS, *flags)

@@ -184,11 +184,12 @@ impl HeaderDecompressor {
             if out.len() > MAX_BLOCK {
                 return Err(SpdyError::HeaderBlock("header block too large".into()));
             }
-            if self.zlib.total_in() == before_in && out.len() == before_out {
-                if out.len() < out.capacity() {
-                    // No progress with room to spare: the input is incomplete.
-                    return Err(SpdyError::Compression("truncated header block".into()));
-                }
+            // No progress with room to spare: the input is incomplete.
+            if self.zlib.total_in() == before_in
+                && out.len() == before_out
+                && out.len() < out.capacity()
+            {
+                return Err(SpdyError::Compression("truncated header block".into()));
             }
             if out.len() == out.capacity() {
                 out.reserve(out.capacity().max(64));

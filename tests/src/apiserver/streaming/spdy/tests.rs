@@ -182,7 +182,6 @@ async fn frames_round_trip_through_the_wire_format() {
         back.push(f);
     }
     assert_eq!(back, frames);
-    assert!(back[1].fin() && back[3].fin() && !back[2].fin());
 }
 
 #[tokio::test]
