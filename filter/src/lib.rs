@@ -102,15 +102,14 @@ impl HttpContext for Request {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let Some(config) = self.config.clone() else {
             // No accepted config yet: fail closed.
-            let body = status::Status::new(
-                status::Reason::Unauthorized,
+            let status = status::Status::new(
+                status::Reason::ServiceUnavailable,
                 "the kubeplex gateway has no configuration yet",
-            )
-            .to_json();
+            );
             self.send_http_response(
-                503,
+                status.code(),
                 vec![("content-type", "application/json")],
-                Some(body.as_bytes()),
+                Some(status.to_json().as_bytes()),
             );
             return Action::Pause;
         };

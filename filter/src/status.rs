@@ -16,6 +16,8 @@ pub enum Reason {
     Forbidden,
     /// 404: no such context, or no context selected.
     NotFound,
+    /// 503: the filter has no accepted configuration yet.
+    ServiceUnavailable,
 }
 
 impl Reason {
@@ -26,6 +28,7 @@ impl Reason {
             Reason::Unauthorized => 401,
             Reason::Forbidden => 403,
             Reason::NotFound => 404,
+            Reason::ServiceUnavailable => 503,
         }
     }
 
@@ -36,6 +39,7 @@ impl Reason {
             Reason::Unauthorized => "Unauthorized",
             Reason::Forbidden => "Forbidden",
             Reason::NotFound => "NotFound",
+            Reason::ServiceUnavailable => "ServiceUnavailable",
         }
     }
 }

@@ -702,3 +702,50 @@ fn cpu_per_request_in_envoy() {
         );
     }
 }
+
+/// A config the filter cannot decode is refused by `on_configure`, and
+/// Envoy refuses to serve with it (static bootstrap: it exits).
+#[test]
+#[ignore = "needs the wasm build and Envoy; run with --ignored"]
+fn undecodable_config_is_refused() {
+    let wasm = workspace().join("target/wasm32-wasip1/wasm/kubeplex_filter.wasm");
+    assert!(wasm.exists(), "build the filter first");
+    let dir = std::env::temp_dir().join(format!("kubeplex-filter-badcfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bootstrap = std::fs::read_to_string(mint::test_data("envoy-static.yaml"))
+        .unwrap()
+        .replace("{{ACCESS_LOG}}", dir.join("access.log").to_str().unwrap())
+        .replace("{{WASM}}", wasm.to_str().unwrap())
+        // 0xff 0xff 0xff: not a protobuf message
+        .replace("{{CONFIG_B64}}", "////")
+        .replace("{{UPSTREAM_PORT}}", "9");
+    std::fs::write(dir.join("envoy.yaml"), bootstrap).unwrap();
+    let log = std::fs::File::create(dir.join("envoy.log")).unwrap();
+    let mut child = Command::new(envoy_binary())
+        .arg("-c")
+        .arg(dir.join("envoy.yaml"))
+        .args(["--disable-hot-restart", "--concurrency", "1", "-l", "info"])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start envoy");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("Envoy kept running with an undecodable filter config");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = std::fs::read_to_string(dir.join("envoy.log")).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("kubeplex: config rejected"))
+        .unwrap_or_else(|| panic!("no rejection logged:\n{text}"));
+    println!("Envoy exited with {status}; filter log:\n{line}");
+    assert!(!status.success());
+}

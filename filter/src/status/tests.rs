@@ -37,4 +37,5 @@ fn codes() {
     assert_eq!(Reason::BadRequest.code(), 400);
     assert_eq!(Reason::NotFound.code(), 404);
     assert_eq!(Reason::NotFound.as_str(), "NotFound");
+    assert_eq!(Reason::ServiceUnavailable.code(), 503);
 }
