@@ -296,6 +296,45 @@ async fn logs_follow_gets_appended_lines_and_heartbeats_until_killed() {
 }
 
 #[tokio::test]
+async fn a_pod_created_with_kubectl_runs() {
+    let c = cluster().await;
+    let t = Transport::WebSocket;
+    c.ok(t, &["run", "box", "--image=busybox", "--env=MODE=test"])
+        .await;
+    let out = c
+        .ok(
+            t,
+            &["wait", "--for=condition=Ready", "pod/box", "--timeout=10s"],
+        )
+        .await;
+    assert_eq!(out.trim(), "pod/box condition met");
+    let out = c.ok(t, &["get", "pod", "box", "--no-headers"]).await;
+    let cols: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(cols[..4], ["box", "1/1", "Running", "0"]);
+    let phase = c
+        .ok(
+            t,
+            &[
+                "get",
+                "pod",
+                "box",
+                "-o",
+                "jsonpath={.status.phase} {.status.podIP} {.status.containerStatuses[0].started}",
+            ],
+        )
+        .await;
+    let parts: Vec<&str> = phase.split(' ').collect();
+    assert_eq!(parts[0], "Running");
+    assert!(parts[1].parse::<std::net::Ipv4Addr>().is_ok(), "{phase}");
+    assert_eq!(parts[2], "true");
+    // One container: no -c needed; the spec's env is the process's.
+    let out = c.ok(t, &["exec", "box", "--", "printenv", "MODE"]).await;
+    assert_eq!(out, "test\n");
+    let out = c.ok(t, &["logs", "box"]).await;
+    assert_eq!(out.lines().next(), Some("box/box line 1"));
+}
+
+#[tokio::test]
 async fn exec_echo_over_both_transports() {
     let c = cluster().await;
     for t in [Transport::WebSocket, Transport::Spdy] {

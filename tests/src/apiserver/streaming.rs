@@ -38,6 +38,8 @@ pub mod shell;
 pub mod spdy;
 pub mod tar;
 pub mod terminal;
+#[cfg(test)]
+mod testing;
 pub mod tunnel;
 
 use log_buffer::LogBuffer;

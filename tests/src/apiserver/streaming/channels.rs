@@ -139,3 +139,6 @@ impl ChannelProtocol {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -275,3 +275,6 @@ pub fn respond(
         .body(StreamBody::new(body).boxed_unsync())
         .expect("valid response"))
 }
+
+#[cfg(test)]
+mod tests;

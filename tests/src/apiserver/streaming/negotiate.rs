@@ -154,3 +154,6 @@ pub fn websocket_refusal(offered: &[String], supports: &[&str]) -> ApiError {
         supports.join(" ")
     ))
 }
+
+#[cfg(test)]
+mod tests;

@@ -21,6 +21,8 @@ use super::spdy::{Connection, FrameWriter, IncomingStream, frame::rst};
 pub const PROTOCOL: &str = "portforward.k8s.io";
 /// The WebSocket sub-protocol that tunnels it (kubectl ≥ 1.31).
 pub const TUNNEL_PROTOCOL: &str = "SPDY/3.1+portforward.k8s.io";
+/// How long a session ended by server shutdown waits for the client.
+pub const SHUTDOWN_LINGER: std::time::Duration = std::time::Duration::from_millis(500);
 
 #[derive(Debug, Default)]
 struct Pair {
@@ -69,6 +71,7 @@ where
     tokio::pin!(stopped);
     let mut pairs: HashMap<String, Pair> = HashMap::new();
     let mut forwards = JoinSet::new();
+    let mut linger = LINGER;
     loop {
         tokio::select! {
             s = conn.next_stream() => {
@@ -99,12 +102,15 @@ where
                 }
             }
             Some(_) = forwards.join_next(), if !forwards.is_empty() => {}
-            _ = &mut stopped => break,
+            _ = &mut stopped => {
+                linger = SHUTDOWN_LINGER;
+                break;
+            }
         }
     }
     // Abort forwards still running, then close.
     drop(forwards);
-    conn.finish(LINGER).await;
+    conn.finish(linger).await;
 }
 
 async fn forward(pair: Pair, writer: FrameWriter, pod: String) {
@@ -121,3 +127,6 @@ async fn forward(pair: Pair, writer: FrameWriter, pod: String) {
     writer.fin(data_id);
     writer.fin(error.id);
 }
+
+#[cfg(test)]
+mod tests;

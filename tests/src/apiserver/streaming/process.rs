@@ -181,3 +181,6 @@ pub fn exit_status_legacy(argv: &[String], code: i32) -> Option<String> {
 pub fn go_slice(items: &[String]) -> String {
     format!("[{}]", items.join(" "))
 }
+
+#[cfg(test)]
+mod tests;

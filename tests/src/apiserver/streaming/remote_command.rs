@@ -289,3 +289,6 @@ where
     }
     conn.finish(LINGER).await;
 }
+
+#[cfg(test)]
+mod tests;

@@ -313,6 +313,7 @@ impl<'c> Shell<'c> {
         let mut files: [Option<(String, bool)>; 3] = [None, None, None];
         let mut stdin_file: Option<Bytes> = None;
         let mut merge = false;
+        let mut to_stderr = false;
         for r in redirects {
             match r {
                 Redirect::Out { fd, append, target } => {
@@ -336,6 +337,7 @@ impl<'c> Shell<'c> {
                     }
                 }
                 Redirect::StderrToStdout => merge = true,
+                Redirect::StdoutToStderr => to_stderr = true,
             }
         }
         let target = |f: &Option<(String, bool)>| match f {
@@ -343,6 +345,16 @@ impl<'c> Shell<'c> {
             Some(_) => Some(Out::Buffer(Vec::new())),
             None => None,
         };
+        // `>&2`: stdout goes where stderr goes (the client's stderr; a
+        // buffer cannot be shared, so elsewhere it is dropped).
+        let stdout_to_client_stderr = match (&io.stderr, to_stderr && files[1].is_none()) {
+            (Some(Out::Client { tx, tty, .. }), true) => Some(Out::client(tx.clone(), true, *tty)),
+            (_, true) => Some(Out::Null),
+            (_, false) => None,
+        };
+        if stdout_to_client_stderr.is_some() {
+            files[1] = Some(("/dev/null".into(), false));
+        }
         // Streams not redirected are lent to the command and taken back.
         let stdout_redirected = files[1].is_some();
         let stderr_redirected = merge || files[2].is_some();
@@ -351,8 +363,11 @@ impl<'c> Shell<'c> {
                 Some(b) => Input::Bytes(Some(b)),
                 None => std::mem::replace(&mut io.stdin, Input::Null),
             },
-            stdout: target(&files[1])
-                .unwrap_or_else(|| std::mem::replace(&mut io.stdout, Out::Null)),
+            stdout: match stdout_to_client_stderr {
+                Some(out) => out,
+                None => target(&files[1])
+                    .unwrap_or_else(|| std::mem::replace(&mut io.stdout, Out::Null)),
+            },
             stderr: if merge {
                 None
             } else {

@@ -1,7 +1,7 @@
 //! The emulated shell's grammar: words with single/double quotes,
 //! backslash escapes and `$VAR`/`${VAR}`/`$?` expansion; pipelines with
 //! `|`; lists with `;`, newlines, `&&`, `||`; redirections `>`, `>>`,
-//! `<`, `2>`, `2>>`, `2>&1`; `#` comments. No globbing, no field
+//! `<`, `2>`, `2>>`, `2>&1`, `>&2`; `#` comments. No globbing, no field
 //! splitting, no control structures.
 
 /// A piece of a word: literal text or a variable to expand when run.
@@ -32,6 +32,8 @@ pub enum Redirect {
     In(Word),
     /// `2>&1`.
     StderrToStdout,
+    /// `>&2` / `1>&2`.
+    StdoutToStderr,
 }
 
 /// A simple command: words (assignments first) and redirections.
@@ -81,7 +83,7 @@ enum Token {
 enum RedirOp {
     Out { fd: u8, append: bool },
     In,
-    StderrToStdout,
+    Dup { from: u8, to: u8 },
 }
 
 fn is_name_start(c: char) -> bool {
@@ -197,8 +199,13 @@ fn tokenize(src: &str) -> Result<Vec<Token>, String> {
                 if c == '<' {
                     tokens.push(Token::Redir(RedirOp::In));
                     i += 1;
-                } else if chars.get(i + 1) == Some(&'&') && chars.get(i + 2) == Some(&'1') {
-                    tokens.push(Token::Redir(RedirOp::StderrToStdout));
+                } else if chars.get(i + 1) == Some(&'&')
+                    && let Some(to) = chars.get(i + 2).and_then(|c| c.to_digit(10))
+                {
+                    tokens.push(Token::Redir(RedirOp::Dup {
+                        from: fd,
+                        to: to as u8,
+                    }));
                     i += 3;
                 } else if chars.get(i + 1) == Some(&'>') {
                     tokens.push(Token::Redir(RedirOp::Out { fd, append: true }));
@@ -329,7 +336,10 @@ pub fn parse(src: &str) -> Result<Script, String> {
             Token::Word(w) => simple.words.push(w),
             Token::Redir(op) => {
                 let redirect = match op {
-                    RedirOp::StderrToStdout => Redirect::StderrToStdout,
+                    RedirOp::Dup { from: 2, to: 1 } => Redirect::StderrToStdout,
+                    RedirOp::Dup { from: 1, to: 2 } => Redirect::StdoutToStderr,
+                    // Duplicating a stream onto itself changes nothing.
+                    RedirOp::Dup { .. } => continue,
                     RedirOp::In | RedirOp::Out { .. } => {
                         let Some(Token::Word(target)) = it.next() else {
                             return Err(unexpected("newline"));
@@ -337,7 +347,7 @@ pub fn parse(src: &str) -> Result<Script, String> {
                         match op {
                             RedirOp::In => Redirect::In(target),
                             RedirOp::Out { fd, append } => Redirect::Out { fd, append, target },
-                            RedirOp::StderrToStdout => unreachable!(),
+                            RedirOp::Dup { .. } => unreachable!(),
                         }
                     }
                 };
