@@ -123,12 +123,12 @@ impl Cluster {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         };
+        let shown: String = out.stdout.chars().take(2000).collect();
         eprintln!(
-            "$ kubectl {} ({transport:?}) -> {:?} in {:?}\n{}{}",
+            "$ kubectl {} ({transport:?}) -> {:?} in {:?}\n{shown}{}",
             args.join(" "),
             out.code,
             started.elapsed(),
-            out.stdout,
             out.stderr
         );
         out
@@ -367,7 +367,8 @@ async fn exec_echo_over_both_transports() {
 #[tokio::test]
 async fn exec_stdin_is_echoed_by_cat() {
     let c = cluster().await;
-    let input = b"line one\nline two\n".repeat(500);
+    // Big enough to need flow in both directions at once (2 MiB).
+    let input = b"0123456789abcdef".repeat(128 * 1024);
     for t in [Transport::WebSocket, Transport::Spdy] {
         let out = c
             .run(
@@ -726,7 +727,8 @@ fn stream_bytes(got: &[(u8, Vec<u8>)], stream: u8) -> String {
 #[tokio::test]
 async fn raw_websocket_tty_session() {
     let c = cluster().await;
-    let query = "command=sh&container=app&stdin=true&stdout=true&tty=true";
+    // stderr=true with a TTY is dropped (not refused), as the kubelet does.
+    let query = "command=sh&container=app&stdin=true&stdout=true&stderr=true&tty=true";
     let mut ws = websocket(&c, query, "v5.channel.k8s.io").await;
     // Resize (stream 4), then type two commands and ^D (end of input).
     ws.send(Message::Binary(

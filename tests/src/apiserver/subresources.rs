@@ -102,20 +102,13 @@ fn remote_command(req: ConnectRequest<'_>, pod: Value, query: &Query) -> Connect
     } else {
         Program::Attach
     };
-    let (stdin, stdout, stderr, tty) = (
-        query.flag("stdin"),
-        query.flag("stdout"),
-        query.flag("stderr"),
-        query.flag("tty"),
-    );
+    let (stdin, stdout, tty) = (query.flag("stdin"), query.flag("stdout"), query.flag("tty"));
+    // A TTY has no separate stderr: the kubelet drops it, not an error.
+    let stderr = query.flag("stderr") && !tty;
     if !stdin && !stdout && !stderr {
         return Err(ApiError::bad_request(
             "you must specify at least 1 of stdin, stdout, stderr",
         ));
-    }
-    if tty && stderr {
-        // kubectl never asks for both; the apiserver refuses it.
-        return Err(ApiError::bad_request("tty and stderr cannot both be true"));
     }
     let container = pod_target::resolve_container(&pod, query.get("container"))?;
     if pod_target::waiting_reason(&pod, &container).is_some() {

@@ -167,7 +167,7 @@ pub fn initial_lines(lines: Vec<LogLine>, opts: &LogOptions) -> Vec<LogLine> {
     lines
 }
 
-/// Applies the remaining byte budget; `None` once it is spent.
+/// Cuts `text` to the remaining `limitBytes` budget and spends it.
 fn budget(mut text: Vec<u8>, remaining: &mut Option<usize>) -> Vec<u8> {
     if let Some(left) = remaining {
         text.truncate(*left);
