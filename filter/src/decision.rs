@@ -324,7 +324,7 @@ fn forward(
     // Envoy ends the stream (watch, exec, logs -f) when the token expires:
     // the route has max_stream_duration.grpc_timeout_header_max = 0s.
     let remaining = (token.exp - now + config.stream_expiry_grace_seconds).max(1);
-    set.push(("grpc-timeout".to_string(), format!("{remaining}S")));
+    set.push(("grpc-timeout".to_string(), grpc_timeout(remaining)));
 
     let mut add = Vec::with_capacity(id.groups.len() + id.extra.len());
     for g in &id.groups {
@@ -340,6 +340,20 @@ fn forward(
         remove: vec!["authorization"],
         set,
         add,
+    }
+}
+
+/// A gRPC `TimeoutValue` has at most 8 digits: seconds while they fit, then
+/// whole minutes (rounded up), then hours.
+pub fn grpc_timeout(seconds: i64) -> String {
+    const MAX: u64 = 99_999_999;
+    let seconds = seconds.max(1) as u64;
+    if seconds <= MAX {
+        format!("{seconds}S")
+    } else if seconds.div_ceil(60) <= MAX {
+        format!("{}M", seconds.div_ceil(60))
+    } else {
+        format!("{}H", seconds.div_ceil(3600).min(MAX))
     }
 }
 

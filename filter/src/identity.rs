@@ -39,6 +39,10 @@ pub enum IdentityError {
         "service account token subject {0:?} is not \"system:serviceaccount:<namespace>:<name>\""
     )]
     ServiceAccountSubject(String),
+    /// A mapped value with control characters (CR, LF, NUL…) cannot be a
+    /// header value; refusing beats forwarding a mangled identity.
+    #[error("token claim {claim:?} contains control characters")]
+    ControlCharacters { claim: String },
     /// A ServiceAccount token whose `kubernetes.io` claim names another account.
     #[error(
         "service account token subject {sub:?} does not match its kubernetes.io claim ({claim})"
@@ -61,9 +65,49 @@ const RESERVED: &str = "system:";
 
 /// Map verified claims to an identity.
 pub fn map(issuer: &Issuer, claims: &Map<String, Value>) -> Result<Identity, IdentityError> {
-    if issuer.service_account {
-        return map_service_account(claims);
+    let identity = if issuer.service_account {
+        map_service_account(claims)?
+    } else {
+        map_claims(issuer, claims)?
+    };
+    check_header_safe(issuer, &identity)?;
+    Ok(identity)
+}
+
+/// Every value becomes an HTTP header value upstream.
+fn check_header_safe(issuer: &Issuer, id: &Identity) -> Result<(), IdentityError> {
+    let bad = |s: &str| s.chars().any(char::is_control);
+    let m = &issuer.claim_mappings;
+    let fail = |claim: &str| {
+        Err(IdentityError::ControlCharacters {
+            claim: claim.to_string(),
+        })
+    };
+    if bad(&id.user) {
+        return fail(if issuer.service_account {
+            "sub"
+        } else {
+            &m.username_claim
+        });
     }
+    if id.groups.iter().any(|g| bad(g)) {
+        return fail(&m.groups_claim);
+    }
+    if id.uid.as_deref().is_some_and(bad) {
+        return fail(m.uid_claim.as_deref().unwrap_or("uid"));
+    }
+    if let Some((key, _)) = id.extra.iter().find(|(_, v)| v.iter().any(|s| bad(s))) {
+        let claim = m
+            .extra
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or(key.as_str(), |(_, c)| c.as_str());
+        return fail(claim);
+    }
+    Ok(())
+}
+
+fn map_claims(issuer: &Issuer, claims: &Map<String, Value>) -> Result<Identity, IdentityError> {
     let m = &issuer.claim_mappings;
     let user = match claims.get(&m.username_claim) {
         Some(Value::String(s)) if !s.is_empty() => format!("{}{}", m.username_prefix, s),

@@ -470,6 +470,14 @@ fn websocket_exec_is_authorized_as_create() {
 }
 
 #[test]
+fn grpc_timeout_fits_eight_digits() {
+    assert_eq!(grpc_timeout(1), "1S");
+    assert_eq!(grpc_timeout(99_999_999), "99999999S");
+    assert_eq!(grpc_timeout(100_000_000), "1666667M");
+    assert_eq!(grpc_timeout(i64::MAX), "99999999H");
+}
+
+#[test]
 fn extra_key_escaping_matches_client_go() {
     assert_eq!(
         escape_extra_key("example.com/tenant"),

@@ -112,6 +112,34 @@ fn mappings_with_prefixes_uid_and_extra() {
 }
 
 #[test]
+fn control_characters_are_refused() {
+    let i = issuer(|_| {});
+    assert_eq!(
+        map(
+            &i,
+            &claims(json!({"sub": "alice\r\nimpersonate-user: admin"}))
+        ),
+        Err(IdentityError::ControlCharacters {
+            claim: "sub".into()
+        })
+    );
+    assert_eq!(
+        map(
+            &i,
+            &claims(json!({"sub": "a", "groups": ["ok", "bad\u{0}"]}))
+        ),
+        Err(IdentityError::ControlCharacters {
+            claim: "groups".into()
+        })
+    );
+    // ordinary non-ASCII is fine
+    assert_eq!(
+        map(&i, &claims(json!({"sub": "jürgen"}))).unwrap().user,
+        "jürgen"
+    );
+}
+
+#[test]
 fn system_identities_are_reserved() {
     let i = issuer(|_| {});
     assert_eq!(
