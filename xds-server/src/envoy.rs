@@ -2,9 +2,11 @@
 //! bootstrap from `envoy/bootstrap.yaml` with the ports chosen, start it,
 //! wait until it serves, and report its death loudly.
 //!
-//! Envoy sets `PR_SET_PDEATHSIG(SIGTERM)` (FACTS.md): it dies with the
-//! thread that started it, so `kubeplex up` keeps that thread alive for as
-//! long as Envoy should run.
+//! Envoy must not outlive `kubeplex up`, even when `up` is killed with
+//! SIGKILL (a crashed supervisor must not leave a gateway serving stale
+//! config): the child gets `PR_SET_PDEATHSIG(SIGTERM)` before it execs.
+//! The signal follows the *thread* that forked, so Envoy is spawned from the
+//! thread that runs `up` to the end.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -111,7 +113,9 @@ pub struct Launch {
 /// to ours, and wait until its admin address is known.
 pub async fn spawn(launch: &Launch) -> Result<RunningEnvoy, String> {
     let _ = std::fs::remove_file(&launch.admin_address_file);
-    let mut child = Command::new(&launch.binary)
+    let mut command = Command::new(&launch.binary);
+    die_with_parent(&mut command);
+    let mut child = command
         .arg("-c")
         .arg(&launch.bootstrap)
         .arg("--concurrency")
@@ -172,6 +176,31 @@ pub async fn spawn(launch: &Launch) -> Result<RunningEnvoy, String> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Have the kernel send SIGTERM to the child when its parent thread dies.
+#[allow(unsafe_code)]
+fn die_with_parent(command: &mut Command) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: the hook runs in the forked child before exec and calls only
+    // prctl(2), which is async-signal-safe; it touches no shared memory.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGTERM as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = command;
 }
 
 /// GET a URL over plain HTTP; (status, body).

@@ -1,5 +1,6 @@
 //! kubeplex control plane: inputs → translate → snapshot → xDS protocol.
-#![forbid(unsafe_code)]
+// One audited exception: `envoy::die_with_parent` (prctl in a pre-exec hook).
+#![deny(unsafe_code)]
 
 pub mod admin;
 pub mod ads;
