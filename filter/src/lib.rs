@@ -144,7 +144,11 @@ impl HttpContext for Request {
             }
             Outcome::Deny(status) => {
                 let body = status.to_json();
-                let mut headers = vec![("content-type", "application/json")];
+                let warning = status.warning();
+                let mut headers = vec![
+                    ("content-type", "application/json"),
+                    ("warning", warning.as_str()),
+                ];
                 if status.code() == 401 {
                     headers.push(("www-authenticate", "Bearer realm=\"kubeplex\""));
                 }

@@ -107,6 +107,27 @@ impl Status {
         self.reason.code()
     }
 
+    /// A `Warning` header value (`299 - "<message>"`, RFC 7234 §5.5)
+    /// carrying the message. client-go prints warnings from every response,
+    /// including the discovery requests whose error bodies kubectl never
+    /// decodes, so the reason shows up even on a first `kubectl get`.
+    pub fn warning(&self) -> String {
+        let mut text = String::with_capacity(self.message.len() + 8);
+        text.push_str("299 - \"");
+        for c in self.message.chars() {
+            match c {
+                '"' | '\\' => {
+                    text.push('\\');
+                    text.push(c);
+                }
+                c if c.is_control() => text.push(' '),
+                c => text.push(c),
+            }
+        }
+        text.push('"');
+        text
+    }
+
     /// The JSON body.
     pub fn to_json(&self) -> String {
         let wire = Wire {

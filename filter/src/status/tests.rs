@@ -33,6 +33,12 @@ fn forbidden_with_details() {
 }
 
 #[test]
+fn warning_header_quotes_and_strips_controls() {
+    let s = Status::new(Reason::Unauthorized, "issuer \"a\\b\" is\nnot trusted");
+    assert_eq!(s.warning(), r#"299 - "issuer \"a\\b\" is not trusted""#);
+}
+
+#[test]
 fn codes() {
     assert_eq!(Reason::BadRequest.code(), 400);
     assert_eq!(Reason::NotFound.code(), 404);
