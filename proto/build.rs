@@ -4,7 +4,9 @@
 fn main() -> std::io::Result<()> {
     let protoc = protoc_bin_vendored::protoc_bin_path().map_err(std::io::Error::other)?;
     // Messages only (no tonic code), for the wasm filter.
-    let messages_dir = std::path::PathBuf::from(std::env::var("OUT_DIR").map_err(std::io::Error::other)?).join("messages");
+    let messages_dir =
+        std::path::PathBuf::from(std::env::var("OUT_DIR").map_err(std::io::Error::other)?)
+            .join("messages");
     std::fs::create_dir_all(&messages_dir)?;
     let mut config = tonic_prost_build::Config::new();
     config.protoc_executable(&protoc);

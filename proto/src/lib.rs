@@ -21,7 +21,3 @@ pub mod admin {
         include!(concat!(env!("OUT_DIR"), "/messages/kubeplex.admin.v1.rs"));
     }
 }
-
-/// The type URL of [`filter::v1::FilterConfig`] when packed in a
-/// `google.protobuf.Any`.
-pub const FILTER_CONFIG_TYPE_URL: &str = "type.googleapis.com/kubeplex.filter.v1.FilterConfig";

@@ -488,6 +488,24 @@ impl Kubectl {
         r.stdout
     }
 
+    /// Retry until it succeeds, at most `timeout` (for changes Envoy has
+    /// accepted but its workers apply a moment later).
+    pub fn eventually_ok(&self, args: &[&str], timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let r = self.run(args);
+            if r.ok {
+                return r.stdout;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "kubectl {args:?} still failing after {timeout:?}:\n{}",
+                r.stderr
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Run and require failure; returns stderr.
     pub fn fails(&self, args: &[&str]) -> String {
         let r = self.run(args);

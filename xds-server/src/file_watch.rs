@@ -1,7 +1,7 @@
 //! Reload on file change: inotify (via `notify`) on the inputs' directories,
 //! debounced so an editor's write-rename-chmod burst is one reload.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,25 +30,13 @@ pub fn spawn(cp: Arc<ControlPlane>) -> Result<tokio::task::JoinHandle<()>, notif
     rewatch(&mut watcher, &mut watched, &cp);
     Ok(tokio::spawn(async move {
         while let Some(first) = rx.recv().await {
-            let relevant = |p: &PathBuf, files: &[PathBuf]| {
-                files.iter().any(|f| {
-                    p == f
-                        || p.file_name()
-                            .is_some_and(|n| n.to_string_lossy().starts_with(".."))
-                }) || files.iter().any(|f| f.parent() == p.parent())
-            };
-            let files = cp.watched_files();
-            if !relevant(&first, &files) {
+            if !is_input_event(&first, &cp.watched_files()) {
                 continue;
             }
             let deadline = tokio::time::Instant::now() + MAX_DELAY;
             loop {
-                match tokio::time::timeout_at(
-                    (tokio::time::Instant::now() + DEBOUNCE).min(deadline),
-                    rx.recv(),
-                )
-                .await
-                {
+                let quiet = (tokio::time::Instant::now() + DEBOUNCE).min(deadline);
+                match tokio::time::timeout_at(quiet, rx.recv()).await {
                     Ok(Some(_)) => continue,
                     Ok(None) => return,
                     Err(_) => break,
@@ -60,6 +48,48 @@ pub fn spawn(cp: Arc<ControlPlane>) -> Result<tokio::task::JoinHandle<()>, notif
             rewatch(&mut watcher, &mut watched, &cp);
         }
     }))
+}
+
+/// Whether an event on `path` can change an input: the file itself (also
+/// as the target of an editor's rename), or the `..data` symlink swap of a
+/// Kubernetes ConfigMap/Secret mount. Anything else in the same directory
+/// (logs, editor swap files) is ignored.
+pub fn is_input_event(path: &Path, files: &[PathBuf]) -> bool {
+    let configmap_swap = path
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with(".."))
+        && files.iter().any(|f| f.parent() == path.parent());
+    configmap_swap || files.iter().any(|f| f == path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_inputs_themselves_trigger_a_reload() {
+        let files = vec![
+            PathBuf::from("/etc/kubeplex/kubeconfig"),
+            PathBuf::from("/etc/kubeplex/gateway.yaml"),
+        ];
+        assert!(is_input_event(
+            Path::new("/etc/kubeplex/kubeconfig"),
+            &files
+        ));
+        assert!(
+            is_input_event(Path::new("/etc/kubeplex/..data"), &files),
+            "ConfigMap symlink swap"
+        );
+        assert!(
+            !is_input_event(Path::new("/etc/kubeplex/audit.log"), &files),
+            "a log next to the inputs"
+        );
+        assert!(!is_input_event(
+            Path::new("/etc/kubeplex/.kubeconfig.swp"),
+            &files
+        ));
+        assert!(!is_input_event(Path::new("/elsewhere/kubeconfig"), &files));
+    }
 }
 
 fn rewatch(watcher: &mut impl Watcher, watched: &mut Vec<PathBuf>, cp: &ControlPlane) {

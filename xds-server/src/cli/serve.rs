@@ -47,6 +47,12 @@ pub fn wasm_module(path: &std::path::Path) -> WasmModule {
     }
 }
 
+/// The path made absolute without resolving symlinks (a ConfigMap mount's
+/// file is a symlink that is swapped on update; it must stay watched).
+pub fn absolute(path: &std::path::Path) -> Result<PathBuf, String> {
+    std::path::absolute(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 pub async fn run(args: ServeArgs) -> Result<(), String> {
     super::init_logging();
     let wasm = wasm_module(&args.filter_wasm);
@@ -54,8 +60,8 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         tracing::warn!(path = %args.filter_wasm.display(), "filter module not readable here; Envoy must have it at this path");
     }
     let settings = Settings {
-        kubeconfig: args.kubeconfig,
-        gateway_config: args.config,
+        kubeconfig: absolute(&args.kubeconfig)?,
+        gateway_config: absolute(&args.config)?,
         options: Options {
             wasm,
             ..Options::default()

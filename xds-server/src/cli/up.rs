@@ -122,8 +122,8 @@ pub async fn run(args: UpArgs) -> Result<(), String> {
     let wasm_path = find_wasm(args.filter_wasm.as_deref())?;
     let envoy_bin = envoy::find_binary(args.envoy.as_deref())?;
     let settings = Settings {
-        kubeconfig,
-        gateway_config: config,
+        kubeconfig: super::serve::absolute(&kubeconfig)?,
+        gateway_config: super::serve::absolute(&config)?,
         options: Options {
             wasm: super::serve::wasm_module(&wasm_path),
             ..Options::default()

@@ -8,7 +8,7 @@ use envoy_types::pb::envoy::extensions::filters::http::wasm::v3::Wasm;
 use envoy_types::pb::envoy::extensions::wasm::v3::{
     FailurePolicy, PluginConfig, VmConfig, plugin_config,
 };
-use envoy_types::pb::google::protobuf::Any;
+use envoy_types::pb::google::protobuf::BytesValue;
 use kubeplex_proto::filter::v1 as pb;
 use prost::Message;
 
@@ -52,7 +52,8 @@ pub fn filter_config(inputs: &Inputs<'_>) -> pb::FilterConfig {
 }
 
 /// The ECDS resource: a Wasm filter whose plugin configuration is the
-/// serialized `FilterConfig` (Envoy hands `Any.value` to `on_configure`).
+/// serialized `FilterConfig` (Envoy hands a BytesValue's bytes to
+/// `on_configure`).
 pub fn extension_config(config: &pb::FilterConfig, wasm: &WasmModule) -> TypedExtensionConfig {
     // Same module → same vm_id → Envoy reuses the running VMs and only
     // creates a new root context with the new configuration.
@@ -74,10 +75,13 @@ pub fn extension_config(config: &pb::FilterConfig, wasm: &WasmModule) -> TypedEx
             }),
             ..Default::default()
         })),
-        configuration: Some(Any {
-            type_url: kubeplex_proto::FILTER_CONFIG_TYPE_URL.into(),
+        // A BytesValue, not an Any of our own type: Envoy dedupes config
+        // updates by a hash that cannot look inside an Any of an unknown
+        // type, so every FilterConfig would hash alike and later pushes be
+        // ACKed but never applied. The filter receives the same bytes.
+        configuration: Some(pack(&BytesValue {
             value: config.encode_to_vec(),
-        }),
+        })),
         // A crashed VM fails its request closed and is recreated for the
         // next one; never fail open (that would skip authentication).
         failure_policy: FailurePolicy::FailReload as i32,
