@@ -65,5 +65,6 @@ pub fn to_proto(
             .collect(),
         key_source: key_origin(&issuer.keys),
         service_account_issuer: matches!(issuer.keys, KeySource::Cluster { .. }),
+        remote_keys: !matches!(issuer.keys, KeySource::Static { .. }),
     }
 }
