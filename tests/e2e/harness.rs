@@ -211,6 +211,9 @@ pub struct GatewaySpec<'a> {
     pub revoked: &'a str,
     /// Initial policy file; None = no policy.
     pub policy: Option<&'a str>,
+    /// More `jwt[]` entries (YAML list items, indented as under `jwt:`),
+    /// after the default issuer.
+    pub extra_jwt: &'a str,
 }
 
 impl<'a> GatewaySpec<'a> {
@@ -221,6 +224,7 @@ impl<'a> GatewaySpec<'a> {
             extra_config: "",
             revoked: "revoked: []\n",
             policy: None,
+            extra_jwt: "",
         }
     }
 }
@@ -254,9 +258,10 @@ impl Gateway {
             format!(
                 "apiVersion: kubeplex.io/v1alpha1\nkind: GatewayConfig\nlistener:\n  address: 127.0.0.1\n  port: {port}\n  \
                  certificateFile: {}\n  keyFile: {}\njwt:\n- issuer:\n    url: {ISSUER}\n    audiences: [{AUDIENCE}]\n    \
-                 publicKeyFile: issuer.pub.pem\nrevocation:\n  file: revoked.yaml\n{policy_line}audit:\n  path: audit.log\n{}",
+                 publicKeyFile: issuer.pub.pem\n{}revocation:\n  file: revoked.yaml\n{policy_line}audit:\n  path: audit.log\n{}",
                 cert.display(),
                 key.display(),
+                spec.extra_jwt,
                 spec.extra_config
             ),
         )
@@ -264,33 +269,7 @@ impl Gateway {
         let kubeconfig = d.join("clusters.yaml");
         std::fs::write(&kubeconfig, clusters_kubeconfig(pki, &spec.clusters)).unwrap();
         let log = d.join("kubeplex-up.log");
-        let log_file = std::fs::File::create(&log).unwrap();
-        let state = d.join("state");
-        let child = Command::new(kubeplex_bin())
-            .args(["up", "--kubeconfig"])
-            .arg(&kubeconfig)
-            .arg("--config")
-            .arg(&config)
-            .arg("--envoy")
-            .arg(envoy_bin())
-            .arg("--filter-wasm")
-            .arg(filter_wasm())
-            .arg("--state-dir")
-            .arg(&state)
-            .args([
-                "--xds-addr",
-                "127.0.0.1:0",
-                "--admin-addr",
-                "127.0.0.1:0",
-                "--envoy-admin-addr",
-                "127.0.0.1:0",
-            ])
-            .args(["--concurrency", "2", "--envoy-log-level", "warning"])
-            .env("RUST_LOG", "info,kubeplex=debug")
-            .stdout(log_file.try_clone().unwrap())
-            .stderr(log_file)
-            .spawn()
-            .expect("start kubeplex up");
+        let child = spawn_up(d, &kubeconfig, &config, &log);
         let mut gw = Gateway {
             dir,
             child,
@@ -305,18 +284,44 @@ impl Gateway {
             ca,
             log,
         };
-        let endpoints_file = state.join("endpoints.json");
+        gw.wait_ready();
+        gw
+    }
+
+    /// Stop `kubeplex up` (and its Envoy) and start it again on the same
+    /// inputs and listener: what survives is what was on disk.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(self.dir.path().join("state/endpoints.json"));
+        // The listener port must be free again before the new Envoy binds it.
+        let port: u16 = self.url.rsplit(':').next().unwrap().parse().unwrap();
+        wait_for("the old listener to close", Duration::from_secs(10), || {
+            std::net::TcpListener::bind(("127.0.0.1", port))
+                .ok()
+                .map(|_| ())
+        });
+        self.child = spawn_up(self.dir.path(), &self.kubeconfig, &self.config, &self.log);
+        self.wait_ready();
+    }
+
+    /// The `kubeplex up` process id (to send it signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn wait_ready(&mut self) {
+        let endpoints_file = self.dir.path().join("state/endpoints.json");
         let endpoints: serde_json::Value =
             wait_for("kubeplex up to be ready", Duration::from_secs(60), || {
-                if let Ok(Some(status)) = gw.child.try_wait() {
-                    panic!("kubeplex up exited ({status}):\n{}", gw.log());
+                if let Ok(Some(status)) = self.child.try_wait() {
+                    panic!("kubeplex up exited ({status}):\n{}", self.log());
                 }
                 let text = std::fs::read_to_string(&endpoints_file).ok()?;
                 serde_json::from_str(&text).ok()
             });
-        gw.admin = endpoints["admin"].as_str().unwrap().to_string();
-        gw.envoy_admin = endpoints["envoy_admin"].as_str().unwrap().to_string();
-        gw
+        self.admin = endpoints["admin"].as_str().unwrap().to_string();
+        self.envoy_admin = endpoints["envoy_admin"].as_str().unwrap().to_string();
     }
 
     /// Everything `kubeplex up` printed (control plane logs, Envoy's output).
@@ -407,6 +412,41 @@ impl Gateway {
                 .flatten()
         })
     }
+}
+
+/// Start `kubeplex up` on the inputs in `dir`, logging to `log` (appended).
+fn spawn_up(dir: &Path, kubeconfig: &Path, config: &Path, log: &Path) -> Child {
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let state = dir.join("state");
+    Command::new(kubeplex_bin())
+        .args(["up", "--kubeconfig"])
+        .arg(kubeconfig)
+        .arg("--config")
+        .arg(config)
+        .arg("--envoy")
+        .arg(envoy_bin())
+        .arg("--filter-wasm")
+        .arg(filter_wasm())
+        .arg("--state-dir")
+        .arg(&state)
+        .args([
+            "--xds-addr",
+            "127.0.0.1:0",
+            "--admin-addr",
+            "127.0.0.1:0",
+            "--envoy-admin-addr",
+            "127.0.0.1:0",
+        ])
+        .args(["--concurrency", "2", "--envoy-log-level", "warning"])
+        .env("RUST_LOG", "info,kubeplex=debug")
+        .stdout(log_file.try_clone().unwrap())
+        .stderr(log_file)
+        .spawn()
+        .expect("start kubeplex up")
 }
 
 impl Drop for Gateway {
