@@ -356,6 +356,23 @@ impl Gateway {
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
 
+    /// `kubeplex token mint` with another signing key (a rotated or second
+    /// issuer key); `args` as for [`Gateway::mint`], `--issuer` included.
+    pub fn mint_with_key(&self, key: &Path, args: &[&str]) -> String {
+        let out = Command::new(kubeplex_bin())
+            .args(["token", "mint", "--key"])
+            .arg(key)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "token mint failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
     /// A kubectl whose kubeconfig (`kubeplex kubeconfig`) has one context per
     /// named cluster, using `token`.
     pub fn kubectl(&self, token: &str, contexts: &[&str]) -> Kubectl {
@@ -473,6 +490,8 @@ pub struct Kubectl {
 #[derive(Debug)]
 pub struct Run {
     pub ok: bool,
+    /// The exit code (None if killed by a signal).
+    pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
@@ -516,6 +535,7 @@ impl Kubectl {
         } = child.wait_with_output().unwrap();
         Run {
             ok: status.success(),
+            code: status.code(),
             stdout: String::from_utf8_lossy(&stdout).into(),
             stderr: String::from_utf8_lossy(&stderr).into(),
         }
@@ -559,8 +579,150 @@ impl Kubectl {
 
     /// Start a long-running kubectl (e.g. `get -w`), reading its stdout lines.
     pub fn stream(&self, args: &[&str]) -> Stream {
-        let mut child = self
-            .command(args)
+        Stream::spawn(self.command(args))
+    }
+
+    /// Run to completion (at most 60 s) with extra environment (e.g.
+    /// [`Transport::env`]) and, when given, `stdin` as standard input.
+    pub fn run_with(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Run {
+        let mut cmd = self.command(args);
+        cmd.envs(env.iter().copied())
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        // Feed stdin and drain both outputs on threads: a big input and a
+        // big output at once would otherwise fill a pipe and stall both sides.
+        if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            let input = input.to_vec();
+            std::thread::spawn(move || {
+                use std::io::Write;
+                let _ = pipe.write_all(&input);
+            });
+        }
+        let stdout = read_all_on_thread(child.stdout.take().unwrap());
+        let stderr = read_all_on_thread(child.stderr.take().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("kubectl {args:?} did not finish in 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let text = |rx: mpsc::Receiver<Vec<u8>>| {
+            // The pipes close at exit (kubectl starts no children).
+            let bytes = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
+            String::from_utf8_lossy(&bytes).into_owned()
+        };
+        Run {
+            ok: status.success(),
+            code: status.code(),
+            stdout: text(stdout),
+            stderr: text(stderr),
+        }
+    }
+
+    /// Start a long-running kubectl with extra environment; `stdin` pipes
+    /// its standard input ([`Stream::send`], [`Stream::close_stdin`]).
+    pub fn stream_with(&self, args: &[&str], env: &[(&str, &str)], stdin: bool) -> Stream {
+        let mut cmd = self.command(args);
+        cmd.envs(env.iter().copied());
+        if stdin {
+            cmd.stdin(Stdio::piped());
+        }
+        Stream::spawn(cmd)
+    }
+
+    /// Start kubectl on a real pseudo-terminal (util-linux `script`), as a
+    /// person typing `kubectl exec -it` would; [`Stream::send`] types.
+    pub fn tty_stream(&self, args: &[&str], env: &[(&str, &str)]) -> Stream {
+        let inner = self.command(args);
+        let quote =
+            |s: &std::ffi::OsStr| format!("'{}'", s.to_string_lossy().replace('\'', r"'\''"));
+        let line = std::iter::once(quote(inner.get_program()))
+            .chain(inner.get_args().map(quote))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut cmd = Command::new("script");
+        // -q: no banner; -e: kubectl's exit code; -f: flush at once;
+        // the typescript itself goes nowhere.
+        cmd.args(["-q", "-e", "-f", "-c", &line, "/dev/null"]);
+        for (k, v) in inner.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        cmd.envs(env.iter().copied()).stdin(Stdio::piped());
+        Stream::spawn(cmd)
+    }
+}
+
+/// Read a pipe to its end on a thread; the bytes arrive on the channel.
+fn read_all_on_thread(mut pipe: impl std::io::Read + Send + 'static) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        let _ = tx.send(bytes);
+    });
+    rx
+}
+
+/// How kubectl speaks to exec, attach and port-forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// WebSocket: kubectl's default since 1.31.
+    WebSocket,
+    /// SPDY/3.1, forced by `KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false` and
+    /// `KUBECTL_PORT_FORWARD_WEBSOCKETS=false`.
+    Spdy,
+}
+
+impl Transport {
+    pub const BOTH: [Transport; 2] = [Transport::WebSocket, Transport::Spdy];
+
+    /// kubectl's environment for this transport.
+    pub fn env(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Transport::WebSocket => &[],
+            Transport::Spdy => &[
+                ("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false"),
+                ("KUBECTL_PORT_FORWARD_WEBSOCKETS", "false"),
+            ],
+        }
+    }
+
+    /// The `Upgrade` header kubectl sends (compare case-insensitively).
+    pub fn upgrade(self) -> &'static str {
+        match self {
+            Transport::WebSocket => "websocket",
+            Transport::Spdy => "SPDY/3.1",
+        }
+    }
+}
+
+/// A running kubectl and the lines it printed.
+pub struct Stream {
+    pub child: Child,
+    lines: mpsc::Receiver<String>,
+    pub seen: Vec<String>,
+    stderr: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl Stream {
+    /// Start `cmd`, reading its stdout lines and keeping its stderr.
+    fn spawn(mut cmd: Command) -> Stream {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -574,22 +736,65 @@ impl Kubectl {
                 }
             }
         });
+        // Drained as it comes, so a chatty stderr never blocks the process.
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut pipe = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
         Stream {
             child,
             lines: rx,
             seen: Vec::new(),
+            stderr,
         }
     }
-}
 
-/// A running kubectl and the lines it printed.
-pub struct Stream {
-    pub child: Child,
-    lines: mpsc::Receiver<String>,
-    pub seen: Vec<String>,
-}
+    /// What the process wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
 
-impl Stream {
+    /// Write to the process's stdin (started with a piped stdin).
+    pub fn send(&mut self, text: &str) {
+        use std::io::Write;
+        let stdin = self
+            .child
+            .stdin
+            .as_mut()
+            .expect("started with a piped stdin");
+        stdin.write_all(text.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Close the process's stdin (end of input).
+    pub fn close_stdin(&mut self) {
+        drop(self.child.stdin.take());
+    }
+
+    /// The next line, if one arrives within `timeout` (None also when
+    /// stdout has ended).
+    pub fn next_line(&mut self, timeout: Duration) -> Option<String> {
+        let line = self.lines.recv_timeout(timeout).ok()?;
+        self.seen.push(line.clone());
+        Some(line)
+    }
+
+    /// Wait for the process to exit, at most `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        wait_for("the process to exit", timeout, || {
+            self.child.try_wait().unwrap()
+        })
+    }
+
     /// Wait for a line containing `needle`, at most `timeout`.
     pub fn expect_line(&mut self, needle: &str, timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;
@@ -603,8 +808,9 @@ impl Stream {
                     }
                 }
                 Err(_) => panic!(
-                    "no line containing {needle:?} within {timeout:?}; saw: {:#?}",
-                    self.seen
+                    "no line containing {needle:?} within {timeout:?}; saw: {:#?}\nstderr: {}",
+                    self.seen,
+                    self.stderr()
                 ),
             }
         }
