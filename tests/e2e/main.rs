@@ -5,3 +5,5 @@
 mod harness;
 
 mod core;
+mod kubectl_commands;
+mod reload;
