@@ -144,7 +144,7 @@ fn main() {
         |i| {
             let view = RequestView::from_headers(&header_sets[i % header_sets.len()]);
             let d = decision::decide(&config, &mut cache, &mint::RustCryptoVerifier, now, &view);
-            black_box(d.audit.to_json(&config.version));
+            black_box(d.audit.to_fragment(&config.version));
             matches!(d.outcome, Outcome::Allow(_))
         },
     );

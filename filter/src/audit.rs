@@ -1,11 +1,21 @@
 //! The audit record: one per request (allowed, denied, unauthenticated),
-//! handed to Envoy as filter state so its JSON access log (which adds time,
-//! source, user agent, response code, duration and bytes) can print it.
-//! Tokens and Authorization values are never part of it.
+//! handed to Envoy as filter state. The access log is a `text_format` that
+//! opens a JSON object, prints the filter's record verbatim, then adds
+//! Envoy's own fields (time, source, code, flags, duration, bytes):
+//!
+//! ```text
+//! {%FILTER_STATE(wasm.kubeplex_audit:PLAIN)%"time":"%START_TIME(...)%",...}
+//! ```
+//!
+//! So the record is a JSON *fragment*: the object's members, each value
+//! JSON-escaped here, ending with a comma (empty when the filter did not
+//! run, and the line stays valid JSON). `text_format` escapes nothing, so
+//! every client-controlled string the line carries (request id, user agent,
+//! method, path, messages quoting the request) must come from this
+//! fragment. Tokens and Authorization values are never part of it.
 
+use std::borrow::Cow;
 use std::rc::Rc;
-
-use serde::Serialize;
 
 use crate::request_info::RequestInfo;
 use crate::token::VerifiedToken;
@@ -26,10 +36,17 @@ impl Decision {
     }
 }
 
-/// What happened to one request.
+/// What happened to one request. `'r` borrows the request's headers.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AuditRecord {
-    pub request_id: String,
+pub struct AuditRecord<'r> {
+    /// `x-request-id` (Envoy's, or the client's when trusted).
+    pub request_id: Cow<'r, str>,
+    /// `user-agent`, as the client sent it.
+    pub user_agent: Cow<'r, str>,
+    /// `:method`.
+    pub method: Cow<'r, str>,
+    /// `:path` as the client sent it (before the cluster prefix is stripped).
+    pub path: Cow<'r, str>,
     /// The verified token, when authentication succeeded.
     pub token: Option<Rc<VerifiedToken>>,
     /// The context, once chosen (empty before, and for unknown contexts).
@@ -42,40 +59,68 @@ pub struct AuditRecord {
     pub message: String,
 }
 
-/// One field of the record.
+/// One member's value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Field<'a> {
     Str(&'a str),
     List(&'a [String]),
 }
 
-struct Entries<'a>(Vec<(&'static str, Field<'a>)>);
-
-impl Serialize for Entries<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for (k, v) in &self.0 {
-            match v {
-                Field::Str(s) => map.serialize_entry(k, s)?,
-                Field::List(l) => map.serialize_entry(k, l)?,
-            }
+impl<'r> AuditRecord<'r> {
+    /// A record of the request alone (deny, no reason yet): the decision
+    /// fills in the rest.
+    pub fn new(
+        request_id: impl Into<Cow<'r, str>>,
+        user_agent: impl Into<Cow<'r, str>>,
+        method: impl Into<Cow<'r, str>>,
+        path: impl Into<Cow<'r, str>>,
+    ) -> Self {
+        AuditRecord {
+            request_id: request_id.into(),
+            user_agent: user_agent.into(),
+            method: method.into(),
+            path: path.into(),
+            token: None,
+            cluster: String::new(),
+            info: None,
+            decision: Decision::Deny,
+            reason: "",
+            message: String::new(),
         }
-        map.end()
     }
-}
 
-impl AuditRecord {
-    /// The record's fields, in a stable order. Field names are the access
-    /// log's contract with the control plane; keep them stable.
-    pub fn entries<'a>(&'a self, config_version: &'a str) -> Vec<(&'static str, Field<'a>)> {
+    /// The same record, owning its request strings.
+    pub fn into_owned(self) -> AuditRecord<'static> {
+        AuditRecord {
+            request_id: Cow::Owned(self.request_id.into_owned()),
+            user_agent: Cow::Owned(self.user_agent.into_owned()),
+            method: Cow::Owned(self.method.into_owned()),
+            path: Cow::Owned(self.path.into_owned()),
+            token: self.token,
+            cluster: self.cluster,
+            info: self.info,
+            decision: self.decision,
+            reason: self.reason,
+            message: self.message,
+        }
+    }
+
+    /// The record's members, in a stable order. Member names are the access
+    /// log's contract with the control plane; keep them stable, and keep
+    /// them clear of Envoy's own (`time`, `source`, `code`, `flags`,
+    /// `duration_ms`, `bytes_in`, `bytes_out`).
+    pub fn entries<'a>(&'a self, config_version: &'a str) -> [(&'static str, Field<'a>); 21] {
         let token = self.token.as_deref();
         let info = self.info.as_ref();
         let s = |f: fn(&RequestInfo) -> &str| Field::Str(info.map(f).unwrap_or_default());
-        vec![
+        [
             ("request_id", Field::Str(&self.request_id)),
+            ("user_agent", Field::Str(&self.user_agent)),
+            ("method", Field::Str(&self.method)),
+            ("path", Field::Str(&self.path)),
             ("decision", Field::Str(self.decision.as_str())),
             ("reason", Field::Str(self.reason)),
+            ("message", Field::Str(&self.message)),
             (
                 "user",
                 Field::Str(token.map(|t| t.identity.user.as_str()).unwrap_or_default()),
@@ -112,16 +157,73 @@ impl AuditRecord {
             ("subresource", s(|i| &i.subresource)),
             ("namespace", s(|i| &i.namespace)),
             ("name", s(|i| &i.name)),
-            ("message", Field::Str(&self.message)),
             ("config_version", Field::Str(config_version)),
         ]
     }
 
-    /// One JSON object (a single line).
-    pub fn to_json(&self, config_version: &str) -> String {
-        serde_json::to_string(&Entries(self.entries(config_version))).unwrap_or_default()
+    /// The members as a JSON fragment: `"k":v,` for each, on one line.
+    pub fn to_fragment(&self, config_version: &str) -> String {
+        let entries = self.entries(config_version);
+        let mut out = String::with_capacity(
+            512 + self.path.len() + self.user_agent.len() + self.message.len(),
+        );
+        for (key, value) in entries {
+            // keys are plain ASCII constants: no escaping needed
+            out.push('"');
+            out.push_str(key);
+            out.push_str("\":");
+            match value {
+                Field::Str(s) => push_json_string(&mut out, s),
+                Field::List(list) => {
+                    out.push('[');
+                    for (i, item) in list.iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        push_json_string(&mut out, item);
+                    }
+                    out.push(']');
+                }
+            }
+            out.push(',');
+        }
+        out
     }
 }
+
+/// Append `s` as a JSON string literal (RFC 8259): `"` and `\` escaped,
+/// control characters (C0, DEL, C1) as `\uXXXX` or their short forms, so a
+/// log line can neither be broken nor carry terminal escape sequences.
+pub fn push_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        let short = match c {
+            '"' => "\\\"",
+            '\\' => "\\\\",
+            '\n' => "\\n",
+            '\r' => "\\r",
+            '\t' => "\\t",
+            c if c.is_control() => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        start = i + c.len_utf8();
+        if short.is_empty() {
+            // every control character is below U+00A0
+            let code = c as u32;
+            out.push_str("\\u00");
+            out.push(HEX[(code >> 4) as usize & 0xf] as char);
+            out.push(HEX[code as usize & 0xf] as char);
+        } else {
+            out.push_str(short);
+        }
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 #[cfg(test)]
 mod tests;

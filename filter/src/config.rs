@@ -139,6 +139,9 @@ pub struct Issuer {
     pub key_source: String,
     /// Map identities like Kubernetes maps ServiceAccount tokens.
     pub service_account: bool,
+    /// The control plane fetches the keys: an unknown `kid` asks it to
+    /// refetch them.
+    pub remote_keys: bool,
 }
 
 /// The whole config, indexed.
@@ -299,6 +302,7 @@ fn compile_issuer(index: usize, issuer: &pb::Issuer) -> Result<Issuer, ConfigErr
         claim_validation_rules: rules,
         key_source: issuer.key_source.clone(),
         service_account: issuer.service_account_issuer,
+        remote_keys: issuer.remote_keys,
         url,
     })
 }

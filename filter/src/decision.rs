@@ -1,28 +1,35 @@
 //! The whole pipeline for one request: bearer token → verified token (cache
-//! first) → revocation → no client impersonation → cluster → RequestInfo →
-//! policy → the header mutations to forward, or the Status to answer.
-//! Pure: the glue in `lib.rs` only reads headers and applies the result.
+//! first) → revocation → no client impersonation → cluster → path encoding
+//! → RequestInfo → policy → the header mutations to forward, or the Status
+//! to answer. Pure: the glue in `lib.rs` only reads headers and applies the
+//! result.
 
+use std::borrow::Cow;
 use std::rc::Rc;
 
 use crate::audit::{AuditRecord, Decision as AuditDecision};
 use crate::config::Config;
+use crate::key_refresh::KeyRefresh;
+use crate::path_encoding;
 use crate::policy::Verdict;
 use crate::request_info::{self, RequestInfo};
 use crate::route;
 use crate::signature::SignatureVerifier;
 use crate::status::{Details, Reason, Status};
-use crate::token::{self, VerifiedToken};
+use crate::token::{self, TokenError, VerifiedToken};
 use crate::token_cache::TokenCache;
 
-/// The parts of a request the decision reads.
+/// The parts of a request the decision reads. Header values are bytes
+/// (HTTP allows obs-text); the few read here are text, converted lossily
+/// when a client sent something that is not UTF-8 (borrowed otherwise).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RequestView<'a> {
-    pub method: &'a str,
+    pub method: Cow<'a, str>,
     /// `:path`, with query.
-    pub path: &'a str,
-    pub authorization: Option<&'a str>,
-    pub request_id: Option<&'a str>,
+    pub path: Cow<'a, str>,
+    pub authorization: Option<Cow<'a, str>>,
+    pub request_id: Option<Cow<'a, str>>,
+    pub user_agent: Option<Cow<'a, str>>,
     /// The first client-sent `impersonate-*` header name, if any.
     pub impersonation_header: Option<&'a str>,
     /// The request asks for a protocol upgrade (WebSocket, SPDY).
@@ -30,15 +37,18 @@ pub struct RequestView<'a> {
 }
 
 impl<'a> RequestView<'a> {
-    /// Pick the fields out of Envoy's header list (names are lower-case).
-    pub fn from_headers(headers: &'a [(String, String)]) -> Self {
+    /// Pick the fields out of Envoy's header list (names are lower-case;
+    /// values text or bytes).
+    pub fn from_headers<V: AsRef<[u8]>>(headers: &'a [(String, V)]) -> Self {
         let mut view = RequestView::default();
         for (name, value) in headers {
+            let text = || String::from_utf8_lossy(value.as_ref());
             match name.as_str() {
-                ":method" => view.method = value,
-                ":path" => view.path = value,
-                "authorization" => view.authorization = Some(value),
-                "x-request-id" => view.request_id = Some(value),
+                ":method" => view.method = text(),
+                ":path" => view.path = text(),
+                "authorization" => view.authorization = Some(text()),
+                "x-request-id" => view.request_id = Some(text()),
+                "user-agent" => view.user_agent = Some(text()),
                 "upgrade" => view.upgrade = true,
                 n if n.starts_with("impersonate-") && view.impersonation_header.is_none() => {
                     view.impersonation_header = Some(n)
@@ -62,6 +72,30 @@ pub struct Forward {
     pub add: Vec<(String, String)>,
 }
 
+impl Forward {
+    /// The whole request header map after the changes, for one host call
+    /// that replaces the map: the client's headers (bytes kept as sent)
+    /// minus the removed and replaced ones, then the set and added ones.
+    pub fn header_map<'h, V: AsRef<[u8]>>(
+        &'h self,
+        headers: &'h [(String, V)],
+    ) -> Vec<(&'h str, &'h [u8])> {
+        let mut out = Vec::with_capacity(headers.len() + self.set.len() + self.add.len());
+        for (name, value) in headers {
+            let replaced = self.remove.contains(&name.as_str())
+                || self.set.iter().any(|(n, _)| n == name)
+                || self.add.iter().any(|(n, _)| n == name);
+            if !replaced {
+                out.push((name.as_str(), value.as_ref()));
+            }
+        }
+        for (name, value) in self.set.iter().chain(&self.add) {
+            out.push((name.as_str(), value.as_bytes()));
+        }
+        out
+    }
+}
+
 /// Allow with mutations, or deny with a Status.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -69,42 +103,55 @@ pub enum Outcome {
     Deny(Status),
 }
 
-/// The outcome and its audit record.
+/// The outcome, its audit record, and whether to ask the control plane
+/// for fresh keys. `'r` borrows the request's headers.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Decision {
+pub struct Decision<'r> {
     pub outcome: Outcome,
-    pub audit: AuditRecord,
+    pub audit: AuditRecord<'r>,
+    /// The token named a `kid` a remote-keys issuer does not have.
+    pub refresh_keys: Option<KeyRefresh>,
+}
+
+impl Decision<'_> {
+    /// The same decision, no longer borrowing the request's headers.
+    pub fn into_owned(self) -> Decision<'static> {
+        Decision {
+            outcome: self.outcome,
+            audit: self.audit.into_owned(),
+            refresh_keys: self.refresh_keys,
+        }
+    }
 }
 
 /// Decide one request at `now` (Unix seconds).
-pub fn decide(
+pub fn decide<'r>(
     config: &Config,
     cache: &mut TokenCache,
     verifier: &dyn SignatureVerifier,
     now: i64,
-    request: &RequestView<'_>,
-) -> Decision {
-    let mut audit = AuditRecord {
-        request_id: request.request_id.unwrap_or_default().to_string(),
-        token: None,
-        cluster: String::new(),
-        info: None,
-        decision: AuditDecision::Deny,
-        reason: "",
-        message: String::new(),
-    };
-    let deny = |mut audit: AuditRecord, reason: &'static str, status: Status| {
+    request: &RequestView<'r>,
+) -> Decision<'r> {
+    let text = |v: &Option<Cow<'r, str>>| v.clone().unwrap_or_default();
+    let mut audit = AuditRecord::new(
+        text(&request.request_id),
+        text(&request.user_agent),
+        request.method.clone(),
+        request.path.clone(),
+    );
+    let deny = |mut audit: AuditRecord<'r>, reason: &'static str, status: Status| {
         audit.decision = AuditDecision::Deny;
         audit.reason = reason;
         audit.message = status.message.clone();
         Decision {
             outcome: Outcome::Deny(status),
             audit,
+            refresh_keys: None,
         }
     };
 
     // 1. bearer token
-    let Some(raw) = request.authorization.and_then(bearer) else {
+    let Some(raw) = request.authorization.as_deref().and_then(bearer) else {
         return deny(
             audit,
             "no_token",
@@ -126,11 +173,21 @@ pub fn decide(
                 v
             }
             Err(e) => {
-                return deny(
+                let mut d = deny(
                     audit,
                     e.reason(),
                     Status::new(Reason::Unauthorized, e.to_string()),
                 );
+                if let TokenError::NoKeyWithKid {
+                    kid,
+                    issuer,
+                    refreshing: true,
+                    ..
+                } = e
+                {
+                    d.refresh_keys = Some(KeyRefresh { issuer, kid });
+                }
+                return d;
             }
         },
     };
@@ -164,7 +221,7 @@ pub fn decide(
     }
 
     // 6. cluster
-    let route = match route::select(config, request.path, verified.ctx.as_deref()) {
+    let route = match route::select(config, &request.path, verified.ctx.as_deref()) {
         Ok(r) => r,
         Err(e) => {
             let status = match &e {
@@ -185,12 +242,24 @@ pub fn decide(
     };
     audit.cluster = route.context.to_string();
 
-    // 7. RequestInfo + policy
-    let info = match request_info::parse(
-        request.method,
-        route.effective_path(request.path),
-        request.upgrade,
-    ) {
+    // 7. a path the cluster would decode into something else
+    let upstream_path = route.effective_path(&request.path);
+    if let Err(e) = path_encoding::check(upstream_path) {
+        return deny(
+            audit,
+            "ambiguous_path",
+            Status::new(
+                Reason::BadRequest,
+                format!(
+                    "the request path {:?} contains {e}; the gateway refuses paths the cluster could read differently",
+                    request.path
+                ),
+            ),
+        );
+    }
+
+    // 8. RequestInfo + policy
+    let info = match request_info::parse(&request.method, upstream_path, request.upgrade) {
         Ok(info) => info,
         Err(e) => {
             return deny(
@@ -222,14 +291,15 @@ pub fn decide(
         }
     }
 
-    // 8. allow
-    let forward = forward(config, &verified, &route, request.path, now);
+    // 9. allow
+    let forward = forward(config, &verified, &route, &request.path, now);
     audit.info = Some(info);
     audit.decision = AuditDecision::Allow;
     audit.reason = "ok";
     Decision {
         outcome: Outcome::Allow(forward),
         audit,
+        refresh_keys: None,
     }
 }
 

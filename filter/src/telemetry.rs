@@ -1,15 +1,15 @@
 //! Hands each request's audit record and counters to Envoy: the record as
 //! filter state `wasm.kubeplex_audit` (one `set_property` call), a JSON
-//! object declared as a string, which the access log prints with
-//! `%FILTER_STATE(wasm.kubeplex_audit:PLAIN)%`; the counter as a proxy-wasm
-//! metric whose name carries its tags in a form Envoy's `stats_tags` can
-//! extract.
+//! fragment declared as a string, which the access log's `text_format`
+//! prints verbatim with `%FILTER_STATE(wasm.kubeplex_audit:PLAIN)%` (see
+//! `audit.rs`); the counters as proxy-wasm metrics whose names carry their
+//! tags in a form Envoy's `stats_tags` can extract.
 //!
 //! Measured in Envoy 1.40 (see tests/envoy_smoke.rs, `cpu_per_request`):
 //! the same record as a `google.protobuf.Struct` printed with `:TYPED`
 //! renders as nested JSON, but Envoy's Any → JSON conversion costs ~90 µs
 //! CPU per request on this machine, against ~5 µs for the string. So the
-//! record is a JSON string (groups are a JSON array inside it).
+//! record is text the filter escapes itself.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -22,6 +22,8 @@ use crate::audit::AuditRecord;
 pub const AUDIT_PROPERTY: &str = "kubeplex_audit";
 /// The request counter's base name.
 pub const REQUESTS_METRIC: &str = "kubeplex_requests_total";
+/// The counter of streams a new config ended (tag `reason`).
+pub const STREAMS_ENDED_METRIC: &str = "kubeplex_streams_ended_total";
 
 /// The counter name for one (decision, reason, cluster): tags first, each
 /// `<tag>=.=<value>;.;`, then the base name, so the bootstrap `stats_tags`
@@ -32,6 +34,11 @@ pub fn metric_name(decision: &str, reason: &str, cluster: &str) -> String {
         "decision=.={decision};.;reason=.={reason};.;cluster=.={};.;{REQUESTS_METRIC}",
         sanitize(cluster)
     )
+}
+
+/// The ended-streams counter name for one reason.
+pub fn streams_ended_metric_name(reason: &str) -> String {
+    format!("reason=.={};.;{STREAMS_ENDED_METRIC}", sanitize(reason))
 }
 
 /// Keep a tag value from breaking the tag syntax (context names are
@@ -47,11 +54,12 @@ thread_local! {
     // Metric ids are per VM and defining the same name again would leak
     // new ids, so they outlive root contexts.
     static METRICS: RefCell<MetricIds> = RefCell::new(HashMap::new());
+    static ENDED_METRICS: RefCell<HashMap<&'static str, u32>> = RefCell::new(HashMap::new());
 }
 
 /// Write the audit record and count the request.
-pub fn record(audit: &AuditRecord, config_version: &str) {
-    let record = audit.to_json(config_version);
+pub fn record(audit: &AuditRecord<'_>, config_version: &str) {
+    let record = audit.to_fragment(config_version);
     let _ = proxy_wasm::hostcalls::set_property(vec![AUDIT_PROPERTY], Some(record.as_bytes()));
 
     let key = (audit.decision.as_str(), audit.reason);
@@ -63,6 +71,23 @@ pub fn record(audit: &AuditRecord, config_version: &str) {
         let name = metric_name(key.0, key.1, &audit.cluster);
         let id = proxy_wasm::hostcalls::define_metric(MetricType::Counter, &name).ok()?;
         m.entry(audit.cluster.clone()).or_default().insert(key, id);
+        Some(id)
+    });
+    if let Some(id) = id {
+        let _ = proxy_wasm::hostcalls::increment_metric(id, 1);
+    }
+}
+
+/// Count one stream ended by a new config.
+pub fn count_stream_ended(reason: &'static str) {
+    let id = ENDED_METRICS.with(|m| {
+        let mut m = m.borrow_mut();
+        if let Some(&id) = m.get(reason) {
+            return Some(id);
+        }
+        let name = streams_ended_metric_name(reason);
+        let id = proxy_wasm::hostcalls::define_metric(MetricType::Counter, &name).ok()?;
+        m.insert(reason, id);
         Some(id)
     });
     if let Some(id) = id {

@@ -113,12 +113,18 @@ pub enum TokenError {
     /// `iss` is not a configured issuer.
     #[error("issuer {0:?} is not trusted")]
     UntrustedIssuer(String),
-    /// The token names a `kid` the issuer does not have.
-    #[error("no key with kid {kid:?} for issuer {issuer:?}{source_note}")]
+    /// The token names a `kid` the issuer does not have. For an issuer
+    /// whose keys the control plane fetches (`refreshing`), the filter asks
+    /// for a refetch, and the message says so.
+    #[error(
+        "no key with kid {kid:?} for issuer {issuer:?}{source_note}{}",
+        if *refreshing { "; the gateway is refreshing this issuer's keys, retry in a few seconds" } else { "" }
+    )]
     NoKeyWithKid {
         kid: String,
         issuer: String,
         source_note: String,
+        refreshing: bool,
     },
     /// No key of the issuer can check this algorithm.
     #[error("issuer {issuer:?} has no key that verifies {alg} tokens{source_note}")]
@@ -308,6 +314,7 @@ fn check_signature(
             kid: kid.to_string(),
             issuer: issuer.url.clone(),
             source_note: source_note(),
+            refreshing: issuer.remote_keys,
         });
     }
     let mut candidates = by_kid

@@ -6,6 +6,17 @@ use super::*;
 use crate::identity::Identity;
 use crate::request_info::parse;
 
+/// The fragment inside the control plane's access-log format, as Envoy
+/// prints it (Envoy's own members after the filter's).
+fn line(fragment: &str) -> String {
+    format!("{{{fragment}\"time\":\"2026-11-23T12:00:00.000Z\",\"code\":200}}")
+}
+
+fn parse_line(fragment: &str) -> Value {
+    let text = line(fragment);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
 #[test]
 fn allowed_record_has_every_field() {
     let token = VerifiedToken {
@@ -20,8 +31,8 @@ fn allowed_record_has_every_field() {
         ctx: None,
         exp: 0,
     };
+    let path = "/clusters/dev-a/apis/apps/v1/namespaces/ns/deployments/web/scale";
     let record = AuditRecord {
-        request_id: "rid-1".into(),
         token: Some(Rc::new(token)),
         cluster: "dev-a".into(),
         info: Some(
@@ -34,18 +45,22 @@ fn allowed_record_has_every_field() {
         ),
         decision: Decision::Allow,
         reason: "ok",
-        message: String::new(),
+        ..AuditRecord::new("rid-1", "kubectl/v1.32.0", "GET", path)
     };
-    let v: Value = serde_json::from_str(&record.to_json("v7")).unwrap();
+    let fragment = record.to_fragment("v7");
+    assert!(fragment.ends_with(','), "{fragment}");
+    assert!(!fragment.contains('\n'));
     assert_eq!(
-        v,
+        parse_line(&fragment),
         json!({
-            "request_id": "rid-1", "decision": "allow", "reason": "ok",
+            "request_id": "rid-1", "user_agent": "kubectl/v1.32.0", "method": "GET",
+            "path": path, "decision": "allow", "reason": "ok", "message": "",
             "user": "alice", "groups": ["dev", "ops"], "uid": "u1",
             "issuer": "https://issuer.example", "jti": "j1", "cluster": "dev-a",
             "verb": "get", "api_group": "apps", "api_version": "v1",
             "resource": "deployments", "subresource": "scale", "namespace": "ns",
-            "name": "web", "message": "", "config_version": "v7"
+            "name": "web", "config_version": "v7",
+            "time": "2026-11-23T12:00:00.000Z", "code": 200
         })
     );
 }
@@ -53,19 +68,96 @@ fn allowed_record_has_every_field() {
 #[test]
 fn unauthenticated_record_is_mostly_empty() {
     let record = AuditRecord {
-        request_id: String::new(),
-        token: None,
-        cluster: String::new(),
-        info: None,
-        decision: Decision::Deny,
         reason: "no_token",
         message: "no bearer token".into(),
+        ..AuditRecord::new("", "", "GET", "/")
     };
-    let json = record.to_json("v1");
-    let v: Value = serde_json::from_str(&json).unwrap();
+    let v = parse_line(&record.to_fragment("v1"));
     assert_eq!(v["decision"], "deny");
     assert_eq!(v["reason"], "no_token");
     assert_eq!(v["groups"], json!([]));
     assert_eq!(v["user"], "");
-    assert!(!json.contains('\n'));
+    assert_eq!(v["message"], "no bearer token");
+}
+
+#[test]
+fn hostile_client_strings_stay_inside_their_values() {
+    // quotes, backslashes, a fake member, control characters (C0, DEL, C1),
+    // a line break and non-ASCII text
+    let nasty = [
+        "\"",
+        "\\",
+        "a\"b\\c",
+        "x\",\"decision\":\"allow",
+        "tab\there",
+        "nl\nand\rcr",
+        "\u{0}\u{1}\u{1b}[31m\u{1f}\u{7f}\u{80}\u{9b}\u{9f}",
+        "\\u0022",
+        "ünïcødé ✓ \u{2028}",
+        "ends with backslash\\",
+    ];
+    for s in nasty {
+        let record = AuditRecord {
+            message: format!("context {s:?} not found"),
+            cluster: s.to_string(),
+            ..AuditRecord::new(s, s, s, s)
+        };
+        let fragment = record.to_fragment(s);
+        assert!(
+            !fragment.chars().any(|c| c.is_control()),
+            "raw control character in {fragment:?}"
+        );
+        let v = parse_line(&fragment);
+        for key in ["request_id", "user_agent", "method", "path", "cluster"] {
+            assert_eq!(v[key], s, "{key} of {s:?}");
+        }
+        assert_eq!(v["config_version"], s);
+        assert_eq!(v["decision"], "deny", "{s:?} must not inject members");
+        assert_eq!(v["message"], format!("context {s:?} not found"));
+    }
+}
+
+#[test]
+fn json_string_escapes() {
+    let cases = [
+        ("plain", "\"plain\""),
+        ("", "\"\""),
+        ("a\"b", "\"a\\\"b\""),
+        ("a\\b", "\"a\\\\b\""),
+        ("\n\r\t", "\"\\n\\r\\t\""),
+        ("\u{1}\u{1f}", "\"\\u0001\\u001f\""),
+        ("\u{7f}\u{85}", "\"\\u007f\\u0085\""),
+        ("é", "\"é\""),
+    ];
+    for (input, want) in cases {
+        let mut out = String::new();
+        push_json_string(&mut out, input);
+        assert_eq!(out, want, "{input:?}");
+        let back: String = serde_json::from_str(&out).unwrap();
+        assert_eq!(back, input);
+    }
+}
+
+#[test]
+fn groups_are_an_array_of_escaped_strings() {
+    let token = VerifiedToken {
+        identity: Identity {
+            user: "bob".into(),
+            groups: vec!["a\"b".into(), "c\\d".into(), "e".into()],
+            uid: None,
+            extra: vec![],
+        },
+        issuer: "i".into(),
+        jti: None,
+        ctx: None,
+        exp: 0,
+    };
+    let record = AuditRecord {
+        token: Some(Rc::new(token)),
+        ..AuditRecord::new("r", "ua", "GET", "/")
+    };
+    let v = parse_line(&record.to_fragment("v"));
+    assert_eq!(v["groups"], json!(["a\"b", "c\\d", "e"]));
+    assert_eq!(v["uid"], "");
+    assert_eq!(v["jti"], "");
 }

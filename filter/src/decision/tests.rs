@@ -40,7 +40,7 @@ impl Harness {
         path: &str,
         auth: Option<&str>,
         extra: &[(&str, &str)],
-    ) -> Decision {
+    ) -> Decision<'static> {
         self.run_at(NOW, method, path, auth, extra)
     }
 
@@ -51,7 +51,7 @@ impl Harness {
         path: &str,
         auth: Option<&str>,
         extra: &[(&str, &str)],
-    ) -> Decision {
+    ) -> Decision<'static> {
         let mut headers = vec![
             (":method".to_string(), method.to_string()),
             (":path".to_string(), path.to_string()),
@@ -64,7 +64,7 @@ impl Harness {
             headers.push((k.to_string(), v.to_string()));
         }
         let view = RequestView::from_headers(&headers);
-        decide(&self.config, &mut self.cache, &self.verifier, now, &view)
+        decide(&self.config, &mut self.cache, &self.verifier, now, &view).into_owned()
     }
 }
 
@@ -76,14 +76,14 @@ fn alice() -> String {
     bearer_for(&mint::claims())
 }
 
-fn denied(d: &Decision) -> &Status {
+fn denied<'a>(d: &'a Decision<'_>) -> &'a Status {
     match &d.outcome {
         Outcome::Deny(s) => s,
         Outcome::Allow(f) => panic!("expected a denial, got {f:?}"),
     }
 }
 
-fn allowed(d: &Decision) -> &Forward {
+fn allowed<'a>(d: &'a Decision<'_>) -> &'a Forward {
     match &d.outcome {
         Outcome::Allow(f) => f,
         Outcome::Deny(s) => panic!("expected allow, got {}", s.to_json()),
@@ -500,8 +500,273 @@ fn request_view_reads_headers_once() {
     let v = RequestView::from_headers(&headers);
     assert_eq!(v.method, "GET");
     assert_eq!(v.path, "/x");
-    assert_eq!(v.authorization, Some("Bearer t"));
+    assert_eq!(v.authorization.as_deref(), Some("Bearer t"));
     assert_eq!(v.impersonation_header, Some("impersonate-group"));
     assert!(v.upgrade);
     assert_eq!(v.request_id, None);
+}
+
+#[test]
+fn request_view_reads_bytes_and_survives_non_utf8() {
+    let headers: Vec<(String, Vec<u8>)> = vec![
+        (":method".into(), b"GET".to_vec()),
+        (":path".into(), b"/clusters/dev-a/api".to_vec()),
+        ("user-agent".into(), b"kubectl \xff\xfe".to_vec()),
+        ("x-request-id".into(), b"rid-\x80".to_vec()),
+        ("authorization".into(), alice().into_bytes()),
+    ];
+    let v = RequestView::from_headers(&headers);
+    assert_eq!(v.user_agent.as_deref(), Some("kubectl \u{fffd}\u{fffd}"));
+    assert_eq!(v.request_id.as_deref(), Some("rid-\u{fffd}"));
+    // valid values are borrowed, not copied
+    assert!(matches!(v.path, Cow::Borrowed(_)));
+    let config = Config::compile(&mint::config()).unwrap();
+    let mut cache = TokenCache::new(4);
+    let d = decide(&config, &mut cache, &RustCryptoVerifier, NOW, &v);
+    allowed(&d);
+    assert_eq!(d.audit.user_agent, "kubectl \u{fffd}\u{fffd}");
+    let fragment = d.audit.to_fragment("v1");
+    let line: serde_json::Value = serde_json::from_str(&format!("{{{fragment}\"code\":200}}"))
+        .unwrap_or_else(|e| panic!("{e}: {fragment}"));
+    assert_eq!(line["user_agent"], "kubectl \u{fffd}\u{fffd}");
+
+    // a token that is not UTF-8 is malformed, not a crash
+    let bad_token: Vec<(String, Vec<u8>)> = vec![
+        (":method".into(), b"GET".to_vec()),
+        (":path".into(), b"/clusters/dev-a/api".to_vec()),
+        ("authorization".into(), b"Bearer a.\xff.c".to_vec()),
+    ];
+    let d = decide(
+        &config,
+        &mut cache,
+        &RustCryptoVerifier,
+        NOW,
+        &RequestView::from_headers(&bad_token),
+    );
+    assert_eq!(denied(&d).code(), 401);
+    assert_eq!(d.audit.reason, "token_malformed");
+}
+
+#[test]
+fn the_audit_records_what_the_client_sent() {
+    let mut h = Harness::new(mint::config());
+    let path = "/clusters/dev-a/api/v1/namespaces/ns/pods?limit=1";
+    let d = h.run(
+        "GET",
+        path,
+        Some(&alice()),
+        &[("user-agent", "kubectl/v1.32.0 (linux/amd64)")],
+    );
+    allowed(&d);
+    assert_eq!(d.audit.request_id, "rid-42");
+    assert_eq!(d.audit.method, "GET");
+    assert_eq!(d.audit.path, path, "the path before the prefix is stripped");
+    assert_eq!(d.audit.user_agent, "kubectl/v1.32.0 (linux/amd64)");
+    // refusals too, before any token is read
+    let d = h.run("DELETE", "/x?\"y\"", None, &[]);
+    assert_eq!(d.audit.method, "DELETE");
+    assert_eq!(d.audit.path, "/x?\"y\"");
+    assert_eq!(d.audit.user_agent, "");
+}
+
+fn remote_keys_config() -> pb::FilterConfig {
+    let mut pb = mint::config();
+    pb.issuers[0].remote_keys = true;
+    pb
+}
+
+#[test]
+fn unknown_kid_of_a_remote_issuer_asks_for_fresh_keys() {
+    let mut h = Harness::new(remote_keys_config());
+    let t = format!(
+        "Bearer {}",
+        mint(Signer::Rsa, Some("rotated-2026"), &mint::claims())
+    );
+    let d = h.run("GET", "/clusters/dev-a/api", Some(&t), &[]);
+    let s = denied(&d);
+    assert_eq!(s.code(), 401);
+    assert_eq!(d.audit.reason, "key_not_found");
+    assert!(
+        s.message
+            .starts_with("no key with kid \"rotated-2026\" for issuer \"https://issuer.example\""),
+        "{}",
+        s.message
+    );
+    assert!(
+        s.message
+            .ends_with("; the gateway is refreshing this issuer's keys, retry in a few seconds"),
+        "{}",
+        s.message
+    );
+    assert_eq!(
+        d.refresh_keys,
+        Some(KeyRefresh {
+            issuer: mint::ISSUER.into(),
+            kid: "rotated-2026".into()
+        })
+    );
+}
+
+#[test]
+fn static_issuers_and_other_failures_never_ask_for_keys() {
+    // static keys: same refusal, no refresh, no promise
+    let mut h = Harness::new(mint::config());
+    let t = format!(
+        "Bearer {}",
+        mint(Signer::Rsa, Some("rotated-2026"), &mint::claims())
+    );
+    let d = h.run("GET", "/clusters/dev-a/api", Some(&t), &[]);
+    assert_eq!(d.audit.reason, "key_not_found");
+    assert!(!denied(&d).message.contains("refreshing"));
+    assert_eq!(d.refresh_keys, None);
+
+    // remote keys, but a known kid with a bad signature, or an alg no key
+    // verifies: the keys are not the problem
+    let mut h = Harness::new(remote_keys_config());
+    let forged = format!(
+        "Bearer {}",
+        mint(Signer::RsaOther, Some("rsa"), &mint::claims())
+    );
+    let d = h.run("GET", "/clusters/dev-a/api", Some(&forged), &[]);
+    assert_eq!(d.audit.reason, "bad_signature");
+    assert_eq!(d.refresh_keys, None);
+    let wrong_alg = format!(
+        "Bearer {}",
+        mint(Signer::P256, Some("rsa"), &mint::claims())
+    );
+    let d = h.run("GET", "/clusters/dev-a/api", Some(&wrong_alg), &[]);
+    assert_eq!(d.audit.reason, "key_not_found");
+    assert_eq!(d.refresh_keys, None);
+    // and an allowed request never asks
+    let d = h.run("GET", "/clusters/dev-a/api", Some(&alice()), &[]);
+    allowed(&d);
+    assert_eq!(d.refresh_keys, None);
+}
+
+#[test]
+fn paths_the_cluster_would_read_differently_are_400() {
+    let mut h = Harness::new(mint::config());
+    let t = alice();
+    for (path, problem) in [
+        (
+            "/clusters/dev-a/api/v1/namespaces/a%2F..%2Fkube-system/secrets",
+            "encoded slash (%2F)",
+        ),
+        (
+            "/clusters/dev-a/api/v1/namespaces/a%2fb/pods",
+            "encoded slash",
+        ),
+        (
+            "/clusters/dev-a/api/v1/namespaces/a%5Cb/pods",
+            "encoded backslash (%5C)",
+        ),
+        (
+            "/clusters/dev-a/api/v1/namespaces/%2e%2e/pods",
+            "encoded dot (%2E)",
+        ),
+        (
+            "/clusters/dev-a/api/v1/namespaces/a%zz/pods",
+            "malformed percent-escape",
+        ),
+        (
+            "/clusters/dev-a/api/v1/namespaces/%FF/pods",
+            "do not decode to UTF-8",
+        ),
+    ] {
+        let d = h.run("GET", path, Some(&t), &[]);
+        let s = denied(&d);
+        assert_eq!(s.code(), 400, "{path}");
+        assert_eq!(s.reason.as_str(), "BadRequest");
+        assert!(s.message.contains(problem), "{path}: {}", s.message);
+        assert!(s.message.contains(&format!("{path:?}")), "{}", s.message);
+        assert_eq!(d.audit.reason, "ambiguous_path");
+        assert_eq!(d.audit.cluster, "dev-a");
+    }
+    // the same encodings in the query are the apiserver's business
+    let d = h.run(
+        "GET",
+        "/clusters/dev-a/api/v1/pods?labelSelector=app.kubernetes.io%2Fname%3Dweb",
+        Some(&t),
+        &[],
+    );
+    allowed(&d);
+}
+
+#[test]
+fn context_names_may_contain_encoded_slashes() {
+    // EKS context names are ARNs: `kubeplex kubeconfig` percent-encodes them
+    let eks = "arn:aws:eks:eu-west-1:123456789012:cluster/prod";
+    let mut pb = mint::config();
+    pb.contexts.push(pb::Context { name: eks.into() });
+    let mut h = Harness::new(pb);
+    let d = h.run(
+        "GET",
+        "/clusters/arn:aws:eks:eu-west-1:123456789012:cluster%2Fprod/api/v1/namespaces/default/pods",
+        Some(&alice()),
+        &[],
+    );
+    let f = allowed(&d);
+    assert_eq!(header(f, "x-kubeplex-context"), vec![eks]);
+    assert_eq!(header(f, ":path"), vec!["/api/v1/namespaces/default/pods"]);
+    // ...but not after the context segment
+    let d = h.run(
+        "GET",
+        "/clusters/arn:aws:eks:eu-west-1:123456789012:cluster%2Fprod/api/v1/namespaces/a%2Fb/pods",
+        Some(&alice()),
+        &[],
+    );
+    assert_eq!(denied(&d).code(), 400);
+}
+
+#[test]
+fn ctx_claim_routing_checks_the_whole_path() {
+    let mut claims = mint::claims();
+    claims["ctx"] = json!("dev-a");
+    let t = bearer_for(&claims);
+    let mut h = Harness::new(mint::config());
+    allowed(&h.run("GET", "/api/v1/namespaces/ns/pods", Some(&t), &[]));
+    let d = h.run("GET", "/api/v1/namespaces/ns%2F..%2Fx/pods", Some(&t), &[]);
+    assert_eq!(denied(&d).code(), 400);
+    assert_eq!(d.audit.reason, "ambiguous_path");
+}
+
+#[test]
+fn header_map_replaces_the_whole_map() {
+    let mut h = Harness::new(mint::config());
+    let d = h.run("GET", "/clusters/dev-a/api/v1/pods", Some(&alice()), &[]);
+    let f = allowed(&d);
+    let client: Vec<(String, Vec<u8>)> = vec![
+        (":method".into(), b"GET".to_vec()),
+        (":path".into(), b"/clusters/dev-a/api/v1/pods".to_vec()),
+        (":authority".into(), b"gw".to_vec()),
+        ("authorization".into(), b"Bearer secret".to_vec()),
+        ("x-kubeplex-context".into(), b"prod".to_vec()),
+        ("user-agent".into(), b"ua \xff".to_vec()),
+        ("accept".into(), b"application/json".to_vec()),
+    ];
+    let map = f.header_map(&client);
+    let get = |name: &str| -> Vec<&[u8]> {
+        map.iter()
+            .filter(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
+            .collect()
+    };
+    assert!(get("authorization").is_empty());
+    assert_eq!(get(":path"), vec![b"/api/v1/pods".as_slice()]);
+    assert_eq!(get("x-kubeplex-context"), vec![b"dev-a".as_slice()]);
+    assert_eq!(get(":method"), vec![b"GET".as_slice()]);
+    assert_eq!(get(":authority"), vec![b"gw".as_slice()]);
+    // client bytes are kept as sent
+    assert_eq!(get("user-agent"), vec![b"ua \xff".as_slice()]);
+    assert_eq!(get("accept"), vec![b"application/json".as_slice()]);
+    assert_eq!(
+        get("impersonate-group"),
+        vec![b"dev".as_slice(), b"ops".as_slice()]
+    );
+    assert_eq!(get("impersonate-user"), vec![b"alice".as_slice()]);
+    assert_eq!(
+        get("x-envoy-original-path"),
+        vec![b"/clusters/dev-a/api/v1/pods".as_slice()]
+    );
+    assert_eq!(get("grpc-timeout").len(), 1);
 }

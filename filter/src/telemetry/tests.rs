@@ -28,3 +28,11 @@ fn declaration_field_numbers() {
     want.extend_from_slice(&[0x18, 1]);
     assert_eq!(bytes, want);
 }
+
+#[test]
+fn streams_ended_metric_name_has_the_reason_tag() {
+    assert_eq!(
+        streams_ended_metric_name("revoked"),
+        "reason=.=revoked;.;kubeplex_streams_ended_total"
+    );
+}
