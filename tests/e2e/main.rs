@@ -5,5 +5,7 @@
 mod harness;
 
 mod core;
+mod identity;
+mod rbac_audit;
 mod kubectl_commands;
 mod reload;
