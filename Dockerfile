@@ -17,4 +17,4 @@ ENTRYPOINT ["kubeplex"]
 FROM envoyproxy/envoy:v1.40-latest AS envoy
 COPY --from=build /src/target/wasm32-wasip1/wasm/kubeplex_filter.wasm /etc/kubeplex/kubeplex_filter.wasm
 COPY envoy/bootstrap.yaml /etc/kubeplex/bootstrap.yaml
-CMD ["envoy", "-c", "/etc/kubeplex/bootstrap.yaml", "--concurrency", "2", "--drain-time-s", "15"]
+CMD ["envoy", "-c", "/etc/kubeplex/bootstrap.yaml", "--concurrency", "2", "--drain-time-s", "15", "--file-flush-interval-msec", "1000"]

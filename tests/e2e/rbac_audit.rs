@@ -286,8 +286,8 @@ async fn every_request_is_audited_and_counted() {
     let count = |text: &str, labels: &str| {
         sample(text, &format!("kubeplex_requests_total{{{labels}}}")).unwrap_or(0.0)
     };
-    let allow = r#"cluster="dev-a",decision="allow",reason="ok""#;
-    let deny = r#"cluster="dev-a",decision="deny",reason="policy_denied""#;
+    let allow = r#"decision="allow",reason="ok",cluster="dev-a""#;
+    let deny = r#"decision="deny",reason="policy_denied",cluster="dev-a""#;
     assert!(
         count(&after, allow) > count(&before, allow),
         "no allow counted:\n{after}"

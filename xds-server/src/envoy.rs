@@ -128,6 +128,10 @@ pub async fn spawn(launch: &Launch) -> Result<RunningEnvoy, String> {
         .arg("--disable-hot-restart")
         .arg("--drain-time-s")
         .arg("15")
+        // The audit log is a file access log: flush it every second, not
+        // every 10 s (Envoy's default).
+        .arg("--file-flush-interval-msec")
+        .arg("1000")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -205,12 +209,21 @@ fn die_with_parent(command: &mut Command) {
 
 /// GET a URL over plain HTTP; (status, body).
 pub async fn http_get(url: &str) -> Result<(u16, String), String> {
+    http_request("GET", url).await
+}
+
+/// A bodiless request over plain HTTP; (status, body).
+pub async fn http_request(method: &str, url: &str) -> Result<(u16, String), String> {
     use http_body_util::{BodyExt, Empty};
     let client: hyper_util::client::legacy::Client<_, Empty<bytes::Bytes>> =
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
             .build_http();
-    let uri: hyper::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
-    let response = tokio::time::timeout(Duration::from_secs(5), client.get(uri))
+    let request = hyper::Request::builder()
+        .method(method)
+        .uri(url)
+        .body(Empty::new())
+        .map_err(|e| format!("{url}: {e}"))?;
+    let response = tokio::time::timeout(Duration::from_secs(5), client.request(request))
         .await
         .map_err(|_| format!("{url}: timed out"))?
         .map_err(|e| format!("{url}: {e}"))?;

@@ -13,6 +13,7 @@ pub mod issuers;
 pub mod key_fetch;
 pub mod local_files;
 pub mod local_setup;
+pub mod reachable;
 pub mod sensitive;
 pub mod server;
 pub mod snapshot;

@@ -25,8 +25,16 @@ pub struct KubeconfigArgs {
     #[arg(long, value_parser = existing_file)]
     pub token_file: Option<PathBuf>,
     /// A cluster (kubeconfig context at the gateway); repeat for several.
-    #[arg(long = "cluster", required = true)]
+    /// Without it, every cluster the token's user may reach under the
+    /// gateway policy (needs --clusters-kubeconfig and --config).
+    #[arg(long = "cluster", required_unless_present = "config")]
     pub clusters: Vec<String>,
+    /// The gateway's clusters (its kubeconfig), to list reachable clusters.
+    #[arg(long, value_parser = existing_file, requires = "config")]
+    pub clusters_kubeconfig: Option<PathBuf>,
+    /// The gateway config (issuers, policy), to list reachable clusters.
+    #[arg(long, value_parser = existing_file, requires = "clusters_kubeconfig")]
+    pub config: Option<PathBuf>,
     /// The kubeconfig user name.
     #[arg(long, default_value = "kubeplex")]
     pub user: String,
@@ -48,12 +56,31 @@ pub fn run(args: KubeconfigArgs) -> Result<(), String> {
             .to_string(),
         (None, None) => unreachable!("clap requires one"),
     };
+    let contexts = if !args.clusters.is_empty() {
+        args.clusters.clone()
+    } else {
+        let (Some(kc), Some(cfg)) = (&args.clusters_kubeconfig, &args.config) else {
+            return Err("pass --cluster, or --clusters-kubeconfig and --config".into());
+        };
+        let kc = kubeplex::inputs::kubeconfig::load(kc).map_err(|e| e.to_string())?;
+        let gw = kubeplex::inputs::gateway_config::load(cfg).map_err(|e| e.to_string())?;
+        let policy = match &gw.policy_file {
+            Some(p) => Some(kubeplex::inputs::policy::load(p).map_err(|e| e.to_string())?),
+            None => None,
+        };
+        let reachable =
+            kubeplex::reachable::reachable_contexts(&kc.clusters, &gw, policy.as_ref(), &token)?;
+        if reachable.is_empty() {
+            return Err("the gateway policy lets this token's user reach no cluster".into());
+        }
+        reachable
+    };
     let text = render(&UserKubeconfig {
         gateway: &args.server,
         ca_pem: ca.as_deref(),
         token: &token,
         user: &args.user,
-        contexts: &args.clusters,
+        contexts: &contexts,
     });
     match &args.out {
         Some(path) => kubeplex::local_files::write_private(path, text.as_bytes())

@@ -203,13 +203,25 @@ pub async fn run(args: UpArgs) -> Result<(), String> {
         print_welcome(&path, &user, &args.groups, &contexts, local, admin_addr);
     }
 
-    let outcome = tokio::select! {
-        status = envoy.child.wait() => Err(envoy_died(status.ok(), &envoy.stderr_tail)),
-        r = &mut running.xds => Err(format!("xDS server stopped: {:?}", r)),
-        r = &mut running.admin => Err(format!("admin server stopped: {:?}", r)),
-        _ = super::shutdown_signal() => {
-            info!("shutting down");
-            Ok(())
+    // SIGUSR1 (logrotate's postrotate) reopens Envoy's access logs.
+    let mut usr1 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
+        .map_err(|e| format!("cannot handle SIGUSR1: {e}"))?;
+    let reopen_url = format!("http://{}/reopen_logs", envoy.admin_address);
+    let shutdown = super::shutdown_signal();
+    tokio::pin!(shutdown);
+    let outcome = loop {
+        tokio::select! {
+            status = envoy.child.wait() => break Err(envoy_died(status.ok(), &envoy.stderr_tail)),
+            r = &mut running.xds => break Err(format!("xDS server stopped: {r:?}")),
+            r = &mut running.admin => break Err(format!("admin server stopped: {r:?}")),
+            _ = usr1.recv() => match envoy::http_request("POST", &reopen_url).await {
+                Ok((200, _)) => info!("SIGUSR1: Envoy reopened its log files"),
+                other => tracing::warn!("SIGUSR1: Envoy did not reopen its logs: {other:?}"),
+            },
+            _ = &mut shutdown => {
+                info!("shutting down");
+                break Ok(());
+            }
         }
     };
     let _ = envoy.child.start_kill();

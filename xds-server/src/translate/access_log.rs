@@ -7,7 +7,7 @@ use envoy_types::pb::envoy::config::accesslog::v3::{
     AccessLog, AccessLogFilter, ResponseFlagFilter, access_log, access_log_filter,
 };
 use envoy_types::pb::envoy::config::core::v3::{
-    SubstitutionFormatString, substitution_format_string,
+    DataSource, SubstitutionFormatString, data_source, substitution_format_string,
 };
 use envoy_types::pb::envoy::extensions::access_loggers::file::v3::{
     FileAccessLog, file_access_log,
@@ -24,34 +24,39 @@ use super::pack;
 use crate::inputs::gateway_config::AuditConfig;
 
 /// Bumped whenever the formats below change (part of the listener version).
-pub const FORMAT_VERSION: &str = "1";
+pub const FORMAT_VERSION: &str = "2";
 
-/// The audit record: Envoy's own view of the request plus the filter's
-/// decision (filter state written by the kubeplex filter).
-pub fn audit_format() -> serde_json::Value {
-    json!({
-        "time": "%START_TIME(%Y-%m-%dT%H:%M:%E3SZ)%",
-        "request_id": "%REQ(X-REQUEST-ID)%",
-        "source": "%DOWNSTREAM_REMOTE_ADDRESS%",
-        "user_agent": "%REQ(USER-AGENT)%",
-        "method": "%REQ(:METHOD)%",
-        "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
-        "code": "%RESPONSE_CODE%",
-        "flags": "%RESPONSE_FLAGS%",
-        "duration_ms": "%DURATION%",
-        "bytes_in": "%BYTES_RECEIVED%",
-        "bytes_out": "%BYTES_SENT%",
-        "upstream": "%UPSTREAM_CLUSTER%",
-        "kubeplex": "%FILTER_STATE(wasm.kubeplex_audit:PLAIN)%",
-    })
-}
+/// The audit line: one flat JSON object. The filter writes the members it
+/// knows — every client-controlled string among them (request id, user
+/// agent, method, path, identity, request info, decision), JSON-escaped,
+/// ending with a comma — into filter state `wasm.kubeplex_audit`; Envoy
+/// adds only values that cannot break JSON (time, address, numbers, flag
+/// letters). `text_format` does not escape, hence that split; when the
+/// filter did not run (a request Envoy itself refused) the fragment is
+/// empty and the line is still valid JSON.
+pub const AUDIT_LINE: &str = concat!(
+    "{%FILTER_STATE(wasm.kubeplex_audit:PLAIN)%",
+    "\"time\":\"%START_TIME(%Y-%m-%dT%H:%M:%E3SZ)%\",",
+    "\"source\":\"%DOWNSTREAM_REMOTE_ADDRESS%\",",
+    "\"code\":%RESPONSE_CODE%,",
+    "\"flags\":\"%RESPONSE_FLAGS%\",",
+    "\"duration_ms\":%DURATION%,",
+    "\"bytes_in\":%BYTES_RECEIVED%,",
+    "\"bytes_out\":%BYTES_SENT%}\n"
+);
 
 /// Access logs for the audit config: a file and/or stdout.
 pub fn access_logs(audit: &AuditConfig) -> Vec<AccessLog> {
     let format = SubstitutionFormatString {
-        format: Some(substitution_format_string::Format::JsonFormat(to_struct(
-            &audit_format(),
-        ))),
+        format: Some(substitution_format_string::Format::TextFormatSource(
+            DataSource {
+                specifier: Some(data_source::Specifier::InlineString(AUDIT_LINE.into())),
+                ..Default::default()
+            },
+        )),
+        // A missing value prints as nothing, not `-` (which would break the
+        // JSON where the filter's fragment goes).
+        omit_empty_values: true,
         ..Default::default()
     };
     let mut logs = Vec::new();
