@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod filter_config;
 pub mod listener;
 pub mod route;
+pub mod server_names;
 
 #[cfg(test)]
 pub mod fixtures;

@@ -32,6 +32,10 @@ pub struct UserKubeconfig<'a> {
     /// kubeconfig `users[].name`.
     pub user: &'a str,
     pub contexts: &'a [String],
+    /// The gateway's `contextServerNameSuffix`: each cluster also gets a
+    /// `tls-server-name`, so requests that lose the path prefix
+    /// (`kubectl get --raw`) still reach the right cluster.
+    pub server_name_suffix: Option<&'a str>,
 }
 
 /// A YAML string (double-quoted, JSON escaping is valid YAML).
@@ -48,6 +52,10 @@ pub fn render(k: &UserKubeconfig<'_>) -> String {
             q(ctx),
             q(&cluster_url(k.gateway, ctx))
         );
+        if let Some(suffix) = k.server_name_suffix {
+            let name = crate::translate::server_names::server_name(ctx, suffix);
+            out += &format!("    tls-server-name: {}\n", q(&name));
+        }
         if let Some(ca) = k.ca_pem {
             let data = base64::engine::general_purpose::STANDARD.encode(ca.as_bytes());
             out += &format!("    certificate-authority-data: {data}\n");
@@ -99,6 +107,7 @@ mod tests {
             token: "tok",
             user: "alice",
             contexts: &contexts,
+            server_name_suffix: Some("clusters.gw.example"),
         });
         let kc = kube::config::Kubeconfig::from_yaml(&text).expect("valid kubeconfig");
         assert_eq!(kc.clusters.len(), 2);
@@ -113,5 +122,12 @@ mod tests {
             .unwrap();
         assert_eq!(server, "https://127.0.0.1:8443/clusters/b%22q");
         assert_eq!(kc.auth_infos[0].name, "alice");
+        let sni = kc.clusters[0]
+            .cluster
+            .as_ref()
+            .unwrap()
+            .tls_server_name
+            .clone();
+        assert_eq!(sni.as_deref(), Some("a.clusters.gw.example"));
     }
 }

@@ -33,8 +33,13 @@ pub struct KubeconfigArgs {
     #[arg(long, value_parser = existing_file, requires = "config")]
     pub clusters_kubeconfig: Option<PathBuf>,
     /// The gateway config (issuers, policy), to list reachable clusters.
-    #[arg(long, value_parser = existing_file, requires = "clusters_kubeconfig")]
+    #[arg(long, value_parser = existing_file)]
     pub config: Option<PathBuf>,
+    /// The gateway's `listener.contextServerNameSuffix` (read from --config
+    /// when given): each cluster gets a `tls-server-name`, so `kubectl get
+    /// --raw` reaches the right cluster too.
+    #[arg(long)]
+    pub context_server_name_suffix: Option<String>,
     /// The kubeconfig user name.
     #[arg(long, default_value = "kubeplex")]
     pub user: String,
@@ -56,14 +61,22 @@ pub fn run(args: KubeconfigArgs) -> Result<(), String> {
             .to_string(),
         (None, None) => unreachable!("clap requires one"),
     };
+    let gateway = match &args.config {
+        Some(cfg) => Some(kubeplex::inputs::gateway_config::load(cfg).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let server_name_suffix = args.context_server_name_suffix.clone().or_else(|| {
+        gateway
+            .as_ref()
+            .and_then(|g| g.listener.context_server_name_suffix.clone())
+    });
     let contexts = if !args.clusters.is_empty() {
         args.clusters.clone()
     } else {
-        let (Some(kc), Some(cfg)) = (&args.clusters_kubeconfig, &args.config) else {
+        let (Some(kc), Some(gw)) = (&args.clusters_kubeconfig, &gateway) else {
             return Err("pass --cluster, or --clusters-kubeconfig and --config".into());
         };
         let kc = kubeplex::inputs::kubeconfig::load(kc).map_err(|e| e.to_string())?;
-        let gw = kubeplex::inputs::gateway_config::load(cfg).map_err(|e| e.to_string())?;
         let policy = match &gw.policy_file {
             Some(p) => Some(kubeplex::inputs::policy::load(p).map_err(|e| e.to_string())?),
             None => None,
@@ -81,6 +94,7 @@ pub fn run(args: KubeconfigArgs) -> Result<(), String> {
         token: &token,
         user: &args.user,
         contexts: &contexts,
+        server_name_suffix: server_name_suffix.as_deref(),
     });
     match &args.out {
         Some(path) => kubeplex::local_files::write_private(path, text.as_bytes())

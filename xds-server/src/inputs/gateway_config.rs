@@ -30,6 +30,10 @@ pub struct ListenerConfig {
     pub key_pem: Sensitive<String>,
     /// When set, clients must present a certificate signed by this CA.
     pub client_ca_pem: Option<String>,
+    /// When set, context `c` is also selected by the TLS server name
+    /// `<label(c)>.<suffix>` (see `translate::server_names`); the gateway's
+    /// certificate must cover `*.<suffix>`.
+    pub context_server_name_suffix: Option<String>,
 }
 
 /// Where an issuer's verification keys come from.

@@ -38,6 +38,12 @@ pub fn filter_config(inputs: &Inputs<'_>) -> pb::FilterConfig {
             .iter()
             .map(|c| pb::Context {
                 name: c.context.clone(),
+                server_name: gateway
+                    .listener
+                    .context_server_name_suffix
+                    .as_deref()
+                    .map(|suffix| super::server_names::server_name(&c.context, suffix))
+                    .unwrap_or_default(),
             })
             .collect(),
         policy: inputs.policy.cloned(),

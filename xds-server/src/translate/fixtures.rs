@@ -42,6 +42,7 @@ pub fn gateway() -> GatewayConfig {
             certificate_pem: cert,
             key_pem: Sensitive(key),
             client_ca_pem: None,
+            context_server_name_suffix: None,
         },
         issuers: vec![],
         revocation_file: None,

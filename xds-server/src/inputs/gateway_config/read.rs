@@ -217,8 +217,28 @@ fn listener(p: &mut Problems, node: &Node, files: &mut Files) -> Option<Listener
             "certificateFile",
             "keyFile",
             "clientCAFile",
+            "contextServerNameSuffix",
         ],
     );
+    let context_server_name_suffix = f
+        .str(p, "contextServerNameSuffix")
+        .map(|s| s.trim_matches('.').to_ascii_lowercase());
+    if let Some(suffix) = &context_server_name_suffix
+        && (suffix.is_empty()
+            || !suffix.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+            }))
+    {
+        p.add(
+            f.line_of("contextServerNameSuffix"),
+            &f.path_of("contextServerNameSuffix"),
+            format!("`{suffix}` is not a DNS name (e.g. clusters.gateway.example.com)"),
+        );
+    }
     let address = f.str(p, "address").unwrap_or_else(|| "0.0.0.0".to_string());
     if address.parse::<std::net::IpAddr>().is_err() {
         p.add(
@@ -294,5 +314,6 @@ fn listener(p: &mut Problems, node: &Node, files: &mut Files) -> Option<Listener
         certificate_pem,
         key_pem: Sensitive(key_pem),
         client_ca_pem: client_ca,
+        context_server_name_suffix,
     })
 }
