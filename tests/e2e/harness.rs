@@ -120,7 +120,8 @@ impl Pki {
         let cluster_ca = Ca::new("test-clusters-ca");
         let gateway_client = cluster_ca.client_cert("kubeplex-gateway", &["kubeplex:gateways"]);
         let gateway_ca = Ca::new("test-gateway-ca");
-        let gateway_serving = gateway_ca.server_cert(&["127.0.0.1", "localhost"]);
+        let gateway_serving =
+            gateway_ca.server_cert(&["127.0.0.1", "localhost", &format!("*.{SERVER_NAME_SUFFIX}")]);
         Pki {
             cluster_ca,
             gateway_client,
@@ -183,6 +184,8 @@ pub fn replace_file(path: &Path, text: &str) {
 }
 
 pub const ISSUER: &str = "https://issuer.kubeplex.test";
+/// `listener.contextServerNameSuffix` of test gateways.
+pub const SERVER_NAME_SUFFIX: &str = "clusters.kubeplex.test";
 pub const AUDIENCE: &str = "kubeplex";
 
 /// A running gateway: `kubeplex up` with real Envoy.
@@ -257,7 +260,7 @@ impl Gateway {
             &config,
             format!(
                 "apiVersion: kubeplex.io/v1alpha1\nkind: GatewayConfig\nlistener:\n  address: 127.0.0.1\n  port: {port}\n  \
-                 certificateFile: {}\n  keyFile: {}\njwt:\n- issuer:\n    url: {ISSUER}\n    audiences: [{AUDIENCE}]\n    \
+                 contextServerNameSuffix: {SERVER_NAME_SUFFIX}\n  certificateFile: {}\n  keyFile: {}\njwt:\n- issuer:\n    url: {ISSUER}\n    audiences: [{AUDIENCE}]\n    \
                  publicKeyFile: issuer.pub.pem\n{}revocation:\n  file: revoked.yaml\n{policy_line}audit:\n  path: audit.log\n{}",
                 cert.display(),
                 key.display(),
@@ -379,9 +382,16 @@ impl Gateway {
         let home = tempfile::tempdir().unwrap();
         let kubeconfig = home.path().join("kubeconfig");
         let mut cmd = Command::new(kubeplex_bin());
-        cmd.args(["kubeconfig", "--server", &self.url, "--ca"])
-            .arg(&self.ca)
-            .args(["--token", token]);
+        cmd.args([
+            "kubeconfig",
+            "--server",
+            &self.url,
+            "--context-server-name-suffix",
+            SERVER_NAME_SUFFIX,
+            "--ca",
+        ])
+        .arg(&self.ca)
+        .args(["--token", token]);
         for c in contexts {
             cmd.args(["--cluster", c]);
         }
