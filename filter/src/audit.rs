@@ -191,6 +191,19 @@ impl<'r> AuditRecord<'r> {
     }
 }
 
+/// Members appended to the record of a stream a new config ended (the
+/// access log prints the record when the stream closes):
+/// `"stream_ended":"<reason>","stream_ended_by":"<config version>",`.
+pub fn stream_ended_members(reason: &str, config_version: &str) -> String {
+    let mut out = String::with_capacity(64 + config_version.len());
+    out.push_str("\"stream_ended\":");
+    push_json_string(&mut out, reason);
+    out.push_str(",\"stream_ended_by\":");
+    push_json_string(&mut out, config_version);
+    out.push(',');
+    out
+}
+
 /// Append `s` as a JSON string literal (RFC 8259): `"` and `\` escaped,
 /// control characters (C0, DEL, C1) as `\uXXXX` or their short forms, so a
 /// log line can neither be broken nor carry terminal escape sequences.

@@ -92,6 +92,13 @@ impl Root {
             if hostcalls::set_effective_context(id).is_err() {
                 continue; // already gone
             }
+            // the access log prints the record when the stream closes: say why
+            if let Ok(Some(mut record)) = hostcalls::get_property(vec![telemetry::AUDIT_PROPERTY]) {
+                record.extend_from_slice(
+                    audit::stream_ended_members(reason.as_str(), &config.version).as_bytes(),
+                );
+                let _ = hostcalls::set_property(vec![telemetry::AUDIT_PROPERTY], Some(&record));
+            }
             let _ = hostcalls::reset_http_request();
             let token = &stream.token;
             log(

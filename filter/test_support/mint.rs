@@ -182,6 +182,7 @@ pub fn config() -> pb::FilterConfig {
             .iter()
             .map(|n| pb::Context {
                 name: n.to_string(),
+                ..Default::default()
             })
             .collect(),
         policy: None,

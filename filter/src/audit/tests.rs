@@ -161,3 +161,17 @@ fn groups_are_an_array_of_escaped_strings() {
     assert_eq!(v["uid"], "");
     assert_eq!(v["jti"], "");
 }
+
+#[test]
+fn an_ended_stream_gets_two_more_members() {
+    let record = AuditRecord {
+        decision: Decision::Allow,
+        reason: "ok",
+        ..AuditRecord::new("r", "ua", "GET", "/api/v1/pods?watch=1")
+    };
+    let fragment = record.to_fragment("v1") + &stream_ended_members("revoked", "v\"2");
+    let v = parse_line(&fragment);
+    assert_eq!(v["decision"], "allow");
+    assert_eq!(v["stream_ended"], "revoked");
+    assert_eq!(v["stream_ended_by"], "v\"2");
+}

@@ -697,7 +697,10 @@ fn context_names_may_contain_encoded_slashes() {
     // EKS context names are ARNs: `kubeplex kubeconfig` percent-encodes them
     let eks = "arn:aws:eks:eu-west-1:123456789012:cluster/prod";
     let mut pb = mint::config();
-    pb.contexts.push(pb::Context { name: eks.into() });
+    pb.contexts.push(pb::Context {
+        name: eks.into(),
+        ..Default::default()
+    });
     let mut h = Harness::new(pb);
     let d = h.run(
         "GET",

@@ -46,6 +46,7 @@ fn segment_is_percent_decoded() {
     let mut pb = mint::config();
     pb.contexts.push(kubeplex_proto::filter::v1::Context {
         name: "kind ctx@x".into(),
+        ..Default::default()
     });
     let c = Config::compile(&pb).unwrap();
     let r = select(&c, "/clusters/kind%20ctx%40x/version", None).unwrap();
