@@ -1,0 +1,193 @@
+//! The static Envoy bootstrap of one filter scenario: one plaintext
+//! HTTP/1.1 listener on a free port, the filter under test (or none), and a
+//! single route answering `direct_response` 200, so the measured CPU is
+//! Envoy's own request handling plus the filter, never an upstream's.
+//! Every scenario gets the same listener, route and access log.
+
+use std::path::Path;
+
+use base64::Engine;
+use kubeplex_proto::filter::v1 as pb;
+use prost::Message;
+use serde_json::{Value, json};
+
+use super::keys::{Alg, SigningKeys};
+
+/// The listener's name (the bench looks its port up by it).
+pub const LISTENER: &str = "bench";
+/// Size of `jwt_authn`'s per-worker token cache when enabled: the same as
+/// the filter's (`token_cache_size`).
+pub const JWT_AUTHN_CACHE_SIZE: u32 = 4096;
+
+/// The HTTP filter in front of the router.
+#[derive(Clone, Copy, Debug)]
+pub enum HttpFilter<'a> {
+    /// Only the router.
+    None,
+    /// The kubeplex wasm filter with this config.
+    Kubeplex {
+        /// The built `.wasm`.
+        wasm: &'a Path,
+        /// Its configuration.
+        config: &'a pb::FilterConfig,
+    },
+    /// Envoy's native `jwt_authn`, one provider per algorithm (inline
+    /// JWKS, `forward: false`), requiring `provider`'s.
+    JwtAuthn {
+        /// Whose JWKS.
+        keys: &'a SigningKeys,
+        /// The provider every request must satisfy.
+        provider: Alg,
+        /// Whether providers have a `jwt_cache_config`.
+        cache: bool,
+    },
+}
+
+/// The gateway's audit line, as `xds-server/src/translate/access_log.rs`
+/// (`AUDIT_LINE`) configures it: a `text_format` around the filter's
+/// JSON fragment, `omit_empty_values`. Every scenario logs every request
+/// this way, like the gateway; without our filter the fragment is simply
+/// empty (the line Envoy writes for a request the filter never saw).
+pub const AUDIT_LINE: &str = concat!(
+    "{%FILTER_STATE(wasm.kubeplex_audit:PLAIN)%",
+    "\"time\":\"%START_TIME(%Y-%m-%dT%H:%M:%E3SZ)%\",",
+    "\"source\":\"%DOWNSTREAM_REMOTE_ADDRESS%\",",
+    "\"code\":%RESPONSE_CODE%,",
+    "\"flags\":\"%RESPONSE_FLAGS%\",",
+    "\"duration_ms\":%DURATION%,",
+    "\"bytes_in\":%BYTES_RECEIVED%,",
+    "\"bytes_out\":%BYTES_SENT%}\n"
+);
+
+/// The bootstrap (JSON; Envoy reads it as YAML).
+pub fn bootstrap(filter: HttpFilter<'_>, access_log: &Path) -> Value {
+    let mut http_filters = match filter {
+        HttpFilter::None => Vec::new(),
+        HttpFilter::Kubeplex { wasm, config } => vec![kubeplex_filter(wasm, config)],
+        HttpFilter::JwtAuthn {
+            keys,
+            provider,
+            cache,
+        } => vec![jwt_authn_filter(keys, provider, cache)],
+    };
+    http_filters.push(json!({
+        "name": "envoy.filters.http.router",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+        }
+    }));
+    json!({
+        "admin": {
+            "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}
+        },
+        // the gateway's tags for the filter's labelled counter
+        "stats_config": {
+            "stats_tags": [
+                {"tag_name": "decision", "regex": "(decision=\\.=(.*?);\\.;)"},
+                {"tag_name": "reason", "regex": "(reason=\\.=(.*?);\\.;)"},
+                {"tag_name": "cluster", "regex": "(cluster=\\.=(.*?);\\.;)"}
+            ]
+        },
+        "static_resources": {
+            "listeners": [{
+                "name": LISTENER,
+                "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
+                "filter_chains": [{
+                    "filters": [{
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": {
+                            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                            "stat_prefix": "bench",
+                            "access_log": [{
+                                "name": "envoy.access_loggers.file",
+                                "typed_config": {
+                                    "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                                    "path": access_log.to_string_lossy(),
+                                    "log_format": {
+                                        "text_format_source": {"inline_string": AUDIT_LINE},
+                                        "omit_empty_values": true
+                                    }
+                                }
+                            }],
+                            "route_config": {
+                                "virtual_hosts": [{
+                                    "name": "all",
+                                    "domains": ["*"],
+                                    "routes": [{
+                                        "match": {"prefix": "/"},
+                                        "direct_response": {
+                                            "status": 200,
+                                            "body": {"inline_string": "{\"kind\":\"ConfigMapList\",\"apiVersion\":\"v1\",\"items\":[]}\n"}
+                                        }
+                                    }]
+                                }]
+                            },
+                            "http_filters": http_filters
+                        }
+                    }]
+                }]
+            }]
+        }
+    })
+}
+
+/// The wasm filter as the control plane configures it (V8, root id
+/// `kubeplex`, the config as a `BytesValue`, fail closed and reload).
+fn kubeplex_filter(wasm: &Path, config: &pb::FilterConfig) -> Value {
+    let value = base64::engine::general_purpose::STANDARD.encode(config.encode_to_vec());
+    json!({
+        "name": "kubeplex",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": "kubeplex",
+                "root_id": "kubeplex",
+                "vm_config": {
+                    "vm_id": "kubeplex",
+                    "runtime": "envoy.wasm.runtime.v8",
+                    "code": {"local": {"filename": wasm.to_string_lossy()}}
+                },
+                "configuration": {
+                    "@type": "type.googleapis.com/google.protobuf.BytesValue",
+                    "value": value
+                },
+                "failure_policy": "FAIL_RELOAD"
+            }
+        }
+    })
+}
+
+/// `jwt_authn` with one provider per algorithm (issuer, audience, inline
+/// JWKS, `forward: false` so the token does not travel on, like our filter
+/// strips it), and a rule requiring `provider` on every path.
+fn jwt_authn_filter(keys: &SigningKeys, provider: Alg, cache: bool) -> Value {
+    let providers: serde_json::Map<String, Value> = Alg::ALL
+        .iter()
+        .map(|&alg| {
+            let mut p = json!({
+                "issuer": alg.issuer(),
+                "audiences": [super::keys::AUDIENCE],
+                "local_jwks": {"inline_string": keys.jwks(alg)},
+                "forward": false
+            });
+            if cache {
+                p["jwt_cache_config"] = json!({"jwt_cache_size": JWT_AUTHN_CACHE_SIZE});
+            }
+            (alg.provider(), p)
+        })
+        .collect();
+    json!({
+        "name": "envoy.filters.http.jwt_authn",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+            "providers": providers,
+            "rules": [{
+                "match": {"prefix": "/"},
+                "requires": {"provider_name": provider.provider()}
+            }]
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests;

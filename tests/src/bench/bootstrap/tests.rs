@@ -1,0 +1,196 @@
+use std::path::PathBuf;
+
+use base64::Engine;
+
+use super::*;
+use crate::bench::filter_config::filter_config;
+
+fn hcm(bootstrap: &Value) -> &Value {
+    &bootstrap["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+}
+
+fn variants(keys: &SigningKeys, config: &pb::FilterConfig) -> Vec<Value> {
+    let log = Path::new("/tmp/access.log");
+    let wasm = Path::new("/tmp/filter.wasm");
+    vec![
+        bootstrap(HttpFilter::None, log),
+        bootstrap(HttpFilter::Kubeplex { wasm, config }, log),
+        bootstrap(
+            HttpFilter::JwtAuthn {
+                keys,
+                provider: Alg::Es256,
+                cache: true,
+            },
+            log,
+        ),
+        bootstrap(
+            HttpFilter::JwtAuthn {
+                keys,
+                provider: Alg::Rs256,
+                cache: false,
+            },
+            log,
+        ),
+    ]
+}
+
+#[test]
+fn every_scenario_has_the_same_listener_route_and_access_log() {
+    let keys = SigningKeys::fixtures().unwrap();
+    let config = filter_config(&keys, false);
+    let all = variants(&keys, &config);
+    let first = hcm(&all[0]);
+    for b in &all {
+        let h = hcm(b);
+        assert_eq!(h["access_log"], first["access_log"]);
+        assert_eq!(h["route_config"], first["route_config"]);
+        assert_eq!(
+            b["static_resources"]["listeners"][0]["address"],
+            all[0]["static_resources"]["listeners"][0]["address"]
+        );
+        // the router is always last
+        let filters = h["http_filters"].as_array().unwrap();
+        assert_eq!(filters.last().unwrap()["name"], "envoy.filters.http.router");
+    }
+    assert_eq!(hcm(&all[0])["http_filters"].as_array().unwrap().len(), 1);
+    let route = &first["route_config"]["virtual_hosts"][0]["routes"][0];
+    assert_eq!(route["direct_response"]["status"], 200);
+    assert_eq!(
+        first["access_log"][0]["typed_config"]["log_format"]["text_format_source"]["inline_string"],
+        AUDIT_LINE
+    );
+}
+
+#[test]
+fn the_wasm_filter_gets_the_config_as_a_bytes_value() {
+    let keys = SigningKeys::fixtures().unwrap();
+    let config = filter_config(&keys, true);
+    let b = bootstrap(
+        HttpFilter::Kubeplex {
+            wasm: Path::new("/x/kubeplex_filter.wasm"),
+            config: &config,
+        },
+        Path::new("/tmp/a.log"),
+    );
+    let wasm = &hcm(&b)["http_filters"][0]["typed_config"]["config"];
+    assert_eq!(wasm["root_id"], "kubeplex");
+    assert_eq!(wasm["vm_config"]["runtime"], "envoy.wasm.runtime.v8");
+    assert_eq!(
+        wasm["vm_config"]["code"]["local"]["filename"],
+        "/x/kubeplex_filter.wasm"
+    );
+    assert_eq!(
+        wasm["configuration"]["@type"],
+        "type.googleapis.com/google.protobuf.BytesValue"
+    );
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(wasm["configuration"]["value"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(pb::FilterConfig::decode(bytes.as_slice()).unwrap(), config);
+}
+
+#[test]
+fn jwt_authn_has_one_provider_per_algorithm_and_requires_one() {
+    let keys = SigningKeys::fixtures().unwrap();
+    for cache in [true, false] {
+        let b = bootstrap(
+            HttpFilter::JwtAuthn {
+                keys: &keys,
+                provider: Alg::EdDsa,
+                cache,
+            },
+            Path::new("/tmp/a.log"),
+        );
+        let jwt = &hcm(&b)["http_filters"][0]["typed_config"];
+        assert_eq!(jwt["rules"][0]["requires"]["provider_name"], "eddsa");
+        let providers = jwt["providers"].as_object().unwrap();
+        assert_eq!(providers.len(), 3);
+        for alg in Alg::ALL {
+            let p = &providers[&alg.provider()];
+            assert_eq!(p["issuer"], alg.issuer());
+            assert_eq!(p["forward"], false);
+            assert_eq!(p.get("jwt_cache_config").is_some(), cache, "cache={cache}");
+            let jwks: Value =
+                serde_json::from_str(p["local_jwks"]["inline_string"].as_str().unwrap()).unwrap();
+            assert_eq!(jwks["keys"][0]["kid"], alg.kid());
+        }
+    }
+}
+
+/// Kept equal to the gateway's own line (`xds-server`'s `AUDIT_LINE`), so
+/// the bench logs exactly what the gateway logs.
+#[test]
+fn audit_line_matches_the_gateway() {
+    let source =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../xds-server/src/translate/access_log.rs");
+    let text = std::fs::read_to_string(&source).unwrap();
+    let start = text
+        .find("pub const AUDIT_LINE: &str = concat!(")
+        .expect("AUDIT_LINE in access_log.rs");
+    let body = &text[start..];
+    let body = &body[body.find('(').unwrap() + 1..body.find(");").unwrap()];
+    let mut line = String::new();
+    for literal in body.lines().map(str::trim).filter(|l| l.starts_with('"')) {
+        let inner = literal.trim_end_matches(',');
+        let inner = &inner[1..inner.len() - 1];
+        line.push_str(&inner.replace("\\\"", "\"").replace("\\n", "\n"));
+    }
+    assert_eq!(line, AUDIT_LINE, "update bootstrap::AUDIT_LINE");
+}
+
+fn envoy() -> Option<PathBuf> {
+    std::env::var_os("KUBEPLEX_ENVOY")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::fs::read_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/lib"))
+                .ok()?
+                .flatten()
+                .map(|e| e.path().join("site-packages/envoy/_bin/envoy"))
+                .find(|p| p.is_file())
+        })
+}
+
+#[test]
+#[ignore = "needs Envoy (make setup) and the wasm build"]
+fn envoy_accepts_every_bootstrap() {
+    let envoy = envoy().expect("Envoy: run make setup or set KUBEPLEX_ENVOY");
+    let wasm = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/wasm32-wasip1/wasm/kubeplex_filter.wasm");
+    assert!(wasm.is_file(), "build the filter first");
+    let keys = SigningKeys::fixtures().unwrap();
+    let config = filter_config(&keys, true);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let all = [
+        bootstrap(HttpFilter::None, &log),
+        bootstrap(
+            HttpFilter::Kubeplex {
+                wasm: &wasm,
+                config: &config,
+            },
+            &log,
+        ),
+        bootstrap(
+            HttpFilter::JwtAuthn {
+                keys: &keys,
+                provider: Alg::EdDsa,
+                cache: true,
+            },
+            &log,
+        ),
+    ];
+    for (i, b) in all.iter().enumerate() {
+        let path = dir.path().join(format!("b{i}.json"));
+        std::fs::write(&path, b.to_string()).unwrap();
+        let out = std::process::Command::new(&envoy)
+            .args(["--mode", "validate", "--disable-hot-restart", "-c"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "bootstrap {i}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

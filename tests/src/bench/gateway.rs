@@ -1,0 +1,434 @@
+//! Gateway vs direct: one of our Kubernetes API test servers, reached
+//! directly (TLS, client certificate) and through the real gateway
+//! (`kubeplex up`: control plane + Envoy + the filter; TLS, bearer token),
+//! with the same client, the same request (`GET` the configmaps of
+//! `default`) and the same number of connections. Interleaved rounds.
+//!
+//! Three processes share the machine's cores: the load client (this
+//! process's current-thread runtime), the test server (its own one-thread
+//! runtime in this process) and, through the gateway, Envoy (one worker).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use rustls::pki_types::ServerName;
+use serde_json::json;
+
+use super::BenchError;
+use super::cpu_time::{self, CpuSample};
+use super::envoy_process::{die_with_parent, log_tail};
+use super::keys::{AUDIENCE, Alg, SigningKeys};
+use super::load::{self, Connections, LoadOutcome, LoadPlan, TokenFeed, Transport};
+use super::stats::percentile;
+use super::tls_client;
+use super::tokens;
+use crate::apiserver::{ApiServer, ApiServerConfig};
+use crate::pki::Ca;
+
+/// The context name in the gateway's kubeconfig.
+const CONTEXT: &str = "bench";
+/// The request, relative to the cluster.
+const PATH: &str = "/api/v1/namespaces/default/configmaps";
+/// Configmaps seeded into `default` (the list the request returns).
+const CONFIGMAPS: usize = 5;
+/// How long `kubeplex up` may take to serve the first request.
+const READY_DEADLINE: Duration = Duration::from_secs(60);
+
+/// How the comparison runs.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The `kubeplex` binary.
+    pub kubeplex: PathBuf,
+    /// The Envoy binary it supervises.
+    pub envoy: PathBuf,
+    /// The filter module.
+    pub wasm: PathBuf,
+    /// Concurrent keep-alive connections.
+    pub connections: usize,
+    /// Measured time per path per round.
+    pub duration: Duration,
+    /// Requests before each measurement.
+    pub warmup_requests: usize,
+    /// Rounds.
+    pub repetitions: usize,
+    /// Envoy worker threads of the gateway.
+    pub envoy_concurrency: usize,
+}
+
+/// One measurement of one path.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PathRun {
+    /// Requests per second of wall time.
+    pub requests_per_second: f64,
+    /// Median latency, µs.
+    pub p50_us: u32,
+    /// 99th percentile latency, µs.
+    pub p99_us: u32,
+    /// The gateway's Envoy CPU per request, µs (None for direct).
+    pub envoy_cpu_us_per_request: Option<f64>,
+}
+
+impl PathRun {
+    fn from(outcome: &LoadOutcome, envoy_cpu_seconds: Option<f64>) -> PathRun {
+        PathRun {
+            requests_per_second: outcome.requests_per_second(),
+            p50_us: percentile(&outcome.latencies_us, 50.0).unwrap_or(0),
+            p99_us: percentile(&outcome.latencies_us, 99.0).unwrap_or(0),
+            envoy_cpu_us_per_request: envoy_cpu_seconds
+                .map(|s| s * 1e6 / outcome.requests.max(1) as f64),
+        }
+    }
+}
+
+/// Both paths' runs, one per round.
+#[derive(Clone, Debug, Default)]
+pub struct GatewayResult {
+    /// Straight to the test server.
+    pub direct: Vec<PathRun>,
+    /// Through `kubeplex up`.
+    pub gateway: Vec<PathRun>,
+    /// Bytes of one response body (the configmap list).
+    pub response_bytes: usize,
+}
+
+/// How many configmaps the listed namespace holds.
+pub fn seeded_configmaps() -> usize {
+    CONFIGMAPS
+}
+
+/// A running `kubeplex up`; killed (with its Envoy) on drop.
+struct KubeplexUp {
+    child: Child,
+    log: PathBuf,
+    envoy_pid: Option<u32>,
+}
+
+impl Drop for KubeplexUp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Envoy gets SIGTERM from the kernel when kubeplex dies; wait for it
+        // so the next measurement has the cores to itself.
+        if let Some(pid) = self.envoy_pid {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// Run the comparison. `client_rt` drives the load; the test server gets a
+/// runtime of its own.
+pub fn run(
+    settings: &Settings,
+    keys: &SigningKeys,
+    client_rt: &tokio::runtime::Runtime,
+    mut progress: impl FnMut(&str),
+) -> Result<GatewayResult, BenchError> {
+    for p in [&settings.kubeplex, &settings.envoy, &settings.wasm] {
+        if !p.is_file() {
+            return Err(BenchError::Missing(p.clone()));
+        }
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("kubeplex-bench-gateway-")
+        .tempdir()
+        .map_err(|e| BenchError::io("create a temporary directory", e))?;
+    let d = dir.path();
+    let setup = |e: &dyn std::fmt::Display| BenchError::Gateway(e.to_string());
+
+    // the cluster
+    let cluster_ca = Ca::new("bench-cluster-ca");
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("bench-apiserver")
+        .enable_all()
+        .build()
+        .map_err(|e| BenchError::io("start the test server's runtime", e))?;
+    let server = server_rt
+        .block_on(ApiServer::start(ApiServerConfig::with_ca(
+            CONTEXT,
+            &cluster_ca,
+        )))
+        .map_err(|e| setup(&format!("start the test apiserver: {e}")))?;
+    for i in 0..CONFIGMAPS {
+        let data: serde_json::Map<String, serde_json::Value> = (0..8)
+            .map(|k| {
+                (
+                    format!("key-{k}"),
+                    json!(format!("value {k} of configmap {i}")),
+                )
+            })
+            .collect();
+        server
+            .store()
+            .create(
+                "configmaps",
+                json!({"metadata": {"name": format!("bench-{i}"), "namespace": "default"}, "data": data}),
+            )
+            .map_err(|e| setup(&format!("seed configmap: {e}")))?;
+    }
+    let user_cert = cluster_ca.client_cert(tokens::SUBJECT, &tokens::GROUPS);
+    let gateway_client = cluster_ca.client_cert("kubeplex-gateway", &["kubeplex:gateways"]);
+
+    // the gateway
+    let gateway_ca = Ca::new("bench-gateway-ca");
+    let gateway_serving = gateway_ca.server_cert(&["127.0.0.1", "localhost"]);
+    let (cert, key) = gateway_serving
+        .write_to(d, "gateway")
+        .map_err(|e| BenchError::io("write the gateway certificate", e))?;
+    let issuer_pem = keys
+        .public_key_pem(Alg::Es256)
+        .ok_or_else(|| setup(&"no ES256 public key"))?;
+    write(&d.join("issuer.pub.pem"), &issuer_pem)?;
+    write(&d.join("revoked.yaml"), "revoked: []\n")?;
+    let port = free_port()?;
+    let config = d.join("gateway.yaml");
+    write(
+        &config,
+        &format!(
+            "apiVersion: kubeplex.io/v1alpha1\nkind: GatewayConfig\nlistener:\n  address: 127.0.0.1\n  port: {port}\n  \
+             certificateFile: {}\n  keyFile: {}\njwt:\n- issuer:\n    url: {}\n    audiences: [{AUDIENCE}]\n    \
+             publicKeyFile: issuer.pub.pem\nrevocation:\n  file: revoked.yaml\naudit:\n  path: audit.log\n",
+            cert.display(),
+            key.display(),
+            Alg::Es256.issuer(),
+        ),
+    )?;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let kubeconfig = d.join("clusters.yaml");
+    write(
+        &kubeconfig,
+        &format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: {CONTEXT}\n  cluster:\n    server: {}\n    \
+             certificate-authority-data: {}\nusers:\n- name: gateway\n  user:\n    client-certificate-data: {}\n    \
+             client-key-data: {}\ncontexts:\n- name: {CONTEXT}\n  context:\n    cluster: {CONTEXT}\n    user: gateway\n\
+             current-context: {CONTEXT}\n",
+            server.url(),
+            b64(cluster_ca.cert_pem()),
+            b64(&gateway_client.cert_pem),
+            b64(&gateway_client.key_pem),
+        ),
+    )?;
+    let mut up = start_kubeplex_up(settings, d, &kubeconfig, &config)?;
+    progress(&format!(
+        "gateway: kubeplex up (Envoy --concurrency {}) in front of test apiserver {}",
+        settings.envoy_concurrency,
+        server.url()
+    ));
+
+    let gateway_addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let token = tokens::mint(keys, Alg::Es256, "gateway-bench", tokens::unix_now())?;
+    let name = ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into());
+    let plan =
+        |label: &str, addr: SocketAddr, transport: Transport, path: String, tokens| LoadPlan {
+            label: label.to_string(),
+            addr,
+            transport,
+            path,
+            host: addr.to_string(),
+            tokens,
+            connections: settings.connections,
+            duration: settings.duration,
+            expect_status: 200,
+        };
+    let direct = plan(
+        "direct",
+        server.addr(),
+        Transport::Tls {
+            config: tls_client::client_config(cluster_ca.cert_pem(), Some(&user_cert))?,
+            server_name: name.clone(),
+        },
+        PATH.to_string(),
+        TokenFeed::None,
+    );
+    let gateway = plan(
+        "gateway",
+        gateway_addr,
+        Transport::Tls {
+            config: tls_client::client_config(gateway_ca.cert_pem(), None)?,
+            server_name: name,
+        },
+        format!("/clusters/{CONTEXT}{PATH}"),
+        TokenFeed::same(&token)?,
+    );
+
+    // the routes arrive by xDS after Envoy is up: poll until a request passes
+    let deadline = Instant::now() + READY_DEADLINE;
+    let mut probe = gateway.clone();
+    probe.connections = 1;
+    probe.tokens = TokenFeed::each_once(std::slice::from_ref(&token))?;
+    loop {
+        match client_rt.block_on(load::run(&probe)) {
+            Ok(o) if o.requests == 1 => break,
+            other => {
+                if let Ok(Some(status)) = up.child.try_wait() {
+                    return Err(BenchError::Exited {
+                        what: "kubeplex up".into(),
+                        status: status.to_string(),
+                        log_tail: log_tail(&up.log, 30),
+                    });
+                }
+                if Instant::now() >= deadline {
+                    return Err(BenchError::Timeout {
+                        what: format!(
+                            "the gateway to answer 200 (last: {:?}); kubeplex up log:\n{}",
+                            other.err().map(|e| e.to_string()),
+                            log_tail(&up.log, 30)
+                        ),
+                        seconds: READY_DEADLINE.as_secs(),
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+    up.envoy_pid = cpu_time::children_of(up.child.id())
+        .into_iter()
+        .find(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .map(|c| c.trim() == "envoy")
+                .unwrap_or(false)
+        });
+    let mut one = direct.clone();
+    one.tokens = TokenFeed::None;
+    one.duration = Duration::from_millis(50);
+    let sample = client_rt.block_on(load::run(&one))?;
+    let response_bytes = (sample.body_bytes / sample.requests.max(1)) as usize;
+
+    let ticks = cpu_time::clock_ticks_per_second();
+    let mut result = GatewayResult {
+        response_bytes,
+        ..Default::default()
+    };
+    for round in 0..settings.repetitions {
+        let order: [&LoadPlan; 2] = if round % 2 == 0 {
+            [&direct, &gateway]
+        } else {
+            [&gateway, &direct]
+        };
+        for p in order {
+            let mut warm = p.clone();
+            warm.duration = Duration::from_secs(60);
+            warm.tokens = match &p.tokens {
+                TokenFeed::None => TokenFeed::None,
+                _ => TokenFeed::each_once(&vec![token.clone(); settings.warmup_requests])?,
+            };
+            let is_gateway = p.label == "gateway";
+            let envoy_pid = up.envoy_pid.filter(|_| is_gateway);
+            let run = client_rt.block_on(async {
+                if matches!(warm.tokens, TokenFeed::None) {
+                    // no feed to end it: warm up for a short time instead
+                    warm.duration = Duration::from_millis(300);
+                }
+                load::run(&warm).await?;
+                let connections = Connections::open(p).await?;
+                let before = envoy_pid.map(CpuSample::read).transpose()?;
+                let outcome = connections.drive(p).await?;
+                let cpu = match (before, envoy_pid) {
+                    (Some(b), Some(pid)) => Some(b.until(&CpuSample::read(pid)?, ticks).seconds()),
+                    _ => None,
+                };
+                Ok::<_, BenchError>(PathRun::from(&outcome, cpu))
+            })?;
+            progress(&format!(
+                "round {}/{} {:<8} {:>8.0} req/s  p50 {:>5} µs  p99 {:>6} µs{}",
+                round + 1,
+                settings.repetitions,
+                p.label,
+                run.requests_per_second,
+                run.p50_us,
+                run.p99_us,
+                run.envoy_cpu_us_per_request
+                    .map(|c| format!("  Envoy CPU {c:.1} µs/req"))
+                    .unwrap_or_default()
+            ));
+            if is_gateway {
+                result.gateway.push(run);
+            } else {
+                result.direct.push(run);
+            }
+        }
+    }
+    drop(up);
+    server_rt.block_on(server.shutdown());
+    Ok(result)
+}
+
+/// `kubeplex up` on the generated files, until its endpoints file appears.
+fn start_kubeplex_up(
+    settings: &Settings,
+    dir: &Path,
+    kubeconfig: &Path,
+    config: &Path,
+) -> Result<KubeplexUp, BenchError> {
+    let log = dir.join("kubeplex-up.log");
+    let log_file = std::fs::File::create(&log)
+        .map_err(|e| BenchError::io(format!("create {}", log.display()), e))?;
+    let log_err = log_file
+        .try_clone()
+        .map_err(|e| BenchError::io("clone the log file handle", e))?;
+    let state = dir.join("state");
+    let child = die_with_parent(&settings.kubeplex)
+        .args(["up", "--kubeconfig"])
+        .arg(kubeconfig)
+        .arg("--config")
+        .arg(config)
+        .arg("--envoy")
+        .arg(&settings.envoy)
+        .arg("--filter-wasm")
+        .arg(&settings.wasm)
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["--xds-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
+        .args(["--envoy-admin-addr", "127.0.0.1:0"])
+        .args(["--concurrency", &settings.envoy_concurrency.to_string()])
+        .args(["--envoy-log-level", "warning"])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(log_file)
+        .stderr(log_err)
+        .spawn()
+        .map_err(|e| BenchError::io(format!("start {}", settings.kubeplex.display()), e))?;
+    let mut up = KubeplexUp {
+        child,
+        log,
+        envoy_pid: None,
+    };
+    let endpoints = state.join("endpoints.json");
+    let deadline = Instant::now() + READY_DEADLINE;
+    while !endpoints.is_file() {
+        if let Ok(Some(status)) = up.child.try_wait() {
+            return Err(BenchError::Exited {
+                what: "kubeplex up".into(),
+                status: status.to_string(),
+                log_tail: log_tail(&up.log, 30),
+            });
+        }
+        if Instant::now() >= deadline {
+            return Err(BenchError::Timeout {
+                what: format!("kubeplex up to write {}", endpoints.display()),
+                seconds: READY_DEADLINE.as_secs(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(up)
+}
+
+fn write(path: &Path, text: &str) -> Result<(), BenchError> {
+    std::fs::write(path, text).map_err(|e| BenchError::io(format!("write {}", path.display()), e))
+}
+
+/// A free port for the gateway listener: the gateway config names its
+/// port, so bind port 0, read it, release it.
+fn free_port() -> Result<u16, BenchError> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| BenchError::io("find a free port", e))
+}

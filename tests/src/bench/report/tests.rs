@@ -1,0 +1,119 @@
+use super::*;
+use crate::bench::runner::{Run, ScenarioResult};
+use crate::bench::scenarios;
+
+fn run(cpu: f64) -> Run {
+    Run {
+        requests: 1000,
+        requests_per_second: 1e6 / cpu,
+        p50_us: 100,
+        p99_us: 300,
+        cpu_us_per_request: cpu,
+        tick_cpu_us_per_request: cpu,
+    }
+}
+
+fn result(id: &str, cpus: &[f64]) -> ScenarioResult {
+    ScenarioResult {
+        scenario: scenarios::all().into_iter().find(|s| s.id == id).unwrap(),
+        runs: cpus.iter().copied().map(run).collect(),
+    }
+}
+
+fn sample() -> Vec<ScenarioResult> {
+    vec![
+        result(BASELINE, &[10.0, 12.0, 11.0]),
+        // +20, +21, +20 over the same rounds' baseline
+        result("kubeplex-cached", &[30.0, 33.0, 31.0]),
+        // +5 each round
+        result("jwt_authn-cache-cached", &[15.0, 17.0, 16.0]),
+        // +90 vs +60: 1.5×
+        result("kubeplex-first-rs256", &[100.0, 102.0, 101.0]),
+        result("jwt_authn-first-rs256", &[70.0, 72.0, 71.0]),
+    ]
+}
+
+#[test]
+fn added_cpu_is_the_median_of_per_round_differences() {
+    let rows = rows(&sample());
+    assert_eq!(rows[0].added, None, "the baseline adds nothing");
+    let cached = &rows[1];
+    let added = cached.added.unwrap();
+    assert_eq!((added.median, added.min, added.max), (20.0, 20.0, 21.0));
+    assert_eq!(cached.cpu.median, 31.0);
+    assert_eq!(cached.reference.as_deref(), Some("jwt_authn-cache-cached"));
+    assert!((cached.vs_jwt_authn.unwrap() - 4.0).abs() < 1e-9);
+    assert!((rows[3].vs_jwt_authn.unwrap() - 1.5).abs() < 1e-9);
+    assert_eq!(rows[2].vs_jwt_authn, None, "jwt_authn rows are references");
+}
+
+#[test]
+fn the_table_has_a_line_per_scenario() {
+    let rows = rows(&sample());
+    let table = filter_table(&rows);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 2 + rows.len());
+    assert!(lines[0].starts_with("| scenario | req/s | p50 | p99 | Envoy CPU µs/req"));
+    assert!(
+        table.contains("| +20.0 (+20.0 … +21.0) | 4.00× |"),
+        "{table}"
+    );
+    assert!(table.contains("| 1.50× |"), "{table}");
+}
+
+#[test]
+fn targets_say_met_or_missed() {
+    let text = targets(&rows(&sample()));
+    assert!(
+        text.contains(
+            "adds +20.0 µs of Envoy CPU per request over no filter (target ≤ +25 µs): **met**"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("RS256: the filter adds +90.0 µs, `jwt_authn` +60.0 µs: 1.50× (target ≤ 1.2×): **missed**"),
+        "{text}"
+    );
+}
+
+#[test]
+fn tick_disagreement_is_flagged() {
+    let mut results = sample();
+    assert!(cross_check(&rows(&results)).is_empty());
+    for r in &mut results[1].runs {
+        r.tick_cpu_us_per_request = r.cpu_us_per_request * 2.0;
+    }
+    let flagged = cross_check(&rows(&results));
+    assert_eq!(flagged.len(), 1);
+    assert!(flagged[0].starts_with("kubeplex-cached:"));
+}
+
+#[test]
+fn gateway_table_has_the_ratios() {
+    let path = |rps: f64, p50: u32, p99: u32, cpu: Option<f64>| PathRun {
+        requests_per_second: rps,
+        p50_us: p50,
+        p99_us: p99,
+        envoy_cpu_us_per_request: cpu,
+    };
+    let result = GatewayResult {
+        direct: vec![path(1000.0, 200, 400, None)],
+        gateway: vec![path(500.0, 500, 1200, Some(150.0))],
+        response_bytes: 2000,
+    };
+    let table = gateway_table(&result);
+    assert!(
+        table.contains("| **gateway ÷ direct** | **0.50×** | **2.50×** | **3.00×** | |"),
+        "{table}"
+    );
+    assert!(table.contains("| 150.0 |"), "{table}");
+    assert!(table.contains("| gateway − direct | -500 req/s | +300 µs | +800 µs | |"));
+}
+
+#[test]
+fn utc_dates() {
+    assert_eq!(utc_date(0), "1970-01-01 00:00:00Z");
+    assert_eq!(utc_date(951_782_400), "2000-02-29 00:00:00Z");
+    assert_eq!(utc_date(1_795_435_200 + 3661), "2026-11-23 13:01:01Z");
+    assert_eq!(utc_date(4_107_542_399), "2100-02-28 23:59:59Z");
+}

@@ -1,0 +1,44 @@
+//! The load client's TLS settings (rustls, ring): trust one CA, optionally
+//! present a client certificate, offer only HTTP/1.1 by ALPN.
+
+use std::sync::Arc;
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+
+use super::BenchError;
+use crate::pki::CertKey;
+
+/// A client config trusting `ca_pem`, presenting `client` if given.
+pub fn client_config(
+    ca_pem: &str,
+    client: Option<&CertKey>,
+) -> Result<Arc<rustls::ClientConfig>, BenchError> {
+    let crypto = |what: &str, e: &dyn std::fmt::Display| BenchError::Crypto(format!("{what}: {e}"));
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots
+            .add(cert.map_err(|e| crypto("CA certificate", &e))?)
+            .map_err(|e| crypto("CA certificate", &e))?;
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| crypto("protocol versions", &e))?
+    .with_root_certificates(roots);
+    let mut config = match client {
+        Some(cert) => {
+            let chain = CertificateDer::pem_slice_iter(cert.cert_pem.as_bytes())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| crypto("client certificate", &e))?;
+            let key = PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes())
+                .map_err(|e| crypto("client key", &e))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| crypto("client certificate", &e))?
+        }
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}

@@ -1,0 +1,234 @@
+//! `kubeplex-bench`: the kubeplex benchmark (`make bench`). See
+//! `kubeplex_tests::bench` for what it measures and how; `--help` for the
+//! knobs. Prints a Markdown report and writes it to `--out`.
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use kubeplex_tests::bench::{BenchError, gateway, keys, report, runner, scenarios, tokens};
+
+/// The kubeplex benchmark: the filter in real Envoy vs no filter vs Envoy's
+/// `jwt_authn` (CPU per request), and the gateway vs direct.
+#[derive(Parser, Debug)]
+#[command(name = "kubeplex-bench")]
+struct Args {
+    /// The Envoy binary (default: the workspace's .venv from `make setup`).
+    #[arg(long, env = "KUBEPLEX_ENVOY")]
+    envoy: Option<PathBuf>,
+    /// The built filter module.
+    #[arg(long, env = "KUBEPLEX_FILTER_WASM")]
+    filter_wasm: Option<PathBuf>,
+    /// The `kubeplex` binary for gateway vs direct (default: the
+    /// workspace's target/debug/kubeplex; the control plane is not on the
+    /// request path, so a debug build does not skew the numbers).
+    #[arg(long, env = "KUBEPLEX_BIN")]
+    kubeplex: Option<PathBuf>,
+    /// Where the Markdown report goes (also printed).
+    #[arg(long, default_value = "target/bench.md")]
+    out: PathBuf,
+    /// Concurrent keep-alive connections of the load client.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Measured milliseconds of each cached-token run.
+    #[arg(long, default_value_t = 1000)]
+    duration_ms: u64,
+    /// Requests (distinct tokens) of each first-sight run.
+    #[arg(long, default_value_t = 2000)]
+    first_sight_requests: usize,
+    /// Requests before each measurement.
+    #[arg(long, default_value_t = 300)]
+    warmup_requests: usize,
+    /// Rounds (every scenario once per round, interleaved).
+    #[arg(long, default_value_t = 5)]
+    repetitions: usize,
+    /// Measured milliseconds of each gateway/direct run.
+    #[arg(long, default_value_t = 2000)]
+    gateway_duration_ms: u64,
+    /// Envoy worker threads of the gateway (`kubeplex up --concurrency`).
+    #[arg(long, default_value_t = 1)]
+    gateway_concurrency: usize,
+    /// Only these filter scenarios (repeatable; the baseline and the
+    /// `jwt_authn` references come along). Ids: see the progress lines.
+    #[arg(long = "scenario")]
+    scenarios: Vec<String>,
+    /// Skip the filter micro-benchmark.
+    #[arg(long)]
+    skip_filters: bool,
+    /// Skip gateway vs direct.
+    #[arg(long)]
+    skip_gateway: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kubeplex-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<(), BenchError> {
+    let started = Instant::now();
+    let envoy = existing(args.envoy.clone().or_else(venv_envoy), "Envoy")?;
+    let wasm = existing(
+        args.filter_wasm
+            .clone()
+            .or_else(|| Some(workspace().join("target/wasm32-wasip1/wasm/kubeplex_filter.wasm"))),
+        "the filter module",
+    )?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| BenchError::io("start the client runtime", e))?;
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let keys = keys::SigningKeys::fixtures()?;
+
+    let mut rows = Vec::new();
+    if !args.skip_filters {
+        let settings = runner::Settings {
+            envoy: envoy.clone(),
+            wasm: wasm.clone(),
+            connections: args.connections,
+            duration: Duration::from_millis(args.duration_ms),
+            first_sight_requests: args.first_sight_requests,
+            warmup_requests: args.warmup_requests,
+            repetitions: args.repetitions.max(1),
+        };
+        let selected = scenarios::selected(&args.scenarios);
+        let t = Instant::now();
+        let prepared = runner::Prepared::new(&settings, &selected)?;
+        eprintln!(
+            "minted the tokens in {:.1} s; {} scenarios × {} rounds",
+            t.elapsed().as_secs_f64(),
+            selected.len(),
+            settings.repetitions
+        );
+        let results = runner::run_all(&settings, &selected, &prepared, &rt, |line| {
+            eprintln!("{line}")
+        })?;
+        rows = report::rows(&results);
+    }
+    let gateway = if args.skip_gateway {
+        None
+    } else {
+        let kubeplex = existing(
+            args.kubeplex.clone().or_else(|| {
+                ["target/debug/kubeplex", "target/release/kubeplex"]
+                    .iter()
+                    .map(|p| workspace().join(p))
+                    .find(|p| p.is_file())
+            }),
+            "the kubeplex binary",
+        )?;
+        let settings = gateway::Settings {
+            kubeplex,
+            envoy: envoy.clone(),
+            wasm: wasm.clone(),
+            connections: args.connections,
+            duration: Duration::from_millis(args.gateway_duration_ms),
+            warmup_requests: args.warmup_requests,
+            repetitions: args.repetitions.max(1),
+            envoy_concurrency: args.gateway_concurrency,
+        };
+        Some(gateway::run(&settings, &keys, &rt, |line| {
+            eprintln!("{line}")
+        })?)
+    };
+
+    let info = report::RunInfo {
+        date: report::utc_date(tokens::unix_now()),
+        cores,
+        envoy_version: envoy_version(&envoy),
+        commit: git_describe(),
+        settings: format!(
+            "Load client: {} keep-alive HTTP/1.1 connections (hyper, one thread); {} rounds; \
+             cached-token runs {} ms, first-sight runs {} requests (distinct tokens), \
+             gateway/direct runs {} ms; {} warm-up requests before each run.",
+            args.connections,
+            args.repetitions.max(1),
+            args.duration_ms,
+            args.first_sight_requests,
+            args.gateway_duration_ms,
+            args.warmup_requests
+        ),
+        elapsed_seconds: started.elapsed().as_secs_f64(),
+    };
+    let doc = report::document(&info, &rows, gateway.as_ref());
+    println!("{doc}");
+    if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| BenchError::io(format!("create {}", parent.display()), e))?;
+    }
+    std::fs::write(&args.out, &doc)
+        .map_err(|e| BenchError::io(format!("write {}", args.out.display()), e))?;
+    eprintln!("report written to {}", args.out.display());
+    Ok(())
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// `.venv/lib/python3*/site-packages/envoy/_bin/envoy` of the workspace.
+fn venv_envoy() -> Option<PathBuf> {
+    std::fs::read_dir(workspace().join(".venv/lib"))
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join("site-packages/envoy/_bin/envoy"))
+        .find(|p| p.is_file())
+}
+
+fn existing(path: Option<PathBuf>, what: &str) -> Result<PathBuf, BenchError> {
+    let path = path.ok_or_else(|| BenchError::Missing(PathBuf::from(format!("<{what}>"))))?;
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(BenchError::Missing(path))
+    }
+}
+
+fn envoy_version(envoy: &Path) -> String {
+    std::process::Command::new(envoy)
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.contains("version"))
+                .map(|l| l.trim().to_string())
+        })
+        .map(|l| {
+            // "envoy  version: <sha>/1.40.0/Clean/RELEASE/BoringSSL"
+            let v = l.rsplit(": ").next().unwrap_or(&l);
+            format!(
+                "Envoy {}",
+                v.split('/').skip(1).collect::<Vec<_>>().join("/")
+            )
+        })
+        .unwrap_or_else(|| "Envoy (version unknown)".into())
+}
+
+fn git_describe() -> String {
+    std::process::Command::new("git")
+        .arg("-C")
+        .arg(workspace())
+        .args(["describe", "--always", "--dirty"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
