@@ -39,7 +39,7 @@ validate:
 
 ## Benchmarks (not tests): gateway vs direct, filter vs Envoy's jwt_authn.
 bench: build
-	$(CARGO) run --release -p kubeplex-tests --bin kubeplex-bench -- --envoy $(ENVOY) --filter-wasm $(abspath $(WASM))
+	$(CARGO) run --release -p kubeplex-tests --bin kubeplex-bench -- --envoy $(abspath $(ENVOY)) --filter-wasm $(abspath $(WASM)) --kubeplex $(abspath $(KUBEPLEX)) --out target/bench.md $(BENCH_ARGS)
 
 clean:
 	$(CARGO) clean

@@ -59,8 +59,10 @@ pub const AUDIT_LINE: &str = concat!(
     "\"bytes_out\":%BYTES_SENT%}\n"
 );
 
-/// The bootstrap (JSON; Envoy reads it as YAML).
-pub fn bootstrap(filter: HttpFilter<'_>, access_log: &Path) -> Value {
+/// The bootstrap (JSON; Envoy reads it as YAML). `access_log`: where the
+/// audit log goes; None for no access log at all (an analysis option: the
+/// gateway always logs).
+pub fn bootstrap(filter: HttpFilter<'_>, access_log: Option<&Path>) -> Value {
     let mut http_filters = match filter {
         HttpFilter::None => Vec::new(),
         HttpFilter::Kubeplex { wasm, config } => vec![kubeplex_filter(wasm, config)],
@@ -98,17 +100,7 @@ pub fn bootstrap(filter: HttpFilter<'_>, access_log: &Path) -> Value {
                         "typed_config": {
                             "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
                             "stat_prefix": "bench",
-                            "access_log": [{
-                                "name": "envoy.access_loggers.file",
-                                "typed_config": {
-                                    "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
-                                    "path": access_log.to_string_lossy(),
-                                    "log_format": {
-                                        "text_format_source": {"inline_string": AUDIT_LINE},
-                                        "omit_empty_values": true
-                                    }
-                                }
-                            }],
+                            "access_log": access_logs(access_log),
                             "route_config": {
                                 "virtual_hosts": [{
                                     "name": "all",
@@ -129,6 +121,24 @@ pub fn bootstrap(filter: HttpFilter<'_>, access_log: &Path) -> Value {
             }]
         }
     })
+}
+
+/// The file access log with the gateway's audit line, or none.
+fn access_logs(path: Option<&Path>) -> Value {
+    match path {
+        Some(path) => json!([{
+            "name": "envoy.access_loggers.file",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                "path": path.to_string_lossy(),
+                "log_format": {
+                    "text_format_source": {"inline_string": AUDIT_LINE},
+                    "omit_empty_values": true
+                }
+            }
+        }]),
+        None => json!([]),
+    }
 }
 
 /// The wasm filter as the control plane configures it (V8, root id

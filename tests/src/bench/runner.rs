@@ -47,6 +47,9 @@ pub struct Settings {
     pub warmup_requests: usize,
     /// Rounds.
     pub repetitions: usize,
+    /// Whether every scenario writes the gateway's audit access log (the
+    /// gateway always does; off only to see what logging costs).
+    pub access_log: bool,
 }
 
 /// One measurement of one scenario.
@@ -255,7 +258,8 @@ fn start(
             cache,
         },
     };
-    let config = bootstrap::bootstrap(filter, &dir.path().join("access.log"));
+    let log = dir.path().join("access.log");
+    let config = bootstrap::bootstrap(filter, settings.access_log.then_some(log.as_path()));
     let envoy = EnvoyProcess::start(&settings.envoy, &config, dir.path(), bootstrap::LISTENER)?;
     Ok(Live {
         addr: SocketAddr::from(([127, 0, 0, 1], envoy.listener_port())),

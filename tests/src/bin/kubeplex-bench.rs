@@ -54,6 +54,10 @@ struct Args {
     /// `jwt_authn` references come along). Ids: see the progress lines.
     #[arg(long = "scenario")]
     scenarios: Vec<String>,
+    /// No access log in the filter scenarios (the gateway always logs; this
+    /// only shows what the audit line costs).
+    #[arg(long)]
+    no_access_log: bool,
     /// Skip the filter micro-benchmark.
     #[arg(long)]
     skip_filters: bool,
@@ -101,6 +105,7 @@ fn run(args: Args) -> Result<(), BenchError> {
             first_sight_requests: args.first_sight_requests,
             warmup_requests: args.warmup_requests,
             repetitions: args.repetitions.max(1),
+            access_log: !args.no_access_log,
         };
         let selected = scenarios::selected(&args.scenarios);
         let t = Instant::now();
@@ -160,6 +165,7 @@ fn run(args: Args) -> Result<(), BenchError> {
             args.warmup_requests
         ),
         elapsed_seconds: started.elapsed().as_secs_f64(),
+        access_log: !args.no_access_log,
     };
     let doc = report::document(&info, &rows, gateway.as_ref());
     println!("{doc}");

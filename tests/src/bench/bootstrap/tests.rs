@@ -10,7 +10,7 @@ fn hcm(bootstrap: &Value) -> &Value {
 }
 
 fn variants(keys: &SigningKeys, config: &pb::FilterConfig) -> Vec<Value> {
-    let log = Path::new("/tmp/access.log");
+    let log = Some(Path::new("/tmp/access.log"));
     let wasm = Path::new("/tmp/filter.wasm");
     vec![
         bootstrap(HttpFilter::None, log),
@@ -59,6 +59,12 @@ fn every_scenario_has_the_same_listener_route_and_access_log() {
         first["access_log"][0]["typed_config"]["log_format"]["text_format_source"]["inline_string"],
         AUDIT_LINE
     );
+    assert_eq!(
+        first["access_log"][0]["typed_config"]["path"],
+        "/tmp/access.log"
+    );
+    let quiet = bootstrap(HttpFilter::None, None);
+    assert_eq!(hcm(&quiet)["access_log"], json!([]));
 }
 
 #[test]
@@ -70,7 +76,7 @@ fn the_wasm_filter_gets_the_config_as_a_bytes_value() {
             wasm: Path::new("/x/kubeplex_filter.wasm"),
             config: &config,
         },
-        Path::new("/tmp/a.log"),
+        Some(Path::new("/tmp/a.log")),
     );
     let wasm = &hcm(&b)["http_filters"][0]["typed_config"]["config"];
     assert_eq!(wasm["root_id"], "kubeplex");
@@ -99,7 +105,7 @@ fn jwt_authn_has_one_provider_per_algorithm_and_requires_one() {
                 provider: Alg::EdDsa,
                 cache,
             },
-            Path::new("/tmp/a.log"),
+            Some(Path::new("/tmp/a.log")),
         );
         let jwt = &hcm(&b)["http_filters"][0]["typed_config"];
         assert_eq!(jwt["rules"][0]["requires"]["provider_name"], "eddsa");
@@ -160,15 +166,16 @@ fn envoy_accepts_every_bootstrap() {
     let keys = SigningKeys::fixtures().unwrap();
     let config = filter_config(&keys, true);
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
+    let log = Some(dir.path().join("access.log"));
+    let log = log.as_deref();
     let all = [
-        bootstrap(HttpFilter::None, &log),
+        bootstrap(HttpFilter::None, log),
         bootstrap(
             HttpFilter::Kubeplex {
                 wasm: &wasm,
                 config: &config,
             },
-            &log,
+            log,
         ),
         bootstrap(
             HttpFilter::JwtAuthn {
@@ -176,7 +183,7 @@ fn envoy_accepts_every_bootstrap() {
                 provider: Alg::EdDsa,
                 cache: true,
             },
-            &log,
+            log,
         ),
     ];
     for (i, b) in all.iter().enumerate() {

@@ -117,3 +117,29 @@ fn utc_dates() {
     assert_eq!(utc_date(1_795_435_200 + 3661), "2026-11-23 13:01:01Z");
     assert_eq!(utc_date(4_107_542_399), "2100-02-28 23:59:59Z");
 }
+
+#[test]
+fn eddsa_is_explained_with_its_cost_beyond_a_cache_hit() {
+    let mut results = sample();
+    // kubeplex: +150 (hit +20 → 130 beyond); jwt_authn +60
+    results.push(result("kubeplex-first-eddsa", &[160.0, 162.0, 161.0]));
+    results.push(result("jwt_authn-first-eddsa", &[70.0, 72.0, 71.0]));
+    let text = targets(&rows(&results));
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("- First sight, EdDSA"))
+        .expect("an EdDSA line");
+    assert!(
+        line.contains("the filter adds +150.0 µs, `jwt_authn` +60.0 µs (2.50×)"),
+        "{line}"
+    );
+    assert!(
+        line.contains("a first sight costs the filter EdDSA 130 µs (against RS256 70 µs"),
+        "{line}"
+    );
+    assert!(line.contains("always hashes"), "{line}");
+    assert!(
+        !line.contains("**missed**") && !line.contains("**met**"),
+        "no target"
+    );
+}
