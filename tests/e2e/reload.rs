@@ -5,6 +5,8 @@
 //! of old + new keys), revocations added, the RBAC policy edited. Each
 //! change is waited for (`Gateway::wait_applied`) and checked to be in
 //! effect. Then `a` itself moves to another server: new streams reach it.
+//! And the reloads that should end streams do: a revocation ends the
+//! revoked token's streams, removing a cluster ends the streams on it.
 
 use std::time::{Duration, Instant};
 
@@ -426,4 +428,98 @@ fn check_streams(
     }
     assert_eq!(a1.active_streams(), 2, "reload {i}: exec sessions at a");
     assert_eq!(a1.active_watches(), 1, "reload {i}: watches at a");
+}
+
+/// The reloads that should end streams do, and only those: a revocation
+/// ends the revoked token's watch and exec sessions (WebSocket and SPDY)
+/// and leaves another token's open; removing a cluster ends its streams.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn revoking_a_token_or_removing_its_cluster_ends_its_streams() {
+    /// Ending is prompt: the push takes milliseconds, Envoy closes an
+    /// HTTP/1.1 downstream after its 1 s delayed-close timeout.
+    const PROMPT: Duration = Duration::from_secs(5);
+    let pki = Pki::new();
+    let (a, b) = (pki.cluster("a").await, pki.cluster("b").await);
+    seed(&a, "i-am-a");
+    let gw = Gateway::start(GatewaySpec::new(
+        &pki,
+        vec![
+            ClusterEntry {
+                context: "b",
+                server: b.url(),
+            },
+            ClusterEntry {
+                context: "a",
+                server: a.url(),
+            },
+        ],
+    ));
+    let doomed = gw.kubectl(&gw.mint(&["--sub", "alice", "--jti", "doomed"]), &["a"]);
+    let other = gw.kubectl(&gw.mint(&["--sub", "alice", "--jti", "other"]), &["a"]);
+    let cat = ["exec", "-i", POD, "-c", "app", "--", "cat"];
+    let open = |k: &Kubectl, transports: &[Transport]| {
+        let mut watch = k.stream(&["get", "configmaps", "--watch"]);
+        watch.expect_line("i-am-a", T);
+        let mut streams = vec![("watch".to_string(), watch)];
+        for t in transports {
+            let mut s = k.stream_with(&cat, t.env(), true);
+            s.send("hello\n");
+            s.expect_line("hello", T);
+            streams.push((format!("exec over {t:?}"), s));
+        }
+        streams
+    };
+    let mut doomed_streams = open(&doomed, &Transport::BOTH);
+    let mut other_streams = open(&other, &[Transport::WebSocket]);
+    wait_for("3 sessions and 2 watches at a", T, || {
+        (a.active_streams() == 3 && a.active_watches() == 2).then_some(())
+    });
+
+    let before = gw.version();
+    replace_file(
+        &gw.revocations,
+        "revoked:\n- jti: doomed\n  reason: laptop stolen\n",
+    );
+    gw.wait_applied(&before);
+    let revoked = Instant::now();
+    for (what, s) in &mut doomed_streams {
+        s.wait_exit(PROMPT);
+        eprintln!("revoked token's {what} ended after {:?}", revoked.elapsed());
+    }
+    wait_for("only the other token's streams at a", PROMPT, || {
+        (a.active_streams() == 1 && a.active_watches() == 1).then_some(())
+    });
+    let err = doomed.fails(&["get", "configmaps"]);
+    assert!(err.contains(r#"token "doomed" has been revoked"#), "{err}");
+    // The other token's streams are untouched.
+    other.ok(&["create", "configmap", "after-revocation"]);
+    other_streams[0].1.expect_line("after-revocation", T);
+    other_streams[1].1.send("still here\n");
+    other_streams[1].1.expect_line("still here", T);
+
+    let before = gw.version();
+    replace_file(
+        &gw.kubeconfig,
+        &clusters_kubeconfig(
+            &pki,
+            &[ClusterEntry {
+                context: "b",
+                server: b.url(),
+            }],
+        ),
+    );
+    gw.wait_applied(&before);
+    let removed = Instant::now();
+    for (what, s) in &mut other_streams {
+        s.wait_exit(PROMPT);
+        eprintln!(
+            "removed cluster's {what} ended after {:?}",
+            removed.elapsed()
+        );
+    }
+    wait_for("no streams left at a", PROMPT, || {
+        (a.active_streams() == 0 && a.active_watches() == 0).then_some(())
+    });
+    let err = other.fails(&["get", "configmaps"]);
+    assert!(err.contains(r#"context "a" not found"#), "{err}");
 }
