@@ -422,9 +422,7 @@ async fn kubeplex_revoke_refuses_within_a_second_and_survives_a_restart() {
 
     // Nothing lost when the control plane restarts.
     gw.restart();
-    let err = gw
-        .kubectl(&doomed, &["a"])
-        .fails(&["get", "configmaps"]);
+    let err = gw.kubectl(&doomed, &["a"]).fails(&["get", "configmaps"]);
     assert!(err.contains("has been revoked"), "{err}");
     gw.kubectl(&other, &["a"]).ok(&["get", "configmaps"]);
     let admin = gw.admin.trim_start_matches("http://").to_string();

@@ -6,6 +6,6 @@ mod harness;
 
 mod core;
 mod identity;
-mod rbac_audit;
 mod kubectl_commands;
+mod rbac_audit;
 mod reload;
