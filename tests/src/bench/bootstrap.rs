@@ -24,6 +24,11 @@ pub const JWT_AUTHN_CACHE_SIZE: u32 = 4096;
 pub enum HttpFilter<'a> {
     /// Only the router.
     None,
+    /// A wasm module run without configuration (the empty filter).
+    EmptyWasm {
+        /// The `.wasm`.
+        wasm: &'a Path,
+    },
     /// The kubeplex wasm filter with this config.
     Kubeplex {
         /// The built `.wasm`.
@@ -65,6 +70,7 @@ pub const AUDIT_LINE: &str = concat!(
 pub fn bootstrap(filter: HttpFilter<'_>, access_log: Option<&Path>) -> Value {
     let mut http_filters = match filter {
         HttpFilter::None => Vec::new(),
+        HttpFilter::EmptyWasm { wasm } => vec![empty_wasm_filter(wasm)],
         HttpFilter::Kubeplex { wasm, config } => vec![kubeplex_filter(wasm, config)],
         HttpFilter::JwtAuthn {
             keys,
@@ -160,6 +166,25 @@ fn kubeplex_filter(wasm: &Path, config: &pb::FilterConfig) -> Value {
                 "configuration": {
                     "@type": "type.googleapis.com/google.protobuf.BytesValue",
                     "value": value
+                },
+                "failure_policy": "FAIL_RELOAD"
+            }
+        }
+    })
+}
+
+/// A wasm module with the same VM settings as ours, and no configuration.
+fn empty_wasm_filter(wasm: &Path) -> Value {
+    json!({
+        "name": "empty",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": "empty",
+                "vm_config": {
+                    "vm_id": "empty",
+                    "runtime": "envoy.wasm.runtime.v8",
+                    "code": {"local": {"filename": wasm.to_string_lossy()}}
                 },
                 "failure_policy": "FAIL_RELOAD"
             }

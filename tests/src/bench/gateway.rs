@@ -2,7 +2,9 @@
 //! directly (TLS, client certificate) and through the real gateway
 //! (`kubeplex up`: control plane + Envoy + the filter; TLS, bearer token),
 //! with the same client, the same request (`GET` the configmaps of
-//! `default`) and the same number of connections. Interleaved rounds.
+//! `default`) and the same number of connections: one connection (each
+//! request alone: the latency the gateway adds) and several (throughput).
+//! Interleaved rounds.
 //!
 //! Three processes share the machine's cores: the load client (this
 //! process's current-thread runtime), the test server (its own one-thread
@@ -46,8 +48,8 @@ pub struct Settings {
     pub envoy: PathBuf,
     /// The filter module.
     pub wasm: PathBuf,
-    /// Concurrent keep-alive connections.
-    pub connections: usize,
+    /// The load shapes: concurrent keep-alive connections, e.g. `[1, 4]`.
+    pub connection_counts: Vec<usize>,
     /// Measured time per path per round.
     pub duration: Duration,
     /// Requests before each measurement.
@@ -83,13 +85,22 @@ impl PathRun {
     }
 }
 
-/// Both paths' runs, one per round.
+/// Both paths' runs at one load shape, one per round.
 #[derive(Clone, Debug, Default)]
-pub struct GatewayResult {
+pub struct Shape {
+    /// Concurrent connections.
+    pub connections: usize,
     /// Straight to the test server.
     pub direct: Vec<PathRun>,
     /// Through `kubeplex up`.
     pub gateway: Vec<PathRun>,
+}
+
+/// Every load shape's runs.
+#[derive(Clone, Debug, Default)]
+pub struct GatewayResult {
+    /// One per connection count, in the order asked for.
+    pub shapes: Vec<Shape>,
     /// Bytes of one response body (the configmap list).
     pub response_bytes: usize,
 }
@@ -232,7 +243,7 @@ pub fn run(
             path,
             host: addr.to_string(),
             tokens,
-            connections: settings.connections,
+            connections: 1,
             duration: settings.duration,
             expect_status: 200,
         };
@@ -300,57 +311,81 @@ pub fn run(
     let sample = client_rt.block_on(load::run(&one))?;
     let response_bytes = (sample.body_bytes / sample.requests.max(1)) as usize;
 
+    // warm both paths once (V8, connection pools, TLS session state)
+    for p in [&direct, &gateway] {
+        let mut warm = p.clone();
+        warm.connections = settings
+            .connection_counts
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(1);
+        warm.duration = Duration::from_secs(60);
+        warm.tokens = match &p.tokens {
+            TokenFeed::None => {
+                // no feed to end it: a short time instead
+                warm.duration = Duration::from_millis(300);
+                TokenFeed::None
+            }
+            _ => TokenFeed::each_once(&vec![token.clone(); settings.warmup_requests])?,
+        };
+        client_rt.block_on(load::run(&warm))?;
+    }
+
     let ticks = cpu_time::clock_ticks_per_second();
     let mut result = GatewayResult {
         response_bytes,
-        ..Default::default()
+        shapes: settings
+            .connection_counts
+            .iter()
+            .map(|&connections| Shape {
+                connections,
+                ..Default::default()
+            })
+            .collect(),
     };
     for round in 0..settings.repetitions {
-        let order: [&LoadPlan; 2] = if round % 2 == 0 {
-            [&direct, &gateway]
-        } else {
-            [&gateway, &direct]
-        };
-        for p in order {
-            let mut warm = p.clone();
-            warm.duration = Duration::from_secs(60);
-            warm.tokens = match &p.tokens {
-                TokenFeed::None => TokenFeed::None,
-                _ => TokenFeed::each_once(&vec![token.clone(); settings.warmup_requests])?,
-            };
-            let is_gateway = p.label == "gateway";
-            let envoy_pid = up.envoy_pid.filter(|_| is_gateway);
-            let run = client_rt.block_on(async {
-                if matches!(warm.tokens, TokenFeed::None) {
-                    // no feed to end it: warm up for a short time instead
-                    warm.duration = Duration::from_millis(300);
-                }
-                load::run(&warm).await?;
-                let connections = Connections::open(p).await?;
-                let before = envoy_pid.map(CpuSample::read).transpose()?;
-                let outcome = connections.drive(p).await?;
-                let cpu = match (before, envoy_pid) {
-                    (Some(b), Some(pid)) => Some(b.until(&CpuSample::read(pid)?, ticks).seconds()),
-                    _ => None,
-                };
-                Ok::<_, BenchError>(PathRun::from(&outcome, cpu))
-            })?;
-            progress(&format!(
-                "round {}/{} {:<8} {:>8.0} req/s  p50 {:>5} µs  p99 {:>6} µs{}",
-                round + 1,
-                settings.repetitions,
-                p.label,
-                run.requests_per_second,
-                run.p50_us,
-                run.p99_us,
-                run.envoy_cpu_us_per_request
-                    .map(|c| format!("  Envoy CPU {c:.1} µs/req"))
-                    .unwrap_or_default()
-            ));
-            if is_gateway {
-                result.gateway.push(run);
+        for shape in &mut result.shapes {
+            let order: [&LoadPlan; 2] = if round % 2 == 0 {
+                [&direct, &gateway]
             } else {
-                result.direct.push(run);
+                [&gateway, &direct]
+            };
+            for p in order {
+                let mut p = p.clone();
+                p.connections = shape.connections;
+                let is_gateway = p.label == "gateway";
+                let envoy_pid = up.envoy_pid.filter(|_| is_gateway);
+                let run = client_rt.block_on(async {
+                    let connections = Connections::open(&p).await?;
+                    let before = envoy_pid.map(CpuSample::read).transpose()?;
+                    let outcome = connections.drive(&p).await?;
+                    let cpu = match (before, envoy_pid) {
+                        (Some(b), Some(pid)) => {
+                            Some(b.until(&CpuSample::read(pid)?, ticks).seconds())
+                        }
+                        _ => None,
+                    };
+                    Ok::<_, BenchError>(PathRun::from(&outcome, cpu))
+                })?;
+                progress(&format!(
+                    "round {}/{} {:<8} ×{} {:>8.0} req/s  p50 {:>5} µs  p99 {:>6} µs{}",
+                    round + 1,
+                    settings.repetitions,
+                    p.label,
+                    shape.connections,
+                    run.requests_per_second,
+                    run.p50_us,
+                    run.p99_us,
+                    run.envoy_cpu_us_per_request
+                        .map(|c| format!("  Envoy CPU {c:.1} µs/req"))
+                        .unwrap_or_default()
+                ));
+                if is_gateway {
+                    shape.gateway.push(run);
+                } else {
+                    shape.direct.push(run);
+                }
             }
         }
     }

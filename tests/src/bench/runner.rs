@@ -1,11 +1,12 @@
 //! The filter micro-benchmark. Every scenario gets its own Envoy, started
 //! and warmed up once; then `repetitions` rounds each drive every scenario
-//! for a short window, in an order rotated by the round, so the load of a
-//! shared machine (which comes and goes within seconds) falls on all
-//! scenarios alike and each scenario can be compared with the baseline of
-//! the same round. Every round sends its own slice of first-sight tokens,
-//! so no Envoy ever sees one twice; the kubeplex and `jwt_authn` Envoys
-//! get the same slices.
+//! for a short window, in an order rotated by the round, each window right
+//! after a window on the baseline (no filter) Envoy. The load of a shared
+//! machine comes and goes within seconds; a scenario is compared with the
+//! baseline measured a moment before it, so that load falls on both sides
+//! of each difference. Every round sends its own slice of first-sight
+//! tokens, so no Envoy ever sees one twice; the kubeplex and `jwt_authn`
+//! Envoys get the same slices.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,7 +21,7 @@ use super::envoy_process::EnvoyProcess;
 use super::filter_config::{self, CONTEXT};
 use super::keys::{Alg, SigningKeys};
 use super::load::{Connections, LoadOutcome, LoadPlan, TokenFeed, Transport};
-use super::scenarios::{FilterKind, Scenario, TokenKind};
+use super::scenarios::{BASELINE, FilterKind, Scenario, TokenKind};
 use super::stats::percentile;
 use super::tokens;
 
@@ -35,6 +36,8 @@ pub struct Settings {
     pub envoy: PathBuf,
     /// The built filter module.
     pub wasm: PathBuf,
+    /// The empty proxy-wasm filter, for the `empty-wasm` scenario.
+    pub empty_wasm: Option<PathBuf>,
     /// Concurrent keep-alive connections.
     pub connections: usize,
     /// Measured time of the cached-token scenarios.
@@ -91,6 +94,9 @@ pub struct ScenarioResult {
     pub scenario: Scenario,
     /// Its measurements.
     pub runs: Vec<Run>,
+    /// For each run, the baseline's CPU µs/request measured just before it
+    /// (empty for the baseline itself).
+    pub paired_baseline_cpu: Vec<f64>,
 }
 
 /// Keys, configs and tokens, prepared before anything is timed.
@@ -198,31 +204,51 @@ pub fn run_all(
         .map(|&scenario| ScenarioResult {
             scenario,
             runs: Vec::new(),
+            paired_baseline_cpu: Vec::new(),
         })
         .collect();
+    let baseline = scenarios.iter().position(|s| s.id == BASELINE);
+    let others: Vec<usize> = (0..scenarios.len())
+        .filter(|&i| Some(i) != baseline)
+        .collect();
+    let mut window = |i: usize, round: usize| -> Result<Run, BenchError> {
+        let run = measure(
+            settings,
+            &scenarios[i],
+            prepared,
+            &live[i],
+            round,
+            rt,
+            ticks_per_second,
+        )?;
+        progress(&format!(
+            "round {}/{} {:<26} {:>8.0} req/s  p50 {:>5} µs  p99 {:>6} µs  Envoy CPU {:>6.1} µs/req (ticks: {:.1})",
+            round + 1,
+            settings.repetitions,
+            scenarios[i].id,
+            run.requests_per_second,
+            run.p50_us,
+            run.p99_us,
+            run.cpu_us_per_request,
+            run.tick_cpu_us_per_request
+        ));
+        Ok(run)
+    };
     for round in 0..settings.repetitions {
-        for k in 0..scenarios.len() {
-            let i = (k + round) % scenarios.len();
-            let run = measure(
-                settings,
-                &scenarios[i],
-                prepared,
-                &live[i],
-                round,
-                rt,
-                ticks_per_second,
-            )?;
-            progress(&format!(
-                "round {}/{} {:<26} {:>8.0} req/s  p50 {:>5} µs  p99 {:>6} µs  Envoy CPU {:>6.1} µs/req (ticks: {:.1})",
-                round + 1,
-                settings.repetitions,
-                scenarios[i].id,
-                run.requests_per_second,
-                run.p50_us,
-                run.p99_us,
-                run.cpu_us_per_request,
-                run.tick_cpu_us_per_request
-            ));
+        if others.is_empty() {
+            if let Some(b) = baseline {
+                let run = window(b, round)?;
+                results[b].runs.push(run);
+            }
+        }
+        for k in 0..others.len() {
+            let i = others[(k + round) % others.len()];
+            if let Some(b) = baseline {
+                let base = window(b, round)?;
+                results[i].paired_baseline_cpu.push(base.cpu_us_per_request);
+                results[b].runs.push(base);
+            }
+            let run = window(i, round)?;
             results[i].runs.push(run);
         }
     }
@@ -244,6 +270,12 @@ fn start(
         .map_err(|e| BenchError::io("create a temporary directory", e))?;
     let filter = match scenario.filter {
         FilterKind::None => HttpFilter::None,
+        FilterKind::EmptyWasm => HttpFilter::EmptyWasm {
+            wasm: settings
+                .empty_wasm
+                .as_deref()
+                .ok_or_else(|| BenchError::Missing(PathBuf::from("<empty_filter.wasm>")))?,
+        },
         FilterKind::Kubeplex { policy } => HttpFilter::Kubeplex {
             wasm: &settings.wasm,
             config: if policy {

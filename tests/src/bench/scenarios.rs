@@ -8,6 +8,9 @@ use super::keys::Alg;
 pub enum FilterKind {
     /// Router only: the baseline.
     None,
+    /// A proxy-wasm filter that does nothing (the filter crate's
+    /// `empty_filter` example): what any wasm filter costs in V8.
+    EmptyWasm,
     /// The kubeplex wasm filter; `policy`: with the 100-role policy.
     Kubeplex {
         /// Whether the config carries the 100-role gateway policy.
@@ -53,6 +56,8 @@ pub struct Scenario {
 
 /// The baseline's id.
 pub const BASELINE: &str = "no-filter";
+/// The empty wasm filter's id (run only when its module is built).
+pub const EMPTY_WASM: &str = "empty-wasm";
 
 impl Scenario {
     /// The row label.
@@ -63,6 +68,7 @@ impl Scenario {
         };
         match self.filter {
             FilterKind::None => format!("no filter ({tokens}, ignored)"),
+            FilterKind::EmptyWasm => format!("empty proxy-wasm filter ({tokens}, ignored)"),
             FilterKind::Kubeplex { policy: false } => format!("kubeplex filter, {tokens}"),
             FilterKind::Kubeplex { policy: true } => {
                 format!("kubeplex filter + 100-role policy, {tokens}")
@@ -82,6 +88,12 @@ pub fn all() -> Vec<Scenario> {
         Scenario {
             id: BASELINE,
             filter: FilterKind::None,
+            tokens: cached,
+            reference: None,
+        },
+        Scenario {
+            id: EMPTY_WASM,
+            filter: FilterKind::EmptyWasm,
             tokens: cached,
             reference: None,
         },

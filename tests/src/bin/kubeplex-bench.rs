@@ -21,6 +21,12 @@ struct Args {
     /// The built filter module.
     #[arg(long, env = "KUBEPLEX_FILTER_WASM")]
     filter_wasm: Option<PathBuf>,
+    /// A proxy-wasm filter that does nothing, for the "empty wasm filter"
+    /// row (default: the filter crate's `empty_filter` example if built:
+    /// `cargo build -p kubeplex-filter --target wasm32-wasip1 --profile
+    /// wasm --example empty_filter`).
+    #[arg(long)]
+    empty_wasm: Option<PathBuf>,
     /// The `kubeplex` binary for gateway vs direct (default: the
     /// workspace's target/debug/kubeplex; the control plane is not on the
     /// request path, so a debug build does not skew the numbers).
@@ -29,24 +35,31 @@ struct Args {
     /// Where the Markdown report goes (also printed).
     #[arg(long, default_value = "target/bench.md")]
     out: PathBuf,
-    /// Concurrent keep-alive connections of the load client.
-    #[arg(long, default_value_t = 4)]
+    /// Concurrent keep-alive connections of the filter runs. One: Envoy
+    /// then handles every request on a wakeup of its own in every scenario,
+    /// so CPU/request does not depend on how requests happen to batch
+    /// (which varies with the client's speed and the machine's load).
+    #[arg(long, default_value_t = 1)]
     connections: usize,
-    /// Measured milliseconds of each cached-token run.
-    #[arg(long, default_value_t = 1000)]
+    /// Measured milliseconds of each cached-token (and baseline) window.
+    #[arg(long, default_value_t = 500)]
     duration_ms: u64,
-    /// Requests (distinct tokens) of each first-sight run.
-    #[arg(long, default_value_t = 2000)]
+    /// Requests (distinct tokens) of each first-sight window.
+    #[arg(long, default_value_t = 1500)]
     first_sight_requests: usize,
     /// Requests before each measurement.
     #[arg(long, default_value_t = 300)]
     warmup_requests: usize,
     /// Rounds (every scenario once per round, interleaved).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 7)]
     repetitions: usize,
-    /// Measured milliseconds of each gateway/direct run.
-    #[arg(long, default_value_t = 2000)]
+    /// Measured milliseconds of each gateway/direct window.
+    #[arg(long, default_value_t = 1000)]
     gateway_duration_ms: u64,
+    /// Load shapes of gateway vs direct: connection counts, comma-separated
+    /// (1: the latency a request sees alone; more: throughput).
+    #[arg(long, value_delimiter = ',', default_value = "1,4")]
+    gateway_connections: Vec<usize>,
     /// Envoy worker threads of the gateway (`kubeplex up --concurrency`).
     #[arg(long, default_value_t = 1)]
     gateway_concurrency: usize,
@@ -100,6 +113,13 @@ fn run(args: Args) -> Result<(), BenchError> {
         let settings = runner::Settings {
             envoy: envoy.clone(),
             wasm: wasm.clone(),
+            empty_wasm: args
+                .empty_wasm
+                .clone()
+                .or_else(|| {
+                    Some(workspace().join("target/wasm32-wasip1/wasm/examples/empty_filter.wasm"))
+                })
+                .filter(|p| p.is_file()),
             connections: args.connections,
             duration: Duration::from_millis(args.duration_ms),
             first_sight_requests: args.first_sight_requests,
@@ -107,7 +127,14 @@ fn run(args: Args) -> Result<(), BenchError> {
             repetitions: args.repetitions.max(1),
             access_log: !args.no_access_log,
         };
-        let selected = scenarios::selected(&args.scenarios);
+        let mut selected = scenarios::selected(&args.scenarios);
+        if settings.empty_wasm.is_none() {
+            eprintln!(
+                "no empty wasm filter built (--empty-wasm): skipping the {} row",
+                scenarios::EMPTY_WASM
+            );
+            selected.retain(|s| s.id != scenarios::EMPTY_WASM);
+        }
         let t = Instant::now();
         let prepared = runner::Prepared::new(&settings, &selected)?;
         eprintln!(
@@ -137,7 +164,7 @@ fn run(args: Args) -> Result<(), BenchError> {
             kubeplex,
             envoy: envoy.clone(),
             wasm: wasm.clone(),
-            connections: args.connections,
+            connection_counts: args.gateway_connections.clone(),
             duration: Duration::from_millis(args.gateway_duration_ms),
             warmup_requests: args.warmup_requests,
             repetitions: args.repetitions.max(1),
@@ -154,10 +181,12 @@ fn run(args: Args) -> Result<(), BenchError> {
         envoy_version: envoy_version(&envoy),
         commit: git_describe(),
         settings: format!(
-            "Load client: {} keep-alive HTTP/1.1 connections (hyper, one thread); {} rounds; \
-             cached-token runs {} ms, first-sight runs {} requests (distinct tokens), \
-             gateway/direct runs {} ms; {} warm-up requests before each run.",
+            "Load client (hyper, one thread, HTTP/1.1 keep-alive): {} connection(s) for the \
+             filter windows, {:?} for gateway vs direct; {} rounds; windows of {} ms (cached \
+             token, baseline) or {} distinct tokens (first sight), {} ms for gateway vs \
+             direct; {} warm-up requests per Envoy first.",
             args.connections,
+            args.gateway_connections,
             args.repetitions.max(1),
             args.duration_ms,
             args.first_sight_requests,

@@ -15,6 +15,7 @@ fn variants(keys: &SigningKeys, config: &pb::FilterConfig) -> Vec<Value> {
     vec![
         bootstrap(HttpFilter::None, log),
         bootstrap(HttpFilter::Kubeplex { wasm, config }, log),
+        bootstrap(HttpFilter::EmptyWasm { wasm }, log),
         bootstrap(
             HttpFilter::JwtAuthn {
                 keys,
@@ -168,7 +169,9 @@ fn envoy_accepts_every_bootstrap() {
     let dir = tempfile::tempdir().unwrap();
     let log = Some(dir.path().join("access.log"));
     let log = log.as_deref();
-    let all = [
+    let empty = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/wasm32-wasip1/wasm/examples/empty_filter.wasm");
+    let mut all = vec![
         bootstrap(HttpFilter::None, log),
         bootstrap(
             HttpFilter::Kubeplex {
@@ -186,6 +189,9 @@ fn envoy_accepts_every_bootstrap() {
             log,
         ),
     ];
+    if empty.is_file() {
+        all.push(bootstrap(HttpFilter::EmptyWasm { wasm: &empty }, log));
+    }
     for (i, b) in all.iter().enumerate() {
         let path = dir.path().join(format!("b{i}.json"));
         std::fs::write(&path, b.to_string()).unwrap();

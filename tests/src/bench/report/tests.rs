@@ -1,4 +1,5 @@
 use super::*;
+use crate::bench::gateway::Shape;
 use crate::bench::runner::{Run, ScenarioResult};
 use crate::bench::scenarios;
 
@@ -17,6 +18,7 @@ fn result(id: &str, cpus: &[f64]) -> ScenarioResult {
     ScenarioResult {
         scenario: scenarios::all().into_iter().find(|s| s.id == id).unwrap(),
         runs: cpus.iter().copied().map(run).collect(),
+        paired_baseline_cpu: Vec::new(),
     }
 }
 
@@ -97,17 +99,32 @@ fn gateway_table_has_the_ratios() {
         envoy_cpu_us_per_request: cpu,
     };
     let result = GatewayResult {
-        direct: vec![path(1000.0, 200, 400, None)],
-        gateway: vec![path(500.0, 500, 1200, Some(150.0))],
+        shapes: vec![
+            Shape {
+                connections: 4,
+                direct: vec![path(1000.0, 200, 400, None)],
+                gateway: vec![path(500.0, 500, 1200, Some(150.0))],
+            },
+            Shape {
+                connections: 1,
+                direct: vec![path(2000.0, 100, 300, None)],
+                gateway: vec![path(1000.0, 250, 600, Some(120.0))],
+            },
+        ],
         response_bytes: 2000,
     };
     let table = gateway_table(&result);
     assert!(
-        table.contains("| **gateway ÷ direct** | **0.50×** | **2.50×** | **3.00×** | |"),
+        table.contains("| 4 | **gateway ÷ direct** | **0.50×** | **2.50×** | **3.00×** | |"),
         "{table}"
     );
     assert!(table.contains("| 150.0 |"), "{table}");
-    assert!(table.contains("| gateway − direct | -500 req/s | +300 µs | +800 µs | |"));
+    assert!(table.contains("| 4 | gateway − direct | -500 req/s | +300 µs | +800 µs | |"));
+    assert!(
+        table.contains("| 1 | **gateway ÷ direct** | **0.50×** | **2.50×** | **2.00×** | |"),
+        "{table}"
+    );
+    assert_eq!(table.lines().count(), 2 + 2 * 4);
 }
 
 #[test]
@@ -142,4 +159,29 @@ fn eddsa_is_explained_with_its_cost_beyond_a_cache_hit() {
         !line.contains("**missed**") && !line.contains("**met**"),
         "no target"
     );
+}
+
+#[test]
+fn paired_baselines_take_precedence_over_rounds() {
+    let mut results = sample();
+    // the baseline window just before each kubeplex run: 25, 25, 20
+    results[1].paired_baseline_cpu = vec![25.0, 25.0, 20.0];
+    let rows = rows(&results);
+    let added = rows[1].added.unwrap();
+    // 30-25, 33-25, 31-20
+    assert_eq!((added.median, added.min, added.max), (8.0, 5.0, 11.0));
+}
+
+#[test]
+fn the_wasm_floor_is_split_out_when_measured() {
+    let mut results = sample();
+    assert!(!targets(&rows(&results)).contains("floor"));
+    // +8 each round
+    results.push(result(scenarios::EMPTY_WASM, &[18.0, 20.0, 19.0]));
+    let text = targets(&rows(&results));
+    assert!(
+        text.contains("Of that, +8.0 µs is the floor of any proxy-wasm filter"),
+        "{text}"
+    );
+    assert!(text.contains("the other +12.0 µs"), "{text}");
 }
