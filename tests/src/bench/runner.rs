@@ -235,11 +235,9 @@ pub fn run_all(
         Ok(run)
     };
     for round in 0..settings.repetitions {
-        if others.is_empty() {
-            if let Some(b) = baseline {
-                let run = window(b, round)?;
-                results[b].runs.push(run);
-            }
+        if let Some(b) = baseline.filter(|_| others.is_empty()) {
+            let run = window(b, round)?;
+            results[b].runs.push(run);
         }
         for k in 0..others.len() {
             let i = others[(k + round) % others.len()];
