@@ -448,3 +448,29 @@ async fn kubeconfig_edits_change_routes_live_and_broken_edits_change_nothing() {
     k.ok(&["--context", "c", "get", "configmap", "on-c"]);
     k.ok(&["--context", "a", "get", "configmap", "on-a2"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dead_envoy_is_reported_not_ignored() {
+    let pki = Pki::new();
+    let a = pki.cluster("a").await;
+    let mut gw = Gateway::start(GatewaySpec::new(
+        &pki,
+        vec![ClusterEntry {
+            context: "a",
+            server: a.url(),
+        }],
+    ));
+    // Envoy exits (as if it crashed or was killed): `kubeplex up` must say
+    // so and stop, not keep a control plane running without a gateway.
+    http_post(&format!("{}/quitquitquit", gw.envoy_admin)).expect("Envoy's admin answers");
+    let status = gw.wait_exit(Duration::from_secs(15));
+    assert!(
+        !status.success(),
+        "kubeplex up exited successfully after losing Envoy"
+    );
+    let log = gw.log();
+    assert!(
+        log.contains("envoy exited unexpectedly") && log.contains("the gateway is down"),
+        "{log}"
+    );
+}

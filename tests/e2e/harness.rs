@@ -82,6 +82,23 @@ pub fn http_get(url: &str) -> Option<String> {
     head.starts_with("HTTP/1.1 200").then(|| body.to_string())
 }
 
+/// POST with no body over plain HTTP/1.1 (Envoy's admin); true on 200.
+pub fn http_post(url: &str) -> Option<()> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://")?;
+    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}")))?;
+    let mut conn = std::net::TcpStream::connect(host).ok()?;
+    conn.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        conn,
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    let _ = conn.read_to_string(&mut response);
+    response.starts_with("HTTP/1.1 200").then_some(())
+}
+
 /// A free TCP port on 127.0.0.1 (bound then released).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -306,6 +323,13 @@ impl Gateway {
         });
         self.child = spawn_up(self.dir.path(), &self.kubeconfig, &self.config, &self.log);
         self.wait_ready();
+    }
+
+    /// Wait for `kubeplex up` to exit on its own, at most `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        wait_for("kubeplex up to exit", timeout, || {
+            self.child.try_wait().unwrap()
+        })
     }
 
     /// The `kubeplex up` process id (to send it signals).
