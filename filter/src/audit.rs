@@ -209,6 +209,16 @@ pub fn stream_ended_members(reason: &str, config_version: &str) -> String {
 /// log line can neither be broken nor carry terminal escape sequences.
 pub fn push_json_string(out: &mut String, s: &str) {
     out.push('"');
+    // Fast path, the common case: nothing to escape. Bytes that may need
+    // it: `"`, `\`, C0, DEL, and 0xC2 (the UTF-8 lead byte of C1 controls).
+    if !s
+        .bytes()
+        .any(|b| b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f || b == 0xc2)
+    {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     let mut start = 0;
     for (i, c) in s.char_indices() {
         let short = match c {

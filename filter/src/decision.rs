@@ -72,30 +72,6 @@ pub struct Forward {
     pub add: Vec<(String, String)>,
 }
 
-impl Forward {
-    /// The whole request header map after the changes, for one host call
-    /// that replaces the map: the client's headers (bytes kept as sent)
-    /// minus the removed and replaced ones, then the set and added ones.
-    pub fn header_map<'h, V: AsRef<[u8]>>(
-        &'h self,
-        headers: &'h [(String, V)],
-    ) -> Vec<(&'h str, &'h [u8])> {
-        let mut out = Vec::with_capacity(headers.len() + self.set.len() + self.add.len());
-        for (name, value) in headers {
-            let replaced = self.remove.contains(&name.as_str())
-                || self.set.iter().any(|(n, _)| n == name)
-                || self.add.iter().any(|(n, _)| n == name);
-            if !replaced {
-                out.push((name.as_str(), value.as_ref()));
-            }
-        }
-        for (name, value) in self.set.iter().chain(&self.add) {
-            out.push((name.as_str(), value.as_bytes()));
-        }
-        out
-    }
-}
-
 /// Allow with mutations, or deny with a Status.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -292,7 +268,7 @@ pub fn decide<'r>(
     }
 
     // 9. allow
-    let forward = forward(config, &verified, &route, &request.path, now);
+    let forward = forward(config, &verified, &route, now);
     audit.info = Some(info);
     audit.decision = AuditDecision::Allow;
     audit.reason = "ok";
@@ -368,13 +344,7 @@ fn forbidden(user: &str, cluster: &str, info: &RequestInfo) -> Status {
 }
 
 /// The headers that make the cluster see the caller.
-fn forward(
-    config: &Config,
-    token: &VerifiedToken,
-    route: &route::Route<'_>,
-    original_path: &str,
-    now: i64,
-) -> Forward {
+fn forward(config: &Config, token: &VerifiedToken, route: &route::Route<'_>, now: i64) -> Forward {
     let id = &token.identity;
     let mut set = Vec::with_capacity(5);
     set.push(("impersonate-user".to_string(), id.user.clone()));
@@ -383,13 +353,9 @@ fn forward(
     }
     set.push((config.context_header.clone(), route.context.to_string()));
     if let Some(path) = &route.upstream_path {
+        // (no x-envoy-original-path: the audit record carries the path the
+        // client sent, and each header costs a host call)
         set.push((":path".to_string(), path.clone()));
-        // what Envoy's own prefix_rewrite records, so the access log's
-        // %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% shows the path the client sent
-        set.push((
-            "x-envoy-original-path".to_string(),
-            original_path.to_string(),
-        ));
     }
     // Envoy ends the stream (watch, exec, logs -f) when the token expires:
     // the route has max_stream_duration.grpc_timeout_header_max = 0s.

@@ -1,24 +1,42 @@
 //! Verified tokens, kept until their `exp` so the asymmetric check is paid
 //! once per token per worker VM. Bounded: when full, expired entries go
-//! first, then the older half. Keyed by the whole token string (a key
-//! derived from only part of it, e.g. the signature, would let a forged
-//! payload reuse a genuine signature's cache entry). One cache per root
-//! context: a new config starts empty, as keys may have changed.
+//! first, then the older half. A hit needs the whole token string to be
+//! equal (matching only part of it, e.g. the signature, would let a forged
+//! payload reuse a genuine signature's cache entry); the map is indexed by
+//! a hash of the token's tail only, because hashing a whole ~1 KB token on
+//! every request costs more than the rest of the lookup. One cache per
+//! root context: a new config starts empty, as keys may have changed.
 
 use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::rc::Rc;
 
 use crate::token::VerifiedToken;
 
+/// Bytes of the token's end (its signature) that index the map.
+const INDEXED_TAIL: usize = 32;
+
 struct Entry {
+    /// The whole token: a hit must equal it.
+    raw: String,
     token: Rc<VerifiedToken>,
     /// Insertion order, for evicting the older half.
     seq: u64,
 }
 
+/// The index of a token: its length and the hash of its tail. Two tokens
+/// with the same index share one slot (the newer wins).
+fn index(token: &str) -> u64 {
+    let bytes = token.as_bytes();
+    let mut h = DefaultHasher::new();
+    bytes.len().hash(&mut h);
+    bytes[bytes.len().saturating_sub(INDEXED_TAIL)..].hash(&mut h);
+    h.finish()
+}
+
 /// The cache.
 pub struct TokenCache {
-    entries: HashMap<String, Entry>,
+    entries: HashMap<u64, Entry>,
     capacity: usize,
     next_seq: u64,
 }
@@ -37,9 +55,13 @@ impl TokenCache {
     /// (an expired entry is dropped, so the caller re-verifies and gets the
     /// precise refusal).
     pub fn get(&mut self, token: &str, now: i64, skew: i64) -> Option<Rc<VerifiedToken>> {
-        let entry = self.entries.get(token)?;
+        let key = index(token);
+        let entry = self.entries.get(&key)?;
+        if entry.raw != token {
+            return None;
+        }
         if now > entry.token.exp.saturating_add(skew) {
-            self.entries.remove(token);
+            self.entries.remove(&key);
             return None;
         }
         Some(Rc::clone(&entry.token))
@@ -47,14 +69,16 @@ impl TokenCache {
 
     /// Remember a verified token.
     pub fn insert(&mut self, token: &str, verified: Rc<VerifiedToken>, now: i64, skew: i64) {
-        if self.entries.len() >= self.capacity && !self.entries.contains_key(token) {
+        let key = index(token);
+        if self.entries.len() >= self.capacity && !self.entries.contains_key(&key) {
             self.make_room(now, skew);
         }
         let seq = self.next_seq;
         self.next_seq += 1;
         self.entries.insert(
-            token.to_string(),
+            key,
             Entry {
+                raw: token.to_string(),
                 token: verified,
                 seq,
             },

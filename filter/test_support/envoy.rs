@@ -394,7 +394,19 @@ pub fn start_envoy(
     std::fs::write(&bootstrap_path, bootstrap).unwrap();
     let admin_path = dir.join("admin.txt");
     let log = std::fs::File::create(dir.join("envoy.log")).unwrap();
-    let child = Command::new(envoy_binary())
+    let mut command = if callgrind() {
+        let mut c = Command::new("valgrind");
+        c.args(["--tool=callgrind", "--smc-check=all-non-file"])
+            .arg(format!(
+                "--callgrind-out-file={}",
+                dir.join("callgrind.out").display()
+            ))
+            .arg(envoy_binary());
+        c
+    } else {
+        Command::new(envoy_binary())
+    };
+    let child = command
         .arg("-c")
         .arg(&bootstrap_path)
         .arg("--admin-address-path")
@@ -414,9 +426,11 @@ pub fn start_envoy(
     };
 
     let start = Instant::now();
+    // valgrind runs Envoy (and V8 compiling the module) ~50 times slower
+    let deadline = if callgrind() { DEADLINE * 30 } else { DEADLINE };
     loop {
         assert!(
-            start.elapsed() < DEADLINE,
+            start.elapsed() < deadline,
             "Envoy did not become ready; log:\n{}",
             envoy.log()
         );
@@ -457,7 +471,59 @@ pub fn start_envoy(
     }
 }
 
-/// Envoy's CPU time (user + system) in seconds, from /proc.
+/// `KUBEPLEX_CALLGRIND=1`: run Envoy under valgrind's callgrind, and
+/// measure instructions (deterministic) rather than CPU time (noisy on a
+/// shared machine).
+pub fn callgrind() -> bool {
+    std::env::var_os("KUBEPLEX_CALLGRIND").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+impl Envoy {
+    /// Under callgrind: the instructions Envoy executed (all threads) since
+    /// the previous call (each call dumps and resets the counters).
+    pub fn instructions_since_last_call(&self) -> u64 {
+        let before = self.callgrind_dumps();
+        let out = Command::new("callgrind_control")
+            .arg("-d")
+            .arg(self.child.id().to_string())
+            .output()
+            .expect("callgrind_control");
+        assert!(out.status.success(), "callgrind_control: {out:?}");
+        let start = Instant::now();
+        loop {
+            let dumps = self.callgrind_dumps();
+            if let Some((_, path)) = dumps.iter().find(|d| !before.contains(d)) {
+                let text = std::fs::read_to_string(path).unwrap_or_default();
+                if let Some(total) = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("totals:"))
+                    .and_then(|v| v.trim().parse().ok())
+                {
+                    return total;
+                }
+            }
+            assert!(start.elapsed() < DEADLINE, "no callgrind dump appeared");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `callgrind.out.<n>` files so far.
+    fn callgrind_dumps(&self) -> Vec<(u32, PathBuf)> {
+        std::fs::read_dir(&self.dir)
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| {
+                        let name = e.file_name().into_string().ok()?;
+                        let n = name.strip_prefix("callgrind.out.")?.parse().ok()?;
+                        Some((n, e.path()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Envoy's CPU time (user + system) in seconds, from /proc (10 ms ticks).
 pub fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     // fields after the ")" of the command name; utime and stime are 14 and 15
@@ -465,6 +531,28 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
     ticks / 100.0
+}
+
+/// The thread id of Envoy's (only) worker, `wrk:worker_0`.
+pub fn worker_tid(pid: u32) -> Option<u32> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+        .find(|t| {
+            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == "wrk:worker_0")
+        })?
+        .file_name()
+        .to_str()?
+        .parse()
+        .ok()
+}
+
+/// A thread's time on CPU in seconds, from its schedstat (nanoseconds,
+/// unlike /proc/<pid>/stat's 10 ms ticks).
+pub fn thread_cpu_seconds(pid: u32, tid: u32) -> f64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/schedstat")).unwrap();
+    let ns: f64 = text.split_whitespace().next().unwrap().parse().unwrap();
+    ns / 1e9
 }
 
 /// One raw HTTP/1.1 exchange on a fresh connection: the status code and

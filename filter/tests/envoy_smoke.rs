@@ -21,7 +21,7 @@ mod envoy;
 #[path = "../test_support/mint.rs"]
 mod mint;
 
-use envoy::{DEADLINE, Echo, Envoy, cpu_seconds, curl, envoy_binary, raw_request, wasm_path};
+use envoy::{DEADLINE, Echo, Envoy, curl, envoy_binary, raw_request, wasm_path};
 use mint::{Signer, mint, mint_with};
 
 /// The static bootstrap with the filter on the `gateway`, `gateway-tls`
@@ -491,6 +491,48 @@ fn access_log_lines_are_json_whatever_the_client_sends() {
     assert!(!log.contains(&token), "a token reached Envoy's log");
 }
 
+/// A cached token still expires on time: requests read a clock the root
+/// context refreshes every second (no host call per request), and the
+/// worker's ticks keep it moving.
+#[test]
+#[ignore = "needs the wasm build and Envoy; run with --ignored"]
+fn a_cached_token_expires_on_time() {
+    let mut config = smoke_config();
+    config.clock_skew_seconds = 0;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(config.encode_to_vec());
+    let upstream = Echo::start();
+    let envoy = start_static(&b64, upstream.port);
+    let url = format!(
+        "http://127.0.0.1:{}/clusters/dev-a/version",
+        envoy.port("gateway")
+    );
+    let mut c = claims();
+    let exp = now() + 3;
+    c["exp"] = json!(exp);
+    let token = mint(Signer::Rsa, Some("rsa"), &c);
+    let auth = format!("Authorization: Bearer {token}");
+    // verified once, then served from the cache until it expires
+    let (code, body) = curl(&[&url, "-H", &auth]);
+    assert_eq!(code, 200, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let refused_at = loop {
+        let (code, body) = curl(&[&url, "-H", &auth]);
+        if code == 401 {
+            assert!(body.contains("token expired at "), "{body}");
+            break now();
+        }
+        assert_eq!(code, 200, "{body}");
+        assert!(Instant::now() < deadline, "the cached token never expired");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    println!("exp {exp}, first refusal at {refused_at}");
+    // `now > exp` with a clock at most a tick (1 s) stale
+    assert!(
+        refused_at > exp && refused_at <= exp + 2,
+        "refused at {refused_at}, exp {exp}"
+    );
+}
+
 /// `n` keep-alive GETs on one connection; each must answer `want`.
 fn hammer(port: u16, path: &str, tokens: &[String], n: usize, want: u16) {
     let stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -532,64 +574,156 @@ fn hammer(port: u16, path: &str, tokens: &[String], n: usize, want: u16) {
     }
 }
 
-/// Envoy CPU per request: no filter, the filter with a cached token, and
-/// the filter seeing each token for the first time (host signature check).
-/// Prints numbers; asserts nothing about them (machine-dependent).
+/// Envoy CPU per request, all in one Envoy process (`envoy-bench.yaml`),
+/// interleaved rounds, medians: no filter, an empty wasm filter, the filter
+/// under test with a cached token (and refusing a request without one),
+/// and a second build of it (`KUBEPLEX_WASM_B`, default: the same build,
+/// so its difference from the first is the noise); then the filter seeing
+/// each token for the first time (host signature check). Prints numbers;
+/// asserts nothing about them (machine-dependent).
+///
+/// ```text
+/// cargo build -p kubeplex-filter --target wasm32-wasip1 --profile wasm --example empty_filter
+/// KUBEPLEX_WASM_B=/path/to/other.wasm KUBEPLEX_BENCH_ROUNDS=9 \
+///   cargo test -p kubeplex-filter --test envoy_smoke -- --ignored --nocapture cpu_per_request
+/// ```
 #[test]
 #[ignore = "needs the wasm build and Envoy; run with --ignored"]
 fn cpu_per_request_in_envoy() {
     let config = smoke_config();
     let b64 = base64::engine::general_purpose::STANDARD.encode(config.encode_to_vec());
     let upstream = Echo::start();
-    let envoy = start_static(&b64, upstream.port);
+    let empty = envoy::workspace().join("target/wasm32-wasip1/wasm/examples/empty_filter.wasm");
+    assert!(
+        empty.exists(),
+        "cargo build -p kubeplex-filter --target wasm32-wasip1 --profile wasm --example empty_filter"
+    );
+    let wasm_b = std::env::var_os("KUBEPLEX_WASM_B")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(wasm_path);
+    let envoy = envoy::start_envoy(
+        "envoy-bench.yaml",
+        &b64,
+        &[
+            ("UPSTREAM_PORT", upstream.port.to_string()),
+            ("WASM_EMPTY", empty.display().to_string()),
+            ("WASM_B", wasm_b.display().to_string()),
+        ],
+        &["baseline", "empty", "gateway", "gateway-b"],
+    );
+    println!("a: {}\nb: {}", wasm_path().display(), wasm_b.display());
     let pid = envoy.child.id();
     let path = "/api/v1/namespaces/default/pods";
     let gw_path = format!("/clusters/dev-a{path}");
     let token = vec![mint(Signer::Rsa, Some("rsa"), &claims())];
-    let n: usize = std::env::var("KUBEPLEX_BENCH_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000);
-
-    // warm up both paths (VM, connection pools, the token cache)
-    hammer(envoy.port("baseline"), path, &[], 500, 200);
-    println!("warm-up: baseline ok");
-    hammer(envoy.port("gateway"), &gw_path, &token, 500, 200);
-    println!("warm-up: gateway ok");
-
-    let measure = |port: u16, path: &str, tokens: &[String], n: usize, want: u16| {
-        let c0 = cpu_seconds(pid);
-        let t0 = Instant::now();
-        hammer(port, path, tokens, n, want);
-        let wall = t0.elapsed().as_secs_f64();
-        let cpu = cpu_seconds(pid) - c0;
-        (cpu / n as f64 * 1e6, wall / n as f64 * 1e6)
+    let env = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
     };
-    // Interleaved rounds, median per kind: this machine is shared and noisy.
-    let rounds = 7;
-    let (mut base, mut hit, mut deny) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..rounds {
-        base.push(measure(envoy.port("baseline"), path, &[], n / rounds, 200).0);
-        hit.push(measure(envoy.port("gateway"), &gw_path, &token, n / rounds, 200).0);
-        deny.push(measure(envoy.port("gateway"), &gw_path, &[], n / rounds, 401).0);
+    let n = env("KUBEPLEX_BENCH_N", 20_000);
+    let rounds = env("KUBEPLEX_BENCH_ROUNDS", 7);
+
+    // The worker thread's own CPU time (ns resolution): the filter runs
+    // there, and the main thread's and log flusher's noise stays out. Under
+    // callgrind: thousands of instructions, all threads.
+    let callgrind = envoy::callgrind();
+    let unit = if callgrind {
+        "thousand instructions (callgrind, all of Envoy's threads)"
+    } else {
+        "µs of CPU of Envoy's worker thread"
+    };
+    let worker = if callgrind {
+        0
+    } else {
+        envoy::worker_tid(pid).expect("Envoy's worker thread")
+    };
+    let measure = |port: u16, path: &str, tokens: &[String], n: usize, want: u16| {
+        if callgrind {
+            envoy.instructions_since_last_call();
+            hammer(port, path, tokens, n, want);
+            return envoy.instructions_since_last_call() as f64 / n as f64 / 1e3;
+        }
+        let c0 = envoy::thread_cpu_seconds(pid, worker);
+        hammer(port, path, tokens, n, want);
+        (envoy::thread_cpu_seconds(pid, worker) - c0) / n as f64 * 1e6
+    };
+    let (base_port, empty_port, a_port, b_port) = (
+        envoy.port("baseline"),
+        envoy.port("empty"),
+        envoy.port("gateway"),
+        envoy.port("gateway-b"),
+    );
+    // warm up every path (VMs, connection pools, the token caches)
+    for (port, p, t) in [
+        (base_port, path, &[][..]),
+        (empty_port, path, &[][..]),
+        (a_port, gw_path.as_str(), &token[..]),
+        (b_port, gw_path.as_str(), &token[..]),
+    ] {
+        hammer(port, p, t, 500, 200);
     }
-    let median = |v: &mut Vec<f64>| {
+    hammer(a_port, &gw_path, &[], 200, 401);
+
+    // Interleaved rounds, median per kind: this machine is shared and noisy.
+    let per = n / rounds;
+    let kinds = [
+        "baseline",
+        "empty filter",
+        "a: cached token",
+        "b: cached token",
+        "a: no token (401)",
+    ];
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); kinds.len()];
+    for _ in 0..rounds {
+        samples[0].push(measure(base_port, path, &[], per, 200));
+        samples[1].push(measure(empty_port, path, &[], per, 200));
+        samples[2].push(measure(a_port, &gw_path, &token, per, 200));
+        samples[3].push(measure(b_port, &gw_path, &token, per, 200));
+        samples[4].push(measure(a_port, &gw_path, &[], per, 401));
+    }
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
         v.sort_by(|a, b| a.total_cmp(b));
         v[v.len() / 2]
     };
-    let (base_cpu, hit_cpu, deny_cpu) = (median(&mut base), median(&mut hit), median(&mut deny));
-    let deltas: Vec<String> = base
-        .iter()
-        .zip(&hit)
-        .map(|(b, h)| format!("{:+.0}", h - b))
-        .collect();
-    println!("baseline (no filter):        {base_cpu:6.1} µs CPU/request (median of {rounds})");
+    let spread = |v: &[f64]| {
+        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        format!("[{lo:+.0} … {hi:+.0}]")
+    };
+    // per-round differences to the baseline of the same round
+    let delta = |k: usize| -> Vec<f64> {
+        samples[k]
+            .iter()
+            .zip(&samples[0])
+            .map(|(x, b)| x - b)
+            .collect()
+    };
     println!(
-        "filter, cached RS256 token:  {hit_cpu:6.1} µs CPU/request (+{:.1} µs; per-round deltas {})",
-        hit_cpu - base_cpu,
-        deltas.join(" ")
+        "{rounds} rounds of {per} requests; {unit} per request: median, and the median and range of per-round differences to the baseline"
     );
-    println!("filter, no token (401):      {deny_cpu:6.1} µs CPU/request");
+    println!("{:<22} {:7.1}", kinds[0], median(&samples[0]));
+    for (k, kind) in kinds.iter().enumerate().skip(1) {
+        let d = delta(k);
+        println!(
+            "{kind:<22} {:7.1}   {:+6.1} {}",
+            median(&samples[k]),
+            median(&d),
+            spread(&d)
+        );
+    }
+    let ab: Vec<f64> = samples[3]
+        .iter()
+        .zip(&samples[2])
+        .map(|(b, a)| b - a)
+        .collect();
+    println!(
+        "b − a (same round)      {:+6.1} {}",
+        median(&ab),
+        spread(&ab)
+    );
 
     // first sight of each token: distinct jti per token
     for (label, signer, kid) in [
@@ -597,17 +731,17 @@ fn cpu_per_request_in_envoy() {
         ("ES256", Signer::P256, "p256"),
         ("EdDSA", Signer::Ed25519, "ed"),
     ] {
-        let fresh: Vec<String> = (0..2_000)
+        let fresh: Vec<String> = (0..if callgrind { 200 } else { 2_000 })
             .map(|i| {
                 let mut c = claims();
                 c["jti"] = json!(format!("fresh-{label}-{i}"));
                 mint(signer, Some(kid), &c)
             })
             .collect();
-        let (cold_cpu, _) = measure(envoy.port("gateway"), &gw_path, &fresh, fresh.len(), 200);
+        let cold = measure(a_port, &gw_path, &fresh, fresh.len(), 200);
         println!(
-            "filter, new {label} token each request: {cold_cpu:6.1} µs CPU/request (+{:.1} µs CPU)",
-            cold_cpu - base_cpu
+            "a: new {label} token each request: {cold:6.1} {unit} per request (+{:.1} over the baseline median)",
+            cold - median(&samples[0])
         );
     }
 }

@@ -128,6 +128,9 @@ fn json_string_escapes() {
         ("\u{1}\u{1f}", "\"\\u0001\\u001f\""),
         ("\u{7f}\u{85}", "\"\\u007f\\u0085\""),
         ("é", "\"é\""),
+        // 0xC2 lead byte, but not a control: no escape
+        ("\u{a0}", "\"\u{a0}\""),
+        ("ok\u{9f}", "\"ok\\u009f\""),
     ];
     for (input, want) in cases {
         let mut out = String::new();

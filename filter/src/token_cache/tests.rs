@@ -71,3 +71,31 @@ fn reinserting_the_same_token_does_not_evict() {
     assert_eq!(c.len(), 2);
     assert_eq!(c.get("b", 0, 0).unwrap().identity.user, "v");
 }
+
+#[test]
+fn a_hit_needs_the_whole_token() {
+    // same length, same tail (the signature), another payload: a forged
+    // token must not reuse the genuine entry
+    let genuine = format!("{}.{}", "a".repeat(100), "s".repeat(64));
+    let forged = format!("{}.{}", "b".repeat(100), "s".repeat(64));
+    assert_eq!(index(&genuine), index(&forged));
+    let mut c = TokenCache::new(4);
+    c.insert(&genuine, token(1000, "alice"), 0, 0);
+    assert!(c.get(&forged, 0, 0).is_none());
+    assert_eq!(c.get(&genuine, 0, 0).unwrap().identity.user, "alice");
+    // and a colliding insert replaces, never merges
+    c.insert(&forged, token(1000, "mallory"), 0, 0);
+    assert_eq!(c.len(), 1);
+    assert!(c.get(&genuine, 0, 0).is_none());
+    assert_eq!(c.get(&forged, 0, 0).unwrap().identity.user, "mallory");
+}
+
+#[test]
+fn short_tokens_are_indexed_whole() {
+    let mut c = TokenCache::new(4);
+    c.insert("x", token(1000, "a"), 0, 0);
+    c.insert("y", token(1000, "b"), 0, 0);
+    assert_eq!(c.get("x", 0, 0).unwrap().identity.user, "a");
+    assert_eq!(c.get("y", 0, 0).unwrap().identity.user, "b");
+    assert!(c.get("", 0, 0).is_none());
+}
