@@ -31,6 +31,7 @@ pub mod scenarios;
 pub mod stats;
 pub mod tls_client;
 pub mod tokens;
+pub mod verify;
 
 mod error;
 

@@ -85,14 +85,22 @@ pub fn parse_stat_ppid(stat: &str) -> Option<u32> {
 }
 
 /// Sum of every live thread's schedstat run time; None if unavailable.
+/// A thread that exits between listing and reading is skipped (its time
+/// leaves the sum: fine for Envoy, whose threads live as long as it does;
+/// the tick figure, which keeps it, is the cross-check).
 fn threads_ns(pid: u32) -> Option<u64> {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
     let mut total = 0u64;
+    let mut seen = 0;
     for task in tasks.flatten() {
-        let text = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
-        total += parse_schedstat_ns(&text)?;
+        // an exiting thread reads as NotFound, ESRCH or empty
+        let text = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+        if let Some(ns) = parse_schedstat_ns(&text) {
+            total += ns;
+            seen += 1;
+        }
     }
-    Some(total)
+    (seen > 0).then_some(total)
 }
 
 /// The kernel's `USER_HZ` (what `/proc/<pid>/stat` counts in), from

@@ -124,6 +124,14 @@ impl EnvoyProcess {
         &self.admin
     }
 
+    /// `GET <path>` on the admin interface; the body on 200.
+    pub fn admin_get(&self, path: &str) -> Option<String> {
+        match plain_http::get(&self.admin, path, Duration::from_secs(5))? {
+            (200, body) => Some(body),
+            _ => None,
+        }
+    }
+
     /// The last lines Envoy logged.
     pub fn log_tail(&self) -> String {
         log_tail(&self.log, 20)

@@ -62,6 +62,16 @@ pub enum BenchError {
         /// The start of the response body.
         body: String,
     },
+    /// After the runs, a filter's own counters disagree with what the client
+    /// saw (e.g. the kubeplex filter did not allow every request as
+    /// `cluster="bench"`): its numbers would not measure the intended path.
+    #[error("{scenario}: {reason}")]
+    Verification {
+        /// The scenario.
+        scenario: String,
+        /// What disagreed.
+        reason: String,
+    },
     /// Keys, certificates or a TLS configuration could not be built.
     #[error("crypto setup: {0}")]
     Crypto(String),

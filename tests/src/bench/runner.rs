@@ -24,6 +24,7 @@ use super::load::{Connections, LoadOutcome, LoadPlan, TokenFeed, Transport};
 use super::scenarios::{BASELINE, FilterKind, Scenario, TokenKind};
 use super::stats::percentile;
 use super::tokens;
+use super::verify;
 
 /// The request every scenario sends (what `kubectl get configmaps` sends,
 /// through the path-prefix form of the gateway URL).
@@ -173,6 +174,8 @@ impl Prepared {
 struct Live {
     envoy: EnvoyProcess,
     addr: SocketAddr,
+    /// Requests it answered (warm-up included), for [`verify`].
+    sent: std::cell::Cell<u64>,
     // removed (with the access log) when the run ends
     _dir: tempfile::TempDir,
 }
@@ -250,6 +253,12 @@ pub fn run_all(
             results[i].runs.push(run);
         }
     }
+    for (scenario, l) in scenarios.iter().zip(&live) {
+        let prometheus = l.envoy.admin_get("/stats/prometheus").unwrap_or_default();
+        let stats = l.envoy.admin_get("/stats").unwrap_or_default();
+        verify::check(scenario, l.sent.get(), &prometheus, &stats)?;
+    }
+    progress("every filter's own counters agree with the client's");
     for l in live {
         l.envoy.stop();
     }
@@ -293,6 +302,7 @@ fn start(
     let envoy = EnvoyProcess::start(&settings.envoy, &config, dir.path(), bootstrap::LISTENER)?;
     Ok(Live {
         addr: SocketAddr::from(([127, 0, 0, 1], envoy.listener_port())),
+        sent: std::cell::Cell::new(0),
         envoy,
         _dir: dir,
     })
@@ -338,8 +348,10 @@ fn warm_up(
     };
     let mut warm = plan(settings, scenario, live, feed);
     warm.duration = FEED_DEADLINE;
-    rt.block_on(super::load::run(&warm))
+    let outcome = rt
+        .block_on(super::load::run(&warm))
         .map_err(|e| with_log(e, &live.envoy))?;
+    live.sent.set(live.sent.get() + outcome.requests);
     Ok(())
 }
 
@@ -375,6 +387,7 @@ fn measure(
         let before = CpuSample::read(pid)?;
         let outcome = connections.drive(&measured).await?;
         let after = CpuSample::read(pid)?;
+        live.sent.set(live.sent.get() + outcome.requests);
         Ok::<_, BenchError>(Run::from(&outcome, before.until(&after, ticks_per_second)))
     })
     .map_err(|e| with_log(e, &live.envoy))
