@@ -39,7 +39,9 @@ validate:
 
 ## Benchmarks (not tests): gateway vs direct, filter vs Envoy's jwt_authn.
 bench: build
-	$(CARGO) run --release -p kubeplex-tests --bin kubeplex-bench -- --envoy $(abspath $(ENVOY)) --filter-wasm $(abspath $(WASM)) --kubeplex $(abspath $(KUBEPLEX)) --out target/bench.md $(BENCH_ARGS)
+	$(CARGO) build -p kubeplex-filter --target wasm32-wasip1 --profile wasm --example empty_filter
+	$(CARGO) run --release -p kubeplex-tests --bin kubeplex-bench -- --envoy $(abspath $(ENVOY)) --filter-wasm $(abspath $(WASM)) \
+	  --empty-wasm $(abspath target/wasm32-wasip1/wasm/examples/empty_filter.wasm) --kubeplex $(abspath $(KUBEPLEX)) --out target/bench.md $(BENCH_ARGS)
 
 clean:
 	$(CARGO) clean
