@@ -2,20 +2,23 @@
 //!
 //! Two parts, both printed as Markdown tables:
 //!
-//! - **Filter micro-benchmark.** One real Envoy per scenario and repetition
+//! - **Filter micro-benchmark** ([`runner`]). One real Envoy per scenario
 //!   (static bootstrap, one worker, a plaintext HTTP/1.1 listener whose only
 //!   route is a `direct_response` 200, the gateway's audit access log):
-//!   no filter, our wasm filter on a cached token and on tokens it sees for
-//!   the first time (RS256, ES256, EdDSA), and Envoy's native `jwt_authn` on
-//!   the same tokens with and without its `jwt_cache_config`. The headline
-//!   is Envoy's CPU time per request, read from `/proc` (steadier than
-//!   requests/s on a shared machine, and blind to the load client's cost).
+//!   no filter, an empty wasm filter, our wasm filter on a cached token and
+//!   on tokens it sees for the first time (RS256, ES256, EdDSA), and Envoy's
+//!   native `jwt_authn` on the same tokens with and without its
+//!   `jwt_cache_config`; interleaved rounds, each window paired with a
+//!   baseline window. The headline is Envoy's CPU time per request, read
+//!   from `/proc` (steadier than requests/s on a shared machine, and blind
+//!   to the load client's cost).
 //! - **Gateway vs direct.** `kubeplex up` (control plane + Envoy + filter)
 //!   in front of one of our Kubernetes API test servers, against the same
 //!   server reached directly: a configmap list over TLS, with a token
 //!   through the gateway and a client certificate directly.
 //!
-//! The binary is `src/bin/kubeplex-bench.rs`; `make bench` runs it.
+//! The binary is `src/bin/kubeplex-bench.rs`; `make bench` runs it;
+//! `bench/README.md` explains the method and how to read the report.
 
 pub mod bootstrap;
 pub mod cpu_time;

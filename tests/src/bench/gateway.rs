@@ -52,7 +52,7 @@ pub struct Settings {
     pub connection_counts: Vec<usize>,
     /// Measured time per path per round.
     pub duration: Duration,
-    /// Requests before each measurement.
+    /// Warm-up requests on each path, once, before the rounds.
     pub warmup_requests: usize,
     /// Rounds.
     pub repetitions: usize,

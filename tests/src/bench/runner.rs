@@ -46,8 +46,8 @@ pub struct Settings {
     /// Requests (= distinct tokens per algorithm) of each first-sight
     /// measurement.
     pub first_sight_requests: usize,
-    /// Requests before each measurement (cached: the same token; first
-    /// sight: other fresh tokens of the same algorithm).
+    /// Warm-up requests on each Envoy, once, before the rounds (cached: the
+    /// same token; first sight: other fresh tokens of the same algorithm).
     pub warmup_requests: usize,
     /// Rounds.
     pub repetitions: usize,

@@ -47,7 +47,7 @@ struct Args {
     /// Requests (distinct tokens) of each first-sight window.
     #[arg(long, default_value_t = 1500)]
     first_sight_requests: usize,
-    /// Requests before each measurement.
+    /// Warm-up requests on each Envoy (and each gateway/direct path), once.
     #[arg(long, default_value_t = 300)]
     warmup_requests: usize,
     /// Rounds (every scenario once per round, interleaved).
