@@ -209,12 +209,8 @@ pub fn stream_ended_members(reason: &str, config_version: &str) -> String {
 /// log line can neither be broken nor carry terminal escape sequences.
 pub fn push_json_string(out: &mut String, s: &str) {
     out.push('"');
-    // Fast path, the common case: nothing to escape. Bytes that may need
-    // it: `"`, `\`, C0, DEL, and 0xC2 (the UTF-8 lead byte of C1 controls).
-    if !s
-        .bytes()
-        .any(|b| b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f || b == 0xc2)
-    {
+    // Fast path, the common case: nothing to escape.
+    if !s.bytes().any(|b| NEEDS_CARE[b as usize]) {
         out.push_str(s);
         out.push('"');
         return;
@@ -247,6 +243,22 @@ pub fn push_json_string(out: &mut String, s: &str) {
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Bytes that may need escaping: C0, `"`, `\`, DEL, and 0xC2 (the UTF-8
+/// lead byte of the C1 controls).
+const NEEDS_CARE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = true;
+        b += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[0x7f] = true;
+    t[0xc2] = true;
+    t
+};
 
 #[cfg(test)]
 mod tests;

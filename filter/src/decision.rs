@@ -42,7 +42,12 @@ impl<'a> RequestView<'a> {
     pub fn from_headers<V: AsRef<[u8]>>(headers: &'a [(String, V)]) -> Self {
         let mut view = RequestView::default();
         for (name, value) in headers {
-            let text = || String::from_utf8_lossy(value.as_ref());
+            // from_utf8 first: much faster than the lossy scan on a ~1 KB
+            // token, and what nearly every request is
+            let text = || match std::str::from_utf8(value.as_ref()) {
+                Ok(s) => Cow::Borrowed(s),
+                Err(_) => String::from_utf8_lossy(value.as_ref()),
+            };
             match name.as_str() {
                 ":method" => view.method = text(),
                 ":path" => view.path = text(),
@@ -64,12 +69,13 @@ impl<'a> RequestView<'a> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Forward {
     /// Headers to delete.
-    pub remove: Vec<&'static str>,
+    pub remove: &'static [&'static str],
     /// Headers to set, replacing any client value (includes `:path` when
-    /// the cluster prefix was stripped).
-    pub set: Vec<(String, String)>,
+    /// the cluster prefix was stripped). Names are mostly constants: no
+    /// allocation per request for them.
+    pub set: Vec<(Cow<'static, str>, String)>,
     /// Headers to append (one per group / extra value).
-    pub add: Vec<(String, String)>,
+    pub add: Vec<(Cow<'static, str>, String)>,
 }
 
 /// Allow with mutations, or deny with a Status.
@@ -347,33 +353,37 @@ fn forbidden(user: &str, cluster: &str, info: &RequestInfo) -> Status {
 fn forward(config: &Config, token: &VerifiedToken, route: &route::Route<'_>, now: i64) -> Forward {
     let id = &token.identity;
     let mut set = Vec::with_capacity(5);
-    set.push(("impersonate-user".to_string(), id.user.clone()));
+    set.push((Cow::Borrowed("impersonate-user"), id.user.clone()));
     if let Some(uid) = &id.uid {
-        set.push(("impersonate-uid".to_string(), uid.clone()));
+        set.push((Cow::Borrowed("impersonate-uid"), uid.clone()));
     }
-    set.push((config.context_header.clone(), route.context.to_string()));
+    set.push((
+        Cow::Owned(config.context_header.clone()),
+        route.context.to_string(),
+    ));
     if let Some(path) = &route.upstream_path {
         // (no x-envoy-original-path: the audit record carries the path the
         // client sent, and each header costs a host call)
-        set.push((":path".to_string(), path.clone()));
+        set.push((Cow::Borrowed(":path"), path.clone()));
     }
     // Envoy ends the stream (watch, exec, logs -f) when the token expires:
     // the route has max_stream_duration.grpc_timeout_header_max = 0s.
     let remaining = (token.exp - now + config.stream_expiry_grace_seconds).max(1);
-    set.push(("grpc-timeout".to_string(), grpc_timeout(remaining)));
+    set.push((Cow::Borrowed("grpc-timeout"), grpc_timeout(remaining)));
 
     let mut add = Vec::with_capacity(id.groups.len() + id.extra.len());
     for g in &id.groups {
-        add.push(("impersonate-group".to_string(), g.clone()));
+        add.push((Cow::Borrowed("impersonate-group"), g.clone()));
     }
     for (key, values) in &id.extra {
-        let name = format!("impersonate-extra-{}", escape_extra_key(key));
+        let name: Cow<'static, str> =
+            Cow::Owned(format!("impersonate-extra-{}", escape_extra_key(key)));
         for v in values {
             add.push((name.clone(), v.clone()));
         }
     }
     Forward {
-        remove: vec!["authorization"],
+        remove: &["authorization"],
         set,
         add,
     }

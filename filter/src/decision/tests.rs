@@ -149,7 +149,7 @@ fn allow_sets_impersonation_and_strips_the_prefix() {
         &[("x-kubeplex-context", "prod")],
     );
     let f = allowed(&d);
-    assert_eq!(f.remove, vec!["authorization"]);
+    assert_eq!(f.remove, ["authorization"]);
     assert_eq!(header(f, "impersonate-user"), vec!["alice"]);
     assert_eq!(header(f, "impersonate-group"), vec!["dev", "ops"]);
     assert_eq!(header(f, "impersonate-uid"), vec!["u-1"]);
