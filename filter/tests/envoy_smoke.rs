@@ -533,6 +533,41 @@ fn a_cached_token_expires_on_time() {
     );
 }
 
+/// A remote-keys issuer and an unknown `kid`, but no `kubeplex-xds`
+/// cluster to call (a bootstrap without it): the refusal stands, the
+/// failed call is logged, and the filter keeps working.
+#[test]
+#[ignore = "needs the wasm build and Envoy; run with --ignored"]
+fn key_refresh_without_the_xds_cluster_is_harmless() {
+    let mut config = smoke_config();
+    config.issuers[0].remote_keys = true;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(config.encode_to_vec());
+    let upstream = Echo::start();
+    let envoy = start_static(&b64, upstream.port);
+    let url = format!(
+        "http://127.0.0.1:{}/clusters/dev-a/version",
+        envoy.port("gateway")
+    );
+    let unknown = mint(Signer::Rsa, Some("rotated"), &claims());
+    let (code, body) = curl(&[&url, "-H", &format!("Authorization: Bearer {unknown}")]);
+    assert_eq!(code, 401, "{body}");
+    assert!(body.contains("refreshing this issuer's keys"), "{body}");
+    let good = mint(Signer::Rsa, Some("rsa"), &claims());
+    let (code, body) = curl(&[&url, "-H", &format!("Authorization: Bearer {good}")]);
+    assert_eq!(code, 200, "{body}");
+    let log = envoy.log();
+    assert!(!log.contains("panicked"), "{log}");
+    let line = log
+        .lines()
+        .find(|l| l.contains("refresh the keys of issuer"))
+        .unwrap_or_else(|| panic!("no key refresh line:\n{log}"));
+    println!("{line}");
+    assert!(
+        line.contains("cannot ask cluster \"kubeplex-xds\""),
+        "{line}"
+    );
+}
+
 /// `n` keep-alive GETs on one connection; each must answer `want`.
 fn hammer(port: u16, path: &str, tokens: &[String], n: usize, want: u16) {
     let stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
