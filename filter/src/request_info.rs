@@ -56,53 +56,61 @@ pub fn parse(
     let mut info = RequestInfo {
         is_resource_request: false,
         path: path.to_string(),
-        verb: method.to_ascii_lowercase(),
         ..RequestInfo::default()
+    };
+    let non_resource = |mut info: RequestInfo| {
+        info.verb = method.to_ascii_lowercase();
+        Ok(info)
     };
 
     let trimmed = path.trim_matches('/');
-    let mut parts: Vec<&str> = if trimmed.is_empty() {
+    let all: Vec<&str> = if trimmed.is_empty() {
         Vec::new()
     } else {
         trimmed.split('/').collect()
     };
+    // the parts not consumed yet (a slice: no shifting, no copies)
+    let mut parts: &[&str] = &all;
     if parts.len() < 3 {
-        return Ok(info);
+        return non_resource(info);
     }
     let prefix = parts[0];
     if prefix != "api" && prefix != "apis" {
-        return Ok(info);
+        return non_resource(info);
     }
-    parts.remove(0);
+    parts = &parts[1..];
     if prefix == "apis" {
         // one part (APIPrefix) has already been consumed, so this is
         // actually "do we have four parts?"
         if parts.len() < 3 {
-            return Ok(info);
+            return non_resource(info);
         }
-        info.api_group = parts.remove(0).to_string();
+        info.api_group = parts[0].to_string();
+        parts = &parts[1..];
     }
     info.api_prefix = prefix.to_string();
     info.is_resource_request = true;
-    info.api_version = parts.remove(0).to_string();
+    info.api_version = parts[0].to_string();
+    parts = &parts[1..];
 
     // handle input of form /{specialVerb}/*
-    if SPECIAL_VERBS.contains(&parts[0]) {
-        if parts.len() < 2 {
-            return Err(RequestInfoError::NoKind(path_and_query.to_string()));
+    let mut verb: &'static str = match SPECIAL_VERBS.iter().find(|v| **v == parts[0]) {
+        Some(special) => {
+            if parts.len() < 2 {
+                return Err(RequestInfoError::NoKind(path_and_query.to_string()));
+            }
+            parts = &parts[1..];
+            special
         }
-        info.verb = parts.remove(0).to_string();
-    } else {
-        info.verb = match method {
+        None => match method {
             "POST" => "create",
             "GET" | "HEAD" => "get",
             "PUT" => "update",
             "PATCH" => "patch",
             "DELETE" => "delete",
             _ => "",
-        }
-        .to_string();
-    }
+        },
+    };
 
     // URL forms: /namespaces/{namespace}/{kind}/*, where parts are adjusted
     // to be relative to kind
@@ -111,12 +119,12 @@ pub fn parse(
         // another step that is not a namespace subresource is a resource
         // in its own right
         if parts.len() > 2 && !NAMESPACE_SUBRESOURCES.contains(&parts[2]) {
-            parts.drain(..2);
+            parts = &parts[2..];
         }
     }
 
     // parts look like: resource/resourceName/subresource/other/stuff
-    if parts.len() >= 3 && info.verb != "proxy" {
+    if parts.len() >= 3 && verb != "proxy" {
         info.subresource = parts[2].to_string();
     }
     if parts.len() >= 2 {
@@ -127,31 +135,32 @@ pub fn parse(
     }
 
     // no name and a get: the actual verb is list or watch
-    if info.name.is_empty() && info.verb == "get" {
+    if info.name.is_empty() && verb == "get" {
         let watch = query_value(query, "watch")
             .is_some_and(|v| !(v == "0" || v.eq_ignore_ascii_case("false")));
-        info.verb = if watch { "watch" } else { "list" }.to_string();
+        verb = if watch { "watch" } else { "list" };
         // fieldSelector=metadata.name=<n> names the object
         if let Some(name) = query_value(query, "fieldSelector").and_then(|s| exact_name(&s)) {
             info.name = name;
         }
     }
     // no name and a delete: deletecollection
-    if info.name.is_empty() && info.verb == "delete" {
-        info.verb = "deletecollection".to_string();
+    if info.name.is_empty() && verb == "delete" {
+        verb = "deletecollection";
     }
 
     // A WebSocket/SPDY upgrade to exec/attach/portforward arrives as GET;
     // the apiserver also requires `create` for it, so the gateway
     // authorizes it as `create`.
     if upgrade
-        && info.verb == "get"
+        && verb == "get"
         && info.api_group.is_empty()
         && info.resource == "pods"
         && CONNECT_SUBRESOURCES.contains(&info.subresource.as_str())
     {
-        info.verb = "create".to_string();
+        verb = "create";
     }
+    info.verb = verb.to_string();
     Ok(info)
 }
 
@@ -159,7 +168,13 @@ pub fn parse(
 fn query_value(query: &str, key: &str) -> Option<String> {
     query.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (form_decode(k) == key).then(|| form_decode(v))
+        // decode (allocate) only keys that need it
+        let matches = if k.contains(['%', '+']) {
+            form_decode(k) == key
+        } else {
+            k == key
+        };
+        matches.then(|| form_decode(v))
     })
 }
 
