@@ -192,15 +192,7 @@ async fn every_refusal_is_a_precise_status_and_reaches_no_cluster() {
             .serialize_pem(),
     )
     .unwrap();
-    let forged = {
-        let out = std::process::Command::new(kubeplex_bin())
-            .args(["token", "mint", "--key"])
-            .arg(&other_key)
-            .args(["--issuer", ISSUER, "--sub", "mallory"])
-            .output()
-            .unwrap();
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    };
+    let forged = mint_token(&other_key, &["--issuer", ISSUER, "--sub", "mallory"]);
     let valid = gw.mint(&["--sub", "alice"]);
     let payload = valid.split('.').nth(1).unwrap();
     let alg_none = format!("{}.{payload}.", b64url(br#"{"alg":"none","typ":"JWT"}"#));

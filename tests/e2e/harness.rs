@@ -99,6 +99,22 @@ pub fn http_post(url: &str) -> Option<()> {
     response.starts_with("HTTP/1.1 200").then_some(())
 }
 
+/// `kubeplex token mint --key KEY <args>`: a signed JWT.
+pub fn mint_token(key: &Path, args: &[&str]) -> String {
+    let out = Command::new(kubeplex_bin())
+        .args(["token", "mint", "--key"])
+        .arg(key)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "token mint failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
 /// A free TCP port on 127.0.0.1 (bound then released).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -368,36 +384,10 @@ impl Gateway {
     /// `kubeplex token mint` with this gateway's issuer key; `args` add or
     /// override (`--sub`, `--group`, `--ctx`, `--claims`, ...).
     pub fn mint(&self, args: &[&str]) -> String {
-        let out = Command::new(kubeplex_bin())
-            .args(["token", "mint", "--key"])
-            .arg(&self.issuer_key)
-            .args(["--issuer", ISSUER])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "token mint failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    }
-
-    /// `kubeplex token mint` with another signing key (a rotated or second
-    /// issuer key); `args` as for [`Gateway::mint`], `--issuer` included.
-    pub fn mint_with_key(&self, key: &Path, args: &[&str]) -> String {
-        let out = Command::new(kubeplex_bin())
-            .args(["token", "mint", "--key"])
-            .arg(key)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "token mint failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
+        mint_token(
+            &self.issuer_key,
+            &[&["--issuer", ISSUER][..], args].concat(),
+        )
     }
 
     /// A kubectl whose kubeconfig (`kubeplex kubeconfig`) has one context per

@@ -26,22 +26,6 @@ fn key(
     (private, public)
 }
 
-fn mint_with(key: &std::path::Path, issuer: &str, args: &[&str]) -> String {
-    let out = Command::new(kubeplex_bin())
-        .args(["token", "mint", "--key"])
-        .arg(key)
-        .args(["--issuer", issuer])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 /// A test cluster that also acts as an OIDC provider anyone may read.
 async fn oidc_provider(pki: &Pki, name: &str, max_age: Duration) -> ApiServer {
     let mut config = ApiServerConfig::new(
@@ -80,10 +64,11 @@ async fn two_issuers_at_once_with_their_claim_mappings() {
     let alice = gw.mint(&["--sub", "alice", "--group", "dev"]);
     gw.kubectl(&alice, &["a"]).ok(&["get", "configmaps"]);
     // The second issuer (EdDSA), mapped claims.
-    let bob = mint_with(
+    let bob = mint_token(
         &login_key,
-        "https://login.example.test",
         &[
+            "--issuer",
+            "https://login.example.test",
             "--sub",
             "ignored",
             "--claims",

@@ -273,7 +273,7 @@ async fn twenty_reloads_keep_cluster_a_streams_then_a_moves() {
                     );
                 }
                 gw.wait_applied(&before);
-                let token = gw.mint_with_key(
+                let token = mint_token(
                     &key_file,
                     &["--issuer", ISSUER, "--sub", "alice", "--kid", &kid],
                 );

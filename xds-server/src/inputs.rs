@@ -48,6 +48,18 @@ impl fmt::Display for InputError {
     }
 }
 
+/// Read an input file; an unreadable one is an [`InputErrors`] naming it.
+pub fn read(path: &std::path::Path) -> Result<String, InputErrors> {
+    std::fs::read_to_string(path).map_err(|e| {
+        InputErrors(vec![InputError {
+            file: path.to_path_buf(),
+            line: None,
+            field: None,
+            reason: format!("cannot read: {e}"),
+        }])
+    })
+}
+
 /// All problems found in one load; never empty.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct InputErrors(pub Vec<InputError>);

@@ -116,15 +116,7 @@ pub struct GatewayConfig {
 
 /// Read and validate a gateway config file.
 pub fn load(path: &Path) -> Result<GatewayConfig, InputErrors> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        InputErrors(vec![super::InputError {
-            file: path.to_path_buf(),
-            line: None,
-            field: None,
-            reason: format!("cannot read: {e}"),
-        }])
-    })?;
-    parse(&text, path)
+    parse(&super::read(path)?, path)
 }
 
 /// Parse gateway config text; `path` names the file in errors and anchors

@@ -68,15 +68,7 @@ pub struct LoadedKubeconfig {
 
 /// Read, parse and resolve a kubeconfig file.
 pub fn load(path: &Path) -> Result<LoadedKubeconfig, InputErrors> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        InputErrors(vec![super::InputError {
-            file: path.to_path_buf(),
-            line: None,
-            field: None,
-            reason: format!("cannot read: {e}"),
-        }])
-    })?;
-    parse(&text, path)
+    parse(&super::read(path)?, path)
 }
 
 /// Parse and resolve kubeconfig text; `path` names the file in errors and

@@ -20,12 +20,7 @@ const KIND: &str = "GatewayPolicy";
 
 /// Read and validate a policy file.
 pub fn load(path: &Path) -> Result<pb::Policy, InputErrors> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        let mut p = Problems::new(path);
-        p.add(None, "", format!("cannot read: {e}"));
-        p.into_errors()
-    })?;
-    parse(&text, path)
+    parse(&super::read(path)?, path)
 }
 
 /// Parse policy text; `path` names the file in errors.
