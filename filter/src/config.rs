@@ -57,6 +57,13 @@ pub enum ConfigError {
     /// A context without a name.
     #[error("context #{index} has an empty name")]
     EmptyContext { index: usize },
+    /// Two contexts claim the same TLS server name.
+    #[error("contexts {first:?} and {second:?} have the same server name {server_name:?}")]
+    DuplicateServerName {
+        server_name: String,
+        first: String,
+        second: String,
+    },
     /// The context header is not a lower-case HTTP header name.
     #[error("context_header {0:?} is not a lower-case HTTP header name")]
     ContextHeader(String),
@@ -151,6 +158,9 @@ pub struct Config {
     /// jti → reason (possibly empty).
     pub revoked: HashMap<String, String>,
     pub contexts: HashSet<String>,
+    /// Lower-case TLS server name (SNI) → context, for requests without
+    /// the path prefix.
+    pub contexts_by_server_name: HashMap<String, String>,
     pub policy: Option<Policy>,
     pub clock_skew_seconds: i64,
     pub token_cache_size: usize,
@@ -198,11 +208,24 @@ impl Config {
             .collect();
 
         let mut contexts = HashSet::with_capacity(pb.contexts.len());
+        let mut contexts_by_server_name = HashMap::new();
         for (index, context) in pb.contexts.iter().enumerate() {
             if context.name.is_empty() {
                 return Err(ConfigError::EmptyContext { index });
             }
             contexts.insert(context.name.clone());
+            if !context.server_name.is_empty() {
+                let server_name = context.server_name.to_ascii_lowercase();
+                if let Some(first) =
+                    contexts_by_server_name.insert(server_name.clone(), context.name.clone())
+                {
+                    return Err(ConfigError::DuplicateServerName {
+                        server_name,
+                        first,
+                        second: context.name.clone(),
+                    });
+                }
+            }
         }
 
         let context_header = if pb.context_header.is_empty() {
@@ -227,6 +250,7 @@ impl Config {
             issuers,
             revoked,
             contexts,
+            contexts_by_server_name,
             policy,
             clock_skew_seconds: i64::from(pb.clock_skew_seconds),
             token_cache_size: match pb.token_cache_size {

@@ -32,6 +32,9 @@ pub struct RequestView<'a> {
     pub user_agent: Option<Cow<'a, str>>,
     /// The first client-sent `impersonate-*` header name, if any.
     pub impersonation_header: Option<&'a str>,
+    /// The connection's TLS server name (SNI), when the glue read it (only
+    /// needed for paths without the cluster prefix).
+    pub server_name: Option<Cow<'a, str>>,
     /// The request asks for a protocol upgrade (WebSocket, SPDY).
     pub upgrade: bool,
 }
@@ -203,7 +206,12 @@ pub fn decide<'r>(
     }
 
     // 6. cluster
-    let route = match route::select(config, &request.path, verified.ctx.as_deref()) {
+    let route = match route::select_with_server_name(
+        config,
+        &request.path,
+        verified.ctx.as_deref(),
+        request.server_name.as_deref(),
+    ) {
         Ok(r) => r,
         Err(e) => {
             let status = match &e {

@@ -1,7 +1,10 @@
 //! Which cluster (kubeconfig context) a request goes to: the path prefix
-//! `<prefix><context>/...` (stripped before forwarding), or else the token's
-//! `ctx` claim (multikube's scheme, path unchanged). A token bound to a
-//! context by `ctx` never opens another one through the path.
+//! `<prefix><context>/...` (stripped before forwarding), or else the TLS
+//! server name (SNI) of a context that has one (`kubectl get --raw`
+//! replaces the server URL's path but keeps its `tls-server-name`), or else
+//! the token's `ctx` claim (multikube's scheme, path unchanged). A token
+//! bound to a context by `ctx` never opens another one through the path or
+//! the server name.
 
 use std::borrow::Cow;
 
@@ -52,9 +55,20 @@ impl RouteError {
 
 /// Choose the context for `path` (`:path`, with query) and the token's `ctx`.
 pub fn select<'a>(
-    config: &Config,
+    config: &'a Config,
     path: &'a str,
     ctx_claim: Option<&'a str>,
+) -> Result<Route<'a>, RouteError> {
+    select_with_server_name(config, path, ctx_claim, None)
+}
+
+/// [`select`], with the connection's TLS server name (SNI) as the fallback
+/// when the path has no prefix.
+pub fn select_with_server_name<'a>(
+    config: &'a Config,
+    path: &'a str,
+    ctx_claim: Option<&'a str>,
+    server_name: Option<&str>,
 ) -> Result<Route<'a>, RouteError> {
     let prefix = config.cluster_path_prefix.as_str();
     let from_path = (!prefix.is_empty())
@@ -84,10 +98,30 @@ pub fn select<'a>(
                 upstream_path: Some(upstream_path),
             }
         }
-        None => Route {
-            context: Cow::Borrowed(ctx_claim.ok_or(RouteError::NoContext)?),
-            upstream_path: None,
-        },
+        None => {
+            let by_server_name = server_name
+                .filter(|_| !config.contexts_by_server_name.is_empty())
+                .and_then(|sni| {
+                    config
+                        .contexts_by_server_name
+                        .get(sni.to_ascii_lowercase().as_str())
+                });
+            let context = match (by_server_name, ctx_claim) {
+                (Some(chosen), Some(bound)) if bound != chosen => {
+                    return Err(RouteError::BoundElsewhere {
+                        bound: bound.to_string(),
+                        requested: chosen.clone(),
+                    });
+                }
+                (Some(chosen), _) => chosen.as_str(),
+                (None, Some(bound)) => bound,
+                (None, None) => return Err(RouteError::NoContext),
+            };
+            Route {
+                context: Cow::Borrowed(context),
+                upstream_path: None,
+            }
+        }
     };
     if !config.contexts.contains(route.context.as_ref()) {
         return Err(RouteError::UnknownContext(route.context.into_owned()));

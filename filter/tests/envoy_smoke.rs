@@ -568,6 +568,52 @@ fn key_refresh_without_the_xds_cluster_is_harmless() {
     );
 }
 
+/// `kubectl get --raw /version` drops the `/clusters/<ctx>` path but keeps
+/// the kubeconfig's `tls-server-name`: a context's server name (SNI) picks
+/// it when the path has no prefix.
+#[test]
+#[ignore = "needs the wasm build and Envoy; run with --ignored"]
+fn the_tls_server_name_picks_the_cluster_without_a_prefix() {
+    let mut config = smoke_config();
+    config.contexts[1].server_name = "dev-b.clusters.gw.example".into();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(config.encode_to_vec());
+    let upstream = Echo::start();
+    let envoy = start_static(&b64, upstream.port);
+    let port = envoy.port("gateway-tls");
+    let token = mint(Signer::Rsa, Some("rsa"), &claims());
+    let auth = format!("Authorization: Bearer {token}");
+    let via = |host: &str, path: &str| {
+        curl(&[
+            "-k",
+            "--resolve",
+            &format!("{host}:{port}:127.0.0.1"),
+            &format!("https://{host}:{port}{path}"),
+            "-H",
+            &auth,
+        ])
+    };
+    let (code, body) = via("dev-b.clusters.gw.example", "/version");
+    assert_eq!(code, 200, "{body}");
+    assert!(body.starts_with("GET /version HTTP/1.1"), "{body}");
+    assert!(
+        body.to_ascii_lowercase()
+            .contains("x-kubeplex-context: dev-b"),
+        "{body}"
+    );
+    // the path prefix still wins over the server name
+    let (code, body) = via("dev-b.clusters.gw.example", "/clusters/dev-a/version");
+    assert_eq!(code, 200, "{body}");
+    assert!(
+        body.to_ascii_lowercase()
+            .contains("x-kubeplex-context: dev-a"),
+        "{body}"
+    );
+    // another server name selects nothing
+    let (code, body) = via("localhost", "/version");
+    assert_eq!(code, 404, "{body}");
+    assert!(body.contains("no cluster selected"), "{body}");
+}
+
 /// `n` keep-alive GETs on one connection; each must answer `want`.
 fn hammer(port: u16, path: &str, tokens: &[String], n: usize, want: u16) {
     let stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();

@@ -143,3 +143,23 @@ fn debug_output_has_no_key_material() {
     assert!(dbg.contains("issuers: 1"), "{dbg}");
     assert!(!dbg.contains("revoked-jti"), "{dbg}");
 }
+
+#[test]
+fn two_contexts_cannot_share_a_server_name() {
+    let mut pb = mint::config();
+    pb.contexts[0].server_name = "x.clusters.example".into();
+    pb.contexts[1].server_name = "X.clusters.example".into();
+    let e = Config::compile(&pb).err().unwrap();
+    assert_eq!(
+        e,
+        ConfigError::DuplicateServerName {
+            server_name: "x.clusters.example".into(),
+            first: "dev-a".into(),
+            second: "dev-b".into(),
+        }
+    );
+    pb.contexts[1].server_name = "y.clusters.example".into();
+    let c = Config::compile(&pb).unwrap();
+    assert_eq!(c.contexts_by_server_name["x.clusters.example"], "dev-a");
+    assert_eq!(c.contexts_by_server_name.len(), 2);
+}

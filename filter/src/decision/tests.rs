@@ -733,3 +733,27 @@ fn ctx_claim_routing_checks_the_whole_path() {
     assert_eq!(denied(&d).code(), 400);
     assert_eq!(d.audit.reason, "ambiguous_path");
 }
+
+#[test]
+fn the_tls_server_name_picks_the_cluster_without_a_prefix() {
+    let mut pb = mint::config();
+    pb.contexts[1].server_name = "dev-b.clusters.gw.example".into();
+    let config = Config::compile(&pb).unwrap();
+    let mut cache = TokenCache::new(4);
+    let headers = vec![
+        (":method".to_string(), "GET".to_string()),
+        (":path".to_string(), "/version".to_string()),
+        ("authorization".to_string(), alice()),
+    ];
+    let mut view = RequestView::from_headers(&headers);
+    view.server_name = Some(Cow::Borrowed("dev-b.clusters.gw.example"));
+    let d = decide(&config, &mut cache, &RustCryptoVerifier, NOW, &view);
+    let f = allowed(&d);
+    assert_eq!(header(f, "x-kubeplex-context"), vec!["dev-b"]);
+    assert!(header(f, ":path").is_empty(), "nothing to strip");
+    assert_eq!(d.audit.cluster, "dev-b");
+    // without it, as before: no context
+    view.server_name = None;
+    let d = decide(&config, &mut cache, &RustCryptoVerifier, NOW, &view);
+    assert_eq!(d.audit.reason, "no_context");
+}

@@ -124,3 +124,74 @@ fn percent_decoding_edge_cases() {
     // invalid UTF-8 stays literal
     assert_eq!(percent_decode("%ff"), "%ff");
 }
+
+fn config_with_server_names() -> Config {
+    let mut pb = mint::config();
+    for c in &mut pb.contexts {
+        c.server_name = format!("{}.clusters.gw.example", c.name);
+    }
+    Config::compile(&pb).unwrap()
+}
+
+#[test]
+fn server_name_selects_when_the_path_has_no_prefix() {
+    let c = config_with_server_names();
+    let r =
+        select_with_server_name(&c, "/version", None, Some("dev-b.clusters.gw.example")).unwrap();
+    assert_eq!(r.context, "dev-b");
+    assert_eq!(r.upstream_path, None, "path unchanged");
+    // DNS names compare case-insensitively
+    let r =
+        select_with_server_name(&c, "/version", None, Some("DEV-B.Clusters.gw.example")).unwrap();
+    assert_eq!(r.context, "dev-b");
+    // the path prefix still wins
+    let r = select_with_server_name(
+        &c,
+        "/clusters/dev-a/version",
+        None,
+        Some("dev-b.clusters.gw.example"),
+    )
+    .unwrap();
+    assert_eq!(r.context, "dev-a");
+    // an unknown server name falls back to the ctx claim, then to nothing
+    let r = select_with_server_name(&c, "/version", Some("prod"), Some("gw.example")).unwrap();
+    assert_eq!(r.context, "prod");
+    assert_eq!(
+        select_with_server_name(&c, "/version", None, Some("gw.example")),
+        Err(RouteError::NoContext)
+    );
+}
+
+#[test]
+fn a_ctx_bound_token_cannot_switch_clusters_by_server_name() {
+    let c = config_with_server_names();
+    assert_eq!(
+        select_with_server_name(
+            &c,
+            "/version",
+            Some("dev-a"),
+            Some("prod.clusters.gw.example")
+        ),
+        Err(RouteError::BoundElsewhere {
+            bound: "dev-a".into(),
+            requested: "prod".into()
+        })
+    );
+    let r = select_with_server_name(
+        &c,
+        "/version",
+        Some("dev-a"),
+        Some("dev-a.clusters.gw.example"),
+    )
+    .unwrap();
+    assert_eq!(r.context, "dev-a");
+}
+
+#[test]
+fn server_names_are_ignored_without_configured_ones() {
+    let c = config();
+    assert_eq!(
+        select_with_server_name(&c, "/version", None, Some("dev-a")),
+        Err(RouteError::NoContext)
+    );
+}
