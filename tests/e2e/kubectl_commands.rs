@@ -787,18 +787,29 @@ async fn discovery_explain_and_auth_as_the_impersonated_user() {
 async fn get_raw_paths() {
     let w = world().await;
     // client-go's `RequestURI` (what `get --raw` uses) replaces the server
-    // URL's path: the `/clusters/a` prefix is lost, so with a token that
-    // names no cluster the gateway cannot pick one, and says so.
-    let err = w.k.fails(&["get", "--raw", "/api"]);
+    // URL's path: the `/clusters/a` prefix is lost. The context's
+    // `tls-server-name` (a.clusters.kubeplex.test) still picks cluster a.
+    let v = json_of(&w.k.ok(&["get", "--raw", "/api"]));
+    assert_eq!(v["kind"], "APIVersions");
+    assert!(
+        w.a.requests().iter().any(|r| r.path == "/api"),
+        "cluster a did not see the raw request"
+    );
+    // A server name that is no context's selects nothing, and nothing
+    // reaches a cluster.
+    let seen = w.a.requests().len();
+    let stray = w.gw.kubectl(&alice_token(&w.gw, &[]), &["zz"]);
+    let err = stray.fails(&["get", "--raw", "/version"]);
     assert!(
         err.contains("NotFound") && err.contains("no cluster selected"),
         "{err}"
     );
-    assert!(
-        !w.a.requests().iter().any(|r| r.path == "/api"),
-        "a request without a cluster reached one"
+    assert_eq!(
+        w.a.requests().len(),
+        seen,
+        "a stray request reached a cluster"
     );
-    // Naming the cluster in the raw path works ...
+    // Naming the cluster in the raw path works too ...
     let v = json_of(&w.k.ok(&["get", "--raw", "/clusters/a/api"]));
     assert_eq!(v["kind"], "APIVersions");
     // ... and so does a token bound to the cluster (`ctx` claim), for

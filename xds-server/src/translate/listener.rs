@@ -9,8 +9,11 @@ use envoy_types::pb::envoy::config::core::v3::{
     HttpProtocolOptions as CoreHttpProtocolOptions, TransportSocket, config_source, data_source,
     http_protocol_options::HeadersWithUnderscoresAction, transport_socket,
 };
-use envoy_types::pb::envoy::config::listener::v3::{Filter, FilterChain, Listener, filter};
+use envoy_types::pb::envoy::config::listener::v3::{
+    Filter, FilterChain, Listener, ListenerFilter, filter, listener_filter,
+};
 use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
+use envoy_types::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
     HttpConnectionManager, HttpFilter, Rds,
     http_connection_manager::{CodecType, RouteSpecifier, UpgradeConfig},
@@ -60,6 +63,16 @@ pub fn listener(gateway: &GatewayConfig) -> Listener {
     Listener {
         name: names::LISTENER.into(),
         address: Some(socket_address(&l.address, l.port)),
+        // Without it Envoy records no requested server name, and the filter
+        // picks a context by TLS server name (`kubectl get --raw` drops the
+        // `/clusters/<ctx>` path prefix but keeps `tls-server-name`).
+        listener_filters: vec![ListenerFilter {
+            name: "envoy.filters.listener.tls_inspector".into(),
+            config_type: Some(listener_filter::ConfigType::TypedConfig(pack(
+                &TlsInspector::default(),
+            ))),
+            ..Default::default()
+        }],
         filter_chains: vec![FilterChain {
             filters: vec![Filter {
                 name: "envoy.filters.network.http_connection_manager".into(),

@@ -81,6 +81,13 @@ fn tls_always_and_client_certificates_when_a_client_ca_is_set() {
 }
 
 #[test]
+fn tls_inspector_records_the_server_name_the_filter_routes_on() {
+    let l = listener(&gateway());
+    let names: Vec<&str> = l.listener_filters.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["envoy.filters.listener.tls_inspector"]);
+}
+
+#[test]
 fn listener_version_follows_inputs_not_encoding() {
     let g = gateway();
     assert_eq!(resource(&g).version, resource(&g.clone()).version);
