@@ -16,6 +16,9 @@ mod problems;
 pub mod revocations;
 mod yaml_tree;
 
+#[cfg(test)]
+mod readme_tests;
+
 use std::fmt;
 use std::path::PathBuf;
 

@@ -36,7 +36,10 @@ fn io(path: &Path, e: impl std::fmt::Display) -> String {
 
 /// A CA plus a gateway serving certificate valid for `names` (DNS names or
 /// IPs), reusing existing files.
-fn gateway_tls(dir: &Path, names: &[String]) -> Result<(PathBuf, PathBuf, PathBuf), String> {
+pub(crate) fn gateway_tls(
+    dir: &Path,
+    names: &[String],
+) -> Result<(PathBuf, PathBuf, PathBuf), String> {
     let (ca_path, cert_path, key_path) = (
         dir.join("gateway-ca.pem"),
         dir.join("gateway.pem"),
