@@ -275,20 +275,14 @@ impl HttpContext for Request {
             0 => unix_seconds(self.get_current_time()),
             ticked => ticked,
         };
-        // The TLS server name picks the context only when the path has no
-        // cluster prefix (`kubectl get --raw`): read it (a host call) then.
-        // Envoy knows it only with a tls_inspector on the listener.
-        let prefix = config.cluster_path_prefix.as_bytes();
-        let server_name = (!config.contexts_by_server_name.is_empty()
-            && !headers
-                .iter()
-                .find(|(name, _)| name == ":path")
-                .is_some_and(|(_, path)| !prefix.is_empty() && path.starts_with(prefix)))
-        .then(|| self.get_property(vec!["connection", "requested_server_name"]))
-        .flatten()
-        .map(|b| String::from_utf8_lossy(&b).into_owned());
         let mut view = RequestView::from_headers(&headers);
-        view.server_name = server_name.as_deref().map(Cow::Borrowed);
+        // Envoy knows the TLS server name only with a tls_inspector on the
+        // listener.
+        if route::wants_server_name(&config, &view.path) {
+            view.server_name = self
+                .get_property(vec!["connection", "requested_server_name"])
+                .map(|b| Cow::Owned(String::from_utf8_lossy(&b).into_owned()));
+        }
         let decision = decision::decide(
             &config,
             &mut self.cache.borrow_mut(),

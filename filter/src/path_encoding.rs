@@ -9,6 +9,8 @@
 //! the query is the apiserver's to parse (selectors legitimately carry
 //! `%2F`).
 
+use std::borrow::Cow;
+
 /// Why a path is refused.
 #[derive(Clone, Copy, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PathEncodingError {
@@ -66,14 +68,25 @@ pub fn check(path_and_query: &str) -> Result<(), PathEncodingError> {
             _ => i += 1,
         }
     }
-    if decoded_non_ascii && std::str::from_utf8(&decode(bytes)).is_err() {
+    if decoded_non_ascii && std::str::from_utf8(&decode_bytes(bytes)).is_err() {
         return Err(PathEncodingError::NotUtf8);
     }
     Ok(())
 }
 
-/// `%XX` → byte (escapes already validated).
-fn decode(bytes: &[u8]) -> Vec<u8> {
+/// `%XX` → byte; malformed escapes and non-UTF-8 results stay literal.
+pub fn percent_decode(s: &str) -> Cow<'_, str> {
+    if !s.contains('%') {
+        return Cow::Borrowed(s);
+    }
+    match String::from_utf8(decode_bytes(s.as_bytes())) {
+        Ok(decoded) => Cow::Owned(decoded),
+        Err(_) => Cow::Borrowed(s),
+    }
+}
+
+/// `%XX` → byte; a `%` without two hex digits stays literal.
+fn decode_bytes(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {

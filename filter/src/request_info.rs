@@ -4,7 +4,7 @@
 //! `APIPrefixes = {api, apis}` and `GrouplessAPIPrefixes = {api}`, so the
 //! gateway authorizes exactly what the cluster's authorizer would see.
 
-use crate::route::percent_decode;
+use crate::path_encoding::percent_decode;
 
 /// What the apiserver's authorizer sees of a request.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

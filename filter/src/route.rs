@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 
 use crate::config::Config;
+use crate::path_encoding::percent_decode;
 
 /// The chosen context.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,6 +63,21 @@ pub fn select<'a>(
     select_with_server_name(config, path, ctx_claim, None)
 }
 
+/// Whether [`select_with_server_name`] looks at the server name for `path`
+/// (some context has one and the path has no cluster prefix): the glue
+/// reads it from Envoy, a host call, only then.
+pub fn wants_server_name(config: &Config, path: &str) -> bool {
+    !config.contexts_by_server_name.is_empty() && after_prefix(config, path).is_none()
+}
+
+/// `path` after the cluster prefix, if it has one.
+fn after_prefix<'a>(config: &Config, path: &'a str) -> Option<&'a str> {
+    let prefix = config.cluster_path_prefix.as_str();
+    (!prefix.is_empty())
+        .then(|| path.strip_prefix(prefix))
+        .flatten()
+}
+
 /// [`select`], with the connection's TLS server name (SNI) as the fallback
 /// when the path has no prefix.
 pub fn select_with_server_name<'a>(
@@ -70,11 +86,7 @@ pub fn select_with_server_name<'a>(
     ctx_claim: Option<&'a str>,
     server_name: Option<&str>,
 ) -> Result<Route<'a>, RouteError> {
-    let prefix = config.cluster_path_prefix.as_str();
-    let from_path = (!prefix.is_empty())
-        .then(|| path.strip_prefix(prefix))
-        .flatten();
-    let route = match from_path {
+    let route = match after_prefix(config, path) {
         Some(rest) => {
             let end = rest.find(['/', '?']).unwrap_or(rest.len());
             let (segment, tail) = rest.split_at(end);
@@ -127,41 +139,6 @@ pub fn select_with_server_name<'a>(
         return Err(RouteError::UnknownContext(route.context.into_owned()));
     }
     Ok(route)
-}
-
-/// `%XX` → byte; malformed escapes and non-UTF-8 results stay literal.
-pub fn percent_decode(s: &str) -> Cow<'_, str> {
-    if !s.contains('%') {
-        return Cow::Borrowed(s);
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
-        {
-            out.push(h << 4 | l);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    match String::from_utf8(out) {
-        Ok(decoded) => Cow::Owned(decoded),
-        Err(_) => Cow::Borrowed(s),
-    }
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

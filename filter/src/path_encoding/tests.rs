@@ -72,3 +72,14 @@ fn messages_name_the_problem() {
     );
     assert!(PathEncodingError::EncodedDot.to_string().contains("%2E"));
 }
+
+#[test]
+fn percent_decoding_edge_cases() {
+    assert_eq!(percent_decode("a%2Fb"), "a/b");
+    assert_eq!(percent_decode("a%2fb"), "a/b");
+    assert_eq!(percent_decode("100%"), "100%");
+    assert_eq!(percent_decode("%zz"), "%zz");
+    assert_eq!(percent_decode("%e2%82%ac"), "€");
+    // invalid UTF-8 stays literal
+    assert_eq!(percent_decode("%ff"), "%ff");
+}

@@ -114,23 +114,20 @@ fn prefix_mode_can_be_off() {
     assert_eq!(r.upstream_path, None);
 }
 
-#[test]
-fn percent_decoding_edge_cases() {
-    assert_eq!(percent_decode("a%2Fb"), "a/b");
-    assert_eq!(percent_decode("a%2fb"), "a/b");
-    assert_eq!(percent_decode("100%"), "100%");
-    assert_eq!(percent_decode("%zz"), "%zz");
-    assert_eq!(percent_decode("%e2%82%ac"), "€");
-    // invalid UTF-8 stays literal
-    assert_eq!(percent_decode("%ff"), "%ff");
-}
-
 fn config_with_server_names() -> Config {
     let mut pb = mint::config();
     for c in &mut pb.contexts {
         c.server_name = format!("{}.clusters.gw.example", c.name);
     }
     Config::compile(&pb).unwrap()
+}
+
+#[test]
+fn the_server_name_is_wanted_only_without_a_prefix_and_with_server_names() {
+    let c = config_with_server_names();
+    assert!(wants_server_name(&c, "/version"));
+    assert!(!wants_server_name(&c, "/clusters/dev-a/version"));
+    assert!(!wants_server_name(&config(), "/version"));
 }
 
 #[test]
