@@ -3,6 +3,8 @@
 //! - [`filter::v1`]: what the control plane pushes to the wasm filter.
 //! - [`admin::v1`]: the control plane's admin API (with the `grpc` feature,
 //!   also the tonic client and server).
+//! - [`audit`]: the access-log line that wraps the filter's audit record
+//!   (used by the control plane and by the benchmark).
 #![forbid(unsafe_code)]
 
 pub mod filter {
@@ -20,4 +22,26 @@ pub mod admin {
         #[cfg(not(feature = "grpc"))]
         include!(concat!(env!("OUT_DIR"), "/messages/kubeplex.admin.v1.rs"));
     }
+}
+
+/// The filter's audit record as Envoy logs it.
+pub mod audit {
+    /// The audit line: one flat JSON object. The filter writes the members it
+    /// knows — every client-controlled string among them (request id, user
+    /// agent, method, path, identity, request info, decision), JSON-escaped,
+    /// ending with a comma — into filter state `wasm.kubeplex_audit`; Envoy
+    /// adds only values that cannot break JSON (time, address, numbers, flag
+    /// letters). `text_format` does not escape, hence that split; when the
+    /// filter did not run (a request Envoy itself refused) the fragment is
+    /// empty and the line is still valid JSON.
+    pub const AUDIT_LINE: &str = concat!(
+        "{%FILTER_STATE(wasm.kubeplex_audit:PLAIN)%",
+        "\"time\":\"%START_TIME(%Y-%m-%dT%H:%M:%E3SZ)%\",",
+        "\"source\":\"%DOWNSTREAM_REMOTE_ADDRESS%\",",
+        "\"code\":%RESPONSE_CODE%,",
+        "\"flags\":\"%RESPONSE_FLAGS%\",",
+        "\"duration_ms\":%DURATION%,",
+        "\"bytes_in\":%BYTES_RECEIVED%,",
+        "\"bytes_out\":%BYTES_SENT%}\n"
+    );
 }

@@ -48,21 +48,10 @@ pub enum HttpFilter<'a> {
     },
 }
 
-/// The gateway's audit line, as `xds-server/src/translate/access_log.rs`
-/// (`AUDIT_LINE`) configures it: a `text_format` around the filter's
-/// JSON fragment, `omit_empty_values`. Every scenario logs every request
-/// this way, like the gateway; without our filter the fragment is simply
-/// empty (the line Envoy writes for a request the filter never saw).
-pub const AUDIT_LINE: &str = concat!(
-    "{%FILTER_STATE(wasm.kubeplex_audit:PLAIN)%",
-    "\"time\":\"%START_TIME(%Y-%m-%dT%H:%M:%E3SZ)%\",",
-    "\"source\":\"%DOWNSTREAM_REMOTE_ADDRESS%\",",
-    "\"code\":%RESPONSE_CODE%,",
-    "\"flags\":\"%RESPONSE_FLAGS%\",",
-    "\"duration_ms\":%DURATION%,",
-    "\"bytes_in\":%BYTES_RECEIVED%,",
-    "\"bytes_out\":%BYTES_SENT%}\n"
-);
+/// Every scenario logs every request with the gateway's own audit line;
+/// without our filter its fragment is simply empty (the line Envoy writes
+/// for a request the filter never saw).
+pub use kubeplex_proto::audit::AUDIT_LINE;
 
 /// The bootstrap (JSON; Envoy reads it as YAML). `access_log`: where the
 /// audit log goes; None for no access log at all (an analysis option: the

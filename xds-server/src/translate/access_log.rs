@@ -23,27 +23,11 @@ use serde_json::json;
 use super::pack;
 use crate::inputs::gateway_config::AuditConfig;
 
-/// Bumped whenever the formats below change (part of the listener version).
+/// Bumped whenever the formats here or `AUDIT_LINE` change (part of the
+/// listener version).
 pub const FORMAT_VERSION: &str = "2";
 
-/// The audit line: one flat JSON object. The filter writes the members it
-/// knows — every client-controlled string among them (request id, user
-/// agent, method, path, identity, request info, decision), JSON-escaped,
-/// ending with a comma — into filter state `wasm.kubeplex_audit`; Envoy
-/// adds only values that cannot break JSON (time, address, numbers, flag
-/// letters). `text_format` does not escape, hence that split; when the
-/// filter did not run (a request Envoy itself refused) the fragment is
-/// empty and the line is still valid JSON.
-pub const AUDIT_LINE: &str = concat!(
-    "{%FILTER_STATE(wasm.kubeplex_audit:PLAIN)%",
-    "\"time\":\"%START_TIME(%Y-%m-%dT%H:%M:%E3SZ)%\",",
-    "\"source\":\"%DOWNSTREAM_REMOTE_ADDRESS%\",",
-    "\"code\":%RESPONSE_CODE%,",
-    "\"flags\":\"%RESPONSE_FLAGS%\",",
-    "\"duration_ms\":%DURATION%,",
-    "\"bytes_in\":%BYTES_RECEIVED%,",
-    "\"bytes_out\":%BYTES_SENT%}\n"
-);
+pub use kubeplex_proto::audit::AUDIT_LINE;
 
 /// Access logs for the audit config: a file and/or stdout.
 pub fn access_logs(audit: &AuditConfig) -> Vec<AccessLog> {

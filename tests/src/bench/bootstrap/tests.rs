@@ -124,27 +124,6 @@ fn jwt_authn_has_one_provider_per_algorithm_and_requires_one() {
     }
 }
 
-/// Kept equal to the gateway's own line (`xds-server`'s `AUDIT_LINE`), so
-/// the bench logs exactly what the gateway logs.
-#[test]
-fn audit_line_matches_the_gateway() {
-    let source =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../xds-server/src/translate/access_log.rs");
-    let text = std::fs::read_to_string(&source).unwrap();
-    let start = text
-        .find("pub const AUDIT_LINE: &str = concat!(")
-        .expect("AUDIT_LINE in access_log.rs");
-    let body = &text[start..];
-    let body = &body[body.find('(').unwrap() + 1..body.find(");").unwrap()];
-    let mut line = String::new();
-    for literal in body.lines().map(str::trim).filter(|l| l.starts_with('"')) {
-        let inner = literal.trim_end_matches(',');
-        let inner = &inner[1..inner.len() - 1];
-        line.push_str(&inner.replace("\\\"", "\"").replace("\\n", "\n"));
-    }
-    assert_eq!(line, AUDIT_LINE, "update bootstrap::AUDIT_LINE");
-}
-
 fn envoy() -> Option<PathBuf> {
     std::env::var_os("KUBEPLEX_ENVOY")
         .map(PathBuf::from)
