@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use super::InputErrors;
 use super::keys::VerificationKey;
 use super::problems::Problems;
-use super::yaml_tree;
 use crate::sensitive::Sensitive;
 
 mod issuer;
@@ -122,14 +121,7 @@ pub fn load(path: &Path) -> Result<GatewayConfig, InputErrors> {
 /// Parse gateway config text; `path` names the file in errors and anchors
 /// relative paths.
 pub fn parse(text: &str, path: &Path) -> Result<GatewayConfig, InputErrors> {
-    let mut p = Problems::new(path);
-    let root = match yaml_tree::parse(text) {
-        Ok(root) => root,
-        Err(e) => {
-            p.add(e.line, "", e.reason);
-            return Err(p.into_errors());
-        }
-    };
+    let (mut p, root) = Problems::parse_yaml(path, text)?;
     let dir = path.parent().unwrap_or(Path::new("."));
     let config = read::read(&mut p, &root, dir);
     match config {

@@ -74,14 +74,7 @@ pub fn load(path: &Path) -> Result<LoadedKubeconfig, InputErrors> {
 /// Parse and resolve kubeconfig text; `path` names the file in errors and
 /// anchors relative paths.
 pub fn parse(text: &str, path: &Path) -> Result<LoadedKubeconfig, InputErrors> {
-    let mut p = Problems::new(path);
-    let root = match yaml_tree::parse(text) {
-        Ok(root) => root,
-        Err(e) => {
-            p.add(e.line, "", e.reason);
-            return Err(p.into_errors());
-        }
-    };
+    let (mut p, root) = Problems::parse_yaml(path, text)?;
     strict::check(&mut p, &root);
     let kubeconfig = match Kubeconfig::from_yaml(text) {
         Ok(kubeconfig) => kubeconfig,

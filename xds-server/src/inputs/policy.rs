@@ -8,7 +8,6 @@ use kubeplex_proto::filter::v1 as pb;
 
 use super::InputErrors;
 use super::problems::{Fields, Problems, items};
-use super::yaml_tree;
 
 mod rule;
 
@@ -25,14 +24,7 @@ pub fn load(path: &Path) -> Result<pb::Policy, InputErrors> {
 
 /// Parse policy text; `path` names the file in errors.
 pub fn parse(text: &str, path: &Path) -> Result<pb::Policy, InputErrors> {
-    let mut p = Problems::new(path);
-    let root = match yaml_tree::parse(text) {
-        Ok(root) => root,
-        Err(e) => {
-            p.add(e.line, "", e.reason);
-            return Err(p.into_errors());
-        }
-    };
+    let (mut p, root) = Problems::parse_yaml(path, text)?;
     let top = Fields::new(
         &mut p,
         &root,

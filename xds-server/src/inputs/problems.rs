@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::yaml_tree::{Entry, Node, Value};
+use super::yaml_tree::{self, Entry, Node, Value};
 use super::{InputError, InputErrors};
 
 /// The problems found so far in one file.
@@ -21,6 +21,19 @@ impl Problems {
         Problems {
             file: file.to_path_buf(),
             list: Vec::new(),
+        }
+    }
+
+    /// `text`'s YAML tree with an empty list of problems for `path`, or the
+    /// syntax error (nothing else can be checked without a tree).
+    pub fn parse_yaml(path: &Path, text: &str) -> Result<(Self, Node), InputErrors> {
+        let mut p = Problems::new(path);
+        match yaml_tree::parse(text) {
+            Ok(root) => Ok((p, root)),
+            Err(e) => {
+                p.add(e.line, "", e.reason);
+                Err(p.into_errors())
+            }
         }
     }
 

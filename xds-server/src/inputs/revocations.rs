@@ -16,7 +16,6 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::InputErrors;
 use super::problems::{Fields, Problems, items};
-use super::yaml_tree;
 
 /// One revoked token ID.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,14 +46,7 @@ pub fn load(path: &Path) -> Result<Vec<Revocation>, InputErrors> {
 
 /// Parse revocation file text; `path` names the file in errors.
 pub fn parse(text: &str, path: &Path) -> Result<Vec<Revocation>, InputErrors> {
-    let mut p = Problems::new(path);
-    let root = match yaml_tree::parse(text) {
-        Ok(root) => root,
-        Err(e) => {
-            p.add(e.line, "", e.reason);
-            return Err(p.into_errors());
-        }
-    };
+    let (mut p, root) = Problems::parse_yaml(path, text)?;
     let top = Fields::new(&mut p, &root, "", &["revoked"]);
     let mut out: Vec<Revocation> = Vec::new();
     let mut first_index: HashMap<String, usize> = HashMap::new();
