@@ -54,6 +54,12 @@ pub enum ConfigError {
     /// A claim mapping or validation rule naming an empty claim.
     #[error("issuer {url:?}: {what} names an empty claim")]
     EmptyClaim { url: String, what: &'static str },
+    /// An extra key that is not lower-case, or in the `kubernetes.io` /
+    /// `k8s.io` domains, which only Kubernetes may assert.
+    #[error(
+        "issuer {url:?}: extra key {key:?} must be lower-case and outside the kubernetes.io and k8s.io domains"
+    )]
+    ExtraKey { url: String, key: String },
     /// A context without a name.
     #[error("context #{index} has an empty name")]
     EmptyContext { index: usize },
@@ -264,6 +270,15 @@ impl Config {
     }
 }
 
+/// `kubernetes.io/…`, `k8s.io/…` and their subdomains (Kubernetes'
+/// `isKubernetesDomainPrefix` in apiserver/pkg/apis/apiserver/validation).
+fn is_kubernetes_domain(key: &str) -> bool {
+    let domain = key.split_once('/').map_or(key, |(d, _)| d);
+    ["kubernetes.io", "k8s.io"]
+        .iter()
+        .any(|r| domain == *r || domain.strip_suffix(r).is_some_and(|d| d.ends_with('.')))
+}
+
 fn compile_issuer(index: usize, issuer: &pb::Issuer) -> Result<Issuer, ConfigError> {
     let url = issuer.url.clone();
     if url.is_empty() {
@@ -291,8 +306,17 @@ fn compile_issuer(index: usize, issuer: &pb::Issuer) -> Result<Issuer, ConfigErr
                 what: "an extra mapping",
             });
         }
-        // Kubernetes compares extra keys lower-cased.
-        extra.push((e.key.to_ascii_lowercase(), e.claim.clone()));
+        // The control plane refuses these; a config from elsewhere must not
+        // let an identity provider assert Kubernetes' own extras (as
+        // Kubernetes' AuthenticationConfiguration forbids), nor a key the
+        // cluster would read in another case.
+        if e.key != e.key.to_ascii_lowercase() || is_kubernetes_domain(&e.key) {
+            return Err(ConfigError::ExtraKey {
+                url,
+                key: e.key.clone(),
+            });
+        }
+        extra.push((e.key.clone(), e.claim.clone()));
     }
     let claim_mappings = ClaimMappings {
         username_claim: non_empty_or(username_claim, "sub"),

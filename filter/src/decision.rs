@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::key_refresh::KeyRefresh;
 use crate::path_encoding;
 use crate::policy::Verdict;
+use crate::query_credentials;
 use crate::request_info::{self, RequestInfo};
 use crate::route;
 use crate::signature::SignatureVerifier;
@@ -32,6 +33,9 @@ pub struct RequestView<'a> {
     pub user_agent: Option<Cow<'a, str>>,
     /// The first client-sent `impersonate-*` header name, if any.
     pub impersonation_header: Option<&'a str>,
+    /// The first client-sent header in a namespace the gateway or Envoy
+    /// owns (`x-kubeplex-*`, `x-envoy-*`), if any.
+    pub reserved_header: Option<&'a str>,
     /// The connection's TLS server name (SNI), when the glue read it (only
     /// needed for paths without the cluster prefix).
     pub server_name: Option<Cow<'a, str>>,
@@ -61,11 +65,25 @@ impl<'a> RequestView<'a> {
                 n if n.starts_with("impersonate-") && view.impersonation_header.is_none() => {
                     view.impersonation_header = Some(n)
                 }
+                n if is_reserved_header(n) && view.reserved_header.is_none() => {
+                    view.reserved_header = Some(n)
+                }
                 _ => {}
             }
         }
         view
     }
+}
+
+/// Headers only the gateway and Envoy may set. A client's
+/// `x-kubeplex-context` or `x-envoy-upstream-rq-timeout-ms` would steer the
+/// routing or the router. Envoy's connection manager writes
+/// `x-envoy-internal` and `x-envoy-external-address` itself (it sanitizes a
+/// client's before any filter runs: `use_remote_address`), so those two
+/// are not the client's.
+fn is_reserved_header(name: &str) -> bool {
+    (name.starts_with("x-kubeplex-") || name.starts_with("x-envoy-"))
+        && !matches!(name, "x-envoy-internal" | "x-envoy-external-address")
 }
 
 /// Forward the request with these header changes.
@@ -118,11 +136,16 @@ pub fn decide<'r>(
     request: &RequestView<'r>,
 ) -> Decision<'r> {
     let text = |v: &Option<Cow<'r, str>>| v.clone().unwrap_or_default();
+    let credential_in_query = query_credentials::find(&request.path);
+    let audit_path = match credential_in_query {
+        None => request.path.clone(),
+        Some(_) => Cow::Owned(query_credentials::redact(&request.path).into_owned()),
+    };
     let mut audit = AuditRecord::new(
         text(&request.request_id),
         text(&request.user_agent),
         request.method.clone(),
-        request.path.clone(),
+        audit_path,
     );
     let deny = |mut audit: AuditRecord<'r>, reason: &'static str, status: Status| {
         audit.decision = AuditDecision::Deny;
@@ -134,6 +157,22 @@ pub fn decide<'r>(
             refresh_keys: None,
         }
     };
+
+    // 0. a token in the URL would reach the cluster (and its audit log)
+    if let Some(name) = credential_in_query {
+        return deny(
+            audit,
+            "token_in_query",
+            Status::new(
+                Reason::BadRequest,
+                format!(
+                    "the request carries a credential in its query string (parameter {name:?}): \
+                     kubeplex accepts tokens only in the Authorization header, and forwards no request \
+                     that carries one in its URL"
+                ),
+            ),
+        );
+    }
 
     // 1. bearer token
     let Some(raw) = request.authorization.as_deref().and_then(bearer) else {
@@ -199,6 +238,21 @@ pub fn decide<'r>(
                 Reason::Forbidden,
                 format!(
                     "impersonation headers are not allowed through the gateway ({})",
+                    canonical_header(header)
+                ),
+            ),
+        );
+    }
+
+    // headers that steer the gateway or Envoy are theirs alone
+    if let Some(header) = request.reserved_header {
+        return deny(
+            audit,
+            "reserved_header",
+            Status::new(
+                Reason::BadRequest,
+                format!(
+                    "the header {} is reserved for the gateway and may not be sent by clients",
                     canonical_header(header)
                 ),
             ),
@@ -428,3 +482,5 @@ pub fn escape_extra_key(key: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod wire_tests;

@@ -28,6 +28,17 @@ pub enum IdentityError {
     /// The uid claim is not a string.
     #[error("token claim {claim:?} (the uid) must be a string")]
     Uid { claim: String },
+    /// A value that would become an `Impersonate-*` header is not in the
+    /// one form every HTTP/1.1 and HTTP/2 peer reads byte for byte.
+    #[error("token claim {claim:?} is not a valid identity: the value {value} {problem}")]
+    NotCanonical {
+        /// The claim the value came from.
+        claim: String,
+        /// The value, quoted and escaped for the message (at most 64 chars).
+        value: String,
+        /// What is wrong with it.
+        problem: NotCanonical,
+    },
     /// A non-ServiceAccount issuer asserted a `system:` username.
     #[error("username {0:?} is reserved: a token issuer may not assert \"system:\" identities")]
     ReservedUser(String),
@@ -39,15 +50,41 @@ pub enum IdentityError {
         "service account token subject {0:?} is not \"system:serviceaccount:<namespace>:<name>\""
     )]
     ServiceAccountSubject(String),
-    /// A mapped value with control characters (CR, LF, NUL…) cannot be a
-    /// header value; refusing beats forwarding a mangled identity.
-    #[error("token claim {claim:?} contains control characters")]
-    ControlCharacters { claim: String },
     /// A ServiceAccount token whose `kubernetes.io` claim names another account.
     #[error(
         "service account token subject {sub:?} does not match its kubernetes.io claim ({claim})"
     )]
     ServiceAccountMismatch { sub: String, claim: String },
+}
+
+/// How a value fails the canonical form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotCanonical {
+    /// Nothing at all (an empty header is dropped by some peers, kept by others).
+    Empty,
+    /// A space or tab at either end: Go's HTTP/1.1 server trims it, HTTP/2
+    /// keeps it, so `" system:masters"` is two identities depending on the route.
+    SurroundingWhitespace,
+    /// A control character (tab, CR, LF, NUL, DEL…): refused or mangled by
+    /// HTTP parsers, or a header injection.
+    ControlCharacter,
+    /// A byte outside ASCII: peers disagree on its encoding.
+    NotAscii,
+}
+
+impl std::fmt::Display for NotCanonical {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NotCanonical::Empty => "is empty",
+            NotCanonical::SurroundingWhitespace => {
+                "has leading or trailing whitespace, which a cluster may or may not strip"
+            }
+            NotCanonical::ControlCharacter => "contains a control character",
+            NotCanonical::NotAscii => {
+                "contains characters outside visible ASCII, which clusters may decode differently"
+            }
+        })
+    }
 }
 
 impl IdentityError {
@@ -63,48 +100,119 @@ impl IdentityError {
 /// Kubernetes' reserved prefix (`system:masters`, `system:serviceaccount:…`).
 const RESERVED: &str = "system:";
 
-/// Map verified claims to an identity.
+/// Map verified claims to an identity: the values are checked once, on
+/// exactly the bytes that will be sent as `Impersonate-*` headers, then
+/// the reserved rules apply to those same bytes.
 pub fn map(issuer: &Issuer, claims: &Map<String, Value>) -> Result<Identity, IdentityError> {
     let identity = if issuer.service_account {
         map_service_account(claims)?
     } else {
         map_claims(issuer, claims)?
     };
-    check_header_safe(issuer, &identity)?;
+    check_canonical(issuer, &identity)?;
+    if !issuer.service_account {
+        check_not_reserved(&identity)?;
+    }
     Ok(identity)
 }
 
-/// Every value becomes an HTTP header value upstream.
-fn check_header_safe(issuer: &Issuer, id: &Identity) -> Result<(), IdentityError> {
-    let bad = |s: &str| s.chars().any(char::is_control);
-    let m = &issuer.claim_mappings;
-    let fail = |claim: &str| {
-        Err(IdentityError::ControlCharacters {
-            claim: claim.to_string(),
-        })
+/// The one form of a header value that every compliant peer reads as
+/// sent: visible ASCII and interior spaces, nothing at either end. Go's
+/// HTTP/1.1 server trims spaces and tabs (net/textproto `readMIMEHeader`),
+/// its HTTP/2 server does not, and both refuse most control characters.
+pub fn canonical(value: &str) -> Result<(), NotCanonical> {
+    let bytes = value.as_bytes();
+    let (Some(&first), Some(&last)) = (bytes.first(), bytes.last()) else {
+        return Err(NotCanonical::Empty);
     };
-    if bad(&id.user) {
-        return fail(if issuer.service_account {
-            "sub"
+    if let Some(&b) = bytes.iter().find(|b| !(0x20..0x7f).contains(*b)) {
+        return Err(if b >= 0x80 {
+            NotCanonical::NotAscii
         } else {
-            &m.username_claim
+            NotCanonical::ControlCharacter
         });
     }
-    if id.groups.iter().any(|g| bad(g)) {
-        return fail(&m.groups_claim);
-    }
-    if id.uid.as_deref().is_some_and(bad) {
-        return fail(m.uid_claim.as_deref().unwrap_or("uid"));
-    }
-    if let Some((key, _)) = id.extra.iter().find(|(_, v)| v.iter().any(|s| bad(s))) {
-        let claim = m
-            .extra
-            .iter()
-            .find(|(k, _)| k == key)
-            .map_or(key.as_str(), |(_, c)| c.as_str());
-        return fail(claim);
+    if first == b' ' || last == b' ' {
+        return Err(NotCanonical::SurroundingWhitespace);
     }
     Ok(())
+}
+
+/// Every value that becomes a header, with the claim it came from.
+fn check_canonical(issuer: &Issuer, id: &Identity) -> Result<(), IdentityError> {
+    let m = &issuer.claim_mappings;
+    let check = |claim: &str, value: &str| {
+        canonical(value).map_err(|problem| IdentityError::NotCanonical {
+            claim: claim.to_string(),
+            value: quoted(value),
+            problem,
+        })
+    };
+    let sa = issuer.service_account;
+    check(if sa { "sub" } else { &m.username_claim }, &id.user)?;
+    for g in &id.groups {
+        // a ServiceAccount's groups are built from its namespace, in `sub`
+        check(if sa { "sub" } else { &m.groups_claim }, g)?;
+    }
+    if let Some(uid) = &id.uid {
+        let claim = match (sa, m.uid_claim.as_deref()) {
+            (true, _) => "kubernetes.io.serviceaccount.uid",
+            (false, claim) => claim.unwrap_or("uid"),
+        };
+        check(claim, uid)?;
+    }
+    for (key, values) in &id.extra {
+        let claim = if sa {
+            service_account_claim(key)
+        } else {
+            m.extra
+                .iter()
+                .find(|(k, _)| k == key)
+                .map_or(key.as_str(), |(_, c)| c.as_str())
+        };
+        for v in values {
+            check(claim, v)?;
+        }
+    }
+    Ok(())
+}
+
+/// The token claim a ServiceAccount extra comes from.
+fn service_account_claim(key: &str) -> &'static str {
+    match key {
+        POD_NAME_KEY => "kubernetes.io.pod.name",
+        POD_UID_KEY => "kubernetes.io.pod.uid",
+        NODE_NAME_KEY => "kubernetes.io.node.name",
+        NODE_UID_KEY => "kubernetes.io.node.uid",
+        _ => "jti",
+    }
+}
+
+/// Only a cluster's own ServiceAccount issuer may say `system:`.
+fn check_not_reserved(id: &Identity) -> Result<(), IdentityError> {
+    if id.user.starts_with(RESERVED) {
+        return Err(IdentityError::ReservedUser(id.user.clone()));
+    }
+    match id.groups.iter().find(|g| g.starts_with(RESERVED)) {
+        Some(g) => Err(IdentityError::ReservedGroup(g.clone())),
+        None => Ok(()),
+    }
+}
+
+/// `"value"` escaped to printable ASCII and cut at 64 characters, for a
+/// message that travels in a Status and a `Warning` header.
+fn quoted(value: &str) -> String {
+    const MAX: usize = 64;
+    let mut out = String::from("\"");
+    for (i, c) in value.chars().enumerate() {
+        if i == MAX {
+            out.push_str("...");
+            break;
+        }
+        out.extend(c.escape_default());
+    }
+    out.push('"');
+    out
 }
 
 fn map_claims(issuer: &Issuer, claims: &Map<String, Value>) -> Result<Identity, IdentityError> {
@@ -117,16 +225,10 @@ fn map_claims(issuer: &Issuer, claims: &Map<String, Value>) -> Result<Identity, 
             });
         }
     };
-    if user.starts_with(RESERVED) {
-        return Err(IdentityError::ReservedUser(user));
-    }
     let groups: Vec<String> = strings(claims, &m.groups_claim)?
         .into_iter()
         .map(|g| format!("{}{}", m.groups_prefix, g))
         .collect();
-    if let Some(g) = groups.iter().find(|g| g.starts_with(RESERVED)) {
-        return Err(IdentityError::ReservedGroup(g.clone()));
-    }
     let uid = match &m.uid_claim {
         None => None,
         Some(claim) => match claims.get(claim) {

@@ -16,6 +16,7 @@ pub mod identity;
 pub mod key_refresh;
 pub mod path_encoding;
 pub mod policy;
+pub mod query_credentials;
 pub mod request_info;
 pub mod route;
 pub mod signature;

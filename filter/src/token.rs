@@ -212,9 +212,10 @@ pub fn verify(
     let header: Header = URL_SAFE_NO_PAD
         .decode(h64)
         .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
+        .and_then(|b| strict_json::object_from_slice(&b))
+        .and_then(|m| serde_json::from_value(Value::Object(m)).ok())
         .ok_or(TokenError::Malformed(
-            "the header is not base64url-encoded JSON",
+            "the header is not base64url-encoded JSON with unique member names",
         ))?;
 
     let alg = match header.alg {
@@ -239,9 +240,9 @@ pub fn verify(
     let claims: Map<String, Value> = URL_SAFE_NO_PAD
         .decode(p64)
         .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
+        .and_then(|b| strict_json::object_from_slice(&b))
         .ok_or(TokenError::Malformed(
-            "the payload is not base64url-encoded JSON",
+            "the payload is not base64url-encoded JSON with unique claim names",
         ))?;
     let signature = URL_SAFE_NO_PAD
         .decode(s64)
@@ -433,6 +434,8 @@ fn optional_string(
         Some(_) => Err(TokenError::NotAString(name)),
     }
 }
+
+mod strict_json;
 
 #[cfg(test)]
 mod tests;

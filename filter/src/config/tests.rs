@@ -109,8 +109,7 @@ fn pinned_alg_is_kept() {
     assert_eq!(c.issuers[mint::ISSUER].keys[0].alg, Some(Alg::RS384));
 }
 
-#[test]
-fn extra_keys_are_lower_cased_and_mappings_kept() {
+fn with_extra_key(key: &str) -> pb::FilterConfig {
     let mut pb = mint::config();
     pb.issuers[0].claim_mappings = Some(pb::ClaimMappings {
         username: Some(pb::PrefixedClaim {
@@ -120,11 +119,16 @@ fn extra_keys_are_lower_cased_and_mappings_kept() {
         groups: None,
         uid_claim: "oid".into(),
         extra: vec![pb::ExtraMapping {
-            key: "Example.com/Tenant".into(),
+            key: key.into(),
             claim: "tid".into(),
         }],
     });
-    let c = Config::compile(&pb).unwrap();
+    pb
+}
+
+#[test]
+fn mappings_are_kept() {
+    let c = Config::compile(&with_extra_key("example.com/tenant")).unwrap();
     let m = &c.issuers[mint::ISSUER].claim_mappings;
     assert_eq!(m.username_claim, "email");
     assert_eq!(m.username_prefix, "oidc:");
@@ -134,6 +138,36 @@ fn extra_keys_are_lower_cased_and_mappings_kept() {
         m.extra,
         vec![("example.com/tenant".to_string(), "tid".to_string())]
     );
+}
+
+/// Kubernetes' AuthenticationConfiguration refuses claim mappings into
+/// its own extra domains (`isKubernetesDomainPrefix`), and lower-cases
+/// nothing for you: a key in another case would reach the cluster as a
+/// different key than the one judged here.
+#[test]
+fn extra_keys_must_be_lower_case_and_not_kubernetes_own() {
+    for bad in [
+        "Example.com/Tenant",
+        "authentication.kubernetes.io/credential-id",
+        "kubernetes.io/x",
+        "k8s.io/x",
+        "sub.k8s.io/x",
+    ] {
+        assert!(
+            matches!(
+                Config::compile(&with_extra_key(bad)),
+                Err(ConfigError::ExtraKey { .. })
+            ),
+            "{bad}"
+        );
+    }
+    for ok in [
+        "example.com/tenant",
+        "notkubernetes.io/x",
+        "k8s.io.example.com/x",
+    ] {
+        assert!(Config::compile(&with_extra_key(ok)).is_ok(), "{ok}");
+    }
 }
 
 #[test]

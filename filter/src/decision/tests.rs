@@ -146,7 +146,7 @@ fn allow_sets_impersonation_and_strips_the_prefix() {
         "GET",
         "/clusters/dev-a/api/v1/namespaces/ns/pods?watch=1",
         Some(&bearer_for(&claims)),
-        &[("x-kubeplex-context", "prod")],
+        &[],
     );
     let f = allowed(&d);
     assert_eq!(f.remove, ["authorization"]);
@@ -157,7 +157,7 @@ fn allow_sets_impersonation_and_strips_the_prefix() {
         header(f, "impersonate-extra-example.com%2Ftenant"),
         vec!["t1", "t 2"]
     );
-    // the client's context header is overwritten (set, not add)
+    // the context header is set, not added (a client's is refused before)
     assert_eq!(header(f, "x-kubeplex-context"), vec!["dev-a"]);
     assert!(
         f.set
@@ -299,6 +299,75 @@ fn client_impersonation_is_refused_after_authentication() {
         &[("impersonate-extra-scopes", "x")],
     );
     assert!(denied(&d).message.ends_with("(Impersonate-Extra-Scopes)"));
+}
+
+#[test]
+fn reserved_request_headers_are_refused() {
+    let mut h = Harness::new(mint::config());
+    for header in [
+        "x-kubeplex-context",
+        "x-kubeplex-anything",
+        "x-envoy-upstream-rq-timeout-ms",
+        "x-envoy-original-path",
+        "x-envoy-retry-on",
+    ] {
+        let d = h.run(
+            "GET",
+            "/clusters/dev-a/api",
+            Some(&alice()),
+            &[(header, "prod")],
+        );
+        let s = denied(&d);
+        assert_eq!(s.code(), 400, "{header}");
+        assert_eq!(d.audit.reason, "reserved_header", "{header}");
+        assert!(
+            s.message.contains("is reserved for the gateway"),
+            "{}",
+            s.message
+        );
+    }
+    // written by Envoy's connection manager itself, before any filter
+    for header in ["x-envoy-internal", "x-envoy-external-address"] {
+        allowed(&h.run(
+            "GET",
+            "/clusters/dev-a/api",
+            Some(&alice()),
+            &[(header, "x")],
+        ));
+    }
+}
+
+/// `?access_token=<JWT>` was refused for want of an Authorization header,
+/// but the audit line kept the token in its path.
+#[test]
+fn a_credential_in_the_query_is_refused_and_never_recorded() {
+    let mut h = Harness::new(mint::config());
+    let token = alice();
+    let raw = token.trim_start_matches("Bearer ");
+    let signature = raw.rsplit('.').next().unwrap();
+    for (auth, path) in [
+        (
+            None,
+            format!("/clusters/dev-a/api/v1/pods?access_token={raw}"),
+        ),
+        (
+            Some(token.as_str()),
+            format!("/clusters/dev-a/api/v1/pods?limit=1&x={raw}"),
+        ),
+        (
+            Some(token.as_str()),
+            "/clusters/dev-a/api?id_token=abc".to_string(),
+        ),
+    ] {
+        let d = h.run("GET", &path, auth, &[]);
+        let s = denied(&d);
+        assert_eq!(s.code(), 400, "{path}");
+        assert_eq!(d.audit.reason, "token_in_query");
+        assert!(d.audit.path.contains("=REDACTED"), "{}", d.audit.path);
+        let fragment = d.audit.to_fragment("v1");
+        assert!(!fragment.contains(signature), "{fragment}");
+        assert!(!s.message.contains(signature) && !s.message.contains("abc"));
+    }
 }
 
 #[test]

@@ -111,32 +111,169 @@ fn mappings_with_prefixes_uid_and_extra() {
     );
 }
 
+fn problem(r: Result<Identity, IdentityError>) -> (String, NotCanonical) {
+    match r {
+        Err(IdentityError::NotCanonical { claim, problem, .. }) => (claim, problem),
+        other => panic!("expected NotCanonical, got {other:?}"),
+    }
+}
+
 #[test]
 fn control_characters_are_refused() {
     let i = issuer(|_| {});
     assert_eq!(
-        map(
+        problem(map(
             &i,
             &claims(json!({"sub": "alice\r\nimpersonate-user: admin"}))
-        ),
-        Err(IdentityError::ControlCharacters {
-            claim: "sub".into()
-        })
+        )),
+        ("sub".into(), NotCanonical::ControlCharacter)
     );
     assert_eq!(
-        map(
+        problem(map(
             &i,
             &claims(json!({"sub": "a", "groups": ["ok", "bad\u{0}"]}))
-        ),
-        Err(IdentityError::ControlCharacters {
-            claim: "groups".into()
-        })
+        )),
+        ("groups".into(), NotCanonical::ControlCharacter)
     );
-    // ordinary non-ASCII is fine
+    // a tab inside is a control character too (Go's HTTP/2 server allows
+    // it, but it has no place in a name)
     assert_eq!(
-        map(&i, &claims(json!({"sub": "jürgen"}))).unwrap().user,
-        "jürgen"
+        problem(map(&i, &claims(json!({"sub": "a\tb"})))),
+        ("sub".into(), NotCanonical::ControlCharacter)
     );
+}
+
+/// The privilege escalation a real kube-apiserver showed: Go's HTTP/1.1
+/// server (net/textproto `readMIMEHeader`) trims spaces and tabs around a
+/// header value, so `" system:masters"` passed the reserved check here and
+/// became `system:masters` on the upgrade route. Refused before the
+/// reserved rules, on the exact bytes that would be sent.
+#[test]
+fn surrounding_whitespace_is_refused_before_the_reserved_rules() {
+    let i = issuer(|_| {});
+    for (c, claim) in [
+        (json!({"sub": "a", "groups": [" system:masters"]}), "groups"),
+        (json!({"sub": "a", "groups": ["system:masters "]}), "groups"),
+        (
+            json!({"sub": "a", "groups": ["\tsystem:masters"]}),
+            "groups",
+        ),
+        (json!({"sub": " system:admin"}), "sub"),
+        (json!({"sub": "admin "}), "sub"),
+    ] {
+        let (got_claim, p) = problem(map(&i, &claims(c.clone())));
+        assert_eq!(got_claim, claim, "{c}");
+        assert!(
+            matches!(
+                p,
+                NotCanonical::SurroundingWhitespace | NotCanonical::ControlCharacter
+            ),
+            "{c}: {p:?}"
+        );
+    }
+    let err = map(
+        &i,
+        &claims(json!({"sub": "a", "groups": [" system:masters"]})),
+    )
+    .unwrap_err();
+    assert_eq!(err.reason(), "identity_invalid");
+    assert_eq!(
+        err.to_string(),
+        "token claim \"groups\" is not a valid identity: the value \" system:masters\" has leading or trailing whitespace, which a cluster may or may not strip"
+    );
+    // interior spaces are one value on every route
+    assert_eq!(
+        map(&i, &claims(json!({"sub": "Ada Lovelace"})))
+            .unwrap()
+            .user,
+        "Ada Lovelace"
+    );
+}
+
+#[test]
+fn the_prefix_is_part_of_the_checked_value() {
+    let i = issuer(|pb| {
+        let m = pb.claim_mappings.get_or_insert_with(Default::default);
+        m.username = Some(kubeplex_proto::filter::v1::PrefixedClaim {
+            claim: "email".into(),
+            prefix: "system:".into(),
+        });
+    });
+    assert_eq!(
+        map(&i, &claims(json!({"email": "masters"}))),
+        Err(IdentityError::ReservedUser("system:masters".into()))
+    );
+}
+
+#[test]
+fn non_ascii_and_uid_and_extra_values_are_checked() {
+    let i = issuer(|pb| {
+        let m = pb.claim_mappings.get_or_insert_with(Default::default);
+        m.uid_claim = "oid".into();
+        m.extra = vec![kubeplex_proto::filter::v1::ExtraMapping {
+            key: "example.com/tenant".into(),
+            claim: "tenant".into(),
+        }];
+    });
+    assert_eq!(
+        problem(map(&i, &claims(json!({"sub": "jürgen"})))),
+        ("sub".into(), NotCanonical::NotAscii)
+    );
+    assert_eq!(
+        problem(map(&i, &claims(json!({"sub": "a", "oid": " u1"})))),
+        ("oid".into(), NotCanonical::SurroundingWhitespace)
+    );
+    assert_eq!(
+        problem(map(
+            &i,
+            &claims(json!({"sub": "a", "tenant": ["blue", "red\n"]}))
+        )),
+        ("tenant".into(), NotCanonical::ControlCharacter)
+    );
+    // empty list entries are dropped (nothing empty is ever sent)
+    let id = map(
+        &i,
+        &claims(json!({"sub": "a", "groups": ["", "g"], "tenant": ["", "x"]})),
+    )
+    .unwrap();
+    assert_eq!(id.groups, vec!["g"]);
+    assert_eq!(
+        id.extra,
+        vec![("example.com/tenant".into(), vec!["x".into()])]
+    );
+}
+
+#[test]
+fn service_account_values_are_checked_too() {
+    let i = issuer(|pb| pb.service_account_issuer = true);
+    let mut c = sa_claims();
+    c["kubernetes.io"]["pod"]["name"] = json!("builder-0 ");
+    assert_eq!(
+        problem(map(&i, &claims(c))),
+        (
+            "kubernetes.io.pod.name".into(),
+            NotCanonical::SurroundingWhitespace
+        )
+    );
+}
+
+#[test]
+fn canonical_accepts_exactly_visible_ascii_with_interior_spaces() {
+    for ok in ["a", "system:masters", "a b", "a  b", "~!@#$%^&*()", "x=y;z"] {
+        assert_eq!(canonical(ok), Ok(()), "{ok:?}");
+    }
+    for (bad, why) in [
+        ("", NotCanonical::Empty),
+        (" ", NotCanonical::SurroundingWhitespace),
+        (" a", NotCanonical::SurroundingWhitespace),
+        ("a ", NotCanonical::SurroundingWhitespace),
+        ("\ta", NotCanonical::ControlCharacter),
+        ("a\u{7f}", NotCanonical::ControlCharacter),
+        ("a\u{85}", NotCanonical::NotAscii),
+        ("é", NotCanonical::NotAscii),
+    ] {
+        assert_eq!(canonical(bad), Err(why), "{bad:?}");
+    }
 }
 
 #[test]

@@ -204,8 +204,14 @@ fn malformed_tokens() {
     for (t, why) in [
         ("abc", "expected three dot-separated parts"),
         ("a.b.c.d", "expected three dot-separated parts"),
-        ("!!!.e30.c2ln", "the header is not base64url-encoded JSON"),
-        ("e30=.e30.c2ln", "the header is not base64url-encoded JSON"),
+        (
+            "!!!.e30.c2ln",
+            "the header is not base64url-encoded JSON with unique member names",
+        ),
+        (
+            "e30=.e30.c2ln",
+            "the header is not base64url-encoded JSON with unique member names",
+        ),
     ] {
         assert_eq!(check(t), Err(TokenError::Malformed(why)), "{t}");
     }
@@ -213,7 +219,7 @@ fn malformed_tokens() {
     assert_eq!(
         check(&format!("{h}.bm90IGpzb24.c2ln")),
         Err(TokenError::Malformed(
-            "the payload is not base64url-encoded JSON"
+            "the payload is not base64url-encoded JSON with unique claim names"
         ))
     );
     let p = mint::b64(mint::claims().to_string().as_bytes());
@@ -221,6 +227,33 @@ fn malformed_tokens() {
         check(&format!("{h}.{p}.***")),
         Err(TokenError::Malformed("the signature is not base64url"))
     );
+}
+
+/// `{"sub":"alice","sub":"admin"}` is alice to serde_json (last wins) and
+/// admin to a first-wins parser: such a token means nothing, and is
+/// refused even when its signature is good (the issuer signed ambiguity).
+#[test]
+fn duplicate_claims_or_header_members_are_refused() {
+    let h = mint::b64(br#"{"alg":"ES256","kid":"p256"}"#);
+    let claims = mint::claims().to_string();
+    let doubled = claims.replacen(
+        "\"sub\":\"alice\"",
+        "\"sub\":\"alice\",\"sub\":\"admin\"",
+        1,
+    );
+    assert_ne!(claims, doubled);
+    let t = sign_p256(&format!("{h}.{}", mint::b64(doubled.as_bytes())));
+    let err = check(&t).unwrap_err();
+    assert_eq!(err.reason(), "token_malformed");
+    let dup_header = mint::b64(br#"{"alg":"ES256","alg":"none","kid":"p256"}"#);
+    let t = sign_p256(&format!("{dup_header}.{}", mint::b64(claims.as_bytes())));
+    assert_eq!(check(&t).unwrap_err().reason(), "token_malformed");
+}
+
+fn sign_p256(input: &str) -> String {
+    use p256::ecdsa::signature::Signer as _;
+    let s: p256::ecdsa::Signature = mint::keys().p256.sign(input.as_bytes());
+    format!("{input}.{}", mint::b64(&s.to_bytes()))
 }
 
 #[test]

@@ -412,6 +412,16 @@ fn prefixed(p: &mut Problems, parent: &Fields<'_>, key: &str) -> Option<(String,
         None
     };
     if let Some(prefix) = &prefix
+        && (prefix.starts_with([' ', '\t']) || !prefix.bytes().all(|b| (0x20..0x7f).contains(&b)))
+    {
+        // the filter refuses every identity not in this form (a cluster
+        // could read it differently): better said here, once
+        p.add(
+            f.line_of("prefix"),
+            &f.path_of("prefix"),
+            "a prefix must be visible ASCII (spaces allowed, but not first)",
+        );
+    } else if let Some(prefix) = &prefix
         && prefix.starts_with("system:")
     {
         p.add(
