@@ -693,18 +693,26 @@ async fn apply_diff_edit_patch_and_delete_wait() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn discovery_explain_and_auth_as_the_impersonated_user() {
     // The cluster's own RBAC: alice may do anything to configmaps and read
-    // pods, nothing else.
+    // pods, nothing else; the gateway may impersonate (the legacy way, as
+    // the README's ClusterRole grants it).
     let w = world_with(
         |c| {
             c.authorizer = Authorizer::Rules(vec![
                 AuthzRule::new()
                     .users(&[USER])
                     .verbs(&["*"])
+                    .api_groups(&[""])
                     .resources(&["configmaps"]),
                 AuthzRule::new()
                     .users(&[USER])
                     .verbs(&["get", "list", "watch"])
+                    .api_groups(&[""])
                     .resources(&["pods"]),
+                AuthzRule::new()
+                    .groups(&["kubeplex:gateways"])
+                    .verbs(&["impersonate"])
+                    .api_groups(&["", "authentication.k8s.io"])
+                    .resources(&["users", "groups", "serviceaccounts", "uids"]),
             ])
         },
         "",

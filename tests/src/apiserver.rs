@@ -43,6 +43,7 @@ mod openapi;
 mod patch;
 mod protobuf;
 mod query;
+pub mod rbac;
 mod record;
 mod request_info;
 mod resources;
@@ -62,7 +63,7 @@ mod well_known;
 pub use authn::{ClientCertSubject, StaticToken};
 pub use authz::{Authorizer, AuthzRule};
 pub use identity::UserInfo;
-pub use impersonation::ImpersonationPolicy;
+pub use rbac::{Rbac, RbacError};
 pub use record::RecordedRequest;
 pub use service_accounts::{
     IssuerDiscoveryAccess, IssuerError, ServiceAccountOptions, SigningAlgorithm,
@@ -87,10 +88,9 @@ pub struct ApiServerConfig {
     pub client_ca_pem: Option<String>,
     /// Bearer-token authentication.
     pub tokens: Vec<StaticToken>,
-    /// Authorization (default: allow all).
+    /// Authorization (default: allow all). Impersonation is authorized by
+    /// it too, field by field, as kube-apiserver 1.36 does.
     pub authorizer: Authorizer,
-    /// Who may impersonate (default: any authenticated user).
-    pub impersonation: ImpersonationPolicy,
     /// Listen address (default `127.0.0.1:0`).
     pub bind: SocketAddr,
     /// How often watches with `allowWatchBookmarks` get a bookmark.
@@ -107,7 +107,7 @@ pub struct ApiServerConfig {
 impl ApiServerConfig {
     /// A cluster serving `serving`, with no client CA and no tokens (set
     /// `client_ca_pem` or `tokens` to let anyone in), allow-all
-    /// authorization, any authenticated user may impersonate, bound to
+    /// authorization (so any authenticated user may impersonate), bound to
     /// `127.0.0.1:0`.
     pub fn new(name: &str, serving: CertKey) -> ApiServerConfig {
         ApiServerConfig {
@@ -116,7 +116,6 @@ impl ApiServerConfig {
             client_ca_pem: None,
             tokens: Vec::new(),
             authorizer: Authorizer::AllowAll,
-            impersonation: ImpersonationPolicy::AnyAuthenticated,
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             bookmark_interval: Duration::from_secs(5),
             log_interval: Duration::from_secs(1),
@@ -143,7 +142,7 @@ pub(crate) struct Shared {
     recorder: record::Recorder,
     tokens: Vec<StaticToken>,
     authorizer: Authorizer,
-    impersonation: ImpersonationPolicy,
+    impersonation_modes: impersonation::ModeIndexCache,
     watches: Arc<watch::WatchCounter>,
     bookmark_interval: Duration,
     shutdown: tokio::sync::watch::Receiver<bool>,
@@ -188,8 +187,10 @@ impl ApiServer {
             store: Store::new(),
             recorder: record::Recorder::default(),
             tokens: config.tokens,
-            authorizer: config.authorizer,
-            impersonation: config.impersonation,
+            authorizer: config
+                .authorizer
+                .compiled(well_known::access_bindings(service_accounts.access())),
+            impersonation_modes: impersonation::ModeIndexCache::default(),
             watches: Arc::new(watch::WatchCounter::default()),
             bookmark_interval: config.bookmark_interval,
             shutdown: shutdown_rx.clone(),
@@ -396,6 +397,8 @@ async fn pipeline(
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok());
+    let query = query::Query::parse(req.uri().query().unwrap_or(""));
+    let info = request_info(&req, &path, &query);
     let authenticated =
         match authn::authenticate(cert, authorization, &shared.tokens).or_else(|| {
             shared
@@ -411,72 +414,23 @@ async fn pipeline(
                     &path,
                 ) =>
             {
-                record.authenticated_user = Some("system:anonymous".into());
+                // Anonymous authentication, enabled for these two paths
+                // only (AuthenticationConfiguration `anonymous.conditions`).
+                let anonymous = UserInfo {
+                    username: "system:anonymous".into(),
+                    groups: vec!["system:unauthenticated".into()],
+                    ..UserInfo::default()
+                };
+                record.authenticated_user = Some(anonymous.username.clone());
+                authorize(shared, &anonymous, &info)?;
                 return well_known::handle(&shared.service_accounts, &path);
             }
             None => return Err(ApiError::unauthorized()),
         };
     record.authenticated_user = Some(authenticated.username.clone());
-    let user = match impersonation::ImpersonationRequest::from_headers(&record.headers) {
-        Err(e) => {
-            return Err(ApiError::internal(format!(
-                "Internal Server Error: {:?}: {e}",
-                record.uri()
-            )));
-        }
-        Ok(None) => authenticated,
-        Ok(Some(imp)) => {
-            if !shared.impersonation.allows(&authenticated) {
-                let (group, resource, name) = imp.checks().into_iter().next().expect("user check");
-                let attrs = authz::Attributes {
-                    user: &authenticated,
-                    verb: "impersonate",
-                    is_resource: true,
-                    api_group: group,
-                    resource: &resource,
-                    subresource: "",
-                    namespace: "",
-                    name: &name,
-                    path: &path,
-                };
-                return Err(authz::forbidden(&attrs));
-            }
-            imp.effective_user()
-        }
-    };
+    let user = impersonated(shared, &authenticated, &info, &record.headers)?;
     record.effective_user = Some(user.clone());
-    let query = query::Query::parse(req.uri().query().unwrap_or(""));
-    let mut info = request_info::RequestInfo::parse(req.method().as_str(), &path, &query);
-    // A WebSocket exec/attach/port-forward arrives as GET; the apiserver
-    // authorizes it as `create` (AuthorizePodWebsocketUpgradeCreatePermission).
-    let websocket = req
-        .headers()
-        .get("upgrade")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    if websocket
-        && info.verb == "get"
-        && info.resource == "pods"
-        && matches!(info.subresource.as_str(), "exec" | "attach" | "portforward")
-    {
-        info.verb = "create".into();
-    }
-    let attrs = authz::Attributes {
-        user: &user,
-        verb: &info.verb,
-        is_resource: info.is_resource,
-        api_group: &info.api_group,
-        resource: &info.resource,
-        subresource: &info.subresource,
-        namespace: &info.namespace,
-        name: &info.name,
-        path: &path,
-    };
-    if shared.authorizer.decide(&attrs) == authz::Decision::Deny
-        && !well_known::allows(&shared.service_accounts, &attrs)
-    {
-        return Err(authz::forbidden(&attrs));
-    }
+    authorize(shared, &user, &info)?;
     if !info.is_resource {
         return non_resource(shared, &req, &path, &query);
     }
@@ -525,6 +479,83 @@ async fn pipeline(
         user: &user,
     })
     .await
+}
+
+/// What the request asks for. A WebSocket exec/attach/port-forward
+/// arrives as GET; the apiserver authorizes it as `create`
+/// (AuthorizePodWebsocketUpgradeCreatePermission), and so does this server,
+/// for impersonation's `impersonate-on:<mode>:<verb>` check too.
+fn request_info(
+    req: &Request<Incoming>,
+    path: &str,
+    query: &query::Query,
+) -> request_info::RequestInfo {
+    let mut info = request_info::RequestInfo::parse(req.method().as_str(), path, query);
+    let websocket = req
+        .headers()
+        .get("upgrade")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if websocket
+        && info.verb == "get"
+        && info.resource == "pods"
+        && matches!(info.subresource.as_str(), "exec" | "attach" | "portforward")
+    {
+        info.verb = "create".into();
+    }
+    info
+}
+
+/// The authorizer's attributes for `info` as `user`.
+fn attributes<'a>(
+    user: &'a UserInfo,
+    info: &'a request_info::RequestInfo,
+) -> authz::Attributes<'a> {
+    authz::Attributes {
+        user,
+        verb: &info.verb,
+        is_resource: info.is_resource,
+        api_group: &info.api_group,
+        resource: &info.resource,
+        subresource: &info.subresource,
+        namespace: &info.namespace,
+        name: &info.name,
+        path: &info.path,
+    }
+}
+
+/// The identity the request acts as: `authenticated`, or whom its
+/// `Impersonate-*` headers name if every mode check allows it (400 for a
+/// group, uid or extra without a user, 403 with the first mode's error).
+fn impersonated(
+    shared: &Shared,
+    authenticated: &UserInfo,
+    info: &request_info::RequestInfo,
+    headers: &[(String, String)],
+) -> Result<UserInfo, ApiError> {
+    match impersonation::ImpersonationRequest::from_headers(headers) {
+        Err(e) => Err(ApiError::bad_request(e.to_string())),
+        Ok(None) => Ok(authenticated.clone()),
+        Ok(Some(wanted)) => impersonation::impersonate(
+            &shared.authorizer,
+            &shared.impersonation_modes,
+            &attributes(authenticated, info),
+            &wanted,
+        ),
+    }
+}
+
+/// `WithAuthorization`: allowed, or the 403 with the authorizer's reason.
+fn authorize(
+    shared: &Shared,
+    user: &UserInfo,
+    info: &request_info::RequestInfo,
+) -> Result<(), ApiError> {
+    let attrs = attributes(user, info);
+    match shared.authorizer.decide(&attrs) {
+        authz::Decision::Allow(_) => Ok(()),
+        authz::Decision::Deny(reason) => Err(authz::forbidden(&attrs, &reason)),
+    }
 }
 
 fn non_resource(

@@ -11,7 +11,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use kubeplex_tests::apiserver::{
-    ApiServer, ApiServerConfig, Authorizer, AuthzRule, ImpersonationPolicy, StaticToken,
+    ApiServer, ApiServerConfig, Authorizer, AuthzRule, Rbac, StaticToken,
 };
 use kubeplex_tests::pki::{Ca, CertKey};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, pem::PemObject};
@@ -259,15 +259,36 @@ async fn unauthenticated_requests_get_401_and_are_recorded() {
     assert_eq!(statuses, [401, 401, 201, 200]);
 }
 
+/// A gateway allowed to impersonate the legacy way (the README's ClusterRole,
+/// bound to the group `gateways`) and to read configmaps itself.
+const GATEWAY_RBAC: &str = r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: kubeplex-impersonator}
+rules:
+- apiGroups: [""]
+  resources: [users, groups, serviceaccounts]
+  verbs: [impersonate]
+- apiGroups: [authentication.k8s.io]
+  resources: [uids, userextras/*]
+  verbs: [impersonate]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: gateways-impersonate}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: kubeplex-impersonator}
+subjects: [{kind: Group, name: gateways}]
+"#;
+
+/// 1.36's impersonation errors (`constrained_impersonation.go`
+/// `processImpersonationHeaders`, `mode.go` `checkAuthorization`): 400 for
+/// a group without a user; 403 `ForbiddenStatusError` of the first mode
+/// that failed.
 #[tokio::test]
 async fn impersonation_errors_match_the_apiserver() {
-    let f = fixture_with(|c| {
-        c.impersonation = ImpersonationPolicy::Only {
-            users: vec![],
-            groups: vec!["gateways".into()],
-        }
-    })
-    .await;
+    let f =
+        fixture_with(|c| c.authorizer = Authorizer::Rbac(Rbac::from_yaml(GATEWAY_RBAC).unwrap()))
+            .await;
     let mut c = f.client(true).await;
     let (status, _, body) = c
         .call(
@@ -277,14 +298,11 @@ async fn impersonation_errors_match_the_apiserver() {
             "",
         )
         .await;
-    assert_eq!(status, 500);
-    assert_eq!(body["reason"], "InternalError");
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .contains("without impersonating a user"),
-        "{body}"
+    assert_eq!(status, 400);
+    assert_eq!(body["reason"], "BadRequest");
+    assert_eq!(
+        body["message"],
+        r#"requested &user.DefaultInfo{Name:"", UID:"", Groups:[]string{"dev"}, Extra:map[string][]string(nil)} without impersonating a user name"#
     );
 
     let other = f.ca.client_cert("mallory", &[]);
@@ -300,11 +318,48 @@ async fn impersonation_errors_match_the_apiserver() {
     assert_eq!(status, 403);
     assert_eq!(
         body["message"],
-        r#"users "alice" is forbidden: User "mallory" cannot impersonate resource "users" in API group "" at the cluster scope"#
+        r#"namespaces is forbidden: User "mallory" cannot impersonate-on:user-info:list resource "namespaces" in API group "" at the cluster scope"#
     );
-    // The gateways group may impersonate.
-    let (status, _) = c.get("/api/v1/namespaces").await;
-    assert_eq!(status, 200);
+    assert_eq!(body["details"], json!({"kind": "namespaces"}));
+
+    // A member of `gateways` (not of system:masters) may impersonate, the
+    // legacy way, but no extra key: `userextras/*` is a literal string.
+    let gw = f.ca.client_cert("kubeplex-gateway", &["gateways"]);
+    let mut g = connect(&f.server, &f.ca, Some(&gw), true).await;
+    let alice = [("impersonate-user", "alice"), ("impersonate-group", "dev")];
+    let (status, _, body) = g.call("GET", "/version", &alice, "").await;
+    assert_eq!(status, 200, "{body}");
+    let mut with_extra = alice.to_vec();
+    with_extra.push(("impersonate-extra-example.com%2ftenant", "blue"));
+    let (status, _, body) = g
+        .call(
+            "GET",
+            "/api/v1/namespaces/default/configmaps",
+            &with_extra,
+            "",
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        body["message"],
+        r#"userextras.authentication.k8s.io "blue" is forbidden: User "kubeplex-gateway" cannot impersonate resource "userextras/example.com/tenant" in API group "authentication.k8s.io" at the cluster scope"#,
+        "legacy succeeded last for this user, so its error comes first (modeIndexCache)"
+    );
+    let fresh = f.ca.client_cert("kubeplex-gateway-2", &["gateways"]);
+    let mut g2 = connect(&f.server, &f.ca, Some(&fresh), false).await;
+    let (status, _, body) = g2
+        .call(
+            "GET",
+            "/api/v1/namespaces/default/configmaps",
+            &with_extra,
+            "",
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        body["message"],
+        r#"configmaps is forbidden: User "kubeplex-gateway-2" cannot impersonate-on:user-info:list resource "configmaps" in API group "" in the namespace "default""#
+    );
 }
 
 #[tokio::test]
@@ -483,6 +538,7 @@ async fn forbidden_messages_follow_the_apiserver_format() {
             AuthzRule::new()
                 .users(&["alice"])
                 .verbs(&["get"])
+                .api_groups(&[""])
                 .resources(&["pods/log"]),
         ])
     })

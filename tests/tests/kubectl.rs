@@ -382,10 +382,12 @@ async fn rbac_rules_apply_to_the_impersonated_user() {
         AuthzRule::new()
             .users(&["admin"])
             .verbs(&["*"])
+            .api_groups(&["*"])
             .resources(&["*"]),
         AuthzRule::new()
             .users(&["alice"])
             .verbs(&["get", "list"])
+            .api_groups(&[""])
             .resources(&["configmaps"])
             .namespaces(&["default"]),
     ];

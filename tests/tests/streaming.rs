@@ -604,11 +604,8 @@ async fn exec_needs_create_on_pods_exec() {
             AuthzRule::new()
                 .users(&["viewer"])
                 .verbs(&["get", "list"])
+                .api_groups(&[""])
                 .resources(&["pods", "pods/log"]),
-            AuthzRule::new()
-                .groups(&["system:masters"])
-                .verbs(&["*"])
-                .resources(&["*"]),
         ]);
     })
     .await;

@@ -1,36 +1,46 @@
-//! Authorization: allow everything, or RBAC-like rules; denials carry the
+//! Authorization: allow everything, or Kubernetes RBAC (loaded from YAML,
+//! or built from [`AuthzRule`] shorthands), decided by one implementation
+//! of the apiserver's matching ([`super::rbac`]); denials carry the
 //! apiserver's exact `Forbidden` message.
 
 use serde_json::json;
 
 use super::identity::UserInfo;
+use super::rbac::{
+    ClusterRole, ClusterRoleBinding, ObjectMeta, PolicyRule, RBAC_GROUP, Rbac, RbacObject,
+    RoleBinding, RoleRef, Subject,
+};
 use super::status::ApiError;
 
 /// The authorizer of a test cluster.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Authorizer {
-    /// Every authenticated request is allowed.
+    /// Every authenticated request is allowed (impersonation included).
     #[default]
     AllowAll,
-    /// Allowed when any rule matches. Every authenticated user may also read
-    /// non-resource URLs (discovery, `/version`, OpenAPI) and create
-    /// `selfsubjectaccessreviews` and `selfsubjectreviews`, as the default
-    /// `system:discovery` / `system:basic-user` roles grant.
+    /// A shorthand for tests: the bootstrap RBAC policy plus, per rule, a
+    /// ClusterRole and a ClusterRoleBinding (or RoleBindings in the rule's
+    /// namespaces). Matched by the same code as [`Authorizer::Rbac`], so
+    /// with RBAC's exact semantics (see [`AuthzRule`]).
     Rules(Vec<AuthzRule>),
+    /// Kubernetes RBAC, e.g. [`Rbac::from_yaml`].
+    Rbac(Rbac),
 }
 
-/// One allow rule. Lists name what matches; `"*"` matches anything.
+/// One allow rule, converted to a `PolicyRule` plus bindings (see
+/// [`AuthzRule::to_rbac`]), so its lists mean what RBAC says:
 ///
-/// - `users` / `groups`: the subjects (either may match);
-/// - `verbs`: `get`, `list`, `watch`, `create`, `update`, `patch`,
-///   `delete`, `deletecollection`, `impersonate`, ...;
-/// - `api_groups`: empty means any group;
-/// - `resources`: `configmaps`, `pods/log`, `pods/*`, `*`;
+/// - `users` / `groups`: exact names (`*` is not a wildcard here either;
+///   bind `system:authenticated` for everyone);
+/// - `verbs`: `get`, `list`, ..., `impersonate`, or `*`;
+/// - `api_groups`: `""` is the core group, `*` any; **empty matches
+///   nothing** (the apiserver would refuse to store such a rule);
+/// - `resources`: `configmaps`, `pods/log`, `*/scale`, `*`; `pods/*` and
+///   `userextras/*` are literal strings, not wildcards;
 /// - `resource_names`: empty means any name;
-/// - `namespaces`: empty means every namespace and the cluster scope (like
-///   a ClusterRoleBinding); otherwise only those namespaces (like
-///   RoleBindings);
-/// - `non_resource_urls`: paths, `/foo/*` prefixes, or `*`.
+/// - `namespaces`: empty means a ClusterRoleBinding (every namespace and
+///   the cluster scope); otherwise a RoleBinding in each;
+/// - `non_resource_urls`: exact paths, `/foo/*` prefixes, or `*`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuthzRule {
     /// Users the rule applies to.
@@ -39,7 +49,7 @@ pub struct AuthzRule {
     pub groups: Vec<String>,
     /// Verbs allowed.
     pub verbs: Vec<String>,
-    /// API groups (empty = any).
+    /// API groups (empty = none).
     pub api_groups: Vec<String>,
     /// Resources (`resource` or `resource/subresource`).
     pub resources: Vec<String>,
@@ -101,52 +111,89 @@ impl AuthzRule {
         self
     }
 
-    fn matches(&self, a: &Attributes<'_>) -> bool {
-        let star = |list: &[String], value: &str| list.iter().any(|x| x == "*" || x == value);
-        let subject = star(&self.users, &a.user.username)
-            || a.user.groups.iter().any(|g| star(&self.groups, g));
-        if !subject || !star(&self.verbs, a.verb) {
-            return false;
-        }
-        if !a.is_resource {
-            return self.non_resource_urls.iter().any(|u| {
-                u == "*"
-                    || u == a.path
-                    || u.strip_suffix('*').is_some_and(|p| a.path.starts_with(p))
+    /// The RBAC objects this rule stands for (the `i`-th rule of a list):
+    /// a ClusterRole `kubeplex-tests:rule-<i>` holding a resource rule
+    /// and/or a non-resource rule (RBAC keeps them apart), bound to the
+    /// users and groups by a ClusterRoleBinding, or by a RoleBinding in
+    /// each of `namespaces`.
+    pub fn to_rbac(&self, i: usize) -> Vec<RbacObject> {
+        let name = format!("kubeplex-tests:rule-{i}");
+        let mut rules = Vec::new();
+        if !self.api_groups.is_empty() || !self.resources.is_empty() {
+            rules.push(PolicyRule {
+                verbs: self.verbs.clone(),
+                api_groups: self.api_groups.clone(),
+                resources: self.resources.clone(),
+                resource_names: self.resource_names.clone(),
+                non_resource_urls: Vec::new(),
             });
         }
-        if !self.api_groups.is_empty() && !star(&self.api_groups, a.api_group) {
-            return false;
+        if !self.non_resource_urls.is_empty() {
+            rules.push(PolicyRule {
+                verbs: self.verbs.clone(),
+                non_resource_urls: self.non_resource_urls.clone(),
+                ..PolicyRule::default()
+            });
         }
-        let full = if a.subresource.is_empty() {
-            a.resource.to_string()
-        } else {
-            format!("{}/{}", a.resource, a.subresource)
+        let meta = |namespace: &str| ObjectMeta {
+            name: name.clone(),
+            namespace: namespace.to_string(),
+            ..ObjectMeta::default()
         };
-        let resource_ok = self.resources.iter().any(|r| {
-            r == "*"
-                || *r == full
-                || (a.subresource.is_empty() && r == a.resource)
-                || r.strip_suffix("/*")
-                    .is_some_and(|base| base == a.resource && !a.subresource.is_empty())
-                || r.strip_prefix("*/")
-                    .is_some_and(|sub| sub == a.subresource && !sub.is_empty())
-        });
-        if !resource_ok {
-            return false;
+        let subject = |kind: &str, n: &String| Subject {
+            kind: kind.to_string(),
+            api_group: RBAC_GROUP.to_string(),
+            name: n.clone(),
+            namespace: String::new(),
+        };
+        let subjects: Vec<Subject> = (self.users.iter().map(|u| subject("User", u)))
+            .chain(self.groups.iter().map(|g| subject("Group", g)))
+            .collect();
+        let role_ref = RoleRef {
+            api_group: RBAC_GROUP.to_string(),
+            kind: "ClusterRole".to_string(),
+            name: name.clone(),
+        };
+        let mut out = vec![RbacObject::ClusterRole(ClusterRole {
+            metadata: meta(""),
+            aggregation_rule: None,
+            rules,
+        })];
+        if self.namespaces.is_empty() {
+            out.push(RbacObject::ClusterRoleBinding(ClusterRoleBinding {
+                metadata: meta(""),
+                subjects: subjects.clone(),
+                role_ref: role_ref.clone(),
+            }));
         }
-        if !self.resource_names.is_empty() && !self.resource_names.iter().any(|n| n == a.name) {
-            return false;
+        for ns in &self.namespaces {
+            out.push(RbacObject::RoleBinding(RoleBinding {
+                metadata: meta(ns),
+                subjects: subjects.clone(),
+                role_ref: role_ref.clone(),
+            }));
         }
-        self.namespaces.is_empty()
-            || (!a.namespace.is_empty() && star(&self.namespaces, a.namespace))
+        out
     }
+}
+
+/// The bootstrap policy plus every rule's objects (see
+/// [`AuthzRule::to_rbac`]). Inserted without the apiserver's validation,
+/// so that a rule with no API groups can exist (and match nothing).
+pub fn rules_to_rbac(rules: &[AuthzRule]) -> Rbac {
+    let mut rbac = Rbac::bootstrap();
+    for (i, rule) in rules.iter().enumerate() {
+        for object in rule.to_rbac(i) {
+            rbac.insert_unvalidated(object);
+        }
+    }
+    rbac
 }
 
 /// What is being authorized (the apiserver's `authorizer.Attributes`).
 #[derive(Debug, Clone, Copy)]
 pub struct Attributes<'a> {
-    /// The effective user.
+    /// The user asking.
     pub user: &'a UserInfo,
     /// Verb.
     pub verb: &'a str,
@@ -166,13 +213,22 @@ pub struct Attributes<'a> {
     pub path: &'a str,
 }
 
-/// An authorization decision.
+/// An authorization decision, with the authorizer's reason (the allow
+/// reason a `SelfSubjectAccessReview` reports; the deny reason the 403
+/// message ends with, if not empty).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// Allowed, with a reason for reviews.
+    /// Allowed.
     Allow(String),
-    /// Denied (no rule matched).
-    Deny,
+    /// Not allowed (RBAC has no opinion; the apiserver then forbids).
+    Deny(String),
+}
+
+impl Decision {
+    /// Whether this is [`Decision::Allow`].
+    pub fn allowed(&self) -> bool {
+        matches!(self, Decision::Allow(_))
+    }
 }
 
 impl Authorizer {
@@ -180,90 +236,91 @@ impl Authorizer {
     pub fn decide(&self, a: &Attributes<'_>) -> Decision {
         match self {
             Authorizer::AllowAll => Decision::Allow("allowed by AllowAll".into()),
-            Authorizer::Rules(rules) => {
-                if builtin_allows(a) {
-                    return Decision::Allow("allowed by the default discovery roles".into());
-                }
-                match rules.iter().position(|r| r.matches(a)) {
-                    Some(i) => Decision::Allow(format!("allowed by rule #{i}")),
-                    None => Decision::Deny,
-                }
-            }
+            Authorizer::Rules(rules) => rules_to_rbac(rules).authorize(a),
+            Authorizer::Rbac(rbac) => rbac.authorize(a),
         }
     }
-}
 
-fn builtin_allows(a: &Attributes<'_>) -> bool {
-    if !a.is_resource {
-        // system:discovery and system:public-info-viewer (issuer discovery
-        // is bound to service accounts only: see `well_known::allows`).
-        let path = a.path;
-        let discovery = [
-            "/api", "/apis", "/openapi", "/version", "/healthz", "/livez", "/readyz",
-        ]
-        .iter()
-        .any(|p| path == *p || path.starts_with(&format!("{p}/")));
-        return a.verb == "get" && discovery;
+    /// The authorizer a server runs: [`Authorizer::Rules`] converted to RBAC
+    /// once, and `extra` objects (such as a wider issuer-discovery binding)
+    /// added to RBAC.
+    pub fn compiled(self, extra: Vec<RbacObject>) -> Authorizer {
+        let mut rbac = match self {
+            Authorizer::AllowAll => return Authorizer::AllowAll,
+            Authorizer::Rules(rules) => rules_to_rbac(&rules),
+            Authorizer::Rbac(rbac) => rbac,
+        };
+        for object in extra {
+            rbac.insert_unvalidated(object);
+        }
+        Authorizer::Rbac(rbac)
     }
-    a.verb == "create"
-        && a.subresource.is_empty()
-        && matches!(
-            (a.api_group, a.resource),
-            ("authorization.k8s.io", "selfsubjectaccessreviews")
-                | ("authentication.k8s.io", "selfsubjectreviews")
-                | ("authorization.k8s.io", "selfsubjectrulesreviews")
-        )
 }
 
-/// The apiserver's `forbiddenMessage`, without the qualified-resource
-/// prefix: `User "alice" cannot get resource "configmaps" in API group ""
-/// in the namespace "default"`.
+/// The apiserver's `forbiddenMessage` (`responsewriters`), with its HTML
+/// sanitizer (`&`, `<`, `>` escaped): `User "alice" cannot get resource
+/// "configmaps" in API group "" in the namespace "default"`.
 pub fn forbidden_reason(a: &Attributes<'_>) -> String {
     let user = &a.user.username;
-    if !a.is_resource {
-        return format!("User {user:?} cannot {} path {:?}", a.verb, a.path);
-    }
-    let mut resource = a.resource.to_string();
-    if !a.subresource.is_empty() {
-        resource = format!("{resource}/{}", a.subresource);
-    }
-    if a.namespace.is_empty() {
-        format!(
-            "User {user:?} cannot {} resource {resource:?} in API group {:?} at the cluster scope",
-            a.verb, a.api_group
-        )
+    let message = if !a.is_resource {
+        format!("User {user:?} cannot {} path {:?}", a.verb, a.path)
     } else {
-        format!(
-            "User {user:?} cannot {} resource {resource:?} in API group {:?} in the namespace {:?}",
-            a.verb, a.api_group, a.namespace
-        )
-    }
+        let mut resource = a.resource.to_string();
+        if !a.subresource.is_empty() {
+            resource = format!("{resource}/{}", a.subresource);
+        }
+        if a.namespace.is_empty() {
+            format!(
+                "User {user:?} cannot {} resource {resource:?} in API group {:?} at the cluster scope",
+                a.verb, a.api_group
+            )
+        } else {
+            format!(
+                "User {user:?} cannot {} resource {resource:?} in API group {:?} in the namespace {:?}",
+                a.verb, a.api_group, a.namespace
+            )
+        }
+    };
+    message
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
-/// The 403 `Status` for a denied request (`apierrors.NewForbidden`).
-pub fn forbidden(a: &Attributes<'_>) -> ApiError {
-    let reason = forbidden_reason(a);
-    let qualified = if a.api_group.is_empty() {
-        a.resource.to_string()
+/// The 403 `Status` for a denied request: `responsewriters.
+/// ForbiddenStatusError(attributes, reason)`, i.e. `apierrors.NewForbidden(
+/// {group, resource}, name, "<forbiddenMessage>[: <reason>]")`.
+pub fn forbidden(a: &Attributes<'_>, reason: &str) -> ApiError {
+    let mut err = forbidden_reason(a);
+    if !reason.is_empty() {
+        err = format!("{err}: {reason}");
+    }
+    let (group, resource) = if a.is_resource {
+        (a.api_group, a.resource)
     } else {
-        format!("{}.{}", a.resource, a.api_group)
+        ("", "")
     };
-    let message = if !a.is_resource || a.resource.is_empty() {
-        format!("forbidden: {reason}")
-    } else if a.name.is_empty() {
-        format!("{qualified} is forbidden: {reason}")
+    let qualified = if group.is_empty() {
+        resource.to_string()
     } else {
-        format!("{qualified} {:?} is forbidden: {reason}", a.name)
+        format!("{resource}.{group}")
+    };
+    let message = if qualified.is_empty() {
+        format!("forbidden: {err}")
+    } else if a.name.is_empty() {
+        format!("{qualified} is forbidden: {err}")
+    } else {
+        format!("{qualified} {:?} is forbidden: {err}", a.name)
     };
     let mut details = json!({});
     if !a.name.is_empty() {
         details["name"] = json!(a.name);
     }
-    if !a.api_group.is_empty() {
-        details["group"] = json!(a.api_group);
+    if !group.is_empty() {
+        details["group"] = json!(group);
     }
-    if a.is_resource && !a.resource.is_empty() {
-        details["kind"] = json!(a.resource);
+    if !resource.is_empty() {
+        details["kind"] = json!(resource);
     }
     ApiError::new(403, "Forbidden", message).with_details(details)
 }

@@ -1,5 +1,9 @@
-//! `SelfSubjectAccessReview` (answered by the authorizer for the effective
-//! identity) and `SelfSubjectReview` (the effective identity itself).
+//! `SelfSubjectAccessReview` (answered by the same authorizer that decides
+//! requests, for the effective identity: so a review for verb
+//! `impersonate`, group `authentication.k8s.io`, resource `userextras`,
+//! subresource `k` is allowed by a `userextras/k` rule and not by a
+//! `userextras/*` one) and `SelfSubjectReview` (the effective identity
+//! itself).
 
 use serde_json::{Value, json};
 
@@ -60,10 +64,15 @@ pub fn self_subject_access_review(
         name: &name,
         path: &path,
     };
-    let status = match authorizer.decide(&attrs) {
-        Decision::Allow(reason) => json!({"allowed": true, "reason": reason}),
-        Decision::Deny => json!({"allowed": false}),
+    // `SubjectAccessReviewStatus`: `reason` omitted when empty.
+    let (allowed, reason) = match authorizer.decide(&attrs) {
+        Decision::Allow(reason) => (true, reason),
+        Decision::Deny(reason) => (false, reason),
     };
+    let mut status = json!({ "allowed": allowed });
+    if !reason.is_empty() {
+        status["reason"] = json!(reason);
+    }
     let mut out = body.clone();
     out["kind"] = json!("SelfSubjectAccessReview");
     out["apiVersion"] = json!("authorization.k8s.io/v1");

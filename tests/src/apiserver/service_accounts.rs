@@ -51,8 +51,11 @@ impl SigningAlgorithm {
 }
 
 /// Who may read `/.well-known/openid-configuration` and `/openid/v1/jwks`
-/// when the authorizer is [`super::Authorizer::Rules`] (`AllowAll` lets
-/// every authenticated user in anyway).
+/// under RBAC ([`super::Authorizer::Rules`] or [`super::Authorizer::Rbac`]:
+/// an extra ClusterRoleBinding of `system:service-account-issuer-discovery`
+/// is added for the wider settings); `AllowAll` lets every authenticated
+/// user in anyway. Requests without credentials to these two paths are
+/// authenticated as `system:anonymous` only with `Anonymous`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum IssuerDiscoveryAccess {
     /// Service accounts only: the default ClusterRoleBinding of

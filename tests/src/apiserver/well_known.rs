@@ -5,18 +5,18 @@
 //! `application/jwk-set+json`), both `Cache-Control: public, max-age=<n>`.
 //! Non-resource URLs, absent from the API discovery documents.
 //!
-//! Access like the default RBAC (`system:service-account-issuer-discovery`
-//! bound to `system:serviceaccounts`), widened by
-//! [`IssuerDiscoveryAccess`] to all authenticated users or to anonymous
-//! requests.
+//! Access is the authorizer's: under RBAC the default
+//! `system:service-account-issuer-discovery` binding to
+//! `system:serviceaccounts`, widened by [`IssuerDiscoveryAccess`] (an extra
+//! binding, see [`access_bindings`]) to all authenticated users or to
+//! anonymous requests, or any binding a test adds.
 
 use hyper::Response;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::authz::Attributes;
 use super::http_io::{self, Body};
-use super::identity::UserInfo;
+use super::rbac::{ClusterRoleBinding, ObjectMeta, RBAC_GROUP, RbacObject, RoleRef, Subject};
 use super::service_accounts::{Issuer, IssuerDiscoveryAccess, Jwk};
 use super::status::ApiError;
 
@@ -116,20 +116,38 @@ pub fn serves_anonymously(issuer: &Issuer, method: &str, path: &str) -> bool {
     issuer.access() == IssuerDiscoveryAccess::Anonymous && owns(path) && is_read(method)
 }
 
-/// Whether the issuer-discovery role grants `attrs` (checked when the
-/// authorizer's own rules did not).
-pub fn allows(issuer: &Issuer, attrs: &Attributes<'_>) -> bool {
-    !attrs.is_resource
-        && owns(attrs.path)
-        && is_read(attrs.verb)
-        && grants(issuer.access(), attrs.user)
-}
-
-fn grants(access: IssuerDiscoveryAccess, user: &UserInfo) -> bool {
-    match access {
-        IssuerDiscoveryAccess::ServiceAccounts => {
-            user.groups.iter().any(|g| g == "system:serviceaccounts")
-        }
-        IssuerDiscoveryAccess::Authenticated | IssuerDiscoveryAccess::Anonymous => true,
-    }
+/// The RBAC objects [`IssuerDiscoveryAccess`] adds to a cluster's
+/// authorizer: none for `ServiceAccounts` (the bootstrap binding of
+/// `system:service-account-issuer-discovery` to `system:serviceaccounts`
+/// already grants that), a ClusterRoleBinding of that role to
+/// `system:authenticated` for `Authenticated`, and to
+/// `system:unauthenticated` as well for `Anonymous`, as clusters whose
+/// issuer is public configure it.
+pub fn access_bindings(access: IssuerDiscoveryAccess) -> Vec<RbacObject> {
+    let groups: &[&str] = match access {
+        IssuerDiscoveryAccess::ServiceAccounts => return Vec::new(),
+        IssuerDiscoveryAccess::Authenticated => &["system:authenticated"],
+        IssuerDiscoveryAccess::Anonymous => &["system:authenticated", "system:unauthenticated"],
+    };
+    let role = "system:service-account-issuer-discovery";
+    vec![RbacObject::ClusterRoleBinding(ClusterRoleBinding {
+        metadata: ObjectMeta {
+            name: "kubeplex-tests:issuer-discovery".into(),
+            ..ObjectMeta::default()
+        },
+        subjects: groups
+            .iter()
+            .map(|g| Subject {
+                kind: "Group".into(),
+                api_group: RBAC_GROUP.into(),
+                name: g.to_string(),
+                namespace: String::new(),
+            })
+            .collect(),
+        role_ref: RoleRef {
+            api_group: RBAC_GROUP.into(),
+            kind: "ClusterRole".into(),
+            name: role.into(),
+        },
+    })]
 }

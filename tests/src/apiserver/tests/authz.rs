@@ -1,5 +1,6 @@
 use crate::apiserver::authz::{Attributes, Authorizer, AuthzRule, Decision, forbidden};
 use crate::apiserver::identity::UserInfo;
+use crate::apiserver::rbac::RbacObject;
 
 fn attrs<'a>(
     user: &'a UserInfo,
@@ -49,20 +50,15 @@ fn forbidden_messages() {
         ),
     ];
     for (a, message) in cases {
-        let e = forbidden(&a);
+        let e = forbidden(&a, "");
         assert_eq!(e.code, 403);
         assert_eq!(e.reason, "Forbidden");
         assert_eq!(e.message, message);
     }
-    let e = forbidden(&attrs(
-        &alice,
-        "get",
-        "apps",
-        "deployments",
+    let e = forbidden(
+        &attrs(&alice, "get", "apps", "deployments", "", "ns", "web"),
         "",
-        "ns",
-        "web",
-    ));
+    );
     assert_eq!(
         e.details.unwrap(),
         serde_json::json!({"name": "web", "group": "apps", "kind": "deployments"})
@@ -73,8 +69,18 @@ fn forbidden_messages() {
         ..attrs(&alice, "get", "", "", "", "", "")
     };
     assert_eq!(
-        forbidden(&non_resource).message,
+        forbidden(&non_resource, "").message,
         r#"forbidden: User "alice" cannot get path "/metrics""#
+    );
+    // The authorizer's reason follows a colon; the message part is
+    // sanitized like `responsewriters` does (`&`, `<`, `>`).
+    let odd = Attributes {
+        path: "/a<b>&c",
+        ..non_resource
+    };
+    assert_eq!(
+        forbidden(&odd, "RBAC: x").message,
+        r#"forbidden: User "alice" cannot get path "/a&lt;b&gt;&amp;c": RBAC: x"#
     );
 }
 
@@ -86,16 +92,18 @@ fn rules_match_subjects_verbs_resources_and_namespaces() {
         AuthzRule::new()
             .groups(&["dev"])
             .verbs(&["get", "list"])
+            .api_groups(&[""])
             .resources(&["configmaps", "pods/log"])
             .namespaces(&["team"]),
+        // `*/scale`, not `deployments/*`: RBAC knows no other wildcard.
         AuthzRule::new()
             .users(&["bob"])
             .verbs(&["*"])
             .api_groups(&["apps"])
-            .resources(&["deployments/*"])
+            .resources(&["*/scale"])
             .resource_names(&["web"]),
     ]);
-    let allowed = |a: Attributes<'_>| matches!(authz.decide(&a), Decision::Allow(_));
+    let allowed = |a: Attributes<'_>| authz.decide(&a).allowed();
     assert!(allowed(attrs(
         &alice,
         "get",
@@ -199,4 +207,64 @@ fn rules_match_subjects_verbs_resources_and_namespaces() {
         Authorizer::AllowAll.decide(&metrics),
         Decision::Allow(_)
     ));
+}
+
+/// `Rules` match through RBAC's own code: an empty `api_groups` grants
+/// nothing, `pods/*` is no wildcard, and a rule becomes a ClusterRole plus
+/// a ClusterRoleBinding or RoleBindings.
+#[test]
+fn rules_are_rbac_objects() {
+    let alice = UserInfo::authenticated("alice", &[]);
+    let lenient = Authorizer::Rules(vec![
+        AuthzRule::new()
+            .users(&["alice"])
+            .verbs(&["*"])
+            .resources(&["*", "pods/*"]),
+    ]);
+    assert_eq!(
+        lenient.decide(&attrs(&alice, "get", "", "pods", "log", "ns", "p")),
+        Decision::Deny(String::new())
+    );
+    let exact = Authorizer::Rules(vec![
+        AuthzRule::new()
+            .users(&["alice"])
+            .verbs(&["get"])
+            .api_groups(&[""])
+            .resources(&["pods/*"]),
+    ]);
+    assert!(
+        !exact
+            .decide(&attrs(&alice, "get", "", "pods", "log", "ns", "p"))
+            .allowed()
+    );
+    assert_eq!(
+        exact.decide(&attrs(&alice, "get", "", "pods", "*", "ns", "p")),
+        Decision::Allow(
+            r#"RBAC: allowed by ClusterRoleBinding "kubeplex-tests:rule-0" of ClusterRole "kubeplex-tests:rule-0" to User "alice""#
+                .into()
+        )
+    );
+    let objects = AuthzRule::new()
+        .groups(&["dev"])
+        .verbs(&["get"])
+        .api_groups(&[""])
+        .resources(&["configmaps"])
+        .non_resource_urls(&["/metrics"])
+        .namespaces(&["a", "b"])
+        .to_rbac(3);
+    let kinds: Vec<&str> = objects
+        .iter()
+        .map(|o| match o {
+            RbacObject::ClusterRole(r) => {
+                assert_eq!(r.rules.len(), 2, "resource and non-resource rules apart");
+                "ClusterRole"
+            }
+            RbacObject::RoleBinding(b) => {
+                assert_eq!(b.role_ref.name, "kubeplex-tests:rule-3");
+                "RoleBinding"
+            }
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(kinds, ["ClusterRole", "RoleBinding", "RoleBinding"]);
 }
