@@ -141,9 +141,15 @@ pub fn status_json(cp: &ControlPlane) -> serde_json::Value {
             })
             .collect::<Vec<_>>()
     });
+    let checks = cp
+        .cluster_checks
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     serde_json::json!({
         "version": s.version,
         "remote_keys": keys,
+        "cluster_checks": checks.as_deref(),
         "contexts": s.contexts,
         "inputs": s.inputs.iter().map(|i| serde_json::json!({
             "kind": i.kind, "path": i.path, "ok": i.ok,
@@ -228,7 +234,42 @@ pub fn metrics_text(cp: &ControlPlane) -> String {
         "1 when the input's latest edit loaded, 0 when it was rejected.",
         &inputs,
     );
+    let checks = cp
+        .cluster_checks
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let rows: Vec<(String, u64)> = checks
+        .iter()
+        .flat_map(|r| r.rows.iter())
+        .map(|r| {
+            (
+                format!(
+                    "{{context=\"{}\",check=\"{}\"}}",
+                    label_value(&r.context),
+                    label_value(&r.check)
+                ),
+                matches!(
+                    r.outcome,
+                    crate::preflight::Outcome::Ok | crate::preflight::Outcome::Warning
+                ) as u64,
+            )
+        })
+        .collect();
+    metric(
+        "kubeplex_cluster_check_ok",
+        "gauge",
+        "1 when the cluster grants what the gateway needs (kubeplex check --clusters), 0 when not.",
+        &rows,
+    );
     out
+}
+
+/// A Prometheus label value: `\`, `"` and newlines escaped.
+fn label_value(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[tonic::async_trait]

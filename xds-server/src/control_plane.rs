@@ -120,6 +120,8 @@ pub struct ControlPlane {
     snapshots: watch::Sender<Arc<Snapshot>>,
     pub registry: Arc<Registry>,
     pub counters: Counters,
+    /// The latest live preflight of the clusters (`crate::preflight`).
+    pub cluster_checks: Mutex<Option<Arc<crate::preflight::Report>>>,
 }
 
 pub fn unix_now() -> i64 {
@@ -140,6 +142,7 @@ impl ControlPlane {
             snapshots,
             registry: Arc::new(Registry::default()),
             counters: Counters::default(),
+            cluster_checks: Mutex::new(None),
         });
         let outcome = cp.reload();
         if !outcome.rejected.is_empty() {

@@ -10,10 +10,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Empty, Limited};
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
+use crate::cluster_http::{self, Credentials, HttpError};
 use crate::control_plane::{ControlPlane, unix_now};
 use crate::inputs::gateway_config::KeySource;
 use crate::inputs::keys::{self, VerificationKey};
@@ -26,8 +26,6 @@ pub const MAX_REFRESH: Duration = Duration::from_secs(3600);
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(300);
 /// At most one on-demand (unknown `kid`) fetch per issuer this often.
 pub const ON_DEMAND_INTERVAL: Duration = Duration::from_secs(5);
-const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
-const MAX_DOCUMENT: usize = 1 << 20;
 
 /// What the status API and metrics report per remote issuer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -67,144 +65,30 @@ pub enum FetchError {
     UnknownCluster(String),
 }
 
-/// How to reach one URL: the CA to trust, and for cluster issuers the
-/// cluster's client credentials.
-#[derive(Clone, Default)]
-struct Credentials {
-    ca_pem: Option<String>,
-    client_cert_pem: Option<String>,
-    client_key_pem: Option<String>,
-    bearer_token: Option<String>,
-    tls_server_name: Option<String>,
-}
-
-impl Credentials {
-    fn for_cluster(target: &ClusterTarget) -> Credentials {
-        Credentials {
-            ca_pem: target.ca_pem.clone(),
-            client_cert_pem: target.client_cert_pem.clone(),
-            client_key_pem: target.client_key_pem.as_ref().map(|k| k.expose().clone()),
-            bearer_token: target.bearer_token.as_ref().map(|t| t.expose().clone()),
-            tls_server_name: target.tls_server_name.clone(),
-        }
-    }
-
-    fn tls(&self) -> Result<rustls::ClientConfig, FetchError> {
-        use rustls_pki_types::pem::PemObject;
-        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-        let mut roots = rustls::RootCertStore::empty();
-        match &self.ca_pem {
-            Some(pem) => {
-                for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-                    let cert = cert.map_err(|e| FetchError::Tls(format!("CA bundle: {e}")))?;
-                    roots
-                        .add(cert)
-                        .map_err(|e| FetchError::Tls(format!("CA bundle: {e}")))?;
-                }
-            }
-            None => {
-                for cert in rustls_native_certs::load_native_certs().certs {
-                    let _ = roots.add(cert);
-                }
-            }
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| FetchError::Tls(e.to_string()))?
-            .with_root_certificates(roots);
-        match (&self.client_cert_pem, &self.client_key_pem) {
-            (Some(cert), Some(key)) => {
-                let chain: Vec<CertificateDer<'static>> =
-                    CertificateDer::pem_slice_iter(cert.as_bytes())
-                        .collect::<Result<_, _>>()
-                        .map_err(|e| FetchError::Tls(format!("client certificate: {e}")))?;
-                let key = PrivateKeyDer::from_pem_slice(key.as_bytes())
-                    .map_err(|e| FetchError::Tls(format!("client key: {e}")))?;
-                builder
-                    .with_client_auth_cert(chain, key)
-                    .map_err(|e| FetchError::Tls(e.to_string()))
-            }
-            _ => Ok(builder.with_no_client_auth()),
-        }
-    }
-}
-
 /// GET a JSON document over verified TLS; (body, max-age).
 async fn get(url: &str, creds: &Credentials) -> Result<(Vec<u8>, Option<Duration>), FetchError> {
-    let uri: hyper::Uri = url
-        .parse()
-        .map_err(|e| FetchError::BadUrl(format!("{url}: {e}")))?;
-    if uri.scheme_str() != Some("https") {
-        return Err(FetchError::BadUrl(format!(
-            "{url}: keys are only fetched over https"
-        )));
-    }
-    let builder = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(creds.tls()?)
-        .https_only();
-    let connector = match &creds.tls_server_name {
-        Some(name) => {
-            let name = rustls_pki_types::ServerName::try_from(name.clone())
-                .map_err(|e| FetchError::Tls(format!("tls-server-name {name:?}: {e}")))?;
-            builder
-                .with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
-                .enable_http1()
-                .build()
-        }
-        None => builder.enable_http1().build(),
-    };
-    let client: hyper_util::client::legacy::Client<_, Empty<bytes::Bytes>> =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build(connector);
-    let mut request =
-        hyper::Request::get(uri).header("accept", "application/json, application/jwk-set+json");
-    if let Some(token) = &creds.bearer_token {
-        request = request.header("authorization", format!("Bearer {token}"));
-    }
-    let request = request
-        .body(Empty::new())
-        .map_err(|e| FetchError::BadUrl(e.to_string()))?;
-    let http = |reason: String| FetchError::Http {
-        url: url.to_string(),
-        reason,
-    };
-    let response = tokio::time::timeout(FETCH_TIMEOUT, client.request(request))
+    let reply = cluster_http::get(url, "application/json, application/jwk-set+json", creds)
         .await
-        .map_err(|_| http(format!("timed out after {FETCH_TIMEOUT:?}")))?
-        .map_err(|e| http(error_chain(&e)))?;
-    let status = response.status().as_u16();
-    if status != 200 {
+        .map_err(|e| match e {
+            HttpError::BadUrl(reason) => FetchError::BadUrl(reason),
+            HttpError::Tls(reason) => FetchError::Tls(reason),
+            HttpError::Transport { reason, .. } => FetchError::Http {
+                url: url.to_string(),
+                reason,
+            },
+        })?;
+    if reply.status != 200 {
         return Err(FetchError::Status {
             url: url.to_string(),
-            status,
+            status: reply.status,
         });
     }
-    let max_age = response
-        .headers()
+    let max_age = reply
+        .headers
         .get("cache-control")
         .and_then(|v| v.to_str().ok())
         .and_then(parse_max_age);
-    let body = tokio::time::timeout(
-        FETCH_TIMEOUT,
-        Limited::new(response.into_body(), MAX_DOCUMENT).collect(),
-    )
-    .await
-    .map_err(|_| http("timed out reading the body".into()))?
-    .map_err(|e| http(e.to_string()))?
-    .to_bytes();
-    Ok((body.to_vec(), max_age))
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
+    Ok((reply.body, max_age))
 }
 
 /// `max-age` from a Cache-Control header (`no-store`/`no-cache` → 0).
@@ -246,18 +130,9 @@ async fn fetch(
 ) -> Result<(Vec<VerificationKey>, Duration), FetchError> {
     let (jwks_url, creds) = match source {
         KeySource::Static { .. } => unreachable!("static keys are not fetched"),
-        KeySource::JwksUrl { url, ca_pem } => (
-            url.clone(),
-            Credentials {
-                ca_pem: ca_pem.clone(),
-                ..Default::default()
-            },
-        ),
+        KeySource::JwksUrl { url, ca_pem } => (url.clone(), Credentials::with_ca(ca_pem.clone())),
         KeySource::Discovery { url, ca_pem } => {
-            let creds = Credentials {
-                ca_pem: ca_pem.clone(),
-                ..Default::default()
-            };
+            let creds = Credentials::with_ca(ca_pem.clone());
             (discover(url, issuer, &creds).await?, creds)
         }
         KeySource::Cluster { context } => {
@@ -265,7 +140,12 @@ async fn fetch(
                 .iter()
                 .find(|c| &c.context == context)
                 .ok_or_else(|| FetchError::UnknownCluster(context.clone()))?;
-            let creds = Credentials::for_cluster(target);
+            // Keys decide whom the gateway trusts: verified even where the
+            // kubeconfig skips verification for ordinary traffic.
+            let creds = Credentials {
+                skip_verify: false,
+                ..Credentials::for_cluster(target)
+            };
             let s = &target.server;
             let base = format!("https://{}:{}{}", bracket(&s.host), s.port, s.path);
             // The issuer named in the cluster's discovery document must be the

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod ads;
+pub mod cluster_http;
 pub mod control_plane;
 pub mod demo;
 pub mod envoy;
@@ -13,6 +14,7 @@ pub mod issuers;
 pub mod key_fetch;
 pub mod local_files;
 pub mod local_setup;
+pub mod preflight;
 pub mod reachable;
 pub mod sensitive;
 pub mod server;

@@ -111,6 +111,7 @@ pub async fn start(cp: Arc<ControlPlane>, listeners: Listeners) -> Result<Runnin
             .await
             .map_err(|e| format!("admin server: {e}"))
     });
+    crate::preflight::spawn(cp.clone());
     let watcher =
         crate::file_watch::spawn(cp).map_err(|e| format!("cannot watch input files: {e}"))?;
     Ok(Running {

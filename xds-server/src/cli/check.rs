@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use kubeplex::inputs::{gateway_config, kubeconfig, policy, revocations};
+use kubeplex::preflight;
 
 use crate::existing_file;
 
@@ -12,10 +13,16 @@ pub struct CheckArgs {
     pub kubeconfig: PathBuf,
     #[arg(long, value_parser = existing_file)]
     pub config: PathBuf,
+    /// Also connect to every cluster as the gateway and ask it (access
+    /// reviews) whether the gateway may do what this config needs there;
+    /// print a table and the RBAC to add; exit 1 when something is missing.
+    #[arg(long)]
+    pub clusters: bool,
 }
 
 pub fn run(args: CheckArgs) -> Result<(), String> {
     let mut problems = Vec::new();
+    let mut loaded = (None, None);
     match kubeconfig::load(&args.kubeconfig) {
         Ok(k) => {
             for w in &k.warnings {
@@ -28,6 +35,7 @@ pub fn run(args: CheckArgs) -> Result<(), String> {
                 names.len(),
                 names.join(", ")
             );
+            loaded.0 = Some(k);
         }
         Err(e) => problems.extend(e.0.iter().map(|e| e.to_string())),
     }
@@ -68,8 +76,17 @@ pub fn run(args: CheckArgs) -> Result<(), String> {
                     Err(e) => problems.extend(e.0.iter().map(|e| e.to_string())),
                 }
             }
+            loaded.1 = Some(g);
         }
         Err(e) => problems.extend(e.0.iter().map(|e| e.to_string())),
+    }
+    if let (true, (Some(k), Some(g))) = (args.clusters, &loaded) {
+        let report = crate::cli::runtime()?.block_on(preflight::run(&k.clusters, g));
+        print!("\n{}", report.render());
+        let missing = report.problems().count();
+        if missing > 0 {
+            problems.push(format!("{missing} cluster check(s) failed"));
+        }
     }
     if problems.is_empty() {
         println!("ok");

@@ -1,0 +1,272 @@
+//! HTTPS requests the control plane makes itself: issuers' key documents
+//! and, with a cluster's kubeconfig credentials, the cluster's own API
+//! (its ServiceAccount issuer keys, the preflight's `/readyz` and access
+//! reviews). TLS is verified against the given CA (or the system roots)
+//! unless the kubeconfig says `insecure-skip-tls-verify`, exactly as the
+//! gateway's Envoy will connect.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full, Limited};
+
+use crate::inputs::kubeconfig::ClusterTarget;
+
+/// Longest wait for a connection, an answer, or a body.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest body read.
+const MAX_BODY: usize = 1 << 20;
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// The URL cannot be used (not https, unparsable).
+    #[error("{0}")]
+    BadUrl(String),
+    /// TLS setup (CA bundle, client certificate, server name) failed.
+    #[error("TLS setup: {0}")]
+    Tls(String),
+    /// Connecting, or the request itself, failed or timed out.
+    #[error("{method} {url}: {reason}")]
+    Transport {
+        /// The method.
+        method: &'static str,
+        /// The URL.
+        url: String,
+        /// Every cause, `: `-joined.
+        reason: String,
+    },
+}
+
+/// How to reach a server: the CA to trust, and for clusters the
+/// kubeconfig's client credentials.
+#[derive(Clone, Default)]
+pub struct Credentials {
+    /// PEM CA bundle; None = the system roots.
+    pub ca_pem: Option<String>,
+    /// PEM client certificate chain.
+    pub client_cert_pem: Option<String>,
+    /// PEM client key.
+    pub client_key_pem: Option<String>,
+    /// Sent as `Authorization: Bearer`.
+    pub bearer_token: Option<String>,
+    /// SNI and the name the server certificate must carry.
+    pub tls_server_name: Option<String>,
+    /// The kubeconfig's `insecure-skip-tls-verify`.
+    pub skip_verify: bool,
+}
+
+impl Credentials {
+    /// A server trusted through `ca_pem` (or the system roots), no client
+    /// credentials.
+    pub fn with_ca(ca_pem: Option<String>) -> Credentials {
+        Credentials {
+            ca_pem,
+            ..Default::default()
+        }
+    }
+
+    /// A kubeconfig context's credentials: the gateway's identity there.
+    pub fn for_cluster(target: &ClusterTarget) -> Credentials {
+        Credentials {
+            ca_pem: target.ca_pem.clone(),
+            client_cert_pem: target.client_cert_pem.clone(),
+            client_key_pem: target.client_key_pem.as_ref().map(|k| k.expose().clone()),
+            bearer_token: target.bearer_token.as_ref().map(|t| t.expose().clone()),
+            tls_server_name: target.tls_server_name.clone(),
+            skip_verify: target.insecure_skip_tls_verify,
+        }
+    }
+
+    fn tls(&self) -> Result<rustls::ClientConfig, HttpError> {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let tls = |what: &str, e: &dyn std::fmt::Display| HttpError::Tls(format!("{what}: {e}"));
+        let mut roots = rustls::RootCertStore::empty();
+        match &self.ca_pem {
+            Some(pem) => {
+                for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+                    let cert = cert.map_err(|e| tls("CA bundle", &e))?;
+                    roots.add(cert).map_err(|e| tls("CA bundle", &e))?;
+                }
+            }
+            None => {
+                for cert in rustls_native_certs::load_native_certs().certs {
+                    let _ = roots.add(cert);
+                }
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| tls("protocol versions", &e))?;
+        let builder = if self.skip_verify {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
+        } else {
+            builder.with_root_certificates(roots)
+        };
+        match (&self.client_cert_pem, &self.client_key_pem) {
+            (Some(cert), Some(key)) => {
+                let chain: Vec<CertificateDer<'static>> =
+                    CertificateDer::pem_slice_iter(cert.as_bytes())
+                        .collect::<Result<_, _>>()
+                        .map_err(|e| tls("client certificate", &e))?;
+                let key = PrivateKeyDer::from_pem_slice(key.as_bytes())
+                    .map_err(|e| tls("client key", &e))?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| tls("client certificate", &e))
+            }
+            _ => Ok(builder.with_no_client_auth()),
+        }
+    }
+}
+
+/// A response: status, headers, body (at most 1 MiB).
+#[derive(Debug)]
+pub struct Reply {
+    /// The HTTP status.
+    pub status: u16,
+    /// The response headers.
+    pub headers: http::HeaderMap,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// `GET url` over verified TLS.
+pub async fn get(url: &str, accept: &str, creds: &Credentials) -> Result<Reply, HttpError> {
+    request("GET", url, accept, None, creds).await
+}
+
+/// `POST url` with a JSON body over verified TLS.
+pub async fn post_json(url: &str, body: &[u8], creds: &Credentials) -> Result<Reply, HttpError> {
+    request("POST", url, "application/json", Some(body), creds).await
+}
+
+async fn request(
+    method: &'static str,
+    url: &str,
+    accept: &str,
+    body: Option<&[u8]>,
+    creds: &Credentials,
+) -> Result<Reply, HttpError> {
+    let uri: hyper::Uri = url
+        .parse()
+        .map_err(|e| HttpError::BadUrl(format!("{url}: {e}")))?;
+    if uri.scheme_str() != Some("https") {
+        return Err(HttpError::BadUrl(format!("{url}: only https is used")));
+    }
+    let builder = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(creds.tls()?)
+        .https_only();
+    let connector = match &creds.tls_server_name {
+        Some(name) => {
+            let name = rustls_pki_types::ServerName::try_from(name.clone())
+                .map_err(|e| HttpError::Tls(format!("tls-server-name {name:?}: {e}")))?;
+            builder
+                .with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
+                .enable_http1()
+                .build()
+        }
+        None => builder.enable_http1().build(),
+    };
+    let client: hyper_util::client::legacy::Client<_, Full<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(connector);
+    let mut request = hyper::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("accept", accept);
+    if body.is_some() {
+        request = request.header("content-type", "application/json");
+    }
+    if let Some(token) = &creds.bearer_token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let request = request
+        .body(Full::new(bytes::Bytes::copy_from_slice(
+            body.unwrap_or_default(),
+        )))
+        .map_err(|e| HttpError::BadUrl(e.to_string()))?;
+    let transport = |reason: String| HttpError::Transport {
+        method,
+        url: url.to_string(),
+        reason,
+    };
+    let response = tokio::time::timeout(TIMEOUT, client.request(request))
+        .await
+        .map_err(|_| transport(format!("timed out after {TIMEOUT:?}")))?
+        .map_err(|e| transport(error_chain(&e)))?;
+    let status = response.status().as_u16();
+    let (parts, body) = response.into_parts();
+    let body = tokio::time::timeout(TIMEOUT, Limited::new(body, MAX_BODY).collect())
+        .await
+        .map_err(|_| transport("timed out reading the body".into()))?
+        .map_err(|e| transport(e.to_string()))?
+        .to_bytes();
+    Ok(Reply {
+        status,
+        headers: parts.headers,
+        body: body.to_vec(),
+    })
+}
+
+/// An error and its causes, `: `-joined (hyper's own message is vague).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// `insecure-skip-tls-verify`: any certificate, but still a real handshake.
+#[derive(Debug)]
+struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls_pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls_pki_types::CertificateDer<'_>],
+        _server_name: &rustls_pki_types::ServerName<'_>,
+        _ocsp: &[u8],
+        _now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}

@@ -1,0 +1,512 @@
+//! The live preflight (`kubeplex check --clusters`, `/status`, a metric,
+//! and a loud log line at start): for every context, connect as the
+//! gateway does and ask the cluster itself whether the gateway may do what
+//! the configuration will ask of it — reach `/readyz`, impersonate users,
+//! groups, uids, ServiceAccounts and each extra key it forwards, and read
+//! the ServiceAccount issuer keys a `cluster:` issuer needs.
+//!
+//! The access questions are `SelfSubjectAccessReview`s, answered by the
+//! cluster's own authorizer: a rule like `userextras/*` (which real RBAC
+//! reads literally) shows up as missing here, before a user meets a 403.
+//! What to ask ([`requirements`]) is a pure function of the inputs;
+//! asking ([`run`]) is the only I/O.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde::Serialize;
+
+use crate::cluster_http::{self, Credentials};
+use crate::control_plane::ControlPlane;
+use crate::inputs::gateway_config::{GatewayConfig, KeySource};
+use crate::inputs::kubeconfig::ClusterTarget;
+
+#[cfg(test)]
+mod tests;
+
+/// Extra keys a cluster's ServiceAccount tokens carry, which the gateway
+/// forwards for `cluster:` issuers (k8s.io/kubernetes pkg/serviceaccount).
+pub const SERVICE_ACCOUNT_EXTRA_KEYS: [&str; 5] = [
+    "authentication.kubernetes.io/credential-id",
+    "authentication.kubernetes.io/node-name",
+    "authentication.kubernetes.io/node-uid",
+    "authentication.kubernetes.io/pod-name",
+    "authentication.kubernetes.io/pod-uid",
+];
+
+/// Contexts checked at once.
+const CONCURRENCY: usize = 16;
+/// How often the control plane asks again when nothing changed (RBAC is
+/// edited on the clusters, not here).
+pub const RECHECK: Duration = Duration::from_secs(300);
+
+/// One thing the configuration needs from a cluster.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Requirement {
+    /// `GET /readyz` answers 200 over verified TLS with the gateway's credentials.
+    Reachable,
+    /// `impersonate` on `<group>/<resource>[/<subresource>]` for any name.
+    Impersonate {
+        /// `""` or `authentication.k8s.io`.
+        group: &'static str,
+        /// `users`, `groups`, `serviceaccounts`, `uids`, `userextras`.
+        resource: &'static str,
+        /// The extra key, for `userextras`.
+        subresource: String,
+    },
+    /// The cluster's ServiceAccount issuer keys, for this issuer.
+    IssuerKeys {
+        /// The issuer URL that names this context.
+        issuer: String,
+    },
+}
+
+impl Requirement {
+    /// The check's name in the table and the metric.
+    pub fn name(&self) -> String {
+        match self {
+            Requirement::Reachable => "reachable".into(),
+            Requirement::Impersonate {
+                resource,
+                subresource,
+                ..
+            } if subresource.is_empty() => format!("impersonate {resource}"),
+            Requirement::Impersonate {
+                resource,
+                subresource,
+                ..
+            } => format!("impersonate {resource}/{subresource}"),
+            Requirement::IssuerKeys { .. } => "read issuer keys".into(),
+        }
+    }
+
+    /// The RBAC that grants it, for a user to add (YAML).
+    pub fn fix(&self, gateway_user: &str) -> String {
+        match self {
+            Requirement::Reachable => {
+                "check the server URL, CA and credentials in the kubeconfig".into()
+            }
+            Requirement::Impersonate {
+                group,
+                resource,
+                subresource,
+            } => {
+                let resource = if subresource.is_empty() {
+                    resource.to_string()
+                } else {
+                    format!("{resource}/{subresource}")
+                };
+                format!(
+                    "- apiGroups: [{group:?}]\n  resources: [{resource:?}]\n  verbs: [impersonate]"
+                )
+            }
+            Requirement::IssuerKeys { .. } => format!(
+                "kubectl create clusterrolebinding kubeplex-issuer-discovery \
+                 --clusterrole=system:service-account-issuer-discovery --user={gateway_user}"
+            ),
+        }
+    }
+}
+
+/// Per context, what it must allow.
+pub type Wanted = Vec<(String, Vec<Requirement>)>;
+
+/// What each context must allow, from the clusters and the gateway config:
+/// users and groups always; uids when an issuer maps one; ServiceAccounts,
+/// uids and the ServiceAccount extras when a `cluster:` issuer exists; each
+/// mapped extra key; issuer keys on each `cluster:` issuer's own context.
+pub fn requirements(clusters: &[ClusterTarget], gateway: &GatewayConfig) -> Wanted {
+    let impersonate = |group, resource, subresource: &str| Requirement::Impersonate {
+        group,
+        resource,
+        subresource: subresource.to_string(),
+    };
+    let cluster_issuers: Vec<(&str, &str)> = gateway
+        .issuers
+        .iter()
+        .filter_map(|i| match &i.keys {
+            KeySource::Cluster { context } => Some((context.as_str(), i.url.as_str())),
+            _ => None,
+        })
+        .collect();
+    let service_accounts = !cluster_issuers.is_empty();
+    let mut common = vec![
+        Requirement::Reachable,
+        impersonate("", "users", ""),
+        impersonate("", "groups", ""),
+    ];
+    if service_accounts {
+        common.push(impersonate("", "serviceaccounts", ""));
+    }
+    let uids = service_accounts
+        || gateway.issuers.iter().any(|i| {
+            !matches!(i.keys, KeySource::Cluster { .. }) && i.claim_mappings.uid_claim.is_some()
+        });
+    if uids {
+        common.push(impersonate("authentication.k8s.io", "uids", ""));
+    }
+    let mut extra_keys: BTreeSet<&str> = gateway
+        .issuers
+        .iter()
+        .filter(|i| !matches!(i.keys, KeySource::Cluster { .. }))
+        .flat_map(|i| i.claim_mappings.extra.iter().map(|(k, _)| k.as_str()))
+        .collect();
+    if service_accounts {
+        extra_keys.extend(SERVICE_ACCOUNT_EXTRA_KEYS);
+    }
+    for key in extra_keys {
+        common.push(impersonate("authentication.k8s.io", "userextras", key));
+    }
+    clusters
+        .iter()
+        .map(|c| {
+            let mut reqs = common.clone();
+            for (context, issuer) in &cluster_issuers {
+                if *context == c.context {
+                    reqs.push(Requirement::IssuerKeys {
+                        issuer: issuer.to_string(),
+                    });
+                }
+            }
+            (c.context.clone(), reqs)
+        })
+        .collect()
+}
+
+/// How one check came out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Granted / reachable.
+    Ok,
+    /// The cluster says no: the configuration will fail there.
+    Missing,
+    /// Could not be checked (unreachable, an error answer).
+    Error,
+    /// Works, with a caveat (e.g. TLS not verified).
+    Warning,
+}
+
+/// One row of the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Row {
+    /// The context.
+    pub context: String,
+    /// [`Requirement::name`].
+    pub check: String,
+    /// The result.
+    pub outcome: Outcome,
+    /// What the cluster said, briefly.
+    pub detail: String,
+    /// What to add when not ok (RBAC YAML or a command).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub fix: String,
+}
+
+/// Every row, and who the gateway is at each cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// Unix seconds.
+    pub checked_at: i64,
+    /// In context order, then requirement order.
+    pub rows: Vec<Row>,
+}
+
+impl Report {
+    /// True when nothing is missing or failed (warnings pass).
+    pub fn ok(&self) -> bool {
+        self.rows
+            .iter()
+            .all(|r| matches!(r.outcome, Outcome::Ok | Outcome::Warning))
+    }
+
+    /// The rows that need a person.
+    pub fn problems(&self) -> impl Iterator<Item = &Row> {
+        self.rows
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Missing | Outcome::Error))
+    }
+
+    /// A fixed-width table, then the RBAC to add per context.
+    pub fn render(&self) -> String {
+        let width = |f: fn(&Row) -> &str, title: &str| {
+            self.rows
+                .iter()
+                .map(|r| f(r).len())
+                .chain([title.len()])
+                .max()
+                .unwrap_or(0)
+        };
+        let (wc, wk) = (
+            width(|r| &r.context, "CONTEXT"),
+            width(|r| &r.check, "CHECK"),
+        );
+        let mut out = format!(
+            "{:wc$}  {:wk$}  {:8} DETAIL\n",
+            "CONTEXT", "CHECK", "RESULT"
+        );
+        for r in &self.rows {
+            let result = match r.outcome {
+                Outcome::Ok => "ok",
+                Outcome::Missing => "MISSING",
+                Outcome::Error => "ERROR",
+                Outcome::Warning => "warning",
+            };
+            let _ = writeln!(
+                out,
+                "{:wc$}  {:wk$}  {result:8} {}",
+                r.context, r.check, r.detail
+            );
+        }
+        let mut context = "";
+        for r in self.problems().filter(|r| !r.fix.is_empty()) {
+            if r.context != context {
+                context = &r.context;
+                let _ = writeln!(out, "\nTo fix {context}:");
+            }
+            let _ = writeln!(out, "{}", r.fix);
+        }
+        out
+    }
+}
+
+/// Ask every cluster, [`CONCURRENCY`] contexts at a time.
+pub async fn run(clusters: &[ClusterTarget], gateway: &GatewayConfig) -> Report {
+    let wanted = requirements(clusters, gateway);
+    let per_context = futures::stream::iter(wanted.into_iter().map(|(context, reqs)| {
+        let target = clusters.iter().find(|c| c.context == context).cloned();
+        async move {
+            match target {
+                Some(t) => check_context(&t, &reqs).await,
+                None => Vec::new(),
+            }
+        }
+    }))
+    .buffered(CONCURRENCY)
+    .collect::<Vec<_>>()
+    .await;
+    Report {
+        checked_at: crate::control_plane::unix_now(),
+        rows: per_context.into_iter().flatten().collect(),
+    }
+}
+
+/// The control plane's preflight: at start, whenever the clusters or the
+/// issuers change, and every [`RECHECK`]. The report goes to `/status` and
+/// `/metrics`; each problem is logged once, loudly, when it appears.
+pub fn spawn(cp: Arc<ControlPlane>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut snapshots = cp.subscribe();
+        let mut checked: Option<(Vec<ClusterTarget>, Wanted)> = None;
+        let mut logged: BTreeSet<(String, String)> = BTreeSet::new();
+        let mut due = true;
+        loop {
+            let inputs = cp.with_state(|s| {
+                Some((
+                    s.kubeconfig.last_good.as_ref()?.clusters.clone(),
+                    s.gateway.last_good.clone()?,
+                ))
+            });
+            if let Some((clusters, gateway)) = inputs {
+                let wanted = requirements(&clusters, &gateway);
+                let key = (clusters, wanted);
+                if due || checked.as_ref() != Some(&key) {
+                    let report = run(&key.0, &gateway).await;
+                    log_changes(&report, &mut logged);
+                    *cp.cluster_checks.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Some(Arc::new(report));
+                    checked = Some(key);
+                }
+            }
+            tokio::select! {
+                changed = snapshots.changed() => {
+                    if changed.is_err() { return; }
+                    due = false;
+                }
+                () = tokio::time::sleep(RECHECK) => due = true,
+            }
+        }
+    })
+}
+
+/// Warn once per newly failing check; say when one recovers.
+fn log_changes(report: &Report, logged: &mut BTreeSet<(String, String)>) {
+    let now: BTreeSet<(String, String)> = report
+        .problems()
+        .map(|r| (r.context.clone(), r.check.clone()))
+        .collect();
+    for r in report.problems() {
+        if !logged.contains(&(r.context.clone(), r.check.clone())) {
+            tracing::warn!(
+                context = r.context,
+                check = r.check,
+                "cluster check failed: {}; requests that need it will fail there. Add:\n{}",
+                r.detail,
+                r.fix
+            );
+        }
+    }
+    for (context, check) in logged.difference(&now) {
+        tracing::info!(context, check, "cluster check passes now");
+    }
+    *logged = now;
+}
+
+/// One context: reachability first (nothing else can be asked without it).
+async fn check_context(target: &ClusterTarget, reqs: &[Requirement]) -> Vec<Row> {
+    let creds = Credentials::for_cluster(target);
+    let base = base_url(target);
+    let row = |req: &Requirement, outcome, detail: String, fix: String| Row {
+        context: target.context.clone(),
+        check: req.name(),
+        outcome,
+        detail,
+        fix,
+    };
+    let reachable = reachable(&base, &creds).await;
+    let mut rows = Vec::with_capacity(reqs.len());
+    let gateway_user = match &reachable {
+        Ok(_) => who_am_i(&base, &creds).await,
+        Err(_) => None,
+    };
+    let user = gateway_user.as_deref().unwrap_or("<the gateway's user>");
+    for req in reqs {
+        let (outcome, detail) = match (req, &reachable) {
+            (Requirement::Reachable, Ok(())) if target.insecure_skip_tls_verify => (
+                Outcome::Warning,
+                "reachable, but insecure-skip-tls-verify: the server is not verified".into(),
+            ),
+            (Requirement::Reachable, Ok(())) => (
+                Outcome::Ok,
+                format!("/readyz 200, the gateway is {user:?} here"),
+            ),
+            (_, Err(e)) => (Outcome::Error, e.clone()),
+            (Requirement::Impersonate { .. }, Ok(())) => may_impersonate(&base, &creds, req).await,
+            (Requirement::IssuerKeys { issuer }, Ok(())) => {
+                issuer_keys(&base, &creds, issuer).await
+            }
+        };
+        let fix = match outcome {
+            Outcome::Missing | Outcome::Error
+                if !matches!(req, Requirement::Reachable) || reachable.is_err() =>
+            {
+                req.fix(user)
+            }
+            _ => String::new(),
+        };
+        rows.push(row(req, outcome, detail, fix));
+    }
+    rows
+}
+
+/// `https://host:port/prefix`.
+fn base_url(target: &ClusterTarget) -> String {
+    let s = &target.server;
+    let host = if s.host.contains(':') {
+        format!("[{}]", s.host)
+    } else {
+        s.host.clone()
+    };
+    format!("https://{host}:{}{}", s.port, s.path)
+}
+
+async fn reachable(base: &str, creds: &Credentials) -> Result<(), String> {
+    match cluster_http::get(&format!("{base}/readyz"), "text/plain", creds).await {
+        Ok(r) if r.status == 200 => Ok(()),
+        Ok(r) => Err(format!(
+            "/readyz answered HTTP {}: {}",
+            r.status,
+            short(&r.body)
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The gateway's username at the cluster (`SelfSubjectReview`), if the
+/// cluster answers it.
+async fn who_am_i(base: &str, creds: &Credentials) -> Option<String> {
+    let body = br#"{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}"#;
+    let url = format!("{base}/apis/authentication.k8s.io/v1/selfsubjectreviews");
+    let reply = cluster_http::post_json(&url, body, creds).await.ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&reply.body).ok()?;
+    v["status"]["userInfo"]["username"]
+        .as_str()
+        .map(String::from)
+}
+
+/// One `SelfSubjectAccessReview` for `impersonate`.
+async fn may_impersonate(base: &str, creds: &Credentials, req: &Requirement) -> (Outcome, String) {
+    let Requirement::Impersonate {
+        group,
+        resource,
+        subresource,
+    } = req
+    else {
+        return (Outcome::Error, "not an impersonation check".into());
+    };
+    let review = serde_json::json!({
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SelfSubjectAccessReview",
+        "spec": {"resourceAttributes": {
+            "verb": "impersonate",
+            "group": group,
+            "resource": resource,
+            "subresource": subresource,
+        }},
+    });
+    let url = format!("{base}/apis/authorization.k8s.io/v1/selfsubjectaccessreviews");
+    let reply = match cluster_http::post_json(&url, review.to_string().as_bytes(), creds).await {
+        Ok(r) => r,
+        Err(e) => return (Outcome::Error, e.to_string()),
+    };
+    if reply.status != 201 && reply.status != 200 {
+        return (
+            Outcome::Error,
+            format!(
+                "SelfSubjectAccessReview answered HTTP {}: {}",
+                reply.status,
+                short(&reply.body)
+            ),
+        );
+    }
+    let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
+    if v["status"]["allowed"] == true {
+        (Outcome::Ok, "allowed".into())
+    } else {
+        let why = v["status"]["reason"].as_str().unwrap_or_default();
+        let detail = if why.is_empty() {
+            "not allowed".to_string()
+        } else {
+            format!("not allowed: {why}")
+        };
+        (Outcome::Missing, detail)
+    }
+}
+
+/// The issuer's discovery document and JWKS, as the key fetcher reads them.
+async fn issuer_keys(base: &str, creds: &Credentials, issuer: &str) -> (Outcome, String) {
+    for path in ["/.well-known/openid-configuration", "/openid/v1/jwks"] {
+        match cluster_http::get(&format!("{base}{path}"), "application/json", creds).await {
+            Ok(r) if r.status == 200 => {}
+            Ok(r) if r.status == 401 || r.status == 403 => {
+                return (
+                    Outcome::Missing,
+                    format!("{path} answered HTTP {} (issuer {issuer})", r.status),
+                );
+            }
+            Ok(r) => return (Outcome::Error, format!("{path} answered HTTP {}", r.status)),
+            Err(e) => return (Outcome::Error, e.to_string()),
+        }
+    }
+    (Outcome::Ok, format!("keys readable (issuer {issuer})"))
+}
+
+/// The start of a body, on one line.
+fn short(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    line.chars().take(160).collect()
+}
