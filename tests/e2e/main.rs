@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod adversarial;
 mod core;
 mod identity;
 mod kubectl_commands;
