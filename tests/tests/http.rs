@@ -3,6 +3,7 @@
 //! semantics and watch streaming, checked byte for byte where it matters.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,11 +12,12 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use kubeplex_tests::apiserver::{
-    ApiServer, ApiServerConfig, Authorizer, AuthzRule, Rbac, StaticToken,
+    ApiServer, ApiServerConfig, Authorizer, AuthzRule, Rbac, RecordedRequest, StaticToken,
 };
 use kubeplex_tests::pki::{Ca, CertKey};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, pem::PemObject};
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const T: Duration = Duration::from_secs(10);
 
@@ -29,7 +31,13 @@ struct Client {
     _conn: tokio::task::JoinHandle<()>,
 }
 
-async fn connect(server: &ApiServer, ca: &Ca, cert: Option<&CertKey>, h2: bool) -> Client {
+/// A TLS connection to `server` offering `alpn`.
+async fn tls_stream(
+    server: &ApiServer,
+    ca: &Ca,
+    cert: Option<&CertKey>,
+    alpn: &[u8],
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     roots
@@ -48,16 +56,17 @@ async fn connect(server: &ApiServer, ca: &Ca, cert: Option<&CertKey>, h2: bool) 
             .unwrap(),
         None => builder.with_no_client_auth(),
     };
-    config.alpn_protocols = vec![if h2 {
-        b"h2".to_vec()
-    } else {
-        b"http/1.1".to_vec()
-    }];
+    config.alpn_protocols = vec![alpn.to_vec()];
     let tcp = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+    tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn connect(server: &ApiServer, ca: &Ca, cert: Option<&CertKey>, h2: bool) -> Client {
+    let alpn: &[u8] = if h2 { b"h2" } else { b"http/1.1" };
+    let tls = tls_stream(server, ca, cert, alpn).await;
     let io = TokioIo::new(tls);
     if h2 {
         let (sender, conn) =
@@ -360,6 +369,305 @@ async fn impersonation_errors_match_the_apiserver() {
         body["message"],
         r#"configmaps is forbidden: User "kubeplex-gateway-2" cannot impersonate-on:user-info:list resource "configmaps" in API group "" in the namespace "default""#
     );
+}
+
+/// A cluster whose RBAC lets the group `gateways` impersonate the legacy
+/// way, holding one secret; and a gateway certificate in that group.
+async fn escalation_fixture() -> (Fixture, CertKey) {
+    let f = fixture_with(|c| {
+        c.authorizer = Authorizer::Rbac(Rbac::from_yaml(GATEWAY_RBAC).unwrap());
+    })
+    .await;
+    f.server
+        .store()
+        .create(
+            "secrets",
+            json!({"apiVersion": "v1", "kind": "Secret",
+                   "metadata": {"name": "db", "namespace": "default"},
+                   "data": {"password": "aHVudGVyMg=="}}),
+        )
+        .unwrap();
+    let gateway = f.ca.client_cert("kubeplex-gateway", &["gateways"]);
+    (f, gateway)
+}
+
+const SECRETS: &str = "/api/v1/namespaces/default/secrets";
+
+/// `system:masters` is cluster-admin before RBAC is asked
+/// (`authorizerfactory.NewPrivilegedGroups(user.SystemPrivilegedGroup)`),
+/// and legacy impersonation (`mode.go` `legacyImpersonationMode`) lets a
+/// requester with `impersonate` on `groups` name it, although the
+/// constrained `user-info` mode refuses it: alice lists secrets with no
+/// rule for her.
+#[tokio::test]
+async fn an_impersonated_system_masters_group_is_cluster_admin() {
+    let (f, gateway) = escalation_fixture().await;
+    let mut c = connect(&f.server, &f.ca, Some(&gateway), true).await;
+    let (status, _, body) = c
+        .call("GET", SECRETS, &[("impersonate-user", "alice")], "")
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        body["message"],
+        r#"secrets is forbidden: User "alice" cannot list resource "secrets" in API group "" in the namespace "default""#
+    );
+    let masters = [
+        ("impersonate-user", "alice"),
+        ("impersonate-group", "system:masters"),
+    ];
+    let (status, _, body) = c.call("GET", SECRETS, &masters, "").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["items"][0]["metadata"]["name"], "db");
+    let r = f.server.requests().pop().unwrap();
+    let user = r.effective_user.unwrap();
+    assert_eq!(user.username, "alice");
+    assert_eq!(user.groups, ["system:masters", "system:authenticated"]);
+}
+
+/// Each raw request carries `x-probe: <n>` so the test can find the
+/// server's record of it (pushed once the response is made).
+static PROBE: AtomicUsize = AtomicUsize::new(0);
+
+async fn recorded(f: &Fixture, probe: &str) -> RecordedRequest {
+    f.server
+        .wait_for_request(|r| r.header("x-probe") == Some(probe), T)
+        .await
+        .expect("the server recorded the raw request")
+}
+
+/// One HTTP/1.1 request written byte for byte (`header_lines` are sent as
+/// given, each ended by CRLF) over TLS.
+async fn raw_h1(f: &Fixture, cert: &CertKey, path: &str, header_lines: &[&str]) -> RecordedRequest {
+    let probe = PROBE.fetch_add(1, Ordering::SeqCst).to_string();
+    let mut tls = tls_stream(&f.server, &f.ca, Some(cert), b"http/1.1").await;
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nx-probe: {probe}\r\n");
+    for line in header_lines {
+        req += line;
+        req += "\r\n";
+    }
+    req += "Connection: close\r\n\r\n";
+    tls.write_all(req.as_bytes()).await.unwrap();
+    let r = recorded(f, &probe).await;
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(T, tls.read_to_end(&mut rest)).await;
+    r
+}
+
+/// An HTTP/2 frame (RFC 9113 section 4.1).
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len() as u32;
+    let mut out = len.to_be_bytes()[1..].to_vec();
+    out.extend([kind, flags]);
+    out.extend(stream.to_be_bytes());
+    out.extend(payload);
+    out
+}
+
+/// A header field as an HPACK "literal without indexing, new name", no
+/// Huffman coding (RFC 7541 section 6.2.2): every byte of the value is
+/// on the wire as written.
+fn hpack_literal(block: &mut Vec<u8>, name: &str, value: &str) {
+    block.push(0x00);
+    for s in [name, value] {
+        assert!(s.len() < 127, "one-byte length prefix");
+        block.push(s.len() as u8);
+        block.extend(s.as_bytes());
+    }
+}
+
+/// One HTTP/2 request built frame by frame over TLS (ALPN h2): preface,
+/// SETTINGS, the ACK of the server's SETTINGS, one HEADERS frame.
+async fn raw_h2(
+    f: &Fixture,
+    cert: &CertKey,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> RecordedRequest {
+    let probe = PROBE.fetch_add(1, Ordering::SeqCst).to_string();
+    let mut tls = tls_stream(&f.server, &f.ca, Some(cert), b"h2").await;
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    out.extend(h2_frame(0x4, 0, 0, &[]));
+    tls.write_all(&out).await.unwrap();
+    // The server's first frame is its SETTINGS; acknowledge it.
+    loop {
+        let mut head = [0u8; 9];
+        tokio::time::timeout(T, tls.read_exact(&mut head))
+            .await
+            .unwrap()
+            .unwrap();
+        let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+        let mut payload = vec![0u8; len];
+        tls.read_exact(&mut payload).await.unwrap();
+        if head[3] == 0x4 && head[4] & 0x1 == 0 {
+            break;
+        }
+    }
+    let mut block = Vec::new();
+    for (name, value) in [
+        (":method", "GET"),
+        (":scheme", "https"),
+        (":authority", "127.0.0.1"),
+        (":path", path),
+        ("x-probe", &probe),
+    ]
+    .into_iter()
+    .chain(headers.iter().copied())
+    {
+        hpack_literal(&mut block, name, value);
+    }
+    let mut out = h2_frame(0x4, 0x1, 0, &[]);
+    out.extend(h2_frame(0x1, 0x5, 1, &block)); // END_STREAM | END_HEADERS
+    tls.write_all(&out).await.unwrap();
+    recorded(f, &probe).await
+}
+
+fn groups(r: &RecordedRequest) -> Vec<String> {
+    r.effective_user
+        .as_ref()
+        .map(|u| u.groups.clone())
+        .unwrap_or_default()
+}
+
+/// Go's HTTP/1.1 server reads header values with `net/textproto`
+/// (`Reader.readMIMEHeader` -> `readContinuedLineSlice` -> `trim`: "trim
+/// returns s with leading and trailing spaces and tabs removed"); hyper's
+/// httparse does the same (it skips spaces and tabs after the colon and
+/// trims trailing ones). So `Impersonate-Group: " system:masters\t"` is
+/// `system:masters` over HTTP/1.1, on kube-apiserver and here: the
+/// escalation a gateway that only refuses the exact string lets through.
+#[tokio::test]
+async fn http1_header_values_are_trimmed_like_go() {
+    let (f, gateway) = escalation_fixture().await;
+    let r = raw_h1(
+        &f,
+        &gateway,
+        SECRETS,
+        &[
+            "Impersonate-User: \t alice  ",
+            "Impersonate-Group:  system:masters\t",
+        ],
+    )
+    .await;
+    assert_eq!(r.http_version, "HTTP/1.1");
+    assert_eq!(r.header_all("impersonate-group"), ["system:masters"]);
+    assert_eq!(r.effective_user.as_ref().unwrap().username, "alice");
+    assert_eq!(groups(&r), ["system:masters", "system:authenticated"]);
+    assert_eq!(r.status, 200, "alice listed the secrets as system:masters");
+    // Whitespace inside a value stays.
+    let r = raw_h1(
+        &f,
+        &gateway,
+        SECRETS,
+        &[
+            "Impersonate-User: alice",
+            "Impersonate-Group: system: masters",
+        ],
+    )
+    .await;
+    assert_eq!(groups(&r), ["system: masters", "system:authenticated"]);
+    assert_eq!(r.status, 403);
+}
+
+/// Go's HTTP/2 server (golang.org/x/net/http2 `server.go`
+/// `processHeaders`: `rp.header.Add(sc.canonicalHeader(hf.Name),
+/// hf.Value)`) keeps HPACK-decoded values as sent, surrounding whitespace
+/// included; so does the h2 crate. Over HTTP/2 `" system:masters"` is
+/// another group, which grants nothing.
+#[tokio::test]
+async fn http2_header_values_arrive_as_sent_like_go() {
+    let (f, gateway) = escalation_fixture().await;
+    let r = raw_h2(
+        &f,
+        &gateway,
+        SECRETS,
+        &[
+            ("impersonate-user", "alice"),
+            ("impersonate-group", "system:masters"),
+        ],
+    )
+    .await;
+    assert_eq!(r.http_version, "HTTP/2.0");
+    assert_eq!(r.status, 200, "the raw HTTP/2 request itself works");
+    for value in [" system:masters", "system:masters\t", "\tsystem:masters "] {
+        let r = raw_h2(
+            &f,
+            &gateway,
+            SECRETS,
+            &[("impersonate-user", " alice"), ("impersonate-group", value)],
+        )
+        .await;
+        assert_eq!(r.header_all("impersonate-group"), [value]);
+        assert_eq!(r.effective_user.as_ref().unwrap().username, " alice");
+        assert_eq!(groups(&r), [value, "system:authenticated"]);
+        assert_eq!(r.status, 403, "{value:?} is not system:masters over HTTP/2");
+    }
+}
+
+/// `SelfSubjectAccessReview` is answered by the authorizer that decides
+/// requests (and impersonation): an impersonation review of extra key
+/// `k` (resource `userextras`, subresource `k`, as `mode.go`
+/// `authorizeExtra` asks) is allowed by a `userextras/k` rule, not by
+/// `userextras/*` (`evaluation_helpers.go` `ResourceMatches`).
+#[tokio::test]
+async fn self_subject_access_reviews_use_the_same_rbac() {
+    let yaml = format!(
+        "{GATEWAY_RBAC}---\n{}",
+        r#"apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: tenant-extra}
+rules: [{apiGroups: [authentication.k8s.io], resources: [userextras/example.com/tenant], verbs: [impersonate]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: tenant-extra}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: tenant-extra}
+subjects: [{kind: User, name: gateway-with-key}]
+"#
+    );
+    let f =
+        fixture_with(|c| c.authorizer = Authorizer::Rbac(Rbac::from_yaml(&yaml).unwrap())).await;
+    let review = |resource: &str, sub: &str| {
+        json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+               "spec": {"resourceAttributes": {"verb": "impersonate", "group": "authentication.k8s.io",
+                        "resource": resource, "subresource": sub, "name": "blue"}}})
+        .to_string()
+    };
+    let uri = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
+    let readme_only = f.ca.client_cert("kubeplex-gateway", &["gateways"]);
+    let mut c = connect(&f.server, &f.ca, Some(&readme_only), true).await;
+    let (status, _, body) = c
+        .call(
+            "POST",
+            uri,
+            &[],
+            &review("userextras", "example.com/tenant"),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["status"], json!({"allowed": false}));
+    // The literal `userextras/*` matches only the subresource `*`.
+    let (_, _, body) = c.call("POST", uri, &[], &review("userextras", "*")).await;
+    assert_eq!(body["status"]["allowed"], true);
+    let (_, _, body) = c.call("POST", uri, &[], &review("uids", "")).await;
+    assert_eq!(
+        body["status"],
+        json!({"allowed": true, "reason": "RBAC: allowed by ClusterRoleBinding \"gateways-impersonate\" of ClusterRole \"kubeplex-impersonator\" to Group \"gateways\""})
+    );
+    let with_key = f.ca.client_cert("gateway-with-key", &[]);
+    let mut k = connect(&f.server, &f.ca, Some(&with_key), false).await;
+    let (_, _, body) = k
+        .call(
+            "POST",
+            uri,
+            &[],
+            &review("userextras", "example.com/tenant"),
+        )
+        .await;
+    assert_eq!(body["status"]["allowed"], true, "{body}");
+    let (_, _, body) = k
+        .call("POST", uri, &[], &review("userextras", "other.io/k"))
+        .await;
+    assert_eq!(body["status"]["allowed"], false, "{body}");
 }
 
 #[tokio::test]

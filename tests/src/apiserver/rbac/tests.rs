@@ -563,3 +563,22 @@ items:
         "{e}"
     );
 }
+
+/// The README's ClusterRole for the gateway identity loads as is and lets
+/// its subject impersonate users and groups (what every request needs).
+#[test]
+fn the_readme_cluster_role_loads() {
+    let readme = include_str!("../../../../README.md");
+    let block = readme
+        .split("```yaml")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .find(|b| b.contains("kind: ClusterRole"))
+        .expect("the README shows a ClusterRole");
+    let binding = "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: gw}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: kubeplex-impersonator}\nsubjects: [{kind: User, name: gw}]\n";
+    let rbac = Rbac::from_yaml(&format!("{block}{binding}")).unwrap();
+    let gw = user("gw", &[]);
+    let imp = |resource, name| res(&gw, "impersonate", "", resource, "", "", name);
+    assert!(rbac.authorize(&imp("users", "alice")).allowed());
+    assert!(rbac.authorize(&imp("groups", "dev")).allowed());
+}
