@@ -99,6 +99,57 @@ pub fn http_post(url: &str) -> Option<()> {
     response.starts_with("HTTP/1.1 200").then_some(())
 }
 
+/// Every token the tests handed to a client, to prove no log holds one.
+static SECRETS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Remember `token` as a secret that must appear in no log; returns it.
+pub fn secret(token: String) -> String {
+    SECRETS.lock().unwrap().push(token.clone());
+    token
+}
+
+/// Files under `dir` that hold a token the tests used (whole, or its
+/// signature: a log that cut a token short still leaked it), as
+/// `(file, token prefix)`. Logs: every file whose name says `log`
+/// (`kubeplex-up.log` with Envoy's output, `audit.log`, rotated copies).
+pub fn leaked_secrets(dir: &Path) -> Vec<(PathBuf, String)> {
+    let secrets = SECRETS.lock().unwrap().clone();
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name.contains("kubeconfig") || !name.contains("log") {
+                continue;
+            }
+            let Ok(text) = std::fs::read(&path) else {
+                continue;
+            };
+            let text = String::from_utf8_lossy(&text);
+            for token in &secrets {
+                let signature = token.rsplit('.').next().unwrap_or(token);
+                let needle = if signature.len() >= 16 {
+                    signature
+                } else {
+                    token
+                };
+                if text.contains(needle) {
+                    found.push((path.clone(), token.chars().take(12).collect()));
+                }
+            }
+        }
+    }
+    found
+}
+
 /// `kubeplex token mint --key KEY <args>`: a signed JWT.
 pub fn mint_token(key: &Path, args: &[&str]) -> String {
     let out = Command::new(kubeplex_bin())
@@ -112,7 +163,7 @@ pub fn mint_token(key: &Path, args: &[&str]) -> String {
         "token mint failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    secret(String::from_utf8(out.stdout).unwrap().trim().to_string())
 }
 
 /// A free TCP port on 127.0.0.1 (bound then released).
@@ -393,6 +444,7 @@ impl Gateway {
     /// A kubectl whose kubeconfig (`kubeplex kubeconfig`) has one context per
     /// named cluster, using `token`.
     pub fn kubectl(&self, token: &str, contexts: &[&str]) -> Kubectl {
+        secret(token.to_string());
         let home = tempfile::tempdir().unwrap();
         let kubeconfig = home.path().join("kubeconfig");
         let mut cmd = Command::new(kubeplex_bin());
@@ -500,7 +552,12 @@ impl Drop for Gateway {
                 self.log.display(),
                 self.log()
             );
+            return;
         }
+        // No token the test used may be in any log this gateway wrote:
+        // the control plane's, Envoy's, the audit log.
+        let leaks = leaked_secrets(self.dir.path());
+        assert!(leaks.is_empty(), "tokens in logs: {leaks:?}");
     }
 }
 

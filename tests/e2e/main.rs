@@ -10,3 +10,4 @@ mod identity;
 mod kubectl_commands;
 mod rbac_audit;
 mod reload;
+mod security;

@@ -383,18 +383,20 @@ async fn check_context(target: &ClusterTarget, reqs: &[Requirement]) -> Vec<Row>
                 Outcome::Ok,
                 format!("/readyz 200, the gateway is {user:?} here"),
             ),
-            (_, Err(e)) => (Outcome::Error, e.clone()),
+            (Requirement::Reachable, Err(e)) => (Outcome::Error, e.clone()),
+            (_, Err(_)) => (
+                Outcome::Error,
+                "not checked: the cluster is not reachable".into(),
+            ),
             (Requirement::Impersonate { .. }, Ok(())) => may_impersonate(&base, &creds, req).await,
             (Requirement::IssuerKeys { issuer }, Ok(())) => {
                 issuer_keys(&base, &creds, issuer).await
             }
         };
-        let fix = match outcome {
-            Outcome::Missing | Outcome::Error
-                if !matches!(req, Requirement::Reachable) || reachable.is_err() =>
-            {
-                req.fix(user)
-            }
+        // a fix only where this row is the cause
+        let fix = match (&outcome, &reachable, req) {
+            (Outcome::Missing | Outcome::Error, Err(_), Requirement::Reachable)
+            | (Outcome::Missing | Outcome::Error, Ok(()), _) => req.fix(user),
             _ => String::new(),
         };
         rows.push(row(req, outcome, detail, fix));
