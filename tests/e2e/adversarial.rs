@@ -17,12 +17,12 @@ mod token;
 mod wire;
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use kubeplex_tests::apiserver::ApiServer;
+use kubeplex_tests::apiserver::{ApiServer, RecordedRequest};
 
 use crate::harness::*;
 use token::{Keys, Recipe};
@@ -100,6 +100,10 @@ struct Expect {
     /// before the filter ran (an audit line without filter fragment);
     /// `none`: no audit line at all.
     reason: String,
+    /// Strings (placeholders filled) that must not appear in the audit
+    /// line; the token and its signature never may, whatever the case.
+    #[serde(default)]
+    hidden: Vec<String>,
 }
 
 fn http1() -> String {
@@ -155,6 +159,8 @@ struct Setup {
     b: ApiServer,
     target: Target,
     keys: Keys,
+    /// Requests the control plane itself sent the clusters (not counted).
+    control_plane_requests: std::cell::Cell<usize>,
 }
 
 impl Setup {
@@ -196,14 +202,20 @@ impl Setup {
             b,
             target,
             keys,
+            control_plane_requests: std::cell::Cell::new(0),
         }
     }
 
-    /// Requests the clusters saw since the last call (then forgotten).
+    /// Requests that came through the gateway's Envoy since the last call
+    /// (then forgotten), described. The control plane's own requests to
+    /// the clusters (its preflight: /readyz, access reviews) come straight
+    /// from `kubeplex` and are not counted: Envoy adds `x-request-id` and
+    /// `x-forwarded-proto` to everything it forwards, the control plane
+    /// sends neither.
     fn drain_cluster_requests(&self) -> Vec<String> {
-        let mut seen = Vec::new();
-        for (name, server) in [("a", &self.a), ("b", &self.b)] {
-            for r in server.requests() {
+        self.drain_gateway_requests()
+            .into_iter()
+            .map(|(name, r)| {
                 // what identity got through, and any header value with
                 // control characters (escaped)
                 let notable: Vec<String> = r
@@ -216,13 +228,28 @@ impl Setup {
                     })
                     .map(|(n, v)| format!("{n}: {}", v.escape_default()))
                     .collect();
-                seen.push(format!(
+                format!(
                     "cluster {name}: {} {}?{} [{}]",
                     r.method,
                     r.path,
                     r.query,
                     notable.join("; ")
-                ));
+                )
+            })
+            .collect()
+    }
+
+    /// See [`Setup::drain_cluster_requests`].
+    fn drain_gateway_requests(&self) -> Vec<(&'static str, RecordedRequest)> {
+        let mut seen = Vec::new();
+        for (name, server) in [("a", &self.a), ("b", &self.b)] {
+            for r in server.requests() {
+                if r.header("x-request-id").is_some() || r.header("x-forwarded-proto").is_some() {
+                    seen.push((name, r));
+                } else {
+                    self.control_plane_requests
+                        .set(self.control_plane_requests.get() + 1);
+                }
             }
             server.clear_requests();
         }
@@ -438,6 +465,14 @@ fn judge(case: &Case, out: &Outcome, lines: &[String]) -> (String, Vec<String>) 
         {
             problems.push("the token's signature is in the audit line".into());
         }
+        for hidden in &case.expect.hidden {
+            let hidden = hidden
+                .replace("{token_pct}", &out.token.replace('.', "%2E"))
+                .replace("{token}", &out.token);
+            if line.contains(&hidden) {
+                problems.push(format!("{hidden:?} is in the audit line"));
+            }
+        }
     }
     if !out.leaked.is_empty() {
         problems.push(format!("REACHED A CLUSTER: {}", out.leaked.join(", ")));
@@ -445,28 +480,29 @@ fn judge(case: &Case, out: &Outcome, lines: &[String]) -> (String, Vec<String>) 
     (got_reason, problems)
 }
 
-/// Envoy flushes the audit file about once a second: wait until every case
-/// that expects a line has one (bounded).
-fn wait_for_audit(
-    setup: &Setup,
-    cases: &[Case],
-    outcomes: &[Outcome],
-) -> HashMap<u16, Vec<String>> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let by_port = setup.audit_by_port();
-        let missing = cases
-            .iter()
-            .zip(outcomes)
-            .filter(|(c, o)| c.expect.reason != "none" && o.port.is_some())
-            .any(|(_, o)| !by_port.contains_key(&o.port.unwrap()));
-        if !missing || Instant::now() > deadline {
-            // one more flush interval for lines nobody waits for (`none`)
-            std::thread::sleep(Duration::from_millis(1200));
-            return setup.audit_by_port();
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+/// Envoy writes audit lines in the order requests end and flushes the file
+/// about once a second. One more request after the corpus (no token) is a
+/// sentinel: once its line is there, so is every earlier one, including
+/// those of cases that expect none. Bounded: 15 s.
+fn wait_for_audit(setup: &Setup) -> HashMap<u16, Vec<String>> {
+    let (port, _) = setup.target.http1(
+        None,
+        format!(
+            "GET /clusters/a/api HTTP/1.1\r\nHost: {}\r\nUser-Agent: kubeplex-adversarial/sentinel\r\n\
+             Connection: close\r\n\r\n",
+            setup.target.addr
+        )
+        .as_bytes(),
+    );
+    let port = port.expect("the sentinel request connected");
+    wait_for(
+        "the audit line of the request after the corpus",
+        Duration::from_secs(15),
+        || {
+            let by_port = setup.audit_by_port();
+            by_port.contains_key(&port).then_some(by_port)
+        },
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -506,7 +542,7 @@ async fn adversarial_corpus_is_refused_and_nothing_reaches_a_cluster() {
     }
 
     let outcomes: Vec<Outcome> = cases.iter().map(|c| setup.run(c)).collect();
-    let audit = wait_for_audit(&setup, &cases, &outcomes);
+    let audit = wait_for_audit(&setup);
 
     let mut rows = Vec::new();
     let mut failures = Vec::new();
@@ -585,6 +621,11 @@ async fn adversarial_corpus_is_refused_and_nothing_reaches_a_cluster() {
         cases.len() - failures.len(),
         failures.len(),
     );
+    println!(
+        "(the clusters also got {} requests straight from the control plane — its preflight — \
+         which are not the gateway's and not counted)",
+        setup.control_plane_requests.get()
+    );
     if let Some(unparsed) = audit.get(&0) {
         failures.push(format!(
             "audit lines that are not JSON or have no source: {unparsed:#?}"
@@ -660,31 +701,17 @@ async fn adversarial_envoy_and_gateway_headers_are_stripped_or_refused_never_for
             setup.target.addr
         );
         let (port, answer) = setup.target.http1(None, request.as_bytes());
-        // what cluster a saw of this header (Envoy may add its own value)
-        let mut upstream = Vec::new();
-        for r in setup.a.requests().iter().chain(setup.b.requests().iter()) {
-            upstream.extend(
-                r.headers
-                    .iter()
-                    .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-                    .map(|(_, v)| v.clone()),
-            );
-        }
-        let reached = !setup.drain_cluster_requests().is_empty();
+        // what the clusters saw of this header (Envoy may add its own value)
+        let through = setup.drain_gateway_requests();
+        let upstream: Vec<String> = through
+            .iter()
+            .flat_map(|(_, r)| r.header_all(name))
+            .map(str::to_string)
+            .collect();
+        let reached = !through.is_empty();
         sent.push((name, value, port, answer, reached, upstream));
     }
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let audit = loop {
-        let audit = setup.audit_by_port();
-        if sent
-            .iter()
-            .all(|s| s.2.is_some_and(|p| audit.contains_key(&p)))
-            || Instant::now() > deadline
-        {
-            break audit;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let audit = wait_for_audit(&setup);
     println!(
         "{:<42} {:>6} {:<16} {:<8} {:<28} what happened",
         "header", "status", "audit reason", "reached", "upstream value(s)"
@@ -700,15 +727,29 @@ async fn adversarial_envoy_and_gateway_headers_are_stripped_or_refused_never_for
             .and_then(|l| l["reason"].as_str().map(String::from))
             .unwrap_or_else(|| "-".into());
         let carried = upstream.iter().any(|v| v == *value);
+        // The filter refuses every x-envoy-* name it sees but these two,
+        // which Envoy's connection manager owns: an allowed request with
+        // any other name means Envoy removed it before the filter ran.
+        let envoys_own = matches!(
+            name.to_ascii_lowercase().as_str(),
+            "x-envoy-internal" | "x-envoy-external-address"
+        );
         let verdict = match (reason.as_str(), reached, carried) {
             ("reserved_header", false, _) => "reached the filter: refused",
             (_, true, true) => "FORWARDED to the cluster with the client's value",
-            (_, true, false) if upstream.is_empty() => "removed before the cluster (Envoy)",
-            (_, true, false) => "replaced by Envoy's own value",
+            (_, true, false) if envoys_own && upstream.is_empty() => "removed by Envoy",
+            (_, true, false) if envoys_own => "replaced by Envoy's own value",
+            (_, true, false) if upstream.is_empty() => "removed by Envoy before the filter",
+            (_, true, false) => "removed by Envoy before the filter; Envoy set its own",
             _ => "refused otherwise",
         };
         if carried {
             forwarded.push(format!("{name}: {value}"));
+        }
+        if name.to_ascii_lowercase().starts_with("x-kubeplex-") && reason != "reserved_header" {
+            forwarded.push(format!(
+                "{name}: {value} was not refused by the filter ({reason})"
+            ));
         }
         println!(
             "{name:<42} {:>6} {reason:<16} {:<8} {:<28} {verdict}",
