@@ -233,7 +233,7 @@ fn map_claims(issuer: &Issuer, claims: &Map<String, Value>) -> Result<Identity, 
         None => None,
         Some(claim) => match claims.get(claim) {
             None | Some(Value::Null) => None,
-            Some(Value::String(s)) if s.is_empty() => None,
+            Some(Value::String(s)) if s.is_empty() => return Err(empty(claim)),
             Some(Value::String(s)) => Some(s.clone()),
             Some(_) => {
                 return Err(IdentityError::Uid {
@@ -257,22 +257,31 @@ fn map_claims(issuer: &Issuer, claims: &Map<String, Value>) -> Result<Identity, 
     })
 }
 
-/// A string or list of strings; missing or null is empty; empty strings are
-/// dropped (Kubernetes ignores them too).
+/// A string or list of strings; missing or null is none; an empty string
+/// is refused.
 fn strings(claims: &Map<String, Value>, claim: &str) -> Result<Vec<String>, IdentityError> {
     let bad = || IdentityError::NotStrings {
         claim: claim.to_string(),
     };
+    let value = |v: &Value| match v.as_str() {
+        Some("") => Err(empty(claim)),
+        Some(s) => Ok(s.to_string()),
+        None => Err(bad()),
+    };
     match claims.get(claim) {
         None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::String(s)) if s.is_empty() => Ok(Vec::new()),
-        Some(Value::String(s)) => Ok(vec![s.clone()]),
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter(|v| !matches!(v, Value::String(s) if s.is_empty()))
-            .map(|v| v.as_str().map(str::to_string).ok_or_else(bad))
-            .collect(),
-        Some(_) => Err(bad()),
+        Some(Value::Array(items)) => items.iter().map(value).collect(),
+        Some(v) => Ok(vec![value(v)?]),
+    }
+}
+
+/// An empty value, judged before any prefix makes it look like a name
+/// (Kubernetes 1.36 refuses to impersonate the empty group or extra value).
+fn empty(claim: &str) -> IdentityError {
+    IdentityError::NotCanonical {
+        claim: claim.to_string(),
+        value: "\"\"".to_string(),
+        problem: NotCanonical::Empty,
     }
 }
 

@@ -230,13 +230,26 @@ fn non_ascii_and_uid_and_extra_values_are_checked() {
         )),
         ("tenant".into(), NotCanonical::ControlCharacter)
     );
-    // empty list entries are dropped (nothing empty is ever sent)
+    // empty values are refused wherever they appear, before a prefix
+    // could make them look like a name (nothing empty is ever sent)
+    for (c, claim) in [
+        (json!({"sub": "a", "groups": ["", "g"]}), "groups"),
+        (json!({"sub": "a", "groups": ""}), "groups"),
+        (json!({"sub": "a", "tenant": ["x", ""]}), "tenant"),
+        (json!({"sub": "a", "oid": ""}), "oid"),
+    ] {
+        assert_eq!(
+            problem(map(&i, &claims(c.clone()))),
+            (claim.into(), NotCanonical::Empty),
+            "{c}"
+        );
+    }
     let id = map(
         &i,
-        &claims(json!({"sub": "a", "groups": ["", "g"], "tenant": ["", "x"]})),
+        &claims(json!({"sub": "a", "groups": [], "tenant": ["x"]})),
     )
     .unwrap();
-    assert_eq!(id.groups, vec!["g"]);
+    assert!(id.groups.is_empty());
     assert_eq!(
         id.extra,
         vec![("example.com/tenant".into(), vec!["x".into()])]
