@@ -11,7 +11,8 @@
 //! request before the filter ran, or no line), and that no request reached
 //! either cluster. The test prints one row per case and fails listing every
 //! mismatch. `KUBEPLEX_ADVERSARIAL_CASES=name,name` runs only the cases
-//! whose names contain one of those words.
+//! whose names contain one of those words; `KUBEPLEX_ADVERSARIAL_VERBOSE=1`
+//! also prints every answer and audit line.
 
 mod token;
 mod wire;
@@ -516,6 +517,8 @@ async fn adversarial_corpus_is_refused_and_nothing_reaches_a_cluster() {
     } else {
         cases.retain(|c| only.iter().any(|w| c.name.contains(w.as_str())));
     }
+    // KUBEPLEX_ADVERSARIAL_VERBOSE=1: every answer and audit line too
+    let verbose = std::env::var_os("KUBEPLEX_ADVERSARIAL_VERBOSE").is_some();
     let setup = Setup::start().await;
 
     // The raw clients work: a valid token through each protocol reaches
@@ -554,6 +557,14 @@ async fn adversarial_corpus_is_refused_and_nothing_reaches_a_cluster() {
             .cloned()
             .unwrap_or_default();
         let (got_reason, problems) = judge(case, out, &lines);
+        if verbose {
+            println!(
+                "{}: {:?}\n    {}",
+                case.name,
+                out.answer,
+                lines.join("\n    ")
+            );
+        }
         let entry = by_category.entry(case.category.as_str()).or_default();
         entry.0 += 1;
         let verdict = if problems.is_empty() {
