@@ -774,3 +774,27 @@ async fn adversarial_envoy_and_gateway_headers_are_stripped_or_refused_never_for
         "client headers in Envoy's or the gateway's namespace reached a cluster: {forwarded:#?}"
     );
 }
+
+/// The one request Envoy forwards that RFC 9112 says to refuse: a bare CR
+/// inside a header value. Envoy's HTTP/1 parser deletes the CR (upstream
+/// behaviour: envoyproxy/envoy#34088; the fix #34829 was reverted in
+/// #35025) and no option changes it. It is harmless here, and this test
+/// keeps it so: nothing is injected, the filter judged the same value the
+/// cluster receives, and the only `Impersonate-User` is the gateway's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bare_cr_in_a_header_value_is_deleted_by_envoy_and_injects_nothing() {
+    let setup = Setup::start().await;
+    let token = setup.gw.mint(&["--sub", "mallory"]);
+    let request = format!(
+        "GET /clusters/a/api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: {}\r\n\
+         Authorization: Bearer {token}\r\nUser-Agent: kubeplex-adversarial/bare-cr\r\n\
+         X-Note: a\rImpersonate-User: admin\r\nConnection: close\r\n\r\n",
+        setup.target.addr
+    );
+    let (_, answer) = setup.target.http1(None, request.as_bytes());
+    let through = setup.drain_gateway_requests();
+    assert_eq!(through.len(), 1, "{answer:?}");
+    let r = &through[0].1;
+    assert_eq!(r.header_all("x-note"), ["aImpersonate-User: admin"]);
+    assert_eq!(r.header_all("impersonate-user"), ["mallory"]);
+}
