@@ -523,3 +523,50 @@ async fn revoking_a_token_or_removing_its_cluster_ends_its_streams() {
     let err = other.fails(&["get", "configmaps"]);
     assert!(err.contains(r#"context "a" not found"#), "{err}");
 }
+
+/// `kubeplex_config_reloads_total` from the control plane's /metrics.
+fn reloads(gw: &Gateway) -> u64 {
+    let text = http_get(&format!("{}/metrics", gw.admin)).expect("control plane /metrics");
+    text.lines()
+        .find_map(|l| l.strip_prefix("kubeplex_config_reloads_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("kubeplex_config_reloads_total")
+}
+
+/// The file watcher reacts to changes, not to reads: opening and reading
+/// every input (a `cat`, another instance sharing a CA, the reload's own
+/// reads) reloads nothing, and an idle control plane stays idle for 10 s,
+/// while Envoy keeps writing the audit log next to the inputs. A write
+/// still reloads (the watcher is alive).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reads_and_idle_time_cause_no_reload_but_a_write_does() {
+    let pki = Pki::new();
+    let a = pki.cluster("a").await;
+    let gw = Gateway::start(GatewaySpec::new(
+        &pki,
+        vec![ClusterEntry {
+            context: "a",
+            server: a.url(),
+        }],
+    ));
+    gw.version();
+    let k = gw.kubectl(&gw.mint(&["--sub", "alice"]), &["a"]);
+    let before = reloads(&gw);
+    let inputs = [&gw.kubeconfig, &gw.config, &gw.revocations];
+    let idle_until = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < idle_until {
+        for f in inputs {
+            std::fs::read(f).unwrap();
+        }
+        // the audit log, in the same folder, grows meanwhile
+        k.ok(&["get", "configmaps"]);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(reloads(&gw), before, "reads or idle time caused reloads");
+
+    let text = std::fs::read_to_string(&gw.revocations).unwrap();
+    replace_file(&gw.revocations, &format!("{text}\n# edited\n"));
+    wait_for("a reload after a write", Duration::from_secs(10), || {
+        (reloads(&gw) > before).then_some(())
+    });
+}

@@ -20,9 +20,11 @@ const MAX_DELAY: Duration = Duration::from_secs(1);
 pub fn spawn(cp: Arc<ControlPlane>) -> Result<tokio::task::JoinHandle<()>, notify::Error> {
     let (tx, mut rx) = mpsc::unbounded_channel::<PathBuf>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if let Ok(event) = event {
-            for path in event.paths {
-                let _ = tx.send(path);
+        if let Ok(event) = event.as_ref()
+            && changes_content(&event.kind)
+        {
+            for path in &event.paths {
+                let _ = tx.send(path.clone());
             }
         }
     })?;
@@ -48,6 +50,18 @@ pub fn spawn(cp: Arc<ControlPlane>) -> Result<tokio::task::JoinHandle<()>, notif
             rewatch(&mut watcher, &mut watched, &cp);
         }
     }))
+}
+
+/// Whether an event can change what a file holds: creation, removal,
+/// writes, renames (editors, the kubelet's `..data` swap). Not reads:
+/// opening an input (a `cat`, another instance, the reload itself) must
+/// not cause a reload, or reloads would wake each other forever.
+pub fn changes_content(kind: &notify::EventKind) -> bool {
+    use notify::event::{EventKind, MetadataKind, ModifyKind};
+    !matches!(
+        kind,
+        EventKind::Access(_) | EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime))
+    )
 }
 
 /// Whether an event on `path` can change an input: the file itself (also
@@ -102,5 +116,28 @@ mod tests {
             &files
         ));
         assert!(!is_input_event(Path::new("/elsewhere/kubeconfig"), &files));
+    }
+
+    #[test]
+    fn reads_are_not_changes() {
+        use notify::event::*;
+        for read in [
+            EventKind::Access(AccessKind::Open(AccessMode::Read)),
+            EventKind::Access(AccessKind::Close(AccessMode::Read)),
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)),
+            // the writes before it were Modify(Data) events already
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+        ] {
+            assert!(!changes_content(&read), "{read:?}");
+        }
+        for change in [
+            EventKind::Create(CreateKind::File),
+            EventKind::Modify(ModifyKind::Data(DataChange::Any)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::Permissions)),
+            EventKind::Remove(RemoveKind::File),
+        ] {
+            assert!(changes_content(&change), "{change:?}");
+        }
     }
 }
