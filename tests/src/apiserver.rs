@@ -61,7 +61,7 @@ mod watch;
 mod well_known;
 
 pub use authn::{ClientCertSubject, StaticToken};
-pub use authz::{Authorizer, AuthzRule};
+pub use authz::{Attributes, Authorizer, AuthzRule, Decision};
 pub use identity::UserInfo;
 pub use rbac::{Rbac, RbacError};
 pub use record::RecordedRequest;

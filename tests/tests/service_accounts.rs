@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use kubeplex_tests::apiserver::{
-    ApiServer, ApiServerConfig, Authorizer, IssuerDiscoveryAccess, SigningAlgorithm,
+    ApiServer, ApiServerConfig, Authorizer, IssuerDiscoveryAccess, Rbac, SigningAlgorithm,
 };
 use kubeplex_tests::kubectl::{Kubectl, Output};
 use kubeplex_tests::pki::{Ca, CertKey};
@@ -426,6 +426,61 @@ async fn discovery_access_follows_the_default_rbac_and_the_switches() {
     // A bad token is not anonymous: 401.
     assert_eq!(anonymous.get(Cred::Bearer("nope"), path).await.status, 401);
     assert_eq!(anonymous.server.jwks_fetch_count(), 1);
+}
+
+/// Under `Authorizer::Rbac` the issuer documents are RBAC's: the bootstrap
+/// binding (service accounts), the binding `IssuerDiscoveryAccess` adds,
+/// or one the test adds, e.g. the gateway's identity bound to
+/// `system:service-account-issuer-discovery` (plugin/pkg/auth/authorizer/
+/// rbac/bootstrappolicy: a ClusterRole with `get` on the two URLs).
+#[tokio::test]
+async fn issuer_discovery_under_rbac_comes_from_bindings() {
+    let binding = r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: gateway-reads-issuer}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "system:service-account-issuer-discovery"}
+subjects: [{kind: User, name: kubeplex-gateway}]
+"#;
+    let c = cluster_with(|config| {
+        config.authorizer = Authorizer::Rbac(Rbac::from_yaml(binding).unwrap());
+    })
+    .await;
+    let gateway = c.ca.client_cert("kubeplex-gateway", &["kubeplex:gateways"]);
+    let other = c.ca.client_cert("other", &["kubeplex:gateways"]);
+    for path in ["/openid/v1/jwks", "/.well-known/openid-configuration"] {
+        assert_eq!(
+            c.get(Cred::Cert(&gateway), path).await.status,
+            200,
+            "{path}"
+        );
+        let r = c.get(Cred::Cert(&other), path).await;
+        assert_eq!(r.status, 403, "{path}");
+        assert_eq!(
+            r.body["message"],
+            format!(r#"forbidden: User "other" cannot get path "{path}""#)
+        );
+    }
+    let api_aud = c.server.service_account_issuer();
+    let sa = c
+        .server
+        .mint_service_account_token("default", "reader", &[&api_aud], HOUR, None);
+    assert_eq!(
+        c.get(Cred::Bearer(&sa), "/openid/v1/jwks").await.status,
+        200
+    );
+    // IssuerDiscoveryAccess::Authenticated is a binding added to the same RBAC.
+    let wide = cluster_with(|config| {
+        config.authorizer = Authorizer::Rbac(Rbac::bootstrap());
+        config.service_accounts.discovery_access = IssuerDiscoveryAccess::Authenticated;
+    })
+    .await;
+    let other = wide.ca.client_cert("other", &[]);
+    assert_eq!(
+        wide.get(Cred::Cert(&other), "/openid/v1/jwks").await.status,
+        200
+    );
+    assert_eq!(wide.get(Cred::Nothing, "/openid/v1/jwks").await.status, 401);
 }
 
 #[tokio::test]
