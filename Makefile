@@ -7,8 +7,12 @@ KUBEPLEX := target/debug/kubeplex
 ENVOY = $(shell ls .venv/lib/python3*/site-packages/envoy/_bin/envoy 2>/dev/null | head -n1)
 # Extra arguments for `make run`, e.g. ARGS="--kubeconfig ~/.kube/config"
 ARGS ?=
+# Fuzzing (fuzz/README.md): seconds per target, and which targets (empty: all)
+FUZZ_SECONDS ?= 600
+FUZZ_CI_SECONDS ?= 30
+FUZZ_TARGETS ?=
 
-.PHONY: setup build run test lint unit e2e validate bench clean
+.PHONY: setup build run test lint unit e2e validate bench fuzz fuzz-ci clean
 
 setup:
 	@scripts/setup.sh $(SETUP_FLAGS)
@@ -21,14 +25,27 @@ build: setup
 run: build
 	$(KUBEPLEX) up --envoy $(ENVOY) --filter-wasm $(WASM) $(ARGS)
 
-## Run every test: lints, unit tests, Envoy config validation, end-to-end tests.
+## Run every test: lints, unit tests, Envoy config validation, end-to-end tests,
+## then every fuzz target for $(FUZZ_CI_SECONDS) s (make fuzz-ci).
 ## Tests marked #[ignore] need Envoy and the wasm build, which `build` provides:
 ## they run too, except the CPU benchmark.
-test: SETUP_FLAGS = --with-compose
+test: SETUP_FLAGS = --with-compose --with-fuzz
 test: build lint validate
 	KUBEPLEX_ENVOY=$(abspath $(ENVOY)) KUBEPLEX_FILTER_WASM=$(abspath $(WASM)) KUBEPLEX_BIN=$(abspath $(KUBEPLEX)) \
 	  $(CARGO) nextest run --workspace --no-fail-fast --failure-output final \
 	  --run-ignored all -E 'not test(cpu_per_request_in_envoy)'
+	@$(MAKE) --no-print-directory fuzz-ci
+
+## Fuzz every target for FUZZ_SECONDS (default 600) each; fails on a crash.
+## FUZZ_TARGETS="token route" picks some. See fuzz/README.md.
+fuzz: SETUP_FLAGS = --with-fuzz
+fuzz: setup
+	CARGO=$(CARGO) fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+## The CI fuzz run (part of `make test`): every target for FUZZ_CI_SECONDS (30).
+fuzz-ci: SETUP_FLAGS = --with-fuzz
+fuzz-ci: setup
+	CARGO=$(CARGO) fuzz/run.sh $(FUZZ_CI_SECONDS) $(FUZZ_TARGETS)
 
 lint:
 	$(CARGO) fmt --all -- --check

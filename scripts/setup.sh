@@ -6,8 +6,18 @@
 #   - kubectl, when missing (Debian's kubernetes-client as a fallback)
 #   - cargo-nextest (the test runner), when missing
 #   - docker-compose v1 (only to validate docker-compose.yml), when --with-compose
+#   - cargo-fuzz and a C++ compiler (libFuzzer), when --with-fuzz (make fuzz, make test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+WITH_COMPOSE=0 WITH_FUZZ=0
+for arg in "$@"; do
+  case $arg in
+    --with-compose) WITH_COMPOSE=1 ;;
+    --with-fuzz) WITH_FUZZ=1 ;;
+    *) echo "setup.sh: ignoring unknown option $arg (known: --with-compose --with-fuzz)" >&2 ;;
+  esac
+done
 
 ENVOY_VERSION=1.40.0
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
@@ -45,7 +55,23 @@ fi
 # kubectl, which `set -o pipefail` turns into a failed setup)
 kubectl version --client 2>/dev/null | sed -n '1s/^/    /p'
 
-if [ "${1:-}" = "--with-compose" ] && ! command -v docker-compose >/dev/null; then
+if [ "$WITH_COMPOSE" = 1 ] && ! command -v docker-compose >/dev/null; then
   say "installing docker-compose (to validate docker-compose.yml)"
   apt_install docker-compose
+fi
+
+# The fuzzer (fuzz/README.md): cargo-fuzz drives libFuzzer on stable Rust
+# (--sanitizer none); libfuzzer-sys compiles libFuzzer's C++ sources.
+CARGO_FUZZ_VERSION=0.13.2
+if [ "$WITH_FUZZ" = 1 ]; then
+  # (captured, not piped into grep -q: no SIGPIPE under pipefail)
+  installed=$(cargo fuzz --version 2>/dev/null || true)
+  if [ "$installed" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
+    say "installing cargo-fuzz $CARGO_FUZZ_VERSION (the fuzzer driver)"
+    cargo install --locked --version "$CARGO_FUZZ_VERSION" cargo-fuzz
+  fi
+  if ! command -v c++ >/dev/null; then
+    say "installing a C++ compiler (libFuzzer is C++)"
+    apt_install g++
+  fi
 fi
