@@ -86,7 +86,7 @@ async fn kubectl_reaches_two_clusters_by_path_prefix_as_the_token_user() {
     );
 
     // What reached cluster a: the gateway's identity, the user's impersonation, no token.
-    let seen = a.requests();
+    let seen = a.forwarded();
     let create = seen
         .iter()
         .find(|r| r.method == "POST" && r.path == "/api/v1/namespaces/default/configmaps")
@@ -118,7 +118,7 @@ async fn kubectl_reaches_two_clusters_by_path_prefix_as_the_token_user() {
         assert_eq!(r.header("impersonate-user"), Some("alice"));
     }
     assert!(
-        b.requests().iter().all(|r| !r.path.contains("only-on-a")),
+        b.forwarded().iter().all(|r| !r.path.contains("only-on-a")),
         "cluster b saw cluster a's traffic"
     );
 }
@@ -153,12 +153,12 @@ async fn ctx_claim_routes_a_bare_url_and_binds_the_token_to_its_cluster() {
     ]
     .concat());
     assert!(
-        b.requests()
+        b.forwarded()
             .iter()
             .any(|r| r.method == "POST" && r.header("impersonate-user") == Some("bob"))
     );
     assert!(
-        a.requests().is_empty(),
+        a.forwarded().is_empty(),
         "cluster a must not see a token bound to b"
     );
     // The token is bound to b: the path naming a is refused.
@@ -167,7 +167,7 @@ async fn ctx_claim_routes_a_bare_url_and_binds_the_token_to_its_cluster() {
         err.contains("Forbidden") && err.contains(r#"bound to context "b""#),
         "{err}"
     );
-    assert!(a.requests().is_empty());
+    assert!(a.forwarded().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -305,9 +305,9 @@ async fn every_refusal_is_a_precise_status_and_reaches_no_cluster() {
             "{what}: kubectl should report {kind:?}:\n{err}"
         );
         assert!(
-            a.requests().is_empty(),
+            a.forwarded().is_empty(),
             "{what}: a refused request reached the cluster: {:?}",
-            a.requests()
+            a.forwarded()
         );
     }
 
@@ -315,11 +315,11 @@ async fn every_refusal_is_a_precise_status_and_reaches_no_cluster() {
     let k = gw.kubectl(&valid, &["nope"]);
     let err = k.fails(&["get", "configmaps"]);
     assert!(err.contains(r#"context "nope" not found"#), "{err}");
-    assert!(a.requests().is_empty());
+    assert!(a.forwarded().is_empty());
 
     // And the valid token still works.
     gw.kubectl(&valid, &["a"]).ok(&["get", "configmaps"]);
-    assert!(!a.requests().is_empty());
+    assert!(!a.forwarded().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -341,7 +341,7 @@ async fn a_watch_through_the_gateway_receives_later_events() {
     watch.expect_line("after", Duration::from_secs(20));
     assert!(!watch.exited(), "the watch ended early");
     let w = a
-        .requests()
+        .forwarded()
         .into_iter()
         .find(|r| r.query.contains("watch=true"))
         .expect("the watch reached the cluster");
@@ -366,7 +366,7 @@ async fn kubeconfig_edits_change_routes_live_and_broken_edits_change_nothing() {
     let token = gw.mint(&["--sub", "alice"]);
     let k = gw.kubectl(&token, &["a", "c"]);
     k.ok(&["--context", "a", "get", "configmaps"]);
-    assert!(!a1.requests().is_empty());
+    assert!(!a1.forwarded().is_empty());
     let err = k.fails(&["--context", "c", "get", "configmaps"]);
     assert!(err.contains(r#"context "c" not found"#), "{err}");
 
@@ -396,16 +396,16 @@ async fn kubeconfig_edits_change_routes_live_and_broken_edits_change_nothing() {
         Duration::from_secs(5),
     );
     assert!(
-        c.requests().iter().any(|r| r.method == "POST"),
+        c.forwarded().iter().any(|r| r.method == "POST"),
         "the new cluster c was reached"
     );
     k.ok(&["--context", "a", "create", "configmap", "on-a2"]);
     assert!(
-        a2.requests().iter().any(|r| r.method == "POST"),
+        a2.forwarded().iter().any(|r| r.method == "POST"),
         "a moved to its new server"
     );
     assert!(
-        a1.requests().is_empty(),
+        a1.forwarded().is_empty(),
         "the old server of a still got traffic"
     );
 

@@ -61,6 +61,23 @@ fn env_or_workspace(var: &str, rel: &str) -> PathBuf {
     p
 }
 
+/// What the gateway forwarded to a test cluster: requests that passed
+/// through Envoy (which sets `x-request-id` on every one), not the control
+/// plane's own preflight and key fetches, which talk to clusters directly.
+pub trait Forwarded {
+    /// The recorded requests that came through Envoy, in order.
+    fn forwarded(&self) -> Vec<kubeplex_tests::apiserver::RecordedRequest>;
+}
+
+impl Forwarded for ApiServer {
+    fn forwarded(&self) -> Vec<kubeplex_tests::apiserver::RecordedRequest> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.header("x-request-id").is_some())
+            .collect()
+    }
+}
+
 /// GET over plain HTTP/1.1 (the admin endpoints); the body on 200.
 pub fn http_get(url: &str) -> Option<String> {
     use std::io::{Read, Write};

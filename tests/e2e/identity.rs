@@ -97,7 +97,7 @@ async fn two_issuers_at_once_with_their_claim_mappings() {
         serde_json::json!(["blue"])
     );
 
-    let seen = a.requests();
+    let seen = a.forwarded();
     let by_alice = seen
         .iter()
         .find(|r| r.header("impersonate-user") == Some("alice"))
@@ -165,7 +165,7 @@ async fn keys_from_a_jwks_url_and_from_oidc_discovery() {
     gw.kubectl(&t1, &["a"]).ok(&["get", "configmaps"]);
     gw.kubectl(&t2, &["a"]).ok(&["get", "configmaps"]);
     let users: Vec<String> = a
-        .requests()
+        .forwarded()
         .iter()
         .filter_map(|r| r.header("impersonate-user").map(String::from))
         .collect();
@@ -292,7 +292,7 @@ async fn service_account_tokens_of_a_trusted_cluster_reach_another_cluster() {
     let k = gw.kubectl(&token, &["b"]);
     k.ok(&["get", "configmaps"]);
     let r = b
-        .requests()
+        .forwarded()
         .into_iter()
         .find(|r| r.header("impersonate-user").is_some())
         .expect("b was reached");

@@ -132,7 +132,7 @@ fn assert_forwarded_as_alice(r: &RecordedRequest) {
 fn upgraded(a: &ApiServer, subresource: &str, t: Transport) -> RecordedRequest {
     let path = format!("/api/v1/namespaces/{NS}/pods/{POD}/{subresource}");
     let r = a
-        .requests()
+        .forwarded()
         .into_iter()
         .rfind(|r| r.path == path)
         .unwrap_or_else(|| panic!("{t:?}: no {path} request reached the cluster"));
@@ -262,7 +262,7 @@ async fn watches_wait_and_rollout_status() {
         assert!(!s.exited(), "a watch ended: {}", s.stderr());
     }
     let watches: Vec<RecordedRequest> =
-        w.a.requests()
+        w.a.forwarded()
             .into_iter()
             .filter(|r| r.query.contains("watch=true"))
             .collect();
@@ -327,7 +327,7 @@ async fn logs_and_a_follow_that_outlives_the_default_route_timeout() {
     assert!(!watch.exited(), "the watch ended: {}", watch.stderr());
 
     let r =
-        w.a.requests()
+        w.a.forwarded()
             .into_iter()
             .find(|r| r.path.ends_with("/pods/web-0/log") && r.query.contains("follow=true"))
             .expect("the follow reached the cluster");
@@ -584,7 +584,7 @@ async fn apply_diff_edit_patch_and_delete_wait() {
         "configmap/app created"
     );
     assert!(
-        w.a.requests()
+        w.a.forwarded()
             .iter()
             .any(|r| r.path.starts_with("/openapi/v") && r.status == 200),
         "client-side apply fetched no OpenAPI document"
@@ -606,7 +606,7 @@ async fn apply_diff_edit_patch_and_delete_wait() {
         r.stdout
     );
     assert!(
-        w.a.requests().iter().any(|r| r.method == "PATCH"
+        w.a.forwarded().iter().any(|r| r.method == "PATCH"
             && r.path == "/api/v1/namespaces/default/configmaps/app"
             && r.query.contains("dryRun=All")),
         "diff made no dry-run patch"
@@ -628,7 +628,7 @@ async fn apply_diff_edit_patch_and_delete_wait() {
         "configmap/ssa serverside-applied"
     );
     let req =
-        w.a.requests()
+        w.a.forwarded()
             .into_iter()
             .rfind(|r| r.method == "PATCH" && r.path.ends_with("/configmaps/ssa"))
             .expect("the apply patch reached the cluster");
@@ -685,7 +685,7 @@ async fn apply_diff_edit_patch_and_delete_wait() {
     let err = w.k.fails(&["get", "configmap", "app"]);
     assert!(err.contains(r#"configmaps "app" not found"#), "{err}");
 
-    for r in w.a.requests() {
+    for r in w.a.forwarded() {
         assert_forwarded_as_alice(&r);
     }
 }
@@ -741,7 +741,7 @@ async fn discovery_explain_and_auth_as_the_impersonated_user() {
     let out = w.k.ok(&["explain", "deployment.spec.replicas"]);
     assert!(out.contains("Number of desired pods."), "{out}");
     assert!(
-        w.a.requests()
+        w.a.forwarded()
             .iter()
             .any(|r| r.path == "/openapi/v3/api/v1" && r.status == 200),
         "explain did not read OpenAPI v3 from the cluster"
@@ -755,7 +755,7 @@ async fn discovery_explain_and_auth_as_the_impersonated_user() {
     let r = w.k.run(&["auth", "can-i", "delete", "pods"]);
     assert_eq!((r.code, r.stdout.trim()), (Some(1), "no"), "{}", r.stderr);
     let ssar =
-        w.a.requests()
+        w.a.forwarded()
             .into_iter()
             .rfind(|r| r.path.ends_with("/selfsubjectaccessreviews"))
             .expect("can-i asked the cluster");
@@ -786,7 +786,7 @@ async fn discovery_explain_and_auth_as_the_impersonated_user() {
         ["Groups", "[dev", "ops", "system:authenticated]"],
         "{out}"
     );
-    for r in w.a.requests() {
+    for r in w.a.forwarded() {
         assert_forwarded_as_alice(&r);
     }
 }
@@ -800,12 +800,12 @@ async fn get_raw_paths() {
     let v = json_of(&w.k.ok(&["get", "--raw", "/api"]));
     assert_eq!(v["kind"], "APIVersions");
     assert!(
-        w.a.requests().iter().any(|r| r.path == "/api"),
+        w.a.forwarded().iter().any(|r| r.path == "/api"),
         "cluster a did not see the raw request"
     );
     // A server name that is no context's selects nothing, and nothing
     // reaches a cluster.
-    let seen = w.a.requests().len();
+    let seen = w.a.forwarded().len();
     let stray = w.gw.kubectl(&alice_token(&w.gw, &[]), &["zz"]);
     let err = stray.fails(&["get", "--raw", "/version"]);
     assert!(
@@ -813,7 +813,7 @@ async fn get_raw_paths() {
         "{err}"
     );
     assert_eq!(
-        w.a.requests().len(),
+        w.a.forwarded().len(),
         seen,
         "a stray request reached a cluster"
     );
@@ -870,11 +870,11 @@ async fn get_raw_paths() {
         );
     }
 
-    let paths: Vec<String> = w.a.requests().iter().map(|r| r.path.clone()).collect();
+    let paths: Vec<String> = w.a.forwarded().iter().map(|r| r.path.clone()).collect();
     for want in ["/api", "/apis", "/version", "/openapi/v3"] {
         assert!(paths.iter().any(|p| p == want), "{want} not in {paths:?}");
     }
-    for r in w.a.requests() {
+    for r in w.a.forwarded() {
         assert_forwarded_as_alice(&r);
     }
 }

@@ -114,13 +114,13 @@ async fn policy_decides_per_cluster_verb_and_resource_and_refusals_reach_nothing
         "{err}"
     );
     assert!(
-        dev.requests().iter().all(|r| !r.path.contains("secrets")),
+        dev.forwarded().iter().all(|r| !r.path.contains("secrets")),
         "a refused request reached dev-a"
     );
     assert!(
-        prod.requests().is_empty(),
+        prod.forwarded().is_empty(),
         "a refused request reached prod: {:?}",
-        prod.requests()
+        prod.forwarded()
     );
 
     // exec is `create` on pods/exec: olivia may, alice may not.
@@ -132,7 +132,7 @@ async fn policy_decides_per_cluster_verb_and_resource_and_refusals_reach_nothing
         "{err}"
     );
     assert_eq!(
-        dev.requests()
+        dev.forwarded()
             .iter()
             .filter(|r| r.path.ends_with("/exec"))
             .count(),

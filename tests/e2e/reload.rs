@@ -199,7 +199,7 @@ async fn twenty_reloads_keep_cluster_a_streams_then_a_moves() {
     assert!(a1.wait_for_active_streams(2, T).await);
     assert_eq!(a1.active_watches(), 1);
     let opened = |server: &ApiServer| {
-        let reqs = server.requests();
+        let reqs = server.forwarded();
         (
             reqs.iter().filter(|r| r.path.ends_with("/exec")).count(),
             reqs.iter()
