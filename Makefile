@@ -25,16 +25,15 @@ build: setup
 run: build
 	$(KUBEPLEX) up --envoy $(ENVOY) --filter-wasm $(WASM) $(ARGS)
 
-## Run every test: lints, unit tests, Envoy config validation, end-to-end tests,
-## then every fuzz target for $(FUZZ_CI_SECONDS) s (make fuzz-ci).
+## Run every test: lints, Envoy config validation, every fuzz target for
+## FUZZ_CI_SECONDS (make fuzz-ci), unit tests, end-to-end tests.
 ## Tests marked #[ignore] need Envoy and the wasm build, which `build` provides:
 ## they run too, except the CPU benchmark.
 test: SETUP_FLAGS = --with-compose --with-fuzz
-test: build lint validate
+test: build lint validate fuzz-ci
 	KUBEPLEX_ENVOY=$(abspath $(ENVOY)) KUBEPLEX_FILTER_WASM=$(abspath $(WASM)) KUBEPLEX_BIN=$(abspath $(KUBEPLEX)) \
 	  $(CARGO) nextest run --workspace --no-fail-fast --failure-output final \
 	  --run-ignored all -E 'not test(cpu_per_request_in_envoy)'
-	@$(MAKE) --no-print-directory fuzz-ci
 
 ## Fuzz every target for FUZZ_SECONDS (default 600) each; fails on a crash.
 ## FUZZ_TARGETS="token route" picks some. See fuzz/README.md.
@@ -42,7 +41,8 @@ fuzz: SETUP_FLAGS = --with-fuzz
 fuzz: setup
 	CARGO=$(CARGO) fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
-## The CI fuzz run (part of `make test`): every target for FUZZ_CI_SECONDS (30).
+## The CI fuzz run (part of `make test`, before the unit tests, so that
+## nextest's summary closes the output): every target for FUZZ_CI_SECONDS (30).
 fuzz-ci: SETUP_FLAGS = --with-fuzz
 fuzz-ci: setup
 	CARGO=$(CARGO) fuzz/run.sh $(FUZZ_CI_SECONDS) $(FUZZ_TARGETS)
