@@ -3,6 +3,7 @@
 //! - [`filter::v1`]: what the control plane pushes to the wasm filter.
 //! - [`admin::v1`]: the control plane's admin API (with the `grpc` feature,
 //!   also the tonic client and server).
+//! - [`routing`]: names the control plane's routes and the filter agree on.
 //! - [`audit`]: the access-log line that wraps the filter's audit record
 //!   (used by the control plane and by the benchmark).
 #![forbid(unsafe_code)]
@@ -22,6 +23,17 @@ pub mod admin {
         #[cfg(not(feature = "grpc"))]
         include!(concat!(env!("OUT_DIR"), "/messages/kubeplex.admin.v1.rs"));
     }
+}
+
+/// How a request names its cluster: the names the control plane's routes
+/// and the filter must agree on (the filter config carries them too, so
+/// these are the values the control plane sends and the filter defaults to).
+pub mod routing {
+    /// The request header the filter sets to the chosen context; the
+    /// routes match it (and remove it before the cluster sees the request).
+    pub const CONTEXT_HEADER: &str = "x-kubeplex-context";
+    /// The path prefix that selects a cluster: `/clusters/<context>/<api path>`.
+    pub const CLUSTER_PATH_PREFIX: &str = "/clusters/";
 }
 
 /// The filter's audit record as Envoy logs it.

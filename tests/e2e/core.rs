@@ -5,6 +5,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
+use kubeplex_proto::routing::{CLUSTER_PATH_PREFIX, CONTEXT_HEADER};
 
 use crate::harness::*;
 
@@ -107,11 +108,11 @@ async fn kubectl_reaches_two_clusters_by_path_prefix_as_the_token_user() {
             "Authorization reached the cluster: {r:?}"
         );
         assert!(
-            r.header("x-kubeplex-context").is_none(),
+            r.header(CONTEXT_HEADER).is_none(),
             "routing header leaked: {r:?}"
         );
         assert!(
-            !r.path.starts_with("/clusters/"),
+            !r.path.starts_with(CLUSTER_PATH_PREFIX),
             "path prefix not stripped: {}",
             r.path
         );

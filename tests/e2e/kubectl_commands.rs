@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
+use kubeplex_proto::routing::CLUSTER_PATH_PREFIX;
 use kubeplex_tests::apiserver::{
     ApiServer, ApiServerConfig, Authorizer, AuthzRule, RecordedRequest, SEEDED_LOG_LINES,
 };
@@ -117,7 +118,7 @@ fn assert_forwarded_as_alice(r: &RecordedRequest) {
         "{what}: the token reached the cluster"
     );
     assert!(
-        !r.path.starts_with("/clusters/"),
+        !r.path.starts_with(CLUSTER_PATH_PREFIX),
         "{what}: path prefix not stripped"
     );
     assert_eq!(

@@ -15,6 +15,7 @@ use kubeplex_proto::admin::v1::admin_server::{Admin, AdminServer};
 use tonic::{Request, Response, Status};
 
 use crate::control_plane::ControlPlane;
+use crate::error_chain::error_chain;
 
 /// The gRPC service.
 pub struct AdminService {
@@ -129,23 +130,19 @@ pub fn status_json(cp: &ControlPlane) -> serde_json::Value {
             })
         })
         .collect();
-    let keys = cp.with_state(|st| {
-        st.key_status
-            .iter()
-            .map(|(issuer, k)| {
-                serde_json::json!({
-                    "issuer": issuer, "source": k.source, "keys": k.keys,
-                    "fetches_ok": k.fetches_ok, "fetches_failed": k.fetches_failed,
-                    "last_success_at": k.last_success_at, "last_error": k.last_error,
-                })
+    let keys: Vec<_> = cp
+        .key_store()
+        .statuses()
+        .iter()
+        .map(|(issuer, k)| {
+            serde_json::json!({
+                "issuer": issuer, "source": k.source, "keys": k.keys,
+                "fetches_ok": k.fetches_ok, "fetches_failed": k.fetches_failed,
+                "last_success_at": k.last_success_at, "last_error": k.last_error,
             })
-            .collect::<Vec<_>>()
-    });
-    let checks = cp
-        .cluster_checks
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+        })
+        .collect();
+    let checks = cp.cluster_checks().latest();
     serde_json::json!({
         "version": s.version,
         "remote_keys": keys,
@@ -234,11 +231,7 @@ pub fn metrics_text(cp: &ControlPlane) -> String {
         "1 when the input's latest edit loaded, 0 when it was rejected.",
         &inputs,
     );
-    let checks = cp
-        .cluster_checks
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let checks = cp.cluster_checks().latest();
     let rows: Vec<(String, u64)> = checks
         .iter()
         .flat_map(|r| r.rows.iter())
@@ -289,7 +282,7 @@ impl Admin for AdminService {
             tokio::task::spawn_blocking(move || cp.revoke(&req.jti, reason, expires))
                 .await
                 .map_err(|e| Status::internal(e.to_string()))?
-                .map_err(Status::failed_precondition)?;
+                .map_err(|e| Status::failed_precondition(error_chain(&e)))?;
         Ok(Response::new(admin::RevokeResponse { added, version }))
     }
 

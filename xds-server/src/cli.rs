@@ -2,18 +2,21 @@
 
 pub mod admin_client;
 pub mod check;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod kubeconfig;
 pub mod serve;
 pub mod token;
 pub mod up;
 
+use anyhow::Context as _;
+
 /// A multi-threaded tokio runtime.
-pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| e.to_string())
+        .context("cannot start the async runtime")
 }
 
 /// Logs to stderr; `RUST_LOG` overrides the level (default info).

@@ -17,24 +17,60 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest body read.
 const MAX_BODY: usize = 1 << 20;
 
-/// Why a request failed.
+/// A cause carried by an [`HttpError`].
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a request failed. Messages do not repeat the cause: print the whole
+/// chain with [`crate::error_chain::error_chain`].
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
-    /// The URL cannot be used (not https, unparsable).
-    #[error("{0}")]
-    BadUrl(String),
+    /// The URL does not parse.
+    #[error("{url}")]
+    BadUrl {
+        /// The URL as given.
+        url: String,
+        /// Why it does not parse.
+        #[source]
+        source: http::uri::InvalidUri,
+    },
+    /// The URL is not `https://` (keys and clusters are only reached over TLS).
+    #[error("{url}: only https is used")]
+    NotHttps {
+        /// The URL as given.
+        url: String,
+    },
+    /// The request could not be built (a header value it cannot carry).
+    #[error("cannot build the request")]
+    Request(#[source] http::Error),
     /// TLS setup (CA bundle, client certificate, server name) failed.
-    #[error("TLS setup: {0}")]
-    Tls(String),
-    /// Connecting, or the request itself, failed or timed out.
-    #[error("{method} {url}: {reason}")]
+    #[error("TLS setup: {what}")]
+    Tls {
+        /// What was being set up, e.g. `CA bundle`.
+        what: String,
+        /// Why it failed.
+        #[source]
+        source: Cause,
+    },
+    /// No answer (or no whole body) within [`TIMEOUT`].
+    #[error("{method} {url}: {what}")]
+    Timeout {
+        /// The method.
+        method: &'static str,
+        /// The URL.
+        url: String,
+        /// What timed out, e.g. `timed out after 10s`.
+        what: String,
+    },
+    /// Connecting, or the request itself, failed.
+    #[error("{method} {url}")]
     Transport {
         /// The method.
         method: &'static str,
         /// The URL.
         url: String,
-        /// Every cause, `: `-joined.
-        reason: String,
+        /// What failed.
+        #[source]
+        source: Cause,
     },
 }
 
@@ -81,13 +117,18 @@ impl Credentials {
     fn tls(&self) -> Result<rustls::ClientConfig, HttpError> {
         use rustls_pki_types::pem::PemObject;
         use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-        let tls = |what: &str, e: &dyn std::fmt::Display| HttpError::Tls(format!("{what}: {e}"));
+        fn tls(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> HttpError {
+            HttpError::Tls {
+                what: what.to_string(),
+                source: Box::new(e),
+            }
+        }
         let mut roots = rustls::RootCertStore::empty();
         match &self.ca_pem {
             Some(pem) => {
                 for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-                    let cert = cert.map_err(|e| tls("CA bundle", &e))?;
-                    roots.add(cert).map_err(|e| tls("CA bundle", &e))?;
+                    let cert = cert.map_err(|e| tls("CA bundle", e))?;
+                    roots.add(cert).map_err(|e| tls("CA bundle", e))?;
                 }
             }
             None => {
@@ -99,7 +140,7 @@ impl Credentials {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(|e| tls("protocol versions", &e))?;
+            .map_err(|e| tls("protocol versions", e))?;
         let builder = if self.skip_verify {
             builder
                 .dangerous()
@@ -112,16 +153,28 @@ impl Credentials {
                 let chain: Vec<CertificateDer<'static>> =
                     CertificateDer::pem_slice_iter(cert.as_bytes())
                         .collect::<Result<_, _>>()
-                        .map_err(|e| tls("client certificate", &e))?;
+                        .map_err(|e| tls("client certificate", e))?;
                 let key = PrivateKeyDer::from_pem_slice(key.as_bytes())
-                    .map_err(|e| tls("client key", &e))?;
+                    .map_err(|e| tls("client key", e))?;
                 builder
                     .with_client_auth_cert(chain, key)
-                    .map_err(|e| tls("client certificate", &e))
+                    .map_err(|e| tls("client certificate", e))
             }
             _ => Ok(builder.with_no_client_auth()),
         }
     }
+}
+
+/// `https://host:port/prefix` of a kubeconfig context's server (an IPv6
+/// host in brackets).
+pub fn base_url(target: &ClusterTarget) -> String {
+    let s = &target.server;
+    let host = if s.host.contains(':') {
+        format!("[{}]", s.host)
+    } else {
+        s.host.clone()
+    };
+    format!("https://{host}:{}{}", s.port, s.path)
 }
 
 /// A response: status, headers, body (at most 1 MiB).
@@ -152,11 +205,14 @@ async fn request(
     body: Option<&[u8]>,
     creds: &Credentials,
 ) -> Result<Reply, HttpError> {
-    let uri: hyper::Uri = url
-        .parse()
-        .map_err(|e| HttpError::BadUrl(format!("{url}: {e}")))?;
+    let uri: hyper::Uri = url.parse().map_err(|source| HttpError::BadUrl {
+        url: url.to_string(),
+        source,
+    })?;
     if uri.scheme_str() != Some("https") {
-        return Err(HttpError::BadUrl(format!("{url}: only https is used")));
+        return Err(HttpError::NotHttps {
+            url: url.to_string(),
+        });
     }
     let builder = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(creds.tls()?)
@@ -164,7 +220,10 @@ async fn request(
     let connector = match &creds.tls_server_name {
         Some(name) => {
             let name = rustls_pki_types::ServerName::try_from(name.clone())
-                .map_err(|e| HttpError::Tls(format!("tls-server-name {name:?}: {e}")))?;
+                .map_err(|e| HttpError::Tls {
+                    what: format!("tls-server-name {name:?}"),
+                    source: Box::new(e),
+                })?;
             builder
                 .with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
                 .enable_http1()
@@ -189,40 +248,33 @@ async fn request(
         .body(Full::new(bytes::Bytes::copy_from_slice(
             body.unwrap_or_default(),
         )))
-        .map_err(|e| HttpError::BadUrl(e.to_string()))?;
-    let transport = |reason: String| HttpError::Transport {
+        .map_err(HttpError::Request)?;
+    let timeout = |what: String| HttpError::Timeout {
         method,
         url: url.to_string(),
-        reason,
+        what,
+    };
+    let transport = |source: Cause| HttpError::Transport {
+        method,
+        url: url.to_string(),
+        source,
     };
     let response = tokio::time::timeout(TIMEOUT, client.request(request))
         .await
-        .map_err(|_| transport(format!("timed out after {TIMEOUT:?}")))?
-        .map_err(|e| transport(error_chain(&e)))?;
+        .map_err(|_| timeout(format!("timed out after {TIMEOUT:?}")))?
+        .map_err(|e| transport(Box::new(e)))?;
     let status = response.status().as_u16();
     let (parts, body) = response.into_parts();
     let body = tokio::time::timeout(TIMEOUT, Limited::new(body, MAX_BODY).collect())
         .await
-        .map_err(|_| transport("timed out reading the body".into()))?
-        .map_err(|e| transport(e.to_string()))?
+        .map_err(|_| timeout("timed out reading the body".into()))?
+        .map_err(transport)?
         .to_bytes();
     Ok(Reply {
         status,
         headers: parts.headers,
         body: body.to_vec(),
     })
-}
-
-/// An error and its causes, `: `-joined (hyper's own message is vague).
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 /// `insecure-skip-tls-verify`: any certificate, but still a real handshake.

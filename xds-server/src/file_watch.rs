@@ -9,7 +9,7 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use crate::control_plane::{ControlPlane, watch_dirs};
+use crate::control_plane::ControlPlane;
 
 /// Quiet time after the last event before reloading.
 const DEBOUNCE: Duration = Duration::from_millis(150);
@@ -74,6 +74,25 @@ pub fn is_input_event(path: &Path, files: &[PathBuf]) -> bool {
         .is_some_and(|n| n.to_string_lossy().starts_with(".."))
         && files.iter().any(|f| f.parent() == path.parent());
     configmap_swap || files.iter().any(|f| f == path)
+}
+
+/// Directories to watch for a set of files (editors replace files by
+/// renaming, and Kubernetes swaps ConfigMap symlinks: watch the parents).
+pub fn watch_dirs(files: &[PathBuf]) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = files
+        .iter()
+        .filter_map(|f| f.parent().map(Path::to_path_buf))
+        .map(|d| {
+            if d.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                d
+            }
+        })
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    dirs
 }
 
 fn rewatch(watcher: &mut impl Watcher, watched: &mut Vec<PathBuf>, cp: &ControlPlane) {

@@ -21,6 +21,18 @@ mod readme_tests;
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The last good kubeconfig and gateway config together: what key
+/// fetching and the cluster preflight work from. The control plane
+/// publishes a new one whenever a reload accepts a new version of either.
+#[derive(Debug, Clone)]
+pub struct LastGood {
+    /// The clusters.
+    pub kubeconfig: Arc<kubeconfig::LoadedKubeconfig>,
+    /// Listener, issuers, the files it names.
+    pub gateway: Arc<gateway_config::GatewayConfig>,
+}
 
 /// One problem in one input file, precise enough to fix without guessing.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,10 +4,13 @@
 
 pub mod admin;
 pub mod ads;
+pub mod clock;
 pub mod cluster_http;
 pub mod control_plane;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod envoy;
+pub mod error_chain;
 pub mod file_watch;
 pub mod inputs;
 pub mod issuers;

@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::local_files::{write_private, write_public};
-use crate::token_mint::{MintRequest, SigningKey, load_signing_key, mint, public_key_pem};
-use crate::user_kubeconfig::{UserKubeconfig, render};
+use crate::token_mint::{
+    MintError, MintRequest, SigningKey, load_signing_key, mint, public_key_pem,
+};
+use crate::user_kubeconfig::{UserKubeconfig, YamlError, render};
 
 /// The issuer URL of the locally generated issuer.
 pub const LOCAL_ISSUER: &str = "https://kubeplex.local/issuer";
@@ -30,8 +32,69 @@ pub struct LocalGateway {
     pub url: String,
 }
 
-fn io(path: &Path, e: impl std::fmt::Display) -> String {
-    format!("{}: {e}", path.display())
+/// Why the local gateway's files could not be generated.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalSetupError {
+    /// A file or directory could not be read or written.
+    #[error("{}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A key or certificate could not be generated.
+    #[error("cannot generate {what}")]
+    Generate {
+        /// What, e.g. `the gateway CA`.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: rcgen::Error,
+    },
+    /// A name the gateway certificate must carry is not a valid DNS name.
+    #[error("{name}")]
+    ServerName {
+        /// The name.
+        name: String,
+        /// Why.
+        #[source]
+        source: rcgen::Error,
+    },
+    /// The issuer key does not load, or a token could not be minted with it.
+    #[error("{}", path.display())]
+    Mint {
+        /// The issuer key file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: MintError,
+    },
+    /// The user's kubeconfig could not be written as YAML.
+    #[error("the user kubeconfig")]
+    Yaml(#[source] YamlError),
+}
+
+/// An [`LocalSetupError::Io`] for `path`.
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LocalSetupError + '_ {
+    move |source| LocalSetupError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// An [`LocalSetupError::Generate`] for `what`.
+fn generating(what: &'static str) -> impl FnOnce(rcgen::Error) -> LocalSetupError {
+    move |source| LocalSetupError::Generate { what, source }
+}
+
+/// An [`LocalSetupError::Mint`] for the key at `path`.
+fn minting(path: &Path) -> impl FnOnce(MintError) -> LocalSetupError + '_ {
+    move |source| LocalSetupError::Mint {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// A CA plus a gateway serving certificate valid for `names` (DNS names or
@@ -39,7 +102,7 @@ fn io(path: &Path, e: impl std::fmt::Display) -> String {
 pub(crate) fn gateway_tls(
     dir: &Path,
     names: &[String],
-) -> Result<(PathBuf, PathBuf, PathBuf), String> {
+) -> Result<(PathBuf, PathBuf, PathBuf), LocalSetupError> {
     let (ca_path, cert_path, key_path) = (
         dir.join("gateway-ca.pem"),
         dir.join("gateway.pem"),
@@ -52,16 +115,18 @@ pub(crate) fn gateway_tls(
         BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
         KeyUsagePurpose, SanType,
     };
-    let ca_key = KeyPair::generate().map_err(|e| e.to_string())?;
+    let ca_key = KeyPair::generate().map_err(generating("the gateway CA key"))?;
     let mut ca_params = CertificateParams::default();
     ca_params
         .distinguished_name
         .push(DnType::CommonName, "kubeplex gateway CA");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca = ca_params.self_signed(&ca_key).map_err(|e| e.to_string())?;
+    let ca = ca_params
+        .self_signed(&ca_key)
+        .map_err(generating("the gateway CA"))?;
     let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let key = KeyPair::generate().map_err(|e| e.to_string())?;
+    let key = KeyPair::generate().map_err(generating("the gateway key"))?;
     let mut params = CertificateParams::default();
     params
         .distinguished_name
@@ -70,32 +135,36 @@ pub(crate) fn gateway_tls(
     for n in names {
         params.subject_alt_names.push(match n.parse::<IpAddr>() {
             Ok(ip) => SanType::IpAddress(ip),
-            Err(_) => SanType::DnsName(n.clone().try_into().map_err(|e| format!("{n}: {e}"))?),
+            Err(_) => SanType::DnsName(n.clone().try_into().map_err(|source| {
+                LocalSetupError::ServerName {
+                    name: n.clone(),
+                    source,
+                }
+            })?),
         });
     }
-    let cert = params.signed_by(&key, &issuer).map_err(|e| e.to_string())?;
-    write_public(&ca_path, ca.pem().as_bytes()).map_err(|e| io(&ca_path, e))?;
-    write_public(&cert_path, cert.pem().as_bytes()).map_err(|e| io(&cert_path, e))?;
-    write_private(&key_path, key.serialize_pem().as_bytes()).map_err(|e| io(&key_path, e))?;
+    let cert = params
+        .signed_by(&key, &issuer)
+        .map_err(generating("the gateway certificate"))?;
+    write_public(&ca_path, ca.pem().as_bytes()).map_err(io(&ca_path))?;
+    write_public(&cert_path, cert.pem().as_bytes()).map_err(io(&cert_path))?;
+    write_private(&key_path, key.serialize_pem().as_bytes()).map_err(io(&key_path))?;
     Ok((ca_path, cert_path, key_path))
 }
 
 /// The issuer's signing key (P-256), reusing an existing one.
-fn issuer_key(dir: &Path) -> Result<(PathBuf, SigningKey), String> {
+fn issuer_key(dir: &Path) -> Result<(PathBuf, SigningKey), LocalSetupError> {
     let path = dir.join("issuer-key.pem");
     if !path.is_file() {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
-            .map_err(|e| e.to_string())?;
-        write_private(&path, key.serialize_pem().as_bytes()).map_err(|e| io(&path, e))?;
+            .map_err(generating("the token issuer key"))?;
+        write_private(&path, key.serialize_pem().as_bytes()).map_err(io(&path))?;
     }
-    let pem = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
-    let key = load_signing_key(&pem).map_err(|e| io(&path, e))?;
+    let pem = std::fs::read_to_string(&path).map_err(io(&path))?;
+    let key = load_signing_key(&pem).map_err(minting(&path))?;
     let public = dir.join("issuer.pub.pem");
-    write_public(
-        &public,
-        public_key_pem(&key).map_err(|e| e.to_string())?.as_bytes(),
-    )
-    .map_err(|e| io(&public, e))?;
+    let public_pem = public_key_pem(&key).map_err(minting(&path))?;
+    write_public(&public, public_pem.as_bytes()).map_err(io(&public))?;
     Ok((path, key))
 }
 
@@ -106,9 +175,9 @@ pub fn generate(
     listen_address: &str,
     port: u16,
     audit_stdout: bool,
-) -> Result<LocalGateway, String> {
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    let dir = dir.canonicalize().map_err(|e| io(dir, e))?;
+) -> Result<LocalGateway, LocalSetupError> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let dir = dir.canonicalize().map_err(io(dir))?;
     let mut names = vec![
         "127.0.0.1".to_string(),
         "localhost".to_string(),
@@ -125,7 +194,7 @@ pub fn generate(
     let (issuer_key_path, _) = issuer_key(&dir)?;
     let revoked = dir.join("revoked.yaml");
     if !revoked.is_file() {
-        write_public(&revoked, b"revoked: []\n").map_err(|e| io(&revoked, e))?;
+        write_public(&revoked, b"revoked: []\n").map_err(io(&revoked))?;
     }
     let config = dir.join("gateway.yaml");
     let text = format!(
@@ -138,7 +207,7 @@ pub fn generate(
         key = key.display(),
     );
     if !config.is_file() {
-        write_public(&config, text.as_bytes()).map_err(|e| io(&config, e))?;
+        write_public(&config, text.as_bytes()).map_err(io(&config))?;
     }
     Ok(LocalGateway {
         dir: dir.clone(),
@@ -158,9 +227,9 @@ pub fn user_kubeconfig(
     groups: &[String],
     contexts: &[String],
     ttl: Duration,
-) -> Result<(PathBuf, String), String> {
-    let pem = std::fs::read_to_string(&local.issuer_key).map_err(|e| io(&local.issuer_key, e))?;
-    let key = load_signing_key(&pem).map_err(|e| e.to_string())?;
+) -> Result<(PathBuf, String), LocalSetupError> {
+    let pem = std::fs::read_to_string(&local.issuer_key).map_err(io(&local.issuer_key))?;
+    let key = load_signing_key(&pem).map_err(minting(&local.issuer_key))?;
     let token = mint(
         &key,
         &MintRequest {
@@ -176,8 +245,8 @@ pub fn user_kubeconfig(
             now: SystemTime::now(),
         },
     )
-    .map_err(|e| e.to_string())?;
-    let ca = std::fs::read_to_string(&local.ca).map_err(|e| io(&local.ca, e))?;
+    .map_err(minting(&local.issuer_key))?;
+    let ca = std::fs::read_to_string(&local.ca).map_err(io(&local.ca))?;
     let text = render(&UserKubeconfig {
         gateway: &local.url,
         ca_pem: Some(&ca),
@@ -185,8 +254,9 @@ pub fn user_kubeconfig(
         user,
         contexts,
         server_name_suffix: Some(LOCAL_SERVER_NAME_SUFFIX),
-    });
+    })
+    .map_err(LocalSetupError::Yaml)?;
     let path = out_dir.join("kubeconfig");
-    write_private(&path, text.as_bytes()).map_err(|e| io(&path, e))?;
+    write_private(&path, text.as_bytes()).map_err(io(&path))?;
     Ok((path, token))
 }

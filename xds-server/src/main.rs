@@ -26,6 +26,7 @@ enum Command {
     /// Without --kubeconfig, in front of two built-in demo clusters.
     Up(cli::up::UpArgs),
     /// Only the demo clusters and their files (for docker-compose).
+    #[cfg(feature = "demo")]
     Demo(cli::demo::DemoArgs),
     /// Validate a kubeconfig and a gateway config; print every problem.
     Check(cli::check::CheckArgs),
@@ -47,40 +48,57 @@ pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:18001";
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => cli::runtime().and_then(|rt| rt.block_on(cli::serve::run(args))),
-        Command::Up(args) => cli::runtime().and_then(|rt| rt.block_on(cli::up::run(args))),
+        Command::Serve(args) => block_on(cli::serve::run(args)),
+        Command::Up(args) => block_on(cli::up::run(args)),
         Command::Check(args) => cli::check::run(args),
-        Command::Demo(args) => cli::runtime().and_then(|rt| rt.block_on(cli::demo::run(args))),
+        #[cfg(feature = "demo")]
+        Command::Demo(args) => block_on(cli::demo::run(args)),
         Command::Token(cmd) => cli::token::run(cmd),
         Command::Kubeconfig(args) => cli::kubeconfig::run(args),
-        Command::Revoke(args) => {
-            cli::runtime().and_then(|rt| rt.block_on(cli::admin_client::revoke(args)))
-        }
-        Command::Status(args) => {
-            cli::runtime().and_then(|rt| rt.block_on(cli::admin_client::status(args)))
-        }
+        Command::Revoke(args) => block_on(cli::admin_client::revoke(args)),
+        Command::Status(args) => block_on(cli::admin_client::status(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
+        Err(error) => {
+            // `{:#}`: the error and each of its causes, `: `-joined.
+            eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
     }
 }
 
+/// Run a command on a fresh runtime.
+fn block_on<E>(command: impl Future<Output = Result<(), E>>) -> anyhow::Result<()>
+where
+    anyhow::Error: From<E>,
+{
+    Ok(cli::runtime()?.block_on(command)?)
+}
+
+/// A command-line argument that does not parse.
+#[derive(Debug, thiserror::Error)]
+pub enum ArgError {
+    /// Not a socket address.
+    #[error("{0:?} is not an address like 127.0.0.1:18000")]
+    NotAnAddress(String),
+    /// No file at this path.
+    #[error("{0}: no such file")]
+    NoSuchFile(String),
+}
+
 /// `SocketAddr` argument parser with a readable error.
-pub fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+pub fn parse_addr(s: &str) -> Result<SocketAddr, ArgError> {
     s.parse()
-        .map_err(|_| format!("{s:?} is not an address like 127.0.0.1:18000"))
+        .map_err(|_| ArgError::NotAnAddress(s.to_string()))
 }
 
 /// A path that must exist.
-pub fn existing_file(s: &str) -> Result<PathBuf, String> {
+pub fn existing_file(s: &str) -> Result<PathBuf, ArgError> {
     let p = PathBuf::from(s);
     if p.is_file() {
         Ok(p)
     } else {
-        Err(format!("{s}: no such file"))
+        Err(ArgError::NoSuchFile(s.to_string()))
     }
 }

@@ -13,15 +13,18 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
 use serde::Serialize;
+use tokio::sync::watch;
 
 use crate::cluster_http::{self, Credentials};
-use crate::control_plane::ControlPlane;
+use crate::error_chain::error_chain;
+use crate::inputs::LastGood;
 use crate::inputs::gateway_config::{GatewayConfig, KeySource};
+use crate::snapshot::Snapshot;
 use crate::inputs::kubeconfig::ClusterTarget;
 
 #[cfg(test)]
@@ -289,35 +292,57 @@ pub async fn run(clusters: &[ClusterTarget], gateway: &GatewayConfig) -> Report 
     .collect::<Vec<_>>()
     .await;
     Report {
-        checked_at: crate::control_plane::unix_now(),
+        checked_at: crate::clock::unix_now(),
         rows: per_context.into_iter().flatten().collect(),
     }
 }
 
+/// The latest report of the control plane's preflight, for `/status` and
+/// `/metrics`.
+#[derive(Debug, Default)]
+pub struct ClusterChecks {
+    latest: Mutex<Option<Arc<Report>>>,
+}
+
+impl ClusterChecks {
+    /// The latest report; None before the first one.
+    pub fn latest(&self) -> Option<Arc<Report>> {
+        self.latest.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set(&self, report: Report) {
+        *self.latest.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(report));
+    }
+}
+
 /// The control plane's preflight: at start, whenever the clusters or the
-/// issuers change, and every [`RECHECK`]. The report goes to `/status` and
-/// `/metrics`; each problem is logged once, loudly, when it appears.
-pub fn spawn(cp: Arc<ControlPlane>) -> tokio::task::JoinHandle<()> {
+/// issuers change, and every [`RECHECK`]. The report goes to `checks`
+/// (`/status` and `/metrics`); each problem is logged once, loudly, when
+/// it appears. `snapshots` says when the configuration changed, `inputs`
+/// what it was made from.
+pub fn spawn(
+    mut snapshots: watch::Receiver<Arc<Snapshot>>,
+    inputs: watch::Receiver<Option<LastGood>>,
+    checks: Arc<ClusterChecks>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut snapshots = cp.subscribe();
         let mut checked: Option<(Vec<ClusterTarget>, Wanted)> = None;
         let mut logged: BTreeSet<(String, String)> = BTreeSet::new();
         let mut due = true;
         loop {
-            let inputs = cp.with_state(|s| {
-                Some((
-                    s.kubeconfig.last_good.as_ref()?.clusters.clone(),
-                    s.gateway.last_good.clone()?,
-                ))
-            });
-            if let Some((clusters, gateway)) = inputs {
+            let last_good = inputs.borrow().clone();
+            if let Some(LastGood {
+                kubeconfig,
+                gateway,
+            }) = last_good
+            {
+                let clusters = kubeconfig.clusters.clone();
                 let wanted = requirements(&clusters, &gateway);
                 let key = (clusters, wanted);
                 if due || checked.as_ref() != Some(&key) {
                     let report = run(&key.0, &gateway).await;
                     log_changes(&report, &mut logged);
-                    *cp.cluster_checks.lock().unwrap_or_else(|e| e.into_inner()) =
-                        Some(Arc::new(report));
+                    checks.set(report);
                     checked = Some(key);
                 }
             }
@@ -358,7 +383,7 @@ fn log_changes(report: &Report, logged: &mut BTreeSet<(String, String)>) {
 /// One context: reachability first (nothing else can be asked without it).
 async fn check_context(target: &ClusterTarget, reqs: &[Requirement]) -> Vec<Row> {
     let creds = Credentials::for_cluster(target);
-    let base = base_url(target);
+    let base = cluster_http::base_url(target);
     let row = |req: &Requirement, outcome, detail: String, fix: String| Row {
         context: target.context.clone(),
         check: req.name(),
@@ -404,17 +429,6 @@ async fn check_context(target: &ClusterTarget, reqs: &[Requirement]) -> Vec<Row>
     rows
 }
 
-/// `https://host:port/prefix`.
-fn base_url(target: &ClusterTarget) -> String {
-    let s = &target.server;
-    let host = if s.host.contains(':') {
-        format!("[{}]", s.host)
-    } else {
-        s.host.clone()
-    };
-    format!("https://{host}:{}{}", s.port, s.path)
-}
-
 async fn reachable(base: &str, creds: &Credentials) -> Result<(), String> {
     match cluster_http::get(&format!("{base}/readyz"), "text/plain", creds).await {
         Ok(r) if r.status == 200 => Ok(()),
@@ -423,7 +437,7 @@ async fn reachable(base: &str, creds: &Credentials) -> Result<(), String> {
             r.status,
             short(&r.body)
         )),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(error_chain(&e)),
     }
 }
 
@@ -462,7 +476,7 @@ async fn may_impersonate(base: &str, creds: &Credentials, req: &Requirement) -> 
     let url = format!("{base}/apis/authorization.k8s.io/v1/selfsubjectaccessreviews");
     let reply = match cluster_http::post_json(&url, review.to_string().as_bytes(), creds).await {
         Ok(r) => r,
-        Err(e) => return (Outcome::Error, e.to_string()),
+        Err(e) => return (Outcome::Error, error_chain(&e)),
     };
     if reply.status != 201 && reply.status != 200 {
         return (
@@ -500,7 +514,7 @@ async fn issuer_keys(base: &str, creds: &Credentials, issuer: &str) -> (Outcome,
                 );
             }
             Ok(r) => return (Outcome::Error, format!("{path} answered HTTP {}", r.status)),
-            Err(e) => return (Outcome::Error, e.to_string()),
+            Err(e) => return (Outcome::Error, error_chain(&e)),
         }
     }
     (Outcome::Ok, format!("keys readable (issuer {issuer})"))

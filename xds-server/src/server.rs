@@ -17,39 +17,78 @@ use crate::key_fetch::KeyFetcher;
 use kubeplex_proto::admin::v1::key_refresh_server::{KeyRefresh, KeyRefreshServer};
 use kubeplex_proto::admin::v1::{RefreshKeysRequest, RefreshKeysResponse};
 
+/// Why serving failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A port could not be bound.
+    #[error("{what} address {addr}")]
+    Bind {
+        /// `xDS` or `admin`.
+        what: &'static str,
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The xDS (gRPC) server stopped.
+    #[error("xDS server")]
+    Xds(#[source] tonic::transport::Error),
+    /// The admin server stopped.
+    #[error("admin server")]
+    Admin(#[source] std::io::Error),
+    /// The input files cannot be watched.
+    #[error("cannot watch input files")]
+    Watch(#[source] notify::Error),
+}
+
 /// The control plane's listening sockets, bound before anything starts so
 /// port 0 can be resolved and printed.
 pub struct Listeners {
-    pub xds: TcpListener,
-    pub admin: TcpListener,
+    xds: TcpListener,
+    admin: TcpListener,
+    xds_addr: SocketAddr,
+    admin_addr: SocketAddr,
 }
 
 impl Listeners {
-    pub async fn bind(xds: SocketAddr, admin: SocketAddr) -> Result<Listeners, String> {
-        let xds = TcpListener::bind(xds)
-            .await
-            .map_err(|e| format!("xDS address {xds}: {e}"))?;
-        let admin = TcpListener::bind(admin)
-            .await
-            .map_err(|e| format!("admin address {admin}: {e}"))?;
-        Ok(Listeners { xds, admin })
+    /// Bind both ports (port 0: any free port).
+    pub async fn bind(xds: SocketAddr, admin: SocketAddr) -> Result<Listeners, ServeError> {
+        let bind = |what: &'static str, addr: SocketAddr| async move {
+            let listener = TcpListener::bind(addr)
+                .await
+                .and_then(|l| Ok((l.local_addr()?, l)))
+                .map_err(|source| ServeError::Bind { what, addr, source })?;
+            Ok::<_, ServeError>(listener)
+        };
+        let (xds_addr, xds) = bind("xDS", xds).await?;
+        let (admin_addr, admin) = bind("admin", admin).await?;
+        Ok(Listeners {
+            xds,
+            admin,
+            xds_addr,
+            admin_addr,
+        })
     }
 
+    /// Where Envoy connects for ADS.
     pub fn xds_addr(&self) -> SocketAddr {
-        self.xds.local_addr().expect("bound socket has an address")
+        self.xds_addr
     }
 
+    /// The admin API's address.
     pub fn admin_addr(&self) -> SocketAddr {
-        self.admin
-            .local_addr()
-            .expect("bound socket has an address")
+        self.admin_addr
     }
 }
 
 /// Handles of the running servers; any of them ending is fatal.
 pub struct Running {
-    pub xds: JoinHandle<Result<(), String>>,
-    pub admin: JoinHandle<Result<(), String>>,
+    /// ADS and the filter's key-refresh signal.
+    pub xds: JoinHandle<Result<(), ServeError>>,
+    /// The admin API.
+    pub admin: JoinHandle<Result<(), ServeError>>,
+    /// Reloads on input changes.
     pub watcher: JoinHandle<()>,
 }
 
@@ -80,14 +119,15 @@ impl KeyRefresh for KeyRefreshService {
 /// Start ADS, admin, key fetching and the file watcher. Remote issuers'
 /// keys are fetched once before Envoy can connect, so the first config it
 /// gets already trusts them.
-pub async fn start(cp: Arc<ControlPlane>, listeners: Listeners) -> Result<Running, String> {
-    let fetcher = KeyFetcher::new(cp.clone());
-    if fetcher.run_once().await {
+pub async fn start(cp: Arc<ControlPlane>, listeners: Listeners) -> Result<Running, ServeError> {
+    let publish_keys = {
         let cp = cp.clone();
-        tokio::task::spawn_blocking(move || cp.reload())
-            .await
-            .map_err(|e| e.to_string())?;
-    }
+        Arc::new(move || {
+            cp.reload();
+        })
+    };
+    let fetcher = KeyFetcher::new(cp.key_store(), cp.last_good(), publish_keys);
+    fetcher.fetch_due().await;
     fetcher.spawn();
     info!(xds = %listeners.xds_addr(), admin = %listeners.admin_addr(), "control plane listening");
     let ads = Ads::new(cp.subscribe(), cp.registry.clone());
@@ -102,18 +142,17 @@ pub async fn start(cp: Arc<ControlPlane>, listeners: Listeners) -> Result<Runnin
             )
             .serve_with_incoming(TcpListenerStream::new(xds_listener))
             .await
-            .map_err(|e| format!("xDS server: {e}"))
+            .map_err(ServeError::Xds)
     });
     let admin_cp = cp.clone();
     let admin_listener = listeners.admin;
     let admin = tokio::spawn(async move {
         crate::admin::serve(admin_cp, admin_listener)
             .await
-            .map_err(|e| format!("admin server: {e}"))
+            .map_err(ServeError::Admin)
     });
-    crate::preflight::spawn(cp.clone());
-    let watcher =
-        crate::file_watch::spawn(cp).map_err(|e| format!("cannot watch input files: {e}"))?;
+    crate::preflight::spawn(cp.subscribe(), cp.last_good(), cp.cluster_checks());
+    let watcher = crate::file_watch::spawn(cp).map_err(ServeError::Watch)?;
     Ok(Running {
         xds,
         admin,

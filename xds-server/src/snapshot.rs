@@ -3,6 +3,9 @@
 //! versions and Envoy sees no spurious pushes.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio::sync::watch;
 
 use crate::translate::{Resource, Resources, digest};
 
@@ -64,6 +67,43 @@ impl Snapshot {
     /// Type URLs this snapshot serves.
     pub fn type_urls(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.types.keys().copied()
+    }
+}
+
+/// The snapshot served now, and a channel to every ADS stream. Producers
+/// hand it whole snapshots; the protocol (`ads/`) only subscribes.
+#[derive(Debug)]
+pub struct SnapshotCache {
+    sender: watch::Sender<Arc<Snapshot>>,
+}
+
+impl Default for SnapshotCache {
+    fn default() -> Self {
+        SnapshotCache {
+            sender: watch::channel(Arc::new(Snapshot::default())).0,
+        }
+    }
+}
+
+impl SnapshotCache {
+    /// Serve `snapshot` unless it is what is served already (same
+    /// version). True when it was published.
+    pub fn publish(&self, snapshot: Snapshot) -> bool {
+        if snapshot.version == self.current().version {
+            return false;
+        }
+        self.sender.send_replace(Arc::new(snapshot));
+        true
+    }
+
+    /// The snapshot served now.
+    pub fn current(&self) -> Arc<Snapshot> {
+        self.sender.borrow().clone()
+    }
+
+    /// Snapshots as they are published.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.sender.subscribe()
     }
 }
 

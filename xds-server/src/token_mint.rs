@@ -1,12 +1,15 @@
 //! `kubeplex token mint`: sign a JWT with a PEM private key. The algorithm
 //! follows the key: RSA → RS256, P-256 → ES256, P-384 → ES384,
-//! Ed25519 → EdDSA.
+//! Ed25519 → EdDSA. jwt-compact encodes and signs; it has no ES384, so
+//! [`Es384`] adds it through jwt-compact's own `Algorithm` trait.
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jwt_compact::alg::{Ed25519, Es256, Rsa};
+use jwt_compact::{AlgorithmExt, Claims, CreationError, Header};
 use pkcs8::{DecodePrivateKey, EncodePublicKey, LineEnding, PrivateKeyInfo};
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::traits::PublicKeyParts;
@@ -49,9 +52,13 @@ pub struct MintRequest {
 /// A private key that can sign JWTs. `Debug` never shows key material.
 #[derive(Clone)]
 pub enum SigningKey {
+    /// RSA: signs RS256.
     Rsa(Box<rsa::RsaPrivateKey>),
+    /// EC P-256: signs ES256.
     P256(p256::ecdsa::SigningKey),
+    /// EC P-384: signs ES384.
     P384(p384::ecdsa::SigningKey),
+    /// Ed25519: signs EdDSA.
     Ed25519(ed25519_dalek::SigningKey),
 }
 
@@ -79,21 +86,35 @@ pub enum MintError {
     /// No PEM private key block in the text.
     #[error("no PEM private key found (PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)")]
     NoKey,
-    /// A key block that does not decode; the reason never quotes key bytes.
-    #[error("bad {label}: {reason}")]
-    BadKey { label: String, reason: String },
+    /// A key block that does not decode; the cause never quotes key bytes.
+    #[error("bad {label}")]
+    BadKey {
+        /// The PEM label, e.g. `PRIVATE KEY`.
+        label: String,
+        /// Why it does not decode.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A key kubeplex cannot sign with (e.g. P-521, encrypted PKCS#8).
     #[error("unsupported key: {0}")]
     UnsupportedKey(String),
     /// A duration like `15m` that does not parse.
     #[error("bad duration `{input}`: {reason}")]
-    BadDuration { input: String, reason: String },
+    BadDuration {
+        /// The text given.
+        input: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The request itself is unusable (e.g. no audience, `now` before 1970).
     #[error("bad mint request: {0}")]
     BadRequest(String),
-    /// Signing failed.
-    #[error("signing failed: {0}")]
-    Sign(String),
+    /// Encoding the token failed.
+    #[error("signing failed")]
+    Sign(#[source] CreationError),
+    /// The public half could not be encoded as PEM.
+    #[error("cannot encode the public key")]
+    PublicKey(#[source] spki::Error),
 }
 
 /// Load a PEM private key: PKCS#8 (RSA, EC P-256, EC P-384, Ed25519),
@@ -106,47 +127,48 @@ pub fn load_signing_key(pem: &str) -> Result<SigningKey, MintError> {
     let (label, der) =
         spki::der::pem::decode_vec(block.as_bytes()).map_err(|e| MintError::BadKey {
             label: crate::inputs::keys::pem_keys::block_label(block).to_string(),
-            reason: e.to_string(),
+            // pem-rfc7468's error is not a `std::error::Error` here
+            source: e.to_string().into(),
         })?;
-    let bad = |reason: String| MintError::BadKey {
+    let bad = |source: Box<dyn std::error::Error + Send + Sync>| MintError::BadKey {
         label: label.to_string(),
-        reason,
+        source,
     };
     match label {
         "PRIVATE KEY" => {
-            let info = PrivateKeyInfo::from_der(&der).map_err(|e| bad(e.to_string()))?;
+            let info = PrivateKeyInfo::from_der(&der).map_err(|e| bad(e.into()))?;
             let oid = info.algorithm.oid;
             if oid == RSA_ENCRYPTION {
                 rsa::RsaPrivateKey::from_pkcs8_der(&der)
                     .map(|k| SigningKey::Rsa(Box::new(k)))
-                    .map_err(|e| bad(e.to_string()))
+                    .map_err(|e| bad(e.into()))
             } else if oid == ID_EC_PUBLIC_KEY {
                 let curve: ObjectIdentifier = info
                     .algorithm
                     .parameters_oid()
-                    .map_err(|_| bad("EC key without a named curve".to_string()))?;
+                    .map_err(|_| bad("EC key without a named curve".into()))?;
                 if curve == SECP256R1 {
                     p256::SecretKey::from_pkcs8_der(&der)
                         .map(|k| SigningKey::P256(k.into()))
-                        .map_err(|e| bad(e.to_string()))
+                        .map_err(|e| bad(e.into()))
                 } else if curve == SECP384R1 {
                     p384::SecretKey::from_pkcs8_der(&der)
                         .map(|k| SigningKey::P384(k.into()))
-                        .map_err(|e| bad(e.to_string()))
+                        .map_err(|e| bad(e.into()))
                 } else {
                     Err(unsupported_curve(curve))
                 }
             } else if oid == ID_ED25519 {
                 ed25519_dalek::SigningKey::from_pkcs8_der(&der)
                     .map(SigningKey::Ed25519)
-                    .map_err(|e| bad(e.to_string()))
+                    .map_err(|e| bad(e.into()))
             } else {
                 Err(MintError::UnsupportedKey(format!("key algorithm {oid}")))
             }
         }
         "RSA PRIVATE KEY" => rsa::RsaPrivateKey::from_pkcs1_der(&der)
             .map(|k| SigningKey::Rsa(Box::new(k)))
-            .map_err(|e| bad(e.to_string())),
+            .map_err(|e| bad(e.into())),
         "EC PRIVATE KEY" => {
             if let Ok(k) = p256::SecretKey::from_sec1_der(&der) {
                 Ok(SigningKey::P256(k.into()))
@@ -184,10 +206,24 @@ pub fn mint(key: &SigningKey, req: &MintRequest) -> Result<String, MintError> {
         .duration_since(UNIX_EPOCH)
         .map_err(|_| MintError::BadRequest("`now` is before 1970".to_string()))?
         .as_secs();
-    let mut header = json!({"alg": key.alg(), "typ": "JWT"});
+    let mut header = Header::empty().with_token_type("JWT");
     if let Some(kid) = &req.key_id {
-        header["kid"] = kid.clone().into();
+        header = header.with_key_id(kid.clone());
     }
+    // Every claim is a custom one, so `extra_claims` can override the
+    // times too (jwt-compact's typed times would be a second `exp`).
+    let claims = Claims::new(claims(req, now));
+    match key {
+        SigningKey::Rsa(k) => Rsa::rs256().token(&header, &claims, k),
+        SigningKey::P256(k) => Es256.token(&header, &claims, k),
+        SigningKey::P384(k) => Es384.token(&header, &claims, k),
+        SigningKey::Ed25519(k) => Ed25519.token(&header, &claims, k),
+    }
+    .map_err(MintError::Sign)
+}
+
+/// The claims of `req` minted at `now` (unix seconds).
+fn claims(req: &MintRequest, now: u64) -> Map<String, Value> {
     let mut claims = Map::new();
     claims.insert("iss".into(), req.issuer.clone().into());
     claims.insert("sub".into(), req.subject.clone().into());
@@ -215,47 +251,53 @@ pub fn mint(key: &SigningKey, req: &MintRequest) -> Result<String, MintError> {
     for (k, v) in &req.extra_claims {
         claims.insert(k.clone(), v.clone());
     }
-    let signing_input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(Value::Object(claims).to_string())
-    );
-    let signature = sign(key, signing_input.as_bytes())?;
-    Ok(format!(
-        "{signing_input}.{}",
-        URL_SAFE_NO_PAD.encode(signature)
-    ))
+    claims
 }
 
-fn sign(key: &SigningKey, message: &[u8]) -> Result<Vec<u8>, MintError> {
-    use signature_traits::{SignatureEncoding, Signer};
-    Ok(match key {
-        SigningKey::Rsa(k) => {
-            let signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new((**k).clone());
-            signer
-                .try_sign(message)
-                .map_err(|e| MintError::Sign(e.to_string()))?
-                .to_vec()
-        }
-        SigningKey::P256(k) => {
-            let sig: p256::ecdsa::Signature = k
-                .try_sign(message)
-                .map_err(|e| MintError::Sign(e.to_string()))?;
-            sig.to_bytes().to_vec()
-        }
-        SigningKey::P384(k) => {
-            let sig: p384::ecdsa::Signature = k
-                .try_sign(message)
-                .map_err(|e| MintError::Sign(e.to_string()))?;
-            sig.to_bytes().to_vec()
-        }
-        SigningKey::Ed25519(k) => k.sign(message).to_bytes().to_vec(),
-    })
+/// ES384 (ECDSA on P-384 with SHA-384) for jwt-compact, which ships ES256
+/// only. The signature is the fixed-size `r‖s` of RFC 7518 §3.4.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Es384;
+
+/// An ES384 signature.
+#[derive(Debug, Clone)]
+pub struct Es384Signature(p384::ecdsa::Signature);
+
+impl jwt_compact::AlgorithmSignature for Es384Signature {
+    const LENGTH: Option<std::num::NonZeroUsize> = std::num::NonZeroUsize::new(96);
+
+    fn try_from_slice(slice: &[u8]) -> anyhow::Result<Self> {
+        Ok(Es384Signature(p384::ecdsa::Signature::from_slice(slice)?))
+    }
+
+    fn as_bytes(&self) -> std::borrow::Cow<'_, [u8]> {
+        std::borrow::Cow::Owned(self.0.to_bytes().to_vec())
+    }
 }
 
-/// The `signature` traits, through `rsa`'s re-export (no extra dependency).
-mod signature_traits {
-    pub use rsa::signature::{SignatureEncoding, Signer};
+impl jwt_compact::Algorithm for Es384 {
+    type SigningKey = p384::ecdsa::SigningKey;
+    type VerifyingKey = p384::ecdsa::VerifyingKey;
+    type Signature = Es384Signature;
+
+    fn name(&self) -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("ES384")
+    }
+
+    fn sign(&self, signing_key: &Self::SigningKey, message: &[u8]) -> Self::Signature {
+        use rsa::signature::Signer;
+        Es384Signature(signing_key.sign(message))
+    }
+
+    fn verify_signature(
+        &self,
+        signature: &Self::Signature,
+        verifying_key: &Self::VerifyingKey,
+        message: &[u8],
+    ) -> bool {
+        use rsa::signature::Verifier;
+        verifying_key.verify(message, &signature.0).is_ok()
+    }
 }
 
 /// `90s`, `15m`, `1h`, `7d`, or combined (`1h30m`).
@@ -350,5 +392,5 @@ pub fn public_key_pem(key: &SigningKey) -> Result<String, MintError> {
         SigningKey::P384(k) => k.verifying_key().to_public_key_pem(LineEnding::LF),
         SigningKey::Ed25519(k) => k.verifying_key().to_public_key_pem(LineEnding::LF),
     };
-    pem.map_err(|e| MintError::Sign(format!("cannot encode the public key: {e}")))
+    pem.map_err(MintError::PublicKey)
 }

@@ -31,10 +31,7 @@ pub mod names {
     pub const ROUTES: &str = "kubeplex-routes";
     /// The filter's extension config (ECDS) and its HCM http_filters entry.
     pub const FILTER: &str = "kubeplex.filter";
-    /// The header the filter sets to the chosen context; routes match it.
-    pub const CONTEXT_HEADER: &str = "x-kubeplex-context";
-    /// Path prefix that selects a cluster.
-    pub const CLUSTER_PATH_PREFIX: &str = "/clusters/";
+    pub use kubeplex_proto::routing::{CLUSTER_PATH_PREFIX, CONTEXT_HEADER};
 
     /// CDS name of a context's pooled HTTP/2 cluster.
     pub fn cluster(context: &str) -> String {

@@ -3,6 +3,10 @@
 //! so kubectl keeps one discovery cache per cluster.
 
 use base64::Engine;
+use kube::config::{
+    AuthInfo, Cluster, Context, Kubeconfig, NamedAuthInfo, NamedCluster, NamedContext, Preferences,
+};
+use kubeplex_proto::routing::CLUSTER_PATH_PREFIX;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// Characters kept as-is in a context's path segment (RFC 3986 unreserved).
@@ -15,7 +19,7 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 /// The server URL of one cluster behind the gateway.
 pub fn cluster_url(gateway: &str, context: &str) -> String {
     format!(
-        "{}/clusters/{}",
+        "{}{CLUSTER_PATH_PREFIX}{}",
         gateway.trim_end_matches('/'),
         utf8_percent_encode(context, SEGMENT)
     )
@@ -38,48 +42,82 @@ pub struct UserKubeconfig<'a> {
     pub server_name_suffix: Option<&'a str>,
 }
 
-/// A YAML string (double-quoted, JSON escaping is valid YAML).
-fn q(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_default()
+/// The kubeconfig.
+pub fn kubeconfig(k: &UserKubeconfig<'_>) -> Kubeconfig {
+    let ca_data = k
+        .ca_pem
+        .map(|ca| base64::engine::general_purpose::STANDARD.encode(ca.as_bytes()));
+    let clusters = k
+        .contexts
+        .iter()
+        .map(|ctx| NamedCluster {
+            name: ctx.clone(),
+            cluster: Some(Cluster {
+                server: Some(cluster_url(k.gateway, ctx)),
+                tls_server_name: k
+                    .server_name_suffix
+                    .map(|suffix| crate::translate::server_names::server_name(ctx, suffix)),
+                certificate_authority_data: ca_data.clone(),
+                ..Cluster::default()
+            }),
+            ..NamedCluster::default()
+        })
+        .collect();
+    let user = NamedAuthInfo {
+        name: k.user.to_string(),
+        auth_info: Some(AuthInfo {
+            token: Some(k.token.to_string().into()),
+            ..AuthInfo::default()
+        }),
+        ..NamedAuthInfo::default()
+    };
+    Kubeconfig {
+        clusters,
+        auth_infos: vec![user],
+        contexts: k
+            .contexts
+            .iter()
+            .map(|ctx| named_context(ctx, ctx, k.user))
+            .collect(),
+        current_context: k.contexts.first().cloned(),
+        preferences: Some(Preferences::default()),
+        ..config_v1()
+    }
 }
 
 /// Render the kubeconfig as YAML.
-pub fn render(k: &UserKubeconfig<'_>) -> String {
-    let mut out = String::from("apiVersion: v1\nkind: Config\nclusters:\n");
-    for ctx in k.contexts {
-        out += &format!(
-            "- name: {}\n  cluster:\n    server: {}\n",
-            q(ctx),
-            q(&cluster_url(k.gateway, ctx))
-        );
-        if let Some(suffix) = k.server_name_suffix {
-            let name = crate::translate::server_names::server_name(ctx, suffix);
-            out += &format!("    tls-server-name: {}\n", q(&name));
-        }
-        if let Some(ca) = k.ca_pem {
-            let data = base64::engine::general_purpose::STANDARD.encode(ca.as_bytes());
-            out += &format!("    certificate-authority-data: {data}\n");
-        }
+pub fn render(k: &UserKubeconfig<'_>) -> Result<String, YamlError> {
+    to_yaml(&kubeconfig(k))
+}
+
+/// An empty `apiVersion: v1`, `kind: Config` kubeconfig.
+pub fn config_v1() -> Kubeconfig {
+    Kubeconfig {
+        api_version: Some("v1".into()),
+        kind: Some("Config".into()),
+        ..Kubeconfig::default()
     }
-    out += &format!(
-        "users:\n- name: {}\n  user:\n    token: {}\n",
-        q(k.user),
-        q(k.token)
-    );
-    out += "contexts:\n";
-    for ctx in k.contexts {
-        out += &format!(
-            "- name: {}\n  context:\n    cluster: {}\n    user: {}\n",
-            q(ctx),
-            q(ctx),
-            q(k.user)
-        );
+}
+
+/// A context `name` of `cluster` as `user`.
+pub fn named_context(name: &str, cluster: &str, user: &str) -> NamedContext {
+    NamedContext {
+        name: name.to_string(),
+        context: Some(Context {
+            cluster: cluster.to_string(),
+            user: Some(user.to_string()),
+            ..Context::default()
+        }),
+        ..NamedContext::default()
     }
-    if let Some(first) = k.contexts.first() {
-        out += &format!("current-context: {}\n", q(first));
-    }
-    out += "preferences: {}\n";
-    out
+}
+
+/// A kubeconfig could not be written as YAML.
+pub type YamlError = serde_saphyr::SerializeError;
+
+/// A kubeconfig as YAML, the way kubectl reads it.
+pub fn to_yaml(config: &Kubeconfig) -> Result<String, YamlError> {
+    serde_saphyr::to_string(config)
 }
 
 #[cfg(test)]
@@ -108,7 +146,8 @@ mod tests {
             user: "alice",
             contexts: &contexts,
             server_name_suffix: Some("clusters.gw.example"),
-        });
+        })
+        .unwrap();
         let kc = kube::config::Kubeconfig::from_yaml(&text).expect("valid kubeconfig");
         assert_eq!(kc.clusters.len(), 2);
         assert_eq!(kc.contexts[1].name, "b\"q");

@@ -27,10 +27,41 @@ pub struct StatusArgs {
     pub admin_addr: SocketAddr,
 }
 
-pub async fn revoke(args: RevokeArgs) -> Result<(), String> {
+/// Why a request to the admin API failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminClientError {
+    /// No connection to the admin port.
+    #[error("cannot reach the control plane at {addr}")]
+    Connect {
+        /// The admin address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// The control plane refused the request; its message says why.
+    #[error("{}", .0.message())]
+    Refused(tonic::Status),
+    /// `/status` could not be read.
+    #[error(transparent)]
+    Http(#[from] kubeplex::envoy::PlainHttpError),
+    /// `/status` answered with an error.
+    #[error("status API answered {code}: {body}")]
+    Status {
+        /// The HTTP status.
+        code: u16,
+        /// What it said.
+        body: String,
+    },
+}
+
+pub async fn revoke(args: RevokeArgs) -> Result<(), AdminClientError> {
     let mut client = AdminClient::connect(format!("http://{}", args.admin_addr))
         .await
-        .map_err(|e| format!("cannot reach the control plane at {}: {e}", args.admin_addr))?;
+        .map_err(|source| AdminClientError::Connect {
+            addr: args.admin_addr,
+            source,
+        })?;
     let response = client
         .revoke(RevokeRequest {
             jti: args.jti.clone(),
@@ -38,7 +69,7 @@ pub async fn revoke(args: RevokeArgs) -> Result<(), String> {
             expires_at: args.expires_at.unwrap_or(0),
         })
         .await
-        .map_err(|s| s.message().to_string())?
+        .map_err(AdminClientError::Refused)?
         .into_inner();
     if response.added {
         println!("revoked {} (configuration {})", args.jti, response.version);
@@ -48,11 +79,11 @@ pub async fn revoke(args: RevokeArgs) -> Result<(), String> {
     Ok(())
 }
 
-pub async fn status(args: StatusArgs) -> Result<(), String> {
-    let (code, body) =
-        kubeplex::envoy::http_get(&format!("http://{}/status", args.admin_addr)).await?;
+pub async fn status(args: StatusArgs) -> Result<(), AdminClientError> {
+    let (code, body) = kubeplex::envoy::http_get(&format!("http://{}/status", args.admin_addr))
+        .await?;
     if code != 200 {
-        return Err(format!("status API answered {code}: {body}"));
+        return Err(AdminClientError::Status { code, body });
     }
     println!("{body}");
     Ok(())

@@ -1,8 +1,11 @@
 //! `kubeplex check`: validate the inputs the way `serve` would load them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use kubeplex::inputs::{gateway_config, kubeconfig, policy, revocations};
+use anyhow::bail;
+use kubeplex::inputs::gateway_config::GatewayConfig;
+use kubeplex::inputs::kubeconfig::LoadedKubeconfig;
+use kubeplex::inputs::{InputErrors, gateway_config, kubeconfig, policy, revocations};
 use kubeplex::preflight;
 
 use crate::existing_file;
@@ -20,67 +23,11 @@ pub struct CheckArgs {
     pub clusters: bool,
 }
 
-pub fn run(args: CheckArgs) -> Result<(), String> {
+pub fn run(args: CheckArgs) -> anyhow::Result<()> {
     let mut problems = Vec::new();
-    let mut loaded = (None, None);
-    match kubeconfig::load(&args.kubeconfig) {
-        Ok(k) => {
-            for w in &k.warnings {
-                println!("warning: {w}");
-            }
-            let names: Vec<&str> = k.clusters.iter().map(|c| c.context.as_str()).collect();
-            println!(
-                "kubeconfig {}: {} context(s): {}",
-                args.kubeconfig.display(),
-                names.len(),
-                names.join(", ")
-            );
-            loaded.0 = Some(k);
-        }
-        Err(e) => problems.extend(e.0.iter().map(|e| e.to_string())),
-    }
-    match gateway_config::load(&args.config) {
-        Ok(g) => {
-            println!(
-                "gateway config {}: listener {}:{}, {} issuer(s){}",
-                args.config.display(),
-                g.listener.address,
-                g.listener.port,
-                g.issuers.len(),
-                if g.listener.client_ca_pem.is_some() {
-                    ", client certificates required"
-                } else {
-                    ""
-                }
-            );
-            if let Some(p) = &g.policy_file {
-                match policy::load(p) {
-                    Ok(pol) => println!(
-                        "policy {}: {} role(s), {} binding(s)",
-                        p.display(),
-                        pol.roles.len(),
-                        pol.bindings.len()
-                    ),
-                    Err(e) => problems.extend(e.0.iter().map(|e| e.to_string())),
-                }
-            } else {
-                println!("policy: none (each cluster's own RBAC decides)");
-            }
-            if let Some(p) = &g.revocation_file {
-                match revocations::load(p) {
-                    Ok(list) => println!(
-                        "revocations {}: {} token(s) revoked",
-                        p.display(),
-                        list.len()
-                    ),
-                    Err(e) => problems.extend(e.0.iter().map(|e| e.to_string())),
-                }
-            }
-            loaded.1 = Some(g);
-        }
-        Err(e) => problems.extend(e.0.iter().map(|e| e.to_string())),
-    }
-    if let (true, (Some(k), Some(g))) = (args.clusters, &loaded) {
+    let kubeconfig = check_kubeconfig(&args.kubeconfig, &mut problems);
+    let gateway = check_gateway_config(&args.config, &mut problems);
+    if let (true, Some(k), Some(g)) = (args.clusters, &kubeconfig, &gateway) {
         let report = crate::cli::runtime()?.block_on(preflight::run(&k.clusters, g));
         print!("\n{}", report.render());
         let missing = report.problems().count();
@@ -90,11 +37,70 @@ pub fn run(args: CheckArgs) -> Result<(), String> {
     }
     if problems.is_empty() {
         println!("ok");
-        Ok(())
-    } else {
-        for p in &problems {
-            eprintln!("{p}");
-        }
-        Err(format!("{} problem(s) found", problems.len()))
+        return Ok(());
     }
+    for p in &problems {
+        eprintln!("{p}");
+    }
+    bail!("{} problem(s) found", problems.len())
+}
+
+/// Every error of a rejected input, one problem each.
+fn each(errors: InputErrors) -> impl Iterator<Item = String> {
+    errors.0.into_iter().map(|e| e.to_string())
+}
+
+fn check_kubeconfig(path: &Path, problems: &mut Vec<String>) -> Option<LoadedKubeconfig> {
+    let k = kubeconfig::load(path).map_err(|e| problems.extend(each(e))).ok()?;
+    for w in &k.warnings {
+        println!("warning: {w}");
+    }
+    let names: Vec<&str> = k.clusters.iter().map(|c| c.context.as_str()).collect();
+    println!(
+        "kubeconfig {}: {} context(s): {}",
+        path.display(),
+        names.len(),
+        names.join(", ")
+    );
+    Some(k)
+}
+
+/// The gateway config, then the policy and revocation files it names.
+fn check_gateway_config(path: &Path, problems: &mut Vec<String>) -> Option<GatewayConfig> {
+    let g = gateway_config::load(path).map_err(|e| problems.extend(each(e))).ok()?;
+    println!(
+        "gateway config {}: listener {}:{}, {} issuer(s){}",
+        path.display(),
+        g.listener.address,
+        g.listener.port,
+        g.issuers.len(),
+        if g.listener.client_ca_pem.is_some() {
+            ", client certificates required"
+        } else {
+            ""
+        }
+    );
+    match &g.policy_file {
+        Some(p) => match policy::load(p) {
+            Ok(pol) => println!(
+                "policy {}: {} role(s), {} binding(s)",
+                p.display(),
+                pol.roles.len(),
+                pol.bindings.len()
+            ),
+            Err(e) => problems.extend(each(e)),
+        },
+        None => println!("policy: none (each cluster's own RBAC decides)"),
+    }
+    if let Some(p) = &g.revocation_file {
+        match revocations::load(p) {
+            Ok(list) => println!(
+                "revocations {}: {} token(s) revoked",
+                p.display(),
+                list.len()
+            ),
+            Err(e) => problems.extend(each(e)),
+        }
+    }
+    Some(g)
 }

@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context as _;
+
 use kubeplex::{demo, local_setup};
 
 use crate::parse_addr;
@@ -26,10 +28,9 @@ pub struct DemoArgs {
     pub user: String,
 }
 
-pub async fn run(args: DemoArgs) -> Result<(), String> {
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     super::init_logging();
-    std::fs::create_dir_all(&args.state_dir)
-        .map_err(|e| format!("{}: {e}", args.state_dir.display()))?;
+    std::fs::create_dir_all(&args.state_dir).with_context(|| args.state_dir.display().to_string())?;
     let ready = args.state_dir.join("ready");
     let _ = std::fs::remove_file(&ready);
     let started = demo::start(&args.state_dir).await?;
@@ -42,8 +43,7 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     )?;
     let mut local_for_user = local.clone();
     local_for_user.url = format!("https://127.0.0.1:{}", args.listen.port());
-    std::fs::create_dir_all(&args.user_dir)
-        .map_err(|e| format!("{}: {e}", args.user_dir.display()))?;
+    std::fs::create_dir_all(&args.user_dir).with_context(|| args.user_dir.display().to_string())?;
     let contexts: Vec<String> = demo::CLUSTERS.iter().map(|s| s.to_string()).collect();
     let (kubeconfig, _) = local_setup::user_kubeconfig(
         &local_for_user,
@@ -53,7 +53,7 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
         &contexts,
         Duration::from_secs(12 * 3600),
     )?;
-    std::fs::write(&ready, b"ok").map_err(|e| format!("{}: {e}", ready.display()))?;
+    std::fs::write(&ready, b"ok").with_context(|| ready.display().to_string())?;
     println!(
         "demo clusters {} running (in-memory kubeplex test API servers, not real Kubernetes)\n\
          user kubeconfig: {}  (try: kubectl --kubeconfig {} --context demo-a get configmaps)",

@@ -1,7 +1,9 @@
 //! `kubeplex kubeconfig`: a kubeconfig for using the gateway.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use anyhow::{Context as _, bail};
+use kubeplex::inputs::gateway_config::GatewayConfig;
 use kubeplex::user_kubeconfig::{UserKubeconfig, render};
 
 use crate::existing_file;
@@ -48,21 +50,14 @@ pub struct KubeconfigArgs {
     pub out: Option<PathBuf>,
 }
 
-pub fn run(args: KubeconfigArgs) -> Result<(), String> {
+pub fn run(args: KubeconfigArgs) -> anyhow::Result<()> {
     let ca = match &args.ca {
-        Some(p) => Some(std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?),
+        Some(p) => Some(std::fs::read_to_string(p).with_context(|| p.display().to_string())?),
         None => None,
     };
-    let token = match (&args.token, &args.token_file) {
-        (Some(t), _) => t.trim().to_string(),
-        (None, Some(p)) => std::fs::read_to_string(p)
-            .map_err(|e| format!("{}: {e}", p.display()))?
-            .trim()
-            .to_string(),
-        (None, None) => unreachable!("clap requires one"),
-    };
+    let token = token(&args)?;
     let gateway = match &args.config {
-        Some(cfg) => Some(kubeplex::inputs::gateway_config::load(cfg).map_err(|e| e.to_string())?),
+        Some(cfg) => Some(kubeplex::inputs::gateway_config::load(cfg)?),
         None => None,
     };
     let server_name_suffix = args.context_server_name_suffix.clone().or_else(|| {
@@ -74,19 +69,9 @@ pub fn run(args: KubeconfigArgs) -> Result<(), String> {
         args.clusters.clone()
     } else {
         let (Some(kc), Some(gw)) = (&args.clusters_kubeconfig, &gateway) else {
-            return Err("pass --cluster, or --clusters-kubeconfig and --config".into());
+            bail!("pass --cluster, or --clusters-kubeconfig and --config");
         };
-        let kc = kubeplex::inputs::kubeconfig::load(kc).map_err(|e| e.to_string())?;
-        let policy = match &gw.policy_file {
-            Some(p) => Some(kubeplex::inputs::policy::load(p).map_err(|e| e.to_string())?),
-            None => None,
-        };
-        let reachable =
-            kubeplex::reachable::reachable_contexts(&kc.clusters, gw, policy.as_ref(), &token)?;
-        if reachable.is_empty() {
-            return Err("the gateway policy lets this token's user reach no cluster".into());
-        }
-        reachable
+        reachable(kc, gw, &token)?
     };
     let text = render(&UserKubeconfig {
         gateway: &args.server,
@@ -95,13 +80,42 @@ pub fn run(args: KubeconfigArgs) -> Result<(), String> {
         user: &args.user,
         contexts: &contexts,
         server_name_suffix: server_name_suffix.as_deref(),
-    });
+    })?;
     match &args.out {
         Some(path) => kubeplex::local_files::write_private(path, text.as_bytes())
-            .map_err(|e| format!("{}: {e}", path.display())),
+            .with_context(|| path.display().to_string()),
         None => {
             print!("{text}");
             Ok(())
         }
     }
+}
+
+/// The token, from `--token` or `--token-file`.
+fn token(args: &KubeconfigArgs) -> anyhow::Result<String> {
+    Ok(match (&args.token, &args.token_file) {
+        (Some(t), _) => t.trim().to_string(),
+        (None, Some(p)) => std::fs::read_to_string(p)
+            .with_context(|| p.display().to_string())?
+            .trim()
+            .to_string(),
+        (None, None) => bail!("pass --token or --token-file"),
+    })
+}
+
+/// The contexts of the gateway's kubeconfig `kubeconfig` that the gateway
+/// policy lets `token`'s user reach.
+fn reachable(kubeconfig: &Path, gateway: &GatewayConfig, token: &str) -> anyhow::Result<Vec<String>> {
+    let kc = kubeplex::inputs::kubeconfig::load(kubeconfig)?;
+    let policy = match &gateway.policy_file {
+        Some(p) => Some(kubeplex::inputs::policy::load(p)?),
+        None => None,
+    };
+    let reachable =
+        kubeplex::reachable::reachable_contexts(&kc.clusters, gateway, policy.as_ref(), token)
+            .map_err(anyhow::Error::msg)?;
+    if reachable.is_empty() {
+        bail!("the gateway policy lets this token's user reach no cluster");
+    }
+    Ok(reachable)
 }

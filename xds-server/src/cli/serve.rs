@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use anyhow::Context as _;
+
 use kubeplex::control_plane::{ControlPlane, Settings};
 use kubeplex::server::{self, Listeners};
 use kubeplex::translate::{Options, WasmModule};
@@ -49,11 +51,11 @@ pub fn wasm_module(path: &std::path::Path) -> WasmModule {
 
 /// The path made absolute without resolving symlinks (a ConfigMap mount's
 /// file is a symlink that is swapped on update; it must stay watched).
-pub fn absolute(path: &std::path::Path) -> Result<PathBuf, String> {
-    std::path::absolute(path).map_err(|e| format!("{}: {e}", path.display()))
+pub fn absolute(path: &std::path::Path) -> anyhow::Result<PathBuf> {
+    std::path::absolute(path).with_context(|| path.display().to_string())
 }
 
-pub async fn run(args: ServeArgs) -> Result<(), String> {
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     super::init_logging();
     let wasm = wasm_module(&args.filter_wasm);
     if wasm.sha256.is_none() {
@@ -71,8 +73,8 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     let listeners = Listeners::bind(args.xds_addr, args.admin_addr).await?;
     let running = server::start(cp, listeners).await?;
     tokio::select! {
-        r = running.xds => r.map_err(|e| e.to_string())??,
-        r = running.admin => r.map_err(|e| e.to_string())??,
+        r = running.xds => r??,
+        r = running.admin => r??,
         _ = super::shutdown_signal() => tracing::info!("shutting down"),
     }
     Ok(())

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::SystemTime;
 
+use anyhow::Context as _;
+
 use kubeplex::token_mint::{MintRequest, load_signing_key, mint, parse_duration};
 
 use crate::existing_file;
@@ -47,16 +49,15 @@ pub struct MintArgs {
     pub claims: Option<String>,
 }
 
-pub fn run(cmd: TokenCommand) -> Result<(), String> {
+pub fn run(cmd: TokenCommand) -> anyhow::Result<()> {
     let TokenCommand::Mint(args) = cmd;
-    let pem =
-        std::fs::read_to_string(&args.key).map_err(|e| format!("{}: {e}", args.key.display()))?;
-    let key = load_signing_key(&pem).map_err(|e| format!("{}: {e}", args.key.display()))?;
+    let key_file = || args.key.display().to_string();
+    let pem = std::fs::read_to_string(&args.key).with_context(key_file)?;
+    let key = load_signing_key(&pem).with_context(key_file)?;
     let extra_claims = match &args.claims {
-        Some(json) => match serde_json::from_str::<serde_json::Value>(json) {
-            Ok(serde_json::Value::Object(map)) => map,
-            Ok(_) => return Err("--claims must be a JSON object".into()),
-            Err(e) => return Err(format!("--claims: {e}")),
+        Some(json) => match serde_json::from_str::<serde_json::Value>(json).context("--claims")? {
+            serde_json::Value::Object(map) => map,
+            _ => anyhow::bail!("--claims must be a JSON object"),
         },
         None => Default::default(),
     };
@@ -68,14 +69,13 @@ pub fn run(cmd: TokenCommand) -> Result<(), String> {
             groups: args.groups,
             audience: args.audiences,
             context: args.ctx,
-            ttl: parse_duration(&args.ttl).map_err(|e| format!("--ttl: {e}"))?,
+            ttl: parse_duration(&args.ttl).context("--ttl")?,
             jti: args.jti,
             key_id: args.kid,
             extra_claims,
             now: SystemTime::now(),
         },
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     println!("{token}");
     Ok(())
 }

@@ -4,11 +4,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use anyhow::{Context as _, bail};
 use kubeplex::control_plane::{ControlPlane, Settings};
-use kubeplex::envoy::{self, Launch};
-use kubeplex::server::{self, Listeners};
+use kubeplex::envoy::{self, Launch, RunningEnvoy};
+use kubeplex::local_setup::{self, LocalGateway};
+use kubeplex::server::{self, Listeners, Running};
 use kubeplex::translate::Options;
-use kubeplex::{demo, local_setup};
 use tracing::{error, info};
 
 use crate::{DEFAULT_ADMIN_ADDR, DEFAULT_XDS_ADDR, existing_file, parse_addr};
@@ -55,13 +56,12 @@ pub struct UpArgs {
 }
 
 /// The built filter module: the flag/env, else the workspace's build output.
-pub fn find_wasm(explicit: Option<&Path>) -> Result<PathBuf, String> {
+pub fn find_wasm(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
     if let Some(p) = explicit {
-        return if p.is_file() {
-            Ok(p.to_path_buf())
-        } else {
-            Err(format!("filter module {}: no such file", p.display()))
-        };
+        if !p.is_file() {
+            bail!("filter module {}: no such file", p.display());
+        }
+        return Ok(p.to_path_buf());
     }
     let rel = "target/wasm32-wasip1/wasm/kubeplex_filter.wasm";
     let mut candidates = vec![
@@ -82,48 +82,37 @@ pub fn find_wasm(explicit: Option<&Path>) -> Result<PathBuf, String> {
         .into_iter()
         .find(|p| p.is_file())
         .map(|p| p.canonicalize().unwrap_or(p))
-        .ok_or_else(|| {
+        .context(
             "the filter module is not built: run `make build` (cargo build -p kubeplex-filter \
-             --target wasm32-wasip1 --profile wasm) or pass --filter-wasm"
-                .to_string()
-        })
+             --target wasm32-wasip1 --profile wasm) or pass --filter-wasm",
+        )
 }
 
-pub async fn run(args: UpArgs) -> Result<(), String> {
+/// The inputs `up` serves: given, or generated (and the demo clusters
+/// they point at, which live as long as this).
+struct Inputs {
+    kubeconfig: PathBuf,
+    config: PathBuf,
+    /// Set when the gateway config was generated: a user kubeconfig is too.
+    local: Option<LocalGateway>,
+    #[cfg(feature = "demo")]
+    _demo_clusters: Option<kubeplex::demo::Demo>,
+}
+
+pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     super::init_logging();
     std::fs::create_dir_all(&args.state_dir)
-        .map_err(|e| format!("{}: {e}", args.state_dir.display()))?;
-    let state_dir = args.state_dir.canonicalize().map_err(|e| e.to_string())?;
-    // Demo clusters live as long as this function.
-    let mut demo_clusters = None;
-    let (kubeconfig, config, local) = match (&args.kubeconfig, &args.config) {
-        (Some(k), Some(c)) => (k.clone(), c.clone(), None),
-        (Some(k), None) => {
-            let local =
-                local_setup::generate(&state_dir.join("gateway"), "127.0.0.1", args.port, false)?;
-            info!(config = %local.config.display(), "generated a gateway config (certificate, token issuer)");
-            (k.clone(), local.config.clone(), Some(local))
-        }
-        (None, _) => {
-            let started = demo::start(&state_dir.join("demo")).await?;
-            let local =
-                local_setup::generate(&state_dir.join("gateway"), "127.0.0.1", args.port, false)?;
-            println!(
-                "DEMO MODE: no --kubeconfig given, so kubeplex runs in front of {} in-memory demo clusters \
-                 (its own Kubernetes API test servers, not real Kubernetes): {}",
-                started.servers.len(),
-                demo::CLUSTERS.join(", ")
-            );
-            let kubeconfig = started.kubeconfig.clone();
-            demo_clusters = Some(started);
-            (kubeconfig, local.config.clone(), Some(local))
-        }
-    };
+        .with_context(|| args.state_dir.display().to_string())?;
+    let state_dir = args
+        .state_dir
+        .canonicalize()
+        .with_context(|| args.state_dir.display().to_string())?;
+    let inputs = inputs(&args, &state_dir).await?;
     let wasm_path = find_wasm(args.filter_wasm.as_deref())?;
     let envoy_bin = envoy::find_binary(args.envoy.as_deref())?;
     let settings = Settings {
-        kubeconfig: super::serve::absolute(&kubeconfig)?,
-        gateway_config: super::serve::absolute(&config)?,
+        kubeconfig: super::serve::absolute(&inputs.kubeconfig)?,
+        gateway_config: super::serve::absolute(&inputs.config)?,
         options: Options {
             wasm: super::serve::wasm_module(&wasm_path),
             ..Options::default()
@@ -132,13 +121,84 @@ pub async fn run(args: UpArgs) -> Result<(), String> {
     let cp = ControlPlane::start(settings)?;
     let listeners = Listeners::bind(args.xds_addr, args.admin_addr).await?;
     let (xds_addr, admin_addr) = (listeners.xds_addr(), listeners.admin_addr());
-    let mut running = server::start(cp.clone(), listeners).await?;
+    let running = server::start(cp.clone(), listeners).await?;
+    let mut envoy = start_envoy(&args, &state_dir, envoy_bin, xds_addr).await?;
+    let gateway_url = gateway_url(&cp);
+    write_endpoints(&state_dir, &gateway_url, &envoy, xds_addr, admin_addr)?;
+    println!(
+        "kubeplex ready: gateway {gateway_url} | envoy admin http://{} | control plane admin http://{admin_addr} | xds {xds_addr}",
+        envoy.admin_address
+    );
+    if let Some(local) = &inputs.local {
+        welcome_user(&args, &cp, local, &state_dir, admin_addr)?;
+    }
+    let outcome = supervise(&mut envoy, running).await;
+    let _ = envoy.child.start_kill();
+    let _ = tokio::time::timeout(Duration::from_secs(5), envoy.child.wait()).await;
+    drop(inputs);
+    outcome
+}
 
+/// The kubeconfig and gateway config to serve: as given, else a generated
+/// gateway config, else (no kubeconfig) the demo clusters too.
+async fn inputs(args: &UpArgs, state_dir: &Path) -> anyhow::Result<Inputs> {
+    let generate = || local_setup::generate(&state_dir.join("gateway"), "127.0.0.1", args.port, false);
+    match (&args.kubeconfig, &args.config) {
+        (Some(k), Some(c)) => Ok(Inputs {
+            kubeconfig: k.clone(),
+            config: c.clone(),
+            local: None,
+            #[cfg(feature = "demo")]
+            _demo_clusters: None,
+        }),
+        (Some(k), None) => {
+            let local = generate()?;
+            info!(config = %local.config.display(), "generated a gateway config (certificate, token issuer)");
+            Ok(Inputs {
+                kubeconfig: k.clone(),
+                config: local.config.clone(),
+                local: Some(local),
+                #[cfg(feature = "demo")]
+                _demo_clusters: None,
+            })
+        }
+        #[cfg(feature = "demo")]
+        (None, _) => {
+            use kubeplex::demo;
+            let started = demo::start(&state_dir.join("demo")).await?;
+            let local = generate()?;
+            println!(
+                "DEMO MODE: no --kubeconfig given, so kubeplex runs in front of {} in-memory demo clusters \
+                 (its own Kubernetes API test servers, not real Kubernetes): {}",
+                started.servers.len(),
+                demo::CLUSTERS.join(", ")
+            );
+            Ok(Inputs {
+                kubeconfig: started.kubeconfig.clone(),
+                config: local.config.clone(),
+                local: Some(local),
+                _demo_clusters: Some(started),
+            })
+        }
+        #[cfg(not(feature = "demo"))]
+        (None, _) => bail!(
+            "pass --kubeconfig: this kubeplex was built without the demo clusters (cargo feature `demo`)"
+        ),
+    }
+}
+
+/// Write the bootstrap, start Envoy and wait until it serves.
+async fn start_envoy(
+    args: &UpArgs,
+    state_dir: &Path,
+    binary: PathBuf,
+    xds_addr: SocketAddr,
+) -> anyhow::Result<RunningEnvoy> {
     let bootstrap = state_dir.join("envoy-bootstrap.json");
     let rendered = envoy::render_bootstrap(xds_addr, args.envoy_admin_addr, "kubeplex-gateway")?;
-    std::fs::write(&bootstrap, rendered).map_err(|e| format!("{}: {e}", bootstrap.display()))?;
+    std::fs::write(&bootstrap, rendered).with_context(|| bootstrap.display().to_string())?;
     let launch = Launch {
-        binary: envoy_bin,
+        binary,
         bootstrap,
         admin_address_file: state_dir.join("envoy-admin-address"),
         concurrency: args.concurrency,
@@ -148,86 +208,99 @@ pub async fn run(args: UpArgs) -> Result<(), String> {
     info!(binary = %launch.binary.display(), admin = envoy.admin_address, "envoy started");
     tokio::select! {
         ready = envoy::wait_ready(&envoy.admin_address, Duration::from_secs(30)) => ready?,
-        status = envoy.child.wait() => return Err(envoy_died(status.ok(), &envoy.stderr_tail)),
+        status = envoy.child.wait() => return Err(died(&envoy, status.ok())),
     }
+    Ok(envoy)
+}
 
-    let gateway_url = cp.with_state(|s| {
-        s.gateway.last_good.as_ref().map(|g| {
-            let host = if g.listener.address == "0.0.0.0" || g.listener.address == "::" {
-                "127.0.0.1"
-            } else {
-                &g.listener.address
-            };
-            format!("https://{host}:{}", g.listener.port)
-        })
-    });
-    let gateway_url = gateway_url.unwrap_or_default();
+/// `https://<listener>:<port>` (loopback for a wildcard listener).
+fn gateway_url(cp: &ControlPlane) -> String {
+    let last_good = cp.last_good().borrow().clone();
+    let Some(inputs) = last_good else {
+        return String::new();
+    };
+    let listener = &inputs.gateway.listener;
+    let host = if listener.address == "0.0.0.0" || listener.address == "::" {
+        "127.0.0.1"
+    } else {
+        &listener.address
+    };
+    format!("https://{host}:{}", listener.port)
+}
+
+/// `endpoints.json` in the state directory: where everything listens.
+fn write_endpoints(
+    state_dir: &Path,
+    gateway_url: &str,
+    envoy: &RunningEnvoy,
+    xds_addr: SocketAddr,
+    admin_addr: SocketAddr,
+) -> anyhow::Result<()> {
     let endpoints = serde_json::json!({
         "gateway": gateway_url,
         "envoy_admin": format!("http://{}", envoy.admin_address),
         "xds": xds_addr.to_string(),
         "admin": format!("http://{admin_addr}"),
     });
-    kubeplex::local_files::write_public(
-        &state_dir.join("endpoints.json"),
-        endpoints.to_string().as_bytes(),
-    )
-    .map_err(|e| e.to_string())?;
-    println!(
-        "kubeplex ready: gateway {gateway_url} | envoy admin http://{} | control plane admin http://{admin_addr} | xds {xds_addr}",
-        envoy.admin_address
-    );
-    if let Some(local) = &local {
-        let contexts = cp.with_state(|s| {
-            s.kubeconfig.last_good.as_ref().map(|k| {
-                k.clusters
-                    .iter()
-                    .map(|c| c.context.clone())
-                    .collect::<Vec<_>>()
-            })
-        });
-        let contexts = contexts.unwrap_or_default();
-        let user = args
-            .user
-            .clone()
-            .or_else(|| std::env::var("USER").ok())
-            .unwrap_or_else(|| "kubeplex-user".into());
-        let (path, _) = local_setup::user_kubeconfig(
-            local,
-            &state_dir,
-            &user,
-            &args.groups,
-            &contexts,
-            Duration::from_secs(12 * 3600),
-        )?;
-        print_welcome(&path, &user, &args.groups, &contexts, local, admin_addr);
-    }
+    let path = state_dir.join("endpoints.json");
+    kubeplex::local_files::write_public(&path, endpoints.to_string().as_bytes())
+        .with_context(|| path.display().to_string())
+}
 
-    // SIGUSR1 (logrotate's postrotate) reopens Envoy's access logs.
+/// Mint the user a token, write their kubeconfig, and say how to use it.
+fn welcome_user(
+    args: &UpArgs,
+    cp: &ControlPlane,
+    local: &LocalGateway,
+    state_dir: &Path,
+    admin_addr: SocketAddr,
+) -> anyhow::Result<()> {
+    let contexts: Vec<String> = cp
+        .last_good()
+        .borrow()
+        .iter()
+        .flat_map(|i| i.kubeconfig.clusters.iter().map(|c| c.context.clone()))
+        .collect();
+    let user = args
+        .user
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "kubeplex-user".into());
+    let (path, _) = local_setup::user_kubeconfig(
+        local,
+        state_dir,
+        &user,
+        &args.groups,
+        &contexts,
+        Duration::from_secs(12 * 3600),
+    )?;
+    print_welcome(&path, &user, &args.groups, &contexts, local, admin_addr);
+    Ok(())
+}
+
+/// Run until a signal, Envoy's death, or a server's end. SIGUSR1
+/// (logrotate's postrotate) reopens Envoy's access logs.
+async fn supervise(envoy: &mut RunningEnvoy, mut running: Running) -> anyhow::Result<()> {
     let mut usr1 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
-        .map_err(|e| format!("cannot handle SIGUSR1: {e}"))?;
+        .context("cannot handle SIGUSR1")?;
     let reopen_url = format!("http://{}/reopen_logs", envoy.admin_address);
     let shutdown = super::shutdown_signal();
     tokio::pin!(shutdown);
-    let outcome = loop {
+    loop {
         tokio::select! {
-            status = envoy.child.wait() => break Err(envoy_died(status.ok(), &envoy.stderr_tail)),
-            r = &mut running.xds => break Err(format!("xDS server stopped: {r:?}")),
-            r = &mut running.admin => break Err(format!("admin server stopped: {r:?}")),
+            status = envoy.child.wait() => return Err(died(envoy, status.ok())),
+            r = &mut running.xds => bail!("xDS server stopped: {r:?}"),
+            r = &mut running.admin => bail!("admin server stopped: {r:?}"),
             _ = usr1.recv() => match envoy::http_request("POST", &reopen_url).await {
                 Ok((200, _)) => info!("SIGUSR1: Envoy reopened its log files"),
                 other => tracing::warn!("SIGUSR1: Envoy did not reopen its logs: {other:?}"),
             },
             _ = &mut shutdown => {
                 info!("shutting down");
-                break Ok(());
+                return Ok(());
             }
         }
-    };
-    let _ = envoy.child.start_kill();
-    let _ = tokio::time::timeout(Duration::from_secs(5), envoy.child.wait()).await;
-    drop(demo_clusters);
-    outcome
+    }
 }
 
 fn print_welcome(
@@ -235,7 +308,7 @@ fn print_welcome(
     user: &str,
     groups: &[String],
     contexts: &[String],
-    local: &local_setup::LocalGateway,
+    local: &LocalGateway,
     admin: SocketAddr,
 ) {
     let first = contexts.first().map(String::as_str).unwrap_or("<context>");
@@ -258,29 +331,9 @@ fn print_welcome(
     );
 }
 
-fn envoy_died(
-    status: Option<std::process::ExitStatus>,
-    tail: &std::sync::Mutex<std::collections::VecDeque<String>>,
-) -> String {
-    let tail = tail.lock().unwrap_or_else(|e| e.into_inner());
-    let last: Vec<&String> = tail
-        .iter()
-        .rev()
-        .take(10)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    let status = status
-        .map(|s| s.to_string())
-        .unwrap_or_else(|| "unknown status".into());
-    let msg = format!(
-        "envoy exited unexpectedly ({status}); the gateway is down. Last envoy output:\n{}",
-        last.iter()
-            .map(|l| format!("  {l}"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-    error!("{msg}");
-    msg
+/// Envoy died: log it loudly (the gateway is down) and return why.
+fn died(envoy: &RunningEnvoy, status: Option<std::process::ExitStatus>) -> anyhow::Error {
+    let error = envoy.died(status);
+    error!("{error}");
+    error.into()
 }

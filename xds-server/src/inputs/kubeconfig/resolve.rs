@@ -157,185 +157,265 @@ enum UserInfo {
     Unsupported(String),
 }
 
+/// Every context of `kc` that can be served, with a problem for each
+/// error and a warning for each context skipped or served with a caveat.
 pub fn resolve(p: &mut Problems, root: &Node, kc: &Kubeconfig, dir: &Path) -> LoadedKubeconfig {
     let src = Source {
         root,
         dir: dir.to_path_buf(),
     };
+    let clusters = resolve_unique(
+        p,
+        &src,
+        Entries::CLUSTERS,
+        kc.clusters
+            .iter()
+            .map(|n| (n.name.as_str(), n.cluster.as_ref())),
+        resolve_cluster,
+    );
+    let users = resolve_unique(
+        p,
+        &src,
+        Entries::USERS,
+        kc.auth_infos
+            .iter()
+            .map(|n| (n.name.as_str(), n.auth_info.as_ref())),
+        resolve_user,
+    );
     let mut warnings = Vec::new();
-
-    let mut clusters: BTreeMap<&str, (usize, ClusterInfo)> = BTreeMap::new();
-    for (index, named) in kc.clusters.iter().enumerate() {
-        let at = At {
-            list: "clusters",
-            index,
-            inner: "cluster",
-            src: &src,
-        };
-        if let Some((first, _)) = clusters.get(named.name.as_str()) {
-            p.add(
-                src.line("clusters", index, "name", ""),
-                &format!("clusters[{index}].name"),
-                format!(
-                    "duplicate cluster name `{}` (also clusters[{first}])",
-                    named.name
-                ),
-            );
-            continue;
-        }
-        let Some(cluster) = &named.cluster else {
-            continue; // the strict pass reported the missing `cluster`
-        };
-        clusters.insert(&named.name, (index, resolve_cluster(p, &at, cluster)));
-    }
-
-    let mut users: BTreeMap<&str, (usize, UserInfo)> = BTreeMap::new();
-    for (index, named) in kc.auth_infos.iter().enumerate() {
-        let at = At {
-            list: "users",
-            index,
-            inner: "user",
-            src: &src,
-        };
-        if let Some((first, _)) = users.get(named.name.as_str()) {
-            p.add(
-                src.line("users", index, "name", ""),
-                &format!("users[{index}].name"),
-                format!("duplicate user name `{}` (also users[{first}])", named.name),
-            );
-            continue;
-        }
-        let Some(user) = &named.auth_info else {
-            continue;
-        };
-        users.insert(&named.name, (index, resolve_user(p, &at, user)));
-    }
-
     let mut targets: BTreeMap<&str, ClusterTarget> = BTreeMap::new();
-    let mut seen_contexts: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
     for (index, named) in kc.contexts.iter().enumerate() {
-        let at = At {
-            list: "contexts",
-            index,
-            inner: "context",
-            src: &src,
-        };
         let name = named.name.as_str();
-        if let Some(first) = seen_contexts.get(name) {
-            p.add(
-                src.line("contexts", index, "name", ""),
-                &format!("contexts[{index}].name"),
-                format!("duplicate context name `{name}` (also contexts[{first}])"),
-            );
+        if is_duplicate(p, &src, Entries::CONTEXTS, index, name, &seen) {
             continue;
         }
-        seen_contexts.insert(name, index);
+        seen.insert(name, index);
         let Some(context) = &named.context else {
-            continue;
+            continue; // the strict pass reported the missing `context`
         };
         if let Err(reason) = check_context_name(name) {
-            p.add(
-                src.line("contexts", index, "name", ""),
-                &format!("contexts[{index}].name"),
-                reason,
-            );
+            Entries::CONTEXTS.name_error(p, &src, index, reason);
         }
-        let cluster = match clusters.get(context.cluster.as_str()) {
-            Some((_, cluster)) => cluster,
-            None => {
-                at.err(
-                    p,
-                    "cluster",
-                    format!("cluster `{}` is not defined in clusters", context.cluster),
-                );
-                continue;
-            }
-        };
-        let user = match context.user.as_deref().filter(|u| !u.is_empty()) {
-            None => None,
-            Some(user_name) => match users.get(user_name) {
-                Some((_, user)) => Some((user_name, user)),
-                None => {
-                    at.err(
-                        p,
-                        "user",
-                        format!("user `{user_name}` is not defined in users"),
-                    );
-                    continue;
-                }
-            },
-        };
-        let Some(server) = cluster.server.clone() else {
-            continue; // reported on the cluster
-        };
-        let (client_cert_pem, client_key_pem, bearer_token) = match user {
-            Some((user_name, UserInfo::Unsupported(why))) => {
-                warnings.push(format!(
-                    "context `{name}` skipped: user `{user_name}` {why}"
-                ));
-                continue;
-            }
-            Some((
-                _,
-                UserInfo::Usable {
-                    client_cert_pem,
-                    client_key_pem,
-                    bearer_token,
-                    notes,
-                },
-            )) => {
-                for note in notes {
-                    warnings.push(format!("context `{name}`: {note}"));
-                }
-                (
-                    client_cert_pem.clone(),
-                    client_key_pem.clone(),
-                    bearer_token.clone(),
-                )
-            }
-            None => {
-                warnings.push(format!(
-                    "context `{name}` has no user: the gateway reaches cluster `{}` without a credential, so impersonation works only if the cluster grants it to anonymous",
-                    context.cluster
-                ));
-                (None, None, None)
-            }
-        };
-        if server.scheme == "http" {
-            warnings.push(format!(
-                "context `{name}`: cluster `{}` is reached over plain http; credentials and impersonated requests cross the network unencrypted",
-                context.cluster
-            ));
-        }
-        if cluster.insecure {
-            warnings.push(format!(
-                "context `{name}`: cluster `{}` has insecure-skip-tls-verify: its server certificate is not verified",
-                context.cluster
-            ));
-        }
-        if let Some(proxy) = &cluster.proxy_url {
-            warnings.push(format!(
-                "context `{name}`: cluster `{}` has proxy-url `{proxy}`, which kubeplex does not support; it connects directly",
-                context.cluster
-            ));
-        }
-        targets.insert(
+        let at = Entries::CONTEXTS.at(index, &src);
+        let picked = Context {
             name,
-            ClusterTarget {
-                context: name.to_string(),
-                server,
-                ca_pem: cluster.ca_pem.clone(),
-                client_cert_pem,
-                client_key_pem,
-                bearer_token,
-                tls_server_name: cluster.tls_server_name.clone(),
-                insecure_skip_tls_verify: cluster.insecure,
-            },
-        );
+            cluster_name: &context.cluster,
+            user_name: context.user.as_deref().filter(|u| !u.is_empty()),
+        };
+        if let Some(target) = picked.target(p, &at, &clusters, &users, &mut warnings) {
+            targets.insert(name, target);
+        }
     }
     LoadedKubeconfig {
         clusters: targets.into_values().collect(),
         warnings,
+    }
+}
+
+/// One of the three named lists of a kubeconfig.
+#[derive(Clone, Copy)]
+struct Entries {
+    /// `clusters`, `users` or `contexts`.
+    list: &'static str,
+    /// The body key of an entry: `cluster`, `user` or `context`.
+    inner: &'static str,
+    /// What an entry is, in messages.
+    what: &'static str,
+}
+
+impl Entries {
+    const CLUSTERS: Entries = Entries {
+        list: "clusters",
+        inner: "cluster",
+        what: "cluster",
+    };
+    const USERS: Entries = Entries {
+        list: "users",
+        inner: "user",
+        what: "user",
+    };
+    const CONTEXTS: Entries = Entries {
+        list: "contexts",
+        inner: "context",
+        what: "context",
+    };
+
+    fn at<'a>(self, index: usize, src: &'a Source<'a>) -> At<'a> {
+        At {
+            list: self.list,
+            index,
+            inner: self.inner,
+            src,
+        }
+    }
+
+    /// A problem with the `name` of entry `index`.
+    fn name_error(self, p: &mut Problems, src: &Source<'_>, index: usize, reason: impl Into<String>) {
+        p.add(
+            src.line(self.list, index, "name", ""),
+            &format!("{}[{index}].name", self.list),
+            reason,
+        );
+    }
+}
+
+/// True (and a problem) when `name` is in `seen`, the earlier entries of
+/// the same list.
+fn is_duplicate(
+    p: &mut Problems,
+    src: &Source<'_>,
+    entries: Entries,
+    index: usize,
+    name: &str,
+    seen: &BTreeMap<&str, usize>,
+) -> bool {
+    let Some(first) = seen.get(name) else {
+        return false;
+    };
+    let reason = format!(
+        "duplicate {} name `{name}` (also {}[{first}])",
+        entries.what, entries.list
+    );
+    entries.name_error(p, src, index, reason);
+    true
+}
+
+/// Resolve each entry of a named list (clusters or users), by name; a
+/// duplicate name is a problem and its entry is ignored.
+fn resolve_unique<'k, B: 'k, T>(
+    p: &mut Problems,
+    src: &Source<'_>,
+    entries: Entries,
+    named: impl Iterator<Item = (&'k str, Option<&'k B>)>,
+    resolve: impl Fn(&mut Problems, &At<'_>, &B) -> T,
+) -> BTreeMap<&'k str, T> {
+    let mut seen = BTreeMap::new();
+    let mut resolved = BTreeMap::new();
+    for (index, (name, body)) in named.enumerate() {
+        if is_duplicate(p, src, entries, index, name, &seen) {
+            continue;
+        }
+        let Some(body) = body else {
+            continue; // the strict pass reported the missing body
+        };
+        seen.insert(name, index);
+        resolved.insert(name, resolve(p, &entries.at(index, src), body));
+    }
+    resolved
+}
+
+/// A context's names: itself, its cluster, its user.
+struct Context<'a> {
+    name: &'a str,
+    cluster_name: &'a str,
+    user_name: Option<&'a str>,
+}
+
+/// A client certificate and key, and a bearer token.
+type Credentials = (
+    Option<String>,
+    Option<Sensitive<String>>,
+    Option<Sensitive<String>>,
+);
+
+impl Context<'_> {
+    /// What the gateway connects to for this context, if it can.
+    fn target(
+        &self,
+        p: &mut Problems,
+        at: &At<'_>,
+        clusters: &BTreeMap<&str, ClusterInfo>,
+        users: &BTreeMap<&str, UserInfo>,
+        warnings: &mut Vec<String>,
+    ) -> Option<ClusterTarget> {
+        let Some(cluster) = clusters.get(self.cluster_name) else {
+            let reason = format!("cluster `{}` is not defined in clusters", self.cluster_name);
+            at.err(p, "cluster", reason);
+            return None;
+        };
+        let user = match self.user_name {
+            None => None,
+            Some(user_name) => match users.get(user_name) {
+                Some(user) => Some(user),
+                None => {
+                    let reason = format!("user `{user_name}` is not defined in users");
+                    at.err(p, "user", reason);
+                    return None;
+                }
+            },
+        };
+        let server = cluster.server.clone()?; // a missing server is reported on the cluster
+        let (client_cert_pem, client_key_pem, bearer_token) = self.credentials(user, warnings)?;
+        self.warn_about_connection(cluster, &server, warnings);
+        Some(ClusterTarget {
+            context: self.name.to_string(),
+            server,
+            ca_pem: cluster.ca_pem.clone(),
+            client_cert_pem,
+            client_key_pem,
+            bearer_token,
+            tls_server_name: cluster.tls_server_name.clone(),
+            insecure_skip_tls_verify: cluster.insecure,
+        })
+    }
+
+    /// The user's credentials; None (and a warning) when the context is
+    /// skipped because kubeplex cannot use them.
+    fn credentials(&self, user: Option<&UserInfo>, warnings: &mut Vec<String>) -> Option<Credentials> {
+        let name = self.name;
+        match user {
+            Some(UserInfo::Unsupported(why)) => {
+                let user_name = self.user_name.unwrap_or_default();
+                warnings.push(format!("context `{name}` skipped: user `{user_name}` {why}"));
+                None
+            }
+            Some(UserInfo::Usable {
+                client_cert_pem,
+                client_key_pem,
+                bearer_token,
+                notes,
+            }) => {
+                warnings.extend(notes.iter().map(|note| format!("context `{name}`: {note}")));
+                Some((
+                    client_cert_pem.clone(),
+                    client_key_pem.clone(),
+                    bearer_token.clone(),
+                ))
+            }
+            None => {
+                warnings.push(format!(
+                    "context `{name}` has no user: the gateway reaches cluster `{}` without a credential, so impersonation works only if the cluster grants it to anonymous",
+                    self.cluster_name
+                ));
+                Some((None, None, None))
+            }
+        }
+    }
+
+    /// Plain http, unverified TLS, an ignored proxy: served, with a warning.
+    fn warn_about_connection(
+        &self,
+        cluster: &ClusterInfo,
+        server: &super::ServerUrl,
+        warnings: &mut Vec<String>,
+    ) {
+        let (name, cluster_name) = (self.name, self.cluster_name);
+        if server.scheme == "http" {
+            warnings.push(format!(
+                "context `{name}`: cluster `{cluster_name}` is reached over plain http; credentials and impersonated requests cross the network unencrypted"
+            ));
+        }
+        if cluster.insecure {
+            warnings.push(format!(
+                "context `{name}`: cluster `{cluster_name}` has insecure-skip-tls-verify: its server certificate is not verified"
+            ));
+        }
+        if let Some(proxy) = &cluster.proxy_url {
+            warnings.push(format!(
+                "context `{name}`: cluster `{cluster_name}` has proxy-url `{proxy}`, which kubeplex does not support; it connects directly"
+            ));
+        }
     }
 }
 
@@ -415,6 +495,33 @@ fn resolve_cluster(p: &mut Problems, at: &At<'_>, cluster: &Cluster) -> ClusterI
 }
 
 fn resolve_user(p: &mut Problems, at: &At<'_>, user: &AuthInfo) -> UserInfo {
+    let (cert_pem, key_pem) = client_certificate(p, at, user);
+    let mut notes = Vec::new();
+    let token = bearer_token(p, at, user, &mut notes);
+    if user.impersonate.is_some() || user.impersonate_groups.is_some() {
+        notes.push(
+            "the user's `as`/`as-groups` are ignored: the gateway impersonates the token's identity"
+                .to_string(),
+        );
+    }
+    if let Some(why) = unsupported_credential(at, user) {
+        return UserInfo::Unsupported(why);
+    }
+    UserInfo::Usable {
+        client_cert_pem: cert_pem,
+        client_key_pem: key_pem.map(Sensitive),
+        bearer_token: token.map(Sensitive),
+        notes,
+    }
+}
+
+/// The client certificate and key (PEM), each read, checked, and checked
+/// to belong together.
+fn client_certificate(
+    p: &mut Problems,
+    at: &At<'_>,
+    user: &AuthInfo,
+) -> (Option<String>, Option<String>) {
     let cert_pem = at.data_or_file(
         p,
         "client-certificate-data",
@@ -478,65 +585,60 @@ fn resolve_user(p: &mut Problems, at: &At<'_>, user: &AuthInfo) -> UserInfo {
             "this key does not belong to the client certificate",
         );
     }
+    (cert_pem, key_pem)
+}
 
-    let mut notes = Vec::new();
+/// The bearer token: `tokenFile` (read now) wins over `token`, as in client-go.
+fn bearer_token(
+    p: &mut Problems,
+    at: &At<'_>,
+    user: &AuthInfo,
+    notes: &mut Vec<String>,
+) -> Option<String> {
     let token = at.secret("token").filter(|t| !t.is_empty());
-    let token = match user.token_file.as_deref().filter(|f| !f.is_empty()) {
-        Some(file) => {
-            if token.is_some() {
-                notes.push(
-                    "user has both token and tokenFile; tokenFile wins, as in client-go"
-                        .to_string(),
-                );
-            }
-            let path = at.src.resolve_path(file);
-            match std::fs::read_to_string(&path) {
-                Ok(text) if text.trim().is_empty() => {
-                    at.err(p, "tokenFile", format!("{} is empty", path.display()));
-                    None
-                }
-                Ok(text) => Some(text.trim().to_string()),
-                Err(e) => {
-                    at.err(
-                        p,
-                        "tokenFile",
-                        format!("cannot read {}: {e}", path.display()),
-                    );
-                    None
-                }
-            }
-        }
-        None => token,
+    let Some(file) = user.token_file.as_deref().filter(|f| !f.is_empty()) else {
+        return token;
     };
-    if user.impersonate.is_some() || user.impersonate_groups.is_some() {
-        notes.push(
-            "the user's `as`/`as-groups` are ignored: the gateway impersonates the token's identity"
-                .to_string(),
-        );
+    if token.is_some() {
+        notes.push("user has both token and tokenFile; tokenFile wins, as in client-go".to_string());
     }
+    let path = at.src.resolve_path(file);
+    match std::fs::read_to_string(&path) {
+        Ok(text) if text.trim().is_empty() => {
+            at.err(p, "tokenFile", format!("{} is empty", path.display()));
+            None
+        }
+        Ok(text) => Some(text.trim().to_string()),
+        Err(e) => {
+            at.err(
+                p,
+                "tokenFile",
+                format!("cannot read {}: {e}", path.display()),
+            );
+            None
+        }
+    }
+}
 
+/// Why kubeplex cannot use this user's credential, if it cannot.
+fn unsupported_credential(at: &At<'_>, user: &AuthInfo) -> Option<String> {
     if let Some(exec) = &user.exec {
         let command = exec.command.as_deref().unwrap_or("?");
-        return UserInfo::Unsupported(format!(
+        return Some(format!(
             "uses an exec credential plugin (`{command}`): plugins run inside client libraries and kubeplex needs a static credential for Envoy (a client certificate or a token)"
         ));
     }
     if let Some(provider) = &user.auth_provider {
-        return UserInfo::Unsupported(format!(
+        return Some(format!(
             "uses auth-provider `{}`, which Kubernetes removed; use a client certificate or a token",
             provider.name
         ));
     }
     if user.username.is_some() || at.secret("password").is_some() {
-        return UserInfo::Unsupported(
+        return Some(
             "uses username/password (basic auth), which Kubernetes removed in 1.19; use a client certificate or a token"
                 .to_string(),
         );
     }
-    UserInfo::Usable {
-        client_cert_pem: cert_pem,
-        client_key_pem: key_pem.map(Sensitive),
-        bearer_token: token.map(Sensitive),
-        notes,
-    }
+    None
 }
