@@ -275,15 +275,14 @@ async fn every_refusal_is_a_precise_status_and_reaches_no_cluster() {
             // credentials at all, kubectl would prompt for a password).
             let cert = pki.cluster_ca.client_cert("kubectl-user", &[]);
             let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-            let text = std::fs::read_to_string(&k.kubeconfig).unwrap().replace(
-                "token: \"placeholder\"",
-                &format!(
-                    "client-certificate-data: {}\n    client-key-data: {}",
-                    b64(&cert.cert_pem),
-                    b64(&cert.key_pem)
-                ),
-            );
-            std::fs::write(&k.kubeconfig, text).unwrap();
+            let text = std::fs::read_to_string(&k.kubeconfig).unwrap();
+            let mut config: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+            config["users"][0]["user"] = serde_json::json!({
+                "client-certificate-data": b64(&cert.cert_pem),
+                "client-key-data": b64(&cert.key_pem),
+            });
+            // JSON is YAML: kubectl reads it as a kubeconfig.
+            std::fs::write(&k.kubeconfig, config.to_string()).unwrap();
         }
         let err = k.fails(&[&extra[..], &["get", "configmaps"]].concat());
         // kubectl's discovery step swaps 401/404 bodies for generic texts; the

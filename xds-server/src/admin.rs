@@ -14,7 +14,7 @@ use kubeplex_proto::admin::v1 as admin;
 use kubeplex_proto::admin::v1::admin_server::{Admin, AdminServer};
 use tonic::{Request, Response, Status};
 
-use crate::control_plane::ControlPlane;
+use crate::control_plane::{ControlPlane, Slot, State};
 use crate::error_chain::error_chain;
 
 /// The gRPC service.
@@ -25,60 +25,56 @@ pub struct AdminService {
 /// Everything the status API reports.
 pub fn status(cp: &ControlPlane) -> admin::GatewayStatus {
     let snapshot = cp.current();
-    let (inputs, contexts) = cp.with_state(|s| {
-        let input = |kind: &str,
-                     path: &Option<std::path::PathBuf>,
-                     error: &Option<String>,
-                     loaded_at: i64| admin::InputStatus {
+    let (inputs, contexts) = cp.with_state(|s| (input_statuses(s), contexts(s)));
+    admin::GatewayStatus {
+        version: snapshot.version.clone(),
+        inputs,
+        contexts,
+        nodes: node_statuses(cp),
+    }
+}
+
+/// Each input's file and whether its latest edit loaded (policy and
+/// revocations only when the gateway config names them).
+fn input_statuses(s: &State) -> Vec<admin::InputStatus> {
+    fn input<T>(kind: &str, slot: &Slot<T>) -> admin::InputStatus {
+        admin::InputStatus {
             kind: kind.into(),
-            path: path
+            path: slot
+                .path
                 .as_ref()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
-            ok: error.is_none(),
-            error: error.clone().unwrap_or_default(),
-            loaded_at,
-        };
-        let mut inputs = vec![
-            input(
-                "kubeconfig",
-                &s.kubeconfig.path,
-                &s.kubeconfig.error,
-                s.kubeconfig.loaded_at,
-            ),
-            input(
-                "gateway config",
-                &s.gateway.path,
-                &s.gateway.error,
-                s.gateway.loaded_at,
-            ),
-        ];
-        if s.policy.path.is_some() {
-            inputs.push(input(
-                "policy",
-                &s.policy.path,
-                &s.policy.error,
-                s.policy.loaded_at,
-            ));
+            ok: slot.error.is_none(),
+            error: slot.error.clone().unwrap_or_default(),
+            loaded_at: slot.loaded_at,
         }
-        if s.revocations.path.is_some() {
-            inputs.push(input(
-                "revocations",
-                &s.revocations.path,
-                &s.revocations.error,
-                s.revocations.loaded_at,
-            ));
-        }
-        let contexts = s
-            .kubeconfig
-            .last_good
-            .as_ref()
-            .map(|k| k.clusters.iter().map(|c| c.context.clone()).collect())
-            .unwrap_or_default();
-        (inputs, contexts)
-    });
-    let nodes = cp
-        .registry
+    }
+    let mut inputs = vec![
+        input("kubeconfig", &s.kubeconfig),
+        input("gateway config", &s.gateway),
+    ];
+    if s.policy.path.is_some() {
+        inputs.push(input("policy", &s.policy));
+    }
+    if s.revocations.path.is_some() {
+        inputs.push(input("revocations", &s.revocations));
+    }
+    inputs
+}
+
+/// The contexts of the last good kubeconfig.
+fn contexts(s: &State) -> Vec<String> {
+    s.kubeconfig
+        .last_good
+        .as_ref()
+        .map(|k| k.clusters.iter().map(|c| c.context.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// What each connected Envoy was sent and accepted, per resource type.
+fn node_statuses(cp: &ControlPlane) -> Vec<admin::EnvoyNodeStatus> {
+    cp.registry
         .nodes()
         .into_iter()
         .map(|n| admin::EnvoyNodeStatus {
@@ -94,13 +90,7 @@ pub fn status(cp: &ControlPlane) -> admin::GatewayStatus {
                 })
                 .collect(),
         })
-        .collect();
-    admin::GatewayStatus {
-        version: snapshot.version.clone(),
-        inputs,
-        contexts,
-        nodes,
-    }
+        .collect()
 }
 
 /// The status as JSON (for `/status`, `kubeplex status` and tests).
@@ -165,57 +155,83 @@ pub fn metrics_text(cp: &ControlPlane) -> String {
             let _ = writeln!(out, "{name}{labels} {value}");
         }
     };
+    for (name, kind, help, value) in unlabelled_metrics(cp) {
+        metric(name, kind, help, &[(String::new(), value)]);
+    }
+    metric(
+        "kubeplex_input_ok",
+        "gauge",
+        "1 when the input's latest edit loaded, 0 when it was rejected.",
+        &input_samples(cp),
+    );
+    metric(
+        "kubeplex_cluster_check_ok",
+        "gauge",
+        "1 when the cluster grants what the gateway needs (kubeplex check --clusters), 0 when not.",
+        &cluster_check_samples(cp),
+    );
+    out
+}
+
+/// (name, type, help, value) of every metric without labels.
+fn unlabelled_metrics(cp: &ControlPlane) -> [(&'static str, &'static str, &'static str, u64); 8] {
     let c = &cp.counters;
     let r = &cp.registry.counters;
-    metric(
-        "kubeplex_config_reloads_total",
-        "counter",
-        "Reloads of the inputs (file changes, revocations).",
-        &[(String::new(), c.reloads.load(Relaxed))],
-    );
-    metric(
-        "kubeplex_config_rejected_edits_total",
-        "counter",
-        "Reloads in which an input was rejected; the last good one stayed live.",
-        &[(String::new(), c.rejected_edits.load(Relaxed))],
-    );
-    metric(
-        "kubeplex_config_snapshots_published_total",
-        "counter",
-        "New configuration snapshots published to Envoy.",
-        &[(String::new(), c.snapshots_published.load(Relaxed))],
-    );
-    metric(
-        "kubeplex_xds_responses_sent_total",
-        "counter",
-        "xDS responses (config pushes) sent.",
-        &[(String::new(), r.responses_sent.load(Relaxed))],
-    );
-    metric(
-        "kubeplex_xds_acks_total",
-        "counter",
-        "xDS responses Envoy accepted.",
-        &[(String::new(), r.acks.load(Relaxed))],
-    );
-    metric(
-        "kubeplex_xds_nacks_total",
-        "counter",
-        "xDS responses Envoy rejected.",
-        &[(String::new(), r.nacks.load(Relaxed))],
-    );
-    metric(
-        "kubeplex_xds_streams_opened_total",
-        "counter",
-        "ADS streams opened by Envoys.",
-        &[(String::new(), r.streams_opened.load(Relaxed))],
-    );
-    metric(
-        "kubeplex_xds_connected_envoys",
-        "gauge",
-        "Envoys connected now.",
-        &[(String::new(), cp.registry.nodes().len() as u64)],
-    );
-    let inputs: Vec<(String, u64)> = status(cp)
+    [
+        (
+            "kubeplex_config_reloads_total",
+            "counter",
+            "Reloads of the inputs (file changes, revocations).",
+            c.reloads.load(Relaxed),
+        ),
+        (
+            "kubeplex_config_rejected_edits_total",
+            "counter",
+            "Reloads in which an input was rejected; the last good one stayed live.",
+            c.rejected_edits.load(Relaxed),
+        ),
+        (
+            "kubeplex_config_snapshots_published_total",
+            "counter",
+            "New configuration snapshots published to Envoy.",
+            c.snapshots_published.load(Relaxed),
+        ),
+        (
+            "kubeplex_xds_responses_sent_total",
+            "counter",
+            "xDS responses (config pushes) sent.",
+            r.responses_sent.load(Relaxed),
+        ),
+        (
+            "kubeplex_xds_acks_total",
+            "counter",
+            "xDS responses Envoy accepted.",
+            r.acks.load(Relaxed),
+        ),
+        (
+            "kubeplex_xds_nacks_total",
+            "counter",
+            "xDS responses Envoy rejected.",
+            r.nacks.load(Relaxed),
+        ),
+        (
+            "kubeplex_xds_streams_opened_total",
+            "counter",
+            "ADS streams opened by Envoys.",
+            r.streams_opened.load(Relaxed),
+        ),
+        (
+            "kubeplex_xds_connected_envoys",
+            "gauge",
+            "Envoys connected now.",
+            cp.registry.nodes().len() as u64,
+        ),
+    ]
+}
+
+/// `kubeplex_input_ok` per input.
+fn input_samples(cp: &ControlPlane) -> Vec<(String, u64)> {
+    status(cp)
         .inputs
         .iter()
         .map(|i| {
@@ -224,15 +240,13 @@ pub fn metrics_text(cp: &ControlPlane) -> String {
                 i.ok as u64,
             )
         })
-        .collect();
-    metric(
-        "kubeplex_input_ok",
-        "gauge",
-        "1 when the input's latest edit loaded, 0 when it was rejected.",
-        &inputs,
-    );
+        .collect()
+}
+
+/// `kubeplex_cluster_check_ok` per context and check of the latest preflight.
+fn cluster_check_samples(cp: &ControlPlane) -> Vec<(String, u64)> {
     let checks = cp.cluster_checks().latest();
-    let rows: Vec<(String, u64)> = checks
+    checks
         .iter()
         .flat_map(|r| r.rows.iter())
         .map(|r| {
@@ -248,14 +262,7 @@ pub fn metrics_text(cp: &ControlPlane) -> String {
                 ) as u64,
             )
         })
-        .collect();
-    metric(
-        "kubeplex_cluster_check_ok",
-        "gauge",
-        "1 when the cluster grants what the gateway needs (kubeplex check --clusters), 0 when not.",
-        &rows,
-    );
-    out
+        .collect()
 }
 
 /// A Prometheus label value: `\`, `"` and newlines escaped.

@@ -219,11 +219,12 @@ async fn request(
         .https_only();
     let connector = match &creds.tls_server_name {
         Some(name) => {
-            let name = rustls_pki_types::ServerName::try_from(name.clone())
-                .map_err(|e| HttpError::Tls {
+            let name = rustls_pki_types::ServerName::try_from(name.clone()).map_err(|e| {
+                HttpError::Tls {
                     what: format!("tls-server-name {name:?}"),
                     source: Box::new(e),
-                })?;
+                }
+            })?;
             builder
                 .with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
                 .enable_http1()

@@ -219,7 +219,11 @@ impl KeyFetcher {
                 Err(e) => {
                     let retry_in = s.back_off();
                     let error = error_chain(&e);
-                    warn!(issuer = issuer.url, ?retry_in, "key fetch failed; keeping the last good keys: {error}");
+                    warn!(
+                        issuer = issuer.url,
+                        ?retry_in,
+                        "key fetch failed; keeping the last good keys: {error}"
+                    );
                     Err(e)
                 }
             };

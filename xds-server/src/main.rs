@@ -89,8 +89,7 @@ pub enum ArgError {
 
 /// `SocketAddr` argument parser with a readable error.
 pub fn parse_addr(s: &str) -> Result<SocketAddr, ArgError> {
-    s.parse()
-        .map_err(|_| ArgError::NotAnAddress(s.to_string()))
+    s.parse().map_err(|_| ArgError::NotAnAddress(s.to_string()))
 }
 
 /// A path that must exist.

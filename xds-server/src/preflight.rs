@@ -24,8 +24,8 @@ use crate::cluster_http::{self, Credentials};
 use crate::error_chain::error_chain;
 use crate::inputs::LastGood;
 use crate::inputs::gateway_config::{GatewayConfig, KeySource};
-use crate::snapshot::Snapshot;
 use crate::inputs::kubeconfig::ClusterTarget;
+use crate::snapshot::Snapshot;
 
 #[cfg(test)]
 mod tests;
@@ -307,7 +307,10 @@ pub struct ClusterChecks {
 impl ClusterChecks {
     /// The latest report; None before the first one.
     pub fn latest(&self) -> Option<Arc<Report>> {
-        self.latest.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.latest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn set(&self, report: Report) {

@@ -115,9 +115,12 @@ pub fn named_context(name: &str, cluster: &str, user: &str) -> NamedContext {
 /// A kubeconfig could not be written as YAML.
 pub type YamlError = serde_saphyr::SerializeError;
 
-/// A kubeconfig as YAML, the way kubectl reads it.
+/// A kubeconfig as YAML, the way kubectl reads it: every value on one line
+/// (no folded block scalars for long certificate data or tokens).
 pub fn to_yaml(config: &Kubeconfig) -> Result<String, YamlError> {
-    serde_saphyr::to_string(config)
+    let mut options = serde_saphyr::SerializerOptions::default();
+    options.prefer_block_scalars = false;
+    serde_saphyr::to_string_with_options(config, options)
 }
 
 #[cfg(test)]
@@ -149,6 +152,10 @@ mod tests {
         })
         .unwrap();
         let kc = kube::config::Kubeconfig::from_yaml(&text).expect("valid kubeconfig");
+        assert!(
+            text.lines().all(|l| !l.trim_end().ends_with(['>', '|'])),
+            "no block scalars:\n{text}"
+        );
         assert_eq!(kc.clusters.len(), 2);
         assert_eq!(kc.contexts[1].name, "b\"q");
         assert_eq!(kc.current_context.as_deref(), Some("a"));

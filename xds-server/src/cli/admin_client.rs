@@ -80,8 +80,8 @@ pub async fn revoke(args: RevokeArgs) -> Result<(), AdminClientError> {
 }
 
 pub async fn status(args: StatusArgs) -> Result<(), AdminClientError> {
-    let (code, body) = kubeplex::envoy::http_get(&format!("http://{}/status", args.admin_addr))
-        .await?;
+    let (code, body) =
+        kubeplex::envoy::http_get(&format!("http://{}/status", args.admin_addr)).await?;
     if code != 200 {
         return Err(AdminClientError::Status { code, body });
     }

@@ -51,7 +51,9 @@ fn each(errors: InputErrors) -> impl Iterator<Item = String> {
 }
 
 fn check_kubeconfig(path: &Path, problems: &mut Vec<String>) -> Option<LoadedKubeconfig> {
-    let k = kubeconfig::load(path).map_err(|e| problems.extend(each(e))).ok()?;
+    let k = kubeconfig::load(path)
+        .map_err(|e| problems.extend(each(e)))
+        .ok()?;
     for w in &k.warnings {
         println!("warning: {w}");
     }
@@ -67,7 +69,9 @@ fn check_kubeconfig(path: &Path, problems: &mut Vec<String>) -> Option<LoadedKub
 
 /// The gateway config, then the policy and revocation files it names.
 fn check_gateway_config(path: &Path, problems: &mut Vec<String>) -> Option<GatewayConfig> {
-    let g = gateway_config::load(path).map_err(|e| problems.extend(each(e))).ok()?;
+    let g = gateway_config::load(path)
+        .map_err(|e| problems.extend(each(e)))
+        .ok()?;
     println!(
         "gateway config {}: listener {}:{}, {} issuer(s){}",
         path.display(),

@@ -30,7 +30,8 @@ pub struct DemoArgs {
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     super::init_logging();
-    std::fs::create_dir_all(&args.state_dir).with_context(|| args.state_dir.display().to_string())?;
+    std::fs::create_dir_all(&args.state_dir)
+        .with_context(|| args.state_dir.display().to_string())?;
     let ready = args.state_dir.join("ready");
     let _ = std::fs::remove_file(&ready);
     let started = demo::start(&args.state_dir).await?;

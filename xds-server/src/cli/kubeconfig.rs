@@ -105,7 +105,11 @@ fn token(args: &KubeconfigArgs) -> anyhow::Result<String> {
 
 /// The contexts of the gateway's kubeconfig `kubeconfig` that the gateway
 /// policy lets `token`'s user reach.
-fn reachable(kubeconfig: &Path, gateway: &GatewayConfig, token: &str) -> anyhow::Result<Vec<String>> {
+fn reachable(
+    kubeconfig: &Path,
+    gateway: &GatewayConfig,
+    token: &str,
+) -> anyhow::Result<Vec<String>> {
     let kc = kubeplex::inputs::kubeconfig::load(kubeconfig)?;
     let policy = match &gateway.policy_file {
         Some(p) => Some(kubeplex::inputs::policy::load(p)?),

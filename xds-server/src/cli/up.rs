@@ -142,7 +142,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 /// The kubeconfig and gateway config to serve: as given, else a generated
 /// gateway config, else (no kubeconfig) the demo clusters too.
 async fn inputs(args: &UpArgs, state_dir: &Path) -> anyhow::Result<Inputs> {
-    let generate = || local_setup::generate(&state_dir.join("gateway"), "127.0.0.1", args.port, false);
+    let generate =
+        || local_setup::generate(&state_dir.join("gateway"), "127.0.0.1", args.port, false);
     match (&args.kubeconfig, &args.config) {
         (Some(k), Some(c)) => Ok(Inputs {
             kubeconfig: k.clone(),

@@ -213,8 +213,7 @@ async fn discover(url: &str, issuer: &str, creds: &Credentials) -> Result<String
 
 /// GET a JSON document over verified TLS; (body, max-age).
 async fn get(url: &str, creds: &Credentials) -> Result<(Vec<u8>, Option<Duration>), FetchError> {
-    let reply =
-        cluster_http::get(url, "application/json, application/jwk-set+json", creds).await?;
+    let reply = cluster_http::get(url, "application/json, application/jwk-set+json", creds).await?;
     if reply.status != 200 {
         return Err(FetchError::Status {
             url: url.to_string(),

@@ -74,7 +74,10 @@ impl KeyStore {
         if contents.keys.get(issuer) == Some(keys) {
             return false;
         }
-        let kids: Vec<&str> = keys.iter().map(|k| k.kid.as_deref().unwrap_or("-")).collect();
+        let kids: Vec<&str> = keys
+            .iter()
+            .map(|k| k.kid.as_deref().unwrap_or("-"))
+            .collect();
         info!(issuer, keys = ?kids, "issuer keys updated");
         contents.keys.insert(issuer.to_string(), keys.clone());
         true

@@ -3,7 +3,7 @@
 
 use super::read::Files;
 use super::{ClaimMappings, IssuerConfig, KeySource};
-use crate::inputs::keys::{self, KeyError, VerificationKey};
+use crate::inputs::keys;
 use crate::inputs::pem_material;
 use crate::inputs::problems::{Fields, Problems, items};
 use crate::inputs::yaml_tree::{Node, Value};
@@ -144,9 +144,38 @@ fn check_url(p: &mut Problems, f: &Fields<'_>, key: &str, url: &str, https_requi
     }
 }
 
+/// The issuer's one key source: static keys (inline, a file), or where
+/// to fetch them.
 fn key_source(p: &mut Problems, f: &Fields<'_>, files: &mut Files) -> Option<KeySource> {
+    let source = the_one_source(p, f)?;
+    let ca_keys: Vec<&str> = ["certificateAuthorityFile", "certificateAuthority"]
+        .into_iter()
+        .filter(|k| f.has(k))
+        .collect();
+    let fetched = matches!(source, "jwksURL" | "discoveryURL" | "discovery");
+    if !fetched && let Some(ca) = ca_keys.first() {
+        p.add(
+            f.line_of(ca),
+            &f.path_of(ca),
+            "only applies to jwksURL or discovery (keys fetched over https)",
+        );
+    }
+    match source {
+        "jwks" | "jwksFile" | "publicKeyFile" | "signerCertificateFile" => {
+            static_source(p, f, files, source)
+        }
+        "jwksURL" | "discoveryURL" | "discovery" => fetched_source(p, f, files, source, &ca_keys),
+        "cluster" => Some(KeySource::Cluster {
+            context: f.str(p, "cluster")?,
+        }),
+        _ => None,
+    }
+}
+
+/// Which key source the entry sets; a problem unless exactly one.
+fn the_one_source(p: &mut Problems, f: &Fields<'_>) -> Option<&'static str> {
     let discovery_flag = f.bool(p, "discovery");
-    let mut given: Vec<&str> = [
+    let mut given: Vec<&'static str> = [
         "jwks",
         "jwksFile",
         "publicKeyFile",
@@ -161,20 +190,16 @@ fn key_source(p: &mut Problems, f: &Fields<'_>, files: &mut Files) -> Option<Key
     if discovery_flag == Some(true) && !given.contains(&"discoveryURL") {
         given.push("discovery");
     }
-    let ca_keys: Vec<&str> = ["certificateAuthorityFile", "certificateAuthority"]
-        .into_iter()
-        .filter(|k| f.has(k))
-        .collect();
-    let source = match given.as_slice() {
+    match given.as_slice() {
         [] => {
             p.add(
                 f.line,
                 &f.path,
                 format!("a key source is required: one of {SOURCES}"),
             );
-            return None;
+            None
         }
-        [one] => *one,
+        [one] => Some(*one),
         many => {
             p.add(
                 f.line_of(many[1]),
@@ -184,59 +209,35 @@ fn key_source(p: &mut Problems, f: &Fields<'_>, files: &mut Files) -> Option<Key
                     many.join(" and ")
                 ),
             );
-            return None;
+            None
         }
-    };
-    let fetched = matches!(source, "jwksURL" | "discoveryURL" | "discovery");
-    if !fetched && let Some(ca) = ca_keys.first() {
-        p.add(
-            f.line_of(ca),
-            &f.path_of(ca),
-            "only applies to jwksURL or discovery (keys fetched over https)",
-        );
     }
-    let static_keys =
-        |p: &mut Problems, result: Result<Vec<VerificationKey>, KeyError>, origin: String| {
-            match result {
-                Ok(keys) if keys.is_empty() => {
-                    p.add(
-                        f.line_of(source),
-                        &f.path_of(source),
-                        format!("{origin} holds no signing keys"),
-                    );
-                    None
-                }
-                Ok(keys) => Some(KeySource::Static { keys, origin }),
-                Err(e) => {
-                    p.add(
-                        f.line_of(source),
-                        &f.path_of(source),
-                        format!("{origin}: {e}"),
-                    );
-                    None
-                }
-            }
-        };
-    match source {
+}
+
+/// Keys known now: inline `jwks`, `jwksFile`, `publicKeyFile`, `signerCertificateFile`.
+fn static_source(
+    p: &mut Problems,
+    f: &Fields<'_>,
+    files: &mut Files,
+    source: &str,
+) -> Option<KeySource> {
+    let (result, origin) = match source {
         "jwks" => {
             let json = to_json(f.get("jwks")?);
-            static_keys(
-                p,
+            (
                 keys::from_jwks(&json.to_string()),
                 "inline jwks".to_string(),
             )
         }
         "jwksFile" => {
             let (path, text) = files.read(p, f, source)?;
-            static_keys(
-                p,
+            (
                 keys::from_jwks(&text),
                 format!("jwksFile {}", path.display()),
             )
         }
-        "publicKeyFile" | "signerCertificateFile" => {
+        _ => {
             let (path, text) = files.read(p, f, source)?;
-            let keys = keys::from_pem(&text);
             if source == "signerCertificateFile" && !text.contains("-----BEGIN CERTIFICATE-----") {
                 p.add(
                     f.line_of(source),
@@ -248,31 +249,45 @@ fn key_source(p: &mut Problems, f: &Fields<'_>, files: &mut Files) -> Option<Key
                 );
                 return None;
             }
-            static_keys(p, keys, format!("{source} {}", path.display()))
+            (
+                keys::from_pem(&text),
+                format!("{source} {}", path.display()),
+            )
         }
-        "jwksURL" | "discoveryURL" | "discovery" => {
-            let ca_pem = fetch_ca(p, f, files, &ca_keys);
-            let url = if source == "discovery" {
-                let issuer = f.str(p, "url")?;
-                format!(
-                    "{}/.well-known/openid-configuration",
-                    issuer.trim_end_matches('/')
-                )
-            } else {
-                let url = f.str(p, source)?;
-                check_url(p, f, source, &url, true);
-                url
-            };
-            if source == "jwksURL" {
-                Some(KeySource::JwksUrl { url, ca_pem })
-            } else {
-                Some(KeySource::Discovery { url, ca_pem })
-            }
-        }
-        "cluster" => Some(KeySource::Cluster {
-            context: f.str(p, "cluster")?,
-        }),
-        _ => None,
+    };
+    let problem = match result {
+        Ok(keys) if !keys.is_empty() => return Some(KeySource::Static { keys, origin }),
+        Ok(_) => format!("{origin} holds no signing keys"),
+        Err(e) => format!("{origin}: {e}"),
+    };
+    p.add(f.line_of(source), &f.path_of(source), problem);
+    None
+}
+
+/// Keys fetched over https: `jwksURL`, `discoveryURL`, `discovery: true`.
+fn fetched_source(
+    p: &mut Problems,
+    f: &Fields<'_>,
+    files: &mut Files,
+    source: &str,
+    ca_keys: &[&str],
+) -> Option<KeySource> {
+    let ca_pem = fetch_ca(p, f, files, ca_keys);
+    let url = if source == "discovery" {
+        let issuer = f.str(p, "url")?;
+        format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        )
+    } else {
+        let url = f.str(p, source)?;
+        check_url(p, f, source, &url, true);
+        url
+    };
+    if source == "jwksURL" {
+        Some(KeySource::JwksUrl { url, ca_pem })
+    } else {
+        Some(KeySource::Discovery { url, ca_pem })
     }
 }
 

@@ -69,43 +69,28 @@ impl Files {
     }
 }
 
+/// The top-level keys of a gateway config.
+const TOP_KEYS: [&str; 8] = [
+    "apiVersion",
+    "kind",
+    "listener",
+    "jwt",
+    "revocation",
+    "policy",
+    "audit",
+    "tokens",
+];
+
+/// The gateway config in `root` (its files relative to `dir`); None when
+/// a required part is unusable. Every problem goes to `p`.
 pub fn read(p: &mut Problems, root: &Node, dir: &Path) -> Option<GatewayConfig> {
     let mut files = Files {
         dir: dir.to_path_buf(),
         read: Vec::new(),
     };
-    let top = Fields::new(
-        p,
-        root,
-        "",
-        &[
-            "apiVersion",
-            "kind",
-            "listener",
-            "jwt",
-            "revocation",
-            "policy",
-            "audit",
-            "tokens",
-        ],
-    );
-    match top.req_str(p, "apiVersion") {
-        Some(v) if v != API_VERSION => p.add(
-            top.line_of("apiVersion"),
-            "apiVersion",
-            format!("expected `{API_VERSION}`, found `{v}`"),
-        ),
-        _ => {}
-    }
-    match top.req_str(p, "kind") {
-        Some(k) if k != KIND => p.add(
-            top.line_of("kind"),
-            "kind",
-            format!("expected `{KIND}`, found `{k}`"),
-        ),
-        _ => {}
-    }
-
+    let top = Fields::new(p, root, "", &TOP_KEYS);
+    expect_value(p, &top, "apiVersion", API_VERSION);
+    expect_value(p, &top, "kind", KIND);
     let listener = match top.get("listener") {
         Some(node) => listener(p, node, &mut files),
         None => {
@@ -113,87 +98,27 @@ pub fn read(p: &mut Problems, root: &Node, dir: &Path) -> Option<GatewayConfig> 
             None
         }
     };
-
-    let mut issuers = Vec::new();
-    match top.get("jwt") {
-        Some(node) => {
-            let list = items(p, node, "jwt");
-            if list.is_empty() {
-                p.add(top.line_of("jwt"), "jwt", "at least one issuer is required");
-            }
-            let mut urls: Vec<String> = Vec::new();
-            for (index, (path, item)) in list.into_iter().enumerate() {
-                if let Some(issuer) = issuer::read(p, item, &path, &mut files) {
-                    issuers.push(issuer);
-                }
-                // Checked on the raw value so a broken entry still counts.
-                let url = item
-                    .entry("issuer")
-                    .and_then(|e| e.value.entry("url"))
-                    .filter(|e| matches!(e.value.value, Value::Str(_)));
-                if let Some(entry) = url {
-                    let Value::Str(text) = &entry.value.value else {
-                        continue;
-                    };
-                    if let Some(first) = urls.iter().position(|u| u == text) {
-                        p.add(
-                            entry.key_line,
-                            &format!("{path}.issuer.url"),
-                            format!("issuer `{text}` is already configured in jwt[{first}]"),
-                        );
-                    }
-                    urls.push(text.clone());
-                } else {
-                    urls.push(format!("\0{index}"));
-                }
-            }
+    let issuers = match top.get("jwt") {
+        Some(node) => issuers(p, &top, node, &mut files),
+        None => {
+            top.missing(p, "jwt");
+            Vec::new()
         }
-        None => top.missing(p, "jwt"),
-    }
-
-    let revocation_file = top.get("revocation").and_then(|node| {
-        let f = Fields::new(p, node, "revocation", &["file"]);
-        let file = f.req_str(p, "file")?;
-        let path = files.resolve(&file);
-        // Its content is a separate input with its own last good version
-        // (see control_plane): a broken revocation edit must not freeze
-        // edits of this file.
-        files.note(&path);
-        Some(path)
-    });
-
-    let policy_file = top.get("policy").and_then(|node| {
-        let f = Fields::new(p, node, "policy", &["file"]);
-        let file = f.req_str(p, "file")?;
-        let path = files.resolve(&file);
-        files.note(&path); // a separate input too, like the revocation file
-        Some(path)
-    });
-
-    let audit = match top.get("audit") {
-        Some(node) => {
-            let f = Fields::new(p, node, "audit", &["path", "stdout"]);
-            AuditConfig {
-                path: f.str(p, "path").map(|s| files.resolve(&s)),
-                stdout: f.bool(p, "stdout").unwrap_or(false),
-            }
-        }
-        None => AuditConfig::default(),
     };
-
-    let (clock_skew_seconds, token_cache_size) = match top.get("tokens") {
-        Some(node) => {
-            let f = Fields::new(p, node, "tokens", &["clockSkewSeconds", "cacheSize"]);
-            (
-                f.int(p, "clockSkewSeconds", 0, 3600)
-                    .map_or(30, |v| v as u32),
-                f.int(p, "cacheSize", 0, 10_000_000)
-                    .map_or(4096, |v| v as u32),
-            )
-        }
-        None => (30, 4096),
-    };
-
+    // The revocation and policy files are inputs of their own, each with
+    // its own last good version (see control_plane): a broken edit of one
+    // must not freeze edits of this file. Only their paths are read here.
+    let revocation_file = top
+        .get("revocation")
+        .and_then(|node| named_file(p, node, "revocation", &mut files));
+    let policy_file = top
+        .get("policy")
+        .and_then(|node| named_file(p, node, "policy", &mut files));
+    let audit = top
+        .get("audit")
+        .map_or_else(AuditConfig::default, |node| audit(p, node, &files));
+    let (clock_skew_seconds, token_cache_size) =
+        top.get("tokens").map_or((30, 4096), |node| tokens(p, node));
     Some(GatewayConfig {
         listener: listener?,
         issuers,
@@ -204,6 +129,88 @@ pub fn read(p: &mut Problems, root: &Node, dir: &Path) -> Option<GatewayConfig> 
         token_cache_size,
         referenced_files: files.read,
     })
+}
+
+/// `key` must be present and say `expected` (`apiVersion`, `kind`).
+fn expect_value(p: &mut Problems, top: &Fields<'_>, key: &str, expected: &str) {
+    match top.req_str(p, key) {
+        Some(v) if v != expected => p.add(
+            top.line_of(key),
+            key,
+            format!("expected `{expected}`, found `{v}`"),
+        ),
+        _ => {}
+    }
+}
+
+/// `jwt`: at least one issuer, no URL twice.
+fn issuers(
+    p: &mut Problems,
+    top: &Fields<'_>,
+    node: &Node,
+    files: &mut Files,
+) -> Vec<super::IssuerConfig> {
+    let list = items(p, node, "jwt");
+    if list.is_empty() {
+        p.add(top.line_of("jwt"), "jwt", "at least one issuer is required");
+    }
+    let mut issuers = Vec::new();
+    let mut urls: Vec<String> = Vec::new();
+    for (index, (path, item)) in list.into_iter().enumerate() {
+        if let Some(issuer) = issuer::read(p, item, &path, files) {
+            issuers.push(issuer);
+        }
+        // Checked on the raw value so a broken entry still counts.
+        let url = item
+            .entry("issuer")
+            .and_then(|e| e.value.entry("url"))
+            .and_then(|e| match &e.value.value {
+                Value::Str(text) => Some((e.key_line, text)),
+                _ => None,
+            });
+        let Some((line, text)) = url else {
+            urls.push(format!("\0{index}"));
+            continue;
+        };
+        if let Some(first) = urls.iter().position(|u| u == text) {
+            p.add(
+                line,
+                &format!("{path}.issuer.url"),
+                format!("issuer `{text}` is already configured in jwt[{first}]"),
+            );
+        }
+        urls.push(text.clone());
+    }
+    issuers
+}
+
+/// `<section>.file` (`revocation`, `policy`), resolved and watched.
+fn named_file(p: &mut Problems, node: &Node, section: &str, files: &mut Files) -> Option<PathBuf> {
+    let f = Fields::new(p, node, section, &["file"]);
+    let file = f.req_str(p, "file")?;
+    let path = files.resolve(&file);
+    files.note(&path);
+    Some(path)
+}
+
+/// `audit`: where Envoy writes the audit log.
+fn audit(p: &mut Problems, node: &Node, files: &Files) -> AuditConfig {
+    let f = Fields::new(p, node, "audit", &["path", "stdout"]);
+    AuditConfig {
+        path: f.str(p, "path").map(|s| files.resolve(&s)),
+        stdout: f.bool(p, "stdout").unwrap_or(false),
+    }
+}
+
+/// `tokens`: (clock skew seconds, verified-token cache size).
+fn tokens(p: &mut Problems, node: &Node) -> (u32, u32) {
+    let f = Fields::new(p, node, "tokens", &["clockSkewSeconds", "cacheSize"]);
+    (
+        f.int(p, "clockSkewSeconds", 0, 3600)
+            .map_or(30, |v| v as u32),
+        f.int(p, "cacheSize", 0, 10_000_000)
+            .map_or(4096, |v| v as u32),
+    )
 }
 
 fn listener(p: &mut Problems, node: &Node, files: &mut Files) -> Option<ListenerConfig> {
@@ -220,25 +227,7 @@ fn listener(p: &mut Problems, node: &Node, files: &mut Files) -> Option<Listener
             "contextServerNameSuffix",
         ],
     );
-    let context_server_name_suffix = f
-        .str(p, "contextServerNameSuffix")
-        .map(|s| s.trim_matches('.').to_ascii_lowercase());
-    if let Some(suffix) = &context_server_name_suffix
-        && (suffix.is_empty()
-            || !suffix.split('.').all(|l| {
-                !l.is_empty()
-                    && l.len() <= 63
-                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                    && !l.starts_with('-')
-                    && !l.ends_with('-')
-            }))
-    {
-        p.add(
-            f.line_of("contextServerNameSuffix"),
-            &f.path_of("contextServerNameSuffix"),
-            format!("`{suffix}` is not a DNS name (e.g. clusters.gateway.example.com)"),
-        );
-    }
+    let context_server_name_suffix = server_name_suffix(p, &f);
     let address = f.str(p, "address").unwrap_or_else(|| "0.0.0.0".to_string());
     if address.parse::<std::net::IpAddr>().is_err() {
         p.add(
@@ -250,36 +239,74 @@ fn listener(p: &mut Problems, node: &Node, files: &mut Files) -> Option<Listener
         );
     }
     let port = f.int(p, "port", 1, 65535).map_or(8443, |v| v as u16);
+    let serving = serving_certificate(p, &f, files);
+    let client_ca = client_ca(p, &f, files);
+    let (certificate_pem, key_pem) = serving?;
+    Some(ListenerConfig {
+        address,
+        port,
+        certificate_pem,
+        key_pem: Sensitive(key_pem),
+        client_ca_pem: client_ca,
+        context_server_name_suffix,
+    })
+}
+
+/// `contextServerNameSuffix`, lower-cased without surrounding dots; a
+/// problem unless it is a DNS name.
+fn server_name_suffix(p: &mut Problems, f: &Fields<'_>) -> Option<String> {
+    let suffix = f
+        .str(p, "contextServerNameSuffix")
+        .map(|s| s.trim_matches('.').to_ascii_lowercase())?;
+    let is_label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if suffix.is_empty() || !suffix.split('.').all(is_label) {
+        p.add(
+            f.line_of("contextServerNameSuffix"),
+            &f.path_of("contextServerNameSuffix"),
+            format!("`{suffix}` is not a DNS name (e.g. clusters.gateway.example.com)"),
+        );
+    }
+    Some(suffix)
+}
+
+/// `certificateFile` and `keyFile`: both required, both PEM, a pair.
+/// (certificate PEM, key PEM).
+fn serving_certificate(
+    p: &mut Problems,
+    f: &Fields<'_>,
+    files: &mut Files,
+) -> Option<(String, String)> {
     if !f.has("certificateFile") {
         f.missing(p, "certificateFile");
     }
     if !f.has("keyFile") {
         f.missing(p, "keyFile");
     }
-    let cert = files.read(p, &f, "certificateFile");
-    let key = files.read(p, &f, "keyFile");
-    let cert_public = cert.as_ref().and_then(|(path, pem)| {
-        pem_material::check_certificates(pem)
-            .map_err(|r| {
-                p.add(
-                    f.line_of("certificateFile"),
-                    &f.path_of("certificateFile"),
-                    format!("{}: {r}", path.display()),
-                )
-            })
-            .ok()
-    });
-    let key_public = key.as_ref().and_then(|(path, pem)| {
-        pem_material::check_private_key(pem)
-            .map_err(|r| {
-                p.add(
-                    f.line_of("keyFile"),
-                    &f.path_of("keyFile"),
-                    format!("{}: {r}", path.display()),
-                )
-            })
-            .ok()
-    });
+    let cert = files.read(p, f, "certificateFile");
+    let key = files.read(p, f, "keyFile");
+    let mut check =
+        |key_name: &str,
+         file: &Option<(PathBuf, String)>,
+         parse: fn(&str) -> Result<pem_material::PublicHalf, String>| {
+            let (path, pem) = file.as_ref()?;
+            parse(pem)
+                .map_err(|r| {
+                    p.add(
+                        f.line_of(key_name),
+                        &f.path_of(key_name),
+                        format!("{}: {r}", path.display()),
+                    )
+                })
+                .ok()
+        };
+    let cert_public = check("certificateFile", &cert, pem_material::check_certificates);
+    let key_public = check("keyFile", &key, pem_material::check_private_key);
     if let (Some(c), Some(k)) = (&cert_public, &key_public)
         && !pem_material::matches(k, c)
     {
@@ -289,31 +316,24 @@ fn listener(p: &mut Problems, node: &Node, files: &mut Files) -> Option<Listener
             "this key does not belong to the certificate in certificateFile",
         );
     }
-    let client_ca = if f.has("clientCAFile") {
-        files.read(p, &f, "clientCAFile").and_then(|(path, pem)| {
-            match pem_material::check_certificates(&pem) {
-                Ok(_) => Some(pem),
-                Err(r) => {
-                    p.add(
-                        f.line_of("clientCAFile"),
-                        &f.path_of("clientCAFile"),
-                        format!("{}: {r}", path.display()),
-                    );
-                    None
-                }
-            }
-        })
-    } else {
-        None
-    };
-    let (_, certificate_pem) = cert?;
-    let (_, key_pem) = key?;
-    Some(ListenerConfig {
-        address,
-        port,
-        certificate_pem,
-        key_pem: Sensitive(key_pem),
-        client_ca_pem: client_ca,
-        context_server_name_suffix,
-    })
+    Some((cert?.1, key?.1))
+}
+
+/// `clientCAFile`: PEM certificates, when given.
+fn client_ca(p: &mut Problems, f: &Fields<'_>, files: &mut Files) -> Option<String> {
+    if !f.has("clientCAFile") {
+        return None;
+    }
+    let (path, pem) = files.read(p, f, "clientCAFile")?;
+    match pem_material::check_certificates(&pem) {
+        Ok(_) => Some(pem),
+        Err(r) => {
+            p.add(
+                f.line_of("clientCAFile"),
+                &f.path_of("clientCAFile"),
+                format!("{}: {r}", path.display()),
+            );
+            None
+        }
+    }
 }

@@ -251,7 +251,13 @@ impl Entries {
     }
 
     /// A problem with the `name` of entry `index`.
-    fn name_error(self, p: &mut Problems, src: &Source<'_>, index: usize, reason: impl Into<String>) {
+    fn name_error(
+        self,
+        p: &mut Problems,
+        src: &Source<'_>,
+        index: usize,
+        reason: impl Into<String>,
+    ) {
         p.add(
             src.line(self.list, index, "name", ""),
             &format!("{}[{index}].name", self.list),
@@ -362,12 +368,18 @@ impl Context<'_> {
 
     /// The user's credentials; None (and a warning) when the context is
     /// skipped because kubeplex cannot use them.
-    fn credentials(&self, user: Option<&UserInfo>, warnings: &mut Vec<String>) -> Option<Credentials> {
+    fn credentials(
+        &self,
+        user: Option<&UserInfo>,
+        warnings: &mut Vec<String>,
+    ) -> Option<Credentials> {
         let name = self.name;
         match user {
             Some(UserInfo::Unsupported(why)) => {
                 let user_name = self.user_name.unwrap_or_default();
-                warnings.push(format!("context `{name}` skipped: user `{user_name}` {why}"));
+                warnings.push(format!(
+                    "context `{name}` skipped: user `{user_name}` {why}"
+                ));
                 None
             }
             Some(UserInfo::Usable {
@@ -600,7 +612,8 @@ fn bearer_token(
         return token;
     };
     if token.is_some() {
-        notes.push("user has both token and tokenFile; tokenFile wins, as in client-go".to_string());
+        notes
+            .push("user has both token and tokenFile; tokenFile wins, as in client-go".to_string());
     }
     let path = at.src.resolve_path(file);
     match std::fs::read_to_string(&path) {
