@@ -1,13 +1,14 @@
 //! The control plane's admin surface, on one port: the gRPC `Admin` service
 //! from `proto/kubeplex/admin/v1` (revoke, list revocations, status), and
-//! plain HTTP `/status` (JSON), `/metrics` (Prometheus text), `/healthz`.
+//! plain HTTP `/status` (JSON), `/metrics` (Prometheus text), `/healthz`,
+//! `/readyz` (a Kubernetes readiness probe).
 //! Bind it to loopback or a trusted network: it can revoke tokens.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use kubeplex_proto::admin::v1 as admin;
@@ -144,6 +145,49 @@ pub fn status_json(cp: &ControlPlane) -> serde_json::Value {
         })).collect::<Vec<_>>(),
         "envoys": nodes,
     })
+}
+
+/// `/readyz`: whether this control plane can serve Envoy a configuration,
+/// and a line per input saying why.
+///
+/// Ready when every input has loaded at least once and a snapshot with
+/// resources is published. A later edit that was rejected keeps it ready:
+/// the last good configuration still serves, and every replica reads the
+/// same ConfigMap and Secret, so failing readiness would take them all out
+/// of the headless Service at once and leave Envoys no control plane to
+/// reconnect to. The rejection shows here, on `/status` and as
+/// `kubeplex_input_ok`.
+pub fn readiness(inputs: &[admin::InputStatus], has_config: bool) -> (bool, String) {
+    let mut ready = has_config;
+    let mut body = String::new();
+    for i in inputs {
+        let state = match (i.loaded_at > 0, i.ok) {
+            (true, true) => "ok",
+            (true, false) => "latest edit rejected, serving the last good",
+            (false, _) => {
+                ready = false;
+                "never loaded"
+            }
+        };
+        let _ = writeln!(body, "{}: {state}", i.kind);
+    }
+    if !has_config {
+        body.push_str("no Envoy configuration yet\n");
+    }
+    body.insert_str(0, if ready { "ready\n" } else { "not ready\n" });
+    (ready, body)
+}
+
+/// [`readiness`] of the running control plane.
+fn readiness_now(cp: &ControlPlane) -> (StatusCode, String) {
+    let has_config = cp.current().type_urls().next().is_some();
+    let (ready, body) = readiness(&status(cp).inputs, has_config);
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, body)
 }
 
 /// Prometheus text exposition of the control plane's counters.
@@ -328,9 +372,10 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let grpc = tonic::service::Routes::new(AdminServer::new(AdminService { cp: cp.clone() }))
         .into_axum_router();
-    let (c1, c2) = (cp.clone(), cp.clone());
+    let (c1, c2, c3) = (cp.clone(), cp.clone(), cp.clone());
     let app = grpc
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(move || async move { readiness_now(&c3) }))
         .route(
             "/status",
             get(move || async move {
@@ -353,3 +398,6 @@ pub async fn serve(
         );
     axum::serve(listener, app).await
 }
+
+#[cfg(test)]
+mod tests;
