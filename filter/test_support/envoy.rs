@@ -21,30 +21,7 @@ pub const STREAM_LIFETIME: Duration = Duration::from_secs(30);
 /// Interval between the upstream's watch events.
 pub const STREAM_INTERVAL: Duration = Duration::from_millis(100);
 
-pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-pub fn envoy_binary() -> PathBuf {
-    std::env::var_os("KUBEPLEX_ENVOY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join(".venv/lib/python3.11/site-packages/envoy/_bin/envoy"))
-}
-
-/// The filter module under test (`KUBEPLEX_WASM` overrides).
-pub fn wasm_path() -> PathBuf {
-    let wasm = std::env::var_os("KUBEPLEX_WASM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target/wasm32-wasip1/wasm/kubeplex_filter.wasm"));
-    assert!(
-        wasm.exists(),
-        "build the filter first: cargo build -p kubeplex-filter --target wasm32-wasip1 --profile wasm"
-    );
-    wasm
-}
+use kubeplex_test_support::{filter_wasm, wait_for};
 
 /// One request the upstream received.
 #[derive(Clone, Debug)]
@@ -225,20 +202,15 @@ impl Envoy {
     /// The access log's lines, once there are at least `n` (bounded wait).
     pub fn access_log_lines(&self, n: usize) -> Vec<String> {
         let path = self.dir.join("access.log");
-        let start = Instant::now();
-        loop {
+        wait_for(format_args!("{n} access log lines"), DEADLINE, || {
             let text = std::fs::read_to_string(&path).unwrap_or_default();
             let lines: Vec<String> = text.lines().map(str::to_string).collect();
             if lines.len() >= n {
-                return lines;
+                Ok(lines)
+            } else {
+                Err(format!("{} lines:\n{text}", lines.len()))
             }
-            assert!(
-                start.elapsed() < DEADLINE,
-                "access log has {} of {n} lines:\n{text}",
-                lines.len()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        })
     }
 
     /// Replace the ECDS file the `envoy-ecds.yaml` bootstrap watches
@@ -333,7 +305,7 @@ resources:
 
 fn write_ecds(dir: &Path, version: &str, config_b64: &str) {
     let tmp = dir.join("ecds.yaml.tmp");
-    std::fs::write(&tmp, ecds_response(version, &wasm_path(), config_b64)).unwrap();
+    std::fs::write(&tmp, ecds_response(version, &filter_wasm(), config_b64)).unwrap();
     std::fs::rename(&tmp, dir.join("ecds.yaml")).unwrap();
 }
 
@@ -348,7 +320,7 @@ pub fn start_envoy(
     replacements: &[(&str, String)],
     listeners: &[&str],
 ) -> Envoy {
-    let wasm = wasm_path();
+    let wasm = filter_wasm();
     let dir = test_dir(template.trim_end_matches(".yaml"));
     // KUBEPLEX_BOOTSTRAP_TEMPLATE: try a variant (e.g. without the access log)
     let template_path = std::env::var_os("KUBEPLEX_BOOTSTRAP_TEMPLATE")
@@ -401,10 +373,10 @@ pub fn start_envoy(
                 "--callgrind-out-file={}",
                 dir.join("callgrind.out").display()
             ))
-            .arg(envoy_binary());
+            .arg(kubeplex_test_support::envoy());
         c
     } else {
-        Command::new(envoy_binary())
+        Command::new(kubeplex_test_support::envoy())
     };
     let child = command
         .arg("-c")
@@ -425,15 +397,9 @@ pub fn start_envoy(
         ports: HashMap::new(),
     };
 
-    let start = Instant::now();
     // valgrind runs Envoy (and V8 compiling the module) ~50 times slower
     let deadline = if callgrind() { DEADLINE * 30 } else { DEADLINE };
-    loop {
-        assert!(
-            start.elapsed() < deadline,
-            "Envoy did not become ready; log:\n{}",
-            envoy.log()
-        );
+    let ports = wait_for("Envoy to become ready", deadline, || {
         if let Some(status) = envoy.child.try_wait().unwrap() {
             panic!("Envoy exited with {status}; log:\n{}", envoy.log());
         }
@@ -443,32 +409,38 @@ pub fn start_envoy(
                 .trim()
                 .to_string();
         }
-        if !envoy.admin.is_empty() {
-            let (code, body) = curl(&[&format!("http://{}/listeners?format=json", envoy.admin)]);
-            if code == 200 {
-                let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-                let port_of = |name: &str| {
-                    v["listener_statuses"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .find(|l| l["name"] == name)
-                        .and_then(|l| l["local_address"]["socket_address"]["port_value"].as_u64())
-                        .unwrap_or(0) as u16
-                };
-                let ports: HashMap<String, u16> = listeners
-                    .iter()
-                    .map(|&name| (name.to_string(), port_of(name)))
-                    .collect();
-                let (ready, _) = curl(&[&format!("http://{}/ready", envoy.admin)]);
-                if ready == 200 && ports.values().all(|&p| p != 0) {
-                    envoy.ports = ports;
-                    return envoy;
-                }
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
+        ready_listener_ports(&envoy.admin, listeners)
+            .ok_or_else(|| format!("log:\n{}", envoy.log()))
+    });
+    envoy.ports = ports;
+    envoy
+}
+
+/// Every listener's port, once Envoy's admin at `admin` says it is ready.
+fn ready_listener_ports(admin: &str, listeners: &[&str]) -> Option<HashMap<String, u16>> {
+    if admin.is_empty() {
+        return None;
     }
+    let (code, body) = curl(&[&format!("http://{admin}/listeners?format=json")]);
+    if code != 200 {
+        return None;
+    }
+    let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    let port_of = |name: &str| {
+        v["listener_statuses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|l| l["name"] == name)
+            .and_then(|l| l["local_address"]["socket_address"]["port_value"].as_u64())
+            .unwrap_or(0) as u16
+    };
+    let ports: HashMap<String, u16> = listeners
+        .iter()
+        .map(|&name| (name.to_string(), port_of(name)))
+        .collect();
+    let (ready, _) = curl(&[&format!("http://{admin}/ready")]);
+    (ready == 200 && ports.values().all(|&p| p != 0)).then_some(ports)
 }
 
 /// `KUBEPLEX_CALLGRIND=1`: run Envoy under valgrind's callgrind, and
@@ -489,22 +461,15 @@ impl Envoy {
             .output()
             .expect("callgrind_control");
         assert!(out.status.success(), "callgrind_control: {out:?}");
-        let start = Instant::now();
-        loop {
+        wait_for("a new callgrind dump", DEADLINE, || {
             let dumps = self.callgrind_dumps();
-            if let Some((_, path)) = dumps.iter().find(|d| !before.contains(d)) {
-                let text = std::fs::read_to_string(path).unwrap_or_default();
-                if let Some(total) = text
-                    .lines()
-                    .find_map(|l| l.strip_prefix("totals:"))
-                    .and_then(|v| v.trim().parse().ok())
-                {
-                    return total;
-                }
-            }
-            assert!(start.elapsed() < DEADLINE, "no callgrind dump appeared");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            let (_, path) = dumps.iter().find(|d| !before.contains(d))?;
+            std::fs::read_to_string(path)
+                .unwrap_or_default()
+                .lines()
+                .find_map(|l| l.strip_prefix("totals:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
     }
 
     /// `callgrind.out.<n>` files so far.

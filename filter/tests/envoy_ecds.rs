@@ -27,6 +27,7 @@ mod mint;
 use envoy::{DEADLINE, Echo, Envoy, STREAM_LIFETIME, curl};
 use kubeplex_filter::config_pb as pb;
 use kubeplex_proto::admin::v1::RefreshKeysRequest;
+use kubeplex_test_support::wait_for;
 use mint::{Signer, mint};
 
 fn b64(config: &pb::FilterConfig) -> String {
@@ -62,18 +63,6 @@ fn token_from(issuer: &str, signer: Signer, kid: &str, jti: &str) -> String {
     c["exp"] = json!(now + 600);
     c["jti"] = json!(jti);
     mint(signer, Some(kid), &c)
-}
-
-/// Poll `f` until it returns `Some`, for at most `limit`.
-fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// A watch through the gateway, read on its own thread: how many events

@@ -10,7 +10,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use prost::Message;
@@ -21,7 +21,8 @@ mod envoy;
 #[path = "../test_support/mint.rs"]
 mod mint;
 
-use envoy::{DEADLINE, Echo, Envoy, curl, envoy_binary, raw_request, wasm_path};
+use envoy::{DEADLINE, Echo, Envoy, curl, raw_request};
+use kubeplex_test_support::{filter_wasm, wait_exit, wait_for};
 use mint::{Signer, mint, mint_with};
 
 /// The static bootstrap with the filter on the `gateway`, `gateway-tls`
@@ -514,17 +515,19 @@ fn a_cached_token_expires_on_time() {
     // verified once, then served from the cache until it expires
     let (code, body) = curl(&[&url, "-H", &auth]);
     assert_eq!(code, 200, "{body}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let refused_at = loop {
-        let (code, body) = curl(&[&url, "-H", &auth]);
-        if code == 401 {
-            assert!(body.contains("token expired at "), "{body}");
-            break now();
-        }
-        assert_eq!(code, 200, "{body}");
-        assert!(Instant::now() < deadline, "the cached token never expired");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let refused_at = wait_for(
+        "the cached token to expire",
+        Duration::from_secs(10),
+        || {
+            let (code, body) = curl(&[&url, "-H", &auth]);
+            if code == 401 {
+                assert!(body.contains("token expired at "), "{body}");
+                return Some(now());
+            }
+            assert_eq!(code, 200, "{body}");
+            None
+        },
+    );
     println!("exp {exp}, first refusal at {refused_at}");
     // `now > exp` with a clock at most a tick (1 s) stale
     assert!(
@@ -672,14 +675,14 @@ fn cpu_per_request_in_envoy() {
     let config = smoke_config();
     let b64 = base64::engine::general_purpose::STANDARD.encode(config.encode_to_vec());
     let upstream = Echo::start();
-    let empty = envoy::workspace().join("target/wasm32-wasip1/wasm/examples/empty_filter.wasm");
+    let empty = kubeplex_test_support::empty_filter_wasm();
     assert!(
         empty.exists(),
         "cargo build -p kubeplex-filter --target wasm32-wasip1 --profile wasm --example empty_filter"
     );
     let wasm_b = std::env::var_os("KUBEPLEX_WASM_B")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(wasm_path);
+        .unwrap_or_else(filter_wasm);
     let envoy = envoy::start_envoy(
         "envoy-bench.yaml",
         &b64,
@@ -690,7 +693,7 @@ fn cpu_per_request_in_envoy() {
         ],
         &["baseline", "empty", "gateway", "gateway-b"],
     );
-    println!("a: {}\nb: {}", wasm_path().display(), wasm_b.display());
+    println!("a: {}\nb: {}", filter_wasm().display(), wasm_b.display());
     let pid = envoy.child.id();
     let path = "/api/v1/namespaces/default/pods";
     let gw_path = format!("/clusters/dev-a{path}");
@@ -830,7 +833,7 @@ fn cpu_per_request_in_envoy() {
 #[test]
 #[ignore = "needs the wasm build and Envoy; run with --ignored"]
 fn undecodable_config_is_refused() {
-    let wasm = wasm_path();
+    let wasm = filter_wasm();
     let dir = envoy::test_dir("badcfg");
     let bootstrap = std::fs::read_to_string(mint::test_data("envoy-static.yaml"))
         .unwrap()
@@ -843,7 +846,7 @@ fn undecodable_config_is_refused() {
         .replace("{{UPSTREAM_PORT}}", "9");
     std::fs::write(dir.join("envoy.yaml"), bootstrap).unwrap();
     let log = std::fs::File::create(dir.join("envoy.log")).unwrap();
-    let mut child = Command::new(envoy_binary())
+    let mut child = Command::new(kubeplex_test_support::envoy())
         .arg("-c")
         .arg(dir.join("envoy.yaml"))
         .args(["--disable-hot-restart", "--concurrency", "1", "-l", "info"])
@@ -851,18 +854,11 @@ fn undecodable_config_is_refused() {
         .stderr(log)
         .spawn()
         .expect("start envoy");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("Envoy kept running with an undecodable filter config");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = wait_exit(
+        &mut child,
+        "Envoy with an undecodable filter config",
+        DEADLINE,
+    );
     let text = std::fs::read_to_string(dir.join("envoy.log")).unwrap();
     let line = text
         .lines()

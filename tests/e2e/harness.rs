@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -13,53 +13,9 @@ use base64::Engine;
 use kubeplex_tests::apiserver::{ApiServer, ApiServerConfig};
 use kubeplex_tests::pki::{Ca, CertKey};
 
-/// Where the binaries under test are: set by `make test`, else the
-/// workspace's build outputs.
-pub fn kubeplex_bin() -> PathBuf {
-    env_or_workspace("KUBEPLEX_BIN", "target/debug/kubeplex")
-}
-
-pub fn filter_wasm() -> PathBuf {
-    env_or_workspace(
-        "KUBEPLEX_FILTER_WASM",
-        "target/wasm32-wasip1/wasm/kubeplex_filter.wasm",
-    )
-}
-
-pub fn envoy_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("KUBEPLEX_ENVOY") {
-        return PathBuf::from(p);
-    }
-    let lib = workspace().join(".venv/lib");
-    for entry in std::fs::read_dir(&lib)
-        .unwrap_or_else(|e| panic!("{}: {e}: run `make setup`", lib.display()))
-    {
-        let p = entry.unwrap().path().join("site-packages/envoy/_bin/envoy");
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!("no Envoy in .venv: run `make setup`")
-}
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn env_or_workspace(var: &str, rel: &str) -> PathBuf {
-    let p = std::env::var_os(var)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join(rel));
-    assert!(
-        p.is_file(),
-        "{} missing: run `make build` (or set {var})",
-        p.display()
-    );
-    p
-}
+/// Where the binaries under test are, and the one bounded wait: shared
+/// with every test crate.
+pub use kubeplex_test_support::{envoy, filter_wasm, kubeplex_bin, wait_exit, wait_for};
 
 /// What the gateway forwarded to a test cluster: requests that passed
 /// through Envoy (which sets `x-request-id` on every one), not the control
@@ -190,21 +146,6 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// Poll `f` until it returns Some, at most `timeout`.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// The test PKI: a CA for the clusters (serving certs, and the gateway's
@@ -411,9 +352,7 @@ impl Gateway {
 
     /// Wait for `kubeplex up` to exit on its own, at most `timeout`.
     pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
-        wait_for("kubeplex up to exit", timeout, || {
-            self.child.try_wait().unwrap()
-        })
+        wait_exit(&mut self.child, "kubeplex up", timeout)
     }
 
     /// The `kubeplex up` process id (to send it signals).
@@ -538,7 +477,7 @@ fn spawn_up(dir: &Path, kubeconfig: &Path, config: &Path, log: &Path) -> Child {
         .arg("--config")
         .arg(config)
         .arg("--envoy")
-        .arg(envoy_bin())
+        .arg(envoy())
         .arg("--filter-wasm")
         .arg(filter_wasm())
         .arg("--state-dir")
@@ -578,6 +517,11 @@ impl Drop for Gateway {
     }
 }
 
+/// How long one kubectl run may take.
+const KUBECTL_TIMEOUT: Duration = Duration::from_secs(60);
+/// From the end of kubectl's stdout to its exit status and all of stderr.
+const PIPE_TO_EXIT: Duration = Duration::from_secs(10);
+
 /// kubectl with its own HOME and kubeconfig.
 pub struct Kubectl {
     pub home: tempfile::TempDir,
@@ -607,36 +551,9 @@ impl Kubectl {
         cmd
     }
 
-    /// Run to completion (at most 60 s).
+    /// Run to completion (at most [`KUBECTL_TIMEOUT`]).
     pub fn run(&self, args: &[&str]) -> Run {
-        let mut child = self
-            .command(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if child.try_wait().unwrap().is_some() {
-                break;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("kubectl {args:?} did not finish in 60 s");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let Output {
-            status,
-            stdout,
-            stderr,
-        } = child.wait_with_output().unwrap();
-        Run {
-            ok: status.success(),
-            code: status.code(),
-            stdout: String::from_utf8_lossy(&stdout).into(),
-            stderr: String::from_utf8_lossy(&stderr).into(),
-        }
+        self.run_with(args, &[], None)
     }
 
     /// Run and require success.
@@ -649,19 +566,10 @@ impl Kubectl {
     /// Retry until it succeeds, at most `timeout` (for changes Envoy has
     /// accepted but its workers apply a moment later).
     pub fn eventually_ok(&self, args: &[&str], timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
+        wait_for(format_args!("kubectl {args:?} to succeed"), timeout, || {
             let r = self.run(args);
-            if r.ok {
-                return r.stdout;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "kubectl {args:?} still failing after {timeout:?}:\n{}",
-                r.stderr
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            if r.ok { Ok(r.stdout) } else { Err(r.stderr) }
+        })
     }
 
     /// Run and require failure; returns stderr.
@@ -680,7 +588,7 @@ impl Kubectl {
         Stream::spawn(self.command(args))
     }
 
-    /// Run to completion (at most 60 s) with extra environment (e.g.
+    /// Run to completion (at most [`KUBECTL_TIMEOUT`]) with extra environment (e.g.
     /// [`Transport::env`]) and, when given, `stdin` as standard input.
     pub fn run_with(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Run {
         let mut cmd = self.command(args);
@@ -704,23 +612,16 @@ impl Kubectl {
         }
         let stdout = read_all_on_thread(child.stdout.take().unwrap());
         let stderr = read_all_on_thread(child.stderr.take().unwrap());
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("kubectl {args:?} did not finish in 60 s");
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        // The pipes close at exit (kubectl starts no children): stdout's
+        // end is the exit, seen at once, with no polling.
+        let Ok(stdout) = stdout.recv_timeout(KUBECTL_TIMEOUT) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("kubectl {args:?} did not finish in {KUBECTL_TIMEOUT:?}");
         };
-        let text = |rx: mpsc::Receiver<Vec<u8>>| {
-            // The pipes close at exit (kubectl starts no children).
-            let bytes = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
-            String::from_utf8_lossy(&bytes).into_owned()
-        };
+        let status = wait_exit(&mut child, format_args!("kubectl {args:?}"), PIPE_TO_EXIT);
+        let stderr = stderr.recv_timeout(PIPE_TO_EXIT).unwrap_or_default();
+        let text = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).into_owned();
         Run {
             ok: status.success(),
             code: status.code(),
@@ -888,9 +789,7 @@ impl Stream {
 
     /// Wait for the process to exit, at most `timeout`.
     pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
-        wait_for("the process to exit", timeout, || {
-            self.child.try_wait().unwrap()
-        })
+        wait_exit(&mut self.child, "the process", timeout)
     }
 
     /// Wait for a line containing `needle`, at most `timeout`.

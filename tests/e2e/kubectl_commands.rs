@@ -166,7 +166,7 @@ async fn no_sessions_left(a: &ApiServer) {
 }
 
 fn wait_for_watches(a: &ApiServer, n: usize) {
-    wait_for(&format!("{n} watches open at the cluster"), T, || {
+    wait_for(format_args!("{n} watches open at the cluster"), T, || {
         (a.active_watches() == n).then_some(())
     });
 }

@@ -79,21 +79,6 @@ fn jwk(key: &rcgen::KeyPair, kid: Option<&str>) -> serde_json::Value {
     jwk
 }
 
-/// Poll `check` (a kubectl run, typically) until it holds, at most `APPLY`.
-fn until(what: &str, mut check: impl FnMut() -> Result<(), String>) {
-    let deadline = Instant::now() + APPLY;
-    loop {
-        match check() {
-            Ok(()) => return,
-            Err(last) => assert!(
-                Instant::now() < deadline,
-                "{what}: not in effect after {APPLY:?}; last: {last}"
-            ),
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// Ok when the run succeeded.
 fn succeeds(r: Run) -> Result<(), String> {
     if r.ok { Ok(()) } else { Err(r.stderr) }
@@ -227,12 +212,12 @@ async fn twenty_reloads_keep_cluster_a_streams_then_a_moves() {
                 replace_file(&gw.kubeconfig, &kubeconfig(&a1, b, with_c));
                 gw.wait_applied(&before);
                 if with_c {
-                    until("add cluster c", || {
+                    wait_for("add cluster c", APPLY, || {
                         succeeds(k.run(&["--context", "c", "get", "configmap", "i-am-c"]))
                     });
                     "add cluster c"
                 } else {
-                    until("remove cluster c", || {
+                    wait_for("remove cluster c", APPLY, || {
                         fails_with(
                             k.run(&["--context", "c", "get", "configmaps"]),
                             r#"context "c" not found"#,
@@ -250,7 +235,7 @@ async fn twenty_reloads_keep_cluster_a_streams_then_a_moves() {
                 };
                 replace_file(&gw.kubeconfig, &kubeconfig(&a1, b, with_c));
                 gw.wait_applied(&before);
-                until("move cluster b", || {
+                wait_for("move cluster b", APPLY, || {
                     succeeds(k.run(&["--context", "b", "get", "configmap", marker]))
                 });
                 "move cluster b"
@@ -277,12 +262,12 @@ async fn twenty_reloads_keep_cluster_a_streams_then_a_moves() {
                     &key_file,
                     &["--issuer", ISSUER, "--sub", "alice", "--kid", &kid],
                 );
-                until(&format!("trust key {kid}"), || {
+                wait_for(format_args!("trust key {kid}"), APPLY, || {
                     succeeds(as_token(&token, &["--context", "a", "get", "configmaps"]))
                 });
                 // The previous rotated key left the JWKS: its tokens fail.
                 if let Some((old_kid, old_token)) = rotated.replace((kid, token)) {
-                    until(&format!("drop key {old_kid}"), || {
+                    wait_for(format_args!("drop key {old_kid}"), APPLY, || {
                         fails_with(
                             as_token(&old_token, &["--context", "a", "get", "configmaps"]),
                             "You must be logged in",
@@ -306,7 +291,7 @@ async fn twenty_reloads_keep_cluster_a_streams_then_a_moves() {
                 text += &format!("- jti: {jti}\n  reason: reload test {i}\n");
                 replace_file(&gw.revocations, &text);
                 gw.wait_applied(&before);
-                until("revoke another token", || {
+                wait_for("revoke another token", APPLY, || {
                     fails_with(
                         as_token(&other, &["--context", "a", "get", "configmaps"]),
                         &format!("token \"{jti}\" has been revoked"),
@@ -320,10 +305,12 @@ async fn twenty_reloads_keep_cluster_a_streams_then_a_moves() {
                 gw.wait_applied(&before);
                 let bob_get = || as_token(&bob, &["--context", "a", "get", "configmaps"]);
                 if bob_allowed {
-                    until("policy: allow bob", || succeeds(bob_get()));
+                    wait_for("policy: allow bob", APPLY, || succeeds(bob_get()));
                     "policy: allow bob"
                 } else {
-                    until("policy: deny bob", || fails_with(bob_get(), "Forbidden"));
+                    wait_for("policy: deny bob", APPLY, || {
+                        fails_with(bob_get(), "Forbidden")
+                    });
                     "policy: deny bob"
                 }
             }
@@ -361,7 +348,7 @@ async fn twenty_reloads_keep_cluster_a_streams_then_a_moves() {
     let b = if b_moved { &b2 } else { &b1 };
     replace_file(&gw.kubeconfig, &kubeconfig(&a2, b, with_c));
     gw.wait_applied(&before);
-    until("move cluster a", || {
+    wait_for("move cluster a", APPLY, || {
         succeeds(k.run(&["--context", "a", "get", "configmap", "i-am-a2"]))
     });
     let mut new_watch = k.stream(&["--context", "a", "get", "configmaps", "--watch"]);

@@ -11,6 +11,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
+use kubeplex_test_support::wait_for_async;
 use kubeplex_tests::apiserver::{
     ApiServer, ApiServerConfig, Authorizer, AuthzRule, Rbac, RecordedRequest, StaticToken,
 };
@@ -185,14 +186,6 @@ async fn events(body: &mut Incoming, buf: &mut Vec<u8>, n: usize) -> Vec<Value> 
             Ok(_) => return out,
             Err(_) => panic!("timed out waiting for {n} events, got {out:?}"),
         }
-    }
-}
-
-async fn wait_until(mut cond: impl FnMut() -> bool, what: &str) {
-    let deadline = tokio::time::Instant::now() + T;
-    while !cond() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -923,7 +916,7 @@ async fn watch_streams_events_over_http1_and_http2_and_ends_on_disconnect() {
             assert_eq!(resp.headers()["transfer-encoding"], "chunked");
         }
         let mut body = resp.into_body();
-        wait_until(|| f.server.active_watches() == 1, "watch active").await;
+        wait_for_async("watch active", T, || f.server.active_watches() == 1).await;
         let store = f.server.store();
         let name = format!("w{}", h2 as u8);
         store
@@ -949,10 +942,9 @@ async fn watch_streams_events_over_http1_and_http2_and_ends_on_disconnect() {
         assert_eq!(evs[1]["type"], "DELETED");
         drop(body);
         drop(c);
-        wait_until(
-            || f.server.active_watches() == 0,
-            "watch ended after disconnect",
-        )
+        wait_for_async("watch ended after disconnect", T, || {
+            f.server.active_watches() == 0
+        })
         .await;
     }
 }

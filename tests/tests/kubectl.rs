@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use kubeplex_test_support::wait_for_async;
 use kubeplex_tests::apiserver::{ApiServer, ApiServerConfig, Authorizer, AuthzRule, StaticToken};
 use kubeplex_tests::kubectl::{Kubectl, Output};
 use kubeplex_tests::pki::Ca;
@@ -291,14 +292,10 @@ async fn watch_receives_an_event_created_afterwards() {
         .await
         .expect("kubectl opened a watch");
     assert_eq!(watch.status, 200);
-    let deadline = tokio::time::Instant::now() + T;
-    while c.server.active_watches() == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "watch never became active"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_async("the watch to become active", T, || {
+        c.server.active_watches() > 0
+    })
+    .await;
     c.server
         .store()
         .create(
@@ -322,14 +319,10 @@ async fn watch_receives_an_event_created_afterwards() {
     assert_eq!(found.split_whitespace().nth(1), Some("1"), "{found}");
     child.kill().await.unwrap();
     // The server notices the client went away and ends the watch.
-    let deadline = tokio::time::Instant::now() + T;
-    while c.server.active_watches() != 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "watch leaked after kubectl was killed"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_async("the watch to end after kubectl was killed", T, || {
+        c.server.active_watches() == 0
+    })
+    .await;
 }
 
 #[tokio::test]

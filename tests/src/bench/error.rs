@@ -18,6 +18,10 @@ pub enum BenchError {
     /// missing.
     #[error("{0}: no such file (run `make build`, or pass the path)")]
     Missing(PathBuf),
+    /// No path given, and nothing where `make` builds it (the error says
+    /// which `make` target does).
+    #[error(transparent)]
+    NotBuilt(#[from] kubeplex_test_support::LocateError),
     /// Envoy (or `kubeplex up`) exited while we waited for it.
     #[error("{what} exited ({status}); its log ends with:\n{log_tail}")]
     Exited {

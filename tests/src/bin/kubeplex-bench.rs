@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use kubeplex_test_support::Artifact;
 use kubeplex_tests::bench::{BenchError, gateway, keys, report, runner, scenarios, tokens};
 
 /// The kubeplex benchmark: the filter in real Envoy vs no filter vs Envoy's
@@ -28,7 +29,7 @@ struct Args {
     #[arg(long)]
     empty_wasm: Option<PathBuf>,
     /// The `kubeplex` binary for gateway vs direct (default: the
-    /// workspace's target/debug/kubeplex; the control plane is not on the
+    /// workspace's target/debug/kubeplex from `make build`; the control plane is not on the
     /// request path, so a debug build does not skew the numbers).
     #[arg(long, env = "KUBEPLEX_BIN")]
     kubeplex: Option<PathBuf>,
@@ -92,13 +93,8 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> Result<(), BenchError> {
     let started = Instant::now();
-    let envoy = existing(args.envoy.clone().or_else(venv_envoy), "Envoy")?;
-    let wasm = existing(
-        args.filter_wasm
-            .clone()
-            .or_else(|| Some(workspace().join("target/wasm32-wasip1/wasm/kubeplex_filter.wasm"))),
-        "the filter module",
-    )?;
+    let envoy = locate(args.envoy.clone(), Artifact::Envoy)?;
+    let wasm = locate(args.filter_wasm.clone(), Artifact::FilterWasm)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -116,9 +112,7 @@ fn run(args: Args) -> Result<(), BenchError> {
             empty_wasm: args
                 .empty_wasm
                 .clone()
-                .or_else(|| {
-                    Some(workspace().join("target/wasm32-wasip1/wasm/examples/empty_filter.wasm"))
-                })
+                .or_else(|| Some(kubeplex_test_support::empty_filter_wasm()))
                 .filter(|p| p.is_file()),
             connections: args.connections,
             duration: Duration::from_millis(args.duration_ms),
@@ -151,15 +145,7 @@ fn run(args: Args) -> Result<(), BenchError> {
     let gateway = if args.skip_gateway {
         None
     } else {
-        let kubeplex = existing(
-            args.kubeplex.clone().or_else(|| {
-                ["target/debug/kubeplex", "target/release/kubeplex"]
-                    .iter()
-                    .map(|p| workspace().join(p))
-                    .find(|p| p.is_file())
-            }),
-            "the kubeplex binary",
-        )?;
+        let kubeplex = locate(args.kubeplex.clone(), Artifact::Kubeplex)?;
         let settings = gateway::Settings {
             kubeplex,
             envoy: envoy.clone(),
@@ -208,28 +194,13 @@ fn run(args: Args) -> Result<(), BenchError> {
     Ok(())
 }
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-}
-
-/// `.venv/lib/python3*/site-packages/envoy/_bin/envoy` of the workspace.
-fn venv_envoy() -> Option<PathBuf> {
-    std::fs::read_dir(workspace().join(".venv/lib"))
-        .ok()?
-        .flatten()
-        .map(|e| e.path().join("site-packages/envoy/_bin/envoy"))
-        .find(|p| p.is_file())
-}
-
-fn existing(path: Option<PathBuf>, what: &str) -> Result<PathBuf, BenchError> {
-    let path = path.ok_or_else(|| BenchError::Missing(PathBuf::from(format!("<{what}>"))))?;
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(BenchError::Missing(path))
+/// `explicit` (the flag, or its environment variable) if it is a file,
+/// else where `make` builds `artifact`.
+fn locate(explicit: Option<PathBuf>, artifact: Artifact) -> Result<PathBuf, BenchError> {
+    match explicit {
+        Some(path) if path.is_file() => Ok(path),
+        Some(path) => Err(BenchError::Missing(path)),
+        None => Ok(artifact.find()?),
     }
 }
 
@@ -258,7 +229,7 @@ fn envoy_version(envoy: &Path) -> String {
 fn git_describe() -> String {
     std::process::Command::new("git")
         .arg("-C")
-        .arg(workspace())
+        .arg(kubeplex_test_support::workspace())
         .args(["describe", "--always", "--dirty"])
         .output()
         .ok()

@@ -26,19 +26,9 @@ fn decode<T: Message + Default>(r: &Resource) -> T {
     T::decode(r.body.value.as_slice()).unwrap()
 }
 
-fn wasm_path() -> std::path::PathBuf {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/wasm32-wasip1/wasm/kubeplex_filter.wasm");
-    assert!(
-        p.is_file(),
-        "build the filter first: cargo build -p kubeplex-filter --target wasm32-wasip1 --profile wasm"
-    );
-    p
-}
-
 #[test]
 fn envoy_accepts_every_translated_resource() {
-    let envoy = crate::envoy::find_binary(None).expect("Envoy binary (run `make setup`)");
+    let envoy = kubeplex_test_support::envoy();
     let mut bearer = target("bearer", "api.example.com", 443);
     bearer.client_cert_pem = None;
     bearer.client_key_pem = None;
@@ -57,7 +47,7 @@ fn envoy_accepts_every_translated_resource() {
         policy: Some(&policy),
     };
     let wasm = WasmModule {
-        path: wasm_path().display().to_string(),
+        path: kubeplex_test_support::filter_wasm().display().to_string(),
         sha256: Some("00".repeat(32)),
     };
     let resources = translate(

@@ -1,5 +1,3 @@
-use std::path::PathBuf;
-
 use base64::Engine;
 
 use super::*;
@@ -124,32 +122,17 @@ fn jwt_authn_has_one_provider_per_algorithm_and_requires_one() {
     }
 }
 
-fn envoy() -> Option<PathBuf> {
-    std::env::var_os("KUBEPLEX_ENVOY")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::fs::read_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/lib"))
-                .ok()?
-                .flatten()
-                .map(|e| e.path().join("site-packages/envoy/_bin/envoy"))
-                .find(|p| p.is_file())
-        })
-}
-
 #[test]
 #[ignore = "needs Envoy (make setup) and the wasm build"]
 fn envoy_accepts_every_bootstrap() {
-    let envoy = envoy().expect("Envoy: run make setup or set KUBEPLEX_ENVOY");
-    let wasm = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/wasm32-wasip1/wasm/kubeplex_filter.wasm");
-    assert!(wasm.is_file(), "build the filter first");
+    let envoy = kubeplex_test_support::envoy();
+    let wasm = kubeplex_test_support::filter_wasm();
     let keys = SigningKeys::fixtures().unwrap();
     let config = filter_config(&keys, true);
     let dir = tempfile::tempdir().unwrap();
     let log = Some(dir.path().join("access.log"));
     let log = log.as_deref();
-    let empty = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/wasm32-wasip1/wasm/examples/empty_filter.wasm");
+    let empty = kubeplex_test_support::empty_filter_wasm();
     let mut all = vec![
         bootstrap(HttpFilter::None, log),
         bootstrap(
