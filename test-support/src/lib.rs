@@ -1,16 +1,19 @@
 //! Shared by the tests of every kubeplex crate (and the benchmark, which
 //! runs the same binaries): where the built artifacts are
-//! ([`locate`]) and one bounded wait on a condition ([`wait`]).
+//! ([`locate`]), a port to name in a config before its server binds it
+//! ([`port`]), and one bounded wait on a condition ([`wait`]).
 //!
 //! It depends on nothing of ours, so any crate can take it as a
 //! dev-dependency without a cycle; the production binary never calls it.
 
 pub mod locate;
+pub mod port;
 pub mod wait;
 
 pub use locate::{
     Artifact, LocateError, empty_filter_wasm, envoy, filter_wasm, kubeplex_bin, workspace,
 };
+pub use port::free_port;
 #[cfg(feature = "tokio")]
 pub use wait::wait_for_async;
 pub use wait::{Outcome, TimedOut, poll, wait_exit, wait_for};

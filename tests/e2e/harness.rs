@@ -139,15 +139,6 @@ pub fn mint_token(key: &Path, args: &[&str]) -> String {
     secret(String::from_utf8(out.stdout).unwrap().trim().to_string())
 }
 
-/// A free TCP port on 127.0.0.1 (bound then released).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The test PKI: a CA for the clusters (serving certs, and the gateway's
 /// client certificate), and a CA for the gateway's own serving cert.
 pub struct Pki {
@@ -278,7 +269,7 @@ impl Gateway {
     pub fn start(spec: GatewaySpec<'_>) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        let port = free_port();
+        let port = kubeplex_test_support::free_port().expect("a port for the gateway");
         let pki = spec.pki;
         let (cert, key) = pki.gateway_serving.write_to(d, "gateway").unwrap();
         let ca = pki.gateway_ca.write_cert_to(d, "gateway-ca").unwrap();

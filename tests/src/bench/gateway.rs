@@ -459,11 +459,8 @@ fn write(path: &Path, text: &str) -> Result<(), BenchError> {
     std::fs::write(path, text).map_err(|e| BenchError::io(format!("write {}", path.display()), e))
 }
 
-/// A free port for the gateway listener: the gateway config names its
-/// port, so bind port 0, read it, release it.
+/// A free port for the gateway listener (the gateway config names its
+/// port), out of the range `kubeplex up`'s own port-0 listeners draw from.
 fn free_port() -> Result<u16, BenchError> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| BenchError::io("find a free port", e))
+    kubeplex_test_support::free_port().map_err(|e| BenchError::io("find a free port", e))
 }
