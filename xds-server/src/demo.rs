@@ -8,13 +8,15 @@
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
-use kube::config::{AuthInfo, Cluster, Kubeconfig, NamedAuthInfo, NamedCluster};
+use kube::config::{AuthInfo, Cluster, Kubeconfig};
 use kubeplex_tests::apiserver::{ApiServer, ApiServerConfig, StoreError};
 use kubeplex_tests::pki::{Ca, CertKey};
 use serde_json::json;
 
 use crate::local_files::write_private;
-use crate::user_kubeconfig::{YamlError, config_v1, named_context, to_yaml};
+use crate::user_kubeconfig::{
+    YamlError, config_v1, named_cluster, named_context, named_user, to_yaml,
+};
 
 /// The names of the demo clusters (kubeconfig contexts).
 pub const CLUSTERS: [&str; 2] = ["demo-a", "demo-b"];
@@ -100,28 +102,25 @@ fn gateway_kubeconfig(servers: &[ApiServer], ca: &Ca, gateway: &CertKey) -> Kube
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     let clusters = servers
         .iter()
-        .map(|s| NamedCluster {
-            name: s.name().to_string(),
-            cluster: Some(Cluster {
-                server: Some(s.url()),
-                certificate_authority_data: Some(b64(ca.cert_pem())),
-                ..Cluster::default()
-            }),
-            ..NamedCluster::default()
+        .map(|s| {
+            named_cluster(
+                s.name(),
+                Cluster {
+                    server: Some(s.url()),
+                    certificate_authority_data: Some(b64(ca.cert_pem())),
+                    ..Cluster::default()
+                },
+            )
         })
         .collect();
-    let user = NamedAuthInfo {
-        name: GATEWAY_USER.to_string(),
-        auth_info: Some(AuthInfo {
-            client_certificate_data: Some(b64(&gateway.cert_pem)),
-            client_key_data: Some(b64(&gateway.key_pem).into()),
-            ..AuthInfo::default()
-        }),
-        ..NamedAuthInfo::default()
+    let user = AuthInfo {
+        client_certificate_data: Some(b64(&gateway.cert_pem)),
+        client_key_data: Some(b64(&gateway.key_pem).into()),
+        ..AuthInfo::default()
     };
     Kubeconfig {
         clusters,
-        auth_infos: vec![user],
+        auth_infos: vec![named_user(GATEWAY_USER, user)],
         contexts: servers
             .iter()
             .map(|s| named_context(s.name(), s.name(), GATEWAY_USER))

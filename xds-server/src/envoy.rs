@@ -197,18 +197,26 @@ pub fn render_bootstrap(
 
 /// A running Envoy and the tail of what it printed.
 pub struct RunningEnvoy {
+    /// The process.
     pub child: Child,
+    /// Its admin interface (`host:port`).
     pub admin_address: String,
+    /// The last lines it printed on stderr.
     pub stderr_tail: Arc<Mutex<VecDeque<String>>>,
 }
 
 /// How to start Envoy.
 #[derive(Debug, Clone)]
 pub struct Launch {
+    /// The Envoy binary.
     pub binary: PathBuf,
+    /// The rendered bootstrap.
     pub bootstrap: PathBuf,
+    /// Where Envoy writes its admin address.
     pub admin_address_file: PathBuf,
+    /// Worker threads.
     pub concurrency: usize,
+    /// Envoy's `--log-level`.
     pub log_level: String,
 }
 

@@ -5,16 +5,20 @@ use std::collections::BTreeMap;
 
 use kubeplex_proto::filter::v1 as pb;
 
-use crate::inputs::gateway_config::{IssuerConfig, KeySource};
+use crate::inputs::gateway_config::{IssuerConfig, KeySource, RemoteKeySource};
 use crate::inputs::keys::VerificationKey;
 
 /// Human-readable origin of an issuer's keys.
 pub fn key_origin(source: &KeySource) -> String {
     match source {
         KeySource::Static { origin, .. } => origin.clone(),
-        KeySource::JwksUrl { url, .. } => format!("JWKS {url}"),
-        KeySource::Discovery { url, .. } => format!("OIDC discovery {url}"),
-        KeySource::Cluster { context } => format!("ServiceAccount issuer of cluster {context:?}"),
+        KeySource::Remote(RemoteKeySource::JwksUrl { url, .. }) => format!("JWKS {url}"),
+        KeySource::Remote(RemoteKeySource::Discovery { url, .. }) => {
+            format!("OIDC discovery {url}")
+        }
+        KeySource::Remote(RemoteKeySource::Cluster { context }) => {
+            format!("ServiceAccount issuer of cluster {context:?}")
+        }
     }
 }
 
@@ -64,7 +68,7 @@ pub fn to_proto(
             })
             .collect(),
         key_source: key_origin(&issuer.keys),
-        service_account_issuer: matches!(issuer.keys, KeySource::Cluster { .. }),
+        service_account_issuer: issuer.keys.cluster().is_some(),
         remote_keys: !matches!(issuer.keys, KeySource::Static { .. }),
     }
 }

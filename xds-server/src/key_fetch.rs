@@ -24,10 +24,11 @@ use tracing::warn;
 
 use crate::error_chain::error_chain;
 use crate::inputs::LastGood;
+use crate::inputs::gateway_config::{KeySource, RemoteKeySource};
 use crate::inputs::keys::VerificationKey;
 use crate::inputs::kubeconfig::ClusterTarget;
 use crate::issuers::key_origin;
-pub use remote::{FetchError, RemoteKeySource, parse_max_age, refresh_after};
+pub use remote::{FetchError, parse_max_age, refresh_after};
 pub use store::{FetchStatus, KeyStore};
 
 /// Lower bound on the refresh interval, whatever the server's `max-age`.
@@ -167,12 +168,13 @@ impl KeyFetcher {
             .gateway
             .issuers
             .iter()
-            .filter_map(|i| {
-                Some(RemoteIssuer {
+            .filter_map(|i| match &i.keys {
+                KeySource::Static { .. } => None,
+                KeySource::Remote(source) => Some(RemoteIssuer {
                     url: i.url.clone(),
-                    source: RemoteKeySource::of(&i.keys)?,
+                    source: source.clone(),
                     origin: key_origin(&i.keys),
-                })
+                }),
             })
             .collect();
         (issuers, inputs.kubeconfig.clusters.clone())

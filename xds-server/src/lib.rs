@@ -1,6 +1,7 @@
 //! kubeplex control plane: inputs → translate → snapshot → xDS protocol.
 // One audited exception: `envoy::die_with_parent` (prctl in a pre-exec hook).
 #![deny(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod admin;
 pub mod ads;

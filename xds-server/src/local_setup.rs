@@ -24,9 +24,13 @@ pub const LOCAL_SERVER_NAME_SUFFIX: &str = "clusters.kubeplex.internal";
 /// What was generated.
 #[derive(Debug, Clone)]
 pub struct LocalGateway {
+    /// The directory holding it all.
     pub dir: PathBuf,
+    /// The gateway config.
     pub config: PathBuf,
+    /// The CA of the gateway's serving certificate.
     pub ca: PathBuf,
+    /// The token issuer's private key.
     pub issuer_key: PathBuf,
     /// The URL kubectl uses (`https://127.0.0.1:<port>`).
     pub url: String,

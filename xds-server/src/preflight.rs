@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use crate::cluster_http::{self, Credentials};
 use crate::error_chain::error_chain;
 use crate::inputs::LastGood;
-use crate::inputs::gateway_config::{GatewayConfig, KeySource};
+use crate::inputs::gateway_config::GatewayConfig;
 use crate::inputs::kubeconfig::ClusterTarget;
 use crate::snapshot::Snapshot;
 
@@ -130,10 +130,7 @@ pub fn requirements(clusters: &[ClusterTarget], gateway: &GatewayConfig) -> Want
     let cluster_issuers: Vec<(&str, &str)> = gateway
         .issuers
         .iter()
-        .filter_map(|i| match &i.keys {
-            KeySource::Cluster { context } => Some((context.as_str(), i.url.as_str())),
-            _ => None,
-        })
+        .filter_map(|i| Some((i.keys.cluster()?, i.url.as_str())))
         .collect();
     let service_accounts = !cluster_issuers.is_empty();
     let mut common = vec![
@@ -145,16 +142,17 @@ pub fn requirements(clusters: &[ClusterTarget], gateway: &GatewayConfig) -> Want
         common.push(impersonate("", "serviceaccounts", ""));
     }
     let uids = service_accounts
-        || gateway.issuers.iter().any(|i| {
-            !matches!(i.keys, KeySource::Cluster { .. }) && i.claim_mappings.uid_claim.is_some()
-        });
+        || gateway
+            .issuers
+            .iter()
+            .any(|i| i.keys.cluster().is_none() && i.claim_mappings.uid_claim.is_some());
     if uids {
         common.push(impersonate("authentication.k8s.io", "uids", ""));
     }
     let mut extra_keys: BTreeSet<&str> = gateway
         .issuers
         .iter()
-        .filter(|i| !matches!(i.keys, KeySource::Cluster { .. }))
+        .filter(|i| i.keys.cluster().is_none())
         .flat_map(|i| i.claim_mappings.extra.iter().map(|(k, _)| k.as_str()))
         .collect();
     if service_accounts {

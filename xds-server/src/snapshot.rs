@@ -14,6 +14,7 @@ use crate::translate::{Resource, Resources, digest};
 pub struct TypeSnapshot {
     /// Digest of the resources' names and versions.
     pub version: String,
+    /// The resources, by name.
     pub resources: BTreeMap<String, Resource>,
 }
 
@@ -43,6 +44,7 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// A snapshot of `resources`, versioned by content.
     pub fn new(resources: &Resources) -> Snapshot {
         let types: BTreeMap<&'static str, TypeSnapshot> = resources
             .by_type()

@@ -47,9 +47,13 @@ pub mod names {
 
 /// Type URLs of the resource types kubeplex serves.
 pub mod type_urls {
+    /// CDS.
     pub const CLUSTER: &str = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
+    /// LDS.
     pub const LISTENER: &str = "type.googleapis.com/envoy.config.listener.v3.Listener";
+    /// RDS.
     pub const ROUTE: &str = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration";
+    /// ECDS (the filter's config).
     pub const EXTENSION_CONFIG: &str =
         "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig";
 
@@ -71,6 +75,7 @@ pub struct WasmModule {
 /// Knobs that are not part of the user's inputs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
+    /// The filter's module.
     pub wasm: WasmModule,
     /// CA bundle Envoy uses for clusters whose kubeconfig has no CA.
     pub system_ca_file: String,
@@ -97,7 +102,9 @@ impl Default for Options {
 /// One translated resource.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resource {
+    /// The resource name.
     pub name: String,
+    /// The resource.
     pub body: Any,
     /// Changes exactly when the resource's meaning changes: a hash of its
     /// encoding, or of its inputs when the encoding is not deterministic
@@ -136,9 +143,13 @@ pub fn digest(parts: &[&[u8]]) -> String {
 /// Everything translated, by type.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Resources {
+    /// CDS clusters (two per context).
     pub clusters: Vec<Resource>,
+    /// The LDS listener.
     pub listeners: Vec<Resource>,
+    /// The RDS route configuration.
     pub routes: Vec<Resource>,
+    /// The filter's config (ECDS).
     pub extension_configs: Vec<Resource>,
 }
 
@@ -157,12 +168,16 @@ impl Resources {
 /// The inputs one snapshot is built from (each the last good version).
 #[derive(Debug, Clone)]
 pub struct Inputs<'a> {
+    /// The kubeconfig contexts.
     pub clusters: &'a [ClusterTarget],
+    /// The gateway config.
     pub gateway: &'a GatewayConfig,
     /// Issuers with their keys resolved (static keys, or the last good
     /// fetched keys for remote ones).
     pub issuers: &'a [pb::Issuer],
+    /// Revocations in force.
     pub revocations: &'a [Revocation],
+    /// The gateway policy, if any.
     pub policy: Option<&'a pb::Policy>,
 }
 

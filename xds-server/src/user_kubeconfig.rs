@@ -32,9 +32,11 @@ pub struct UserKubeconfig<'a> {
     pub gateway: &'a str,
     /// PEM CA that signed the gateway's certificate; None = system roots.
     pub ca_pem: Option<&'a str>,
+    /// The bearer token kubectl sends.
     pub token: &'a str,
     /// kubeconfig `users[].name`.
     pub user: &'a str,
+    /// One context per cluster.
     pub contexts: &'a [String],
     /// The gateway's `contextServerNameSuffix`: each cluster also gets a
     /// `tls-server-name`, so requests that lose the path prefix
@@ -50,30 +52,27 @@ pub fn kubeconfig(k: &UserKubeconfig<'_>) -> Kubeconfig {
     let clusters = k
         .contexts
         .iter()
-        .map(|ctx| NamedCluster {
-            name: ctx.clone(),
-            cluster: Some(Cluster {
-                server: Some(cluster_url(k.gateway, ctx)),
-                tls_server_name: k
-                    .server_name_suffix
-                    .map(|suffix| crate::translate::server_names::server_name(ctx, suffix)),
-                certificate_authority_data: ca_data.clone(),
-                ..Cluster::default()
-            }),
-            ..NamedCluster::default()
+        .map(|ctx| {
+            named_cluster(
+                ctx,
+                Cluster {
+                    server: Some(cluster_url(k.gateway, ctx)),
+                    tls_server_name: k
+                        .server_name_suffix
+                        .map(|suffix| crate::translate::server_names::server_name(ctx, suffix)),
+                    certificate_authority_data: ca_data.clone(),
+                    ..Cluster::default()
+                },
+            )
         })
         .collect();
-    let user = NamedAuthInfo {
-        name: k.user.to_string(),
-        auth_info: Some(AuthInfo {
-            token: Some(k.token.to_string().into()),
-            ..AuthInfo::default()
-        }),
-        ..NamedAuthInfo::default()
+    let user = AuthInfo {
+        token: Some(k.token.to_string().into()),
+        ..AuthInfo::default()
     };
     Kubeconfig {
         clusters,
-        auth_infos: vec![user],
+        auth_infos: vec![named_user(k.user, user)],
         contexts: k
             .contexts
             .iter()
@@ -96,6 +95,24 @@ pub fn config_v1() -> Kubeconfig {
         api_version: Some("v1".into()),
         kind: Some("Config".into()),
         ..Kubeconfig::default()
+    }
+}
+
+/// A cluster entry.
+pub fn named_cluster(name: &str, cluster: Cluster) -> NamedCluster {
+    NamedCluster {
+        name: name.to_string(),
+        cluster: Some(cluster),
+        ..NamedCluster::default()
+    }
+}
+
+/// A user entry.
+pub fn named_user(name: &str, user: AuthInfo) -> NamedAuthInfo {
+    NamedAuthInfo {
+        name: name.to_string(),
+        auth_info: Some(user),
+        ..NamedAuthInfo::default()
     }
 }
 

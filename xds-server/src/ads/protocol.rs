@@ -25,11 +25,19 @@ pub enum Event {
     /// Send this response on the stream.
     Send(DiscoveryResponse),
     /// Envoy accepted `version` of `type_url`.
-    Ack { type_url: String, version: String },
+    Ack {
+        /// The resource type.
+        type_url: String,
+        /// The version it accepted.
+        version: String,
+    },
     /// Envoy rejected `version` of `type_url`; it keeps its previous config.
     Nack {
+        /// The resource type.
         type_url: String,
+        /// The version it rejected.
         version: String,
+        /// Envoy's `error_detail` message.
         error: String,
     },
 }
@@ -53,7 +61,9 @@ struct TypeState {
 /// What an Envoy has accepted and rejected, per type.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TypeStatus {
+    /// The version last sent.
     pub sent_version: String,
+    /// The version last accepted.
     pub acked_version: String,
     /// The last NACK's error, cleared by the next ACK.
     pub nack_error: Option<String>,
@@ -75,6 +85,7 @@ fn is_wildcard(type_url: &str, names: &BTreeSet<String>) -> bool {
 }
 
 impl Stream {
+    /// A stream that has sent nothing yet.
     pub fn new() -> Stream {
         Stream::default()
     }

@@ -10,16 +10,22 @@ use super::protocol::TypeStatus;
 /// One connected Envoy.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NodeStatus {
+    /// The Envoy's node id.
     pub node_id: String,
+    /// What it was sent and accepted, by type URL.
     pub types: BTreeMap<String, TypeStatus>,
 }
 
 /// Counters since start, for `/metrics`.
 #[derive(Debug, Default)]
 pub struct Counters {
+    /// Responses (config pushes) sent.
     pub responses_sent: AtomicU64,
+    /// Responses Envoy accepted.
     pub acks: AtomicU64,
+    /// Responses Envoy rejected.
     pub nacks: AtomicU64,
+    /// ADS streams opened.
     pub streams_opened: AtomicU64,
 }
 
@@ -28,6 +34,7 @@ pub struct Counters {
 pub struct Registry {
     nodes: Mutex<BTreeMap<u64, NodeStatus>>,
     next_stream: AtomicU64,
+    /// Counters for `/metrics`.
     pub counters: Counters,
 }
 

@@ -28,6 +28,7 @@ pub struct Ads {
 }
 
 impl Ads {
+    /// The service, serving `snapshots` and recording into `registry`.
     pub fn new(snapshots: watch::Receiver<Arc<Snapshot>>, registry: Arc<Registry>) -> Ads {
         Ads {
             snapshots,

@@ -26,6 +26,7 @@ pub struct ListenerConfig {
     pub port: u16,
     /// PEM certificate chain the gateway presents.
     pub certificate_pem: String,
+    /// PEM private key of the serving certificate.
     pub key_pem: Sensitive<String>,
     /// When set, clients must present a certificate signed by this CA.
     pub client_ca_pem: Option<String>,
@@ -41,19 +42,51 @@ pub enum KeySource {
     /// Keys known at load time: inline JWKS, a JWKS file, a PEM public key
     /// or a signer certificate. `origin` says which, for messages.
     Static {
+        /// The keys.
         keys: Vec<VerificationKey>,
+        /// Where they came from, in words.
         origin: String,
     },
+    /// Keys the control plane fetches and refreshes (`crate::key_fetch`).
+    Remote(RemoteKeySource),
+}
+
+/// Where a remote issuer's keys are fetched from. TLS is always verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteKeySource {
     /// A JWKS URL, fetched (TLS verified against `ca_pem` or system roots)
     /// and refreshed by the control plane.
-    JwksUrl { url: String, ca_pem: Option<String> },
+    JwksUrl {
+        /// The JWKS URL.
+        url: String,
+        /// PEM CA bundle; None = the system roots.
+        ca_pem: Option<String>,
+    },
     /// OIDC discovery: `<url>` is the discovery document
     /// (`<issuer>/.well-known/openid-configuration` unless overridden);
-    /// its `jwks_uri` is fetched like [`KeySource::JwksUrl`].
-    Discovery { url: String, ca_pem: Option<String> },
+    /// its `jwks_uri` is fetched like [`RemoteKeySource::JwksUrl`].
+    Discovery {
+        /// The discovery document's URL.
+        url: String,
+        /// PEM CA bundle; None = the system roots.
+        ca_pem: Option<String>,
+    },
     /// The ServiceAccount issuer of a kubeconfig context: discovery and JWKS
     /// fetched from that cluster with its kubeconfig credentials.
-    Cluster { context: String },
+    Cluster {
+        /// The kubeconfig context.
+        context: String,
+    },
+}
+
+impl KeySource {
+    /// The context of a cluster's ServiceAccount issuer, if that is the source.
+    pub fn cluster(&self) -> Option<&str> {
+        match self {
+            KeySource::Remote(RemoteKeySource::Cluster { context }) => Some(context),
+            _ => None,
+        }
+    }
 }
 
 /// Claims → Kubernetes identity.
@@ -65,7 +98,9 @@ pub struct ClaimMappings {
     pub username_prefix: String,
     /// Default `groups`.
     pub groups_claim: String,
+    /// Prefix added to each group.
     pub groups_prefix: String,
+    /// The claim that becomes the uid, if any.
     pub uid_claim: Option<String>,
     /// `(key, claim)`: key lower-cased and validated like Kubernetes'
     /// extra keys (a domain-prefixed path).
@@ -79,7 +114,9 @@ pub struct IssuerConfig {
     pub url: String,
     /// Non-empty.
     pub audiences: Vec<String>,
+    /// Where the issuer's keys come from.
     pub keys: KeySource,
+    /// Claims → the Kubernetes identity.
     pub claim_mappings: ClaimMappings,
     /// `(claim, required value)`.
     pub claim_validation_rules: Vec<(String, String)>,
@@ -97,12 +134,15 @@ pub struct AuditConfig {
 /// A loaded gateway config with every referenced file already read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewayConfig {
+    /// The gateway's HTTPS listener.
     pub listener: ListenerConfig,
+    /// The trusted token issuers.
     pub issuers: Vec<IssuerConfig>,
     /// Revocation file (see `revocations`), resolved to an absolute path.
     pub revocation_file: Option<PathBuf>,
     /// RBAC policy file (see `policy`), resolved; None = defer to clusters.
     pub policy_file: Option<PathBuf>,
+    /// Where the audit log goes.
     pub audit: AuditConfig,
     /// Leeway for `exp`/`nbf`/`iat`, default 30.
     pub clock_skew_seconds: u32,

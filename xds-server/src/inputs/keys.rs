@@ -16,6 +16,7 @@ mod tests;
 pub struct VerificationKey {
     /// JWK `kid`; None for PEM keys and certificates.
     pub kid: Option<String>,
+    /// RSA, an EC curve, or Ed25519.
     pub key_type: pb::KeyType,
     /// DER SubjectPublicKeyInfo (RSA, EC) or the raw 32-byte key (Ed25519).
     pub public_key: Vec<u8>,
@@ -33,20 +34,32 @@ pub enum KeyError {
     /// `crv` is empty or ` <curve>`.
     #[error("key {index}{}: unsupported key type {kty}{crv}", kid_note(.kid))]
     UnsupportedKeyType {
+        /// The key's position in the JWKS.
         index: usize,
+        /// Its `kid`.
         kid: Option<String>,
+        /// Its `kty`.
         kty: String,
+        /// ` <crv>` or empty.
         crv: String,
     },
     /// A symmetric (`oct`) JWK: shared secrets are never accepted, only
     /// public keys.
     #[error("key {index}{}: symmetric (oct) keys are never accepted; publish a public key", kid_note(.kid))]
-    SymmetricKey { index: usize, kid: Option<String> },
+    SymmetricKey {
+        /// The key's position in the JWKS.
+        index: usize,
+        /// Its `kid`.
+        kid: Option<String>,
+    },
     /// A JWK member is missing or not valid base64url / a valid point.
     #[error("key {index}{}: {reason}", kid_note(.kid))]
     BadJwk {
+        /// The key's position in the JWKS.
         index: usize,
+        /// Its `kid`.
         kid: Option<String>,
+        /// What is wrong.
         reason: String,
     },
     /// No PEM block that holds a public key or certificate.
@@ -54,7 +67,12 @@ pub enum KeyError {
     NoPem,
     /// A PEM block that could not be decoded.
     #[error("bad PEM {label}: {reason}")]
-    BadPem { label: String, reason: String },
+    BadPem {
+        /// The PEM label.
+        label: String,
+        /// Why it does not decode.
+        reason: String,
+    },
 }
 
 /// ` (kid "x")` for messages, or nothing.

@@ -40,6 +40,7 @@ pub struct ServerUrl {
 pub struct ClusterTarget {
     /// The context name: the cluster's name at the gateway.
     pub context: String,
+    /// The cluster's API server.
     pub server: ServerUrl,
     /// PEM CA bundle from `certificate-authority(-data)`; None = system roots.
     pub ca_pem: Option<String>,

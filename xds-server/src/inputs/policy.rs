@@ -32,15 +32,8 @@ pub fn parse(text: &str, path: &Path) -> Result<pb::Policy, InputErrors> {
         &["apiVersion", "kind", "nonResourceURLs", "roles", "bindings"],
     );
     for (key, want) in [("apiVersion", API_VERSION), ("kind", KIND)] {
-        if let Some(got) = top.req_str(&mut p, key)
-            && got != want
-        {
-            p.add(
-                top.line_of(key),
-                key,
-                format!("expected `{want}`, found `{got}`"),
-            );
-        }
+        let found = top.req_str(&mut p, key);
+        top.expect_value(&mut p, key, found, want);
     }
     let restrict_non_resource_urls = match top.str(&mut p, "nonResourceURLs").as_deref() {
         None | Some("allowAuthenticated") => false,

@@ -195,6 +195,20 @@ impl<'a> Fields<'a> {
         Some(s)
     }
 
+    /// A problem at `key` unless `found` (its value, when there is one)
+    /// is `expected`, e.g. `apiVersion` or `kind`.
+    pub fn expect_value(&self, p: &mut Problems, key: &str, found: Option<String>, expected: &str) {
+        if let Some(found) = found
+            && found != expected
+        {
+            p.add(
+                self.line_of(key),
+                &self.path_of(key),
+                format!("expected `{expected}`, found `{found}`"),
+            );
+        }
+    }
+
     /// An optional boolean.
     pub fn bool(&self, p: &mut Problems, key: &str) -> Option<bool> {
         let node = self.get(key)?;

@@ -20,7 +20,9 @@ use super::problems::{Fields, Problems, items};
 /// One revoked token ID.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Revocation {
+    /// The revoked token ID.
     pub jti: String,
+    /// Why (shown to the token's holder).
     pub reason: Option<String>,
     /// Unix seconds after which the entry can be pruned (the token would be
     /// expired anyway); None = forever.

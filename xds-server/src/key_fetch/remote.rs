@@ -4,57 +4,11 @@
 use std::time::Duration;
 
 use crate::cluster_http::{self, Credentials, HttpError};
-use crate::inputs::gateway_config::KeySource;
+use crate::inputs::gateway_config::RemoteKeySource;
 use crate::inputs::keys::{self, VerificationKey};
 use crate::inputs::kubeconfig::ClusterTarget;
 
 use super::{DEFAULT_REFRESH, MAX_REFRESH, MIN_REFRESH};
-
-/// Where a remote issuer's keys are fetched from: the key sources of the
-/// gateway config that are not static.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RemoteKeySource {
-    /// A JWKS URL; TLS verified against `ca_pem` or the system roots.
-    JwksUrl {
-        /// The JWKS document.
-        url: String,
-        /// PEM CA bundle; None = the system roots.
-        ca_pem: Option<String>,
-    },
-    /// An OIDC discovery document, whose `jwks_uri` is then fetched.
-    Discovery {
-        /// The discovery document.
-        url: String,
-        /// PEM CA bundle; None = the system roots.
-        ca_pem: Option<String>,
-    },
-    /// The ServiceAccount issuer of a kubeconfig context, read from that
-    /// cluster with its kubeconfig credentials.
-    Cluster {
-        /// The kubeconfig context.
-        context: String,
-    },
-}
-
-impl RemoteKeySource {
-    /// The remote part of a gateway-config key source; None for static keys.
-    pub fn of(source: &KeySource) -> Option<RemoteKeySource> {
-        match source {
-            KeySource::Static { .. } => None,
-            KeySource::JwksUrl { url, ca_pem } => Some(RemoteKeySource::JwksUrl {
-                url: url.clone(),
-                ca_pem: ca_pem.clone(),
-            }),
-            KeySource::Discovery { url, ca_pem } => Some(RemoteKeySource::Discovery {
-                url: url.clone(),
-                ca_pem: ca_pem.clone(),
-            }),
-            KeySource::Cluster { context } => Some(RemoteKeySource::Cluster {
-                context: context.clone(),
-            }),
-        }
-    }
-}
 
 /// Why a fetch failed. Messages do not repeat the cause: print the chain
 /// with [`crate::error_chain::error_chain`].

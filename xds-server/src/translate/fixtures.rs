@@ -33,6 +33,7 @@ pub fn target(context: &str, host: &str, port: u16) -> ClusterTarget {
     }
 }
 
+/// A gateway config: a self-signed serving certificate, no issuers.
 pub fn gateway() -> GatewayConfig {
     let (cert, key) = cert("localhost");
     GatewayConfig {

@@ -2,7 +2,7 @@
 //! modelled on Kubernetes' structured `AuthenticationConfiguration`.
 
 use super::read::Files;
-use super::{ClaimMappings, IssuerConfig, KeySource};
+use super::{ClaimMappings, IssuerConfig, KeySource, RemoteKeySource};
 use crate::inputs::keys;
 use crate::inputs::pem_material;
 use crate::inputs::problems::{Fields, Problems, items};
@@ -92,7 +92,7 @@ pub fn read(p: &mut Problems, node: &Node, path: &str, files: &mut Files) -> Opt
     }
 
     let keys = key_source(p, &f, files);
-    let is_cluster = matches!(keys, Some(KeySource::Cluster { .. }));
+    let is_cluster = keys.as_ref().is_some_and(|k| k.cluster().is_some());
     if let Some(url) = &url {
         check_url(p, &f, "url", url, !is_cluster);
     }
@@ -165,9 +165,9 @@ fn key_source(p: &mut Problems, f: &Fields<'_>, files: &mut Files) -> Option<Key
             static_source(p, f, files, source)
         }
         "jwksURL" | "discoveryURL" | "discovery" => fetched_source(p, f, files, source, &ca_keys),
-        "cluster" => Some(KeySource::Cluster {
+        "cluster" => Some(KeySource::Remote(RemoteKeySource::Cluster {
             context: f.str(p, "cluster")?,
-        }),
+        })),
         _ => None,
     }
 }
@@ -284,11 +284,11 @@ fn fetched_source(
         check_url(p, f, source, &url, true);
         url
     };
-    if source == "jwksURL" {
-        Some(KeySource::JwksUrl { url, ca_pem })
+    Some(KeySource::Remote(if source == "jwksURL" {
+        RemoteKeySource::JwksUrl { url, ca_pem }
     } else {
-        Some(KeySource::Discovery { url, ca_pem })
-    }
+        RemoteKeySource::Discovery { url, ca_pem }
+    }))
 }
 
 /// The CA for https fetches: a file or inline PEM, not both.

@@ -89,8 +89,10 @@ pub fn read(p: &mut Problems, root: &Node, dir: &Path) -> Option<GatewayConfig> 
         read: Vec::new(),
     };
     let top = Fields::new(p, root, "", &TOP_KEYS);
-    expect_value(p, &top, "apiVersion", API_VERSION);
-    expect_value(p, &top, "kind", KIND);
+    for (key, expected) in [("apiVersion", API_VERSION), ("kind", KIND)] {
+        let found = top.req_str(p, key);
+        top.expect_value(p, key, found, expected);
+    }
     let listener = match top.get("listener") {
         Some(node) => listener(p, node, &mut files),
         None => {
@@ -129,18 +131,6 @@ pub fn read(p: &mut Problems, root: &Node, dir: &Path) -> Option<GatewayConfig> 
         token_cache_size,
         referenced_files: files.read,
     })
-}
-
-/// `key` must be present and say `expected` (`apiVersion`, `kind`).
-fn expect_value(p: &mut Problems, top: &Fields<'_>, key: &str, expected: &str) {
-    match top.req_str(p, key) {
-        Some(v) if v != expected => p.add(
-            top.line_of(key),
-            key,
-            format!("expected `{expected}`, found `{v}`"),
-        ),
-        _ => {}
-    }
 }
 
 /// `jwt`: at least one issuer, no URL twice.

@@ -104,23 +104,23 @@ fn the_documented_config_loads() {
     assert_eq!(key_types(&config.issuers[3].keys), [pb::KeyType::Ed25519]);
     assert_eq!(
         config.issuers[4].keys,
-        KeySource::Discovery {
+        KeySource::Remote(RemoteKeySource::Discovery {
             url: "https://accounts.example.com/.well-known/openid-configuration".into(),
             ca_pem: Some(read("gateway/tls/clients-ca.pem")),
-        }
+        })
     );
     assert_eq!(
         config.issuers[5].keys,
-        KeySource::JwksUrl {
+        KeySource::Remote(RemoteKeySource::JwksUrl {
             url: "https://keys.example.com/jwks".into(),
             ca_pem: None
-        }
+        })
     );
     assert_eq!(
         config.issuers[6].keys,
-        KeySource::Cluster {
+        KeySource::Remote(RemoteKeySource::Cluster {
             context: "prod-a".into()
-        }
+        })
     );
 
     let gw = data().join("gateway");

@@ -53,23 +53,9 @@ const NAMED_EXTENSION: &[&str] = &["name", "extension"];
 /// Check the document's shape; problems go to `p`.
 pub fn check(p: &mut Problems, root: &Node) {
     let top = Fields::new(p, root, "", TOP);
-    if let Some(kind) = top.str(p, "kind")
-        && kind != "Config"
-    {
-        p.add(
-            top.line_of("kind"),
-            "kind",
-            format!("expected `Config`, found `{kind}`"),
-        );
-    }
-    if let Some(version) = top.str(p, "apiVersion")
-        && version != "v1"
-    {
-        p.add(
-            top.line_of("apiVersion"),
-            "apiVersion",
-            format!("expected `v1`, found `{version}`"),
-        );
+    for (key, expected) in [("kind", "Config"), ("apiVersion", "v1")] {
+        let found = top.str(p, key);
+        top.expect_value(p, key, found, expected);
     }
     top.str(p, "current-context");
     if let Some(prefs) = top.get("preferences") {
@@ -85,39 +71,9 @@ pub fn check(p: &mut Problems, root: &Node) {
         NAMED_CLUSTER,
         "cluster",
         CLUSTER,
-        |p, f| {
-            for key in [
-                "server",
-                "tls-server-name",
-                "certificate-authority",
-                "certificate-authority-data",
-                "proxy-url",
-            ] {
-                f.str(p, key);
-            }
-            f.bool(p, "insecure-skip-tls-verify");
-            f.bool(p, "disable-compression");
-        },
+        cluster,
     );
-    section(p, &top, "users", NAMED_USER, "user", USER, |p, f| {
-        for key in [
-            "client-certificate",
-            "client-certificate-data",
-            "client-key",
-            "client-key-data",
-            "token",
-            "tokenFile",
-            "as",
-            "as-uid",
-            "username",
-            "password",
-        ] {
-            f.str(p, key);
-        }
-        f.str_list(p, "as-groups");
-        // `exec`, `auth-provider` and `as-user-extra` belong to client
-        // libraries; kubeplex only needs to know they are there.
-    });
+    section(p, &top, "users", NAMED_USER, "user", USER, user);
     section(
         p,
         &top,
@@ -131,6 +87,41 @@ pub fn check(p: &mut Problems, root: &Node) {
             }
         },
     );
+}
+
+/// A cluster's typed fields.
+fn cluster(p: &mut Problems, f: &Fields<'_>) {
+    for key in [
+        "server",
+        "tls-server-name",
+        "certificate-authority",
+        "certificate-authority-data",
+        "proxy-url",
+    ] {
+        f.str(p, key);
+    }
+    f.bool(p, "insecure-skip-tls-verify");
+    f.bool(p, "disable-compression");
+}
+
+/// A user's typed fields. `exec`, `auth-provider` and `as-user-extra`
+/// belong to client libraries; kubeplex only needs to know they are there.
+fn user(p: &mut Problems, f: &Fields<'_>) {
+    for key in [
+        "client-certificate",
+        "client-certificate-data",
+        "client-key",
+        "client-key-data",
+        "token",
+        "tokenFile",
+        "as",
+        "as-uid",
+        "username",
+        "password",
+    ] {
+        f.str(p, key);
+    }
+    f.str_list(p, "as-groups");
 }
 
 /// `clusters`/`users`/`contexts`: a list of `{name, <inner>: {...}}`.
