@@ -3,6 +3,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 
 use envoy_types::pb::envoy::service::discovery::v3::{
     DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
@@ -37,6 +38,104 @@ impl Ads {
     }
 }
 
+/// The responses of one ADS stream go here.
+type Outbound = mpsc::Sender<Result<DiscoveryResponse, Status>>;
+
+/// Drive one stream until Envoy or the control plane ends it. Returns the
+/// Envoy's node id (`?` if it never said).
+async fn serve_stream(
+    id: u64,
+    mut inbound: Streaming<DiscoveryRequest>,
+    mut snapshots: watch::Receiver<Arc<Snapshot>>,
+    registry: &Registry,
+    tx: &Outbound,
+) -> String {
+    let mut stream = Stream::new();
+    while let Some(events) = next_events(id, &mut stream, &mut inbound, &mut snapshots).await {
+        let node = stream.node_id().unwrap_or("?").to_string();
+        if stream.node_id().is_some() {
+            registry.update(id, &node, stream.status());
+        }
+        for event in events {
+            if !deliver(event, &node, registry, tx).await {
+                break;
+            }
+        }
+    }
+    stream.node_id().unwrap_or("?").to_string()
+}
+
+/// What the protocol does next: on Envoy's next request, or on a new
+/// snapshot. None when the stream ends (Envoy left, an error, shutdown).
+async fn next_events(
+    id: u64,
+    stream: &mut Stream,
+    inbound: &mut Streaming<DiscoveryRequest>,
+    snapshots: &mut watch::Receiver<Arc<Snapshot>>,
+) -> Option<Vec<Event>> {
+    tokio::select! {
+        message = inbound.message() => match message {
+            Ok(Some(req)) => {
+                let snapshot = snapshots.borrow().clone();
+                Some(stream.on_request(req, &snapshot))
+            }
+            Ok(None) => None,
+            Err(e) => {
+                debug!(stream = id, "ADS stream error: {e}");
+                None
+            }
+        },
+        changed = snapshots.changed() => {
+            // An error: the control plane is shutting down.
+            changed.ok()?;
+            let snapshot = snapshots.borrow_and_update().clone();
+            Some(stream.on_snapshot(&snapshot))
+        }
+    }
+}
+
+/// Send a response, or count and log an ACK or NACK. False when the
+/// response could not be sent (the stream is gone).
+async fn deliver(event: Event, node: &str, registry: &Registry, tx: &Outbound) -> bool {
+    let counters = &registry.counters;
+    match event {
+        Event::Send(response) => {
+            debug!(
+                node,
+                r#type = short_type(&response.type_url),
+                version = response.version_info,
+                "push"
+            );
+            counters.responses_sent.fetch_add(1, Relaxed);
+            return tx.send(Ok(response)).await.is_ok();
+        }
+        Event::Ack { type_url, version } => {
+            counters.acks.fetch_add(1, Relaxed);
+            info!(
+                node,
+                r#type = short_type(&type_url),
+                version,
+                "envoy accepted config"
+            );
+        }
+        Event::Nack {
+            type_url,
+            version,
+            error,
+        } => {
+            counters.nacks.fetch_add(1, Relaxed);
+            warn!(
+                node,
+                r#type = short_type(&type_url),
+                version,
+                error,
+                "envoy REJECTED config; it keeps serving its last accepted one"
+            );
+        }
+    }
+    true
+}
+
 /// A short name for logs: `Cluster`, `RouteConfiguration`, ...
 pub fn short_type(type_url: &str) -> &str {
     type_url.rsplit('.').next().unwrap_or(type_url)
@@ -52,88 +151,14 @@ impl AggregatedDiscoveryService for Ads {
         request: Request<Streaming<DiscoveryRequest>>,
     ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
         let peer = request.remote_addr();
-        let mut inbound = request.into_inner();
+        let inbound = request.into_inner();
         let (tx, rx) = mpsc::channel(16);
-        let mut snapshots = self.snapshots.clone();
+        let snapshots = self.snapshots.clone();
         let registry = self.registry.clone();
         tokio::spawn(async move {
             let id = registry.open_stream();
-            let mut stream = Stream::new();
-            loop {
-                let events = tokio::select! {
-                    message = inbound.message() => match message {
-                        Ok(Some(req)) => {
-                            let snapshot = snapshots.borrow().clone();
-                            stream.on_request(req, &snapshot)
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            debug!(stream = id, "ADS stream error: {e}");
-                            break;
-                        }
-                    },
-                    changed = snapshots.changed() => {
-                        if changed.is_err() {
-                            break; // control plane shutting down
-                        }
-                        let snapshot = snapshots.borrow_and_update().clone();
-                        stream.on_snapshot(&snapshot)
-                    }
-                };
-                let node = stream.node_id().unwrap_or("?").to_string();
-                if stream.node_id().is_some() {
-                    registry.update(id, &node, stream.status());
-                }
-                for event in events {
-                    match event {
-                        Event::Send(response) => {
-                            debug!(
-                                node,
-                                r#type = short_type(&response.type_url),
-                                version = response.version_info,
-                                "push"
-                            );
-                            registry
-                                .counters
-                                .responses_sent
-                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            if tx.send(Ok(response)).await.is_err() {
-                                break;
-                            }
-                        }
-                        Event::Ack { type_url, version } => {
-                            registry
-                                .counters
-                                .acks
-                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            info!(
-                                node,
-                                r#type = short_type(&type_url),
-                                version,
-                                "envoy accepted config"
-                            );
-                        }
-                        Event::Nack {
-                            type_url,
-                            version,
-                            error,
-                        } => {
-                            registry
-                                .counters
-                                .nacks
-                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            warn!(
-                                node,
-                                r#type = short_type(&type_url),
-                                version,
-                                error,
-                                "envoy REJECTED config; it keeps serving its last accepted one"
-                            );
-                        }
-                    }
-                }
-            }
-            info!(stream = id, node = stream.node_id().unwrap_or("?"), peer = ?peer, "envoy disconnected");
+            let node = serve_stream(id, inbound, snapshots, &registry, &tx).await;
+            info!(stream = id, node, peer = ?peer, "envoy disconnected");
             registry.close_stream(id);
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))

@@ -107,6 +107,21 @@ pub struct ClaimMappings {
     pub extra: Vec<(String, String)>,
 }
 
+impl Default for ClaimMappings {
+    /// Kubernetes' defaults: username from `sub`, groups from `groups`,
+    /// no prefixes, no uid, no extra.
+    fn default() -> Self {
+        ClaimMappings {
+            username_claim: "sub".to_string(),
+            username_prefix: String::new(),
+            groups_claim: "groups".to_string(),
+            groups_prefix: String::new(),
+            uid_claim: None,
+            extra: Vec::new(),
+        }
+    }
+}
+
 /// One trusted issuer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuerConfig {

@@ -8,6 +8,7 @@ use kubeplex_proto::filter::v1 as pb;
 
 use super::InputErrors;
 use super::problems::{Fields, Problems, items};
+use super::yaml_tree::Node;
 
 mod rule;
 
@@ -35,7 +36,25 @@ pub fn parse(text: &str, path: &Path) -> Result<pb::Policy, InputErrors> {
         let found = top.req_str(&mut p, key);
         top.expect_value(&mut p, key, found, want);
     }
-    let restrict_non_resource_urls = match top.str(&mut p, "nonResourceURLs").as_deref() {
+    let restrict_non_resource_urls = non_resource_urls_mode(&mut p, &top);
+    let roles = match top.get("roles") {
+        Some(node) => roles(&mut p, node),
+        None => Vec::new(),
+    };
+    let bindings = match top.get("bindings") {
+        Some(node) => bindings(&mut p, node, &roles),
+        None => Vec::new(),
+    };
+    p.finish(pb::Policy {
+        roles,
+        bindings,
+        restrict_non_resource_urls,
+    })
+}
+
+/// `nonResourceURLs`: true for `restricted`.
+fn non_resource_urls_mode(p: &mut Problems, top: &Fields<'_>) -> bool {
+    match top.str(p, "nonResourceURLs").as_deref() {
         None | Some("allowAuthenticated") => false,
         Some("restricted") => true,
         Some(other) => {
@@ -46,76 +65,76 @@ pub fn parse(text: &str, path: &Path) -> Result<pb::Policy, InputErrors> {
             );
             false
         }
-    };
+    }
+}
 
+/// `roles`: each named once, each with at least one rule.
+fn roles(p: &mut Problems, node: &Node) -> Vec<pb::Role> {
     let mut roles: Vec<pb::Role> = Vec::new();
-    if let Some(node) = top.get("roles") {
-        for (path, item) in items(&mut p, node, "roles") {
-            let f = Fields::new(&mut p, item, &path, &["name", "rules"]);
-            let name = f.req_str(&mut p, "name");
-            let mut rules = Vec::new();
-            match f.get("rules") {
-                Some(list) => {
-                    let list = items(&mut p, list, &f.path_of("rules"));
-                    if list.is_empty() {
-                        p.add(
-                            f.line_of("rules"),
-                            &f.path_of("rules"),
-                            "a role needs at least one rule",
-                        );
-                    }
-                    for (rule_path, rule_node) in list {
-                        if let Some(rule) = rule::read(&mut p, rule_node, &rule_path) {
-                            rules.push(rule);
-                        }
-                    }
-                }
-                None => f.missing(&mut p, "rules"),
-            }
-            let Some(name) = name else { continue };
-            if let Some(first) = roles.iter().position(|r| r.name == name) {
-                p.add(
-                    f.line_of("name"),
-                    &f.path_of("name"),
-                    format!("duplicate role name `{name}` (also roles[{first}])"),
-                );
-                continue;
-            }
-            roles.push(pb::Role { name, rules });
+    for (path, item) in items(p, node, "roles") {
+        let f = Fields::new(p, item, &path, &["name", "rules"]);
+        let name = f.req_str(p, "name");
+        let rules = rules(p, &f);
+        let Some(name) = name else { continue };
+        if let Some(first) = roles.iter().position(|r| r.name == name) {
+            p.add(
+                f.line_of("name"),
+                &f.path_of("name"),
+                format!("duplicate role name `{name}` (also roles[{first}])"),
+            );
+            continue;
         }
+        roles.push(pb::Role { name, rules });
     }
+    roles
+}
 
-    let mut bindings = Vec::new();
-    if let Some(node) = top.get("bindings") {
-        for (path, item) in items(&mut p, node, "bindings") {
-            let f = Fields::new(&mut p, item, &path, &["role", "users", "groups"]);
-            let role = f.req_str(&mut p, "role");
-            let users = strings(&mut p, &f, "users");
-            let groups = strings(&mut p, &f, "groups");
-            if users.is_empty() && groups.is_empty() && !f.has("users") && !f.has("groups") {
-                p.add(f.line, &path, "a binding needs users or groups");
-            }
-            let Some(role) = role else { continue };
-            if !roles.iter().any(|r| r.name == role) {
-                p.add(
-                    f.line_of("role"),
-                    &f.path_of("role"),
-                    format!("role `{role}` is not defined in roles"),
-                );
-                continue;
-            }
-            bindings.push(pb::Binding {
-                role,
-                users,
-                groups,
-            });
-        }
+/// A role's `rules`.
+fn rules(p: &mut Problems, f: &Fields<'_>) -> Vec<pb::Rule> {
+    let Some(list) = f.get("rules") else {
+        f.missing(p, "rules");
+        return Vec::new();
+    };
+    let list = items(p, list, &f.path_of("rules"));
+    if list.is_empty() {
+        p.add(
+            f.line_of("rules"),
+            &f.path_of("rules"),
+            "a role needs at least one rule",
+        );
     }
-    p.finish(pb::Policy {
-        roles,
-        bindings,
-        restrict_non_resource_urls,
-    })
+    list.into_iter()
+        .filter_map(|(rule_path, rule_node)| rule::read(p, rule_node, &rule_path))
+        .collect()
+}
+
+/// `bindings`: each of a defined role, to users or groups.
+fn bindings(p: &mut Problems, node: &Node, roles: &[pb::Role]) -> Vec<pb::Binding> {
+    let mut bindings = Vec::new();
+    for (path, item) in items(p, node, "bindings") {
+        let f = Fields::new(p, item, &path, &["role", "users", "groups"]);
+        let role = f.req_str(p, "role");
+        let users = strings(p, &f, "users");
+        let groups = strings(p, &f, "groups");
+        if users.is_empty() && groups.is_empty() && !f.has("users") && !f.has("groups") {
+            p.add(f.line, &path, "a binding needs users or groups");
+        }
+        let Some(role) = role else { continue };
+        if !roles.iter().any(|r| r.name == role) {
+            p.add(
+                f.line_of("role"),
+                &f.path_of("role"),
+                format!("role `{role}` is not defined in roles"),
+            );
+            continue;
+        }
+        bindings.push(pb::Binding {
+            role,
+            users,
+            groups,
+        });
+    }
+    bindings
 }
 
 /// A list of non-empty strings.

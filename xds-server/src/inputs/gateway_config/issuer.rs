@@ -53,7 +53,43 @@ pub fn read(p: &mut Problems, node: &Node, path: &str, files: &mut Files) -> Opt
     let f = Fields::new(p, issuer_node, &entry.path_of("issuer"), ISSUER_KEYS);
 
     let url = f.req_str(p, "url");
-    let audiences = match f.str_list(p, "audiences") {
+    let audiences = audiences(p, &f);
+    if let Some(policy) = f.str(p, "audienceMatchPolicy")
+        && policy != "MatchAny"
+    {
+        p.add(
+            f.line_of("audienceMatchPolicy"),
+            &f.path_of("audienceMatchPolicy"),
+            format!("`{policy}` is not supported; the only policy is MatchAny"),
+        );
+    }
+
+    let keys = key_source(p, &f, files);
+    let is_cluster = keys.as_ref().is_some_and(|k| k.cluster().is_some());
+    if let Some(url) = &url {
+        check_url(p, &f, "url", url, !is_cluster);
+    }
+
+    let claim_validation_rules = entry
+        .get("claimValidationRules")
+        .map(|n| validation_rules(p, n, &entry.path_of("claimValidationRules")))
+        .unwrap_or_default();
+    let claim_mappings = match entry.get("claimMappings") {
+        Some(n) => claim_mappings(p, n, &entry.path_of("claimMappings")),
+        None => ClaimMappings::default(),
+    };
+    Some(IssuerConfig {
+        url: url?,
+        audiences,
+        keys: keys?,
+        claim_mappings,
+        claim_validation_rules,
+    })
+}
+
+/// `audiences`: at least one, none empty.
+fn audiences(p: &mut Problems, f: &Fields<'_>) -> Vec<String> {
+    match f.str_list(p, "audiences") {
         Some(list) if !list.is_empty() => {
             for (i, (aud, line)) in list.iter().enumerate() {
                 if aud.is_empty() {
@@ -80,45 +116,7 @@ pub fn read(p: &mut Problems, node: &Node, path: &str, files: &mut Files) -> Opt
             }
             Vec::new()
         }
-    };
-    if let Some(policy) = f.str(p, "audienceMatchPolicy")
-        && policy != "MatchAny"
-    {
-        p.add(
-            f.line_of("audienceMatchPolicy"),
-            &f.path_of("audienceMatchPolicy"),
-            format!("`{policy}` is not supported; the only policy is MatchAny"),
-        );
     }
-
-    let keys = key_source(p, &f, files);
-    let is_cluster = keys.as_ref().is_some_and(|k| k.cluster().is_some());
-    if let Some(url) = &url {
-        check_url(p, &f, "url", url, !is_cluster);
-    }
-
-    let claim_validation_rules = entry
-        .get("claimValidationRules")
-        .map(|n| validation_rules(p, n, &entry.path_of("claimValidationRules")))
-        .unwrap_or_default();
-    let claim_mappings = match entry.get("claimMappings") {
-        Some(n) => claim_mappings(p, n, &entry.path_of("claimMappings")),
-        None => ClaimMappings {
-            username_claim: "sub".to_string(),
-            username_prefix: String::new(),
-            groups_claim: "groups".to_string(),
-            groups_prefix: String::new(),
-            uid_claim: None,
-            extra: Vec::new(),
-        },
-    };
-    Some(IssuerConfig {
-        url: url?,
-        audiences,
-        keys: keys?,
-        claim_mappings,
-        claim_validation_rules,
-    })
 }
 
 /// `https://` (unless `https_required` is false), no query, fragment or

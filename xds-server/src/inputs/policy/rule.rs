@@ -32,6 +32,22 @@ const KEYS: &[&str] = &[
     "nonResourceURLs",
 ];
 
+/// A problem at `key[i]` for each item of `key` that `check` refuses.
+fn check_each(
+    p: &mut Problems,
+    f: &Fields<'_>,
+    key: &str,
+    items: &[(String, Option<u64>)],
+    check: impl Fn(&str) -> Result<(), String>,
+) {
+    for (i, (item, line)) in items.iter().enumerate() {
+        if let Err(reason) = check(item) {
+            p.add(*line, &format!("{}[{i}]", f.path_of(key)), reason);
+        }
+    }
+}
+
+/// One rule of a role; None when it has a problem (each one is in `p`).
 pub fn read(p: &mut Problems, node: &Node, path: &str) -> Option<pb::Rule> {
     let errors_before = p.len();
     let f = Fields::new(p, node, path, KEYS);
@@ -42,19 +58,12 @@ pub fn read(p: &mut Problems, node: &Node, path: &str) -> Option<pb::Rule> {
     let namespaces = list(p, &f, "namespaces");
     let resource_names = list(p, &f, "resourceNames");
 
-    for (i, (cluster, line)) in clusters.iter().enumerate() {
-        if let Err(reason) = check_glob(cluster, "cluster", |c| {
+    check_each(p, &f, "clusters", &clusters, |cluster| {
+        check_glob(cluster, "cluster", |c| {
             c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | ':' | '+' | '~')
-        }) {
-            p.add(*line, &format!("{}[{i}]", f.path_of("clusters")), reason);
-        }
-    }
-    for (i, (verb, line)) in verbs.iter().enumerate() {
-        if let Err(reason) = check_verb(verb) {
-            p.add(*line, &format!("{}[{i}]", f.path_of("verbs")), reason);
-        }
-    }
-
+        })
+    });
+    check_each(p, &f, "verbs", &verbs, check_verb);
     match (f.has("resources"), f.has("nonResourceURLs")) {
         (true, true) => p.add(
             f.line_of("nonResourceURLs"),
@@ -66,18 +75,12 @@ pub fn read(p: &mut Problems, node: &Node, path: &str) -> Option<pb::Rule> {
             if !f.has("namespaces") {
                 f.missing(p, "namespaces");
             }
-            for (i, (ns, line)) in namespaces.iter().enumerate() {
-                if let Err(reason) = check_glob(ns, "namespace", |c| {
+            check_each(p, &f, "namespaces", &namespaces, |ns| {
+                check_glob(ns, "namespace", |c| {
                     c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'
-                }) {
-                    p.add(*line, &format!("{}[{i}]", f.path_of("namespaces")), reason);
-                }
-            }
-            for (i, (resource, line)) in resources.iter().enumerate() {
-                if let Err(reason) = check_resource(resource) {
-                    p.add(*line, &format!("{}[{i}]", f.path_of("resources")), reason);
-                }
-            }
+                })
+            });
+            check_each(p, &f, "resources", &resources, check_resource);
         }
         (false, true) => {
             for key in ["namespaces", "resourceNames"] {
@@ -89,15 +92,13 @@ pub fn read(p: &mut Problems, node: &Node, path: &str) -> Option<pb::Rule> {
                     );
                 }
             }
-            for (i, (url, line)) in non_resource_urls.iter().enumerate() {
-                if let Err(reason) = check_non_resource_url(url) {
-                    p.add(
-                        *line,
-                        &format!("{}[{i}]", f.path_of("nonResourceURLs")),
-                        reason,
-                    );
-                }
-            }
+            check_each(
+                p,
+                &f,
+                "nonResourceURLs",
+                &non_resource_urls,
+                check_non_resource_url,
+            );
         }
     }
     if p.len() > errors_before {
