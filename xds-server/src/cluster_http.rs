@@ -214,27 +214,7 @@ async fn request(
             url: url.to_string(),
         });
     }
-    let builder = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(creds.tls()?)
-        .https_only();
-    let connector = match &creds.tls_server_name {
-        Some(name) => {
-            let name = rustls_pki_types::ServerName::try_from(name.clone()).map_err(|e| {
-                HttpError::Tls {
-                    what: format!("tls-server-name {name:?}"),
-                    source: Box::new(e),
-                }
-            })?;
-            builder
-                .with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
-                .enable_http1()
-                .build()
-        }
-        None => builder.enable_http1().build(),
-    };
-    let client: hyper_util::client::legacy::Client<_, Full<bytes::Bytes>> =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build(connector);
+    let client = creds.client()?;
     let mut request = hyper::Request::builder()
         .method(method)
         .uri(uri)
@@ -250,6 +230,50 @@ async fn request(
             body.unwrap_or_default(),
         )))
         .map_err(HttpError::Request)?;
+    send(&client, request, method, url).await
+}
+
+/// An HTTPS client (HTTP/1.1) with these credentials.
+type Client = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    Full<bytes::Bytes>,
+>;
+
+impl Credentials {
+    /// A client that connects with these credentials, over TLS only.
+    fn client(&self) -> Result<Client, HttpError> {
+        let builder = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(self.tls()?)
+            .https_only();
+        let connector = match &self.tls_server_name {
+            Some(name) => {
+                let name = rustls_pki_types::ServerName::try_from(name.clone()).map_err(|e| {
+                    HttpError::Tls {
+                        what: format!("tls-server-name {name:?}"),
+                        source: Box::new(e),
+                    }
+                })?;
+                builder
+                    .with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
+                    .enable_http1()
+                    .build()
+            }
+            None => builder.enable_http1().build(),
+        };
+        Ok(
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build(connector),
+        )
+    }
+}
+
+/// Send `request` and read the answer, each within [`TIMEOUT`].
+async fn send(
+    client: &Client,
+    request: hyper::Request<Full<bytes::Bytes>>,
+    method: &'static str,
+    url: &str,
+) -> Result<Reply, HttpError> {
     let timeout = |what: String| HttpError::Timeout {
         method,
         url: url.to_string(),

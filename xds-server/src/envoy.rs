@@ -224,9 +224,26 @@ pub struct Launch {
 /// to ours, and wait until its admin address is known.
 pub async fn spawn(launch: &Launch) -> Result<RunningEnvoy, EnvoyError> {
     let _ = std::fs::remove_file(&launch.admin_address_file);
+    let mut child = command(launch)
+        .spawn()
+        .map_err(|source| EnvoyError::Spawn {
+            binary: launch.binary.clone(),
+            source,
+        })?;
+    let stderr_tail = forward_output(&mut child);
+    let admin_address = wait_for_admin_address(&mut child, &launch.admin_address_file).await?;
+    Ok(RunningEnvoy {
+        child,
+        admin_address,
+        stderr_tail,
+    })
+}
+
+/// The Envoy command line for `launch`; the child dies with this thread.
+fn command(launch: &Launch) -> Command {
     let mut command = Command::new(&launch.binary);
     die_with_parent(&mut command);
-    let mut child = command
+    command
         .arg("-c")
         .arg(&launch.bootstrap)
         .arg("--concurrency")
@@ -246,12 +263,13 @@ pub async fn spawn(launch: &Launch) -> Result<RunningEnvoy, EnvoyError> {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|source| EnvoyError::Spawn {
-            binary: launch.binary.clone(),
-            source,
-        })?;
+        .kill_on_drop(true);
+    command
+}
+
+/// Copy Envoy's stdout to ours and its stderr (prefixed) to ours; keep the
+/// last 40 stderr lines for when it dies.
+fn forward_output(child: &mut Child) -> Arc<Mutex<VecDeque<String>>> {
     let tail = Arc::new(Mutex::new(VecDeque::new()));
     if let Some(stdout) = child.stdout.take() {
         tokio::spawn(async move {
@@ -275,19 +293,20 @@ pub async fn spawn(launch: &Launch) -> Result<RunningEnvoy, EnvoyError> {
             }
         });
     }
+    tail
+}
+
+/// Envoy's admin address, once it has written it (within 20 s).
+async fn wait_for_admin_address(child: &mut Child, file: &Path) -> Result<String, EnvoyError> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         if let Some(status) = child.try_wait().map_err(EnvoyError::Wait)? {
             return Err(EnvoyError::ExitedDuringStartup(status));
         }
-        if let Ok(addr) = std::fs::read_to_string(&launch.admin_address_file)
+        if let Ok(addr) = std::fs::read_to_string(file)
             && !addr.trim().is_empty()
         {
-            return Ok(RunningEnvoy {
-                child,
-                admin_address: addr.trim().to_string(),
-                stderr_tail: tail,
-            });
+            return Ok(addr.trim().to_string());
         }
         if tokio::time::Instant::now() > deadline {
             return Err(EnvoyError::NoAdminPort);

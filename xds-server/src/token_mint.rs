@@ -130,60 +130,69 @@ pub fn load_signing_key(pem: &str) -> Result<SigningKey, MintError> {
             // pem-rfc7468's error is not a `std::error::Error` here
             source: e.to_string().into(),
         })?;
-    let bad = |source: Box<dyn std::error::Error + Send + Sync>| MintError::BadKey {
+    let bad = &|source: Box<dyn std::error::Error + Send + Sync>| MintError::BadKey {
         label: label.to_string(),
         source,
     };
     match label {
-        "PRIVATE KEY" => {
-            let info = PrivateKeyInfo::from_der(&der).map_err(|e| bad(e.into()))?;
-            let oid = info.algorithm.oid;
-            if oid == RSA_ENCRYPTION {
-                rsa::RsaPrivateKey::from_pkcs8_der(&der)
-                    .map(|k| SigningKey::Rsa(Box::new(k)))
-                    .map_err(|e| bad(e.into()))
-            } else if oid == ID_EC_PUBLIC_KEY {
-                let curve: ObjectIdentifier = info
-                    .algorithm
-                    .parameters_oid()
-                    .map_err(|_| bad("EC key without a named curve".into()))?;
-                if curve == SECP256R1 {
-                    p256::SecretKey::from_pkcs8_der(&der)
-                        .map(|k| SigningKey::P256(k.into()))
-                        .map_err(|e| bad(e.into()))
-                } else if curve == SECP384R1 {
-                    p384::SecretKey::from_pkcs8_der(&der)
-                        .map(|k| SigningKey::P384(k.into()))
-                        .map_err(|e| bad(e.into()))
-                } else {
-                    Err(unsupported_curve(curve))
-                }
-            } else if oid == ID_ED25519 {
-                ed25519_dalek::SigningKey::from_pkcs8_der(&der)
-                    .map(SigningKey::Ed25519)
-                    .map_err(|e| bad(e.into()))
-            } else {
-                Err(MintError::UnsupportedKey(format!("key algorithm {oid}")))
-            }
-        }
+        "PRIVATE KEY" => from_pkcs8(&der, bad),
         "RSA PRIVATE KEY" => rsa::RsaPrivateKey::from_pkcs1_der(&der)
             .map(|k| SigningKey::Rsa(Box::new(k)))
             .map_err(|e| bad(e.into())),
-        "EC PRIVATE KEY" => {
-            if let Ok(k) = p256::SecretKey::from_sec1_der(&der) {
-                Ok(SigningKey::P256(k.into()))
-            } else if let Ok(k) = p384::SecretKey::from_sec1_der(&der) {
-                Ok(SigningKey::P384(k.into()))
-            } else {
-                Err(MintError::UnsupportedKey(
-                    "EC key on a curve other than P-256 or P-384 (P-521 keys can verify but kubeplex cannot sign with them)".to_string(),
-                ))
-            }
-        }
+        "EC PRIVATE KEY" => from_sec1(&der),
         "ENCRYPTED PRIVATE KEY" => Err(MintError::UnsupportedKey(
             "encrypted private key; decrypt it first (openssl pkey -in KEY -out PLAIN)".to_string(),
         )),
         other => Err(MintError::UnsupportedKey(format!("PEM {other}"))),
+    }
+}
+
+/// A key decoding error, as [`MintError::BadKey`] of the block's label.
+type Bad<'a> = &'a dyn Fn(Box<dyn std::error::Error + Send + Sync>) -> MintError;
+
+/// A PKCS#8 `PRIVATE KEY`: RSA, EC P-256 or P-384, or Ed25519.
+fn from_pkcs8(der: &[u8], bad: Bad<'_>) -> Result<SigningKey, MintError> {
+    let info = PrivateKeyInfo::from_der(der).map_err(|e| bad(e.into()))?;
+    let oid = info.algorithm.oid;
+    if oid == RSA_ENCRYPTION {
+        rsa::RsaPrivateKey::from_pkcs8_der(der)
+            .map(|k| SigningKey::Rsa(Box::new(k)))
+            .map_err(|e| bad(e.into()))
+    } else if oid == ID_EC_PUBLIC_KEY {
+        let curve: ObjectIdentifier = info
+            .algorithm
+            .parameters_oid()
+            .map_err(|_| bad("EC key without a named curve".into()))?;
+        if curve == SECP256R1 {
+            p256::SecretKey::from_pkcs8_der(der)
+                .map(|k| SigningKey::P256(k.into()))
+                .map_err(|e| bad(e.into()))
+        } else if curve == SECP384R1 {
+            p384::SecretKey::from_pkcs8_der(der)
+                .map(|k| SigningKey::P384(k.into()))
+                .map_err(|e| bad(e.into()))
+        } else {
+            Err(unsupported_curve(curve))
+        }
+    } else if oid == ID_ED25519 {
+        ed25519_dalek::SigningKey::from_pkcs8_der(der)
+            .map(SigningKey::Ed25519)
+            .map_err(|e| bad(e.into()))
+    } else {
+        Err(MintError::UnsupportedKey(format!("key algorithm {oid}")))
+    }
+}
+
+/// A SEC1 `EC PRIVATE KEY` on P-256 or P-384.
+fn from_sec1(der: &[u8]) -> Result<SigningKey, MintError> {
+    if let Ok(k) = p256::SecretKey::from_sec1_der(der) {
+        Ok(SigningKey::P256(k.into()))
+    } else if let Ok(k) = p384::SecretKey::from_sec1_der(der) {
+        Ok(SigningKey::P384(k.into()))
+    } else {
+        Err(MintError::UnsupportedKey(
+            "EC key on a curve other than P-256 or P-384 (P-521 keys can verify but kubeplex cannot sign with them)".to_string(),
+        ))
     }
 }
 

@@ -70,34 +70,7 @@ fn from_jwk(index: usize, key: &Map<String, Value>) -> Result<Option<Verificatio
             let der = public_key_der::rsa_spki(&n, &e).map_err(|r| jwk.bad(&r))?;
             (pb::KeyType::Rsa, der)
         }
-        "EC" => {
-            let crv = jwk.required("crv")?;
-            let curve = match crv.as_str() {
-                "P-256" => SECP256R1,
-                "P-384" => SECP384R1,
-                "P-521" => SECP521R1,
-                other => return Err(jwk.unsupported(&kty, other)),
-            };
-            let x = jwk.bytes("x")?;
-            let y = jwk.bytes("y")?;
-            let size = match crv.as_str() {
-                "P-256" => 32,
-                "P-384" => 48,
-                _ => 66,
-            };
-            if x.len() != size || y.len() != size {
-                return Err(jwk.bad(&format!(
-                    "{crv} coordinates must be {size} bytes each, got x {} and y {}",
-                    x.len(),
-                    y.len()
-                )));
-            }
-            let mut point = Vec::with_capacity(1 + 2 * size);
-            point.push(0x04);
-            point.extend_from_slice(&x);
-            point.extend_from_slice(&y);
-            public_key_der::ec_spki(curve, &point).map_err(|r| jwk.bad(&r))?
-        }
+        "EC" => ec_public_key(&jwk, &kty)?,
         "OKP" => {
             let crv = jwk.required("crv")?;
             if crv != "Ed25519" {
@@ -118,6 +91,31 @@ fn from_jwk(index: usize, key: &Map<String, Value>) -> Result<Option<Verificatio
         public_key,
         alg,
     }))
+}
+
+/// An `EC` JWK: the curve, and `x`/`y` of its size → (key type, SPKI DER).
+fn ec_public_key(jwk: &Jwk<'_>, kty: &str) -> Result<(pb::KeyType, Vec<u8>), KeyError> {
+    let crv = jwk.required("crv")?;
+    let (curve, size) = match crv.as_str() {
+        "P-256" => (SECP256R1, 32),
+        "P-384" => (SECP384R1, 48),
+        "P-521" => (SECP521R1, 66),
+        other => return Err(jwk.unsupported(kty, other)),
+    };
+    let x = jwk.bytes("x")?;
+    let y = jwk.bytes("y")?;
+    if x.len() != size || y.len() != size {
+        return Err(jwk.bad(&format!(
+            "{crv} coordinates must be {size} bytes each, got x {} and y {}",
+            x.len(),
+            y.len()
+        )));
+    }
+    let mut point = Vec::with_capacity(1 + 2 * size);
+    point.push(0x04);
+    point.extend_from_slice(&x);
+    point.extend_from_slice(&y);
+    public_key_der::ec_spki(curve, &point).map_err(|r| jwk.bad(&r))
 }
 
 /// The JWS algorithms the filter verifies, per key type.

@@ -549,17 +549,42 @@ fn client_certificate(
         "client-key",
         user.client_key.as_deref(),
     );
-    let cert_key = if user.client_certificate_data.is_some() {
-        "client-certificate-data"
-    } else {
-        "client-certificate"
+    let given = GivenPair {
+        cert: user.client_certificate_data.is_some() || user.client_certificate.is_some(),
+        key: key_data.is_some() || user.client_key.is_some(),
+        cert_key: if user.client_certificate_data.is_some() {
+            "client-certificate-data"
+        } else {
+            "client-certificate"
+        },
+        key_key: if key_data.is_some() {
+            "client-key-data"
+        } else {
+            "client-key"
+        },
     };
-    let key_key = if key_data.is_some() {
-        "client-key-data"
-    } else {
-        "client-key"
-    };
-    let cert_public = cert_pem.as_deref().map(|pem| {
+    check_pair(p, at, &given, cert_pem.as_deref(), key_pem.as_deref());
+    (cert_pem, key_pem)
+}
+
+/// Which of a client certificate and key are set, and under which keys.
+struct GivenPair {
+    cert: bool,
+    key: bool,
+    cert_key: &'static str,
+    key_key: &'static str,
+}
+
+/// Each half is PEM, neither comes alone, and they belong together.
+fn check_pair(
+    p: &mut Problems,
+    at: &At<'_>,
+    given: &GivenPair,
+    cert_pem: Option<&str>,
+    key_pem: Option<&str>,
+) {
+    let (cert_key, key_key) = (given.cert_key, given.key_key);
+    let cert_public = cert_pem.map(|pem| {
         pem_material::check_certificates(pem).map_err(|reason| {
             at.err(
                 p,
@@ -568,14 +593,12 @@ fn client_certificate(
             );
         })
     });
-    let key_public = key_pem.as_deref().map(|pem| {
+    let key_public = key_pem.map(|pem| {
         pem_material::check_private_key(pem).map_err(|reason| {
             at.err(p, key_key, format!("not a PEM private key: {reason}"));
         })
     });
-    let cert_given = user.client_certificate_data.is_some() || user.client_certificate.is_some();
-    let key_given = key_data.is_some() || user.client_key.is_some();
-    match (cert_given, key_given) {
+    match (given.cert, given.key) {
         (true, false) => at.err(
             p,
             cert_key,
@@ -597,7 +620,6 @@ fn client_certificate(
             "this key does not belong to the client certificate",
         );
     }
-    (cert_pem, key_pem)
 }
 
 /// The bearer token: `tokenFile` (read now) wins over `token`, as in client-go.
