@@ -91,31 +91,10 @@ pub fn cluster(target: &ClusterTarget, options: &Options, protocol: Protocol) ->
         })),
         ..Default::default()
     };
-    let protocol_options = HttpProtocolOptions {
-        upstream_protocol_options: Some(UpstreamProtocolOptions::ExplicitHttpConfig(
-            ExplicitHttpConfig {
-                protocol_config: Some(match protocol {
-                    Protocol::Http2 => ProtocolConfig::Http2ProtocolOptions(Http2ProtocolOptions {
-                        // Detect a dead apiserver under a quiet watch.
-                        connection_keepalive: Some(KeepaliveSettings {
-                            interval: Some(seconds(30)),
-                            timeout: Some(seconds(10)),
-                            ..Default::default()
-                        }),
-                        ..Default::default()
-                    }),
-                    Protocol::Http1 => {
-                        ProtocolConfig::HttpProtocolOptions(Http1ProtocolOptions::default())
-                    }
-                }),
-            },
-        )),
-        ..Default::default()
-    };
     let mut typed_extension_protocol_options = HashMap::new();
     typed_extension_protocol_options.insert(
         "envoy.extensions.upstreams.http.v3.HttpProtocolOptions".to_string(),
-        pack(&protocol_options),
+        pack(&protocol_options(protocol)),
     );
     let transport_socket = (target.server.scheme == "https").then(|| TransportSocket {
         name: "envoy.transport_sockets.tls".into(),
@@ -138,24 +117,57 @@ pub fn cluster(target: &ClusterTarget, options: &Options, protocol: Protocol) ->
         }),
         typed_extension_protocol_options,
         transport_socket,
-        // Watches hold a request slot for their whole life: Envoy's default
-        // of 1024 per cluster would refuse the 1025th open watch.
-        circuit_breakers: Some(CircuitBreakers {
-            thresholds: vec![Thresholds {
-                max_connections: Some(UInt32Value { value: 10_000 }),
-                max_pending_requests: Some(UInt32Value { value: 100_000 }),
-                max_requests: Some(UInt32Value { value: 100_000 }),
+        circuit_breakers: Some(circuit_breakers()),
+        upstream_connection_options: Some(tcp_keepalive()),
+        ..Default::default()
+    }
+}
+
+/// HTTP/2 with keepalive pings (a dead apiserver is found under a quiet
+/// watch), or plain HTTP/1.1.
+fn protocol_options(protocol: Protocol) -> HttpProtocolOptions {
+    let protocol_config = match protocol {
+        Protocol::Http2 => ProtocolConfig::Http2ProtocolOptions(Http2ProtocolOptions {
+            connection_keepalive: Some(KeepaliveSettings {
+                interval: Some(seconds(30)),
+                timeout: Some(seconds(10)),
                 ..Default::default()
-            }],
-            ..Default::default()
-        }),
-        upstream_connection_options: Some(UpstreamConnectionOptions {
-            tcp_keepalive: Some(TcpKeepalive {
-                keepalive_time: Some(UInt32Value { value: 60 }),
-                keepalive_interval: Some(UInt32Value { value: 15 }),
-                keepalive_probes: Some(UInt32Value { value: 4 }),
             }),
             ..Default::default()
+        }),
+        Protocol::Http1 => ProtocolConfig::HttpProtocolOptions(Http1ProtocolOptions::default()),
+    };
+    HttpProtocolOptions {
+        upstream_protocol_options: Some(UpstreamProtocolOptions::ExplicitHttpConfig(
+            ExplicitHttpConfig {
+                protocol_config: Some(protocol_config),
+            },
+        )),
+        ..Default::default()
+    }
+}
+
+/// Watches hold a request slot for their whole life: Envoy's default of
+/// 1024 per cluster would refuse the 1025th open watch.
+fn circuit_breakers() -> CircuitBreakers {
+    CircuitBreakers {
+        thresholds: vec![Thresholds {
+            max_connections: Some(UInt32Value { value: 10_000 }),
+            max_pending_requests: Some(UInt32Value { value: 100_000 }),
+            max_requests: Some(UInt32Value { value: 100_000 }),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+/// TCP keepalive on upstream connections.
+fn tcp_keepalive() -> UpstreamConnectionOptions {
+    UpstreamConnectionOptions {
+        tcp_keepalive: Some(TcpKeepalive {
+            keepalive_time: Some(UInt32Value { value: 60 }),
+            keepalive_interval: Some(UInt32Value { value: 15 }),
+            keepalive_probes: Some(UInt32Value { value: 4 }),
         }),
         ..Default::default()
     }
@@ -182,38 +194,7 @@ pub fn upstream_tls(
         }],
         _ => Vec::new(),
     };
-    let validation = if target.insecure_skip_tls_verify {
-        // Loudly warned at load time; the connection is still encrypted.
-        CertificateValidationContext {
-            trust_chain_verification: TrustChainVerification::AcceptUntrusted as i32,
-            ..Default::default()
-        }
-    } else {
-        CertificateValidationContext {
-            trusted_ca: Some(match &target.ca_pem {
-                Some(ca) => inline(ca.as_bytes()),
-                None => DataSource {
-                    specifier: Some(data_source::Specifier::Filename(
-                        options.system_ca_file.clone(),
-                    )),
-                    ..Default::default()
-                },
-            }),
-            match_typed_subject_alt_names: vec![SubjectAltNameMatcher {
-                san_type: if server_name_is_ip {
-                    SanType::IpAddress
-                } else {
-                    SanType::Dns
-                } as i32,
-                matcher: Some(StringMatcher {
-                    match_pattern: Some(MatchPattern::Exact(server_name.clone())),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }],
-            ..Default::default()
-        }
-    };
+    let validation = validation_context(target, options, &server_name, server_name_is_ip);
     UpstreamTlsContext {
         common_tls_context: Some(CommonTlsContext {
             tls_params: Some(TlsParameters {
@@ -236,6 +217,49 @@ pub fn upstream_tls(
         } else {
             server_name
         },
+        ..Default::default()
+    }
+}
+
+/// Trust the cluster's CA (or the system roots) and require the server
+/// name in the certificate; or, with `insecure-skip-tls-verify`, anything.
+fn validation_context(
+    target: &ClusterTarget,
+    options: &Options,
+    server_name: &str,
+    server_name_is_ip: bool,
+) -> CertificateValidationContext {
+    if target.insecure_skip_tls_verify {
+        // Loudly warned at load time; the connection is still encrypted.
+        return CertificateValidationContext {
+            trust_chain_verification: TrustChainVerification::AcceptUntrusted as i32,
+            ..Default::default()
+        };
+    }
+    let trusted_ca = match &target.ca_pem {
+        Some(ca) => inline(ca.as_bytes()),
+        None => DataSource {
+            specifier: Some(data_source::Specifier::Filename(
+                options.system_ca_file.clone(),
+            )),
+            ..Default::default()
+        },
+    };
+    let san_type = if server_name_is_ip {
+        SanType::IpAddress
+    } else {
+        SanType::Dns
+    };
+    CertificateValidationContext {
+        trusted_ca: Some(trusted_ca),
+        match_typed_subject_alt_names: vec![SubjectAltNameMatcher {
+            san_type: san_type as i32,
+            matcher: Some(StringMatcher {
+                match_pattern: Some(MatchPattern::Exact(server_name.to_string())),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }],
         ..Default::default()
     }
 }

@@ -82,8 +82,22 @@ fn context_routes(target: &ClusterTarget, options: &Options) -> Vec<Route> {
     .collect()
 }
 
+/// One kind of request of one context → its cluster.
 fn context_route(target: &ClusterTarget, options: &Options, kind: Kind) -> Route {
     let context = &target.context;
+    Route {
+        name: format!("{context}/{}", format!("{kind:?}").to_lowercase()),
+        r#match: Some(route_match(context, kind)),
+        action: Some(Action::Route(route_action(target, options, kind))),
+        request_headers_to_add: cluster_credential(target),
+        // The filter's stream deadline is for Envoy, not for the apiserver.
+        request_headers_to_remove: vec!["grpc-timeout".into()],
+        ..Default::default()
+    }
+}
+
+/// Requests the filter sent to `context`, of this kind.
+fn route_match(context: &str, kind: Kind) -> RouteMatch {
     let mut headers = vec![HeaderMatcher {
         name: names::CONTEXT_HEADER.into(),
         header_match_specifier: Some(HeaderMatchSpecifier::StringMatch(exact(context))),
@@ -102,20 +116,33 @@ fn context_route(target: &ClusterTarget, options: &Options, kind: Kind) -> Route
         Kind::FollowLogs => query_parameters.push(query_true("follow")),
         Kind::Ordinary => {}
     }
+    RouteMatch {
+        path_specifier: Some(path),
+        headers,
+        query_parameters,
+        ..Default::default()
+    }
+}
+
+/// The cluster, the timeouts of this kind, and the apiserver's host and
+/// path prefix.
+fn route_action(target: &ClusterTarget, options: &Options, kind: Kind) -> RouteAction {
+    let context = &target.context;
     let streaming = kind != Kind::Ordinary;
     let cluster = if kind == Kind::Upgrade {
         names::upgrade_cluster(context)
     } else {
         names::cluster(context)
     };
-    let host = if target.server.port == default_port(&target.server.scheme) {
-        target.server.host.clone()
-    } else if target.server.host.contains(':') {
-        format!("[{}]:{}", target.server.host, target.server.port)
+    let server = &target.server;
+    let host = if server.port == default_port(&server.scheme) {
+        server.host.clone()
+    } else if server.host.contains(':') {
+        format!("[{}]:{}", server.host, server.port)
     } else {
-        format!("{}:{}", target.server.host, target.server.port)
+        format!("{}:{}", server.host, server.port)
     };
-    let action = RouteAction {
+    RouteAction {
         cluster_specifier: Some(ClusterSpecifier::Cluster(cluster)),
         // 0 disables the route timeout: watches, logs -f and exec sessions
         // are long-lived by design (Envoy's default 15 s would cut them).
@@ -125,10 +152,10 @@ fn context_route(target: &ClusterTarget, options: &Options, kind: Kind) -> Route
             options.request_timeout_seconds
         })),
         idle_timeout: streaming.then(|| seconds(options.stream_idle_timeout_seconds)),
-        prefix_rewrite: if target.server.path.is_empty() {
+        prefix_rewrite: if server.path.is_empty() {
             String::new()
         } else {
-            format!("{}/", target.server.path)
+            format!("{}/", server.path)
         },
         host_rewrite_specifier: Some(HostRewriteSpecifier::HostRewriteLiteral(host)),
         max_stream_duration: Some(MaxStreamDuration {
@@ -136,8 +163,12 @@ fn context_route(target: &ClusterTarget, options: &Options, kind: Kind) -> Route
             ..Default::default()
         }),
         ..Default::default()
-    };
-    let request_headers_to_add = target
+    }
+}
+
+/// The kubeconfig user's bearer token, if it has one, for the apiserver.
+fn cluster_credential(target: &ClusterTarget) -> Vec<HeaderValueOption> {
+    target
         .bearer_token
         .as_ref()
         .map(|token| HeaderValueOption {
@@ -150,21 +181,7 @@ fn context_route(target: &ClusterTarget, options: &Options, kind: Kind) -> Route
             ..Default::default()
         })
         .into_iter()
-        .collect();
-    Route {
-        name: format!("{context}/{}", format!("{kind:?}").to_lowercase()),
-        r#match: Some(RouteMatch {
-            path_specifier: Some(path),
-            headers,
-            query_parameters,
-            ..Default::default()
-        }),
-        action: Some(Action::Route(action)),
-        request_headers_to_add,
-        // The filter's stream deadline is for Envoy, not for the apiserver.
-        request_headers_to_remove: vec!["grpc-timeout".into()],
-        ..Default::default()
-    }
+        .collect()
 }
 
 /// Reached only if the filter did not pick a context: refuse, as a
