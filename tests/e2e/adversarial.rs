@@ -173,16 +173,7 @@ impl Setup {
         );
         let mut spec = GatewaySpec::new(
             &pki,
-            vec![
-                ClusterEntry {
-                    context: "a",
-                    server: a.url(),
-                },
-                ClusterEntry {
-                    context: "b",
-                    server: b.url(),
-                },
-            ],
+            vec![ClusterEntry::new("a", &a), ClusterEntry::new("b", &b)],
         );
         spec.extra_jwt = MAPPED_ISSUER_YAML;
         spec.revoked = REVOKED;

@@ -29,16 +29,7 @@ async fn kubectl_reaches_two_clusters_by_path_prefix_as_the_token_user() {
     );
     let gw = Gateway::start(GatewaySpec::new(
         &pki,
-        vec![
-            ClusterEntry {
-                context: "a",
-                server: a.url(),
-            },
-            ClusterEntry {
-                context: "b",
-                server: b.url(),
-            },
-        ],
+        vec![ClusterEntry::new("a", &a), ClusterEntry::new("b", &b)],
     ));
     let token = gw.mint(&["--sub", "alice", "--group", "dev", "--group", "ops"]);
     let k = gw.kubectl(&token, &["a", "b"]);
@@ -133,16 +124,7 @@ async fn ctx_claim_routes_a_bare_url_and_binds_the_token_to_its_cluster() {
     );
     let gw = Gateway::start(GatewaySpec::new(
         &pki,
-        vec![
-            ClusterEntry {
-                context: "a",
-                server: a.url(),
-            },
-            ClusterEntry {
-                context: "b",
-                server: b.url(),
-            },
-        ],
+        vec![ClusterEntry::new("a", &a), ClusterEntry::new("b", &b)],
     ));
     let token = gw.mint(&["--sub", "bob", "--ctx", "b"]);
     let k = gw.kubectl(&token, &["b", "a"]);
@@ -175,13 +157,7 @@ async fn ctx_claim_routes_a_bare_url_and_binds_the_token_to_its_cluster() {
 async fn every_refusal_is_a_precise_status_and_reaches_no_cluster() {
     let pki = Pki::new();
     let a = pki.cluster("cluster-a").await;
-    let mut spec = GatewaySpec::new(
-        &pki,
-        vec![ClusterEntry {
-            context: "a",
-            server: a.url(),
-        }],
-    );
+    let mut spec = GatewaySpec::new(&pki, vec![ClusterEntry::new("a", &a)]);
     spec.revoked = "revoked:\n- jti: stolen-laptop\n  reason: laptop stolen\n";
     let gw = Gateway::start(spec);
 
@@ -326,13 +302,7 @@ async fn every_refusal_is_a_precise_status_and_reaches_no_cluster() {
 async fn a_watch_through_the_gateway_receives_later_events() {
     let pki = Pki::new();
     let a = pki.cluster("cluster-a").await;
-    let gw = Gateway::start(GatewaySpec::new(
-        &pki,
-        vec![ClusterEntry {
-            context: "a",
-            server: a.url(),
-        }],
-    ));
+    let gw = Gateway::start(GatewaySpec::new(&pki, vec![ClusterEntry::new("a", &a)]));
     let k = gw.kubectl(&gw.mint(&["--sub", "alice"]), &["a"]);
     k.ok(&["create", "configmap", "before", "--from-literal=a=1"]);
     let mut watch = k.stream(&["get", "configmaps", "--watch"]);
@@ -356,13 +326,7 @@ async fn kubeconfig_edits_change_routes_live_and_broken_edits_change_nothing() {
         pki.cluster("a-new").await,
         pki.cluster("c").await,
     );
-    let gw = Gateway::start(GatewaySpec::new(
-        &pki,
-        vec![ClusterEntry {
-            context: "a",
-            server: a1.url(),
-        }],
-    ));
+    let gw = Gateway::start(GatewaySpec::new(&pki, vec![ClusterEntry::new("a", &a1)]));
     let token = gw.mint(&["--sub", "alice"]);
     let k = gw.kubectl(&token, &["a", "c"]);
     k.ok(&["--context", "a", "get", "configmaps"]);
@@ -377,16 +341,7 @@ async fn kubeconfig_edits_change_routes_live_and_broken_edits_change_nothing() {
         &gw.kubeconfig,
         &clusters_kubeconfig(
             &pki,
-            &[
-                ClusterEntry {
-                    context: "a",
-                    server: a2.url(),
-                },
-                ClusterEntry {
-                    context: "c",
-                    server: c.url(),
-                },
-            ],
+            &[ClusterEntry::new("a", &a2), ClusterEntry::new("c", &c)],
         ),
     );
     let v2 = gw.wait_applied(&v1);
@@ -445,13 +400,7 @@ async fn kubeconfig_edits_change_routes_live_and_broken_edits_change_nothing() {
 async fn a_dead_envoy_is_reported_not_ignored() {
     let pki = Pki::new();
     let a = pki.cluster("a").await;
-    let mut gw = Gateway::start(GatewaySpec::new(
-        &pki,
-        vec![ClusterEntry {
-            context: "a",
-            server: a.url(),
-        }],
-    ));
+    let mut gw = Gateway::start(GatewaySpec::new(&pki, vec![ClusterEntry::new("a", &a)]));
     // Envoy exits (as if it crashed or was killed): `kubeplex up` must say
     // so and stop, not keep a control plane running without a gateway.
     http_post(&format!("{}/quitquitquit", gw.envoy_admin)).expect("Envoy's admin answers");

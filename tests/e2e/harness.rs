@@ -183,6 +183,16 @@ pub struct ClusterEntry<'a> {
     pub server: String,
 }
 
+impl<'a> ClusterEntry<'a> {
+    /// Context `context` for the test cluster `server`.
+    pub fn new(context: &'a str, server: &ApiServer) -> Self {
+        ClusterEntry {
+            context,
+            server: server.url(),
+        }
+    }
+}
+
 /// The gateway's view of the clusters: client-certificate auth to each.
 pub fn clusters_kubeconfig(pki: &Pki, entries: &[ClusterEntry<'_>]) -> String {
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);

@@ -50,13 +50,7 @@ async fn two_issuers_at_once_with_their_claim_mappings() {
          uid: {{claim: uid}}\n    extra:\n    - key: example.com/tenant\n      claim: tenant\n",
         login_pub.display()
     );
-    let mut spec = GatewaySpec::new(
-        &pki,
-        vec![ClusterEntry {
-            context: "a",
-            server: a.url(),
-        }],
-    );
+    let mut spec = GatewaySpec::new(&pki, vec![ClusterEntry::new("a", &a)]);
     spec.extra_jwt = &extra_jwt;
     let gw = Gateway::start(spec);
 
@@ -138,13 +132,7 @@ async fn keys_from_a_jwks_url_and_from_oidc_discovery() {
         via_jwks.url(),
         ca = ca.display()
     );
-    let mut spec = GatewaySpec::new(
-        &pki,
-        vec![ClusterEntry {
-            context: "a",
-            server: a.url(),
-        }],
-    );
+    let mut spec = GatewaySpec::new(&pki, vec![ClusterEntry::new("a", &a)]);
     spec.extra_jwt = &extra_jwt;
     let gw = Gateway::start(spec);
 
@@ -203,13 +191,7 @@ async fn rotated_keys_are_picked_up_and_retired_keys_refused() {
         idp.service_account_issuer(),
         ca.display()
     );
-    let mut spec = GatewaySpec::new(
-        &pki,
-        vec![ClusterEntry {
-            context: "a",
-            server: a.url(),
-        }],
-    );
+    let mut spec = GatewaySpec::new(&pki, vec![ClusterEntry::new("a", &a)]);
     spec.extra_jwt = &extra_jwt;
     let gw = Gateway::start(spec);
     let mint = || {
@@ -264,18 +246,9 @@ async fn service_account_tokens_of_a_trusted_cluster_reach_another_cluster() {
     let mut spec = GatewaySpec::new(
         &pki,
         vec![
-            ClusterEntry {
-                context: "a",
-                server: a.url(),
-            },
-            ClusterEntry {
-                context: "b",
-                server: b.url(),
-            },
-            ClusterEntry {
-                context: "c",
-                server: c.url(),
-            },
+            ClusterEntry::new("a", &a),
+            ClusterEntry::new("b", &b),
+            ClusterEntry::new("c", &c),
         ],
     );
     spec.extra_jwt = &extra_jwt;
@@ -351,13 +324,7 @@ async fn service_account_tokens_of_a_trusted_cluster_reach_another_cluster() {
 async fn kubeplex_revoke_refuses_within_a_second_and_survives_a_restart() {
     let pki = Pki::new();
     let a = pki.cluster("a").await;
-    let mut gw = Gateway::start(GatewaySpec::new(
-        &pki,
-        vec![ClusterEntry {
-            context: "a",
-            server: a.url(),
-        }],
-    ));
+    let mut gw = Gateway::start(GatewaySpec::new(&pki, vec![ClusterEntry::new("a", &a)]));
     let doomed = gw.mint(&["--sub", "mallory", "--jti", "laptop-42"]);
     let other = gw.mint(&["--sub", "alice"]);
     let k = gw.kubectl(&doomed, &["a"]);

@@ -72,13 +72,7 @@ async fn world_with(cluster: impl FnOnce(&mut ApiServerConfig), extra_config: &s
             }),
         )
         .unwrap();
-    let mut spec = GatewaySpec::new(
-        &pki,
-        vec![ClusterEntry {
-            context: "a",
-            server: a.url(),
-        }],
-    );
+    let mut spec = GatewaySpec::new(&pki, vec![ClusterEntry::new("a", &a)]);
     spec.extra_config = extra_config;
     let gw = Gateway::start(spec);
     let k = gw.kubectl(&alice_token(&gw, &[]), &["a"]);

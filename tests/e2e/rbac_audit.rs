@@ -58,14 +58,8 @@ async fn policy_decides_per_cluster_verb_and_resource_and_refusals_reach_nothing
     let mut spec = GatewaySpec::new(
         &pki,
         vec![
-            ClusterEntry {
-                context: "dev-a",
-                server: dev.url(),
-            },
-            ClusterEntry {
-                context: "prod",
-                server: prod.url(),
-            },
+            ClusterEntry::new("dev-a", &dev),
+            ClusterEntry::new("prod", &prod),
         ],
     );
     spec.policy = Some(POLICY);
@@ -172,13 +166,7 @@ async fn policy_decides_per_cluster_verb_and_resource_and_refusals_reach_nothing
 async fn every_request_is_audited_and_counted() {
     let pki = Pki::new();
     let dev = pki.cluster("dev-a").await;
-    let mut spec = GatewaySpec::new(
-        &pki,
-        vec![ClusterEntry {
-            context: "dev-a",
-            server: dev.url(),
-        }],
-    );
+    let mut spec = GatewaySpec::new(&pki, vec![ClusterEntry::new("dev-a", &dev)]);
     spec.policy = Some(POLICY);
     let gw = Gateway::start(spec);
     let token = gw.mint(&[
@@ -338,13 +326,7 @@ async fn every_request_is_audited_and_counted() {
 async fn a_policy_edit_applies_within_seconds_while_a_watch_stays_open() {
     let pki = Pki::new();
     let dev = pki.cluster("dev-a").await;
-    let mut spec = GatewaySpec::new(
-        &pki,
-        vec![ClusterEntry {
-            context: "dev-a",
-            server: dev.url(),
-        }],
-    );
+    let mut spec = GatewaySpec::new(&pki, vec![ClusterEntry::new("dev-a", &dev)]);
     spec.policy = Some(POLICY);
     let gw = Gateway::start(spec);
     let root = gw.kubectl(&gw.mint(&["--sub", "root"]), &["dev-a"]);

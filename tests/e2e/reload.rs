@@ -113,37 +113,16 @@ async fn twenty_reloads_keep_cluster_a_streams_then_a_moves() {
         seed(server, marker);
     }
     let kubeconfig = |a: &ApiServer, b: &ApiServer, with_c: bool| {
-        let mut entries = vec![
-            ClusterEntry {
-                context: "a",
-                server: a.url(),
-            },
-            ClusterEntry {
-                context: "b",
-                server: b.url(),
-            },
-        ];
+        let mut entries = vec![ClusterEntry::new("a", a), ClusterEntry::new("b", b)];
         if with_c {
-            entries.push(ClusterEntry {
-                context: "c",
-                server: c.url(),
-            });
+            entries.push(ClusterEntry::new("c", &c));
         }
         clusters_kubeconfig(&pki, &entries)
     };
     let first_policy = policy(false);
     let mut spec = GatewaySpec::new(
         &pki,
-        vec![
-            ClusterEntry {
-                context: "a",
-                server: a1.url(),
-            },
-            ClusterEntry {
-                context: "b",
-                server: b1.url(),
-            },
-        ],
+        vec![ClusterEntry::new("a", &a1), ClusterEntry::new("b", &b1)],
     );
     spec.policy = Some(&first_policy);
     let gw = Gateway::start(spec);
@@ -430,16 +409,7 @@ async fn revoking_a_token_or_removing_its_cluster_ends_its_streams() {
     seed(&a, "i-am-a");
     let gw = Gateway::start(GatewaySpec::new(
         &pki,
-        vec![
-            ClusterEntry {
-                context: "b",
-                server: b.url(),
-            },
-            ClusterEntry {
-                context: "a",
-                server: a.url(),
-            },
-        ],
+        vec![ClusterEntry::new("b", &b), ClusterEntry::new("a", &a)],
     ));
     let doomed = gw.kubectl(&gw.mint(&["--sub", "alice", "--jti", "doomed"]), &["a"]);
     let other = gw.kubectl(&gw.mint(&["--sub", "alice", "--jti", "other"]), &["a"]);
@@ -487,13 +457,7 @@ async fn revoking_a_token_or_removing_its_cluster_ends_its_streams() {
     let before = gw.version();
     replace_file(
         &gw.kubeconfig,
-        &clusters_kubeconfig(
-            &pki,
-            &[ClusterEntry {
-                context: "b",
-                server: b.url(),
-            }],
-        ),
+        &clusters_kubeconfig(&pki, &[ClusterEntry::new("b", &b)]),
     );
     gw.wait_applied(&before);
     let removed = Instant::now();
@@ -529,13 +493,7 @@ fn reloads(gw: &Gateway) -> u64 {
 async fn reads_and_idle_time_cause_no_reload_but_a_write_does() {
     let pki = Pki::new();
     let a = pki.cluster("a").await;
-    let gw = Gateway::start(GatewaySpec::new(
-        &pki,
-        vec![ClusterEntry {
-            context: "a",
-            server: a.url(),
-        }],
-    ));
+    let gw = Gateway::start(GatewaySpec::new(&pki, vec![ClusterEntry::new("a", &a)]));
     gw.version();
     let k = gw.kubectl(&gw.mint(&["--sub", "alice"]), &["a"]);
     let before = reloads(&gw);

@@ -114,13 +114,7 @@ async fn a_reserved_group_hidden_by_whitespace_never_reaches_a_cluster() {
                    "data": {"k": "c2VjcmV0"}}),
         )
         .unwrap();
-    let gw = Gateway::start(GatewaySpec::new(
-        &pki,
-        vec![ClusterEntry {
-            context: "b",
-            server: b.url(),
-        }],
-    ));
+    let gw = Gateway::start(GatewaySpec::new(&pki, vec![ClusterEntry::new("b", &b)]));
 
     // The route works and the cluster judges: an ordinary user reaches b
     // over the upgrade route and b's RBAC refuses the Secrets.
@@ -210,11 +204,14 @@ async fn the_readme_rbac_works_and_check_clusters_finds_what_is_missing() {
         a.service_account_issuer(),
         login_pub.display()
     );
-    let entry = |context, server: &ApiServer| ClusterEntry {
-        context,
-        server: server.url(),
-    };
-    let mut spec = GatewaySpec::new(&pki, vec![entry("a", &a), entry("b", &b), entry("c", &c)]);
+    let mut spec = GatewaySpec::new(
+        &pki,
+        vec![
+            ClusterEntry::new("a", &a),
+            ClusterEntry::new("b", &b),
+            ClusterEntry::new("c", &c),
+        ],
+    );
     spec.extra_jwt = &extra_jwt;
     let gw = Gateway::start(spec);
 

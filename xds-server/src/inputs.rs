@@ -90,3 +90,22 @@ impl fmt::Display for InputErrors {
         Ok(())
     }
 }
+
+#[cfg(test)]
+impl InputErrors {
+    /// Each problem as `line: field: reason` (`0` and empty when unknown),
+    /// without the file: what the readers' tests compare.
+    pub fn lines_fields_reasons(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .map(|e| {
+                format!(
+                    "{}: {}: {}",
+                    e.line.unwrap_or(0),
+                    e.field.as_deref().unwrap_or(""),
+                    e.reason
+                )
+            })
+            .collect()
+    }
+}

@@ -1,18 +1,6 @@
-use envoy_types::pb::google::protobuf::Any;
-
 use super::*;
+use crate::translate::fixtures::resource;
 use crate::translate::type_urls;
-
-fn resource(name: &str, content: &str) -> Resource {
-    Resource {
-        name: name.into(),
-        body: Any {
-            type_url: "t".into(),
-            value: content.as_bytes().to_vec(),
-        },
-        version: digest(&[content.as_bytes()]),
-    }
-}
 
 #[test]
 fn versions_follow_content_per_type() {

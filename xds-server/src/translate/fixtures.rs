@@ -5,6 +5,21 @@ use std::path::PathBuf;
 use crate::inputs::gateway_config::{AuditConfig, GatewayConfig, ListenerConfig};
 use crate::inputs::kubeconfig::{ClusterTarget, ServerUrl};
 use crate::sensitive::Sensitive;
+use crate::translate::{Resource, digest};
+use envoy_types::pb::google::protobuf::Any;
+
+/// A resource named `name` whose body (of type `t`) is `content`, versioned
+/// by its content like every translated resource (snapshot and ADS tests).
+pub fn resource(name: &str, content: &str) -> Resource {
+    Resource {
+        name: name.into(),
+        body: Any {
+            type_url: "t".into(),
+            value: content.as_bytes().to_vec(),
+        },
+        version: digest(&[content.as_bytes()]),
+    }
+}
 
 /// A self-signed certificate and key, PEM.
 pub fn cert(name: &str) -> (String, String) {

@@ -4,33 +4,11 @@
 use super::*;
 use crate::apiserver::authz::{Attributes, Decision};
 use crate::apiserver::identity::UserInfo;
+use crate::apiserver::tests::resource_attributes as res;
 
 fn user(name: &str, groups: &[&str]) -> UserInfo {
     let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
     UserInfo::authenticated(name, &groups)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn res<'a>(
-    user: &'a UserInfo,
-    verb: &'a str,
-    group: &'a str,
-    resource: &'a str,
-    sub: &'a str,
-    ns: &'a str,
-    name: &'a str,
-) -> Attributes<'a> {
-    Attributes {
-        user,
-        verb,
-        is_resource: true,
-        api_group: group,
-        resource,
-        subresource: sub,
-        namespace: ns,
-        name,
-        path: "",
-    }
 }
 
 fn path<'a>(user: &'a UserInfo, verb: &'a str, path: &'a str) -> Attributes<'a> {

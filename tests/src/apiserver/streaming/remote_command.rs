@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch};
@@ -155,13 +156,23 @@ pub async fn serve_websocket<S>(
     if let Some(status) = session.status(protocol.version, code) {
         let _ = sink.send(protocol.encode(channels::ERROR, &status)).await;
     }
+    close_websocket(&mut sink, &mut source).await;
+}
+
+/// Close a WebSocket session normally, then wait (at most [`LINGER`]) for
+/// the client's close, so nothing in flight is cut short.
+pub async fn close_websocket<S>(
+    sink: &mut SplitSink<WebSocketStream<S>, Message>,
+    source: &mut SplitStream<WebSocketStream<S>>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let _ = sink
         .send(Message::Close(Some(CloseFrame {
             code: CloseCode::Normal,
             reason: "".into(),
         })))
         .await;
-    // Wait (bounded) for the client's close, so nothing is cut short.
     let _ = tokio::time::timeout(LINGER, async {
         while let Some(Ok(_)) = source.next().await {}
     })

@@ -7,10 +7,8 @@ use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use super::remote_command::LINGER;
+use super::remote_command::{LINGER, close_websocket};
 
 const BUFFER: usize = 256 * 1024;
 
@@ -73,15 +71,6 @@ where
             },
         }
     }
-    // The server side is done: close normally and wait for the reply.
-    let _ = sink
-        .send(Message::Close(Some(CloseFrame {
-            code: CloseCode::Normal,
-            reason: "".into(),
-        })))
-        .await;
-    let _ = tokio::time::timeout(LINGER, async {
-        while let Some(Ok(_)) = source.next().await {}
-    })
-    .await;
+    // The server side is done.
+    close_websocket(&mut sink, &mut source).await;
 }

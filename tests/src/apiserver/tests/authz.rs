@@ -1,28 +1,7 @@
 use crate::apiserver::authz::{Attributes, Authorizer, AuthzRule, Decision, forbidden};
 use crate::apiserver::identity::UserInfo;
 use crate::apiserver::rbac::RbacObject;
-
-fn attrs<'a>(
-    user: &'a UserInfo,
-    verb: &'a str,
-    group: &'a str,
-    resource: &'a str,
-    sub: &'a str,
-    ns: &'a str,
-    name: &'a str,
-) -> Attributes<'a> {
-    Attributes {
-        user,
-        verb,
-        is_resource: true,
-        api_group: group,
-        resource,
-        subresource: sub,
-        namespace: ns,
-        name,
-        path: "",
-    }
-}
+use crate::apiserver::tests::resource_attributes as attrs;
 
 #[test]
 fn forbidden_messages() {

@@ -1,21 +1,10 @@
 use envoy_types::pb::envoy::config::core::v3::Node;
-use envoy_types::pb::google::protobuf::Any;
 use envoy_types::pb::google::rpc::Status as RpcStatus;
 
 use super::*;
 use crate::snapshot::Snapshot;
-use crate::translate::{Resource, Resources};
-
-fn resource(name: &str, content: &str) -> Resource {
-    Resource {
-        name: name.into(),
-        body: Any {
-            type_url: "t".into(),
-            value: content.as_bytes().to_vec(),
-        },
-        version: crate::translate::digest(&[content.as_bytes()]),
-    }
-}
+use crate::translate::Resources;
+use crate::translate::fixtures::resource;
 
 /// Two clusters, one route config, one filter config, one listener;
 /// `generation` changes the clusters' content.

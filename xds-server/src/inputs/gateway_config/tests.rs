@@ -173,19 +173,10 @@ fn defaults_apply() {
 fn every_problem_is_reported_with_line_and_field() {
     let gw = data().join("gateway");
     let err = load(&gw.join("bad.yaml")).unwrap_err();
-    let got: Vec<String> = err
-        .0
-        .iter()
-        .map(|e| {
-            assert_eq!(e.file, gw.join("bad.yaml"));
-            format!(
-                "{}: {}: {}",
-                e.line.unwrap_or(0),
-                e.field.as_deref().unwrap_or(""),
-                e.reason
-            )
-        })
-        .collect();
+    for e in &err.0 {
+        assert_eq!(e.file, gw.join("bad.yaml"));
+    }
+    let got = err.lines_fields_reasons();
     let sources = "jwks, jwksFile, publicKeyFile, signerCertificateFile, jwksURL, discoveryURL (or discovery: true), cluster";
     let keys = data().join("keys");
     assert_eq!(

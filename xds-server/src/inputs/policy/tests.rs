@@ -62,18 +62,7 @@ fn non_resource_urls_default_to_allow_authenticated() {
 #[test]
 fn every_mistake_is_reported_with_a_friendly_reason() {
     let err = load(&fixture("bad.yaml")).unwrap_err();
-    let got: Vec<String> = err
-        .0
-        .iter()
-        .map(|e| {
-            format!(
-                "{}: {}: {}",
-                e.line.unwrap_or(0),
-                e.field.as_deref().unwrap_or(""),
-                e.reason
-            )
-        })
-        .collect();
+    let got = err.lines_fields_reasons();
     assert_eq!(
         got,
         [

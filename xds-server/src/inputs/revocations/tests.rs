@@ -55,18 +55,7 @@ fn a_missing_file_is_an_empty_list() {
 #[test]
 fn every_problem_is_reported() {
     let err = load(&fixture("bad.yaml")).unwrap_err();
-    let got: Vec<String> = err
-        .0
-        .iter()
-        .map(|e| {
-            format!(
-                "{}: {}: {}",
-                e.line.unwrap_or(0),
-                e.field.as_deref().unwrap_or(""),
-                e.reason
-            )
-        })
-        .collect();
+    let got = err.lines_fields_reasons();
     assert_eq!(
         got,
         [

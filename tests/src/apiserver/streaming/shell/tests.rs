@@ -1,35 +1,12 @@
 //! The emulated shell and commands, run as exec would run them.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
-
 use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 
-use super::super::log_buffer::LogBuffer;
-use super::super::pod_fs::PodFs;
 use super::super::process::{Output, PodContext, ProcessIo, TerminalSize};
 use super::super::tar;
+use super::super::testing::{T, pod_context};
 use super::parse::{Connector, Redirect, Seg, parse};
-
-const T: Duration = Duration::from_secs(5);
-
-fn context() -> PodContext {
-    PodContext {
-        namespace: "default".into(),
-        pod: "web-0".into(),
-        container: "app".into(),
-        env: vec![
-            ("PATH".into(), "/usr/bin:/bin".into()),
-            ("HOSTNAME".into(), "web-0".into()),
-            ("GREETING".into(), "hello world".into()),
-            ("HOME".into(), "/root".into()),
-        ],
-        working_dir: "/".into(),
-        fs: Arc::new(Mutex::new(PodFs::new("web-0", "10.244.0.10"))),
-        log: Arc::new(LogBuffer::seeded("web-0", "app", SystemTime::now())),
-    }
-}
 
 struct Run {
     code: i32,
@@ -87,7 +64,7 @@ async fn exec_with(
 }
 
 async fn exec(argv: &[&str]) -> Run {
-    exec_with(&context(), argv, None, false, None).await
+    exec_with(&pod_context(), argv, None, false, None).await
 }
 
 async fn sh(script: &str) -> Run {
@@ -166,7 +143,7 @@ async fn variables_lists_and_pipelines() {
 
 #[tokio::test]
 async fn redirections_use_the_pod_filesystem() {
-    let ctx = context();
+    let ctx = pod_context();
     let r = exec_with(
         &ctx,
         &[
@@ -191,7 +168,7 @@ async fn redirections_use_the_pod_filesystem() {
 
 #[tokio::test]
 async fn cat_streams_stdin_and_files() {
-    let ctx = context();
+    let ctx = pod_context();
     let r = exec_with(&ctx, &["cat"], Some(vec![b"abc", b"def\n"]), false, None).await;
     assert_eq!((r.code, r.out()), (0, "abcdef\n".into()));
     let r = exec_with(&ctx, &["cat", "/etc/hostname", "/nope"], None, false, None).await;
@@ -232,7 +209,7 @@ async fn builtins_report_the_pod() {
 
 #[tokio::test]
 async fn tar_round_trips_through_the_pod_filesystem() {
-    let ctx = context();
+    let ctx = pod_context();
     {
         let mut fs = ctx.fs.lock().unwrap();
         fs.mkdir("/data/sub", true).unwrap();
@@ -252,7 +229,7 @@ async fn tar_round_trips_through_the_pod_filesystem() {
     );
     assert_eq!(entries[1].mode, 0o640);
     // What `kubectl cp ./x pod:/restore/x` runs, into another pod.
-    let other = context();
+    let other = pod_context();
     other.fs.lock().unwrap().mkdir("/restore", false).unwrap();
     let r = exec_with(
         &other,
@@ -310,7 +287,7 @@ async fn tar_round_trips_through_the_pod_filesystem() {
 
 #[tokio::test]
 async fn tty_merges_stderr_translates_newlines_and_edits_lines() {
-    let ctx = context();
+    let ctx = pod_context();
     let r = exec_with(&ctx, &["sh", "-c", "echo a; nosuch"], None, true, None).await;
     assert!(r.stderr.is_empty());
     assert_eq!(r.out(), "a\r\nsh: nosuch: not found\r\n");
@@ -334,7 +311,7 @@ async fn tty_merges_stderr_translates_newlines_and_edits_lines() {
 
 #[tokio::test]
 async fn sh_reads_commands_from_stdin() {
-    let ctx = context();
+    let ctx = pod_context();
     let r = exec_with(
         &ctx,
         &["sh"],
