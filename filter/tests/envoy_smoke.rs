@@ -6,7 +6,8 @@
 //! cargo build -p kubeplex-filter --target wasm32-wasip1 --profile wasm
 //! cargo test -p kubeplex-filter --test envoy_smoke -- --ignored --nocapture
 //! ```
-//! `KUBEPLEX_ENVOY` overrides the Envoy binary path.
+//! `KUBEPLEX_ENVOY` and `KUBEPLEX_FILTER_WASM` override the Envoy binary and
+//! the module (`kubeplex_test_support::locate`).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
