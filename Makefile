@@ -11,6 +11,8 @@ ARGS ?=
 FUZZ_SECONDS ?= 600
 FUZZ_CI_SECONDS ?= 30
 FUZZ_TARGETS ?=
+# The Kubernetes install (deploy/kubernetes): what `make validate` renders
+KUSTOMIZATIONS := base examples/production
 
 .PHONY: setup build run test lint unit e2e validate bench fuzz fuzz-ci clean
 
@@ -52,8 +54,15 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p kubeplex-filter --target wasm32-wasip1 -- -D warnings
 
+## Config checks that need no build: both Envoy bootstraps (envoy --mode
+## validate), every Kubernetes kustomization renders (kubectl kustomize),
+## the preStop hook parses, docker-compose.yml. tests/deploy (part of the
+## unit tests) then checks every rendered object against the API's types.
 validate:
 	$(ENVOY) --mode validate --disable-hot-restart -c envoy/bootstrap.yaml
+	$(ENVOY) --mode validate --disable-hot-restart -c deploy/kubernetes/base/envoy/bootstrap.yaml --service-node validate
+	@for k in $(KUSTOMIZATIONS); do kubectl kustomize deploy/kubernetes/$$k >/dev/null || exit 1; echo "deploy/kubernetes/$$k renders"; done
+	bash -n deploy/kubernetes/base/envoy/prestop.sh
 	@if command -v docker-compose >/dev/null; then docker-compose -f docker-compose.yml config -q && echo "docker-compose.yml OK"; \
 	 else echo "docker-compose not installed: skipping docker-compose.yml validation"; fi
 

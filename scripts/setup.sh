@@ -54,6 +54,13 @@ fi
 # (sed reads everything: `head` would close the pipe early and SIGPIPE
 # kubectl, which `set -o pipefail` turns into a failed setup)
 kubectl version --client 2>/dev/null | sed -n '1s/^/    /p'
+# deploy/kubernetes (make validate, tests/deploy) needs kubectl's built-in
+# kustomize v4.2+ (`labels`, components): kubectl 1.22 or newer
+kustomize_version=$(kubectl version --client 2>/dev/null | sed -n 's/^Kustomize Version: v//p')
+case "$kustomize_version" in
+  [5-9].*|4.[2-9]*|4.[1-9][0-9]*) ;;
+  *) echo "setup.sh: kubectl's kustomize is '${kustomize_version:-unknown}': deploy/kubernetes needs v4.2+ (kubectl 1.22+): install a newer kubectl" >&2 ;;
+esac
 
 if [ "$WITH_COMPOSE" = 1 ] && ! command -v docker-compose >/dev/null; then
   say "installing docker-compose (to validate docker-compose.yml)"

@@ -1,0 +1,88 @@
+//! The Kubernetes install (`deploy/kubernetes`): every kustomization is
+//! rendered by the real `kubectl kustomize`, and every object it renders is
+//!   - decoded strictly into the Kubernetes 1.33 API types (`k8s-openapi`,
+//!     generated from the API's OpenAPI schema): a field the API does not
+//!     have, or a value of the wrong type, fails (`schema`);
+//!   - checked against the apiserver's own validation rules that these
+//!     objects exercise, and against each other: selectors, named ports,
+//!     volumes, references, the security context, the Envoy/control-plane
+//!     wiring (`wiring`).
+//!
+//! The shipped gateway config is loaded by the real `kubeplex check`
+//! (`gateway_config`).
+
+mod gateway_config;
+mod render;
+mod schema;
+mod service_monitor;
+mod wiring;
+
+/// Every kustomization a user may apply, relative to `deploy/kubernetes`.
+pub const KUSTOMIZATIONS: &[&str] = &["base", "examples/production"];
+
+/// Secrets the user creates before installing (README "Install on
+/// Kubernetes"), with their keys; any other Secret a pod names must be
+/// rendered.
+pub const USER_SECRETS: &[(&str, &[&str])] = &[
+    ("kubeplex-clusters", &["kubeconfig"]),
+    ("kubeplex-gateway-tls", &["tls.crt", "tls.key"]),
+];
+
+#[test]
+fn every_rendered_object_is_valid_kubernetes() {
+    for dir in KUSTOMIZATIONS {
+        let objects = render::kustomize(dir);
+        assert!(objects.len() >= 10, "{dir}: {} objects", objects.len());
+        let problems: Vec<String> = objects
+            .iter()
+            .flat_map(|o| {
+                schema::check(o)
+                    .into_iter()
+                    .map(move |p| format!("{}: {p}", render::id(o)))
+            })
+            .collect();
+        assert!(problems.is_empty(), "{dir}:\n{}", problems.join("\n"));
+    }
+}
+
+#[test]
+fn the_objects_fit_together() {
+    for dir in KUSTOMIZATIONS {
+        let objects = render::kustomize(dir);
+        let problems = wiring::check(&objects);
+        assert!(problems.is_empty(), "{dir}:\n{}", problems.join("\n"));
+    }
+}
+
+/// The checks can fail: a field the API lacks, a wrong type, a selector
+/// that misses its pods, a writable root filesystem are all found.
+#[test]
+fn the_checks_find_broken_objects() {
+    let objects = render::kustomize("base");
+    let mut deployment = render::find(&objects, "Deployment", "kubeplex-envoy").clone();
+    deployment["spec"]["template"]["spec"]["containers"][0]["bogus"] = "x".into();
+    deployment["spec"]["revisionHistoryLimit"] = "five".into();
+    let found = schema::check(&deployment).join("\n");
+    assert!(found.contains("does not decode"), "{found}");
+    deployment["spec"]["revisionHistoryLimit"] = 5.into();
+    let found = schema::check(&deployment).join("\n");
+    assert!(
+        found.contains("spec.template.spec.containers[0].bogus"),
+        "{found}"
+    );
+
+    let mut broken = objects.clone();
+    let d = broken
+        .iter_mut()
+        .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == "kubeplex-control-plane")
+        .unwrap();
+    d["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] = "other".into();
+    d["spec"]["template"]["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"] =
+        false.into();
+    let found = wiring::check(&broken).join("\n");
+    assert!(
+        found.contains("selector does not match the template's labels"),
+        "{found}"
+    );
+    assert!(found.contains("readOnlyRootFilesystem"), "{found}");
+}
