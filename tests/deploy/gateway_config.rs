@@ -3,20 +3,12 @@
 //! sees them (its `/etc/kubeplex` under a temp dir), with a kubeconfig and
 //! a TLS key pair where the README's Secrets put them.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
 
 use super::render;
-
-fn kubeplex_bin() -> PathBuf {
-    std::env::var_os("KUBEPLEX_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/kubeplex")
-        })
-}
 
 const CLUSTERS: &str = "apiVersion: v1
 kind: Config
@@ -65,7 +57,7 @@ fn the_shipped_gateway_configs_load() {
         let root = tempfile::tempdir().unwrap();
         lay_out(&objects, root.path());
         let etc = root.path().join("etc/kubeplex");
-        let out = Command::new(kubeplex_bin())
+        let out = Command::new(kubeplex_test_support::kubeplex_bin())
             .arg("check")
             .arg("--kubeconfig")
             .arg(etc.join("clusters/kubeconfig"))

@@ -9,8 +9,10 @@
 //!     wiring (`wiring`).
 //!
 //! The shipped gateway config is loaded by the real `kubeplex check`
-//! (`gateway_config`).
+//! (`gateway_config`); the rendered Envoy bootstrap and preStop hook run
+//! with the real Envoy and control plane (`envoy_pod`).
 
+mod envoy_pod;
 mod gateway_config;
 mod render;
 mod schema;

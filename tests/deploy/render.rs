@@ -3,13 +3,13 @@
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
 /// `deploy/kubernetes` in the workspace.
 pub fn deploy_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/kubernetes")
+    kubeplex_test_support::workspace().join("deploy/kubernetes")
 }
 
 /// The objects `kubectl kustomize deploy/kubernetes/<dir>` renders.
@@ -27,17 +27,11 @@ pub fn kustomize(dir: &str) -> Vec<Value> {
         let mut s = String::new();
         stdout.read_to_string(&mut s).map(|_| s)
     });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("kubectl kustomize {} ran over 60 s", path.display());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = kubeplex_test_support::wait_exit(
+        &mut child,
+        format_args!("kubectl kustomize {}", path.display()),
+        Duration::from_secs(60),
+    );
     let mut err = String::new();
     let _ = stderr.read_to_string(&mut err);
     assert!(

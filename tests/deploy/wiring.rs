@@ -70,14 +70,21 @@ pub fn containers(pod: &Value) -> impl Iterator<Item = &Value> {
     list("initContainers").chain(list("containers"))
 }
 
-/// `--flag=value` of a container's args.
+/// The value of `--flag=value` or `--flag value` in a container's args.
 pub fn flag<'a>(container: &'a Value, name: &str) -> Option<&'a str> {
-    let prefix = format!("{name}=");
-    container["args"]
+    let args: Vec<&str> = container["args"]
         .as_array()?
         .iter()
         .filter_map(Value::as_str)
-        .find_map(|a| a.strip_prefix(prefix.as_str()))
+        .collect();
+    let prefix = format!("{name}=");
+    args.iter()
+        .enumerate()
+        .find_map(|(i, a)| match a.strip_prefix(prefix.as_str()) {
+            Some(value) => Some(value),
+            None if *a == name => args.get(i + 1).copied(),
+            None => None,
+        })
 }
 
 /// A container's environment variable (literal values only).

@@ -179,10 +179,21 @@ fn xds(objects: &[Value], bootstrap: &Value, cp: &Value, p: &mut Vec<String>) {
     }
 }
 
-/// Readiness and metrics on the bootstrap's `probes` listener; the admin
-/// port (drain, quit) only on loopback, where preStop reaches it.
+/// Envoy's arguments in its own syntax; readiness and metrics on the
+/// bootstrap's `probes` listener; the admin port (drain, quit) only on
+/// loopback, where preStop reaches it.
 fn probes_and_admin(bootstrap: &Value, envoy: &Value, p: &mut Vec<String>) {
     let c = container(envoy, "envoy");
+    let args = c["args"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str);
+    for a in args.filter(|a| a.starts_with("--") && a.contains('=')) {
+        p.push(format!(
+            "envoy: {a}: Envoy's command line takes `--flag value`, not `--flag=value`"
+        ));
+    }
     let listeners = bootstrap["static_resources"]["listeners"]
         .as_array()
         .cloned()

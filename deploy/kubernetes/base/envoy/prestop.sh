@@ -19,7 +19,8 @@ drain_seconds=${DRAIN_SECONDS:-20}
 admin_post() {
   local status
   exec 3<>"/dev/tcp/127.0.0.1/$admin_port" || return 1
-  printf 'POST %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$1" >&3
+  # HTTP/1.1: Envoy answers HTTP/1.0 with 426, its admin port too
+  printf 'POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$1" >&3
   read -r _ status _ <&3
   exec 3<&-
   echo "preStop: POST $1 -> ${status:-no answer}"
