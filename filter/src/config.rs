@@ -13,7 +13,7 @@ use crate::token::Alg;
 /// Cached verified tokens when the config says 0.
 pub const DEFAULT_TOKEN_CACHE_SIZE: usize = 4096;
 /// The context header when the config leaves it empty.
-pub const DEFAULT_CONTEXT_HEADER: &str = "x-kubeplex-context";
+pub const DEFAULT_CONTEXT_HEADER: &str = kubeplex_proto::routing::CONTEXT_HEADER;
 
 /// Why a pushed config is refused (`on_configure` then returns false and
 /// Envoy keeps the previous one).

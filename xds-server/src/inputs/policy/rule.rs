@@ -47,6 +47,39 @@ fn check_each(
     }
 }
 
+/// A rule about resources: namespaces required, each a namespace glob;
+/// each resource a resource pattern.
+fn check_resource_rule(
+    p: &mut Problems,
+    f: &Fields<'_>,
+    namespaces: &[(String, Option<u64>)],
+    resources: &[(String, Option<u64>)],
+) {
+    if !f.has("namespaces") {
+        f.missing(p, "namespaces");
+    }
+    check_each(p, f, "namespaces", namespaces, |ns| {
+        check_glob(ns, "namespace", |c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'
+        })
+    });
+    check_each(p, f, "resources", resources, check_resource);
+}
+
+/// A rule about non-resource URLs: no namespaces or resource names.
+fn check_non_resource_rule(p: &mut Problems, f: &Fields<'_>, urls: &[(String, Option<u64>)]) {
+    for key in ["namespaces", "resourceNames"] {
+        if f.has(key) {
+            p.add(
+                f.line_of(key),
+                &f.path_of(key),
+                format!("{key} does not apply to nonResourceURLs"),
+            );
+        }
+    }
+    check_each(p, f, "nonResourceURLs", urls, check_non_resource_url);
+}
+
 /// One rule of a role; None when it has a problem (each one is in `p`).
 pub fn read(p: &mut Problems, node: &Node, path: &str) -> Option<pb::Rule> {
     let errors_before = p.len();
@@ -71,35 +104,8 @@ pub fn read(p: &mut Problems, node: &Node, path: &str) -> Option<pb::Rule> {
             "a rule has resources or nonResourceURLs, not both; split it into two rules",
         ),
         (false, false) => p.add(f.line, path, "a rule needs resources or nonResourceURLs"),
-        (true, false) => {
-            if !f.has("namespaces") {
-                f.missing(p, "namespaces");
-            }
-            check_each(p, &f, "namespaces", &namespaces, |ns| {
-                check_glob(ns, "namespace", |c| {
-                    c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'
-                })
-            });
-            check_each(p, &f, "resources", &resources, check_resource);
-        }
-        (false, true) => {
-            for key in ["namespaces", "resourceNames"] {
-                if f.has(key) {
-                    p.add(
-                        f.line_of(key),
-                        &f.path_of(key),
-                        format!("{key} does not apply to nonResourceURLs"),
-                    );
-                }
-            }
-            check_each(
-                p,
-                &f,
-                "nonResourceURLs",
-                &non_resource_urls,
-                check_non_resource_url,
-            );
-        }
+        (true, false) => check_resource_rule(p, &f, &namespaces, &resources),
+        (false, true) => check_non_resource_rule(p, &f, &non_resource_urls),
     }
     if p.len() > errors_before {
         return None;
