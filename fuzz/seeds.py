@@ -140,7 +140,7 @@ def route_seeds():
 
 def request_info_seeds():
     d = target_dir("request_info")
-    text = (ROOT / "filter/src/request_info/tests.rs").read_text()
+    text = (ROOT / "filter-core/src/request_info/tests.rs").read_text()
     n = 0
     for kind, method, url in re.findall(r'^\s*(res|up)\("([A-Z]+)", "([^"]*)"', text, re.M):
         write(d, f"{n:02}", f"{method}\n{url}" + ("\n1" if kind == "up" else ""))

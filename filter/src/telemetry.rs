@@ -2,7 +2,7 @@
 //! filter state `wasm.kubeplex_audit` (one `set_property` call), a JSON
 //! fragment declared as a string, which the access log's `text_format`
 //! prints verbatim with `%FILTER_STATE(wasm.kubeplex_audit:PLAIN)%` (see
-//! `audit.rs`); the counters as proxy-wasm metrics whose names carry their
+//! `kubeplex_filter_core::audit`); the counters as proxy-wasm metrics whose names carry their
 //! tags in a form Envoy's `stats_tags` can extract.
 //!
 //! Measured in Envoy 1.40 (see tests/envoy_smoke.rs, `cpu_per_request`):
@@ -16,7 +16,7 @@ use std::collections::HashMap;
 
 use proxy_wasm::types::MetricType;
 
-use crate::audit::AuditRecord;
+use kubeplex_filter_core::audit::AuditRecord;
 
 /// The filter-state key (Envoy prefixes `wasm.`).
 pub const AUDIT_PROPERTY: &str = "kubeplex_audit";

@@ -23,6 +23,13 @@ pub const STREAM_INTERVAL: Duration = Duration::from_millis(100);
 
 use kubeplex_test_support::{filter_wasm, wait_for};
 
+/// `filter/test_data/<rel>`: the Envoy bootstrap templates.
+pub fn test_data(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("test_data")
+        .join(rel)
+}
+
 /// One request the upstream received.
 #[derive(Clone, Debug)]
 pub struct Recorded {
@@ -326,11 +333,7 @@ pub fn start_envoy(
     let template_path = std::env::var_os("KUBEPLEX_BOOTSTRAP_TEMPLATE")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("test_data")
-                .join(template)
-        });
+        .unwrap_or_else(|| test_data(template));
     let mut bootstrap = std::fs::read_to_string(template_path).expect("bootstrap template");
     if bootstrap.contains("{{TLS_CERT}}") {
         let (cert, key) = self_signed(&dir);

@@ -21,11 +21,11 @@ use serde_json::{Value, json};
 
 #[path = "../test_support/envoy.rs"]
 mod envoy;
-#[path = "../test_support/mint.rs"]
+#[path = "../../filter-core/test_support/mint.rs"]
 mod mint;
 
 use envoy::{DEADLINE, Echo, Envoy, STREAM_LIFETIME, curl};
-use kubeplex_filter::config_pb as pb;
+use kubeplex_filter_core::config_pb as pb;
 use kubeplex_proto::admin::v1::RefreshKeysRequest;
 use kubeplex_test_support::wait_for;
 use mint::{Signer, mint};

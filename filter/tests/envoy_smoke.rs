@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 #[path = "../test_support/envoy.rs"]
 mod envoy;
-#[path = "../test_support/mint.rs"]
+#[path = "../../filter-core/test_support/mint.rs"]
 mod mint;
 
 use envoy::{DEADLINE, Echo, Envoy, curl, raw_request};
@@ -37,8 +37,8 @@ fn start_static(config_b64: &str, upstream: u16) -> Envoy {
     )
 }
 
-fn smoke_config() -> kubeplex_filter::config_pb::FilterConfig {
-    use kubeplex_filter::config_pb as pb;
+fn smoke_config() -> kubeplex_filter_core::config_pb::FilterConfig {
+    use kubeplex_filter_core::config_pb as pb;
     let mut config = mint::config();
     // ES512 (P-521) key, for a token signed by openssl below.
     config.issuers[0]
@@ -70,7 +70,7 @@ fn es512_token(claims: &Value) -> Option<String> {
     );
     let mut child = Command::new("openssl")
         .args(["dgst", "-sha512", "-sign"])
-        .arg(mint::test_data("keys/p521.pem"))
+        .arg(mint::key_file("p521.pem"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -836,7 +836,7 @@ fn cpu_per_request_in_envoy() {
 fn undecodable_config_is_refused() {
     let wasm = filter_wasm();
     let dir = envoy::test_dir("badcfg");
-    let bootstrap = std::fs::read_to_string(mint::test_data("envoy-static.yaml"))
+    let bootstrap = std::fs::read_to_string(envoy::test_data("envoy-static.yaml"))
         .unwrap()
         .replace("{{ACCESS_LOG}}", dir.join("access.log").to_str().unwrap())
         .replace("{{WASM}}", wasm.to_str().unwrap())

@@ -1,10 +1,10 @@
-//! Fuzz targets for the filter's decisions (crate `kubeplex-filter`): the
+//! Fuzz targets for the filter's decisions (crate `kubeplex-filter-core`): the
 //! token parser, path/route selection, RequestInfo parsing and identity
 //! canonicalisation. Each target takes the fuzzer's bytes, calls the public
 //! entry point and panics when an invariant does not hold, so libFuzzer
 //! reports it like any other crash.
 //!
-//! This file is also compiled into `filter/tests/fuzz_regressions.rs` (by
+//! This file is also compiled into `filter-core/tests/fuzz_regressions.rs` (by
 //! `#[path]`), which replays the committed corpora and every crash in
 //! `fuzz/regressions/` natively in `make test`: it may only name crates the
 //! filter itself depends on.
@@ -13,14 +13,14 @@ use std::sync::OnceLock;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use kubeplex_filter::config::{Config, Issuer};
-use kubeplex_filter::config_pb as pb;
-use kubeplex_filter::identity::{self, Identity};
-use kubeplex_filter::path_encoding;
-use kubeplex_filter::request_info::{self, RequestInfo, RequestInfoError};
-use kubeplex_filter::route::{self, Route};
-use kubeplex_filter::signature::{Hash, SignatureVerifier};
-use kubeplex_filter::token::{self, TokenError, VerifiedToken};
+use kubeplex_filter_core::config::{Config, Issuer};
+use kubeplex_filter_core::config_pb as pb;
+use kubeplex_filter_core::identity::{self, Identity};
+use kubeplex_filter_core::path_encoding;
+use kubeplex_filter_core::request_info::{self, RequestInfo, RequestInfoError};
+use kubeplex_filter_core::route::{self, Route};
+use kubeplex_filter_core::signature::{Hash, SignatureVerifier};
+use kubeplex_filter_core::token::{self, TokenError, VerifiedToken};
 use serde_json::{Map, Value};
 
 /// "Now" for every token: 2026-11-23T12:00:00Z (the filter tests' NOW).

@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 use kubeplex::inputs::gateway_config::{self, GatewayConfig};
 use kubeplex::inputs::kubeconfig::{self, LoadedKubeconfig};
 use kubeplex::inputs::{InputErrors, policy};
-use kubeplex_filter::config_pb as pb;
+use kubeplex_filter_core::config_pb as pb;
 
 /// `xds-server/test_data/<kind>/fuzz-input.yaml`: where the fuzzed text
 /// "lives" (the file itself never exists).
@@ -290,7 +290,7 @@ pub fn policy(data: &[u8]) {
 }
 
 fn check_policy(policy: &pb::Policy) {
-    if let Err(e) = kubeplex_filter::policy::Policy::compile(policy) {
+    if let Err(e) = kubeplex_filter_core::policy::Policy::compile(policy) {
         panic!("the control plane accepted a policy the filter refuses: {e} ({policy:?})");
     }
     let mut names = HashSet::new();

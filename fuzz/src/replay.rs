@@ -1,7 +1,7 @@
 //! Replays committed fuzz inputs natively: every file of
 //! `fuzz/corpus/<target>/` (the seeds) and `fuzz/regressions/<target>/`
 //! (inputs that once crashed) through the target's function. Used by the
-//! `#[test]`s in `filter/tests/fuzz_regressions.rs` and
+//! `#[test]`s in `filter-core/tests/fuzz_regressions.rs` and
 //! `xds-server/tests/fuzz_regressions.rs`, which `make test` runs.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};

@@ -4,8 +4,8 @@
 //! the answer is the one the gateway itself would give.
 
 use base64::Engine;
-use kubeplex_filter::config::Config;
-use kubeplex_filter::policy::Verdict;
+use kubeplex_filter_core::config::Config;
+use kubeplex_filter_core::policy::Verdict;
 use kubeplex_proto::filter::v1 as pb;
 
 use crate::inputs::gateway_config::GatewayConfig;
@@ -50,13 +50,13 @@ pub fn reachable_contexts(
         .issuers
         .get(iss)
         .ok_or_else(|| format!("issuer {iss:?} is not trusted by the gateway"))?;
-    let who = kubeplex_filter::identity::map(issuer, &claims).map_err(|e| e.to_string())?;
+    let who = kubeplex_filter_core::identity::map(issuer, &claims).map_err(|e| e.to_string())?;
     let Some(policy) = &config.policy else {
         // No gateway policy: every cluster is reachable (its RBAC decides).
         return Ok(clusters.iter().map(|c| c.context.clone()).collect());
     };
-    let discovery =
-        kubeplex_filter::request_info::parse("GET", "/api", false).map_err(|e| e.to_string())?;
+    let discovery = kubeplex_filter_core::request_info::parse("GET", "/api", false)
+        .map_err(|e| e.to_string())?;
     Ok(clusters
         .iter()
         .map(|c| c.context.clone())

@@ -1,4 +1,4 @@
-//! The signing keys: the filter's test fixtures (`filter/test_data/keys`,
+//! The signing keys: the filter's test fixtures (`filter-core/test_data/keys`,
 //! compiled in, so the binary runs from anywhere). One issuer per
 //! algorithm, so each scenario's tokens name exactly one key.
 
@@ -10,11 +10,11 @@ use serde_json::{Value, json};
 
 use super::BenchError;
 
-const RSA_PEM: &str = include_str!("../../../filter/test_data/keys/rsa.pem");
-const P256_PEM: &str = include_str!("../../../filter/test_data/keys/p256.pem");
-const ED25519_PEM: &str = include_str!("../../../filter/test_data/keys/ed25519.pem");
-const RSA_SPKI: &[u8] = include_bytes!("../../../filter/test_data/keys/rsa.spki.der");
-const P256_SPKI: &[u8] = include_bytes!("../../../filter/test_data/keys/p256.spki.der");
+const RSA_PEM: &str = include_str!("../../../filter-core/test_data/keys/rsa.pem");
+const P256_PEM: &str = include_str!("../../../filter-core/test_data/keys/p256.pem");
+const ED25519_PEM: &str = include_str!("../../../filter-core/test_data/keys/ed25519.pem");
+const RSA_SPKI: &[u8] = include_bytes!("../../../filter-core/test_data/keys/rsa.spki.der");
+const P256_SPKI: &[u8] = include_bytes!("../../../filter-core/test_data/keys/p256.spki.der");
 
 /// The audience every bench issuer accepts and every token carries.
 pub const AUDIENCE: &str = "kubeplex";

@@ -1,18 +1,18 @@
 //! Decision cost, natively: RequestInfo parsing + a 100-role policy, and
 //! the whole pipeline on a cached token. Prints ns per decision.
 //!
-//! `cargo bench -p kubeplex-filter --bench decision`
+//! `cargo bench -p kubeplex-filter-core --bench decision`
 
 use std::hint::black_box;
 use std::time::Instant;
 
-use kubeplex_filter::config::Config;
-use kubeplex_filter::config_pb as pb;
-use kubeplex_filter::decision::{self, Outcome, RequestView};
-use kubeplex_filter::identity::Identity;
-use kubeplex_filter::policy::{Policy, Verdict};
-use kubeplex_filter::request_info;
-use kubeplex_filter::token_cache::TokenCache;
+use kubeplex_filter_core::config::Config;
+use kubeplex_filter_core::config_pb as pb;
+use kubeplex_filter_core::decision::{self, Outcome, RequestView};
+use kubeplex_filter_core::identity::Identity;
+use kubeplex_filter_core::policy::{Policy, Verdict};
+use kubeplex_filter_core::request_info;
+use kubeplex_filter_core::token_cache::TokenCache;
 
 #[path = "../test_support/mint.rs"]
 mod mint;

@@ -9,8 +9,11 @@ use crate::config::Issuer;
 /// Who the request runs as upstream.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Identity {
+    /// `Impersonate-User`.
     pub user: String,
+    /// `Impersonate-Group`, one header each.
     pub groups: Vec<String>,
+    /// `Impersonate-Uid`.
     pub uid: Option<String>,
     /// `(lower-case key, values)`, in mapping order.
     pub extra: Vec<(String, Vec<String>)>,
@@ -21,13 +24,22 @@ pub struct Identity {
 pub enum IdentityError {
     /// The username claim is missing, empty or not a string.
     #[error("token claim {claim:?} (the username) must be a non-empty string")]
-    Username { claim: String },
+    Username {
+        /// The username claim.
+        claim: String,
+    },
     /// A claim that must be a string or a list of strings is something else.
     #[error("token claim {claim:?} must be a string or a list of strings")]
-    NotStrings { claim: String },
+    NotStrings {
+        /// The claim.
+        claim: String,
+    },
     /// The uid claim is not a string.
     #[error("token claim {claim:?} (the uid) must be a string")]
-    Uid { claim: String },
+    Uid {
+        /// The uid claim.
+        claim: String,
+    },
     /// A value that would become an `Impersonate-*` header is not in the
     /// one form every HTTP/1.1 and HTTP/2 peer reads byte for byte.
     #[error("token claim {claim:?} is not a valid identity: the value {value} {problem}")]
@@ -54,7 +66,12 @@ pub enum IdentityError {
     #[error(
         "service account token subject {sub:?} does not match its kubernetes.io claim ({claim})"
     )]
-    ServiceAccountMismatch { sub: String, claim: String },
+    ServiceAccountMismatch {
+        /// The token's `sub`.
+        sub: String,
+        /// What the `kubernetes.io` claim says instead.
+        claim: String,
+    },
 }
 
 /// How a value fails the canonical form.
@@ -288,9 +305,13 @@ fn empty(claim: &str) -> IdentityError {
 /// Extra keys Kubernetes sets for ServiceAccount tokens
 /// (k8s.io/kubernetes pkg/serviceaccount `UserInfo`).
 pub const POD_NAME_KEY: &str = "authentication.kubernetes.io/pod-name";
+/// The pod's UID (with the pod name).
 pub const POD_UID_KEY: &str = "authentication.kubernetes.io/pod-uid";
+/// The node a bound token's pod runs on.
 pub const NODE_NAME_KEY: &str = "authentication.kubernetes.io/node-name";
+/// That node's UID (with its name).
 pub const NODE_UID_KEY: &str = "authentication.kubernetes.io/node-uid";
+/// `JTI=<jti>`: which credential this is.
 pub const CREDENTIAL_ID_KEY: &str = "authentication.kubernetes.io/credential-id";
 
 /// Kubernetes' ServiceAccount mapping: user `system:serviceaccount:<ns>:<name>`,

@@ -42,6 +42,7 @@ pub struct TokenCache {
 }
 
 impl TokenCache {
+    /// An empty cache holding at most `capacity` tokens (at least one).
     pub fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
         TokenCache {
@@ -85,10 +86,12 @@ impl TokenCache {
         );
     }
 
+    /// How many tokens are cached.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// Whether nothing is cached.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

@@ -13,16 +13,23 @@ use crate::identity::{self, Identity, IdentityError};
 use crate::signature::{Hash, SignatureVerifier, ecdsa_raw_to_der};
 use crate::time::rfc3339;
 
-/// The JWS algorithms kubeplex accepts (all asymmetric).
+/// A JWS `alg` kubeplex verifies (RFC 7518 §3.1 names).
 #[allow(clippy::upper_case_acronyms)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Alg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
     RS256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
     RS384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
     RS512,
+    /// ECDSA on P-256 with SHA-256.
     ES256,
+    /// ECDSA on P-384 with SHA-384.
     ES384,
+    /// ECDSA on P-521 with SHA-512.
     ES512,
+    /// Ed25519 (RFC 8037).
     EdDSA,
 }
 
@@ -41,6 +48,7 @@ impl Alg {
         })
     }
 
+    /// The `alg` name.
     pub fn name(self) -> &'static str {
         match self {
             Alg::RS256 => "RS256",
@@ -53,7 +61,8 @@ impl Alg {
         }
     }
 
-    fn hash(self) -> Hash {
+    /// The digest the host hashes the signing input with (RS*/ES*).
+    pub fn hash(self) -> Hash {
         match self {
             Alg::RS256 | Alg::ES256 | Alg::EdDSA => Hash::Sha256,
             Alg::RS384 | Alg::ES384 => Hash::Sha384,
@@ -62,7 +71,7 @@ impl Alg {
     }
 
     /// Byte length of r and s in a raw ECDSA signature (RFC 7518 §3.4).
-    fn ec_field_len(self) -> Option<usize> {
+    pub fn ec_field_len(self) -> Option<usize> {
         match self {
             Alg::ES256 => Some(32),
             Alg::ES384 => Some(48),
@@ -75,8 +84,11 @@ impl Alg {
 /// A token that passed every check, as cached.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedToken {
+    /// Who the request runs as.
     pub identity: Identity,
+    /// The issuer URL (`iss`).
     pub issuer: String,
+    /// `jti`, when present and not empty.
     pub jti: Option<String>,
     /// The multikube-style `ctx` claim: the context this token is bound to.
     pub ctx: Option<String>,
@@ -121,16 +133,23 @@ pub enum TokenError {
         if *refreshing { "; the gateway is refreshing this issuer's keys, retry in a few seconds" } else { "" }
     )]
     NoKeyWithKid {
+        /// The token's `kid`.
         kid: String,
+        /// The issuer.
         issuer: String,
+        /// Where its keys came from, for the message (may be empty).
         source_note: String,
+        /// The control plane fetches this issuer's keys and is asked to refetch them.
         refreshing: bool,
     },
     /// No key of the issuer can check this algorithm.
     #[error("issuer {issuer:?} has no key that verifies {alg} tokens{source_note}")]
     NoKeyForAlg {
+        /// The token's `alg`.
         alg: &'static str,
+        /// The issuer.
         issuer: String,
+        /// Where its keys came from, for the message (may be empty).
         source_note: String,
     },
     /// The signature does not verify with any candidate key.
@@ -141,7 +160,12 @@ pub enum TokenError {
     NoAudience,
     /// `aud` has none of the issuer's audiences.
     #[error("token audience {aud} is not accepted by issuer {issuer:?}")]
-    Audience { aud: String, issuer: String },
+    Audience {
+        /// The token's `aud`, as JSON.
+        aud: String,
+        /// The issuer.
+        issuer: String,
+    },
     /// No `exp` claim (kubeplex requires expiring tokens).
     #[error("token has no \"exp\" claim")]
     NoExpiry,
@@ -159,7 +183,12 @@ pub enum TokenError {
     IssuedInFuture(i64),
     /// A claim rule of the issuer does not hold.
     #[error("token claim {claim:?} must be {required:?}")]
-    ClaimRule { claim: String, required: String },
+    ClaimRule {
+        /// The claim.
+        claim: String,
+        /// The value it must have (or list).
+        required: String,
+    },
     /// A claim the gateway reads has the wrong type.
     #[error("token claim {0:?} must be a string")]
     NotAString(&'static str),

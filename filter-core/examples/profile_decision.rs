@@ -3,15 +3,15 @@
 //! hot path (which functions allocate, escape, parse):
 //!
 //! ```text
-//! cargo build --release -p kubeplex-filter --example profile_decision
+//! cargo build --release -p kubeplex-filter-core --example profile_decision
 //! valgrind --tool=callgrind --callgrind-out-file=/tmp/decide.cg target/release/examples/profile_decision 20000
-//! callgrind_annotate --inclusive=yes /tmp/decide.cg | grep kubeplex_filter
+//! callgrind_annotate --inclusive=yes /tmp/decide.cg | grep kubeplex_filter_core
 //! ```
 //!
 //! The wasm build runs the same code ~3 times slower (V8, wasm malloc).
-use kubeplex_filter::config::Config;
-use kubeplex_filter::decision::{self, RequestView};
-use kubeplex_filter::token_cache::TokenCache;
+use kubeplex_filter_core::config::Config;
+use kubeplex_filter_core::decision::{self, RequestView};
+use kubeplex_filter_core::token_cache::TokenCache;
 #[path = "../test_support/mint.rs"]
 mod mint;
 fn main() {

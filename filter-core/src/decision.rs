@@ -1,8 +1,8 @@
 //! The whole pipeline for one request: bearer token → verified token (cache
 //! first) → revocation → no client impersonation → cluster → path encoding
 //! → RequestInfo → policy → the header mutations to forward, or the Status
-//! to answer. Pure: the glue in `lib.rs` only reads headers and applies the
-//! result.
+//! to answer. Pure: the wasm glue (`kubeplex-filter`) only reads headers
+//! and applies the result.
 
 use std::borrow::Cow;
 use std::rc::Rc;
@@ -25,11 +25,15 @@ use crate::token_cache::TokenCache;
 /// when a client sent something that is not UTF-8 (borrowed otherwise).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RequestView<'a> {
+    /// `:method`.
     pub method: Cow<'a, str>,
     /// `:path`, with query.
     pub path: Cow<'a, str>,
+    /// `authorization`.
     pub authorization: Option<Cow<'a, str>>,
+    /// `x-request-id`.
     pub request_id: Option<Cow<'a, str>>,
+    /// `user-agent`.
     pub user_agent: Option<Cow<'a, str>>,
     /// The first client-sent `impersonate-*` header name, if any.
     pub impersonation_header: Option<&'a str>,
@@ -102,7 +106,9 @@ pub struct Forward {
 /// Allow with mutations, or deny with a Status.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
+    /// Forward the request, with these header changes.
     Allow(Forward),
+    /// Answer the request with this Status.
     Deny(Status),
 }
 
@@ -110,7 +116,9 @@ pub enum Outcome {
 /// for fresh keys. `'r` borrows the request's headers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Decision<'r> {
+    /// Forward or answer.
     pub outcome: Outcome,
+    /// What the access log records.
     pub audit: AuditRecord<'r>,
     /// The token named a `kid` a remote-keys issuer does not have.
     pub refresh_keys: Option<KeyRefresh>,

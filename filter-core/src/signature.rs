@@ -8,8 +8,11 @@
 /// The digest the signature was computed over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Hash {
+    /// SHA-256.
     Sha256,
+    /// SHA-384.
     Sha384,
+    /// SHA-512.
     Sha512,
 }
 
@@ -36,30 +39,6 @@ pub trait SignatureVerifier {
         signature: &[u8],
         text: &[u8],
     ) -> Result<(), String>;
-}
-
-/// Arguments of Envoy's `verify_signature` foreign function
-/// (`source/extensions/common/wasm/ext/verify_signature.proto`,
-/// `VerifySignatureArguments`).
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct VerifySignatureArguments {
-    #[prost(string, tag = "1")]
-    pub hash_function: String,
-    #[prost(bytes = "vec", tag = "2")]
-    pub public_key: Vec<u8>,
-    #[prost(bytes = "vec", tag = "3")]
-    pub signature: Vec<u8>,
-    #[prost(bytes = "vec", tag = "4")]
-    pub text: Vec<u8>,
-}
-
-/// Result of Envoy's `verify_signature` (`VerifySignatureResult`).
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct VerifySignatureResult {
-    #[prost(bool, tag = "1")]
-    pub result: bool,
-    #[prost(string, tag = "2")]
-    pub error: String,
 }
 
 /// A JWS ECDSA signature is the raw `r ‖ s`, each `field_len` bytes

@@ -9,17 +9,25 @@ use crate::path_encoding::percent_decode;
 /// What the apiserver's authorizer sees of a request.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RequestInfo {
+    /// An API object request (`/api`, `/apis`), not a non-resource URL.
     pub is_resource_request: bool,
     /// The URL path (percent-decoded, like Go's `URL.Path`), no query.
     pub path: String,
     /// Kubernetes verb for resource requests; lower-case HTTP method otherwise.
     pub verb: String,
+    /// `api` or `apis`.
     pub api_prefix: String,
+    /// The API group (empty for the core group).
     pub api_group: String,
+    /// The API version.
     pub api_version: String,
+    /// The namespace (empty when cluster-scoped).
     pub namespace: String,
+    /// The resource (plural).
     pub resource: String,
+    /// The subresource (`log`, `exec`, `scale`…).
     pub subresource: String,
+    /// The object's name (empty for collections).
     pub name: String,
 }
 

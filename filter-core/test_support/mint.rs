@@ -10,26 +10,28 @@ use std::sync::OnceLock;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::pkcs8::DecodePrivateKey as _;
-use kubeplex_filter::config_pb as pb;
-use kubeplex_filter::signature::{Hash, SignatureVerifier};
+use kubeplex_filter_core::config_pb as pb;
+use kubeplex_filter_core::signature::{Hash, SignatureVerifier};
 use rsa::pkcs8::DecodePublicKey as _;
 use rsa::signature::{SignatureEncoding as _, Signer as _, Verifier as _};
 use serde_json::{Value, json};
 
-/// `filter/test_data/…`
-pub fn test_data(rel: &str) -> PathBuf {
+/// A fixture key file, `filter-core/test_data/keys/<name>`. The path goes
+/// through the repository root because this file is also compiled into
+/// the wasm filter's integration tests (another `CARGO_MANIFEST_DIR`).
+pub fn key_file(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("test_data")
-        .join(rel)
+        .join("../filter-core/test_data/keys")
+        .join(name)
 }
 
 fn pem(name: &str) -> String {
-    std::fs::read_to_string(test_data(&format!("keys/{name}.pem"))).expect("fixture key")
+    std::fs::read_to_string(key_file(&format!("{name}.pem"))).expect("fixture key")
 }
 
 /// DER SubjectPublicKeyInfo of a fixture key.
 pub fn spki(name: &str) -> Vec<u8> {
-    std::fs::read(test_data(&format!("keys/{name}.spki.der"))).expect("fixture spki")
+    std::fs::read(key_file(&format!("{name}.spki.der"))).expect("fixture spki")
 }
 
 pub struct Keys {

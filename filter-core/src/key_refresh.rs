@@ -14,8 +14,9 @@ use kubeplex_proto::admin::v1::RefreshKeysRequest;
 
 /// Envoy cluster the call goes to (the bootstrap's xDS cluster).
 pub const UPSTREAM: &str = "kubeplex-xds";
-/// gRPC service and method.
+/// The gRPC service.
 pub const SERVICE: &str = "kubeplex.admin.v1.KeyRefresh";
+/// The gRPC method.
 pub const METHOD: &str = "RefreshKeys";
 /// The call's timeout; the response is ignored.
 pub const TIMEOUT_MS: u64 = 2_000;
@@ -27,7 +28,9 @@ pub const MAX_KID_LEN: usize = 256;
 /// A refresh the decision asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyRefresh {
+    /// The issuer whose keys to refetch.
     pub issuer: String,
+    /// The unknown `kid` (cut to [`MAX_KID_LEN`] bytes on the wire).
     pub kid: String,
 }
 

@@ -3,7 +3,7 @@
 //! `test_data/keys`, contexts dev-a, dev-b, prod) as base64, ready for a
 //! `google.protobuf.BytesValue` plugin configuration:
 //!
-//! `cargo run -p kubeplex-filter --example encode_config`
+//! `cargo run -p kubeplex-filter-core --example encode_config`
 
 use base64::Engine;
 use prost::Message;

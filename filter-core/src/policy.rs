@@ -21,12 +21,18 @@ pub enum PolicyError {
     #[error(
         "policy role {role:?}: resource {pattern:?} is not `resource`, `resource/sub`, `group/resource`, `group/resource/sub`, `*` or `*/sub`"
     )]
-    Resource { role: String, pattern: String },
+    Resource {
+        /// The role.
+        role: String,
+        /// The pattern.
+        pattern: String,
+    },
 }
 
 /// The result of a decision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
+    /// Some rule allows the request.
     Allow,
     /// No rule of the caller's roles names this cluster at all.
     NoClusterAccess,
@@ -42,6 +48,7 @@ pub struct Glob {
 }
 
 impl Glob {
+    /// Split `pattern` at its stars.
     pub fn new(pattern: &str) -> Glob {
         Glob {
             any: pattern == "*",
@@ -49,10 +56,12 @@ impl Glob {
         }
     }
 
+    /// Whether the glob is `*` alone.
     pub fn is_any(&self) -> bool {
         self.any
     }
 
+    /// Whether `s` matches.
     pub fn matches(&self, s: &str) -> bool {
         if self.any {
             return true;
@@ -220,6 +229,7 @@ pub struct Policy {
 const AUTHENTICATED: &str = "system:authenticated";
 
 impl Policy {
+    /// Validate and index the pushed policy.
     pub fn compile(pb: &pb::Policy) -> Result<Policy, PolicyError> {
         let mut index = HashMap::with_capacity(pb.roles.len());
         let mut roles = Vec::with_capacity(pb.roles.len());

@@ -2,9 +2,9 @@
 //! can end the ones it no longer authorizes. Long-lived streams (watch,
 //! `logs -f`, exec/attach/port-forward) are authorized once, when they
 //! open; Envoy keeps them open across ECDS, RDS and CDS updates, even when
-//! their context is removed. The glue (`lib.rs`) registers every allowed
-//! request, forgets it when it ends, and on each new config resets the
-//! streams [`StreamRegistry::to_end`] names.
+//! their context is removed. The wasm glue (`kubeplex-filter`) registers
+//! every allowed request, forgets it when it ends, and on each new config
+//! resets the streams [`StreamRegistry::to_end`] names.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -61,22 +61,27 @@ pub struct StreamRegistry {
 }
 
 impl StreamRegistry {
+    /// Register an allowed request by its Envoy context id.
     pub fn insert(&mut self, context_id: u32, stream: OpenStream) {
         self.streams.insert(context_id, stream);
     }
 
+    /// Forget a stream (it ended); its entry, if it was there.
     pub fn remove(&mut self, context_id: u32) -> Option<OpenStream> {
         self.streams.remove(&context_id)
     }
 
+    /// The stream of a context id.
     pub fn get(&self, context_id: u32) -> Option<&OpenStream> {
         self.streams.get(&context_id)
     }
 
+    /// How many streams are open.
     pub fn len(&self) -> usize {
         self.streams.len()
     }
 
+    /// Whether no stream is open.
     pub fn is_empty(&self) -> bool {
         self.streams.is_empty()
     }

@@ -14,6 +14,7 @@ use crate::path_encoding::percent_decode;
 /// The chosen context.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Route<'a> {
+    /// The context (cluster) name.
     pub context: Cow<'a, str>,
     /// The path to forward when the prefix was stripped (query kept);
     /// `None` = forward the path unchanged.
@@ -37,7 +38,12 @@ pub enum RouteError {
     NoContext,
     /// The token's `ctx` claim names a different context than the path.
     #[error("token is bound to context {bound:?}, not {requested:?}")]
-    BoundElsewhere { bound: String, requested: String },
+    BoundElsewhere {
+        /// The token's `ctx` claim.
+        bound: String,
+        /// The context the path or server name chose.
+        requested: String,
+    },
     /// The context is not in the config.
     #[error("context {0:?} not found")]
     UnknownContext(String),

@@ -24,21 +24,38 @@ pub enum ConfigError {
     Decode(String),
     /// An issuer without a URL.
     #[error("issuer #{index} has an empty url")]
-    EmptyIssuerUrl { index: usize },
+    EmptyIssuerUrl {
+        /// Its position in the config.
+        index: usize,
+    },
     /// Two issuers with the same URL (a token could not say which it means).
     #[error("issuer {url:?} is listed twice")]
-    DuplicateIssuer { url: String },
+    DuplicateIssuer {
+        /// The URL both have.
+        url: String,
+    },
     /// An issuer without audiences would refuse every token.
     #[error("issuer {url:?} has no audiences")]
-    NoAudiences { url: String },
+    NoAudiences {
+        /// The issuer.
+        url: String,
+    },
     /// A key whose type is unspecified or unknown.
     #[error("issuer {url:?}: key #{index} has no usable key_type")]
-    KeyType { url: String, index: usize },
+    KeyType {
+        /// The issuer.
+        url: String,
+        /// The key's position in the issuer's list.
+        index: usize,
+    },
     /// A key whose bytes cannot be a key of its type.
     #[error("issuer {url:?}: key #{index} is not a valid {kind} public key")]
     KeyMaterial {
+        /// The issuer.
         url: String,
+        /// The key's position in the issuer's list.
         index: usize,
+        /// The key type it claims to be.
         kind: &'static str,
     },
     /// A key pinned to an `alg` the filter does not know or its type cannot verify.
@@ -46,28 +63,48 @@ pub enum ConfigError {
         "issuer {url:?}: key #{index} is pinned to alg {alg:?}, which a {kind} key cannot verify"
     )]
     KeyAlg {
+        /// The issuer.
         url: String,
+        /// The key's position in the issuer's list.
         index: usize,
+        /// The pinned `alg`, as configured.
         alg: String,
+        /// The key's type.
         kind: &'static str,
     },
     /// A claim mapping or validation rule naming an empty claim.
     #[error("issuer {url:?}: {what} names an empty claim")]
-    EmptyClaim { url: String, what: &'static str },
+    EmptyClaim {
+        /// The issuer.
+        url: String,
+        /// Which setting.
+        what: &'static str,
+    },
     /// An extra key that is not lower-case, or in the `kubernetes.io` /
     /// `k8s.io` domains, which only Kubernetes may assert.
     #[error(
         "issuer {url:?}: extra key {key:?} must be lower-case and outside the kubernetes.io and k8s.io domains"
     )]
-    ExtraKey { url: String, key: String },
+    ExtraKey {
+        /// The issuer.
+        url: String,
+        /// The extra key.
+        key: String,
+    },
     /// A context without a name.
     #[error("context #{index} has an empty name")]
-    EmptyContext { index: usize },
+    EmptyContext {
+        /// Its position in the config.
+        index: usize,
+    },
     /// Two contexts claim the same TLS server name.
     #[error("contexts {first:?} and {second:?} have the same server name {server_name:?}")]
     DuplicateServerName {
+        /// The server name, lower-case.
         server_name: String,
+        /// The context listed first.
         first: String,
+        /// The context listed second.
         second: String,
     },
     /// The context header is not a lower-case HTTP header name.
@@ -86,6 +123,7 @@ pub enum ConfigError {
 pub struct Key {
     /// JWK `kid`; empty for keys from a PEM file or certificate.
     pub kid: String,
+    /// The key bytes, by family.
     pub material: KeyMaterial,
     /// The only alg this key verifies, when the issuer pinned one.
     pub alg: Option<Alg>,
@@ -95,10 +133,15 @@ pub struct Key {
 /// host verifies them); Ed25519 is decompressed once here.
 #[derive(Clone)]
 pub enum KeyMaterial {
+    /// An RSA key (DER SubjectPublicKeyInfo).
     Rsa(Vec<u8>),
+    /// A P-256 key (DER SubjectPublicKeyInfo).
     EcP256(Vec<u8>),
+    /// A P-384 key (DER SubjectPublicKeyInfo).
     EcP384(Vec<u8>),
+    /// A P-521 key (DER SubjectPublicKeyInfo).
     EcP521(Vec<u8>),
+    /// An Ed25519 key, decompressed.
     Ed25519(ed25519_dalek::VerifyingKey),
 }
 
@@ -130,10 +173,15 @@ impl KeyMaterial {
 /// Claims → identity, with defaults applied.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClaimMappings {
+    /// The claim that names the user (default `sub`).
     pub username_claim: String,
+    /// Put before the username.
     pub username_prefix: String,
+    /// The claim that lists the groups (default `groups`).
     pub groups_claim: String,
+    /// Put before each group.
     pub groups_prefix: String,
+    /// The claim that holds the uid, if mapped.
     pub uid_claim: Option<String>,
     /// `(key, claim)`.
     pub extra: Vec<(String, String)>,
@@ -142,9 +190,13 @@ pub struct ClaimMappings {
 /// One trusted issuer.
 #[derive(Clone)]
 pub struct Issuer {
+    /// The issuer URL, a token's `iss`.
     pub url: String,
+    /// A token's `aud` must name one of these.
     pub audiences: Vec<String>,
+    /// Its verification keys.
     pub keys: Vec<Key>,
+    /// How its claims become an identity.
     pub claim_mappings: ClaimMappings,
     /// `(claim, required value)`.
     pub claim_validation_rules: Vec<(String, String)>,
@@ -159,20 +211,28 @@ pub struct Issuer {
 
 /// The whole config, indexed.
 pub struct Config {
+    /// The control plane's version of this config (audit records carry it).
     pub version: String,
+    /// Trusted issuers by URL (a token's `iss`).
     pub issuers: HashMap<String, Issuer>,
     /// jti → reason (possibly empty).
     pub revoked: HashMap<String, String>,
+    /// Every context (cluster) requests may go to.
     pub contexts: HashSet<String>,
     /// Lower-case TLS server name (SNI) → context, for requests without
     /// the path prefix.
     pub contexts_by_server_name: HashMap<String, String>,
+    /// The gateway RBAC; `None`: the gateway authorizes nothing itself.
     pub policy: Option<Policy>,
+    /// Leeway for `exp`, `nbf`, `iat`.
     pub clock_skew_seconds: i64,
+    /// Verified tokens cached per worker VM.
     pub token_cache_size: usize,
+    /// The request header that names the chosen context to Envoy's routes.
     pub context_header: String,
     /// Empty: path-prefix cluster selection is off.
     pub cluster_path_prefix: String,
+    /// How long past its token's `exp` a stream may run.
     pub stream_expiry_grace_seconds: i64,
 }
 
@@ -269,7 +329,6 @@ impl Config {
         })
     }
 }
-
 /// `kubernetes.io/…`, `k8s.io/…` and their subdomains (Kubernetes'
 /// `isKubernetesDomainPrefix` in apiserver/pkg/apis/apiserver/validation).
 fn is_kubernetes_domain(key: &str) -> bool {

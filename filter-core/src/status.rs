@@ -49,10 +49,13 @@ impl Reason {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Details {
     #[serde(skip_serializing_if = "String::is_empty")]
+    /// The object's name.
     pub name: String,
     #[serde(skip_serializing_if = "String::is_empty")]
+    /// Its API group.
     pub group: String,
     #[serde(skip_serializing_if = "String::is_empty")]
+    /// Its kind (the gateway uses the resource, or `context`).
     pub kind: String,
 }
 
@@ -65,8 +68,11 @@ impl Details {
 /// A refusal: what the client gets back.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Status {
+    /// The Kubernetes reason (and so the HTTP code).
     pub reason: Reason,
+    /// What went wrong, for the client.
     pub message: String,
+    /// The object concerned, if any.
     pub details: Details,
 }
 
@@ -90,6 +96,7 @@ struct Wire<'a> {
 struct Empty {}
 
 impl Status {
+    /// A Status with this reason and message.
     pub fn new(reason: Reason, message: impl Into<String>) -> Self {
         Status {
             reason,
@@ -98,11 +105,13 @@ impl Status {
         }
     }
 
+    /// The same Status, naming the object concerned.
     pub fn with_details(mut self, details: Details) -> Self {
         self.details = details;
         self
     }
 
+    /// The HTTP status code.
     pub fn code(&self) -> u32 {
         self.reason.code()
     }

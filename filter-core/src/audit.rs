@@ -23,11 +23,14 @@ use crate::token::VerifiedToken;
 /// `allow` or `deny`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Decision {
+    /// The request goes on to its cluster.
     Allow,
+    /// The gateway answered it itself.
     Deny,
 }
 
 impl Decision {
+    /// `allow` or `deny`, as the audit record and the metrics say.
     pub fn as_str(self) -> &'static str {
         match self {
             Decision::Allow => "allow",
@@ -51,7 +54,9 @@ pub struct AuditRecord<'r> {
     pub token: Option<Rc<VerifiedToken>>,
     /// The context, once chosen (empty before, and for unknown contexts).
     pub cluster: String,
+    /// What the apiserver will read the request as, once parsed.
     pub info: Option<RequestInfo>,
+    /// Allowed or denied.
     pub decision: Decision,
     /// Short machine reason: `ok`, `token_expired`, `revoked`, `policy_denied`…
     pub reason: &'static str,
@@ -62,7 +67,9 @@ pub struct AuditRecord<'r> {
 /// One member's value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Field<'a> {
+    /// A JSON string.
     Str(&'a str),
+    /// A JSON array of strings.
     List(&'a [String]),
 }
 
