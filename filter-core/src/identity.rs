@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::config::Issuer;
+use crate::issuer::Issuer;
 
 /// Who the request runs as upstream.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -9,16 +9,24 @@
 //! signature check comes in through [`signature::SignatureVerifier`]. So
 //! everything is tested natively, and the control plane runs the same code
 //! (identity mapping, policy) to answer what the gateway would.
+//!
+//! The modules form no cycle; each imports only modules listed before it:
+//! `signature`, `time`, `path_encoding`, `status`, `key_refresh`
+//! (leaves); `alg`; `issuer`; `identity`; `request_info`; `policy`;
+//! `config`; `token`; `token_cache`, `query_credentials`, `route`, `audit`,
+//! `stream_registry`; `decision` (all of them).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 /// The config schema the control plane pushes (`kubeplex.filter.v1`).
 pub use kubeplex_proto::filter::v1 as config_pb;
 
+pub mod alg;
 pub mod audit;
 pub mod config;
 pub mod decision;
 pub mod identity;
+pub mod issuer;
 pub mod key_refresh;
 pub mod path_encoding;
 pub mod policy;

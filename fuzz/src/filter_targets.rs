@@ -13,9 +13,11 @@ use std::sync::OnceLock;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use kubeplex_filter_core::config::{Config, Issuer};
+use kubeplex_filter_core::alg::Alg;
+use kubeplex_filter_core::config::Config;
 use kubeplex_filter_core::config_pb as pb;
 use kubeplex_filter_core::identity::{self, Identity};
+use kubeplex_filter_core::issuer::Issuer;
 use kubeplex_filter_core::path_encoding;
 use kubeplex_filter_core::request_info::{self, RequestInfo, RequestInfoError};
 use kubeplex_filter_core::route::{self, Route};
@@ -334,7 +336,7 @@ pub fn check_verified(config: &Config, raw: &str, now: i64, v: &VerifiedToken) {
     let header: Map<String, Value> = b64_json(parts[0]).expect("accepted header is JSON");
     let alg = header.get("alg").and_then(Value::as_str);
     assert!(
-        alg.and_then(token::Alg::from_name).is_some(),
+        alg.and_then(Alg::from_name).is_some(),
         "accepted alg {alg:?}"
     );
     assert!(!header.contains_key("crit"), "accepted a crit header");

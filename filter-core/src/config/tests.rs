@@ -1,6 +1,7 @@
 use prost::Message;
 
 use super::*;
+use crate::alg::Alg;
 use crate::mint;
 
 #[test]
@@ -156,7 +157,7 @@ fn extra_keys_must_be_lower_case_and_not_kubernetes_own() {
         assert!(
             matches!(
                 Config::compile(&with_extra_key(bad)),
-                Err(ConfigError::ExtraKey { .. })
+                Err(ConfigError::Issuer(IssuerError::ExtraKey { .. }))
             ),
             "{bad}"
         );
