@@ -138,18 +138,11 @@ fn check_kubeconfig(loaded: &LoadedKubeconfig) {
             );
         }
         assert!(c.tls_server_name.as_deref() != Some(""));
-        if ASSERT_ENVOY_LIMITS && let Some(problem) = envoy_limits_problem(c) {
+        if let Some(problem) = envoy_limits_problem(c) {
             panic!("{}: the reader accepted {problem}", c.context);
         }
     }
 }
-
-/// Whether to assert [`envoy_limits_problem`]. Off while the kubeconfig
-/// reader accepts such values (see fuzz/findings/kubeconfig/README.md):
-/// `make test` runs the fuzzer, and a known open bug must not make it
-/// fail at random. Turn on, and move the findings to fuzz/regressions/,
-/// with the fix.
-const ASSERT_ENVOY_LIMITS: bool = false;
 
 /// A value the translation puts where Envoy's proto validation refuses it,
 /// so Envoy would NACK the config that `kubeplex check` passed: the

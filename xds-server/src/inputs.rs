@@ -63,9 +63,38 @@ impl fmt::Display for InputError {
     }
 }
 
+/// The largest input file read (a kubeconfig of thousands of contexts
+/// with their certificates inline is tens of megabytes).
+pub const MAX_INPUT_BYTES: u64 = 256 << 20;
+/// The largest file an input refers to (a certificate bundle, a key, a
+/// token, a JWKS: kilobytes).
+pub const MAX_REFERENCED_BYTES: u64 = 4 << 20;
+
+/// Read a regular file of at most `limit` bytes as UTF-8. Anything else is
+/// refused before it is opened or read to its end: a FIFO (opening blocks
+/// until a writer comes), a device (`/dev/zero` never ends), a directory.
+pub fn read_bounded(path: &std::path::Path, limit: u64) -> std::io::Result<String> {
+    use std::io::{Error, ErrorKind, Read};
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(Error::new(ErrorKind::InvalidInput, "not a regular file"));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(limit + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > limit {
+        return Err(Error::new(
+            ErrorKind::InvalidData,
+            format!("larger than {limit} bytes"),
+        ));
+    }
+    Ok(text)
+}
+
 /// Read an input file; an unreadable one is an [`InputErrors`] naming it.
 pub fn read(path: &std::path::Path) -> Result<String, InputErrors> {
-    std::fs::read_to_string(path).map_err(|e| {
+    read_bounded(path, MAX_INPUT_BYTES).map_err(|e| {
         InputErrors(vec![InputError {
             file: path.to_path_buf(),
             line: None,

@@ -34,7 +34,7 @@ pub struct Revocation {
 /// Read a revocation file. A missing file is an empty list (it is created by
 /// the first `kubeplex revoke`).
 pub fn load(path: &Path) -> Result<Vec<Revocation>, InputErrors> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match super::read_bounded(path, super::MAX_INPUT_BYTES) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => {

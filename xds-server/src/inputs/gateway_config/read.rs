@@ -49,7 +49,7 @@ impl Files {
         }
         let path = self.resolve(&name);
         self.note(&path);
-        match std::fs::read_to_string(&path) {
+        match crate::inputs::read_bounded(&path, crate::inputs::MAX_REFERENCED_BYTES) {
             Ok(text) => Some((path, text)),
             Err(e) => {
                 p.add(

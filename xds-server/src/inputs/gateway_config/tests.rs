@@ -274,3 +274,17 @@ fn syntax_errors_and_missing_sections() {
         ]
     );
 }
+
+/// The files a gateway config names are read only if they are small
+/// regular files (`certificateFile: /dev/zero` ran the fuzzer out of memory).
+#[test]
+fn referenced_files_must_be_small_regular_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "apiVersion: kubeplex.io/v1alpha1\nkind: GatewayConfig\nlistener:\n  certificateFile: /dev/zero\n  keyFile: /dev/zero\njwt: []\n";
+    let e = parse(text, &dir.path().join("gateway.yaml")).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("cannot read /dev/zero: not a regular file"),
+        "{e}"
+    );
+}

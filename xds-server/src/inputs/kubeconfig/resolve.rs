@@ -123,7 +123,7 @@ impl At<'_> {
             }
             (None, Some(file)) => {
                 let path = self.src.resolve_path(file);
-                match std::fs::read_to_string(&path) {
+                match crate::inputs::read_bounded(&path, crate::inputs::MAX_REFERENCED_BYTES) {
                     Ok(text) => Some(text),
                     Err(e) => {
                         self.err(p, file_key, format!("cannot read {}: {e}", path.display()));
@@ -497,10 +497,23 @@ fn resolve_cluster(p: &mut Problems, at: &At<'_>, cluster: &Cluster) -> ClusterI
             ),
         );
     }
+    let tls_server_name = cluster.tls_server_name.clone().filter(|s| !s.is_empty());
+    if let Some(name) = &tls_server_name
+        && (name.len() > server_url::MAX_DNS_NAME || !name.bytes().all(|b| b.is_ascii_graphic()))
+    {
+        at.err(
+            p,
+            "tls-server-name",
+            format!(
+                "must be a DNS name of at most {} characters",
+                server_url::MAX_DNS_NAME
+            ),
+        );
+    }
     ClusterInfo {
         server,
         ca_pem,
-        tls_server_name: cluster.tls_server_name.clone().filter(|s| !s.is_empty()),
+        tls_server_name,
         insecure,
         proxy_url: cluster.proxy_url.clone().filter(|s| !s.is_empty()),
     }
@@ -622,8 +635,45 @@ fn check_pair(
     }
 }
 
-/// The bearer token: `tokenFile` (read now) wins over `token`, as in client-go.
+/// The longest token: Envoy sends it as `authorization: Bearer <token>`
+/// and refuses header values over 16384 bytes.
+const MAX_TOKEN: usize = 16384 - "Bearer ".len();
+
+/// The bearer token, if it can be sent as a header value (Envoy refuses
+/// the whole route table otherwise).
 fn bearer_token(
+    p: &mut Problems,
+    at: &At<'_>,
+    user: &AuthInfo,
+    notes: &mut Vec<String>,
+) -> Option<String> {
+    let token = given_token(p, at, user, notes)?;
+    let key = if user.token_file.as_deref().is_some_and(|f| !f.is_empty()) {
+        "tokenFile"
+    } else {
+        "token"
+    };
+    if token.bytes().any(|b| b.is_ascii_control()) {
+        at.err(
+            p,
+            key,
+            "the token contains control characters (CR, LF, NUL...)",
+        );
+        return None;
+    }
+    if token.len() > MAX_TOKEN {
+        at.err(
+            p,
+            key,
+            format!("the token has {} bytes (at most {MAX_TOKEN})", token.len()),
+        );
+        return None;
+    }
+    Some(token)
+}
+
+/// `tokenFile` (read now) wins over `token`, as in client-go.
+fn given_token(
     p: &mut Problems,
     at: &At<'_>,
     user: &AuthInfo,
@@ -638,7 +688,7 @@ fn bearer_token(
             .push("user has both token and tokenFile; tokenFile wins, as in client-go".to_string());
     }
     let path = at.src.resolve_path(file);
-    match std::fs::read_to_string(&path) {
+    match crate::inputs::read_bounded(&path, crate::inputs::MAX_REFERENCED_BYTES) {
         Ok(text) if text.trim().is_empty() => {
             at.err(p, "tokenFile", format!("{} is empty", path.display()));
             None

@@ -47,6 +47,21 @@ pub fn parse(url: &str) -> Result<ServerUrl, String> {
             Ok(port) => port,
         },
     };
+    // Envoy puts the path into a route's prefix_rewrite and the host into
+    // the upstream SNI: it refuses controls there and names over 255 bytes
+    // (the whole route table would be NACKed, not just this context).
+    if let Some(c) = path.chars().find(|c| c.is_ascii_control() || *c == ' ') {
+        return Err(format!(
+            "the path of `{}` contains {c:?}: percent-encode it",
+            url.escape_debug()
+        ));
+    }
+    if host.len() > MAX_DNS_NAME {
+        return Err(format!(
+            "host name of {} characters (at most {MAX_DNS_NAME})",
+            host.len()
+        ));
+    }
     Ok(ServerUrl {
         scheme,
         host,
@@ -54,6 +69,10 @@ pub fn parse(url: &str) -> Result<ServerUrl, String> {
         path: path.trim_end_matches('/').to_string(),
     })
 }
+
+/// The longest DNS name (RFC 1035 §2.3.4 in text form); also below
+/// Envoy's 255-byte limit on an SNI.
+pub const MAX_DNS_NAME: usize = 253;
 
 fn split_host_port(authority: &str) -> Result<(String, Option<&str>), String> {
     if let Some(bracketed) = authority.strip_prefix('[') {

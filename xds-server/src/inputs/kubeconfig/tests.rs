@@ -356,3 +356,104 @@ fn server_urls() {
         assert_eq!(server_url::parse(url), Err(want.to_string()), "{url}");
     }
 }
+
+/// Values Envoy's config validation refuses (a route's header values and
+/// prefix_rewrite: no CR, LF or NUL, at most 16384 bytes; an SNI: at most
+/// 255 bytes): refused here with their line and field, as Envoy would
+/// otherwise NACK the whole route table while `kubeplex check` passed.
+/// (Found by the fuzzer's kubeconfig target: fuzz/regressions/kubeconfig.)
+#[test]
+fn values_envoy_would_refuse_are_refused_with_their_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = |server: &str, cluster_extra: &str, user: &str| {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {server}\n{cluster_extra}\
+             users:\n- name: u\n  user:\n{user}contexts:\n- name: x\n  context: {{cluster: c, user: u}}\n"
+        )
+    };
+    let reason = |text: String| -> String {
+        let e = parse(&text, &dir.path().join("config")).expect_err(&text);
+        e.0.iter()
+            .map(|e| format!("{}: {}", e.field.clone().unwrap_or_default(), e.reason))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let ok_user = "    token: abc\n";
+    let r = reason(kubeconfig(
+        "https://h",
+        "",
+        "    token: \"abc\\r\\nx-injected: 1\"\n",
+    ));
+    assert!(
+        r.contains("token: the token contains control characters"),
+        "{r}"
+    );
+    let long = "t".repeat(16378);
+    let r = reason(kubeconfig("https://h", "", &format!("    token: {long}\n")));
+    assert!(
+        r.contains("the token has 16378 bytes (at most 16377)"),
+        "{r}"
+    );
+    let r = reason(kubeconfig("\"https://h/k8s\\r\\nx: y\"", "", ok_user));
+    assert!(
+        r.contains("clusters[0].cluster.server") && r.contains("percent-encode it"),
+        "{r}"
+    );
+    let r = reason(kubeconfig(
+        &format!("https://{}.example", "a".repeat(250)),
+        "",
+        ok_user,
+    ));
+    assert!(
+        r.contains("host name of 258 characters (at most 253)"),
+        "{r}"
+    );
+    let r = reason(kubeconfig(
+        "https://h",
+        &format!("    tls-server-name: {}\n", "s".repeat(300)),
+        ok_user,
+    ));
+    assert!(r.contains("tls-server-name: must be a DNS name"), "{r}");
+    // a token of exactly the limit is fine
+    let ok = "t".repeat(16377);
+    parse(
+        &kubeconfig("https://h", "", &format!("    token: {ok}\n")),
+        &dir.path().join("config"),
+    )
+    .unwrap();
+}
+
+/// A file a kubeconfig names is read only if it is a regular file of at
+/// most 4 MiB: `/dev/zero` never ends (the fuzzer ran out of memory on
+/// it), a FIFO blocks the reload until someone writes to it.
+#[test]
+fn referenced_files_must_be_small_regular_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let big = dir.path().join("big-token");
+    std::fs::write(
+        &big,
+        vec![b't'; (crate::inputs::MAX_REFERENCED_BYTES + 1) as usize],
+    )
+    .unwrap();
+    for (file, why) in [
+        ("/dev/zero", "not a regular file"),
+        (fifo.to_str().unwrap(), "not a regular file"),
+        (dir.path().to_str().unwrap(), "not a regular file"),
+        (big.to_str().unwrap(), "larger than 4194304 bytes"),
+    ] {
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {{server: 'https://h'}}\n\
+             users:\n- name: u\n  user: {{tokenFile: '{file}'}}\ncontexts:\n- name: x\n  context: {{cluster: c, user: u}}\n"
+        );
+        let e = parse(&text, &dir.path().join("config")).expect_err(file);
+        assert!(e.to_string().contains(why), "{file}: {e}");
+    }
+}
