@@ -1,7 +1,8 @@
 //! The gateway config the install ships loads: the real `kubeplex check`
 //! reads the rendered ConfigMap's files laid out as the control plane's pod
-//! sees them (its `/etc/kubeplex` under a temp dir), with a kubeconfig and
-//! a TLS key pair where the README's Secrets put them.
+//! sees them (its `/etc/kubeplex` under a temp dir, every volume in the
+//! kubelet's symlinked layout), with a kubeconfig and a TLS key pair where
+//! the README's Secrets put them.
 
 use std::path::Path;
 use std::process::Command;
@@ -25,28 +26,46 @@ contexts:
 
 /// Lays out `/etc/kubeplex` of the control plane's pod under `root`: the
 /// ConfigMap's keys (their `/etc/kubeplex` paths moved under `root`), the
-/// two Secrets.
+/// two Secrets, each volume as the kubelet writes it.
 fn lay_out(objects: &[Value], root: &Path) {
     let etc = root.join("etc/kubeplex");
-    for dir in ["config", "clusters", "tls"] {
-        std::fs::create_dir_all(etc.join(dir)).unwrap();
-    }
     let config = render::find(objects, "ConfigMap", "kubeplex-config");
-    for (key, text) in config["data"].as_object().unwrap() {
-        let text = text
-            .as_str()
-            .unwrap()
-            .replace("/etc/kubeplex/", &format!("{}/", etc.display()));
-        std::fs::write(etc.join("config").join(key), text).unwrap();
-    }
-    std::fs::write(etc.join("clusters/kubeconfig"), CLUSTERS).unwrap();
+    let moved = |text: &Value| {
+        let prefix = format!("{}/", etc.display());
+        text.as_str().unwrap().replace("/etc/kubeplex/", &prefix)
+    };
+    let keys: Vec<(String, Vec<u8>)> = config["data"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), moved(v).into_bytes()))
+        .collect();
+    kubelet_volume(&etc.join("config"), &keys);
+    kubelet_volume(
+        &etc.join("clusters"),
+        &[("kubeconfig".into(), CLUSTERS.into())],
+    );
     let ca = kubeplex_tests::pki::Ca::new("gateway");
-    let (cert, key) = ca
-        .server_cert(&["kubeplex.example.com"])
-        .write_to(&etc.join("tls"), "gw")
-        .unwrap();
-    std::fs::rename(cert, etc.join("tls/tls.crt")).unwrap();
-    std::fs::rename(key, etc.join("tls/tls.key")).unwrap();
+    let pair = ca.server_cert(&["kubeplex.example.com"]);
+    let (cert, key) = pair.write_to(root, "gw").unwrap();
+    let tls = [
+        ("tls.crt".to_string(), std::fs::read(cert).unwrap()),
+        ("tls.key".to_string(), std::fs::read(key).unwrap()),
+    ];
+    kubelet_volume(&etc.join("tls"), &tls);
+}
+
+/// A ConfigMap or Secret volume as the kubelet writes it: the files in a
+/// timestamped folder, `..data` a symlink to it, each key a symlink
+/// through `..data` (what the control plane must read and watch).
+fn kubelet_volume(dir: &Path, keys: &[(String, Vec<u8>)]) {
+    let stamped = dir.join("..2026_01_01_00_00_00.000000001");
+    std::fs::create_dir_all(&stamped).unwrap();
+    for (key, bytes) in keys {
+        std::fs::write(stamped.join(key), bytes).unwrap();
+        std::os::unix::fs::symlink(Path::new("..data").join(key), dir.join(key)).unwrap();
+    }
+    std::os::unix::fs::symlink(stamped.file_name().unwrap(), dir.join("..data")).unwrap();
 }
 
 #[test]
