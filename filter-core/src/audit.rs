@@ -17,24 +17,34 @@
 use std::borrow::Cow;
 use std::rc::Rc;
 
+use crate::reason::DenyReason;
 use crate::request_info::RequestInfo;
 use crate::token::VerifiedToken;
 
-/// `allow` or `deny`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Allowed, or denied and why: the `decision` and `reason` members of the
+/// record and the labels of `kubeplex_requests_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Decision {
-    /// The request goes on to its cluster.
+    /// The request goes on to its cluster (reason `ok`).
     Allow,
     /// The gateway answered it itself.
-    Deny,
+    Deny(DenyReason),
 }
 
 impl Decision {
-    /// `allow` or `deny`, as the audit record and the metrics say.
+    /// `allow` or `deny`.
     pub fn as_str(self) -> &'static str {
         match self {
             Decision::Allow => "allow",
-            Decision::Deny => "deny",
+            Decision::Deny(_) => "deny",
+        }
+    }
+
+    /// `ok`, or why the request was denied.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Decision::Allow => "ok",
+            Decision::Deny(reason) => reason.as_str(),
         }
     }
 }
@@ -56,10 +66,8 @@ pub struct AuditRecord<'r> {
     pub cluster: String,
     /// What the apiserver will read the request as, once parsed.
     pub info: Option<RequestInfo>,
-    /// Allowed or denied.
+    /// Allowed, or denied and why.
     pub decision: Decision,
-    /// Short machine reason: `ok`, `token_expired`, `revoked`, `policy_denied`…
-    pub reason: &'static str,
     /// The refusal message the client got (empty when allowed).
     pub message: String,
 }
@@ -74,13 +82,15 @@ pub enum Field<'a> {
 }
 
 impl<'r> AuditRecord<'r> {
-    /// A record of the request alone (deny, no reason yet): the decision
-    /// fills in the rest.
+    /// A record of the request and its decision; what the gateway learned
+    /// about it (token, cluster, request info) and the refusal message
+    /// start empty.
     pub fn new(
         request_id: impl Into<Cow<'r, str>>,
         user_agent: impl Into<Cow<'r, str>>,
         method: impl Into<Cow<'r, str>>,
         path: impl Into<Cow<'r, str>>,
+        decision: Decision,
     ) -> Self {
         AuditRecord {
             request_id: request_id.into(),
@@ -90,10 +100,14 @@ impl<'r> AuditRecord<'r> {
             token: None,
             cluster: String::new(),
             info: None,
-            decision: Decision::Deny,
-            reason: "",
+            decision,
             message: String::new(),
         }
+    }
+
+    /// The `reason` member: `ok`, or why the request was denied.
+    pub fn reason(&self) -> &'static str {
+        self.decision.reason()
     }
 
     /// The same record, owning its request strings.
@@ -107,7 +121,6 @@ impl<'r> AuditRecord<'r> {
             cluster: self.cluster,
             info: self.info,
             decision: self.decision,
-            reason: self.reason,
             message: self.message,
         }
     }
@@ -126,7 +139,7 @@ impl<'r> AuditRecord<'r> {
             ("method", Field::Str(&self.method)),
             ("path", Field::Str(&self.path)),
             ("decision", Field::Str(self.decision.as_str())),
-            ("reason", Field::Str(self.reason)),
+            ("reason", Field::Str(self.decision.reason())),
             ("message", Field::Str(&self.message)),
             (
                 "user",

@@ -1,8 +1,12 @@
-//! The whole pipeline for one request: bearer token → verified token (cache
-//! first) → revocation → no client impersonation → cluster → path encoding
-//! → RequestInfo → policy → the header mutations to forward, or the Status
-//! to answer. Pure: the wasm glue (`kubeplex-filter`) only reads headers
-//! and applies the result.
+//! The whole pipeline for one request, in [`decide`]: authenticate (no
+//! credential in the URL, the bearer token verified, cache first), admit
+//! (not revoked, no client impersonation or reserved header), select the
+//! cluster, read the request as the cluster will (path encoding,
+//! RequestInfo), authorize (the gateway policy), then the header mutations
+//! to forward, or the Status to answer, and the audit record. Each step
+//! returns `Result<_, Denial>`; the first refusal ends the pipeline. Pure:
+//! the wasm glue (`kubeplex-filter`) only reads headers and applies the
+//! result.
 
 use std::borrow::Cow;
 use std::rc::Rc;
@@ -13,8 +17,9 @@ use crate::key_refresh::KeyRefresh;
 use crate::path_encoding;
 use crate::policy::Verdict;
 use crate::query_credentials;
+use crate::reason::DenyReason;
 use crate::request_info::{self, RequestInfo};
-use crate::route;
+use crate::route::{self, RouteError};
 use crate::signature::SignatureVerifier;
 use crate::status::{Details, Reason, Status};
 use crate::token::{self, TokenError, VerifiedToken};
@@ -112,8 +117,8 @@ pub enum Outcome {
     Deny(Status),
 }
 
-/// The outcome, its audit record, and whether to ask the control plane
-/// for fresh keys. `'r` borrows the request's headers.
+/// The outcome, its audit record, and what else the glue must do: ask
+/// the control plane for fresh keys, log a failure of the host. `'r` borrows the request's headers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Decision<'r> {
     /// Forward or answer.
@@ -122,6 +127,9 @@ pub struct Decision<'r> {
     pub audit: AuditRecord<'r>,
     /// The token named a `kid` a remote-keys issuer does not have.
     pub refresh_keys: Option<KeyRefresh>,
+    /// The host failed, not the request (Envoy's signature check): the
+    /// glue logs it at error level.
+    pub host_failure: Option<TokenError>,
 }
 
 impl Decision<'_> {
@@ -131,11 +139,63 @@ impl Decision<'_> {
             outcome: self.outcome,
             audit: self.audit.into_owned(),
             refresh_keys: self.refresh_keys,
+            host_failure: self.host_failure,
         }
     }
 }
 
-/// Decide one request at `now` (Unix seconds).
+/// A refusal: the reason the audit record and the metrics carry, and the
+/// Status the client gets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Denial {
+    /// Why, as one word.
+    pub reason: DenyReason,
+    /// What the client gets back.
+    pub status: Status,
+    /// The token error behind a refusal by [`token::verify`] (boxed: rare,
+    /// and it keeps `Result<_, Denial>` small). It says whether to ask for
+    /// fresh keys and whether the host failed.
+    pub cause: Option<Box<TokenError>>,
+}
+
+impl Denial {
+    /// A refusal for `reason` with `status`.
+    pub fn new(reason: DenyReason, status: Status) -> Self {
+        Denial {
+            reason,
+            status,
+            cause: None,
+        }
+    }
+}
+
+impl From<TokenError> for Denial {
+    /// 401 with the error's message and reason; 503 when it was the host's
+    /// signature check that failed, not the token.
+    fn from(e: TokenError) -> Self {
+        let kind = match e {
+            TokenError::SignatureCheckFailed { .. } => Reason::ServiceUnavailable,
+            _ => Reason::Unauthorized,
+        };
+        Denial {
+            reason: e.reason(),
+            status: Status::new(kind, e.to_string()),
+            cause: Some(Box::new(e)),
+        }
+    }
+}
+
+/// What the steps learned before they allowed or refused: the audit
+/// record carries it either way.
+#[derive(Default)]
+struct Found {
+    token: Option<Rc<VerifiedToken>>,
+    cluster: String,
+    info: Option<RequestInfo>,
+}
+
+/// Decide one request at `now` (Unix seconds): authenticate, select the
+/// cluster, authorize, record.
 pub fn decide<'r>(
     config: &Config,
     cache: &mut TokenCache,
@@ -143,34 +203,44 @@ pub fn decide<'r>(
     now: i64,
     request: &RequestView<'r>,
 ) -> Decision<'r> {
-    let text = |v: &Option<Cow<'r, str>>| v.clone().unwrap_or_default();
-    let credential_in_query = query_credentials::find(&request.path);
-    let audit_path = match credential_in_query {
-        None => request.path.clone(),
-        Some(_) => Cow::Owned(query_credentials::redact(&request.path).into_owned()),
-    };
-    let mut audit = AuditRecord::new(
-        text(&request.request_id),
-        text(&request.user_agent),
-        request.method.clone(),
-        audit_path,
-    );
-    let deny = |mut audit: AuditRecord<'r>, reason: &'static str, status: Status| {
-        audit.decision = AuditDecision::Deny;
-        audit.reason = reason;
-        audit.message = status.message.clone();
-        Decision {
-            outcome: Outcome::Deny(status),
-            audit,
-            refresh_keys: None,
-        }
-    };
+    let mut found = Found::default();
+    let result = run(config, cache, verifier, now, request, &mut found);
+    record(request, found, result)
+}
 
-    // 0. a token in the URL would reach the cluster (and its audit log)
-    if let Some(name) = credential_in_query {
-        return deny(
-            audit,
-            "token_in_query",
+/// The steps in order; the first refusal ends them.
+fn run(
+    config: &Config,
+    cache: &mut TokenCache,
+    verifier: &dyn SignatureVerifier,
+    now: i64,
+    request: &RequestView<'_>,
+    found: &mut Found,
+) -> Result<Forward, Denial> {
+    let token = found
+        .token
+        .insert(authenticate(config, cache, verifier, now, request)?);
+    admit(config, request, token)?;
+    let route = select_cluster(config, request, token)?;
+    found.cluster = route.context.to_string();
+    let info = found.info.insert(read_request(request, &route)?);
+    authorize(config, token, &route, info)?;
+    Ok(forward(config, token, &route, now))
+}
+
+/// Who is asking: the bearer token, verified (the cache first). A token in
+/// the URL is refused before anything else: it would reach the cluster
+/// (and its audit log) with the request.
+fn authenticate(
+    config: &Config,
+    cache: &mut TokenCache,
+    verifier: &dyn SignatureVerifier,
+    now: i64,
+    request: &RequestView<'_>,
+) -> Result<Rc<VerifiedToken>, Denial> {
+    if let Some(name) = query_credentials::find(&request.path) {
+        return Err(Denial::new(
+            DenyReason::TokenInQuery,
             Status::new(
                 Reason::BadRequest,
                 format!(
@@ -179,54 +249,31 @@ pub fn decide<'r>(
                      that carries one in its URL"
                 ),
             ),
-        );
+        ));
     }
-
-    // 1. bearer token
     let Some(raw) = request.authorization.as_deref().and_then(bearer) else {
-        return deny(
-            audit,
-            "no_token",
+        return Err(Denial::new(
+            DenyReason::NoToken,
             Status::new(
                 Reason::Unauthorized,
                 "no bearer token: kubeplex requires \"Authorization: Bearer <token>\"",
             ),
-        );
+        ));
     };
-
-    // 2–3. verify (cache first)
     let skew = config.clock_skew_seconds;
-    let verified: Rc<VerifiedToken> = match cache.get(raw, now, skew) {
-        Some(hit) => hit,
-        None => match token::verify(config, raw, now, verifier) {
-            Ok(v) => {
-                let v = Rc::new(v);
-                cache.insert(raw, Rc::clone(&v), now, skew);
-                v
-            }
-            Err(e) => {
-                let mut d = deny(
-                    audit,
-                    e.reason(),
-                    Status::new(Reason::Unauthorized, e.to_string()),
-                );
-                if let TokenError::NoKeyWithKid {
-                    kid,
-                    issuer,
-                    refreshing: true,
-                    ..
-                } = e
-                {
-                    d.refresh_keys = Some(KeyRefresh { issuer, kid });
-                }
-                return d;
-            }
-        },
-    };
-    audit.token = Some(Rc::clone(&verified));
+    if let Some(hit) = cache.get(raw, now, skew) {
+        return Ok(hit);
+    }
+    let verified = Rc::new(token::verify(config, raw, now, verifier)?);
+    cache.insert(raw, Rc::clone(&verified), now, skew);
+    Ok(verified)
+}
 
-    // revocation: every request, after the cache
-    if let Some(jti) = verified.jti.as_deref()
+/// What the verified token and the request may not do: a revoked token
+/// (checked on every request, after the cache), a client choosing whom
+/// the gateway impersonates, or headers that steer the gateway or Envoy.
+fn admit(config: &Config, request: &RequestView<'_>, token: &VerifiedToken) -> Result<(), Denial> {
+    if let Some(jti) = token.jti.as_deref()
         && let Some(reason) = config.revoked.get(jti)
     {
         let message = if reason.is_empty() {
@@ -234,14 +281,14 @@ pub fn decide<'r>(
         } else {
             format!("token {jti:?} has been revoked: {reason}")
         };
-        return deny(audit, "revoked", Status::new(Reason::Unauthorized, message));
+        return Err(Denial::new(
+            DenyReason::Revoked,
+            Status::new(Reason::Unauthorized, message),
+        ));
     }
-
-    // 5. the client never chooses whom the gateway impersonates
     if let Some(header) = request.impersonation_header {
-        return deny(
-            audit,
-            "impersonation_refused",
+        return Err(Denial::new(
+            DenyReason::ImpersonationRefused,
             Status::new(
                 Reason::Forbidden,
                 format!(
@@ -249,14 +296,11 @@ pub fn decide<'r>(
                     canonical_header(header)
                 ),
             ),
-        );
+        ));
     }
-
-    // headers that steer the gateway or Envoy are theirs alone
     if let Some(header) = request.reserved_header {
-        return deny(
-            audit,
-            "reserved_header",
+        return Err(Denial::new(
+            DenyReason::ReservedHeader,
             Status::new(
                 Reason::BadRequest,
                 format!(
@@ -264,42 +308,48 @@ pub fn decide<'r>(
                     canonical_header(header)
                 ),
             ),
-        );
+        ));
     }
+    Ok(())
+}
 
-    // 6. cluster
-    let route = match route::select_with_server_name(
+/// The cluster: path prefix, TLS server name or `ctx` claim.
+fn select_cluster<'a>(
+    config: &'a Config,
+    request: &'a RequestView<'_>,
+    token: &'a VerifiedToken,
+) -> Result<route::Route<'a>, Denial> {
+    route::select_with_server_name(
         config,
         &request.path,
-        verified.ctx.as_deref(),
+        token.ctx.as_deref(),
         request.server_name.as_deref(),
-    ) {
-        Ok(r) => r,
-        Err(e) => {
-            let status = match &e {
-                route::RouteError::UnknownContext(name) => {
-                    Status::new(Reason::NotFound, e.to_string()).with_details(Details {
-                        name: name.clone(),
-                        group: String::new(),
-                        kind: "context".to_string(),
-                    })
-                }
-                route::RouteError::BoundElsewhere { .. } => {
-                    Status::new(Reason::Forbidden, e.to_string())
-                }
-                route::RouteError::NoContext => Status::new(Reason::NotFound, e.to_string()),
-            };
-            return deny(audit, e.reason(), status);
-        }
-    };
-    audit.cluster = route.context.to_string();
+    )
+    .map_err(|e| {
+        let status = match &e {
+            RouteError::UnknownContext(name) => Status::new(Reason::NotFound, e.to_string())
+                .with_details(Details {
+                    name: name.clone(),
+                    group: String::new(),
+                    kind: "context".to_string(),
+                }),
+            RouteError::BoundElsewhere { .. } => Status::new(Reason::Forbidden, e.to_string()),
+            RouteError::NoContext => Status::new(Reason::NotFound, e.to_string()),
+        };
+        Denial::new(e.reason(), status)
+    })
+}
 
-    // 7. a path the cluster would decode into something else
+/// The request as the cluster will read it: a path it cannot decode
+/// differently, parsed like the apiserver's RequestInfo.
+fn read_request(
+    request: &RequestView<'_>,
+    route: &route::Route<'_>,
+) -> Result<RequestInfo, Denial> {
     let upstream_path = route.effective_path(&request.path);
     if let Err(e) = path_encoding::check(upstream_path) {
-        return deny(
-            audit,
-            "ambiguous_path",
+        return Err(Denial::new(
+            DenyReason::AmbiguousPath,
             Status::new(
                 Reason::BadRequest,
                 format!(
@@ -307,51 +357,99 @@ pub fn decide<'r>(
                     request.path
                 ),
             ),
-        );
+        ));
     }
+    request_info::parse(&request.method, upstream_path, request.upgrade).map_err(|e| {
+        Denial::new(
+            DenyReason::BadRequest,
+            Status::new(Reason::BadRequest, e.to_string()),
+        )
+    })
+}
 
-    // 8. RequestInfo + policy
-    let info = match request_info::parse(&request.method, upstream_path, request.upgrade) {
-        Ok(info) => info,
-        Err(e) => {
-            return deny(
-                audit,
-                "bad_request",
-                Status::new(Reason::BadRequest, e.to_string()),
-            );
-        }
+/// The gateway policy, when there is one.
+fn authorize(
+    config: &Config,
+    token: &VerifiedToken,
+    route: &route::Route<'_>,
+    info: &RequestInfo,
+) -> Result<(), Denial> {
+    let Some(policy) = &config.policy else {
+        return Ok(());
     };
-    if let Some(policy) = &config.policy {
-        match policy.decide(&verified.identity, &route.context, &info) {
-            Verdict::Allow => {}
-            Verdict::NoClusterAccess => {
-                let status = Status::new(
-                    Reason::Forbidden,
-                    format!(
-                        "User {:?} cannot access cluster {:?}",
-                        verified.identity.user, route.context
-                    ),
-                );
-                audit.info = Some(info);
-                return deny(audit, "cluster_denied", status);
-            }
-            Verdict::Deny => {
-                let status = forbidden(&verified.identity.user, &route.context, &info);
-                audit.info = Some(info);
-                return deny(audit, "policy_denied", status);
-            }
-        }
+    let user = &token.identity.user;
+    match policy.decide(&token.identity, &route.context, info) {
+        Verdict::Allow => Ok(()),
+        Verdict::NoClusterAccess => Err(Denial::new(
+            DenyReason::ClusterDenied,
+            Status::new(
+                Reason::Forbidden,
+                format!("User {user:?} cannot access cluster {:?}", route.context),
+            ),
+        )),
+        Verdict::Deny => Err(Denial::new(
+            DenyReason::PolicyDenied,
+            forbidden(user, &route.context, info),
+        )),
     }
+}
 
-    // 9. allow
-    let forward = forward(config, &verified, &route, now);
-    audit.info = Some(info);
-    audit.decision = AuditDecision::Allow;
-    audit.reason = "ok";
+/// The decision and its audit record. A refused credential in the query
+/// is recorded with its value redacted.
+fn record<'r>(
+    request: &RequestView<'r>,
+    found: Found,
+    result: Result<Forward, Denial>,
+) -> Decision<'r> {
+    let (decision, message, outcome, cause) = match result {
+        Ok(forward) => (
+            AuditDecision::Allow,
+            String::new(),
+            Outcome::Allow(forward),
+            None,
+        ),
+        Err(denial) => (
+            AuditDecision::Deny(denial.reason),
+            denial.status.message.clone(),
+            Outcome::Deny(denial.status),
+            denial.cause,
+        ),
+    };
+    let path = match decision {
+        AuditDecision::Deny(DenyReason::TokenInQuery) => {
+            Cow::Owned(query_credentials::redact(&request.path).into_owned())
+        }
+        _ => request.path.clone(),
+    };
+    let text = |v: &Option<Cow<'r, str>>| v.clone().unwrap_or_default();
+    let audit = AuditRecord {
+        token: found.token,
+        cluster: found.cluster,
+        info: found.info,
+        message,
+        ..AuditRecord::new(
+            text(&request.request_id),
+            text(&request.user_agent),
+            request.method.clone(),
+            path,
+            decision,
+        )
+    };
+    let (refresh_keys, host_failure) = match cause.map(|e| *e) {
+        Some(TokenError::NoKeyWithKid {
+            kid,
+            issuer,
+            refreshing: true,
+            ..
+        }) => (Some(KeyRefresh { issuer, kid }), None),
+        Some(e @ TokenError::SignatureCheckFailed { .. }) => (None, Some(e)),
+        _ => (None, None),
+    };
     Decision {
-        outcome: Outcome::Allow(forward),
+        outcome,
         audit,
-        refresh_keys: None,
+        refresh_keys,
+        host_failure,
     }
 }
 

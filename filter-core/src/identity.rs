@@ -5,6 +5,7 @@
 use serde_json::{Map, Value};
 
 use crate::issuer::Issuer;
+use crate::reason::DenyReason;
 
 /// Who the request runs as upstream.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -20,7 +21,7 @@ pub struct Identity {
 }
 
 /// Why claims do not make an identity.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum IdentityError {
     /// The username claim is missing, empty or not a string.
     #[error("token claim {claim:?} (the username) must be a non-empty string")]
@@ -105,11 +106,13 @@ impl std::fmt::Display for NotCanonical {
 }
 
 impl IdentityError {
-    /// Short machine reason for audit and metrics.
-    pub fn reason(&self) -> &'static str {
+    /// Why, for the audit record and the metrics.
+    pub fn reason(&self) -> DenyReason {
         match self {
-            IdentityError::ReservedUser(_) | IdentityError::ReservedGroup(_) => "reserved_identity",
-            _ => "identity_invalid",
+            IdentityError::ReservedUser(_) | IdentityError::ReservedGroup(_) => {
+                DenyReason::ReservedIdentity
+            }
+            _ => DenyReason::IdentityInvalid,
         }
     }
 }

@@ -31,6 +31,7 @@ pub mod key_refresh;
 pub mod path_encoding;
 pub mod policy;
 pub mod query_credentials;
+pub mod reason;
 pub mod request_info;
 pub mod route;
 pub mod signature;

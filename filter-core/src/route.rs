@@ -10,6 +10,7 @@ use std::borrow::Cow;
 
 use crate::config::Config;
 use crate::path_encoding::percent_decode;
+use crate::reason::DenyReason;
 
 /// The chosen context.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,12 +51,12 @@ pub enum RouteError {
 }
 
 impl RouteError {
-    /// Short machine reason for audit and metrics.
-    pub fn reason(&self) -> &'static str {
+    /// Why, for the audit record and the metrics.
+    pub fn reason(&self) -> DenyReason {
         match self {
-            RouteError::NoContext => "no_context",
-            RouteError::BoundElsewhere { .. } => "context_mismatch",
-            RouteError::UnknownContext(_) => "unknown_context",
+            RouteError::NoContext => DenyReason::NoContext,
+            RouteError::BoundElsewhere { .. } => DenyReason::ContextMismatch,
+            RouteError::UnknownContext(_) => DenyReason::UnknownContext,
         }
     }
 }

@@ -27,18 +27,31 @@ impl Hash {
     }
 }
 
+/// Why a signature check did not succeed.
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+pub enum VerifyError {
+    /// The signature does not verify with this key: the token's fault
+    /// (401 `bad_signature` when no other key verifies it).
+    #[error("the signature does not verify")]
+    Invalid,
+    /// The check itself failed (the host call returned an error or an
+    /// answer that is not one): nothing is known about the signature, so
+    /// the request gets a 503, not a 401, and the glue logs it.
+    #[error("the signature check failed: {0}")]
+    Host(String),
+}
+
 /// Checks an RSA PKCS#1 v1.5 or ECDSA signature.
 pub trait SignatureVerifier {
     /// `spki_der` is a DER SubjectPublicKeyInfo; `signature` is PKCS#1 v1.5
-    /// for RSA keys and a DER `ECDSA-Sig-Value` for EC keys. `Err` carries
-    /// the verifier's explanation (logged, never shown with key material).
+    /// for RSA keys and a DER `ECDSA-Sig-Value` for EC keys.
     fn verify(
         &self,
         hash: Hash,
         spki_der: &[u8],
         signature: &[u8],
         text: &[u8],
-    ) -> Result<(), String>;
+    ) -> Result<(), VerifyError>;
 }
 
 /// A JWS ECDSA signature is the raw `r ‖ s`, each `field_len` bytes

@@ -12,7 +12,8 @@ use crate::alg::Alg;
 use crate::config::Config;
 use crate::identity::{self, Identity, IdentityError};
 use crate::issuer::{Issuer, KeyMaterial};
-use crate::signature::{SignatureVerifier, ecdsa_raw_to_der};
+use crate::reason::DenyReason;
+use crate::signature::{SignatureVerifier, VerifyError, ecdsa_raw_to_der};
 use crate::time::rfc3339;
 
 /// A token that passed every check, as cached.
@@ -31,7 +32,7 @@ pub struct VerifiedToken {
 }
 
 /// Why a token is refused (every variant is a 401).
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TokenError {
     /// Not three base64url parts of JSON, JSON, signature.
     #[error("token is malformed: {0}")]
@@ -89,6 +90,18 @@ pub enum TokenError {
     /// The signature does not verify with any candidate key.
     #[error("token signature is invalid (issuer {0:?})")]
     BadSignature(String),
+    /// The host could not check the signature (a failing host call): not
+    /// the token's fault, so a 503 and a log line rather than a 401.
+    #[error(
+        "the gateway could not check the token's signature (issuer {issuer:?}): its signature verifier failed; retry in a few seconds"
+    )]
+    SignatureCheckFailed {
+        /// The issuer.
+        issuer: String,
+        /// What the host said.
+        #[source]
+        source: VerifyError,
+    },
     /// No `aud` claim.
     #[error("token has no \"aud\" claim")]
     NoAudience,
@@ -132,21 +145,28 @@ pub enum TokenError {
 }
 
 impl TokenError {
-    /// Short machine reason for audit and metrics.
-    pub fn reason(&self) -> &'static str {
+    /// Why, for the audit record and the metrics.
+    pub fn reason(&self) -> DenyReason {
         match self {
-            TokenError::Malformed(_) | TokenError::NoAlg | TokenError::Crit => "token_malformed",
-            TokenError::AlgNone | TokenError::AlgSymmetric(_) | TokenError::AlgUnsupported(_) => {
-                "algorithm_not_allowed"
+            TokenError::Malformed(_) | TokenError::NoAlg | TokenError::Crit => {
+                DenyReason::TokenMalformed
             }
-            TokenError::NoIssuer | TokenError::UntrustedIssuer(_) => "issuer_untrusted",
-            TokenError::NoKeyWithKid { .. } | TokenError::NoKeyForAlg { .. } => "key_not_found",
-            TokenError::BadSignature(_) => "bad_signature",
-            TokenError::NoAudience | TokenError::Audience { .. } => "audience_mismatch",
-            TokenError::NoExpiry | TokenError::Expired(_) => "token_expired",
-            TokenError::NotYetValid(_) | TokenError::IssuedInFuture(_) => "token_not_yet_valid",
-            TokenError::BadTime(_) | TokenError::NotAString(_) => "token_malformed",
-            TokenError::ClaimRule { .. } => "claim_rule_failed",
+            TokenError::AlgNone | TokenError::AlgSymmetric(_) | TokenError::AlgUnsupported(_) => {
+                DenyReason::AlgorithmNotAllowed
+            }
+            TokenError::NoIssuer | TokenError::UntrustedIssuer(_) => DenyReason::IssuerUntrusted,
+            TokenError::NoKeyWithKid { .. } | TokenError::NoKeyForAlg { .. } => {
+                DenyReason::KeyNotFound
+            }
+            TokenError::BadSignature(_) => DenyReason::BadSignature,
+            TokenError::SignatureCheckFailed { .. } => DenyReason::VerifierUnavailable,
+            TokenError::NoAudience | TokenError::Audience { .. } => DenyReason::AudienceMismatch,
+            TokenError::NoExpiry | TokenError::Expired(_) => DenyReason::TokenExpired,
+            TokenError::NotYetValid(_) | TokenError::IssuedInFuture(_) => {
+                DenyReason::TokenNotYetValid
+            }
+            TokenError::BadTime(_) | TokenError::NotAString(_) => DenyReason::TokenMalformed,
+            TokenError::ClaimRule { .. } => DenyReason::ClaimRuleFailed,
             TokenError::Identity(e) => e.reason(),
         }
     }
@@ -303,22 +323,37 @@ fn check_signature(
         }
         None => signature,
     };
+    // A key whose check failed on the host's side says nothing about the
+    // signature: if no key verifies it, that failure is the answer.
+    let mut host_failure = None;
     for key in candidates {
-        let ok = match &key.material {
-            KeyMaterial::Ed25519(public) => ed25519_dalek::Signature::from_slice(signature)
-                .is_ok_and(|sig| public.verify_strict(signing_input, &sig).is_ok()),
+        let checked = match &key.material {
+            KeyMaterial::Ed25519(public) => match ed25519_dalek::Signature::from_slice(signature) {
+                Ok(sig) if public.verify_strict(signing_input, &sig).is_ok() => Ok(()),
+                _ => Err(VerifyError::Invalid),
+            },
             KeyMaterial::Rsa(spki)
             | KeyMaterial::EcP256(spki)
             | KeyMaterial::EcP384(spki)
-            | KeyMaterial::EcP521(spki) => verifier
-                .verify(alg.hash(), spki, host_signature, signing_input)
-                .is_ok(),
+            | KeyMaterial::EcP521(spki) => {
+                verifier.verify(alg.hash(), spki, host_signature, signing_input)
+            }
         };
-        if ok {
-            return Ok(());
+        match checked {
+            Ok(()) => return Ok(()),
+            Err(VerifyError::Invalid) => {}
+            Err(e @ VerifyError::Host(_)) => {
+                host_failure.get_or_insert(e);
+            }
         }
     }
-    Err(TokenError::BadSignature(issuer.url.clone()))
+    Err(match host_failure {
+        Some(source) => TokenError::SignatureCheckFailed {
+            issuer: issuer.url.clone(),
+            source,
+        },
+        None => TokenError::BadSignature(issuer.url.clone()),
+    })
 }
 
 fn check_claims(

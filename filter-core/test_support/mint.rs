@@ -11,7 +11,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::pkcs8::DecodePrivateKey as _;
 use kubeplex_filter_core::config_pb as pb;
-use kubeplex_filter_core::signature::{Hash, SignatureVerifier};
+use kubeplex_filter_core::signature::{Hash, SignatureVerifier, VerifyError};
 use rsa::pkcs8::DecodePublicKey as _;
 use rsa::signature::{SignatureEncoding as _, Signer as _, Verifier as _};
 use serde_json::{Value, json};
@@ -201,36 +201,41 @@ pub fn config() -> pb::FilterConfig {
 pub struct RustCryptoVerifier;
 
 impl SignatureVerifier for RustCryptoVerifier {
-    fn verify(&self, hash: Hash, spki: &[u8], sig: &[u8], text: &[u8]) -> Result<(), String> {
-        if let Ok(public) = rsa::RsaPublicKey::from_public_key_der(spki) {
-            let sig = rsa::pkcs1v15::Signature::try_from(sig).map_err(|e| e.to_string())?;
-            let r = match hash {
-                Hash::Sha256 => {
-                    rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(public).verify(text, &sig)
-                }
-                Hash::Sha384 => {
-                    rsa::pkcs1v15::VerifyingKey::<sha2::Sha384>::new(public).verify(text, &sig)
-                }
-                Hash::Sha512 => {
-                    rsa::pkcs1v15::VerifyingKey::<sha2::Sha512>::new(public).verify(text, &sig)
-                }
-            };
-            return r.map_err(|e| e.to_string());
-        }
-        if let Ok(vk) = p256::ecdsa::VerifyingKey::from_public_key_der(spki) {
-            if hash != Hash::Sha256 {
-                return Err("P-256 with a non-SHA-256 hash".into());
-            }
-            let sig = p256::ecdsa::Signature::from_der(sig).map_err(|e| e.to_string())?;
-            return vk.verify(text, &sig).map_err(|e| e.to_string());
-        }
-        if let Ok(vk) = p384::ecdsa::VerifyingKey::from_public_key_der(spki) {
-            if hash != Hash::Sha384 {
-                return Err("P-384 with a non-SHA-384 hash".into());
-            }
-            let sig = p384::ecdsa::Signature::from_der(sig).map_err(|e| e.to_string())?;
-            return vk.verify(text, &sig).map_err(|e| e.to_string());
-        }
-        Err("unsupported key".into())
+    fn verify(&self, hash: Hash, spki: &[u8], sig: &[u8], text: &[u8]) -> Result<(), VerifyError> {
+        // like BoringSSL: whatever fails, the signature does not verify
+        rust_crypto_verify(hash, spki, sig, text).map_err(|_| VerifyError::Invalid)
     }
+}
+
+fn rust_crypto_verify(hash: Hash, spki: &[u8], sig: &[u8], text: &[u8]) -> Result<(), String> {
+    if let Ok(public) = rsa::RsaPublicKey::from_public_key_der(spki) {
+        let sig = rsa::pkcs1v15::Signature::try_from(sig).map_err(|e| e.to_string())?;
+        let r = match hash {
+            Hash::Sha256 => {
+                rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(public).verify(text, &sig)
+            }
+            Hash::Sha384 => {
+                rsa::pkcs1v15::VerifyingKey::<sha2::Sha384>::new(public).verify(text, &sig)
+            }
+            Hash::Sha512 => {
+                rsa::pkcs1v15::VerifyingKey::<sha2::Sha512>::new(public).verify(text, &sig)
+            }
+        };
+        return r.map_err(|e| e.to_string());
+    }
+    if let Ok(vk) = p256::ecdsa::VerifyingKey::from_public_key_der(spki) {
+        if hash != Hash::Sha256 {
+            return Err("P-256 with a non-SHA-256 hash".into());
+        }
+        let sig = p256::ecdsa::Signature::from_der(sig).map_err(|e| e.to_string())?;
+        return vk.verify(text, &sig).map_err(|e| e.to_string());
+    }
+    if let Ok(vk) = p384::ecdsa::VerifyingKey::from_public_key_der(spki) {
+        if hash != Hash::Sha384 {
+            return Err("P-384 with a non-SHA-384 hash".into());
+        }
+        let sig = p384::ecdsa::Signature::from_der(sig).map_err(|e| e.to_string())?;
+        return vk.verify(text, &sig).map_err(|e| e.to_string());
+    }
+    Err("unsupported key".into())
 }

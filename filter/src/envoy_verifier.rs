@@ -2,7 +2,7 @@
 //! (BoringSSL) through its `verify_signature` foreign function, whose
 //! arguments and result are protobuf messages.
 
-use kubeplex_filter_core::signature::{Hash, SignatureVerifier};
+use kubeplex_filter_core::signature::{Hash, SignatureVerifier, VerifyError};
 use prost::Message;
 
 /// [`SignatureVerifier`] by the host.
@@ -15,7 +15,7 @@ impl SignatureVerifier for EnvoyVerifier {
         spki_der: &[u8],
         signature: &[u8],
         text: &[u8],
-    ) -> Result<(), String> {
+    ) -> Result<(), VerifyError> {
         let args = VerifySignatureArguments {
             hash_function: hash.envoy_name().to_string(),
             public_key: spki_der.to_vec(),
@@ -24,14 +24,16 @@ impl SignatureVerifier for EnvoyVerifier {
         }
         .encode_to_vec();
         let reply = proxy_wasm::hostcalls::call_foreign_function("verify_signature", Some(&args))
-            .map_err(|s| format!("verify_signature failed: {s:?}"))?
+            .map_err(|s| VerifyError::Host(format!("verify_signature failed: {s:?}")))?
+            // an empty result message (false, no error) comes back as None
             .unwrap_or_default();
-        let result = VerifySignatureResult::decode(reply.as_slice())
-            .map_err(|e| format!("verify_signature returned garbage: {e}"))?;
+        let result = VerifySignatureResult::decode(reply.as_slice()).map_err(|e| {
+            VerifyError::Host(format!("verify_signature returned no result message: {e}"))
+        })?;
         if result.result {
             Ok(())
         } else {
-            Err(result.error)
+            Err(VerifyError::Invalid)
         }
     }
 }

@@ -9,13 +9,15 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use kubeplex_filter_core::audit::AuditRecord;
+use kubeplex_filter_core::audit::{self, AuditRecord};
 use kubeplex_filter_core::config::Config;
-use kubeplex_filter_core::decision::{self, Decision, Outcome, RequestView};
+use kubeplex_filter_core::decision::{self, Decision, Forward, Outcome, RequestView};
 use kubeplex_filter_core::key_refresh::{self, KeyRefresh, RefreshLimiter};
+use kubeplex_filter_core::reason::DenyReason;
 use kubeplex_filter_core::route;
-use kubeplex_filter_core::status;
+use kubeplex_filter_core::status::{self, Status};
 use kubeplex_filter_core::stream_registry::OpenStream;
+use kubeplex_filter_core::token::TokenError;
 use kubeplex_filter_core::token_cache::TokenCache;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
@@ -54,26 +56,84 @@ impl Request {
 
     /// Before the first config: fail closed, and still leave a record.
     fn refuse_without_config(&self) -> Action {
-        let status = status::Status::new(
+        let status = Status::new(
             status::Reason::ServiceUnavailable,
             "the kubeplex gateway has no configuration yet",
         );
         let headers = self.get_http_request_headers_bytes();
         let view = RequestView::from_headers(&headers);
-        let mut audit = AuditRecord::new(
-            view.request_id.clone().unwrap_or_default(),
-            view.user_agent.clone().unwrap_or_default(),
-            view.method.clone(),
-            view.path.clone(),
-        );
-        audit.reason = "no_config";
-        audit.message = status.message.clone();
+        let audit = AuditRecord {
+            message: status.message.clone(),
+            ..AuditRecord::new(
+                view.request_id.clone().unwrap_or_default(),
+                view.user_agent.clone().unwrap_or_default(),
+                view.method.clone(),
+                view.path.clone(),
+                audit::Decision::Deny(DenyReason::NoConfig),
+            )
+        };
         telemetry::record(&audit, "");
         self.send_http_response(
             status.code(),
             vec![("content-type", "application/json")],
             Some(status.to_json().as_bytes()),
         );
+        Action::Pause
+    }
+
+    /// The request as `decide` reads it. Bytes, not the SDK's String API:
+    /// it panics (and takes the VM down) on a header value that is not
+    /// UTF-8. Envoy knows the TLS server name only with a tls_inspector
+    /// on the listener; it is read (a host call) only when it can matter.
+    fn view<'h>(&self, config: &Config, headers: &'h [(String, Vec<u8>)]) -> RequestView<'h> {
+        let mut view = RequestView::from_headers(headers);
+        if route::wants_server_name(config, &view.path) {
+            view.server_name = self
+                .get_property(vec!["connection", "requested_server_name"])
+                .map(|b| Cow::Owned(String::from_utf8_lossy(&b).into_owned()));
+        }
+        view
+    }
+
+    /// Forward with the decision's header changes, and remember the
+    /// request as an open stream until it ends.
+    fn forward(&self, forward: Forward, audit: AuditRecord<'_>) -> Action {
+        // One host call per changed header: replacing the whole map
+        // in one call (set_http_request_headers) measured ~3 k
+        // instructions more per request (Envoy re-adds every header).
+        for name in forward.remove {
+            self.set_http_request_header(name, None);
+        }
+        for (name, value) in &forward.set {
+            self.set_http_request_header(name, Some(value));
+        }
+        for (name, value) in &forward.add {
+            self.add_http_request_header(name, value);
+        }
+        if let (Some(token), Some(info)) = (audit.token, audit.info) {
+            let stream = OpenStream {
+                cluster: audit.cluster,
+                token,
+                info,
+            };
+            STREAMS.with(|s| s.borrow_mut().insert(self.id, stream));
+        }
+        Action::Continue
+    }
+
+    /// Answer with the Status, its message also in a `Warning` header
+    /// (kubectl prints warnings even where it hides the body).
+    fn refuse(&self, status: &Status) -> Action {
+        let body = status.to_json();
+        let warning = status.warning();
+        let mut headers = vec![
+            ("content-type", "application/json"),
+            ("warning", warning.as_str()),
+        ];
+        if status.code() == 401 {
+            headers.push(("www-authenticate", "Bearer realm=\"kubeplex\""));
+        }
+        self.send_http_response(status.code(), headers, Some(body.as_bytes()));
         Action::Pause
     }
 
@@ -137,21 +197,12 @@ impl HttpContext for Request {
         let Some(config) = self.config.clone() else {
             return self.refuse_without_config();
         };
-        // Bytes, not the SDK's String API: it panics (and takes the VM
-        // down) on a header value that is not UTF-8.
         let headers = self.get_http_request_headers_bytes();
         let now = match CLOCK.get() {
             0 => unix_seconds(self.get_current_time()),
             ticked => ticked,
         };
-        let mut view = RequestView::from_headers(&headers);
-        // Envoy knows the TLS server name only with a tls_inspector on the
-        // listener.
-        if route::wants_server_name(&config, &view.path) {
-            view.server_name = self
-                .get_property(vec!["connection", "requested_server_name"])
-                .map(|b| Cow::Owned(String::from_utf8_lossy(&b).into_owned()));
-        }
+        let view = self.view(&config, &headers);
         let decision = decision::decide(
             &config,
             &mut self.cache.borrow_mut(),
@@ -164,52 +215,36 @@ impl HttpContext for Request {
             outcome,
             audit,
             refresh_keys,
+            host_failure,
         } = decision;
         if let Some(refresh) = &refresh_keys {
             self.refresh_keys(refresh);
         }
-
+        if let Some(e) = &host_failure {
+            log_host_failure(&audit, e);
+        }
         match outcome {
-            Outcome::Allow(forward) => {
-                // One host call per changed header: replacing the whole map
-                // in one call (set_http_request_headers) measured ~3 k
-                // instructions more per request (Envoy re-adds every header).
-                for name in forward.remove {
-                    self.set_http_request_header(name, None);
-                }
-                for (name, value) in &forward.set {
-                    self.set_http_request_header(name, Some(value));
-                }
-                for (name, value) in &forward.add {
-                    self.add_http_request_header(name, value);
-                }
-                if let (Some(token), Some(info)) = (audit.token, audit.info) {
-                    let stream = OpenStream {
-                        cluster: audit.cluster,
-                        token,
-                        info,
-                    };
-                    STREAMS.with(|s| s.borrow_mut().insert(self.id, stream));
-                }
-                Action::Continue
-            }
-            Outcome::Deny(status) => {
-                let body = status.to_json();
-                let warning = status.warning();
-                let mut headers = vec![
-                    ("content-type", "application/json"),
-                    ("warning", warning.as_str()),
-                ];
-                if status.code() == 401 {
-                    headers.push(("www-authenticate", "Bearer realm=\"kubeplex\""));
-                }
-                self.send_http_response(status.code(), headers, Some(body.as_bytes()));
-                Action::Pause
-            }
+            Outcome::Allow(forward) => self.forward(forward, audit),
+            Outcome::Deny(status) => self.refuse(&status),
         }
     }
 
     fn on_log(&mut self) {
         self.forget_stream();
     }
+}
+
+/// A failure of the host (not of the request, which got a 503): the
+/// operator must see it, with its cause.
+fn log_host_failure(audit: &AuditRecord<'_>, e: &TokenError) {
+    let cause = std::error::Error::source(e)
+        .map(|s| format!(": {s}"))
+        .unwrap_or_default();
+    log(
+        LogLevel::Error,
+        &format!(
+            "kubeplex: request {:?} ({} {:?}): {e}{cause}",
+            audit.request_id, audit.method, audit.path
+        ),
+    );
 }

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 
 use proxy_wasm::types::MetricType;
 
-use kubeplex_filter_core::audit::AuditRecord;
+use kubeplex_filter_core::audit::{AuditRecord, Decision};
 
 /// The filter-state key (Envoy prefixes `wasm.`).
 pub const AUDIT_PROPERTY: &str = "kubeplex_audit";
@@ -47,8 +47,8 @@ fn sanitize(value: &str) -> String {
     value.replace(';', "_")
 }
 
-/// Metric ids by cluster, then (decision, reason): a hit allocates nothing.
-type MetricIds = HashMap<String, HashMap<(&'static str, &'static str), u32>>;
+/// Metric ids by cluster, then decision: a hit allocates nothing.
+type MetricIds = HashMap<String, HashMap<Decision, u32>>;
 
 thread_local! {
     // Metric ids are per VM and defining the same name again would leak
@@ -62,13 +62,13 @@ pub fn record(audit: &AuditRecord<'_>, config_version: &str) {
     let record = audit.to_fragment(config_version);
     let _ = proxy_wasm::hostcalls::set_property(vec![AUDIT_PROPERTY], Some(record.as_bytes()));
 
-    let key = (audit.decision.as_str(), audit.reason);
+    let key = audit.decision;
     let id = METRICS.with(|m| {
         let mut m = m.borrow_mut();
         if let Some(&id) = m.get(audit.cluster.as_str()).and_then(|c| c.get(&key)) {
             return Some(id);
         }
-        let name = metric_name(key.0, key.1, &audit.cluster);
+        let name = metric_name(key.as_str(), key.reason(), &audit.cluster);
         let id = proxy_wasm::hostcalls::define_metric(MetricType::Counter, &name).ok()?;
         m.entry(audit.cluster.clone()).or_default().insert(key, id);
         Some(id)

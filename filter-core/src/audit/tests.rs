@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::identity::Identity;
+use crate::reason::DenyReason;
 use crate::request_info::parse;
 
 /// The fragment inside the control plane's access-log format, as Envoy
@@ -43,9 +44,7 @@ fn allowed_record_has_every_field() {
             )
             .unwrap(),
         ),
-        decision: Decision::Allow,
-        reason: "ok",
-        ..AuditRecord::new("rid-1", "kubectl/v1.32.0", "GET", path)
+        ..AuditRecord::new("rid-1", "kubectl/v1.32.0", "GET", path, Decision::Allow)
     };
     let fragment = record.to_fragment("v7");
     assert!(fragment.ends_with(','), "{fragment}");
@@ -68,9 +67,8 @@ fn allowed_record_has_every_field() {
 #[test]
 fn unauthenticated_record_is_mostly_empty() {
     let record = AuditRecord {
-        reason: "no_token",
         message: "no bearer token".into(),
-        ..AuditRecord::new("", "", "GET", "/")
+        ..AuditRecord::new("", "", "GET", "/", Decision::Deny(DenyReason::NoToken))
     };
     let v = parse_line(&record.to_fragment("v1"));
     assert_eq!(v["decision"], "deny");
@@ -100,7 +98,7 @@ fn hostile_client_strings_stay_inside_their_values() {
         let record = AuditRecord {
             message: format!("context {s:?} not found"),
             cluster: s.to_string(),
-            ..AuditRecord::new(s, s, s, s)
+            ..AuditRecord::new(s, s, s, s, Decision::Deny(DenyReason::UnknownContext))
         };
         let fragment = record.to_fragment(s);
         assert!(
@@ -157,7 +155,7 @@ fn groups_are_an_array_of_escaped_strings() {
     };
     let record = AuditRecord {
         token: Some(Rc::new(token)),
-        ..AuditRecord::new("r", "ua", "GET", "/")
+        ..AuditRecord::new("r", "ua", "GET", "/", Decision::Allow)
     };
     let v = parse_line(&record.to_fragment("v"));
     assert_eq!(v["groups"], json!(["a\"b", "c\\d", "e"]));
@@ -168,9 +166,7 @@ fn groups_are_an_array_of_escaped_strings() {
 #[test]
 fn an_ended_stream_gets_two_more_members() {
     let record = AuditRecord {
-        decision: Decision::Allow,
-        reason: "ok",
-        ..AuditRecord::new("r", "ua", "GET", "/api/v1/pods?watch=1")
+        ..AuditRecord::new("r", "ua", "GET", "/api/v1/pods?watch=1", Decision::Allow)
     };
     let fragment = record.to_fragment("v1") + &stream_ended_members("revoked", "v\"2");
     let v = parse_line(&fragment);

@@ -5,13 +5,13 @@ use serde_json::json;
 use super::*;
 use crate::config_pb as pb;
 use crate::mint::{self, NOW, RustCryptoVerifier, Signer, mint};
-use crate::signature::Hash;
+use crate::signature::{Hash, VerifyError};
 
 /// Counts host signature checks, to prove the cache skips them.
 struct Counting(Cell<u32>);
 
 impl SignatureVerifier for Counting {
-    fn verify(&self, h: Hash, k: &[u8], s: &[u8], t: &[u8]) -> Result<(), String> {
+    fn verify(&self, h: Hash, k: &[u8], s: &[u8], t: &[u8]) -> Result<(), VerifyError> {
         self.0.set(self.0.get() + 1);
         RustCryptoVerifier.verify(h, k, s, t)
     }
@@ -115,7 +115,7 @@ fn missing_or_non_bearer_token_is_401() {
             s.message,
             "no bearer token: kubeplex requires \"Authorization: Bearer <token>\""
         );
-        assert_eq!(d.audit.reason, "no_token");
+        assert_eq!(d.audit.reason(), "no_token");
         assert_eq!(d.audit.request_id, "rid-42");
     }
 }
@@ -177,7 +177,7 @@ fn allow_sets_impersonation_and_strips_the_prefix() {
 
     let a = &d.audit;
     assert_eq!(a.decision.as_str(), "allow");
-    assert_eq!(a.reason, "ok");
+    assert_eq!(a.reason(), "ok");
     assert_eq!(a.cluster, "dev-a");
     let info = a.info.as_ref().unwrap();
     assert_eq!(
@@ -229,7 +229,7 @@ fn cached_token_still_expires() {
     let s = denied(&d);
     assert_eq!(s.code(), 401);
     assert_eq!(s.message, "token expired at 2026-11-23T13:00:00Z");
-    assert_eq!(d.audit.reason, "token_expired");
+    assert_eq!(d.audit.reason(), "token_expired");
 }
 
 #[test]
@@ -251,7 +251,7 @@ fn revocation_is_checked_after_the_cache() {
         s.message,
         "token \"revoked-jti\" has been revoked: laptop stolen"
     );
-    assert_eq!(d.audit.reason, "revoked");
+    assert_eq!(d.audit.reason(), "revoked");
     assert_eq!(
         h.verifier.0.get(),
         1,
@@ -290,7 +290,7 @@ fn client_impersonation_is_refused_after_authentication() {
         s.message,
         "impersonation headers are not allowed through the gateway (Impersonate-User)"
     );
-    assert_eq!(d.audit.reason, "impersonation_refused");
+    assert_eq!(d.audit.reason(), "impersonation_refused");
     assert_eq!(d.audit.token.as_ref().unwrap().identity.user, "alice");
     let d = h.run(
         "GET",
@@ -319,7 +319,7 @@ fn reserved_request_headers_are_refused() {
         );
         let s = denied(&d);
         assert_eq!(s.code(), 400, "{header}");
-        assert_eq!(d.audit.reason, "reserved_header", "{header}");
+        assert_eq!(d.audit.reason(), "reserved_header", "{header}");
         assert!(
             s.message.contains("is reserved for the gateway"),
             "{}",
@@ -362,7 +362,7 @@ fn a_credential_in_the_query_is_refused_and_never_recorded() {
         let d = h.run("GET", &path, auth, &[]);
         let s = denied(&d);
         assert_eq!(s.code(), 400, "{path}");
-        assert_eq!(d.audit.reason, "token_in_query");
+        assert_eq!(d.audit.reason(), "token_in_query");
         assert!(d.audit.path.contains("=REDACTED"), "{}", d.audit.path);
         let fragment = d.audit.to_fragment("v1");
         assert!(!fragment.contains(signature), "{fragment}");
@@ -380,7 +380,7 @@ fn token_errors_are_401_with_their_message() {
         s.message,
         "token is malformed: expected three dot-separated parts"
     );
-    assert_eq!(d.audit.reason, "token_malformed");
+    assert_eq!(d.audit.reason(), "token_malformed");
     assert!(d.audit.token.is_none());
     assert!(s.to_json().contains("\"reason\":\"Unauthorized\""));
 }
@@ -396,7 +396,7 @@ fn cluster_selection_errors() {
     );
     assert_eq!(s.details.name, "nope");
     assert_eq!(s.details.kind, "context");
-    assert_eq!(d.audit.reason, "unknown_context");
+    assert_eq!(d.audit.reason(), "unknown_context");
     assert_eq!(
         d.audit.cluster, "",
         "unknown names never become metric labels"
@@ -404,7 +404,7 @@ fn cluster_selection_errors() {
 
     let d = h.run("GET", "/api/v1/pods", Some(&alice()), &[]);
     assert_eq!(denied(&d).code(), 404);
-    assert_eq!(d.audit.reason, "no_context");
+    assert_eq!(d.audit.reason(), "no_context");
 
     let mut claims = mint::claims();
     claims["ctx"] = json!("dev-a");
@@ -481,7 +481,7 @@ fn policy_denials_read_like_kubernetes() {
         (s.details.name.as_str(), s.details.kind.as_str()),
         ("db", "secrets")
     );
-    assert_eq!(d.audit.reason, "policy_denied");
+    assert_eq!(d.audit.reason(), "policy_denied");
     assert_eq!(d.audit.info.as_ref().unwrap().resource, "secrets");
 
     let d = h.run(
@@ -503,7 +503,7 @@ fn policy_denials_read_like_kubernetes() {
     );
     let s = denied(&d);
     assert_eq!(s.message, "User \"alice\" cannot access cluster \"prod\"");
-    assert_eq!(d.audit.reason, "cluster_denied");
+    assert_eq!(d.audit.reason(), "cluster_denied");
 }
 
 #[test]
@@ -614,7 +614,7 @@ fn request_view_reads_bytes_and_survives_non_utf8() {
         &RequestView::from_headers(&bad_token),
     );
     assert_eq!(denied(&d).code(), 401);
-    assert_eq!(d.audit.reason, "token_malformed");
+    assert_eq!(d.audit.reason(), "token_malformed");
 }
 
 #[test]
@@ -655,7 +655,7 @@ fn unknown_kid_of_a_remote_issuer_asks_for_fresh_keys() {
     let d = h.run("GET", "/clusters/dev-a/api", Some(&t), &[]);
     let s = denied(&d);
     assert_eq!(s.code(), 401);
-    assert_eq!(d.audit.reason, "key_not_found");
+    assert_eq!(d.audit.reason(), "key_not_found");
     assert!(
         s.message
             .starts_with("no key with kid \"rotated-2026\" for issuer \"https://issuer.example\""),
@@ -686,7 +686,7 @@ fn static_issuers_and_other_failures_never_ask_for_keys() {
         mint(Signer::Rsa, Some("rotated-2026"), &mint::claims())
     );
     let d = h.run("GET", "/clusters/dev-a/api", Some(&t), &[]);
-    assert_eq!(d.audit.reason, "key_not_found");
+    assert_eq!(d.audit.reason(), "key_not_found");
     assert!(!denied(&d).message.contains("refreshing"));
     assert_eq!(d.refresh_keys, None);
 
@@ -698,14 +698,14 @@ fn static_issuers_and_other_failures_never_ask_for_keys() {
         mint(Signer::RsaOther, Some("rsa"), &mint::claims())
     );
     let d = h.run("GET", "/clusters/dev-a/api", Some(&forged), &[]);
-    assert_eq!(d.audit.reason, "bad_signature");
+    assert_eq!(d.audit.reason(), "bad_signature");
     assert_eq!(d.refresh_keys, None);
     let wrong_alg = format!(
         "Bearer {}",
         mint(Signer::P256, Some("rsa"), &mint::claims())
     );
     let d = h.run("GET", "/clusters/dev-a/api", Some(&wrong_alg), &[]);
-    assert_eq!(d.audit.reason, "key_not_found");
+    assert_eq!(d.audit.reason(), "key_not_found");
     assert_eq!(d.refresh_keys, None);
     // and an allowed request never asks
     let d = h.run("GET", "/clusters/dev-a/api", Some(&alice()), &[]);
@@ -749,7 +749,7 @@ fn paths_the_cluster_would_read_differently_are_400() {
         assert_eq!(s.reason.as_str(), "BadRequest");
         assert!(s.message.contains(problem), "{path}: {}", s.message);
         assert!(s.message.contains(&format!("{path:?}")), "{}", s.message);
-        assert_eq!(d.audit.reason, "ambiguous_path");
+        assert_eq!(d.audit.reason(), "ambiguous_path");
         assert_eq!(d.audit.cluster, "dev-a");
     }
     // the same encodings in the query are the apiserver's business
@@ -800,7 +800,7 @@ fn ctx_claim_routing_checks_the_whole_path() {
     allowed(&h.run("GET", "/api/v1/namespaces/ns/pods", Some(&t), &[]));
     let d = h.run("GET", "/api/v1/namespaces/ns%2F..%2Fx/pods", Some(&t), &[]);
     assert_eq!(denied(&d).code(), 400);
-    assert_eq!(d.audit.reason, "ambiguous_path");
+    assert_eq!(d.audit.reason(), "ambiguous_path");
 }
 
 #[test]
@@ -824,5 +824,63 @@ fn the_tls_server_name_picks_the_cluster_without_a_prefix() {
     // without it, as before: no context
     view.server_name = None;
     let d = decide(&config, &mut cache, &RustCryptoVerifier, NOW, &view);
-    assert_eq!(d.audit.reason, "no_context");
+    assert_eq!(d.audit.reason(), "no_context");
+}
+
+/// Envoy's `verify_signature` call itself fails.
+struct BrokenHost(Cell<u32>);
+
+impl SignatureVerifier for BrokenHost {
+    fn verify(&self, _: Hash, _: &[u8], _: &[u8], _: &[u8]) -> Result<(), VerifyError> {
+        self.0.set(self.0.get() + 1);
+        Err(VerifyError::Host(
+            "verify_signature failed: InternalFailure".into(),
+        ))
+    }
+}
+
+#[test]
+fn a_failing_signature_check_is_a_503_not_a_bad_signature() {
+    let config = Config::compile(&mint::config()).unwrap();
+    let mut cache = TokenCache::new(16);
+    let host = BrokenHost(Cell::new(0));
+    let headers = vec![
+        (":method".to_string(), "GET".to_string()),
+        (":path".to_string(), "/clusters/dev-a/api".to_string()),
+        ("authorization".to_string(), alice()),
+    ];
+    let view = RequestView::from_headers(&headers);
+    for attempt in 1..=2 {
+        let d = decide(&config, &mut cache, &host, NOW, &view);
+        let s = denied(&d);
+        assert_eq!(s.code(), 503);
+        assert_eq!(s.reason, Reason::ServiceUnavailable);
+        assert_eq!(
+            s.message,
+            "the gateway could not check the token's signature (issuer \"https://issuer.example\"): \
+             its signature verifier failed; retry in a few seconds"
+        );
+        assert_eq!(d.audit.reason(), "verifier_unavailable");
+        assert_eq!(d.audit.message, s.message);
+        // for the glue's error log, with the host's own words
+        let failure = d.host_failure.as_ref().expect("a host failure to log");
+        assert_eq!(
+            std::error::Error::source(failure).map(|e| e.to_string()),
+            Some("the signature check failed: verify_signature failed: InternalFailure".into())
+        );
+        assert_eq!(d.refresh_keys, None);
+        // nothing was cached: the next request asks the host again
+        assert_eq!(host.0.get(), attempt);
+        assert!(cache.is_empty());
+    }
+    // an invalid signature is still the token's fault: 401, nothing to log
+    let mut h = Harness::new(mint::config());
+    let forged = format!(
+        "Bearer {}",
+        mint(Signer::RsaOther, Some("rsa"), &mint::claims())
+    );
+    let d = h.run("GET", "/clusters/dev-a/api", Some(&forged), &[]);
+    assert_eq!(denied(&d).code(), 401);
+    assert_eq!(d.audit.reason(), "bad_signature");
+    assert_eq!(d.host_failure, None);
 }

@@ -128,7 +128,7 @@ proptest! {
         let d = decide(&config, &mut cache, &RustCryptoVerifier, NOW, &view);
         let Outcome::Allow(forward) = &d.outcome else {
             // refused: nothing is sent
-            prop_assert!(matches!(d.audit.reason, "identity_invalid" | "reserved_identity" | "token_malformed"), "{}", d.audit.reason);
+            prop_assert!(matches!(d.audit.reason(), "identity_invalid" | "reserved_identity" | "token_malformed"), "{}", d.audit.reason());
             return Ok(());
         };
         let judged = &d.audit.token.as_ref().expect("an allowed request has a token").identity;

@@ -3,6 +3,7 @@ use serde_json::json;
 use super::*;
 use crate::config::Config;
 use crate::mint::{self, NOW, RustCryptoVerifier, Signer, mint, mint_with};
+use crate::signature::Hash;
 
 fn config() -> Config {
     Config::compile(&mint::config()).unwrap()
@@ -462,4 +463,98 @@ fn signature_is_checked_before_claims_are_judged() {
         &with(|c| c["exp"] = json!(NOW - 1000)),
     );
     assert!(matches!(check(&t), Err(TokenError::BadSignature(_))));
+}
+
+/// A host whose signature check fails (the call itself, not the
+/// signature); `Some(key)` fails only for that key, so one key can fail
+/// while another verifies.
+struct FailingHost(Option<Vec<u8>>);
+
+impl SignatureVerifier for FailingHost {
+    fn verify(&self, h: Hash, k: &[u8], s: &[u8], t: &[u8]) -> Result<(), VerifyError> {
+        match &self.0 {
+            Some(failing) if failing != k => RustCryptoVerifier.verify(h, k, s, t),
+            _ => Err(VerifyError::Host(
+                "verify_signature failed: InternalFailure".into(),
+            )),
+        }
+    }
+}
+
+#[test]
+fn a_failing_host_check_is_not_a_bad_signature() {
+    let t = mint(Signer::Rsa, Some("rsa"), &mint::claims());
+    let err = verify(&config(), &t, NOW, &FailingHost(None)).unwrap_err();
+    assert_eq!(
+        err,
+        TokenError::SignatureCheckFailed {
+            issuer: mint::ISSUER.into(),
+            source: VerifyError::Host("verify_signature failed: InternalFailure".into()),
+        }
+    );
+    assert_eq!(err.reason(), "verifier_unavailable");
+    assert_eq!(
+        err.to_string(),
+        "the gateway could not check the token's signature (issuer \"https://issuer.example\"): \
+         its signature verifier failed; retry in a few seconds"
+    );
+    assert_eq!(
+        std::error::Error::source(&err).map(|s| s.to_string()),
+        Some("the signature check failed: verify_signature failed: InternalFailure".into())
+    );
+    // the signature checked in Rust (EdDSA) never involves the host
+    verify(
+        &config(),
+        &mint(Signer::Ed25519, Some("ed"), &mint::claims()),
+        NOW,
+        &FailingHost(None),
+    )
+    .unwrap();
+}
+
+#[test]
+fn without_a_kid_another_key_may_still_verify_past_a_host_failure() {
+    let p256 = mint(Signer::P256, None, &mint::claims());
+    // the RSA key is not tried for ES256; the P-256 one verifies
+    verify(&config(), &p256, NOW, &FailingHost(Some(mint::spki("rsa")))).unwrap();
+
+    // two RSA keys, the host fails on the first: the second verifies
+    let mut pb = mint::config();
+    let other = mint::spki("rsa-other");
+    pb.issuers[0].keys.insert(
+        0,
+        mint::key("", kubeplex_proto::filter::v1::KeyType::Rsa, other.clone()),
+    );
+    let c = Config::compile(&pb).unwrap();
+    let fails_first = FailingHost(Some(other));
+    verify(
+        &c,
+        &mint(Signer::Rsa, None, &mint::claims()),
+        NOW,
+        &fails_first,
+    )
+    .unwrap();
+
+    // a signature the other key does not verify either: the host failure
+    // is the answer (the failing key might have verified it), not a bad
+    // signature
+    let t = mint(Signer::Rsa, None, &mint::claims());
+    let parts: Vec<&str> = t.split('.').collect();
+    let forged_claims = with(|c| c["sub"] = json!("mallory")).to_string();
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        mint::b64(forged_claims.as_bytes()),
+        parts[2]
+    );
+    let err = verify(&c, &forged, NOW, &fails_first).unwrap_err();
+    assert!(
+        matches!(err, TokenError::SignatureCheckFailed { .. }),
+        "{err:?}"
+    );
+    // while with a healthy host it is one
+    assert_eq!(
+        verify(&c, &forged, NOW, &RustCryptoVerifier).unwrap_err(),
+        TokenError::BadSignature(mint::ISSUER.into())
+    );
 }
