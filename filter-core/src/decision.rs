@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use std::rc::Rc;
 
 use crate::audit::{AuditRecord, Decision as AuditDecision};
+use crate::clusters_api;
 use crate::config::Config;
 use crate::key_refresh::KeyRefresh;
 use crate::path_encoding;
@@ -115,6 +116,9 @@ pub enum Outcome {
     Allow(Forward),
     /// Answer the request with this Status.
     Deny(Status),
+    /// Answer the request with this JSON (the gateway's own API: the
+    /// request reaches no cluster).
+    Respond(String),
 }
 
 /// The outcome, its audit record, and what else the glue must do: ask
@@ -216,16 +220,20 @@ fn run(
     now: i64,
     request: &RequestView<'_>,
     found: &mut Found,
-) -> Result<Forward, Denial> {
+) -> Result<Outcome, Denial> {
     let token = found
         .token
         .insert(authenticate(config, cache, verifier, now, request)?);
     admit(config, request, token)?;
+    // The gateway's own API (who am I, which clusters): no cluster involved.
+    if clusters_api::is_clusters_request(&request.method, &request.path) {
+        return Ok(Outcome::Respond(clusters_api::answer(config, token)));
+    }
     let route = select_cluster(config, request, token)?;
     found.cluster = route.context.to_string();
     let info = found.info.insert(read_request(request, &route)?);
     authorize(config, token, &route, info)?;
-    Ok(forward(config, token, &route, now))
+    Ok(Outcome::Allow(forward(config, token, &route, now)))
 }
 
 /// Who is asking: the bearer token, verified (the cache first). A token in
@@ -399,15 +407,10 @@ fn authorize(
 fn record<'r>(
     request: &RequestView<'r>,
     found: Found,
-    result: Result<Forward, Denial>,
+    result: Result<Outcome, Denial>,
 ) -> Decision<'r> {
     let (decision, message, outcome, cause) = match result {
-        Ok(forward) => (
-            AuditDecision::Allow,
-            String::new(),
-            Outcome::Allow(forward),
-            None,
-        ),
+        Ok(outcome) => (AuditDecision::Allow, String::new(), outcome, None),
         Err(denial) => (
             AuditDecision::Deny(denial.reason),
             denial.status.message.clone(),

@@ -14,7 +14,7 @@
 //! `signature`, `time`, `path_encoding`, `status`, `key_refresh`
 //! (leaves); `alg`; `issuer`; `identity`; `request_info`; `policy`;
 //! `config`; `token`; `token_cache`, `query_credentials`, `route`, `audit`,
-//! `stream_registry`; `decision` (all of them).
+//! `stream_registry`, `clusters_api`; `decision` (all of them).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -23,6 +23,7 @@ pub use kubeplex_proto::filter::v1 as config_pb;
 
 pub mod alg;
 pub mod audit;
+pub mod clusters_api;
 pub mod config;
 pub mod decision;
 pub mod identity;

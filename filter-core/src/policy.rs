@@ -219,6 +219,9 @@ impl Rule {
 pub struct Policy {
     /// Rules per role index.
     roles: Vec<Vec<Rule>>,
+    /// The rules as pushed, per role index (what `/.kubeplex/v1/clusters`
+    /// shows the caller).
+    sources: Vec<Vec<pb::Rule>>,
     by_user: HashMap<String, Vec<usize>>,
     by_group: HashMap<String, Vec<usize>>,
     restrict_non_resource_urls: bool,
@@ -275,6 +278,7 @@ impl Policy {
         }
         Ok(Policy {
             roles,
+            sources: pb.roles.iter().map(|role| role.rules.clone()).collect(),
             by_user,
             by_group,
             restrict_non_resource_urls: pb.restrict_non_resource_urls,
@@ -318,6 +322,22 @@ impl Policy {
         } else {
             Verdict::NoClusterAccess
         }
+    }
+}
+
+impl Policy {
+    /// The rules of `who`'s roles that name `cluster`, as pushed, each
+    /// once; empty = `who` cannot reach `cluster`.
+    pub fn rules_for(&self, who: &Identity, cluster: &str) -> Vec<&pb::Rule> {
+        let mut roles: Vec<usize> = self.role_indices(who).collect();
+        roles.sort_unstable();
+        roles.dedup();
+        roles
+            .into_iter()
+            .flat_map(|i| self.roles[i].iter().zip(&self.sources[i]))
+            .filter(|(rule, _)| rule.matches_cluster(cluster))
+            .map(|(_, source)| source)
+            .collect()
     }
 }
 

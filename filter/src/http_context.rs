@@ -121,6 +121,17 @@ impl Request {
         Action::Continue
     }
 
+    /// Answer from the gateway itself (its own API; no cluster is asked).
+    /// Not cached: the answer is the caller's.
+    fn respond(&self, json: &str) -> Action {
+        let headers = vec![
+            ("content-type", "application/json"),
+            ("cache-control", "no-store"),
+        ];
+        self.send_http_response(200, headers, Some(json.as_bytes()));
+        Action::Pause
+    }
+
     /// Answer with the Status, its message also in a `Warning` header
     /// (kubectl prints warnings even where it hides the body).
     fn refuse(&self, status: &Status) -> Action {
@@ -225,6 +236,7 @@ impl HttpContext for Request {
         }
         match outcome {
             Outcome::Allow(forward) => self.forward(forward, audit),
+            Outcome::Respond(json) => self.respond(&json),
             Outcome::Deny(status) => self.refuse(&status),
         }
     }

@@ -34,6 +34,12 @@ pub mod routing {
     pub const CONTEXT_HEADER: &str = "x-kubeplex-context";
     /// The path prefix that selects a cluster: `/clusters/<context>/<api path>`.
     pub const CLUSTER_PATH_PREFIX: &str = "/clusters/";
+    /// `kubeplex login`'s settings (issuer, client ID, scopes): the one
+    /// path the gateway answers without a token (Envoy itself answers it).
+    pub const LOGIN_SETTINGS_PATH: &str = "/.well-known/kubeplex";
+    /// The clusters the caller may reach and what they may do there,
+    /// answered by the filter from the caller's token and the policy.
+    pub const CLUSTERS_API_PATH: &str = "/.kubeplex/v1/clusters";
 }
 
 /// The filter's audit record as Envoy logs it.

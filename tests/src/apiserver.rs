@@ -49,14 +49,14 @@ mod request_info;
 mod resources;
 mod reviews;
 mod selectors;
-mod service_accounts;
+pub(crate) mod service_accounts;
 mod status;
 mod store;
 mod streaming;
 mod subresources;
 mod table;
 mod timestamps;
-mod tls;
+pub(crate) mod tls;
 mod watch;
 mod well_known;
 

@@ -8,5 +8,6 @@
 
 pub mod apiserver;
 pub mod bench;
+pub mod idp;
 pub mod kubectl;
 pub mod pki;

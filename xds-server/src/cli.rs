@@ -2,10 +2,13 @@
 
 pub mod admin_client;
 pub mod check;
+pub mod clusters;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod kubeconfig;
+pub mod login;
 pub mod serve;
+pub mod session;
 pub mod token;
 pub mod up;
 

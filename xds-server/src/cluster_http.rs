@@ -198,11 +198,41 @@ pub async fn post_json(url: &str, body: &[u8], creds: &Credentials) -> Result<Re
     request("POST", url, "application/json", Some(body), creds).await
 }
 
+/// `POST url` with a form body (`application/x-www-form-urlencoded`, as
+/// OAuth token endpoints take) over verified TLS.
+pub async fn post_form(url: &str, form: &str, creds: &Credentials) -> Result<Reply, HttpError> {
+    request_with(
+        "POST",
+        url,
+        "application/json",
+        Some((form.as_bytes(), "application/x-www-form-urlencoded")),
+        creds,
+    )
+    .await
+}
+
 async fn request(
     method: &'static str,
     url: &str,
     accept: &str,
     body: Option<&[u8]>,
+    creds: &Credentials,
+) -> Result<Reply, HttpError> {
+    request_with(
+        method,
+        url,
+        accept,
+        body.map(|b| (b, "application/json")),
+        creds,
+    )
+    .await
+}
+
+async fn request_with(
+    method: &'static str,
+    url: &str,
+    accept: &str,
+    body: Option<(&[u8], &str)>,
     creds: &Credentials,
 ) -> Result<Reply, HttpError> {
     let uri: hyper::Uri = url.parse().map_err(|source| HttpError::BadUrl {
@@ -219,15 +249,15 @@ async fn request(
         .method(method)
         .uri(uri)
         .header("accept", accept);
-    if body.is_some() {
-        request = request.header("content-type", "application/json");
+    if let Some((_, content_type)) = body {
+        request = request.header("content-type", content_type);
     }
     if let Some(token) = &creds.bearer_token {
         request = request.header("authorization", format!("Bearer {token}"));
     }
     let request = request
         .body(Full::new(bytes::Bytes::copy_from_slice(
-            body.unwrap_or_default(),
+            body.map(|(bytes, _)| bytes).unwrap_or_default(),
         )))
         .map_err(HttpError::Request)?;
     send(&client, request, method, url).await

@@ -18,6 +18,7 @@ pub mod issuers;
 pub mod key_fetch;
 pub mod local_files;
 pub mod local_setup;
+pub mod login;
 pub mod preflight;
 pub mod reachable;
 pub mod sensitive;

@@ -37,8 +37,30 @@ enum Command {
     Kubeconfig(cli::kubeconfig::KubeconfigArgs),
     /// Revoke a token ID through the control plane's admin API.
     Revoke(cli::admin_client::RevokeArgs),
-    /// Show the control plane's status: inputs, contexts, what each Envoy accepted.
+    /// Show who you are at the gateway, your token, your cluster and what you may do there
+    /// (--admin-addr: the control plane's status instead).
     Status(cli::admin_client::StatusArgs),
+    /// Sign in to a gateway with its identity provider and add its clusters to your kubeconfig.
+    Login(cli::login::LoginArgs),
+    /// Forget your tokens for a gateway (and revoke the refresh token where the provider can).
+    Logout(cli::login::LogoutArgs),
+    /// List the clusters you may reach, or pick one.
+    #[command(subcommand)]
+    Clusters(cli::clusters::ClustersCommand),
+    /// Run kubectl on the current cluster (all arguments go to kubectl).
+    #[command(
+        visible_alias = "k",
+        disable_help_flag = true,
+        after_help = "Examples:\n  kubeplex kubectl get pods\n  kubeplex k apply -f app.yaml"
+    )]
+    Kubectl {
+        /// kubectl's arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
+    /// Print a token for kubectl (an exec credential plugin; kubeconfigs written by login run it).
+    #[command(hide = true)]
+    Credential(cli::login::CredentialArgs),
 }
 
 /// Defaults shared by several commands.
@@ -56,7 +78,15 @@ fn main() -> ExitCode {
         Command::Token(cmd) => cli::token::run(cmd),
         Command::Kubeconfig(args) => cli::kubeconfig::run(args),
         Command::Revoke(args) => block_on(cli::admin_client::revoke(args)),
-        Command::Status(args) => block_on(cli::admin_client::status(args)),
+        Command::Status(args) => match args.control_plane_addr() {
+            Some(addr) => block_on(cli::admin_client::status(addr)),
+            None => block_on(cli::clusters::user_status(args.session)),
+        },
+        Command::Login(args) => block_on(cli::login::login(args)),
+        Command::Logout(args) => block_on(cli::login::logout(args)),
+        Command::Clusters(cmd) => block_on(cli::clusters::run(cmd)),
+        Command::Kubectl { args } => return exit_code(cli::clusters::kubectl(args)),
+        Command::Credential(args) => block_on(cli::login::credential(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -66,6 +96,14 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A command that sets its own exit code (kubectl's).
+fn exit_code(result: anyhow::Result<ExitCode>) -> ExitCode {
+    result.unwrap_or_else(|error| {
+        eprintln!("error: {error:#}");
+        ExitCode::FAILURE
+    })
 }
 
 /// Run a command on a fresh runtime.

@@ -189,7 +189,14 @@ pub fn translate(inputs: &Inputs<'_>, options: &Options) -> Resources {
             clusters.push(Resource::new(c.name.clone(), &c));
         }
     }
-    let routes = route::route_configuration(inputs.clusters, options);
+    let gateway = inputs.gateway;
+    let login = gateway.login.as_ref().map(|login| {
+        crate::login::settings::LoginSettings::from_config(
+            login,
+            gateway.listener.context_server_name_suffix.as_deref(),
+        )
+    });
+    let routes = route::route_configuration(inputs.clusters, login.as_ref(), options);
     let filter =
         filter_config::extension_config(&filter_config::filter_config(inputs), &options.wasm);
     Resources {

@@ -80,6 +80,7 @@ fn denied<'a>(d: &'a Decision<'_>) -> &'a Status {
     match &d.outcome {
         Outcome::Deny(s) => s,
         Outcome::Allow(f) => panic!("expected a denial, got {f:?}"),
+        Outcome::Respond(json) => panic!("expected a denial, got an answer: {json}"),
     }
 }
 
@@ -87,6 +88,7 @@ fn allowed<'a>(d: &'a Decision<'_>) -> &'a Forward {
     match &d.outcome {
         Outcome::Allow(f) => f,
         Outcome::Deny(s) => panic!("expected allow, got {}", s.to_json()),
+        Outcome::Respond(json) => panic!("expected allow, got an answer: {json}"),
     }
 }
 

@@ -20,11 +20,11 @@ use super::store::{Store, StoreError};
 
 mod authenticator;
 mod claims;
-mod jwt;
+pub(crate) mod jwt;
 mod keys;
 pub(crate) mod token_request;
 
-pub(crate) use keys::Jwk;
+pub(crate) use keys::{IssuerKey, Jwk};
 
 /// The algorithm of an issuer's signing keys.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -1,4 +1,4 @@
-//! `kubeplex revoke` and `kubeplex status`: clients of the admin API.
+//! `kubeplex revoke` and `kubeplex status --admin-addr`: clients of the admin API.
 
 use std::net::SocketAddr;
 
@@ -21,10 +21,35 @@ pub struct RevokeArgs {
     pub admin_addr: SocketAddr,
 }
 
+/// `kubeplex status`: yours (as a user of a gateway), or with
+/// `--admin-addr` / `--control-plane` the control plane's.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  # You: user, groups, token expiry, current cluster, what the gateway policy allows there
+  kubeplex status
+
+  # The control plane (an administrator on its host): inputs, contexts, keys, Envoys
+  kubeplex status --admin-addr 127.0.0.1:18001")]
 pub struct StatusArgs {
-    #[arg(long, default_value = DEFAULT_ADMIN_ADDR, value_parser = parse_addr)]
-    pub admin_addr: SocketAddr,
+    /// Show the control plane's status from its admin API at this address.
+    #[arg(long, value_parser = parse_addr)]
+    pub admin_addr: Option<SocketAddr>,
+    /// Show the control plane's status from the default admin address (127.0.0.1:18001).
+    #[arg(long, conflicts_with = "admin_addr")]
+    pub control_plane: bool,
+    #[command(flatten)]
+    pub session: super::session::SessionArgs,
+}
+
+impl StatusArgs {
+    /// The admin address when the control plane's status is asked for.
+    pub fn control_plane_addr(&self) -> Option<SocketAddr> {
+        match (self.admin_addr, self.control_plane) {
+            (Some(addr), _) => Some(addr),
+            (None, true) => DEFAULT_ADMIN_ADDR.parse().ok(),
+            (None, false) => None,
+        }
+    }
 }
 
 /// Why a request to the admin API failed.
@@ -79,9 +104,8 @@ pub async fn revoke(args: RevokeArgs) -> Result<(), AdminClientError> {
     Ok(())
 }
 
-pub async fn status(args: StatusArgs) -> Result<(), AdminClientError> {
-    let (code, body) =
-        kubeplex::envoy::http_get(&format!("http://{}/status", args.admin_addr)).await?;
+pub async fn status(admin_addr: SocketAddr) -> Result<(), AdminClientError> {
+    let (code, body) = kubeplex::envoy::http_get(&format!("http://{admin_addr}/status")).await?;
     if code != 200 {
         return Err(AdminClientError::Status { code, body });
     }

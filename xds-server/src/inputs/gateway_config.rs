@@ -12,6 +12,7 @@ use super::problems::Problems;
 use crate::sensitive::Sensitive;
 
 mod issuer;
+mod login;
 mod read;
 
 #[cfg(test)]
@@ -146,6 +147,22 @@ pub struct AuditConfig {
     pub stdout: bool,
 }
 
+/// How users sign in (`kubeplex login`): published unauthenticated at
+/// `/.well-known/kubeplex`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginConfig {
+    /// One of the trusted issuers' URLs (not a cluster's).
+    pub issuer: String,
+    /// The OAuth client users sign in with (a public client: no secret);
+    /// one of that issuer's audiences, since it is the ID token's `aud`.
+    pub client_id: String,
+    /// Scopes to ask for; default `openid offline_access`.
+    pub scopes: Vec<String>,
+    /// The issuer's `certificateAuthorityFile`, so the CLI trusts the
+    /// identity provider as the gateway does.
+    pub issuer_ca_pem: Option<String>,
+}
+
 /// A loaded gateway config with every referenced file already read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewayConfig {
@@ -163,6 +180,8 @@ pub struct GatewayConfig {
     pub clock_skew_seconds: u32,
     /// Verified tokens cached per worker, default 4096.
     pub token_cache_size: u32,
+    /// How users sign in; None = no `kubeplex login` for this gateway.
+    pub login: Option<LoginConfig>,
     /// Every file this config read (certificates, keys, JWKS files), so the
     /// control plane can watch them too.
     pub referenced_files: Vec<PathBuf>,

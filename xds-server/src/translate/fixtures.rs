@@ -61,6 +61,7 @@ pub fn gateway() -> GatewayConfig {
             context_server_name_suffix: None,
         },
         issuers: vec![],
+        login: None,
         revocation_file: None,
         policy_file: None,
         audit: AuditConfig {

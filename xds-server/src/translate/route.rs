@@ -31,15 +31,22 @@ use envoy_types::pb::envoy::r#type::matcher::v3::{
 
 use super::{Options, names, seconds};
 use crate::inputs::kubeconfig::ClusterTarget;
+use crate::login::settings::LoginSettings;
+use kubeplex_proto::routing::LOGIN_SETTINGS_PATH;
 
 /// Values Kubernetes' `strconv.ParseBool` reads as true.
 const TRUE_VALUES: &str = "^(1|t|T|TRUE|true|True)$";
 /// Legacy watch paths: `/api/v1/watch/...`, `/apis/<g>/<v>/watch/...`.
 const WATCH_PATH: &str = "^/(api|apis/[^/]+)/[^/]+/watch(/.*)?$";
 
-/// The one route configuration.
-pub fn route_configuration(targets: &[ClusterTarget], options: &Options) -> RouteConfiguration {
-    let mut routes = Vec::new();
+/// The one route configuration; `login` adds the unauthenticated
+/// `/.well-known/kubeplex` answer.
+pub fn route_configuration(
+    targets: &[ClusterTarget],
+    login: Option<&LoginSettings>,
+    options: &Options,
+) -> RouteConfiguration {
+    let mut routes: Vec<Route> = login.map(login_settings_route).into_iter().collect();
     for target in targets {
         routes.extend(context_routes(target, options));
     }
@@ -184,6 +191,56 @@ fn cluster_credential(target: &ClusterTarget) -> Vec<HeaderValueOption> {
         .collect()
 }
 
+/// `GET /.well-known/kubeplex` (exactly that path): Envoy answers it with
+/// the login settings, and the kubeplex filter does not run for it (the
+/// route disables it), so it needs no token. Nothing else is reachable
+/// without one: the filter is disabled on this route only, which matches
+/// one exact path and method and never reaches a cluster.
+fn login_settings_route(settings: &LoginSettings) -> Route {
+    let body = serde_json::to_string(settings).expect("login settings serialize");
+    let disabled = envoy_types::pb::envoy::config::route::v3::FilterConfig {
+        disabled: true,
+        ..Default::default()
+    };
+    Route {
+        name: "login-settings".into(),
+        r#match: Some(RouteMatch {
+            path_specifier: Some(PathSpecifier::Path(LOGIN_SETTINGS_PATH.into())),
+            headers: vec![HeaderMatcher {
+                name: ":method".into(),
+                header_match_specifier: Some(HeaderMatchSpecifier::StringMatch(exact("GET"))),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        action: Some(Action::DirectResponse(DirectResponseAction {
+            status: 200,
+            body: Some(DataSource {
+                specifier: Some(data_source::Specifier::InlineString(body)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })),
+        typed_per_filter_config: [(names::FILTER.to_string(), super::pack(&disabled))]
+            .into_iter()
+            .collect(),
+        response_headers_to_add: vec![json_content_type()],
+        ..Default::default()
+    }
+}
+
+fn json_content_type() -> HeaderValueOption {
+    HeaderValueOption {
+        header: Some(HeaderValue {
+            key: "content-type".into(),
+            value: "application/json".into(),
+            ..Default::default()
+        }),
+        append_action: HeaderAppendAction::OverwriteIfExistsOrAdd as i32,
+        ..Default::default()
+    }
+}
+
 /// Reached only if the filter did not pick a context: refuse, as a
 /// Kubernetes `Status`.
 fn no_context_route() -> Route {
@@ -210,15 +267,7 @@ fn no_context_route() -> Route {
             }),
             ..Default::default()
         })),
-        response_headers_to_add: vec![HeaderValueOption {
-            header: Some(HeaderValue {
-                key: "content-type".into(),
-                value: "application/json".into(),
-                ..Default::default()
-            }),
-            append_action: HeaderAppendAction::OverwriteIfExistsOrAdd as i32,
-            ..Default::default()
-        }],
+        response_headers_to_add: vec![json_content_type()],
         ..Default::default()
     }
 }

@@ -70,7 +70,7 @@ impl Files {
 }
 
 /// The top-level keys of a gateway config.
-const TOP_KEYS: [&str; 8] = [
+const TOP_KEYS: [&str; 9] = [
     "apiVersion",
     "kind",
     "listener",
@@ -79,6 +79,7 @@ const TOP_KEYS: [&str; 8] = [
     "policy",
     "audit",
     "tokens",
+    "login",
 ];
 
 /// The gateway config in `root` (its files relative to `dir`); None when
@@ -121,8 +122,12 @@ pub fn read(p: &mut Problems, root: &Node, dir: &Path) -> Option<GatewayConfig> 
         .map_or_else(AuditConfig::default, |node| audit(p, node, &files));
     let (clock_skew_seconds, token_cache_size) =
         top.get("tokens").map_or((30, 4096), |node| tokens(p, node));
+    let login = top
+        .get("login")
+        .and_then(|node| super::login::read(p, node, &issuers));
     Some(GatewayConfig {
         listener: listener?,
+        login,
         issuers,
         revocation_file,
         policy_file,

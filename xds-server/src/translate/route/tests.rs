@@ -1,6 +1,7 @@
 use super::*;
 use crate::sensitive::Sensitive;
 use crate::translate::fixtures::target;
+use prost::Message as _;
 
 fn action(r: &Route) -> &RouteAction {
     match r.action.as_ref().unwrap() {
@@ -20,6 +21,7 @@ fn cluster_of(r: &Route) -> &str {
 fn each_context_gets_upgrade_watch_follow_and_ordinary_routes_then_a_fail_closed_route() {
     let rc = route_configuration(
         &[target("a", "127.0.0.1", 1), target("b", "127.0.0.1", 2)],
+        None,
         &Options::default(),
     );
     let routes = &rc.virtual_hosts[0].routes;
@@ -51,7 +53,11 @@ fn each_context_gets_upgrade_watch_follow_and_ordinary_routes_then_a_fail_closed
 
 #[test]
 fn every_context_route_matches_the_filter_header_exactly() {
-    let rc = route_configuration(&[target("dev-a", "127.0.0.1", 1)], &Options::default());
+    let rc = route_configuration(
+        &[target("dev-a", "127.0.0.1", 1)],
+        None,
+        &Options::default(),
+    );
     for r in &rc.virtual_hosts[0].routes[..5] {
         let m = r.r#match.as_ref().unwrap();
         let h = &m.headers[0];
@@ -66,7 +72,7 @@ fn every_context_route_matches_the_filter_header_exactly() {
 #[test]
 fn streams_have_no_route_timeout_and_ordinary_requests_do() {
     let options = Options::default();
-    let rc = route_configuration(&[target("a", "127.0.0.1", 1)], &options);
+    let rc = route_configuration(&[target("a", "127.0.0.1", 1)], None, &options);
     let routes = &rc.virtual_hosts[0].routes;
     for r in &routes[..4] {
         assert_eq!(action(r).timeout, Some(seconds(0)), "{}", r.name);
@@ -109,7 +115,7 @@ fn watch_and_follow_match_kubernetes_true_values() {
 fn upstream_bearer_token_replaces_whatever_came_in() {
     let mut t = target("a", "127.0.0.1", 1);
     t.bearer_token = Some(Sensitive("upstream-secret".into()));
-    let rc = route_configuration(&[t], &Options::default());
+    let rc = route_configuration(&[t], None, &Options::default());
     for r in &rc.virtual_hosts[0].routes[..5] {
         let h = &r.request_headers_to_add[0];
         assert_eq!(h.header.as_ref().unwrap().key, "authorization");
@@ -125,7 +131,7 @@ fn upstream_bearer_token_replaces_whatever_came_in() {
 fn server_path_prefix_is_prepended_and_host_rewritten() {
     let mut t = target("rancher", "rancher.example.com", 443);
     t.server.path = "/k8s/clusters/c-abc".into();
-    let rc = route_configuration(&[t], &Options::default());
+    let rc = route_configuration(&[t], None, &Options::default());
     let a = action(&rc.virtual_hosts[0].routes[4]);
     assert_eq!(a.prefix_rewrite, "/k8s/clusters/c-abc/");
     assert_eq!(
@@ -134,12 +140,67 @@ fn server_path_prefix_is_prepended_and_host_rewritten() {
             "rancher.example.com".into()
         ))
     );
-    let rc = route_configuration(&[target("x", "::1", 6443)], &Options::default());
+    let rc = route_configuration(&[target("x", "::1", 6443)], None, &Options::default());
     let a = action(&rc.virtual_hosts[0].routes[4]);
     assert_eq!(
         a.host_rewrite_specifier,
         Some(HostRewriteSpecifier::HostRewriteLiteral(
             "[::1]:6443".into()
         ))
+    );
+}
+
+#[test]
+fn login_settings_are_answered_by_envoy_on_one_exact_path_without_the_filter() {
+    let settings = LoginSettings {
+        issuer: "https://idp.example.com".into(),
+        client_id: "kubeplex".into(),
+        scopes: vec!["openid".into(), "offline_access".into()],
+        issuer_certificate_authority: None,
+        context_server_name_suffix: None,
+    };
+    let rc = route_configuration(
+        &[target("a", "127.0.0.1", 1)],
+        Some(&settings),
+        &Options::default(),
+    );
+    let routes = &rc.virtual_hosts[0].routes;
+    let login = &routes[0];
+    let m = login.r#match.as_ref().unwrap();
+    assert_eq!(
+        m.path_specifier,
+        Some(PathSpecifier::Path("/.well-known/kubeplex".into()))
+    );
+    assert_eq!(m.headers[0].name, ":method");
+    let Some(Action::DirectResponse(answer)) = &login.action else {
+        panic!("not a direct response: {:?}", login.action)
+    };
+    assert_eq!(answer.status, 200);
+    let Some(DataSource {
+        specifier: Some(data_source::Specifier::InlineString(body)),
+        ..
+    }) = &answer.body
+    else {
+        panic!("no inline body")
+    };
+    let published: LoginSettings = serde_json::from_str(body).unwrap();
+    assert_eq!(published, settings);
+    // The filter is off on this route, and on no other.
+    let off = &login.typed_per_filter_config[crate::translate::names::FILTER];
+    let off = envoy_types::pb::envoy::config::route::v3::FilterConfig::decode(off.value.as_slice())
+        .unwrap();
+    assert!(off.disabled);
+    assert!(
+        routes[1..]
+            .iter()
+            .all(|r| r.typed_per_filter_config.is_empty())
+    );
+    // Without a login section there is no such route.
+    let rc = route_configuration(&[target("a", "127.0.0.1", 1)], None, &Options::default());
+    assert!(
+        rc.virtual_hosts[0]
+            .routes
+            .iter()
+            .all(|r| r.name != "login-settings")
     );
 }

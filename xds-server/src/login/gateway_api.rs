@@ -1,0 +1,91 @@
+//! The gateway's two user endpoints: its login settings
+//! (`/.well-known/kubeplex`, no token) and the caller's cluster list
+//! (`/.kubeplex/v1/clusters`, with the user's token).
+
+use kubeplex_filter_core::clusters_api::ClusterList;
+use kubeplex_proto::routing::{CLUSTERS_API_PATH, LOGIN_SETTINGS_PATH};
+
+use super::settings::LoginSettings;
+use super::{LoginError, shorten};
+use crate::cluster_http::{self, Credentials};
+
+/// The gateway's base URL without a trailing slash; `https://` added when
+/// no scheme is given.
+pub fn normalize_gateway(url: &str) -> String {
+    let url = url.trim().trim_end_matches('/');
+    if url.contains("://") {
+        url.to_string()
+    } else {
+        format!("https://{url}")
+    }
+}
+
+/// `GET /.well-known/kubeplex`.
+pub async fn login_settings(
+    gateway: &str,
+    gateway_ca: Option<&str>,
+) -> Result<LoginSettings, LoginError> {
+    let url = format!("{gateway}{LOGIN_SETTINGS_PATH}");
+    let what = format!("the gateway's login settings ({url})");
+    let creds = Credentials::with_ca(gateway_ca.map(str::to_string));
+    let reply = cluster_http::get(&url, "application/json", &creds)
+        .await
+        .map_err(|source| LoginError::Http {
+            what: what.clone(),
+            source,
+        })?;
+    match reply.status {
+        200 => serde_json::from_slice(&reply.body).map_err(|e| LoginError::Answer {
+            what,
+            status: 200,
+            body: format!("not login settings ({e}): {}", shorten(&reply.body)),
+        }),
+        // No login section: the route does not exist, so the request went
+        // to the filter, which wants a token.
+        401 | 404 => Err(LoginError::NoLogin {
+            gateway: gateway.to_string(),
+        }),
+        status => Err(LoginError::Answer {
+            what,
+            status,
+            body: shorten(&reply.body),
+        }),
+    }
+}
+
+/// `GET /.kubeplex/v1/clusters` as the holder of `id_token`.
+pub async fn clusters(
+    gateway: &str,
+    gateway_ca: Option<&str>,
+    id_token: &str,
+) -> Result<ClusterList, LoginError> {
+    let url = format!("{gateway}{CLUSTERS_API_PATH}");
+    let what = format!("the clusters you may reach ({url})");
+    let creds = Credentials {
+        bearer_token: Some(id_token.to_string()),
+        ..Credentials::with_ca(gateway_ca.map(str::to_string))
+    };
+    let reply = cluster_http::get(&url, "application/json", &creds)
+        .await
+        .map_err(|source| LoginError::Http {
+            what: what.clone(),
+            source,
+        })?;
+    if reply.status != 200 {
+        // A refusal is a Kubernetes Status: its message says why.
+        let message = serde_json::from_slice::<serde_json::Value>(&reply.body)
+            .ok()
+            .and_then(|v| v["message"].as_str().map(str::to_string))
+            .unwrap_or_else(|| shorten(&reply.body));
+        return Err(LoginError::Answer {
+            what,
+            status: reply.status,
+            body: message,
+        });
+    }
+    serde_json::from_slice(&reply.body).map_err(|e| LoginError::Answer {
+        what,
+        status: 200,
+        body: format!("not a cluster list ({e}): {}", shorten(&reply.body)),
+    })
+}
