@@ -10,10 +10,12 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use kube::config::{AuthInfo, Cluster, Kubeconfig};
 use kubeplex_tests::apiserver::{ApiServer, ApiServerConfig, StoreError};
+use kubeplex_tests::idp::{IdpConfig, IdpError, ScriptedUser, TestIdp};
 use kubeplex_tests::pki::{Ca, CertKey};
 use serde_json::json;
 
 use crate::local_files::write_private;
+use crate::local_setup::LocalLogin;
 use crate::user_kubeconfig::{
     YamlError, config_v1, named_cluster, named_context, named_user, to_yaml,
 };
@@ -65,6 +67,59 @@ pub enum DemoError {
     /// The kubeconfig could not be written as YAML.
     #[error("the demo clusters' kubeconfig")]
     Yaml(#[source] YamlError),
+    /// The demo identity provider did not start (its port is taken?).
+    #[error("the demo identity provider on {addr}")]
+    IdentityProvider {
+        /// Where it was to listen.
+        addr: std::net::SocketAddr,
+        /// Why.
+        #[source]
+        source: IdpError,
+    },
+}
+
+/// The demo's OpenID Connect provider (kubeplex's test identity provider):
+/// one scripted user, signed in without a password, so `kubeplex login`
+/// can be tried against the demo.
+pub struct DemoIdentityProvider {
+    /// The running provider; dropping it stops it.
+    pub idp: TestIdp,
+    /// How the gateway config names it.
+    pub login: LocalLogin,
+}
+
+/// Start the provider on `addr` with `user` as its one user, and write its
+/// CA to `<dir>/idp-ca.pem` (a new CA each start: the gateway config names
+/// the file, whose change the control plane picks up).
+pub async fn start_identity_provider(
+    dir: &Path,
+    addr: std::net::SocketAddr,
+    user: ScriptedUser,
+) -> Result<DemoIdentityProvider, DemoError> {
+    let config = IdpConfig {
+        bind: addr,
+        ..IdpConfig::new(vec![user])
+    };
+    let idp = TestIdp::start(config)
+        .await
+        .map_err(|source| DemoError::IdentityProvider { addr, source })?;
+    std::fs::create_dir_all(dir).map_err(|source| DemoError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let ca_file = dir.join("idp-ca.pem");
+    crate::local_files::write_public(&ca_file, idp.ca_pem().as_bytes()).map_err(|source| {
+        DemoError::Write {
+            path: ca_file.clone(),
+            source,
+        }
+    })?;
+    let login = LocalLogin {
+        issuer: idp.issuer().to_string(),
+        ca_file,
+        client_id: idp.client_id().to_string(),
+    };
+    Ok(DemoIdentityProvider { idp, login })
 }
 
 /// Start the demo clusters and write their kubeconfig into `dir`.

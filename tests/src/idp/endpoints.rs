@@ -32,6 +32,7 @@ pub async fn serve(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
         ("GET", "/authorize") => authorize(shared, &query),
         ("POST", "/device/code") => device_authorization(shared, &body),
         ("POST", "/device") => device_decision(shared, &body),
+        ("GET", "/device") => device_page(shared, &query),
         ("POST", "/token") => token(shared, &body),
         ("POST", "/revoke") => {
             shared.counters.revocations.fetch_add(1, Ordering::SeqCst);
@@ -166,6 +167,39 @@ fn device_decision(
             "no pending device grant with this user_code",
         )
     }
+}
+
+/// What a person's browser sees at the verification URI: with the user
+/// code in the link (`verification_uri_complete`), the scripted user (the
+/// first) approves at once, as `/authorize` does.
+fn device_page(shared: &Shared, q: &std::collections::HashMap<String, String>) -> Response<Body> {
+    let Some(user_code) = q.get("user_code") else {
+        return text_page(
+            200,
+            "kubeplex test identity provider: open the link with the code (…/device?user_code=XXXX-XXXX).",
+        );
+    };
+    match shared.user(None) {
+        Some(user) if shared.grants().decide_device(user_code, Some(user.clone())) => text_page(
+            200,
+            &format!(
+                "Approved: signed in as {} ({}). Go back to the terminal.",
+                user.subject, user.email
+            ),
+        ),
+        _ => text_page(
+            404,
+            "No sign-in waits for this code (expired or already approved).",
+        ),
+    }
+}
+
+fn text_page(status: u16, text: &str) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "text/plain; charset=utf-8")
+        .body(Body::from(text.to_string()))
+        .expect("valid response")
 }
 
 fn token(shared: &Shared, body: &std::collections::HashMap<String, String>) -> Response<Body> {

@@ -41,6 +41,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         &args.listen.ip().to_string(),
         args.listen.port(),
         true,
+        None,
     )?;
     let mut local_for_user = local.clone();
     local_for_user.url = format!("https://127.0.0.1:{}", args.listen.port());

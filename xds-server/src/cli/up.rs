@@ -53,6 +53,10 @@ pub struct UpArgs {
     /// Groups of the generated token; repeat for several.
     #[arg(long = "group")]
     pub groups: Vec<String>,
+    /// Demo mode: where the demo identity provider (for `kubeplex login`)
+    /// listens; default 127.0.0.1 on the gateway's port + 1.
+    #[arg(long, value_parser = parse_addr)]
+    pub idp_addr: Option<SocketAddr>,
 }
 
 /// The built filter module: the flag/env, else the workspace's build output.
@@ -97,6 +101,9 @@ struct Inputs {
     local: Option<LocalGateway>,
     #[cfg(feature = "demo")]
     _demo_clusters: Option<kubeplex::demo::Demo>,
+    /// Demo mode: the identity provider `kubeplex login` signs in with.
+    #[cfg(feature = "demo")]
+    demo_login: Option<kubeplex::demo::DemoIdentityProvider>,
 }
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
@@ -131,6 +138,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     );
     if let Some(local) = &inputs.local {
         welcome_user(&args, &cp, local, &state_dir, admin_addr)?;
+        #[cfg(feature = "demo")]
+        if let Some(demo) = &inputs.demo_login {
+            print_login_path(&args, &gateway_url, local, demo);
+        }
     }
     let outcome = supervise(&mut envoy, running).await;
     let _ = envoy.child.start_kill();
@@ -142,8 +153,15 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 /// The kubeconfig and gateway config to serve: as given, else a generated
 /// gateway config, else (no kubeconfig) the demo clusters too.
 async fn inputs(args: &UpArgs, state_dir: &Path) -> anyhow::Result<Inputs> {
-    let generate =
-        || local_setup::generate(&state_dir.join("gateway"), "127.0.0.1", args.port, false);
+    let generate = |login: Option<&local_setup::LocalLogin>| {
+        local_setup::generate(
+            &state_dir.join("gateway"),
+            "127.0.0.1",
+            args.port,
+            false,
+            login,
+        )
+    };
     match (&args.kubeconfig, &args.config) {
         (Some(k), Some(c)) => Ok(Inputs {
             kubeconfig: k.clone(),
@@ -151,9 +169,11 @@ async fn inputs(args: &UpArgs, state_dir: &Path) -> anyhow::Result<Inputs> {
             local: None,
             #[cfg(feature = "demo")]
             _demo_clusters: None,
+            #[cfg(feature = "demo")]
+            demo_login: None,
         }),
         (Some(k), None) => {
-            let local = generate()?;
+            let local = generate(None)?;
             info!(config = %local.config.display(), "generated a gateway config (certificate, token issuer)");
             Ok(Inputs {
                 kubeconfig: k.clone(),
@@ -161,13 +181,17 @@ async fn inputs(args: &UpArgs, state_dir: &Path) -> anyhow::Result<Inputs> {
                 local: Some(local),
                 #[cfg(feature = "demo")]
                 _demo_clusters: None,
+                #[cfg(feature = "demo")]
+                demo_login: None,
             })
         }
         #[cfg(feature = "demo")]
         (None, _) => {
             use kubeplex::demo;
             let started = demo::start(&state_dir.join("demo")).await?;
-            let local = generate()?;
+            let demo_login = start_demo_login(args, state_dir).await?;
+            let local = generate(Some(&demo_login.login))?;
+            warn_if_no_login_section(&local.config);
             println!(
                 "DEMO MODE: no --kubeconfig given, so kubeplex runs in front of {} in-memory demo clusters \
                  (its own Kubernetes API test servers, not real Kubernetes): {}",
@@ -179,6 +203,7 @@ async fn inputs(args: &UpArgs, state_dir: &Path) -> anyhow::Result<Inputs> {
                 config: local.config.clone(),
                 local: Some(local),
                 _demo_clusters: Some(started),
+                demo_login: Some(demo_login),
             })
         }
         #[cfg(not(feature = "demo"))]
@@ -186,6 +211,52 @@ async fn inputs(args: &UpArgs, state_dir: &Path) -> anyhow::Result<Inputs> {
             "pass --kubeconfig: this kubeplex was built without the demo clusters (cargo feature `demo`)"
         ),
     }
+}
+
+/// The demo's identity provider, with `--user` (else `$USER`) as its one
+/// user, in the groups given by `--group` (else `developers`).
+#[cfg(feature = "demo")]
+async fn start_demo_login(
+    args: &UpArgs,
+    state_dir: &Path,
+) -> anyhow::Result<kubeplex::demo::DemoIdentityProvider> {
+    let addr = args.idp_addr.unwrap_or_else(|| {
+        SocketAddr::from(([127, 0, 0, 1], args.port.checked_add(1).unwrap_or(8444)))
+    });
+    let groups: Vec<&str> = if args.groups.is_empty() {
+        vec!["developers"]
+    } else {
+        args.groups.iter().map(String::as_str).collect()
+    };
+    let user = kubeplex_tests::idp::ScriptedUser::new(&user_name(args), &groups);
+    Ok(
+        kubeplex::demo::start_identity_provider(&state_dir.join("gateway"), addr, user)
+            .await
+            .context("pass --idp-addr 127.0.0.1:<free port>")?,
+    )
+}
+
+/// A gateway config generated by an older kubeplex has no `login`
+/// section: the demo's sign-in then needs a fresh one.
+#[cfg(feature = "demo")]
+fn warn_if_no_login_section(config: &Path) {
+    let has_login = std::fs::read_to_string(config)
+        .map(|text| text.lines().any(|l| l.starts_with("login:")))
+        .unwrap_or(true);
+    if !has_login {
+        tracing::warn!(
+            config = %config.display(),
+            "this generated gateway config predates `kubeplex login`: delete it to have it generated again with the demo identity provider"
+        );
+    }
+}
+
+/// `--user`, else `$USER`, else `kubeplex-user`.
+fn user_name(args: &UpArgs) -> String {
+    args.user
+        .clone()
+        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| "kubeplex-user".into())
 }
 
 /// Write the bootstrap, start Envoy and wait until it serves.
@@ -262,11 +333,7 @@ fn welcome_user(
         .iter()
         .flat_map(|i| i.kubeconfig.clusters.iter().map(|c| c.context.clone()))
         .collect();
-    let user = args
-        .user
-        .clone()
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "kubeplex-user".into());
+    let user = user_name(args);
     let (path, _) = local_setup::user_kubeconfig(
         local,
         state_dir,
@@ -329,6 +396,30 @@ fn print_welcome(
         local.issuer_key.display(),
         local_setup::LOCAL_ISSUER,
         local.config.display(),
+    );
+}
+
+/// How to try `kubeplex login` against the demo's identity provider.
+#[cfg(feature = "demo")]
+fn print_login_path(
+    args: &UpArgs,
+    gateway_url: &str,
+    local: &LocalGateway,
+    demo: &kubeplex::demo::DemoIdentityProvider,
+) {
+    let me = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "kubeplex".into());
+    println!(
+        "Or sign in the way users of your identity provider will: the demo identity provider at {} signs in {:?} \
+         without a password (browser here, else a link to open: --device):\n\n  \
+         export KUBECONFIG={}/login.kubeconfig\n  \
+         {me} login --gateway {gateway_url} --certificate-authority {}\n  \
+         {me} clusters list\n  {me} kubectl get configmaps\n",
+        demo.idp.issuer(),
+        user_name(args),
+        local.dir.parent().unwrap_or(&local.dir).display(),
+        local.ca.display(),
     );
 }
 

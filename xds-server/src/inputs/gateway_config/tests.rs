@@ -288,3 +288,79 @@ fn referenced_files_must_be_small_regular_files() {
         "{e}"
     );
 }
+
+/// A config whose `jwt` has an OIDC issuer (discovery, with a CA), a
+/// static one and a cluster issuer, then `login` as given.
+fn with_login(login: &str) -> Result<GatewayConfig, InputErrors> {
+    let gw = data().join("gateway");
+    let text = format!(
+        "apiVersion: kubeplex.io/v1alpha1\nkind: GatewayConfig\nlistener:\n  certificateFile: tls/gateway.pem\n  keyFile: tls/gateway-key.pem\n\
+         jwt:\n- issuer: {{url: 'https://idp.example.com', audiences: [kubeplex], discovery: true, certificateAuthorityFile: tls/clients-ca.pem}}\n\
+         - issuer: {{url: 'https://sa.example.com', audiences: [kubeplex], cluster: c}}\n{login}"
+    );
+    parse(&text, &gw.join("x.yaml"))
+}
+
+#[test]
+fn the_login_section_publishes_a_trusted_issuer_and_its_ca() {
+    let config =
+        with_login("login:\n  issuer: https://idp.example.com\n  clientID: kubeplex\n").unwrap();
+    let login = config.login.unwrap();
+    assert_eq!(login.client_id, "kubeplex");
+    assert_eq!(login.scopes, ["openid", "offline_access"]);
+    assert_eq!(
+        login.issuer_ca_pem.as_deref(),
+        Some(read("gateway/tls/clients-ca.pem").as_str())
+    );
+    let config = with_login(
+        "login:\n  issuer: https://idp.example.com\n  clientID: kubeplex\n  scopes: [openid, groups]\n",
+    )
+    .unwrap();
+    assert_eq!(config.login.unwrap().scopes, ["openid", "groups"]);
+    assert_eq!(with_login("").unwrap().login, None);
+}
+
+#[test]
+fn a_login_section_the_gateway_could_not_honour_is_rejected() {
+    let problems = |login: &str| -> Vec<String> {
+        with_login(login)
+            .unwrap_err()
+            .0
+            .iter()
+            .map(|e| format!("{}: {}", e.field.as_deref().unwrap_or_default(), e.reason))
+            .collect()
+    };
+    assert_eq!(
+        problems("login:\n  issuer: https://other.example.com\n  clientID: kubeplex\n"),
+        [
+            "login.issuer: `https://other.example.com` is not one of the issuers in jwt (the gateway must trust the tokens users sign in for)"
+        ]
+    );
+    assert_eq!(
+        problems("login:\n  issuer: https://idp.example.com\n  clientID: cli\n"),
+        [
+            "login.clientID: `cli` is not among the audiences of issuer `https://idp.example.com` (kubeplex): ID tokens carry the client ID as their aud, so the gateway would refuse them"
+        ]
+    );
+    assert_eq!(
+        problems("login:\n  issuer: https://sa.example.com\n  clientID: kubeplex\n"),
+        [
+            "login.issuer: a cluster's ServiceAccount issuer signs no one in: name an OpenID Connect provider"
+        ]
+    );
+    assert_eq!(
+        problems(
+            "login:\n  issuer: https://idp.example.com\n  clientID: kubeplex\n  scopes: [email, 'a b']\n"
+        ),
+        [
+            "login.scopes: must include openid (kubeplex uses the ID token)",
+            "login.scopes: \"a b\" is not a scope (one word each)"
+        ]
+    );
+    assert_eq!(
+        problems("login:\n  issuer: https://idp.example.com\n  clientID: kubeplex\n  secret: x\n")
+            .len(),
+        1,
+        "unknown fields are errors"
+    );
+}
