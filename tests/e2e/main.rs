@@ -8,6 +8,7 @@ mod adversarial;
 mod core;
 mod identity;
 mod kubectl_commands;
+mod login;
 mod rbac_audit;
 mod reload;
 mod security;

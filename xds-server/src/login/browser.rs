@@ -157,15 +157,28 @@ async fn wait_for_callback(listener: TcpListener) -> Result<HashMap<String, Stri
                         let found = found.clone();
                         async move { Ok::<_, std::convert::Infallible>(answer(req, &found)) }
                     });
+                    // One request per connection: the answer is complete
+                    // once the connection task ends.
                     let _ = hyper::server::conn::http1::Builder::new()
+                        .keep_alive(false)
                         .serve_connection(TokioIo::new(tcp), service)
                         .await;
                 });
             }
-            Some(query) = found_rx.recv() => return Ok(query),
+            Some(query) = found_rx.recv() => {
+                // Let the browser have its page before the listener goes.
+                let _ = tokio::time::timeout(CALLBACK_PAGE_GRACE, async {
+                    while connections.join_next().await.is_some() {}
+                })
+                .await;
+                return Ok(query);
+            }
         }
     }
 }
+
+/// How long the callback page may take to reach the browser.
+const CALLBACK_PAGE_GRACE: Duration = Duration::from_secs(2);
 
 fn answer(
     req: hyper::Request<Incoming>,

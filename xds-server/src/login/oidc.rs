@@ -313,16 +313,24 @@ fn oauth_refusal(what: &str, status: u16, body: &[u8]) -> LoginError {
     }
 }
 
-/// `application/x-www-form-urlencoded`.
+/// Kept as they are in a form or query value: RFC 3986's unreserved
+/// characters; everything else is percent-encoded.
+const FORM_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `application/x-www-form-urlencoded` (also a URL's query).
 pub fn encode_form(pairs: &[(&str, &str)]) -> String {
-    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+    use percent_encoding::utf8_percent_encode;
     pairs
         .iter()
         .map(|(k, v)| {
             format!(
                 "{}={}",
-                utf8_percent_encode(k, NON_ALPHANUMERIC),
-                utf8_percent_encode(v, NON_ALPHANUMERIC)
+                utf8_percent_encode(k, FORM_VALUE),
+                utf8_percent_encode(v, FORM_VALUE)
             )
         })
         .collect::<Vec<_>>()
