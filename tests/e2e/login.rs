@@ -572,3 +572,118 @@ async fn only_the_login_settings_are_served_without_a_token() {
         assert_eq!(status, 401, "{method} {path}: {body}");
     }
 }
+
+/// `kubeplex up` in demo mode; killed on drop.
+struct Demo {
+    child: Child,
+    state: tempfile::TempDir,
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_readme_login_path_works_against_the_demo() {
+    let state = tempfile::tempdir().unwrap();
+    let port = kubeplex_test_support::free_port().expect("a port for the gateway");
+    let idp_port = kubeplex_test_support::free_port().expect("a port for the identity provider");
+    let log = std::fs::File::create(state.path().join("up.log")).unwrap();
+    let child = Command::new(kubeplex_bin())
+        .arg("up")
+        .arg("--state-dir")
+        .arg(state.path())
+        .args(["--port", &port.to_string()])
+        .args(["--idp-addr", &format!("127.0.0.1:{idp_port}")])
+        .args(["--xds-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
+        .args(["--envoy-admin-addr", "127.0.0.1:0", "--concurrency", "1"])
+        .arg("--envoy")
+        .arg(envoy())
+        .arg("--filter-wasm")
+        .arg(filter_wasm())
+        .args(["--user", "alice"])
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("start kubeplex up");
+    let mut demo = Demo { child, state };
+    let issuer = format!("https://127.0.0.1:{idp_port}");
+    let up_log =
+        |demo: &Demo| std::fs::read_to_string(demo.state.path().join("up.log")).unwrap_or_default();
+    let admin = wait_for("the demo to be ready", Duration::from_secs(60), || {
+        if let Ok(Some(status)) = demo.child.try_wait() {
+            panic!("kubeplex up exited ({status}):\n{}", up_log(&demo));
+        }
+        let text = std::fs::read_to_string(demo.state.path().join("endpoints.json")).ok()?;
+        let endpoints: serde_json::Value = serde_json::from_str(&text).ok()?;
+        endpoints["admin"].as_str().map(str::to_string)
+    });
+    wait_for(
+        "the demo gateway to have the demo provider's keys",
+        Duration::from_secs(20),
+        || {
+            let status: serde_json::Value =
+                serde_json::from_str(&http_get(&format!("{admin}/status"))?).ok()?;
+            status["remote_keys"]
+                .as_array()?
+                .iter()
+                .any(|k| k["issuer"] == issuer.as_str() && k["keys"].as_u64() > Some(0))
+                .then_some(())
+        },
+    );
+    wait_for("the welcome to show the login path", Duration::from_secs(10), || {
+        up_log(&demo).contains("login --gateway").then_some(())
+    });
+
+    // What the README says: login (here with --device: no browser), open the link.
+    let user = User::new();
+    let gateway_ca = demo.state.path().join("gateway/gateway-ca.pem");
+    let args = [
+        "login",
+        "--gateway",
+        &format!("https://127.0.0.1:{port}"),
+        "--certificate-authority",
+        gateway_ca.to_str().unwrap(),
+        "--device",
+    ];
+    let running = user.spawn(&args);
+    let link = wait_for("the device link", Duration::from_secs(30), || {
+        running.stderr_text().lines().find_map(|l| {
+            l.trim()
+                .strip_prefix("(or open ")?
+                .strip_suffix(')')
+                .map(str::to_string)
+        })
+    });
+    let idp_ca = std::fs::read_to_string(demo.state.path().join("gateway/idp-ca.pem")).unwrap();
+    let (status, _, page) = https("GET", &link, &idp_ca, None);
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Approved: signed in as alice"), "{page}");
+    let login = running.finish(&args);
+    assert!(login.ok, "{}\n{}", login.stderr, up_log(&demo));
+    assert!(
+        login
+            .stderr
+            .contains("as alice@example.com (groups oidc:developers)"),
+        "{}",
+        login.stderr
+    );
+    assert_eq!(
+        user.ok(&["clusters", "list", "-o", "name"]),
+        "cluster/demo-a\ncluster/demo-b\n"
+    );
+    user.ok(&["clusters", "use", "demo-b"]);
+    let answer = user.kubeplex(&[
+        "kubectl",
+        "get",
+        "cm",
+        "welcome",
+        "-o",
+        "jsonpath={.data.cluster}",
+    ]);
+    assert_eq!(answer.stdout, "demo-b", "{}", answer.stderr);
+    drop(demo);
+}

@@ -16,7 +16,8 @@ pub async fn sign_in(
     client_id: &str,
     scopes: &[String],
 ) -> Result<TokenResponse, LoginError> {
-    let grant = provider.start_device(client_id, scopes).await?;
+    let (verifier, challenge) = super::browser::pkce_pair();
+    let grant = provider.start_device(client_id, scopes, &challenge).await?;
     eprintln!(
         "To sign in, open {} on any device and enter the code {}",
         grant.verification_uri, grant.user_code
@@ -35,7 +36,10 @@ pub async fn sign_in(
         if Instant::now() >= deadline {
             return Err(LoginError::TimedOut(expires));
         }
-        match provider.poll_device(client_id, &grant.device_code).await? {
+        match provider
+            .poll_device(client_id, &grant.device_code, &verifier)
+            .await?
+        {
             DevicePoll::Done(tokens) => return Ok(tokens),
             DevicePoll::Pending => {}
             DevicePoll::SlowDown => interval += SLOW_DOWN_STEP,

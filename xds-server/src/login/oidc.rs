@@ -168,11 +168,14 @@ impl Provider {
         self.token_request("the refresh", &form).await
     }
 
-    /// Start a device grant (RFC 8628 §3.1).
+    /// Start a device grant (RFC 8628 §3.1), bound to a PKCE challenge
+    /// (providers that do not know PKCE here ignore it; Keycloak can
+    /// require it).
     pub async fn start_device(
         &self,
         client_id: &str,
         scopes: &[String],
+        code_challenge: &str,
     ) -> Result<DeviceAuthorization, LoginError> {
         let Some(url) = &self.device_authorization_endpoint else {
             return Err(LoginError::Refused {
@@ -184,7 +187,12 @@ impl Provider {
                 ),
             });
         };
-        let form = encode_form(&[("client_id", client_id), ("scope", &scopes.join(" "))]);
+        let form = encode_form(&[
+            ("client_id", client_id),
+            ("scope", &scopes.join(" ")),
+            ("code_challenge", code_challenge),
+            ("code_challenge_method", "S256"),
+        ]);
         let what = "the device sign-in";
         let reply = cluster_http::post_form(url, &form, &self.tls)
             .await
@@ -203,11 +211,13 @@ impl Provider {
         &self,
         client_id: &str,
         device_code: &str,
+        code_verifier: &str,
     ) -> Result<DevicePoll, LoginError> {
         let form = encode_form(&[
             ("grant_type", DEVICE_GRANT_TYPE),
             ("client_id", client_id),
             ("device_code", device_code),
+            ("code_verifier", code_verifier),
         ]);
         match self.token_request("the device sign-in", &form).await {
             Ok(tokens) => Ok(DevicePoll::Done(tokens)),
