@@ -634,9 +634,11 @@ async fn the_readme_login_path_works_against_the_demo() {
                 .then_some(())
         },
     );
-    wait_for("the welcome to show the login path", Duration::from_secs(10), || {
-        up_log(&demo).contains("login --gateway").then_some(())
-    });
+    wait_for(
+        "the welcome to show the login path",
+        Duration::from_secs(10),
+        || up_log(&demo).contains("login --gateway").then_some(()),
+    );
 
     // What the README says: login (here with --device: no browser), open the link.
     let user = User::new();

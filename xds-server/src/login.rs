@@ -20,7 +20,6 @@ pub mod device;
 pub mod gateway_api;
 pub mod kubeconfig;
 pub mod oidc;
-pub mod settings;
 
 /// Why signing in, refreshing or asking the gateway failed. Messages are
 /// for the person at the terminal: they say what to do.

@@ -6,6 +6,7 @@ pub mod access_log;
 pub mod cluster;
 pub mod filter_config;
 pub mod listener;
+pub mod login_settings;
 pub mod route;
 pub mod server_names;
 
@@ -191,7 +192,7 @@ pub fn translate(inputs: &Inputs<'_>, options: &Options) -> Resources {
     }
     let gateway = inputs.gateway;
     let login = gateway.login.as_ref().map(|login| {
-        crate::login::settings::LoginSettings::from_config(
+        crate::translate::login_settings::LoginSettings::from_config(
             login,
             gateway.listener.context_server_name_suffix.as_deref(),
         )

@@ -7,8 +7,8 @@ use anyhow::Context as _;
 use kubeplex::login::cache::{Session, SessionKey};
 use kubeplex::login::credential::{self, Freshness};
 use kubeplex::login::oidc::{Provider, TokenResponse};
-use kubeplex::login::settings::LoginSettings;
 use kubeplex::login::{LoginError, browser, device, gateway_api, kubeconfig, unix_now};
+use kubeplex::translate::login_settings::LoginSettings;
 use kubeplex_filter_core::time::rfc3339;
 
 use super::session::{SessionArgs, sign_in_again};

@@ -60,6 +60,12 @@ fn the_gateway_config_example_loads() {
         Some("clusters.gateway.example.com")
     );
     assert_eq!(config.issuers.len(), 2);
+    let login = config.login.expect("the example has a login section");
+    assert_eq!(login.issuer, "https://login.example.com");
+    assert_eq!(
+        login.scopes,
+        ["openid", "offline_access", "email", "groups"]
+    );
     assert_eq!(config.clock_skew_seconds, 30);
     assert_eq!(config.token_cache_size, 4096);
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::LoginError;
-use super::settings::LoginSettings;
+use crate::translate::login_settings::LoginSettings;
 
 /// Which sign-in a cache entry is: tokens are per gateway and issuer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,9 +5,9 @@
 use kubeplex_filter_core::clusters_api::ClusterList;
 use kubeplex_proto::routing::{CLUSTERS_API_PATH, LOGIN_SETTINGS_PATH};
 
-use super::settings::LoginSettings;
 use super::{LoginError, shorten};
 use crate::cluster_http::{self, Credentials};
+use crate::translate::login_settings::LoginSettings;
 
 /// The gateway's base URL without a trailing slash; `https://` added when
 /// no scheme is given.

@@ -31,7 +31,7 @@ use envoy_types::pb::envoy::r#type::matcher::v3::{
 
 use super::{Options, names, seconds};
 use crate::inputs::kubeconfig::ClusterTarget;
-use crate::login::settings::LoginSettings;
+use crate::translate::login_settings::LoginSettings;
 use kubeplex_proto::routing::LOGIN_SETTINGS_PATH;
 
 /// Values Kubernetes' `strconv.ParseBool` reads as true.
