@@ -14,6 +14,7 @@
 
 mod envoy_pod;
 mod gateway_config;
+mod injected;
 mod render;
 mod schema;
 mod service_monitor;

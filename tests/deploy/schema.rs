@@ -5,8 +5,10 @@
 //! fails the decode, and a field that does not survive the round trip
 //! through the type is one the API does not have.
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -40,6 +42,34 @@ pub fn check(object: &Value) -> Vec<String> {
         _ => vec![format!(
             "{api_version} {kind}: not a kind this install may render"
         )],
+    }
+}
+
+/// What is wrong with a workload `kubeplex inject` may write (a kind that
+/// holds a pod template, or a `List` of them), as the API would decode it.
+pub fn check_workload(object: &Value) -> Vec<String> {
+    let api_version = object["apiVersion"].as_str().unwrap_or("");
+    let kind = object["kind"].as_str().unwrap_or("");
+    match (api_version, kind) {
+        ("v1", "Pod") => strict::<Pod>(object),
+        ("apps/v1", "Deployment") => strict::<Deployment>(object),
+        ("apps/v1", "StatefulSet") => strict::<StatefulSet>(object),
+        ("apps/v1", "DaemonSet") => strict::<DaemonSet>(object),
+        ("apps/v1", "ReplicaSet") => strict::<ReplicaSet>(object),
+        ("batch/v1", "Job") => strict::<Job>(object),
+        ("batch/v1", "CronJob") => strict::<CronJob>(object),
+        ("v1", "List") => object["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .flat_map(|(i, item)| {
+                check_workload(item)
+                    .into_iter()
+                    .map(move |p| format!("items[{i}]: {p}"))
+            })
+            .collect(),
+        _ => vec![format!("{api_version} {kind}: not a workload kind")],
     }
 }
 

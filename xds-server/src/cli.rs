@@ -5,6 +5,7 @@ pub mod check;
 pub mod clusters;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod inject;
 pub mod kubeconfig;
 pub mod login;
 pub mod serve;

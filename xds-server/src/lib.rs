@@ -13,6 +13,7 @@ pub mod demo;
 pub mod envoy;
 pub mod error_chain;
 pub mod file_watch;
+pub mod inject;
 pub mod inputs;
 pub mod issuers;
 pub mod key_fetch;

@@ -61,6 +61,12 @@ enum Command {
     /// Print a token for kubectl (an exec credential plugin; kubeconfigs written by login run it).
     #[command(hide = true)]
     Credential(cli::login::CredentialArgs),
+    /// Add the in-pod adapter (an Envoy sidecar that sends the pod's Kubernetes API
+    /// calls to the gateway as its ServiceAccount) to manifests: stdin → stdout.
+    Inject(cli::inject::InjectArgs),
+    /// The injected init container: the sidecar's per-pod certificate and the app's
+    /// substitute ServiceAccount files.
+    SidecarInit(cli::inject::SidecarInitArgs),
 }
 
 /// Defaults shared by several commands.
@@ -87,6 +93,8 @@ fn main() -> ExitCode {
         Command::Clusters(cmd) => block_on(cli::clusters::run(cmd)),
         Command::Kubectl { args } => return exit_code(cli::clusters::kubectl(args)),
         Command::Credential(args) => block_on(cli::login::credential(args)),
+        Command::Inject(args) => cli::inject::run(args),
+        Command::SidecarInit(args) => cli::inject::sidecar_init(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -18,9 +18,13 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 
 /// The server URL of one cluster behind the gateway.
 pub fn cluster_url(gateway: &str, context: &str) -> String {
+    format!("{}{}", gateway.trim_end_matches('/'), cluster_path(context))
+}
+
+/// The path prefix of one cluster behind the gateway: `/clusters/<ctx>`.
+pub fn cluster_path(context: &str) -> String {
     format!(
-        "{}{CLUSTER_PATH_PREFIX}{}",
-        gateway.trim_end_matches('/'),
+        "{CLUSTER_PATH_PREFIX}{}",
         utf8_percent_encode(context, SEGMENT)
     )
 }
