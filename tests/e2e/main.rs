@@ -7,6 +7,7 @@ mod harness;
 mod adversarial;
 mod core;
 mod identity;
+mod in_pod;
 mod kubectl_commands;
 mod login;
 mod rbac_audit;

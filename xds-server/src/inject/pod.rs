@@ -202,7 +202,7 @@ fn sidecar_container(cluster: &str, config: &InjectConfig) -> Value {
             {"name": TOKEN_VOLUME, "mountPath": TOKEN_DIR, "readOnly": true},
         ],
         "resources": {
-            "requests": {"cpu": "10m", "memory": "40Mi"},
+            "requests": {"cpu": "10m", "memory": "64Mi"},
             "limits": {"memory": "128Mi"},
         },
         "securityContext": security_context(),
