@@ -12,6 +12,7 @@ pub mod serve;
 pub mod session;
 pub mod token;
 pub mod up;
+pub mod webhook;
 
 use anyhow::Context as _;
 

@@ -211,6 +211,22 @@ pub async fn post_form(url: &str, form: &str, creds: &Credentials) -> Result<Rep
     .await
 }
 
+/// `PATCH url` with a JSON Patch (RFC 6902) body over verified TLS.
+pub async fn patch_json_patch(
+    url: &str,
+    patch: &[u8],
+    creds: &Credentials,
+) -> Result<Reply, HttpError> {
+    request_with(
+        "PATCH",
+        url,
+        "application/json",
+        Some((patch, "application/json-patch+json")),
+        creds,
+    )
+    .await
+}
+
 async fn request(
     method: &'static str,
     url: &str,

@@ -4,6 +4,7 @@
 #![deny(missing_docs)]
 
 pub mod admin;
+pub mod admission;
 pub mod ads;
 pub mod clock;
 pub mod cluster_http;

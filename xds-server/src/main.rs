@@ -67,6 +67,8 @@ enum Command {
     /// The injected init container: the sidecar's per-pod certificate and the app's
     /// substitute ServiceAccount files.
     SidecarInit(cli::inject::SidecarInitArgs),
+    /// The mutating admission webhook that injects the in-pod adapter into labelled pods.
+    Webhook(cli::webhook::WebhookArgs),
 }
 
 /// Defaults shared by several commands.
@@ -95,6 +97,7 @@ fn main() -> ExitCode {
         Command::Credential(args) => block_on(cli::login::credential(args)),
         Command::Inject(args) => cli::inject::run(args),
         Command::SidecarInit(args) => cli::inject::sidecar_init(args),
+        Command::Webhook(args) => block_on(cli::webhook::run(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
