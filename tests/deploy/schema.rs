@@ -5,6 +5,7 @@
 //! fails the decode, and a field that does not survive the round trip
 //! through the type is one the API does not have.
 
+use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
@@ -12,7 +13,7 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -34,6 +35,13 @@ pub fn check(object: &Value) -> Vec<String> {
         ("networking.k8s.io/v1", "NetworkPolicy") => strict::<NetworkPolicy>(object),
         ("rbac.authorization.k8s.io/v1", "Role") => strict::<Role>(object),
         ("rbac.authorization.k8s.io/v1", "RoleBinding") => strict::<RoleBinding>(object),
+        ("rbac.authorization.k8s.io/v1", "ClusterRole") => strict::<ClusterRole>(object),
+        ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => {
+            strict::<ClusterRoleBinding>(object)
+        }
+        ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration") => {
+            strict::<MutatingWebhookConfiguration>(object)
+        }
         ("monitoring.coreos.com/v1", "ServiceMonitor") => {
             let mut problems = strict::<ServiceMonitor>(object);
             problems.extend(super::service_monitor::check_values(object));
