@@ -37,6 +37,7 @@ impl LoopbackPod {
         let injected = inject(gw, manifest);
         let dir = tempfile::tempdir().unwrap();
         let port = kubeplex_test_support::free_port().expect("a port for the sidecar");
+        let health_port = kubeplex_test_support::free_port().expect("a port for its probe");
         let namespace = injected["metadata"]["namespace"]
             .as_str()
             .unwrap()
@@ -47,6 +48,10 @@ impl LoopbackPod {
                 .replace(POD_APP_DIR, &path(dir.path(), "app-sa"))
                 .replace("$(POD_NAMESPACE)", &namespace)
                 .replace("\"port_value\":6443", &format!("\"port_value\":{port}"))
+                .replace(
+                    "\"port_value\":16443",
+                    &format!("\"port_value\":{health_port}"),
+                )
         };
         let args = |name: &str| -> Vec<String> {
             let c = injected["spec"]["initContainers"]
@@ -86,11 +91,21 @@ impl LoopbackPod {
             envoy,
             manifest: injected,
         };
-        wait_for("the sidecar to listen", Duration::from_secs(20), || {
-            std::net::TcpStream::connect(("127.0.0.1", port))
-                .map(|_| ())
-                .map_err(|e| format!("{e}; envoy log: {}", pod.envoy_log()))
-        });
+        // What the kubelet's startup probe asks before it starts the app.
+        let sidecar = &pod.manifest["spec"]["initContainers"][1];
+        assert_eq!(sidecar["name"], "kubeplex-sidecar");
+        let probe = &sidecar["startupProbe"]["httpGet"];
+        assert_eq!(probe["port"], 16443);
+        let ready = format!(
+            "http://127.0.0.1:{health_port}{}",
+            probe["path"].as_str().unwrap()
+        );
+        wait_for(
+            "the sidecar's startup probe",
+            Duration::from_secs(20),
+            || http_get(&ready).ok_or_else(|| format!("envoy log: {}", pod.envoy_log())),
+        );
+        std::net::TcpStream::connect(("127.0.0.1", port)).expect("the API listener is up");
         pod
     }
 

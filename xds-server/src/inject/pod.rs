@@ -23,6 +23,8 @@ pub const APP_SERVICEACCOUNT_VOLUME: &str = "kubeplex-app-serviceaccount";
 pub const SERVICEACCOUNT_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 /// The port the sidecar listens on, on 127.0.0.1.
 pub const SIDECAR_PORT: u16 = 6443;
+/// The sidecar's startup probe port (every address; answers only `/ready`).
+pub const SIDECAR_HEALTH_PORT: u16 = 16443;
 
 /// Mount paths inside the pod.
 const TOKEN_DIR: &str = "/var/run/secrets/kubeplex.io/serviceaccount";
@@ -190,13 +192,23 @@ fn init_container(config: &InjectConfig) -> Value {
 }
 
 fn sidecar_container(cluster: &str, config: &InjectConfig) -> Value {
-    let bootstrap = sidecar_config::bootstrap(&pod_paths(), cluster, config, SIDECAR_PORT);
+    let ports = sidecar_config::SidecarPorts {
+        api: SIDECAR_PORT,
+        health: SIDECAR_HEALTH_PORT,
+    };
+    let bootstrap = sidecar_config::bootstrap(&pod_paths(), cluster, config, ports);
     json!({
         "name": SIDECAR_CONTAINER,
         "image": config.sidecar_image,
         "restartPolicy": "Always",
         "command": ["envoy"],
         "args": sidecar_config::envoy_args(&bootstrap),
+        // The app's containers start once this succeeds (native sidecar).
+        "startupProbe": {
+            "httpGet": {"path": sidecar_config::READY_PATH, "port": SIDECAR_HEALTH_PORT},
+            "periodSeconds": 1,
+            "failureThreshold": 30,
+        },
         "volumeMounts": [
             {"name": SIDECAR_VOLUME, "mountPath": SIDECAR_DIR, "readOnly": true},
             {"name": TOKEN_VOLUME, "mountPath": TOKEN_DIR, "readOnly": true},

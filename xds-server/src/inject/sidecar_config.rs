@@ -72,15 +72,63 @@ pub fn envoy_args(bootstrap: &Value) -> Vec<String> {
     ]
 }
 
+/// The sidecar's ports.
+#[derive(Debug, Clone, Copy)]
+pub struct SidecarPorts {
+    /// The Kubernetes API for the app, on 127.0.0.1.
+    pub api: u16,
+    /// `GET /ready` → 200 once Envoy serves, on every address: the
+    /// kubelet's startup probe cannot reach 127.0.0.1, and the app's
+    /// containers start only after it succeeds.
+    pub health: u16,
+}
+
+/// The path the startup probe asks.
+pub const READY_PATH: &str = "/ready";
+
 /// The bootstrap for a sidecar that sends the pod's requests to `cluster`
-/// behind the gateway, listening on 127.0.0.1:`port`.
-pub fn bootstrap(paths: &SidecarPaths, cluster: &str, config: &InjectConfig, port: u16) -> Value {
+/// behind the gateway.
+pub fn bootstrap(
+    paths: &SidecarPaths,
+    cluster: &str,
+    config: &InjectConfig,
+    ports: SidecarPorts,
+) -> Value {
     json!({
         "node": {"id": "kubeplex-sidecar", "cluster": "kubeplex-sidecar"},
         "static_resources": {
-            "listeners": [listener(paths, cluster, config, port)],
+            "listeners": [listener(paths, cluster, config, ports.api), health_listener(ports.health)],
             "clusters": [gateway_cluster(config)],
         },
+    })
+}
+
+/// Plain HTTP that answers only `GET /ready` (no route to the gateway,
+/// nothing else): Envoy starts serving its listeners together, once the
+/// token's SDS file and the certificate are loaded.
+fn health_listener(port: u16) -> Value {
+    json!({
+        "name": "health",
+        "address": {"socket_address": {"address": "0.0.0.0", "port_value": port}},
+        "filter_chains": [{"filters": [{
+            "name": "envoy.filters.network.http_connection_manager",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                "stat_prefix": "health",
+                "route_config": {"name": "health", "virtual_hosts": [{
+                    "name": "health",
+                    "domains": ["*"],
+                    "routes": [
+                        {"match": {"path": READY_PATH}, "direct_response": {"status": 200, "body": {"inline_string": "ready\n"}}},
+                        {"match": {"prefix": "/"}, "direct_response": {"status": 404}},
+                    ],
+                }]},
+                "http_filters": [{
+                    "name": "envoy.filters.http.router",
+                    "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+                }],
+            },
+        }]}],
     })
 }
 

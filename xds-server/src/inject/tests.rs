@@ -2,7 +2,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use super::sidecar_config::{SidecarPaths, bootstrap};
+use super::sidecar_config::{SidecarPaths, SidecarPorts, bootstrap};
 use super::*;
 
 /// The workload kinds with a golden file each (`golden/<kind>.in.yaml` →
@@ -16,6 +16,11 @@ const GOLDEN: &[&str] = &[
     "cronjob",
     "list",
 ];
+
+const PORTS: SidecarPorts = SidecarPorts {
+    api: 6443,
+    health: 16443,
+};
 
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src/inject/golden")
@@ -258,7 +263,7 @@ fn the_pod_start_files_and_the_sidecar_bootstrap_pass_envoys_validation() {
     config.gateway = GatewayAddress::parse("https://127.0.0.1:8443").unwrap();
     for config in [config, self::config()] {
         let file = dir.path().join("bootstrap.json");
-        std::fs::write(&file, bootstrap(&paths, "b", &config, 6443).to_string()).unwrap();
+        std::fs::write(&file, bootstrap(&paths, "b", &config, PORTS).to_string()).unwrap();
         let out = std::process::Command::new(kubeplex_test_support::envoy())
             .args(["--mode", "validate", "--log-level", "warning", "-c"])
             .arg(&file)
