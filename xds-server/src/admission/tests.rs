@@ -224,3 +224,146 @@ async fn the_server_answers_reviews_over_tls_with_its_own_certificate() {
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
 }
+
+/// What the fake Kubernetes API saw: method, path, content type, bearer, body.
+type Seen = Arc<std::sync::Mutex<Vec<(String, String, String, String, Vec<u8>)>>>;
+
+/// A Kubernetes API that serves one MutatingWebhookConfiguration (GET) and
+/// accepts any PATCH of it, answering `patch_status`; it records requests.
+async fn fake_kubernetes_api(patch_status: u16) -> (String, String, Seen) {
+    use http_body_util::{BodyExt, Full};
+    let cert = generate_serving_cert(&["127.0.0.1".into()]).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    let chain =
+        vec![rustls_pki_types::pem::PemObject::from_pem_slice(cert.cert_pem.as_bytes()).unwrap()];
+    let key = rustls_pki_types::pem::PemObject::from_pem_slice(cert.key_pem.as_bytes()).unwrap();
+    let tls = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    let seen: Seen = Arc::default();
+    let recorder = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let Ok(stream) = acceptor.accept(tcp).await else {
+                continue;
+            };
+            let recorder = recorder.clone();
+            let service = hyper::service::service_fn(
+                move |request: hyper::Request<hyper::body::Incoming>| {
+                    let recorder = recorder.clone();
+                    async move {
+                        let header = |name: &str| {
+                            request
+                                .headers()
+                                .get(name)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("")
+                                .to_string()
+                        };
+                        let (method, path) = (
+                            request.method().to_string(),
+                            request.uri().path().to_string(),
+                        );
+                        let (content_type, auth) =
+                            (header("content-type"), header("authorization"));
+                        let body = request
+                            .into_body()
+                            .collect()
+                            .await
+                            .unwrap()
+                            .to_bytes()
+                            .to_vec();
+                        recorder.lock().unwrap().push((
+                            method.clone(),
+                            path,
+                            content_type,
+                            auth,
+                            body,
+                        ));
+                        let (status, body) = if method == "GET" {
+                            (
+                                200,
+                                json!({"webhooks": [{"name": "a"}, {"name": "b"}]}).to_string(),
+                            )
+                        } else {
+                            (
+                                patch_status,
+                                json!({"kind": "Status", "code": patch_status}).to_string(),
+                            )
+                        };
+                        Ok::<_, std::convert::Infallible>(
+                            hyper::Response::builder()
+                                .status(status)
+                                .body(Full::new(bytes::Bytes::from(body)))
+                                .unwrap(),
+                        )
+                    }
+                },
+            );
+            tokio::spawn(
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), service)
+                    .into_owned(),
+            );
+        }
+    });
+    (url, cert.ca_pem, seen)
+}
+
+fn publish_to(url: &str, ca_pem: &str) -> super::serve::Publish {
+    super::serve::Publish {
+        api_server: url.to_string(),
+        credentials: crate::cluster_http::Credentials {
+            bearer_token: Some("webhook-sa-token".into()),
+            ..crate::cluster_http::Credentials::with_ca(Some(ca_pem.to_string()))
+        },
+        configuration: "kubeplex-inject".into(),
+        failure_policy: "Fail".into(),
+    }
+}
+
+#[tokio::test]
+async fn the_ca_bundle_is_written_through_the_kubernetes_api() {
+    let (url, api_ca, seen) = fake_kubernetes_api(200).await;
+    super::serve::publish_ca_bundle(&publish_to(&url, &api_ca), "WEBHOOK CA")
+        .await
+        .unwrap();
+    let seen = seen.lock().unwrap().clone();
+    let path =
+        "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/kubeplex-inject";
+    assert_eq!(seen.len(), 2, "a GET then a PATCH");
+    assert_eq!((seen[0].0.as_str(), seen[0].1.as_str()), ("GET", path));
+    let (method, patched, content_type, auth, body) = &seen[1];
+    assert_eq!((method.as_str(), patched.as_str()), ("PATCH", path));
+    assert_eq!(content_type, "application/json-patch+json");
+    assert_eq!(auth, "Bearer webhook-sa-token");
+    let patch: Vec<Value> = serde_json::from_slice(body).unwrap();
+    let bundle = base64::engine::general_purpose::STANDARD.encode("WEBHOOK CA");
+    assert_eq!(patch.len(), 4, "{patch:?}");
+    assert!(patch.contains(
+        &json!({"op": "add", "path": "/webhooks/1/clientConfig/caBundle", "value": bundle})
+    ));
+    assert!(
+        patch.contains(&json!({"op": "add", "path": "/webhooks/1/failurePolicy", "value": "Fail"}))
+    );
+}
+
+#[tokio::test]
+async fn a_refused_ca_bundle_update_says_what_the_api_answered() {
+    let (url, api_ca, _) = fake_kubernetes_api(403).await;
+    let err = super::serve::publish_ca_bundle(&publish_to(&url, &api_ca), "CA")
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("answered 403") && text.contains("kubeplex-inject"),
+        "{text}"
+    );
+}
