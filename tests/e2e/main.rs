@@ -5,6 +5,7 @@
 mod harness;
 
 mod adversarial;
+mod agents;
 mod core;
 mod identity;
 mod in_pod;

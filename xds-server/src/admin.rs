@@ -144,7 +144,32 @@ pub fn status_json(cp: &ControlPlane) -> serde_json::Value {
             "error": (!i.error.is_empty()).then_some(&i.error), "loaded_at": i.loaded_at,
         })).collect::<Vec<_>>(),
         "envoys": nodes,
+        "agents": agents_json(cp),
     })
+}
+
+/// The agent clusters of the last good gateway config.
+fn agent_cluster_names(cp: &ControlPlane) -> Vec<String> {
+    cp.with_state(|s| {
+        s.gateway
+            .last_good
+            .as_ref()
+            .and_then(|g| g.agents.as_ref())
+            .map(|a| a.clusters.iter().map(|c| c.name.clone()).collect())
+            .unwrap_or_default()
+    })
+}
+
+/// Each configured agent cluster's state: connected, since when, last
+/// heartbeat, agent version.
+fn agents_json(cp: &ControlPlane) -> serde_json::Map<String, serde_json::Value> {
+    agent_cluster_names(cp)
+        .into_iter()
+        .map(|name| {
+            let state = serde_json::to_value(cp.agents.state(&name)).unwrap_or_default();
+            (name, state)
+        })
+        .collect()
 }
 
 /// `/readyz`: whether this control plane can serve Envoy a configuration,
@@ -214,7 +239,24 @@ pub fn metrics_text(cp: &ControlPlane) -> String {
         "1 when the cluster grants what the gateway needs (kubeplex check --clusters), 0 when not.",
         &cluster_check_samples(cp),
     );
+    metric(
+        "kubeplex_agent_connected",
+        "gauge",
+        "1 while the agent cluster's agent holds its reverse tunnel and heartbeat session, 0 when not.",
+        &agent_samples(cp),
+    );
     out
+}
+
+/// `{cluster="<name>"}` → 1 when connected, for every configured agent cluster.
+fn agent_samples(cp: &ControlPlane) -> Vec<(String, u64)> {
+    agent_cluster_names(cp)
+        .into_iter()
+        .map(|name| {
+            let connected = cp.agents.state(&name).connected as u64;
+            (format!("{{cluster=\"{}\"}}", label_value(&name)), connected)
+        })
+        .collect()
 }
 
 /// (name, type, help, value) of every metric without labels.

@@ -1,6 +1,7 @@
 //! The `kubeplex` subcommands.
 
 pub mod admin_client;
+pub mod agent;
 pub mod check;
 pub mod clusters;
 #[cfg(feature = "demo")]

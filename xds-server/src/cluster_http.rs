@@ -285,9 +285,36 @@ type Client = hyper_util::client::legacy::Client<
     Full<bytes::Bytes>,
 >;
 
+/// The HTTPS connector the clients share.
+type Connector = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
+
+/// A request body that is sent as it is produced (the agent's heartbeats).
+pub type StreamingBody = http_body_util::StreamBody<
+    tokio_stream::wrappers::ReceiverStream<
+        Result<hyper::body::Frame<bytes::Bytes>, std::convert::Infallible>,
+    >,
+>;
+
 impl Credentials {
     /// A client that connects with these credentials, over TLS only.
     fn client(&self) -> Result<Client, HttpError> {
+        Ok(
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build(self.connector()?),
+        )
+    }
+
+    /// A client for a body sent while it is produced (HTTP/1.1 chunked).
+    pub fn streaming_client(
+        &self,
+    ) -> Result<hyper_util::client::legacy::Client<Connector, StreamingBody>, HttpError> {
+        Ok(
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build(self.connector()?),
+        )
+    }
+
+    fn connector(&self) -> Result<Connector, HttpError> {
         let builder = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(self.tls()?)
             .https_only();
@@ -306,10 +333,7 @@ impl Credentials {
             }
             None => builder.enable_http1().build(),
         };
-        Ok(
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .build(connector),
-        )
+        Ok(connector)
     }
 }
 

@@ -18,6 +18,7 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::ads::registry::Registry;
+use crate::agent_registry::AgentRegistry;
 use crate::clock::unix_now;
 use crate::inputs::gateway_config::{self, GatewayConfig};
 use crate::inputs::kubeconfig::{self, LoadedKubeconfig};
@@ -200,6 +201,8 @@ pub struct ControlPlane {
     pub registry: Arc<Registry>,
     /// Counters for `/metrics`.
     pub counters: Counters,
+    /// The agent clusters' connection state (`agents` in the gateway config).
+    pub agents: Arc<AgentRegistry>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -221,6 +224,7 @@ impl ControlPlane {
             cluster_checks: Arc::new(ClusterChecks::default()),
             registry: Arc::new(Registry::default()),
             counters: Counters::default(),
+            agents: Arc::new(AgentRegistry::default()),
         });
         let outcome = cp.reload();
         if !outcome.rejected.is_empty() {
@@ -388,12 +392,18 @@ impl ControlPlane {
             .iter()
             .map(|i| crate::issuers::to_proto(i, &fetched))
             .collect();
+        self.agents.set_audit(inputs.gateway.audit.clone());
+        let agents =
+            translate::agents::routes(&inputs.gateway, &inputs.kubeconfig.clusters, |name| {
+                self.agents.state(name).not_connected_message(name)
+            });
         let translate_inputs = translate::Inputs {
             clusters: &inputs.kubeconfig.clusters,
             gateway: &inputs.gateway,
             issuers: &issuers,
             revocations: accepted.revocations.as_deref().map_or(&[], Vec::as_slice),
             policy: accepted.policy.as_deref().and_then(Option::as_ref),
+            agents: &agents,
         };
         let snapshot = Snapshot::new(&translate::translate(
             &translate_inputs,
@@ -406,6 +416,7 @@ impl ControlPlane {
         info!(
             version,
             contexts = inputs.kubeconfig.clusters.len(),
+            agent_clusters = agents.len(),
             issuers = issuers.len(),
             revocations = translate_inputs.revocations.len(),
             policy = translate_inputs.policy.is_some(),

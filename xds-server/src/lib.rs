@@ -6,6 +6,10 @@
 pub mod admin;
 pub mod admission;
 pub mod ads;
+pub mod agent;
+pub mod agent_api;
+pub mod agent_ca;
+pub mod agent_registry;
 pub mod clock;
 pub mod cluster_http;
 pub mod control_plane;

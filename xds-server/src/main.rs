@@ -69,6 +69,10 @@ enum Command {
     SidecarInit(cli::inject::SidecarInitArgs),
     /// The mutating admission webhook that injects the in-pod adapter into labelled pods.
     Webhook(cli::webhook::WebhookArgs),
+    /// Run an agent next to a cluster's apiserver: a supervised Envoy that
+    /// dials out to the gateway (reverse tunnels), so the gateway needs no
+    /// way in to the cluster.
+    Agent(cli::agent::AgentArgs),
 }
 
 /// Defaults shared by several commands.
@@ -98,6 +102,7 @@ fn main() -> ExitCode {
         Command::Inject(args) => cli::inject::run(args),
         Command::SidecarInit(args) => cli::inject::sidecar_init(args),
         Command::Webhook(args) => block_on(cli::webhook::run(args)),
+        Command::Agent(args) => block_on(cli::agent::run(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

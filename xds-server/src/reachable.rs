@@ -26,12 +26,14 @@ pub fn reachable_contexts(
         .iter()
         .map(|i| crate::issuers::to_proto(i, &Default::default()))
         .collect();
+    let agents = crate::translate::agents::routes(gateway, clusters, |_| String::new());
     let inputs = Inputs {
         clusters,
         gateway,
         issuers: &issuers,
         revocations: &[],
         policy,
+        agents: &agents,
     };
     let config =
         Config::compile(&filter_config(&inputs)).map_err(|e| format!("gateway config: {e}"))?;

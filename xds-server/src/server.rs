@@ -133,10 +133,21 @@ pub async fn start(cp: Arc<ControlPlane>, listeners: Listeners) -> Result<Runnin
     let ads = Ads::new(cp.subscribe(), cp.registry.clone());
     let xds_listener = listeners.xds;
     let refresh = KeyRefreshServer::new(KeyRefreshService { fetcher });
+    let agent_api = crate::agent_api::AgentApi::new(cp.clone());
+    {
+        // A weak reference: the registry lives inside the control plane.
+        let weak = Arc::downgrade(&cp);
+        cp.agents.set_on_change(move || {
+            if let Some(cp) = weak.upgrade() {
+                cp.reload();
+            }
+        });
+    }
     let xds = tokio::spawn(async move {
         tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .add_service(refresh)
+            .add_service(agent_api)
             .add_service(
                 AggregatedDiscoveryServiceServer::new(ads).max_encoding_message_size(64 << 20),
             )

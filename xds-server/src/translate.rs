@@ -3,6 +3,7 @@
 //! ECDS). No I/O here, so every shape is unit-tested.
 
 pub mod access_log;
+pub mod agents;
 pub mod cluster;
 pub mod filter_config;
 pub mod listener;
@@ -180,6 +181,9 @@ pub struct Inputs<'a> {
     pub revocations: &'a [Revocation],
     /// The gateway policy, if any.
     pub policy: Option<&'a pb::Policy>,
+    /// The agent clusters to route to (`agents.clusters` not shadowed by a
+    /// kubeconfig context), with what each says while disconnected.
+    pub agents: &'a [agents::AgentRoute],
 }
 
 /// Translate the inputs into every Envoy resource.
@@ -197,12 +201,23 @@ pub fn translate(inputs: &Inputs<'_>, options: &Options) -> Resources {
             gateway.listener.context_server_name_suffix.as_deref(),
         )
     });
-    let routes = route::route_configuration(inputs.clusters, login.as_ref(), options);
+    let mut listeners = vec![listener::resource(inputs.gateway)];
+    if let Some(agents_config) = &inputs.gateway.agents {
+        let c = agents::cluster();
+        clusters.push(Resource::new(c.name.clone(), &c));
+        listeners.push(agents::listener_resource(inputs.gateway, agents_config));
+    }
+    let routes = route::route_configuration_with_agents(
+        inputs.clusters,
+        inputs.agents,
+        login.as_ref(),
+        options,
+    );
     let filter =
         filter_config::extension_config(&filter_config::filter_config(inputs), &options.wasm);
     Resources {
         clusters,
-        listeners: vec![listener::resource(inputs.gateway)],
+        listeners,
         routes: vec![Resource::new(routes.name.clone(), &routes)],
         extension_configs: vec![Resource::new(filter.name.clone(), &filter)],
     }
@@ -216,7 +231,8 @@ pub fn pack<T: Message + Name>(message: &T) -> Any {
     }
 }
 
-fn seconds(s: u64) -> Duration {
+/// A whole number of seconds as a protobuf `Duration`.
+pub fn seconds(s: u64) -> Duration {
     Duration {
         seconds: s as i64,
         nanos: 0,

@@ -1,4 +1,4 @@
-//! `kubeplex token mint`.
+//! `kubeplex token mint`, `kubeplex token agent`.
 
 use std::path::PathBuf;
 use std::time::SystemTime;
@@ -12,7 +12,14 @@ use crate::existing_file;
 #[derive(clap::Subcommand, Debug)]
 pub enum TokenCommand {
     /// Print a signed JWT (RS256, ES256, ES384 or EdDSA, chosen by the key).
-    Mint(MintArgs),
+    Mint(Box<MintArgs>),
+    /// A new enrollment token for an agent cluster, and the SHA-256 the
+    /// gateway config's `agents.clusters[].tokenSHA256` holds.
+    Agent {
+        /// Write the token to this file (mode 0600) instead of printing it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -50,7 +57,10 @@ pub struct MintArgs {
 }
 
 pub fn run(cmd: TokenCommand) -> anyhow::Result<()> {
-    let TokenCommand::Mint(args) = cmd;
+    let args = match cmd {
+        TokenCommand::Mint(args) => *args,
+        TokenCommand::Agent { out } => return super::agent::new_token(out),
+    };
     let key_file = || args.key.display().to_string();
     let pem = std::fs::read_to_string(&args.key).with_context(key_file)?;
     let key = load_signing_key(&pem).with_context(key_file)?;

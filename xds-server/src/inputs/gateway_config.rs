@@ -11,6 +11,7 @@ use super::keys::VerificationKey;
 use super::problems::Problems;
 use crate::sensitive::Sensitive;
 
+pub mod agents;
 mod issuer;
 mod login;
 mod read;
@@ -163,6 +164,35 @@ pub struct LoginConfig {
     pub issuer_ca_pem: Option<String>,
 }
 
+/// A cluster reached through its agent's reverse tunnel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentCluster {
+    /// The cluster's name: its context at the gateway, the tunnel's node
+    /// id and the DNS name of its agent's certificate.
+    pub name: String,
+    /// SHA-256 of the pre-shared token its agent enrolls with.
+    pub token_sha256: [u8; 32],
+}
+
+/// `agents`: where agents connect and how they are authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentsConfig {
+    /// Bind address of the agent listener (reverse tunnels and enrollment).
+    pub address: String,
+    /// Its port, default 8444.
+    pub port: u16,
+    /// The CA that signs agents' client certificates (PEM).
+    pub ca_certificate_pem: String,
+    /// Its key: only the control plane reads it.
+    pub ca_key_pem: Sensitive<String>,
+    /// The two CA files, for messages.
+    pub ca_files: (PathBuf, PathBuf),
+    /// Lifetime of an issued agent certificate (agents renew at 2/3).
+    pub certificate_lifetime_seconds: u32,
+    /// The agent clusters.
+    pub clusters: Vec<AgentCluster>,
+}
+
 /// A loaded gateway config with every referenced file already read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewayConfig {
@@ -185,6 +215,9 @@ pub struct GatewayConfig {
     /// Every file this config read (certificates, keys, JWKS files), so the
     /// control plane can watch them too.
     pub referenced_files: Vec<PathBuf>,
+    /// Clusters behind NAT, reached through their agents; None without an
+    /// `agents` section.
+    pub agents: Option<AgentsConfig>,
 }
 
 /// Read and validate a gateway config file.

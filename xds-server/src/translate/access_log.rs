@@ -4,11 +4,13 @@
 //! kubectl prints a sentence instead of `upstream connect error`.
 
 use envoy_types::pb::envoy::config::accesslog::v3::{
-    AccessLog, AccessLogFilter, ResponseFlagFilter, access_log, access_log_filter,
+    AccessLog, AccessLogFilter, AndFilter, HeaderFilter, ResponseFlagFilter, access_log,
+    access_log_filter,
 };
 use envoy_types::pb::envoy::config::core::v3::{
     DataSource, SubstitutionFormatString, data_source, substitution_format_string,
 };
+use envoy_types::pb::envoy::config::route::v3::{HeaderMatcher, header_matcher};
 use envoy_types::pb::envoy::extensions::access_loggers::file::v3::{
     FileAccessLog, file_access_log,
 };
@@ -25,7 +27,7 @@ use crate::inputs::gateway_config::AuditConfig;
 
 /// Bumped whenever the formats here or `AUDIT_LINE` change (part of the
 /// listener version).
-pub const FORMAT_VERSION: &str = "2";
+pub const FORMAT_VERSION: &str = "3";
 
 pub use kubeplex_proto::audit::AUDIT_LINE;
 
@@ -68,17 +70,44 @@ pub fn access_logs(audit: &AuditConfig) -> Vec<AccessLog> {
     logs
 }
 
+fn flags_filter(flags: &[&str]) -> AccessLogFilter {
+    AccessLogFilter {
+        filter_specifier: Some(access_log_filter::FilterSpecifier::ResponseFlagFilter(
+            ResponseFlagFilter {
+                flags: flags.iter().map(|f| f.to_string()).collect(),
+            },
+        )),
+    }
+}
+
+/// No tunnel for an agent cluster: its route set the agent status header
+/// (`translate::agents`), whose text is the whole message.
+fn agent_not_connected_filter() -> AccessLogFilter {
+    let header = AccessLogFilter {
+        filter_specifier: Some(access_log_filter::FilterSpecifier::HeaderFilter(
+            HeaderFilter {
+                header: Some(HeaderMatcher {
+                    name: super::agents::names::AGENT_STATUS_HEADER.into(),
+                    header_match_specifier: Some(
+                        header_matcher::HeaderMatchSpecifier::PresentMatch(true),
+                    ),
+                    ..Default::default()
+                }),
+            },
+        )),
+    };
+    AccessLogFilter {
+        filter_specifier: Some(access_log_filter::FilterSpecifier::AndFilter(AndFilter {
+            filters: vec![flags_filter(&["UF", "UH", "URX"]), header],
+        })),
+    }
+}
+
 /// Envoy's own failures as Kubernetes `Status` objects. Only these flags
 /// are mapped: the filter's replies already carry their `Status`.
 pub fn local_reply_config() -> LocalReplyConfig {
-    let mapper = |flags: &[&str], code: u32, reason: &str, message: &str| ResponseMapper {
-        filter: Some(AccessLogFilter {
-            filter_specifier: Some(access_log_filter::FilterSpecifier::ResponseFlagFilter(
-                ResponseFlagFilter {
-                    flags: flags.iter().map(|f| f.to_string()).collect(),
-                },
-            )),
-        }),
+    let mapper = |filter: AccessLogFilter, code: u32, reason: &str, message: &str| ResponseMapper {
+        filter: Some(filter),
         status_code: Some(UInt32Value { value: code }),
         body_format_override: Some(SubstitutionFormatString {
             format: Some(substitution_format_string::Format::JsonFormat(to_struct(
@@ -100,25 +129,31 @@ pub fn local_reply_config() -> LocalReplyConfig {
     LocalReplyConfig {
         mappers: vec![
             mapper(
-                &["UF", "UH", "URX", "UC"],
+                agent_not_connected_filter(),
+                503,
+                "ServiceUnavailable",
+                "%REQ(x-kubeplex-agent-status)%",
+            ),
+            mapper(
+                flags_filter(&["UF", "UH", "URX", "UC"]),
                 503,
                 "ServiceUnavailable",
                 "the cluster behind %UPSTREAM_CLUSTER% is unreachable: %RESPONSE_CODE_DETAILS%",
             ),
             mapper(
-                &["UT"],
+                flags_filter(&["UT"]),
                 504,
                 "Timeout",
                 "the request to %UPSTREAM_CLUSTER% timed out at the gateway",
             ),
             mapper(
-                &["NC"],
+                flags_filter(&["NC"]),
                 503,
                 "ServiceUnavailable",
                 "the gateway has no route to this cluster yet; retry in a moment",
             ),
             mapper(
-                &["UO"],
+                flags_filter(&["UO"]),
                 429,
                 "TooManyRequests",
                 "too many concurrent requests to %UPSTREAM_CLUSTER%",

@@ -149,7 +149,7 @@ fn protocol_options(protocol: Protocol) -> HttpProtocolOptions {
 
 /// Watches hold a request slot for their whole life: Envoy's default of
 /// 1024 per cluster would refuse the 1025th open watch.
-fn circuit_breakers() -> CircuitBreakers {
+pub(super) fn circuit_breakers() -> CircuitBreakers {
     CircuitBreakers {
         thresholds: vec![Thresholds {
             max_connections: Some(UInt32Value { value: 10_000 }),

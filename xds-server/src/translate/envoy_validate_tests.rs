@@ -45,6 +45,7 @@ fn envoy_accepts_every_translated_resource() {
         issuers: &issuers,
         revocations: &[],
         policy: Some(&policy),
+        agents: &[],
     };
     let wasm = WasmModule {
         path: kubeplex_test_support::filter_wasm().display().to_string(),

@@ -36,13 +36,15 @@ pub fn filter_config(inputs: &Inputs<'_>) -> pb::FilterConfig {
         contexts: inputs
             .clusters
             .iter()
-            .map(|c| pb::Context {
-                name: c.context.clone(),
+            .map(|c| &c.context)
+            .chain(inputs.agents.iter().map(|a| &a.name))
+            .map(|name| pb::Context {
+                name: name.clone(),
                 server_name: gateway
                     .listener
                     .context_server_name_suffix
                     .as_deref()
-                    .map(|suffix| super::server_names::server_name(&c.context, suffix))
+                    .map(|suffix| super::server_names::server_name(name, suffix))
                     .unwrap_or_default(),
             })
             .collect(),

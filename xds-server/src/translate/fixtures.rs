@@ -71,5 +71,27 @@ pub fn gateway() -> GatewayConfig {
         clock_skew_seconds: 30,
         token_cache_size: 4096,
         referenced_files: vec![],
+        agents: None,
+    }
+}
+
+/// An `agents` section: a fresh CA, one agent cluster per name.
+pub fn agents(names: &[&str]) -> crate::inputs::gateway_config::AgentsConfig {
+    let (ca_certificate_pem, ca_key_pem) =
+        crate::agent_ca::generate_ca("test agents CA").expect("agents CA");
+    crate::inputs::gateway_config::AgentsConfig {
+        address: "127.0.0.1".into(),
+        port: 18444,
+        ca_certificate_pem,
+        ca_key_pem: Sensitive(ca_key_pem),
+        ca_files: (PathBuf::from("ca.pem"), PathBuf::from("ca-key.pem")),
+        certificate_lifetime_seconds: 600,
+        clusters: names
+            .iter()
+            .map(|n| crate::inputs::gateway_config::AgentCluster {
+                name: n.to_string(),
+                token_sha256: [7; 32],
+            })
+            .collect(),
     }
 }

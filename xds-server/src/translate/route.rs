@@ -29,6 +29,7 @@ use envoy_types::pb::envoy::r#type::matcher::v3::{
     RegexMatcher, StringMatcher, string_matcher::MatchPattern,
 };
 
+use super::agents::{AgentRoute, names as agent_names};
 use super::{Options, names, seconds};
 use crate::inputs::kubeconfig::ClusterTarget;
 use crate::translate::login_settings::LoginSettings;
@@ -46,9 +47,27 @@ pub fn route_configuration(
     login: Option<&LoginSettings>,
     options: &Options,
 ) -> RouteConfiguration {
+    route_configuration_with_agents(targets, &[], login, options)
+}
+
+/// The one route configuration, with agent clusters (reached through their
+/// reverse tunnels) next to the kubeconfig's.
+pub fn route_configuration_with_agents(
+    targets: &[ClusterTarget],
+    agents: &[AgentRoute],
+    login: Option<&LoginSettings>,
+    options: &Options,
+) -> RouteConfiguration {
     let mut routes: Vec<Route> = login.map(login_settings_route).into_iter().collect();
     for target in targets {
         routes.extend(context_routes(target, options));
+    }
+    for agent in agents {
+        routes.extend(
+            KINDS
+                .into_iter()
+                .map(|kind| agent_route(agent, options, kind)),
+        );
     }
     routes.push(no_context_route());
     RouteConfiguration {
@@ -76,17 +95,64 @@ enum Kind {
     Ordinary,
 }
 
+/// Every kind, in matching order (upgrades first: they are also GETs).
+const KINDS: [Kind; 5] = [
+    Kind::Upgrade,
+    Kind::WatchQuery,
+    Kind::WatchPath,
+    Kind::FollowLogs,
+    Kind::Ordinary,
+];
+
 fn context_routes(target: &ClusterTarget, options: &Options) -> Vec<Route> {
-    [
-        Kind::Upgrade,
-        Kind::WatchQuery,
-        Kind::WatchPath,
-        Kind::FollowLogs,
-        Kind::Ordinary,
-    ]
-    .into_iter()
-    .map(|kind| context_route(target, options, kind))
-    .collect()
+    KINDS
+        .into_iter()
+        .map(|kind| context_route(target, options, kind))
+        .collect()
+}
+
+/// One kind of request of one agent cluster → the reverse-connection
+/// cluster, naming the agent's tunnel. The agent's Envoy rewrites the host
+/// and adds its own credential; upgrades travel as HTTP/2 extended CONNECT.
+fn agent_route(agent: &AgentRoute, options: &Options, kind: Kind) -> Route {
+    let name = &agent.name;
+    let streaming = kind != Kind::Ordinary;
+    let set = |key: &str, value: &str| HeaderValueOption {
+        header: Some(HeaderValue {
+            key: key.into(),
+            value: value.into(),
+            ..Default::default()
+        }),
+        append_action: HeaderAppendAction::OverwriteIfExistsOrAdd as i32,
+        ..Default::default()
+    };
+    Route {
+        name: format!("{name}/{}", format!("{kind:?}").to_lowercase()),
+        r#match: Some(route_match(name, kind)),
+        action: Some(Action::Route(RouteAction {
+            cluster_specifier: Some(ClusterSpecifier::Cluster(agent_names::CLUSTER.into())),
+            timeout: Some(seconds(if streaming {
+                0
+            } else {
+                options.request_timeout_seconds
+            })),
+            idle_timeout: streaming.then(|| seconds(options.stream_idle_timeout_seconds)),
+            max_stream_duration: Some(MaxStreamDuration {
+                grpc_timeout_header_max: Some(seconds(0)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })),
+        request_headers_to_add: vec![
+            set(agent_names::AGENT_HEADER, name),
+            set(
+                agent_names::AGENT_STATUS_HEADER,
+                &agent.not_connected_message,
+            ),
+        ],
+        request_headers_to_remove: vec!["grpc-timeout".into()],
+        ..Default::default()
+    }
 }
 
 /// One kind of request of one context → its cluster.

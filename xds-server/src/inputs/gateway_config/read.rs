@@ -70,7 +70,8 @@ impl Files {
 }
 
 /// The top-level keys of a gateway config.
-const TOP_KEYS: [&str; 9] = [
+const TOP_KEYS: [&str; 10] = [
+    "agents",
     "apiVersion",
     "kind",
     "listener",
@@ -125,6 +126,9 @@ pub fn read(p: &mut Problems, root: &Node, dir: &Path) -> Option<GatewayConfig> 
     let login = top
         .get("login")
         .and_then(|node| super::login::read(p, node, &issuers));
+    let agents = top
+        .get("agents")
+        .and_then(|node| super::agents::read(p, node, &mut files));
     Some(GatewayConfig {
         listener: listener?,
         login,
@@ -135,6 +139,7 @@ pub fn read(p: &mut Problems, root: &Node, dir: &Path) -> Option<GatewayConfig> 
         clock_skew_seconds,
         token_cache_size,
         referenced_files: files.read,
+        agents,
     })
 }
 

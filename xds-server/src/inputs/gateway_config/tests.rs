@@ -364,3 +364,65 @@ fn a_login_section_the_gateway_could_not_honour_is_rejected() {
         "unknown fields are errors"
     );
 }
+
+const MINIMAL: &str = "apiVersion: kubeplex.io/v1alpha1\nkind: GatewayConfig\nlistener:\n  certificateFile: tls/gateway.pem\n  keyFile: tls/gateway-key.pem\njwt:\n- issuer: {url: 'https://x.example.com', audiences: [a], jwksFile: ../keys/jwks.json}\n";
+
+#[test]
+fn the_agents_section_names_clusters_and_their_token_digests() {
+    let digest = "ab".repeat(32);
+    let text = format!(
+        "{MINIMAL}agents:\n  listener: {{address: 127.0.0.1, port: 9444}}\n  certificateLifetimeSeconds: 900\n  \
+         certificateAuthority: {{certificateFile: tls/gateway.pem, keyFile: tls/gateway-key.pem}}\n  \
+         clusters:\n  - name: edge-1\n    tokenSHA256: {digest}\n"
+    );
+    let config = parse(&text, &data().join("gateway/inline.yaml")).unwrap();
+    let agents = config.agents.unwrap();
+    assert_eq!((agents.address.as_str(), agents.port), ("127.0.0.1", 9444));
+    assert_eq!(agents.certificate_lifetime_seconds, 900);
+    assert_eq!(agents.ca_certificate_pem, read("gateway/tls/gateway.pem"));
+    assert_eq!(agents.clusters.len(), 1);
+    assert_eq!(agents.clusters[0].name, "edge-1");
+    assert_eq!(agents.clusters[0].token_sha256, [0xab; 32]);
+    assert!(
+        config
+            .referenced_files
+            .contains(&data().join("gateway/tls/gateway-key.pem"))
+    );
+    // Without the section: no agent listener at all.
+    assert_eq!(
+        parse(MINIMAL, &data().join("gateway/inline.yaml"))
+            .unwrap()
+            .agents,
+        None
+    );
+}
+
+#[test]
+fn agent_cluster_problems_are_reported_with_line_and_field() {
+    let digest = "ab".repeat(32);
+    let text = format!(
+        "{MINIMAL}agents:\n  certificateAuthority: {{certificateFile: tls/gateway.pem, keyFile: tls/gateway-key.pem}}\n  \
+         clusters:\n  - name: Edge_1\n    tokenSHA256: xyz\n  - name: edge-2\n    tokenSHA256: {digest}\n  \
+         - name: edge-2\n    tokenSHA256: {digest}\n"
+    );
+    let err = parse(&text, &data().join("gateway/inline.yaml")).unwrap_err();
+    let got = err.lines_fields_reasons();
+    for expected in [
+        "11: agents.clusters[0].name: `Edge_1` is not a DNS label",
+        "12: agents.clusters[0].tokenSHA256: expected 64 hex digits",
+        "15: agents.clusters[2].name: agent cluster `edge-2` is listed twice",
+    ] {
+        assert!(
+            got.iter().any(|l| l.starts_with(expected)),
+            "{expected} not in {got:#?}"
+        );
+    }
+    let missing_ca = format!("{MINIMAL}agents:\n  clusters: []\n");
+    let got = parse(&missing_ca, &data().join("gateway/inline.yaml"))
+        .unwrap_err()
+        .lines_fields_reasons();
+    assert!(
+        got.iter().any(|l| l.contains("certificateAuthority")),
+        "{got:#?}"
+    );
+}

@@ -1,0 +1,361 @@
+//! Agent clusters: a test apiserver on a second loopback address that the
+//! gateway's config names nowhere, reached only through `kubeplex agent`,
+//! whose Envoy dials out to the gateway's Envoy (reverse tunnels).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use kubeplex_tests::apiserver::{ApiServer, ApiServerConfig};
+
+use crate::harness::*;
+
+/// A request whose refusal kubectl prints verbatim (for discovery
+/// failures it prints only a generic sentence).
+const RAW_LIST: &str = "/api/v1/namespaces/default/configmaps";
+
+/// Where the hidden cluster listens: a loopback address no gateway input names.
+const HIDDEN_ADDRESS: [u8; 4] = [127, 0, 0, 2];
+
+/// The agents' CA, the agent's token, and the `agents:` section naming `cluster`.
+struct AgentSetup {
+    dir: tempfile::TempDir,
+    token_file: PathBuf,
+    port: u16,
+    extra_config: String,
+}
+
+impl AgentSetup {
+    fn new(cluster: &str) -> AgentSetup {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = kubeplex_tests::pki::Ca::new("test-agents-ca");
+        let ca_cert = ca.write_cert_to(dir.path(), "agents-ca").unwrap();
+        let ca_key = dir.path().join("agents-ca.key");
+        std::fs::write(&ca_key, ca.key_pem()).unwrap();
+        let token_file = dir.path().join("agent-token");
+        let out = Command::new(kubeplex_bin())
+            .args(["token", "agent", "--out"])
+            .arg(&token_file)
+            .output()
+            .unwrap();
+        let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "kubeplex token agent: {out:?}");
+        let digest = printed
+            .lines()
+            .find_map(|l| l.strip_prefix("tokenSHA256: "))
+            .unwrap_or_else(|| panic!("no digest in {printed}"))
+            .to_string();
+        let port = kubeplex_test_support::free_port().expect("a port for the agent listener");
+        let extra_config = format!(
+            "agents:\n  listener:\n    address: 127.0.0.1\n    port: {port}\n  certificateAuthority:\n    \
+             certificateFile: {}\n    keyFile: {}\n  clusters:\n  - name: {cluster}\n    tokenSHA256: {digest}\n",
+            ca_cert.display(),
+            ca_key.display()
+        );
+        AgentSetup {
+            dir,
+            token_file,
+            port,
+            extra_config,
+        }
+    }
+}
+
+/// A test apiserver on [`HIDDEN_ADDRESS`] that accepts the gateway's
+/// client certificate (the identity the agent presents there).
+async fn hidden_cluster(pki: &Pki, name: &str) -> ApiServer {
+    ApiServer::start(ApiServerConfig {
+        client_ca_pem: Some(pki.cluster_ca.cert_pem().to_string()),
+        bind: (HIDDEN_ADDRESS, 0).into(),
+        ..ApiServerConfig::new(name, pki.cluster_ca.server_cert(&["127.0.0.2"]))
+    })
+    .await
+    .expect("start the hidden apiserver")
+}
+
+/// A running `kubeplex agent`, killed on drop.
+struct Agent {
+    child: Child,
+    log: PathBuf,
+    args: Vec<String>,
+}
+
+impl Agent {
+    /// `kubeplex agent` for `cluster` in front of `apiserver`, dialling
+    /// `gateway`'s agent listener with `token_file`.
+    fn start(
+        gateway: &Gateway,
+        setup: &AgentSetup,
+        pki: &Pki,
+        cluster: &str,
+        apiserver: &ApiServer,
+        token_file: &Path,
+    ) -> Agent {
+        let d = setup.dir.path();
+        let kubeconfig = d.join(format!("{cluster}-kubeconfig.yaml"));
+        std::fs::write(
+            &kubeconfig,
+            clusters_kubeconfig(pki, &[ClusterEntry::new(cluster, apiserver)]),
+        )
+        .unwrap();
+        let args: Vec<String> = [
+            "agent",
+            "--gateway",
+            &format!("127.0.0.1:{}", setup.port),
+            "--gateway-ca",
+            &gateway.ca.display().to_string(),
+            "--cluster",
+            cluster,
+            "--token-file",
+            &token_file.display().to_string(),
+            "--kubeconfig",
+            &kubeconfig.display().to_string(),
+            "--state-dir",
+            &d.join(format!("{cluster}-state")).display().to_string(),
+            "--envoy",
+            &envoy().display().to_string(),
+            // One per gateway Envoy worker (the harness runs two).
+            "--tunnels",
+            "2",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let log = d.join(format!("{cluster}-agent.log"));
+        let child = spawn_agent(&args, &log);
+        Agent { child, log, args }
+    }
+
+    /// Start it again with the same arguments (and state directory).
+    fn restart(&mut self) {
+        self.stop();
+        self.child = spawn_agent(&self.args, &self.log);
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+fn spawn_agent(args: &[String], log: &Path) -> Child {
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    Command::new(kubeplex_bin())
+        .args(args)
+        .env("RUST_LOG", "info,kubeplex=debug")
+        .stdout(log_file.try_clone().unwrap())
+        .stderr(log_file)
+        .spawn()
+        .expect("start kubeplex agent")
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.stop();
+        if std::thread::panicking() {
+            eprintln!("---- kubeplex agent log ----\n{}", self.log());
+        }
+    }
+}
+
+/// The control plane's view of agent cluster `name` (`/status`).
+fn agent_status(gw: &Gateway, name: &str) -> serde_json::Value {
+    gw.status()["agents"][name].clone()
+}
+
+fn wait_connected(gw: &Gateway, name: &str, agent: &Agent) {
+    wait_for(
+        format_args!("agent {name} connected; agent log:\n{}", agent.log()),
+        Duration::from_secs(30),
+        || (agent_status(gw, name)["connected"] == true).then_some(()),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kubectl_reaches_a_cluster_only_its_agent_can_reach() {
+    let pki = Pki::new();
+    let direct = pki.cluster("direct").await;
+    let hidden = hidden_cluster(&pki, "hidden").await;
+    let setup = AgentSetup::new("hidden");
+    let gw = Gateway::start(GatewaySpec {
+        extra_config: &setup.extra_config,
+        ..GatewaySpec::new(&pki, vec![ClusterEntry::new("direct", &direct)])
+    });
+    let token = gw.mint(&["--sub", "alice", "--group", "dev"]);
+    let k = gw.kubectl(&token, &["hidden"]);
+
+    // No agent yet: an immediate 503 that names the cluster.
+    let started = Instant::now();
+    let err = k.fails(&["get", "--raw", RAW_LIST]);
+    assert!(
+        err.contains(r#"cluster "hidden" is not connected"#),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(hidden.forwarded().is_empty());
+
+    let mut agent = Agent::start(&gw, &setup, &pki, "hidden", &hidden, &setup.token_file);
+    wait_connected(&gw, "hidden", &agent);
+    let status = agent_status(&gw, "hidden");
+    assert_eq!(
+        status["agent_version"],
+        env!("CARGO_PKG_VERSION"),
+        "{status}"
+    );
+
+    k.eventually_ok(
+        &[
+            "create",
+            "configmap",
+            "through-the-tunnel",
+            "--from-literal=k=v",
+        ],
+        Duration::from_secs(10),
+    );
+    let got = k.ok(&[
+        "get",
+        "configmap",
+        "through-the-tunnel",
+        "-o",
+        "jsonpath={.data.k}",
+    ]);
+    assert_eq!(got, "v");
+    // It reached the hidden cluster as alice, authenticated as the gateway
+    // (the agent's credential there), without the user's token.
+    let created = hidden
+        .forwarded()
+        .into_iter()
+        .find(|r| r.method == "POST")
+        .expect("the create reached the hidden cluster");
+    assert_eq!(created.header("impersonate-user"), Some("alice"));
+    assert_eq!(created.header("authorization"), None);
+    assert!(created.header("x-kubeplex-agent").is_none());
+
+    // A watch through the tunnel sees later events.
+    let mut watch = k.stream(&["get", "configmaps", "--watch"]);
+    watch.expect_line("through-the-tunnel", Duration::from_secs(20));
+    k.ok(&["create", "configmap", "later", "--from-literal=k=v"]);
+    watch.expect_line("later", Duration::from_secs(20));
+    assert!(!watch.exited(), "the watch ended early");
+
+    // The agent goes away: a 503 naming the cluster, at once.
+    agent.stop();
+    let err = wait_for(
+        "a 503 for the disconnected agent",
+        Duration::from_secs(5),
+        || {
+            let r = k.run(&["get", "--raw", RAW_LIST]);
+            (!r.ok && r.stderr.contains(r#"cluster "hidden" is not connected"#)).then_some(r.stderr)
+        },
+    );
+    assert!(err.contains("agent last seen"), "{err}");
+
+    // Back again: served again.
+    agent.restart();
+    k.eventually_ok(&["get", "configmap", "later"], Duration::from_secs(15));
+    let audit = gw.audit_lines();
+    for event in ["agent_connected", "agent_disconnected"] {
+        assert!(
+            audit
+                .iter()
+                .any(|l| l["event"] == event && l["cluster"] == "hidden"),
+            "no {event} line in {audit:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_agent_with_a_wrong_token_is_refused_and_nothing_connects() {
+    let pki = Pki::new();
+    let direct = pki.cluster("direct").await;
+    let hidden = hidden_cluster(&pki, "hidden").await;
+    let setup = AgentSetup::new("hidden");
+    let gw = Gateway::start(GatewaySpec {
+        extra_config: &setup.extra_config,
+        ..GatewaySpec::new(&pki, vec![ClusterEntry::new("direct", &direct)])
+    });
+    let wrong = setup.dir.path().join("wrong-token");
+    std::fs::write(&wrong, "not-the-token").unwrap();
+    let mut agent = Agent::start(&gw, &setup, &pki, "hidden", &hidden, &wrong);
+    let status = wait_exit(
+        &mut agent.child,
+        "the refused agent",
+        Duration::from_secs(30),
+    );
+    assert!(!status.success());
+    let log = agent.log();
+    assert!(log.contains("refused"), "{log}");
+    assert!(
+        gw.audit_lines()
+            .iter()
+            .any(|l| l["event"] == "agent_refused" && l["cluster"] == "hidden"),
+        "no agent_refused audit line"
+    );
+    assert_ne!(agent_status(&gw, "hidden")["connected"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn exec_travels_down_the_tunnel_over_websocket_and_spdy() {
+    let pki = Pki::new();
+    let direct = pki.cluster("direct").await;
+    let hidden = hidden_cluster(&pki, "hidden").await;
+    hidden
+        .store()
+        .create(
+            "pods",
+            serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "web-0", "namespace": "default"},
+                "spec": {"containers": [{"name": "app", "image": "nginx"}]},
+            }),
+        )
+        .unwrap();
+    let setup = AgentSetup::new("hidden");
+    let gw = Gateway::start(GatewaySpec {
+        extra_config: &setup.extra_config,
+        ..GatewaySpec::new(&pki, vec![ClusterEntry::new("direct", &direct)])
+    });
+    let agent = Agent::start(&gw, &setup, &pki, "hidden", &hidden, &setup.token_file);
+    wait_connected(&gw, "hidden", &agent);
+    let k = gw.kubectl(&gw.mint(&["--sub", "alice"]), &["hidden"]);
+    for t in Transport::BOTH {
+        let r = k.run_with(
+            &["exec", "web-0", "-c", "app", "--", "echo", "hi"],
+            t.env(),
+            None,
+        );
+        assert!(r.ok, "{t:?}: {}", r.stderr);
+        assert_eq!(r.stdout, "hi\n", "{t:?}");
+        let input = b"0123456789abcdef".repeat(16 * 1024);
+        let r = k.run_with(
+            &["exec", "-i", "web-0", "-c", "app", "--", "cat"],
+            t.env(),
+            Some(&input),
+        );
+        assert!(r.ok, "{t:?}: {}", r.stderr);
+        assert!(
+            r.stdout.as_bytes() == &input[..],
+            "{t:?}: cat returned {} bytes",
+            r.stdout.len()
+        );
+    }
+    let exec = hidden
+        .forwarded()
+        .into_iter()
+        .find(|r| r.path.ends_with("/exec"))
+        .expect("the exec reached the hidden cluster");
+    assert_eq!(exec.header("impersonate-user"), Some("alice"));
+}
