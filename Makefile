@@ -30,12 +30,12 @@ run: build
 ## Run every test: lints, Envoy config validation, every fuzz target for
 ## FUZZ_CI_SECONDS (make fuzz-ci), unit tests, end-to-end tests.
 ## Tests marked #[ignore] need Envoy and the wasm build, which `build` provides:
-## they run too, except the CPU benchmark.
+## they run too, except the CPU benchmark and the tunnel latency measurement.
 test: SETUP_FLAGS = --with-compose --with-fuzz
 test: build lint validate fuzz-ci
 	KUBEPLEX_ENVOY=$(abspath $(ENVOY)) KUBEPLEX_FILTER_WASM=$(abspath $(WASM)) KUBEPLEX_BIN=$(abspath $(KUBEPLEX)) \
 	  $(CARGO) nextest run --workspace --no-fail-fast --failure-output final \
-	  --run-ignored all -E 'not test(cpu_per_request_in_envoy)'
+	  --run-ignored all -E 'not test(cpu_per_request_in_envoy) and not test(tunnel_latency_vs_a_direct_route)'
 
 ## Fuzz every target for FUZZ_SECONDS (default 600) each; fails on a crash.
 ## FUZZ_TARGETS="token route" picks some. See fuzz/README.md.

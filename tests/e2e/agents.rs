@@ -359,3 +359,80 @@ async fn exec_travels_down_the_tunnel_over_websocket_and_spdy() {
         .expect("the exec reached the hidden cluster");
     assert_eq!(exec.header("impersonate-user"), Some("alice"));
 }
+
+/// Median and 99th percentile of `samples`, µs.
+fn p50_p99(mut samples: Vec<u64>) -> (u64, u64) {
+    samples.sort_unstable();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.99))
+}
+
+/// `requests` sequential GETs of `url` on one kept-alive HTTP/2 connection
+/// (curl), each one's total time in µs; the first (connection set-up) is dropped.
+fn timed_gets(gw: &Gateway, token: &str, url: &str, requests: usize) -> Vec<u64> {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-s", "--http2", "--cacert"])
+        .arg(&gw.ca)
+        .args(["-H", &format!("Authorization: Bearer {token}")])
+        .args(["-w", "%{http_code} %{time_total}\\n"]);
+    for _ in 0..=requests {
+        cmd.args(["-o", "/dev/null", url]);
+    }
+    let out = cmd.output().expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let times: Vec<u64> = text
+        .lines()
+        .map(|l| {
+            let (code, seconds) = l.split_once(' ').unwrap();
+            assert_eq!(code, "200", "{text}");
+            (seconds.parse::<f64>().unwrap() * 1e6) as u64
+        })
+        .skip(1)
+        .collect();
+    assert_eq!(times.len(), requests, "{text}");
+    times
+}
+
+/// The latency the tunnel adds: the same apiserver, the same request (the
+/// configmaps of `default`, as `make bench` lists), through the gateway by
+/// a direct kubeconfig route and through the agent; interleaved rounds of
+/// sequential requests on one connection each. Prints the numbers; run by
+/// hand (`make test` leaves it out, like the CPU benchmark).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "a measurement: run it by name"]
+async fn tunnel_latency_vs_a_direct_route() {
+    let pki = Pki::new();
+    let hidden = hidden_cluster(&pki, "hidden").await;
+    for i in 0..5 {
+        hidden
+            .store()
+            .create(
+                "configmaps",
+                serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": format!("cm-{i}"), "namespace": "default"}, "data": {"k": "v"}}),
+            )
+            .unwrap();
+    }
+    let setup = AgentSetup::new("hidden");
+    let gw = Gateway::start(GatewaySpec {
+        extra_config: &setup.extra_config,
+        ..GatewaySpec::new(&pki, vec![ClusterEntry::new("direct", &hidden)])
+    });
+    let agent = Agent::start(&gw, &setup, &pki, "hidden", &hidden, &setup.token_file);
+    wait_connected(&gw, "hidden", &agent);
+    let token = secret(gw.mint(&["--sub", "alice"]));
+    let url = |ctx: &str| format!("{}/clusters/{ctx}{RAW_LIST}", gw.url);
+    let (mut direct, mut tunnel) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        direct.extend(timed_gets(&gw, &token, &url("direct"), 200));
+        tunnel.extend(timed_gets(&gw, &token, &url("hidden"), 200));
+    }
+    let ((d50, d99), (t50, t99)) = (p50_p99(direct), p50_p99(tunnel));
+    println!(
+        "gateway -> apiserver: p50 {d50} µs, p99 {d99} µs\n\
+         gateway -> tunnel -> agent -> apiserver: p50 {t50} µs, p99 {t99} µs\n\
+         added by the tunnel: p50 {} µs ({:.2}x)",
+        t50 as i64 - d50 as i64,
+        t50 as f64 / d50 as f64
+    );
+}
