@@ -12,7 +12,7 @@ FUZZ_SECONDS ?= 600
 FUZZ_CI_SECONDS ?= 30
 FUZZ_TARGETS ?=
 # The Kubernetes install (deploy/kubernetes): what `make validate` renders
-KUSTOMIZATIONS := base examples/production inject-webhook
+KUSTOMIZATIONS := base examples/production inject-webhook agent
 
 .PHONY: setup build run test lint unit e2e validate bench fuzz fuzz-ci clean
 

@@ -12,6 +12,7 @@
 //! (`gateway_config`); the rendered Envoy bootstrap and preStop hook run
 //! with the real Envoy and control plane (`envoy_pod`).
 
+mod agent;
 mod envoy_pod;
 mod gateway_config;
 mod injected;
