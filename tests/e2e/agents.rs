@@ -316,7 +316,7 @@ async fn an_agent_with_a_wrong_token_is_refused_and_nothing_connects() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn exec_and_port_forward_travel_down_the_tunnel_over_websocket_and_spdy() {
+async fn exec_logs_and_port_forward_travel_down_the_tunnel() {
     let pki = Pki::new();
     let direct = pki.cluster("direct").await;
     let hidden = hidden_cluster(&pki, "hidden").await;
@@ -367,6 +367,14 @@ async fn exec_and_port_forward_travel_down_the_tunnel_over_websocket_and_spdy() 
         .find(|r| r.path.ends_with("/exec"))
         .expect("the exec reached the hidden cluster");
     assert_eq!(exec.header("impersonate-user"), Some("alice"));
+    // logs -f: a stream that stays open down the tunnel.
+    let mut follow = k.stream(&["logs", "-f", "web-0", "-c", "app"]);
+    hidden
+        .append_log("default", "web-0", "app", "fresh line")
+        .unwrap();
+    follow.expect_line("fresh line", Duration::from_secs(20));
+    assert!(!follow.exited(), "logs -f ended: {}", follow.stderr());
+    drop(follow);
     for t in Transport::BOTH {
         let mut forward = k.stream_with(
             &[
