@@ -11,6 +11,7 @@ mod identity;
 mod in_pod;
 mod kubectl_commands;
 mod login;
+mod pool;
 mod rbac_audit;
 mod reload;
 mod security;

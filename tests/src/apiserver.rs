@@ -102,6 +102,13 @@ pub struct ApiServerConfig {
     pub service_account_issuer: Option<String>,
     /// Signing keys, audiences and discovery access of the issuer.
     pub service_accounts: ServiceAccountOptions,
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS` per HTTP/2 connection (default
+    /// 100, what kube-apiserver v1.36 advertises: its
+    /// `--http2-max-streams-per-connection`). A stream over the limit is
+    /// refused with `RST_STREAM(REFUSED_STREAM)` as Go's HTTP/2 server does
+    /// before the client acknowledged the settings (golang.org/x/net/http2
+    /// server.go, processHeaders: "curClientStreams+1 > advMaxStreams").
+    pub max_streams_per_connection: u32,
 }
 
 impl ApiServerConfig {
@@ -120,6 +127,7 @@ impl ApiServerConfig {
             bookmark_interval: Duration::from_secs(5),
             log_interval: Duration::from_secs(1),
             service_account_issuer: None,
+            max_streams_per_connection: 100,
             service_accounts: ServiceAccountOptions::default(),
         }
     }
@@ -148,6 +156,7 @@ pub(crate) struct Shared {
     shutdown: tokio::sync::watch::Receiver<bool>,
     streaming: Arc<streaming::Streaming>,
     service_accounts: service_accounts::Issuer,
+    max_streams_per_connection: u32,
 }
 
 /// A running test cluster. Stops on [`ApiServer::shutdown`] or drop.
@@ -199,6 +208,7 @@ impl ApiServer {
                 shutdown_rx.clone(),
             )),
             service_accounts,
+            max_streams_per_connection: config.max_streams_per_connection,
         });
         tracing::info!(cluster = %shared.name, %addr, "test apiserver listening");
         let accept = tokio::spawn(accept_loop(listener, acceptor, shared.clone(), shutdown_rx));
@@ -318,7 +328,10 @@ async fn serve_connection(tcp: tokio::net::TcpStream, acceptor: TlsAcceptor, sha
         let cert = cert.clone();
         async move { Ok::<_, std::convert::Infallible>(serve(shared, cert, req).await) }
     });
-    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http2()
+        .max_concurrent_streams(shared.max_streams_per_connection);
     if let Err(e) = builder
         .serve_connection_with_upgrades(TokioIo::new(tls), service)
         .await

@@ -138,6 +138,7 @@ pub fn status_json(cp: &ControlPlane) -> serde_json::Value {
         "version": s.version,
         "remote_keys": keys,
         "cluster_checks": checks.as_deref(),
+        "cluster_health": cp.cluster_health().all(),
         "contexts": s.contexts,
         "inputs": s.inputs.iter().map(|i| serde_json::json!({
             "kind": i.kind, "path": i.path, "ok": i.ok,
@@ -245,6 +246,12 @@ pub fn metrics_text(cp: &ControlPlane) -> String {
         "1 while the agent cluster's agent holds its reverse tunnel and heartbeat session, 0 when not.",
         &agent_samples(cp),
     );
+    metric(
+        "kubeplex_cluster_healthy",
+        "gauge",
+        "1 when the cluster's /readyz answered 200 at the last health check, 0 when not.",
+        &cluster_health_samples(cp),
+    );
     out
 }
 
@@ -255,6 +262,20 @@ fn agent_samples(cp: &ControlPlane) -> Vec<(String, u64)> {
         .map(|name| {
             let connected = cp.agents.state(&name).connected as u64;
             (format!("{{cluster=\"{}\"}}", label_value(&name)), connected)
+        })
+        .collect()
+}
+
+/// `kubeplex_cluster_healthy` per context.
+fn cluster_health_samples(cp: &ControlPlane) -> Vec<(String, u64)> {
+    cp.cluster_health()
+        .all()
+        .into_iter()
+        .map(|(context, h)| {
+            (
+                format!("{{cluster=\"{}\"}}", label_value(&context)),
+                h.healthy as u64,
+            )
         })
         .collect()
 }

@@ -20,6 +20,7 @@ use tracing::{error, info, warn};
 use crate::ads::registry::Registry;
 use crate::agent_registry::AgentRegistry;
 use crate::clock::unix_now;
+use crate::cluster_health::Health;
 use crate::inputs::gateway_config::{self, GatewayConfig};
 use crate::inputs::kubeconfig::{self, LoadedKubeconfig};
 use crate::inputs::revocations::{self, Revocation};
@@ -197,6 +198,7 @@ pub struct ControlPlane {
     snapshots: SnapshotCache,
     key_store: Arc<KeyStore>,
     cluster_checks: Arc<ClusterChecks>,
+    cluster_health: Arc<Health>,
     /// The Envoys connected over ADS and what each accepted.
     pub registry: Arc<Registry>,
     /// Counters for `/metrics`.
@@ -222,6 +224,7 @@ impl ControlPlane {
             snapshots: SnapshotCache::default(),
             key_store: Arc::new(KeyStore::default()),
             cluster_checks: Arc::new(ClusterChecks::default()),
+            cluster_health: Arc::new(Health::default()),
             registry: Arc::new(Registry::default()),
             counters: Counters::default(),
             agents: Arc::new(AgentRegistry::default()),
@@ -259,6 +262,11 @@ impl ControlPlane {
     /// The latest cluster preflight (the preflight fills it).
     pub fn cluster_checks(&self) -> Arc<ClusterChecks> {
         self.cluster_checks.clone()
+    }
+
+    /// Each cluster's latest health (the health checks fill it).
+    pub fn cluster_health(&self) -> Arc<Health> {
+        self.cluster_health.clone()
     }
 
     /// Read the state (for status and tests); the lock is held while `f` runs.

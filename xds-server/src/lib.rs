@@ -11,6 +11,7 @@ pub mod agent_api;
 pub mod agent_ca;
 pub mod agent_registry;
 pub mod clock;
+pub mod cluster_health;
 pub mod cluster_http;
 pub mod control_plane;
 #[cfg(feature = "demo")]

@@ -430,7 +430,8 @@ async fn check_context(target: &ClusterTarget, reqs: &[Requirement]) -> Vec<Row>
     rows
 }
 
-async fn reachable(base: &str, creds: &Credentials) -> Result<(), String> {
+/// `GET <base>/readyz` answers 200 with these credentials.
+pub(crate) async fn reachable(base: &str, creds: &Credentials) -> Result<(), String> {
     match cluster_http::get(&format!("{base}/readyz"), "text/plain", creds).await {
         Ok(r) if r.status == 200 => Ok(()),
         Ok(r) => Err(format!(

@@ -163,6 +163,7 @@ pub async fn start(cp: Arc<ControlPlane>, listeners: Listeners) -> Result<Runnin
             .map_err(ServeError::Admin)
     });
     crate::preflight::spawn(cp.subscribe(), cp.last_good(), cp.cluster_checks());
+    crate::cluster_health::spawn(cp.last_good(), cp.cluster_health());
     let watcher = crate::file_watch::spawn(cp).map_err(ServeError::Watch)?;
     Ok(Running {
         xds,

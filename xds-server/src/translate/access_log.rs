@@ -8,7 +8,8 @@ use envoy_types::pb::envoy::config::accesslog::v3::{
     access_log_filter,
 };
 use envoy_types::pb::envoy::config::core::v3::{
-    DataSource, SubstitutionFormatString, data_source, substitution_format_string,
+    DataSource, HeaderValue, HeaderValueOption, SubstitutionFormatString, data_source,
+    substitution_format_string,
 };
 use envoy_types::pb::envoy::config::route::v3::{HeaderMatcher, header_matcher};
 use envoy_types::pb::envoy::extensions::access_loggers::file::v3::{
@@ -135,16 +136,23 @@ pub fn local_reply_config() -> LocalReplyConfig {
                 "%REQ(x-kubeplex-agent-status)%",
             ),
             mapper(
-                flags_filter(&["UF", "UH", "URX", "UC"]),
+                flags_filter(&["UH"]),
                 503,
                 "ServiceUnavailable",
-                "the cluster behind %UPSTREAM_CLUSTER% is unreachable: %RESPONSE_CODE_DETAILS%",
+                "cluster \"%CLUSTER_METADATA(kubeplex:context)%\" is unavailable (last health check: \
+                 failed; `kubeplex status` says why): refused at the gateway",
+            ),
+            mapper(
+                flags_filter(&["UF", "URX", "UC"]),
+                503,
+                "ServiceUnavailable",
+                "cluster \"%CLUSTER_METADATA(kubeplex:context)%\" is unreachable: %RESPONSE_CODE_DETAILS%",
             ),
             mapper(
                 flags_filter(&["UT"]),
                 504,
                 "Timeout",
-                "the request to %UPSTREAM_CLUSTER% timed out at the gateway",
+                "the request to cluster \"%CLUSTER_METADATA(kubeplex:context)%\" timed out at the gateway",
             ),
             mapper(
                 flags_filter(&["NC"]),
@@ -152,12 +160,23 @@ pub fn local_reply_config() -> LocalReplyConfig {
                 "ServiceUnavailable",
                 "the gateway has no route to this cluster yet; retry in a moment",
             ),
-            mapper(
-                flags_filter(&["UO"]),
-                429,
-                "TooManyRequests",
-                "too many concurrent requests to %UPSTREAM_CLUSTER%",
-            ),
+            // client-go retries a 429 after its Retry-After, with backoff.
+            ResponseMapper {
+                headers_to_add: vec![HeaderValueOption {
+                    header: Some(HeaderValue {
+                        key: "retry-after".into(),
+                        value: "1".into(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }],
+                ..mapper(
+                    flags_filter(&["UO"]),
+                    429,
+                    "TooManyRequests",
+                    "too many concurrent requests to cluster \"%CLUSTER_METADATA(kubeplex:context)%\"",
+                )
+            },
         ],
         ..Default::default()
     }

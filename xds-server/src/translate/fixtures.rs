@@ -6,7 +6,7 @@ use crate::inputs::gateway_config::{AuditConfig, GatewayConfig, ListenerConfig};
 use crate::inputs::kubeconfig::{ClusterTarget, ServerUrl};
 use crate::sensitive::Sensitive;
 use crate::translate::{Resource, digest};
-use envoy_types::pb::google::protobuf::Any;
+use envoy_types::pb::google::protobuf::{Any, Struct, value::Kind};
 
 /// A resource named `name` whose body (of type `t`) is `content`, versioned
 /// by its content like every translated resource (snapshot and ADS tests).
@@ -93,5 +93,13 @@ pub fn agents(names: &[&str]) -> crate::inputs::gateway_config::AgentsConfig {
                 token_sha256: [7; 32],
             })
             .collect(),
+    }
+}
+
+/// A string member of a `google.protobuf.Struct`.
+pub fn string_field<'s>(s: &'s Struct, name: &str) -> Option<&'s str> {
+    match s.fields.get(name)?.kind.as_ref()? {
+        Kind::StringValue(v) => Some(v),
+        _ => None,
     }
 }

@@ -17,7 +17,7 @@ use envoy_types::pb::envoy::config::core::v3::{
     HeaderValue, HeaderValueOption, header_value_option::HeaderAppendAction,
 };
 use envoy_types::pb::envoy::config::route::v3::{
-    DirectResponseAction, HeaderMatcher, QueryParameterMatcher, Route, RouteAction,
+    DirectResponseAction, HeaderMatcher, QueryParameterMatcher, RetryPolicy, Route, RouteAction,
     RouteConfiguration, RouteMatch, VirtualHost,
     header_matcher::HeaderMatchSpecifier,
     query_parameter_matcher::QueryParameterMatchSpecifier,
@@ -30,6 +30,8 @@ use envoy_types::pb::envoy::r#type::matcher::v3::{
 };
 
 use super::agents::{AgentRoute, names as agent_names};
+use envoy_types::pb::google::protobuf::UInt32Value;
+
 use super::{Options, names, seconds};
 use crate::inputs::kubeconfig::ClusterTarget;
 use crate::translate::login_settings::LoginSettings;
@@ -235,12 +237,26 @@ fn route_action(target: &ClusterTarget, options: &Options, kind: Kind) -> RouteA
             grpc_timeout_header_max: Some(seconds(0)),
             ..Default::default()
         }),
+        retry_policy: (kind != Kind::Upgrade).then(refused_stream_retry),
+        ..Default::default()
+    }
+}
+
+/// A stream the apiserver refused (`REFUSED_STREAM`: over its stream limit,
+/// or a connection going away) was never processed, so sending it again is
+/// safe for every method (RFC 9113 §8.7). Nothing else is retried: the
+/// apiserver's own 429 and 5xx answers reach the client untouched, with
+/// their `Retry-After`, for client-go's backoff.
+fn refused_stream_retry() -> RetryPolicy {
+    RetryPolicy {
+        retry_on: "refused-stream".into(),
+        num_retries: Some(UInt32Value { value: 3 }),
         ..Default::default()
     }
 }
 
 /// The kubeconfig user's bearer token, if it has one, for the apiserver.
-fn cluster_credential(target: &ClusterTarget) -> Vec<HeaderValueOption> {
+pub(crate) fn cluster_credential(target: &ClusterTarget) -> Vec<HeaderValueOption> {
     target
         .bearer_token
         .as_ref()

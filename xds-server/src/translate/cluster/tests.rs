@@ -183,3 +183,58 @@ fn watches_do_not_hit_the_default_circuit_breaker() {
     let t = &c.circuit_breakers.unwrap().thresholds[0];
     assert!(t.max_requests.unwrap().value > 1024);
 }
+
+#[test]
+fn http2_pool_stays_within_the_apiservers_stream_limit_and_retries_refused_streams_in_bulk() {
+    let [h2, _] = clusters_for(&target("a", "127.0.0.1", 6443), &Options::default());
+    let ProtocolConfig::Http2ProtocolOptions(http2) = protocol_of(&h2) else {
+        panic!("HTTP/2 cluster")
+    };
+    assert_eq!(http2.max_concurrent_streams.map(|v| v.value), Some(100));
+    let limits = &h2.circuit_breakers.as_ref().unwrap().thresholds[0];
+    assert_eq!(limits.max_retries.map(|v| v.value), Some(10_000));
+    assert_eq!(limits.max_requests.map(|v| v.value), Some(100_000));
+}
+
+#[test]
+fn the_http2_cluster_checks_readyz_with_the_gateways_credentials_and_never_panic_routes() {
+    use envoy_types::pb::envoy::config::core::v3::health_check::HealthChecker;
+    let mut t = target("a", "kube.example", 6443);
+    t.server.path = "/k8s/clusters/c-1".into();
+    t.tls_server_name = Some("api.internal".into());
+    t.bearer_token = Some(crate::sensitive::Sensitive("gateway-token".into()));
+    let [h2, h1] = clusters_for(&t, &Options::default());
+    assert!(
+        h1.health_checks.is_empty(),
+        "upgrades share the HTTP/2 cluster's view"
+    );
+    let [check] = h2.health_checks.as_slice() else {
+        panic!("one health check")
+    };
+    let Some(HealthChecker::HttpHealthCheck(http)) = &check.health_checker else {
+        panic!("an HTTP health check")
+    };
+    assert_eq!(http.path, "/k8s/clusters/c-1/readyz");
+    assert_eq!(http.host, "api.internal");
+    let headers: Vec<_> = http
+        .request_headers_to_add
+        .iter()
+        .filter_map(|h| h.header.as_ref())
+        .map(|h| (h.key.as_str(), h.value.as_str()))
+        .collect();
+    assert_eq!(headers, [("authorization", "Bearer gateway-token")]);
+    assert_eq!(check.unhealthy_threshold.map(|v| v.value), Some(2));
+    for c in [&h2, &h1] {
+        let panic = c
+            .common_lb_config
+            .as_ref()
+            .and_then(|l| l.healthy_panic_threshold.as_ref())
+            .map(|p| p.value);
+        assert_eq!(panic, Some(0.0), "{}", c.name);
+        let context = &c.metadata.as_ref().unwrap().filter_metadata[METADATA_NAMESPACE];
+        assert_eq!(
+            crate::translate::fixtures::string_field(context, "context"),
+            Some("a")
+        );
+    }
+}

@@ -204,3 +204,18 @@ fn login_settings_are_answered_by_envoy_on_one_exact_path_without_the_filter() {
             .all(|r| r.name != "login-settings")
     );
 }
+
+#[test]
+fn only_refused_streams_are_retried_and_never_an_upgrade() {
+    let routes = context_routes(&target("a", "127.0.0.1", 6443), &Options::default());
+    for r in &routes {
+        let retry = action(r).retry_policy.as_ref();
+        if r.name == "a/upgrade" {
+            assert!(retry.is_none(), "an upgrade is never sent twice");
+        } else {
+            let retry = retry.unwrap_or_else(|| panic!("{} retries refused streams", r.name));
+            assert_eq!(retry.retry_on, "refused-stream", "{}", r.name);
+            assert_eq!(retry.num_retries.map(|n| n.value), Some(3));
+        }
+    }
+}
