@@ -263,7 +263,7 @@ fn check_gateway_config(config: &GatewayConfig) {
     for f in config
         .referenced_files
         .iter()
-        .chain(&config.revocation_file)
+        .chain(config.revocation_file().map(Path::to_path_buf).as_ref())
         .chain(&config.policy_file)
     {
         assert!(f.is_absolute(), "relative file {f:?}");

@@ -89,4 +89,28 @@ fn the_checks_find_broken_objects() {
         "{found}"
     );
     assert!(found.contains("readOnlyRootFilesystem"), "{found}");
+
+    // More rights than the revocation store needs, a list that `kubectl
+    // apply` would reset, a control plane without its token.
+    let mut broken = objects.clone();
+    for o in broken.iter_mut() {
+        match (o["kind"].as_str(), o["metadata"]["name"].as_str()) {
+            (Some("Role"), _) => o["rules"][0]["verbs"] = serde_json::json!(["*"]),
+            (Some("ConfigMap"), Some("kubeplex-revocations")) => {
+                o["data"] = serde_json::json!({"revoked.yaml": "revoked: []"})
+            }
+            (Some("Deployment"), Some("kubeplex-control-plane")) => {
+                o["spec"]["template"]["spec"]["automountServiceAccountToken"] = false.into()
+            }
+            _ => {}
+        }
+    }
+    let found = wiring::check(&broken).join("\n");
+    for expected in [
+        "must be granted exactly",
+        "must ship without data",
+        "automountServiceAccountToken must be true",
+    ] {
+        assert!(found.contains(expected), "{expected}: {found}");
+    }
 }

@@ -5,6 +5,7 @@
 
 mod envoy;
 mod pods;
+mod revocations;
 mod selection;
 
 use serde_json::Value;
@@ -24,6 +25,7 @@ pub fn check(objects: &[Value]) -> Vec<String> {
     problems.extend(pods::check(objects));
     problems.extend(selection::check(objects));
     problems.extend(envoy::check(objects));
+    problems.extend(revocations::check(objects));
     problems
 }
 

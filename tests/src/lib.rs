@@ -11,3 +11,4 @@ pub mod bench;
 pub mod idp;
 pub mod kubectl;
 pub mod pki;
+pub mod service;

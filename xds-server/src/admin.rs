@@ -17,6 +17,7 @@ use tonic::{Request, Response, Status};
 
 use crate::control_plane::{ControlPlane, Slot, State};
 use crate::error_chain::error_chain;
+use crate::revocation_store::{StoreError, StoreStatus};
 
 /// The gRPC service.
 pub struct AdminService {
@@ -136,6 +137,7 @@ pub fn status_json(cp: &ControlPlane) -> serde_json::Value {
     let checks = cp.cluster_checks().latest();
     serde_json::json!({
         "version": s.version,
+        "revocation_store": cp.revocation_store_status().map(|r| store_json(&r)),
         "remote_keys": keys,
         "cluster_checks": checks.as_deref(),
         "cluster_health": cp.cluster_health().all(),
@@ -171,6 +173,21 @@ fn agents_json(cp: &ControlPlane) -> serde_json::Map<String, serde_json::Value> 
             (name, state)
         })
         .collect()
+}
+
+/// The revocation store on `/status`.
+fn store_json(s: &StoreStatus) -> serde_json::Value {
+    serde_json::json!({
+        "kind": s.kind,
+        "object": s.object,
+        "up": s.up,
+        "last_error": s.last_error,
+        "resource_version": s.resource_version,
+        "watch_errors": s.watch_errors,
+        "writes": s.writes,
+        "write_conflicts": s.write_conflicts,
+        "write_errors": s.write_errors,
+    })
 }
 
 /// `/readyz`: whether this control plane can serve Envoy a configuration,
@@ -234,6 +251,16 @@ pub fn metrics_text(cp: &ControlPlane) -> String {
         "1 when the input's latest edit loaded, 0 when it was rejected.",
         &input_samples(cp),
     );
+    if let Some(store) = cp.revocation_store_status() {
+        for (name, kind, help, value) in store_metrics(&store) {
+            metric(
+                name,
+                kind,
+                help,
+                &[(format!("{{store=\"{}\"}}", store.kind), value)],
+            );
+        }
+    }
     metric(
         "kubeplex_cluster_check_ok",
         "gauge",
@@ -336,6 +363,42 @@ fn unlabelled_metrics(cp: &ControlPlane) -> [(&'static str, &'static str, &'stat
     ]
 }
 
+/// (name, type, help, value) of the revocation store's metrics.
+fn store_metrics(s: &StoreStatus) -> [(&'static str, &'static str, &'static str, u64); 5] {
+    [
+        (
+            "kubeplex_revocation_store_up",
+            "gauge",
+            "1 while the revocation list is followed (a file; a Kubernetes watch that has listed the object), 0 while the store is unreachable and the last list stays in force.",
+            s.up as u64,
+        ),
+        (
+            "kubeplex_revocation_store_watch_errors_total",
+            "counter",
+            "Failed attempts to list or watch the revocation store.",
+            s.watch_errors,
+        ),
+        (
+            "kubeplex_revocation_store_writes_total",
+            "counter",
+            "Revocations this control plane stored.",
+            s.writes,
+        ),
+        (
+            "kubeplex_revocation_store_write_conflicts_total",
+            "counter",
+            "Revocation writes refused because another writer changed the object first (each retried).",
+            s.write_conflicts,
+        ),
+        (
+            "kubeplex_revocation_store_write_errors_total",
+            "counter",
+            "Revocations that were not stored.",
+            s.write_errors,
+        ),
+    ]
+}
+
 /// `kubeplex_input_ok` per input.
 fn input_samples(cp: &ControlPlane) -> Vec<(String, u64)> {
     status(cp)
@@ -379,6 +442,26 @@ fn label_value(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// The gRPC code for a revocation that was not persisted: the caller's
+/// setup (no store, a broken list), the store being away (retry later), or
+/// a race lost too often.
+fn revoke_code(e: &StoreError) -> tonic::Code {
+    use crate::revocation_store::KubernetesError as K;
+    match e {
+        StoreError::NotConfigured | StoreError::Read(_) => tonic::Code::FailedPrecondition,
+        StoreError::Write { .. } | StoreError::Interrupted(_) => tonic::Code::Internal,
+        StoreError::Kubernetes(k) => match k {
+            K::Decode(_) => tonic::Code::FailedPrecondition,
+            K::Conflicts { .. } => tonic::Code::Aborted,
+            K::Timeout { .. } => tonic::Code::DeadlineExceeded,
+            K::Api { .. } | K::NoClient(_) | K::NotReady => tonic::Code::Unavailable,
+            K::InCluster(_) | K::Kubeconfig { .. } | K::Client(_) => {
+                tonic::Code::FailedPrecondition
+            }
+        },
+    }
+}
+
 #[tonic::async_trait]
 impl Admin for AdminService {
     async fn revoke(
@@ -389,14 +472,14 @@ impl Admin for AdminService {
         if req.jti.trim().is_empty() {
             return Err(Status::invalid_argument("jti must not be empty"));
         }
-        let cp = self.cp.clone();
         let reason = (!req.reason.is_empty()).then_some(req.reason);
         let expires = (req.expires_at != 0).then_some(req.expires_at);
-        let (added, version) =
-            tokio::task::spawn_blocking(move || cp.revoke(&req.jti, reason, expires))
-                .await
-                .map_err(|e| Status::internal(e.to_string()))?
-                .map_err(|e| Status::failed_precondition(error_chain(&e)))?;
+        let (added, version) = self
+            .cp
+            .clone()
+            .revoke(&req.jti, reason, expires)
+            .await
+            .map_err(|e| Status::new(revoke_code(&e), error_chain(&e)))?;
         Ok(Response::new(admin::RevokeResponse { added, version }))
     }
 

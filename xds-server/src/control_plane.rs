@@ -11,7 +11,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use kubeplex_proto::filter::v1 as pb;
 use tokio::sync::watch;
@@ -21,12 +21,14 @@ use crate::ads::registry::Registry;
 use crate::agent_registry::AgentRegistry;
 use crate::clock::unix_now;
 use crate::cluster_health::Health;
-use crate::inputs::gateway_config::{self, GatewayConfig};
+use crate::inputs::gateway_config::{self, GatewayConfig, RevocationStoreConfig};
 use crate::inputs::kubeconfig::{self, LoadedKubeconfig};
-use crate::inputs::revocations::{self, Revocation};
+use crate::inputs::revocations::Revocation;
 use crate::inputs::{InputErrors, LastGood, policy};
 use crate::key_fetch::KeyStore;
 use crate::preflight::ClusterChecks;
+use crate::revocation_store::prune;
+use crate::revocation_store::{KubernetesStore, RevocationStore, StoreError, StoreStatus};
 use crate::snapshot::{Snapshot, SnapshotCache};
 use crate::translate::{self, Options};
 
@@ -102,7 +104,7 @@ pub struct State {
     pub gateway: Slot<GatewayConfig>,
     /// The gateway policy (None inside: the config names no policy file).
     pub policy: Slot<Option<pb::Policy>>,
-    /// The revocation list (empty: the config names no revocation file).
+    /// The revocation list (empty: the config names no revocation store).
     pub revocations: Slot<Vec<Revocation>>,
     /// Warnings already printed, so a reload does not repeat them.
     printed_warnings: Vec<String>,
@@ -145,34 +147,17 @@ fn render_rejected(rejected: &[(String, String)]) -> String {
         .collect()
 }
 
-/// Why a revocation was not added.
-#[derive(Debug, thiserror::Error)]
-pub enum RevokeError {
-    /// Revocations live in a file the gateway config must name.
-    #[error("the gateway config has no revocation file (revocation.file)")]
-    NoRevocationFile,
-    /// The revocation file does not load (it is re-read before each change).
-    #[error(transparent)]
-    Read(#[from] InputErrors),
-    /// The revocation file could not be written.
-    #[error("{}: cannot write", path.display())]
-    Write {
-        /// The revocation file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-}
-
 /// Every input as read from disk by one reload, before any lock is taken.
 struct LoadedInputs {
     kubeconfig: Result<LoadedKubeconfig, InputErrors>,
     gateway: Result<GatewayConfig, InputErrors>,
     policy_path: Option<PathBuf>,
     policy: Result<Option<pb::Policy>, InputErrors>,
-    revocations_path: Option<PathBuf>,
-    revocations: Result<Vec<Revocation>, InputErrors>,
+    /// Where the list came from (`/status` shows it as the input's path).
+    revocations_source: Option<PathBuf>,
+    /// None while the store does not know it yet (a Kubernetes store
+    /// before its first list): the slot keeps what it has.
+    revocations: Option<Result<Vec<Revocation>, InputErrors>>,
 }
 
 /// The last good inputs after a reload accepted what loaded.
@@ -190,8 +175,15 @@ pub struct ControlPlane {
     pub settings: Settings,
     /// Held for a whole reload: reloads run one at a time.
     reloading: Mutex<()>,
-    /// Held from reading the revocation file to writing it back.
-    revoking: Mutex<()>,
+    /// Held from reading the revocation list to writing it back (a
+    /// Kubernetes store also guards against other control planes).
+    revoking: tokio::sync::Mutex<()>,
+    /// The Kubernetes revocation store, while the gateway config names one.
+    kubernetes_store: Mutex<Option<Arc<KubernetesStore>>>,
+    /// The runtime a Kubernetes store runs on (None outside one: tests).
+    runtime: Option<tokio::runtime::Handle>,
+    /// Itself, for the reloads a store asks for.
+    me: Weak<ControlPlane>,
     /// Held only to copy values in or out, never across I/O.
     state: Mutex<State>,
     last_good: watch::Sender<Option<LastGood>>,
@@ -215,10 +207,13 @@ impl ControlPlane {
     /// Load every input. Unlike a reload, the first load must succeed:
     /// there is no last good configuration to fall back on.
     pub fn start(settings: Settings) -> Result<Arc<ControlPlane>, StartError> {
-        let cp = Arc::new(ControlPlane {
+        let cp = Arc::new_cyclic(|me| ControlPlane {
             settings,
             reloading: Mutex::new(()),
-            revoking: Mutex::new(()),
+            revoking: tokio::sync::Mutex::new(()),
+            kubernetes_store: Mutex::new(None),
+            runtime: tokio::runtime::Handle::try_current().ok(),
+            me: me.clone(),
             state: Mutex::new(State::default()),
             last_good: watch::channel(None).0,
             snapshots: SnapshotCache::default(),
@@ -311,17 +306,18 @@ impl ControlPlane {
             Some(p) => policy::load(p).map(Some),
             None => Ok(None),
         };
-        let revocations = match &naming.revocations {
-            Some(p) => revocations::load(p)
-                .map(|list| prune_revocations(list, unix_now() - naming.clock_skew)),
-            None => Ok(Vec::new()),
-        };
+        let store = self.revocation_store(naming.revocation.as_ref());
+        let revocations = match &store {
+            Some(store) => store.current(),
+            None => Some(Ok(Vec::new())),
+        }
+        .map(|list| list.map(|list| prune(list, unix_now() - naming.clock_skew)));
         LoadedInputs {
             kubeconfig,
             gateway,
             policy_path: naming.policy,
             policy,
-            revocations_path: naming.revocations,
+            revocations_source: store.map(|s| PathBuf::from(s.describe())),
             revocations,
         }
     }
@@ -334,11 +330,13 @@ impl ControlPlane {
         state.kubeconfig.path = Some(self.settings.kubeconfig.clone());
         state.gateway.path = Some(self.settings.gateway_config.clone());
         state.policy.path = loaded.policy_path;
-        state.revocations.path = loaded.revocations_path;
+        state.revocations.path = loaded.revocations_source;
         state.kubeconfig.accept("kubeconfig", loaded.kubeconfig);
         state.gateway.accept("gateway config", loaded.gateway);
         state.policy.accept("policy", loaded.policy);
-        state.revocations.accept("revocations", loaded.revocations);
+        if let Some(revocations) = loaded.revocations {
+            state.revocations.accept("revocations", revocations);
+        }
         let rejected = [
             ("kubeconfig", &state.kubeconfig.error),
             ("gateway config", &state.gateway.error),
@@ -393,6 +391,12 @@ impl ControlPlane {
             }
             !same
         });
+        // Fail closed: no configuration before the revocation list is known
+        // (a Kubernetes store that has not listed its object yet).
+        let Some(revocations) = accepted.revocations.as_deref() else {
+            info!("waiting for the revocation list before publishing a configuration");
+            return false;
+        };
         let fetched = self.key_store.keys();
         let issuers: Vec<pb::Issuer> = inputs
             .gateway
@@ -409,7 +413,7 @@ impl ControlPlane {
             clusters: &inputs.kubeconfig.clusters,
             gateway: &inputs.gateway,
             issuers: &issuers,
-            revocations: accepted.revocations.as_deref().map_or(&[], Vec::as_slice),
+            revocations,
             policy: accepted.policy.as_deref().and_then(Option::as_ref),
             agents: &agents,
         };
@@ -444,47 +448,89 @@ impl ControlPlane {
         if let Some(g) = &state.gateway.last_good {
             files.extend(g.referenced_files.iter().cloned());
             files.extend(g.policy_file.iter().cloned());
-            files.extend(g.revocation_file.iter().cloned());
+            files.extend(g.revocation_file().map(PathBuf::from));
         }
         files
     }
 
-    /// Add a revocation: written to the revocation file (atomically) before
-    /// returning, then published. Returns (added, version). Blocking: call
-    /// it off the async runtime.
-    pub fn revoke(
-        &self,
+    /// Add a revocation to the store the gateway config names: persisted
+    /// there (the file written and fsynced, or the ConfigMap updated) before
+    /// it returns, then in force here. Returns (added, version).
+    pub async fn revoke(
+        self: Arc<Self>,
         jti: &str,
         reason: Option<String>,
         expires_at: Option<i64>,
-    ) -> Result<(bool, String), RevokeError> {
-        let _one_revocation_at_a_time = lock(&self.revoking);
-        let path = lock(&self.state)
+    ) -> Result<(bool, String), StoreError> {
+        let _one_revocation_at_a_time = self.revoking.lock().await;
+        let config = lock(&self.state)
             .gateway
             .last_good
             .as_ref()
-            .and_then(|g| g.revocation_file.clone())
-            .ok_or(RevokeError::NoRevocationFile)?;
-        // Re-read the file: it is the source of truth, and may have been
-        // edited by hand since the last reload.
-        let mut list = revocations::load(&path)?;
-        if list.iter().any(|r| r.jti == jti) {
-            return Ok((false, self.current().version.clone()));
-        }
-        list = prune_revocations(list, unix_now());
-        list.push(Revocation {
+            .and_then(|g| g.revocation.clone());
+        let store = self
+            .revocation_store(config.as_ref())
+            .ok_or(StoreError::NotConfigured)?;
+        let revocation = Revocation {
             jti: jti.to_string(),
             reason,
             expires_at,
             revoked_at: Some(unix_now()),
-        });
-        revocations::store(&path, &list).map_err(|source| RevokeError::Write {
-            path: path.clone(),
-            source,
-        })?;
-        info!(jti, file = %path.display(), "token revoked");
-        let outcome = self.reload();
+        };
+        if !store.add(revocation, unix_now()).await? {
+            return Ok((false, self.current().version.clone()));
+        }
+        info!(jti, store = store.describe(), "token revoked");
+        let cp = self.clone();
+        let outcome = tokio::task::spawn_blocking(move || cp.reload())
+            .await
+            .map_err(StoreError::Interrupted)?;
         Ok((true, outcome.version))
+    }
+
+    /// The store `config` names: the file, or the Kubernetes store
+    /// (started the first time, restarted when the section changes).
+    fn revocation_store(&self, config: Option<&RevocationStoreConfig>) -> Option<RevocationStore> {
+        let mut running = lock(&self.kubernetes_store);
+        let wanted = match config? {
+            RevocationStoreConfig::File(path) => {
+                *running = None;
+                return Some(RevocationStore::File(path.clone()));
+            }
+            RevocationStoreConfig::Kubernetes(k) => k,
+        };
+        if let Some(store) = running.as_ref().filter(|s| s.config() == wanted) {
+            return Some(RevocationStore::Kubernetes(store.clone()));
+        }
+        let Some(runtime) = &self.runtime else {
+            error!("a Kubernetes revocation store needs the tokio runtime; not started");
+            return None;
+        };
+        let me = self.me.clone();
+        let on_change_runtime = runtime.clone();
+        let on_change = Arc::new(move || {
+            if let Some(cp) = me.upgrade() {
+                on_change_runtime.spawn_blocking(move || cp.reload());
+            }
+        });
+        let store = Arc::new(KubernetesStore::start(wanted.clone(), runtime, on_change));
+        *running = Some(store.clone());
+        Some(RevocationStore::Kubernetes(store))
+    }
+
+    /// The revocation store's state, when the gateway config names one.
+    pub fn revocation_store_status(&self) -> Option<StoreStatus> {
+        let config = lock(&self.state)
+            .gateway
+            .last_good
+            .as_ref()
+            .and_then(|g| g.revocation.clone())?;
+        match config {
+            RevocationStoreConfig::File(path) => Some(RevocationStore::File(path).status()),
+            RevocationStoreConfig::Kubernetes(_) => {
+                lock(&self.kubernetes_store).as_ref().map(|s| s.status())
+            }
+        }
     }
 
     /// Revocations in force.
@@ -498,11 +544,11 @@ impl ControlPlane {
     }
 }
 
-/// The files a gateway config names, and the skew that prunes revocations.
+/// The inputs a gateway config names, and the skew that prunes revocations.
 #[derive(Debug, Default)]
 struct NamedFiles {
     policy: Option<PathBuf>,
-    revocations: Option<PathBuf>,
+    revocation: Option<RevocationStoreConfig>,
     clock_skew: i64,
 }
 
@@ -510,15 +556,8 @@ impl NamedFiles {
     fn of(gateway: &GatewayConfig) -> NamedFiles {
         NamedFiles {
             policy: gateway.policy_file.clone(),
-            revocations: gateway.revocation_file.clone(),
+            revocation: gateway.revocation.clone(),
             clock_skew: gateway.clock_skew_seconds as i64,
         }
     }
-}
-
-/// Drop entries whose token is expired anyway (`expires_at` before `cutoff`).
-pub fn prune_revocations(list: Vec<Revocation>, cutoff: i64) -> Vec<Revocation> {
-    list.into_iter()
-        .filter(|r| r.expires_at.is_none_or(|e| e >= cutoff))
-        .collect()
 }

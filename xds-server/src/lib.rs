@@ -28,6 +28,7 @@ pub mod local_setup;
 pub mod login;
 pub mod preflight;
 pub mod reachable;
+pub mod revocation_store;
 pub mod sensitive;
 pub mod server;
 pub mod snapshot;

@@ -20,7 +20,7 @@ pub fn check(objects: &[Value]) -> Vec<String> {
         }
         names_and_ports(pod, &mut p);
         volumes(pod, &mut p);
-        security(pod, &mut p);
+        security(objects, pod, &mut p);
         references(objects, pod, &mut p);
         problems.extend(p.into_iter().map(|m| format!("{}: {m}", id(d))));
     }
@@ -100,13 +100,22 @@ fn volumes(pod: &Value, p: &mut Vec<String>) {
     }
 }
 
-fn security(pod: &Value, p: &mut Vec<String>) {
+fn security(objects: &[Value], pod: &Value, p: &mut Vec<String>) {
     let s = &pod["securityContext"];
     if s["runAsNonRoot"] != true || s["seccompProfile"]["type"] != "RuntimeDefault" {
         p.push("pod securityContext: needs runAsNonRoot and seccompProfile RuntimeDefault".into());
     }
-    if pod["automountServiceAccountToken"] != false {
-        p.push("automountServiceAccountToken must be false (nothing here uses the API)".into());
+    let account = pod["serviceAccountName"].as_str().unwrap_or("default");
+    let granted = super::revocations::granted_rules(objects, account);
+    match (pod["automountServiceAccountToken"].as_bool(), granted.is_empty()) {
+        (Some(false), true) | (Some(true), false) => {}
+        (_, true) => p.push(format!(
+            "automountServiceAccountToken must be false (ServiceAccount {account} may do nothing)"
+        )),
+        (_, false) => p.push(format!(
+            "automountServiceAccountToken must be true (ServiceAccount {account} is granted {} rule(s) it needs the token for)",
+            granted.len()
+        )),
     }
     for c in containers(pod) {
         let s = &c["securityContext"];

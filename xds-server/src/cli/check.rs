@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::bail;
-use kubeplex::inputs::gateway_config::GatewayConfig;
+use kubeplex::inputs::gateway_config::{GatewayConfig, RevocationStoreConfig};
 use kubeplex::inputs::kubeconfig::LoadedKubeconfig;
 use kubeplex::inputs::{InputErrors, gateway_config, kubeconfig, policy, revocations};
 use kubeplex::preflight;
@@ -96,15 +96,26 @@ fn check_gateway_config(path: &Path, problems: &mut Vec<String>) -> Option<Gatew
         },
         None => println!("policy: none (each cluster's own RBAC decides)"),
     }
-    if let Some(p) = &g.revocation_file {
-        match revocations::load(p) {
+    match &g.revocation {
+        Some(RevocationStoreConfig::File(p)) => match revocations::load(p) {
             Ok(list) => println!(
                 "revocations {}: {} token(s) revoked",
                 p.display(),
                 list.len()
             ),
             Err(e) => problems.extend(each(e)),
-        }
+        },
+        Some(RevocationStoreConfig::Kubernetes(k)) => println!(
+            "revocations in configmap {}/{} (store: kubernetes, through {}): read by the control planes, not checked here",
+            k.namespace.as_deref().unwrap_or("<own namespace>"),
+            k.config_map,
+            k.kubeconfig
+                .as_ref()
+                .map_or("the in-cluster configuration".to_string(), |p| p
+                    .display()
+                    .to_string())
+        ),
+        None => println!("revocations: none (no token is revoked; kubeplex revoke refuses)"),
     }
     Some(g)
 }

@@ -193,6 +193,43 @@ pub struct AgentsConfig {
     pub clusters: Vec<AgentCluster>,
 }
 
+/// `revocation.store`: where the revocation list lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevocationStoreConfig {
+    /// `store: file` (the default): a YAML file on this machine (see
+    /// `revocations`), resolved relative to the gateway config.
+    File(PathBuf),
+    /// `store: kubernetes`: a ConfigMap that every control plane watches
+    /// and `kubeplex revoke` updates (see `revocation_store::kubernetes`).
+    Kubernetes(KubernetesStoreConfig),
+}
+
+/// `revocation.store: kubernetes`: which ConfigMap, reached how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubernetesStoreConfig {
+    /// `configMap`, default `kubeplex-revocations`.
+    pub config_map: String,
+    /// `namespace`; None = the control plane's own (the pod's namespace
+    /// in the cluster, the kubeconfig context's otherwise).
+    pub namespace: Option<String>,
+    /// `kubeconfig`, resolved; None = the in-cluster configuration (the
+    /// pod's ServiceAccount token and CA, `KUBERNETES_SERVICE_HOST`).
+    pub kubeconfig: Option<PathBuf>,
+}
+
+/// The default `revocation.configMap`.
+pub const DEFAULT_REVOCATION_CONFIG_MAP: &str = "kubeplex-revocations";
+
+impl GatewayConfig {
+    /// The revocation file, when the revocation store is a file.
+    pub fn revocation_file(&self) -> Option<&Path> {
+        match &self.revocation {
+            Some(RevocationStoreConfig::File(path)) => Some(path),
+            _ => None,
+        }
+    }
+}
+
 /// A loaded gateway config with every referenced file already read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewayConfig {
@@ -200,8 +237,9 @@ pub struct GatewayConfig {
     pub listener: ListenerConfig,
     /// The trusted token issuers.
     pub issuers: Vec<IssuerConfig>,
-    /// Revocation file (see `revocations`), resolved to an absolute path.
-    pub revocation_file: Option<PathBuf>,
+    /// Where revocations are kept (`revocation:`); None = nowhere (no
+    /// token is revoked, `kubeplex revoke` refuses).
+    pub revocation: Option<RevocationStoreConfig>,
     /// RBAC policy file (see `policy`), resolved; None = defer to clusters.
     pub policy_file: Option<PathBuf>,
     /// Where the audit log goes.

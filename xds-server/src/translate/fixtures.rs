@@ -62,7 +62,7 @@ pub fn gateway() -> GatewayConfig {
         },
         issuers: vec![],
         login: None,
-        revocation_file: None,
+        revocation: None,
         policy_file: None,
         audit: AuditConfig {
             path: Some(PathBuf::from("/dev/null")),

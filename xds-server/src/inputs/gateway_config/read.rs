@@ -2,7 +2,10 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use super::{AuditConfig, GatewayConfig, ListenerConfig, issuer};
+use super::{
+    AuditConfig, DEFAULT_REVOCATION_CONFIG_MAP, GatewayConfig, KubernetesStoreConfig,
+    ListenerConfig, RevocationStoreConfig, issuer,
+};
 use crate::inputs::pem_material;
 use crate::inputs::problems::{Fields, Problems, items};
 use crate::inputs::yaml_tree::{Node, Value};
@@ -112,9 +115,9 @@ pub fn read(p: &mut Problems, root: &Node, dir: &Path) -> Option<GatewayConfig> 
     // The revocation and policy files are inputs of their own, each with
     // its own last good version (see control_plane): a broken edit of one
     // must not freeze edits of this file. Only their paths are read here.
-    let revocation_file = top
+    let revocation = top
         .get("revocation")
-        .and_then(|node| named_file(p, node, "revocation", &mut files));
+        .and_then(|node| revocation(p, node, &mut files));
     let policy_file = top
         .get("policy")
         .and_then(|node| named_file(p, node, "policy", &mut files));
@@ -133,7 +136,7 @@ pub fn read(p: &mut Problems, root: &Node, dir: &Path) -> Option<GatewayConfig> 
         listener: listener?,
         login,
         issuers,
-        revocation_file,
+        revocation,
         policy_file,
         audit,
         clock_skew_seconds,
@@ -184,7 +187,87 @@ fn issuers(
     issuers
 }
 
-/// `<section>.file` (`revocation`, `policy`), resolved and watched.
+/// `revocation`: a file (`store: file`, the default) or a ConfigMap
+/// (`store: kubernetes`), each with only its own fields.
+fn revocation(p: &mut Problems, node: &Node, files: &mut Files) -> Option<RevocationStoreConfig> {
+    const FILE_KEYS: [&str; 2] = ["store", "file"];
+    const KUBERNETES_KEYS: [&str; 4] = ["store", "configMap", "namespace", "kubeconfig"];
+    let store = node
+        .entry("store")
+        .and_then(|e| match &e.value.value {
+            Value::Str(s) => Some(s.as_str()),
+            _ => None,
+        })
+        .unwrap_or("file");
+    match store {
+        "kubernetes" => {
+            let f = Fields::new(p, node, "revocation", &KUBERNETES_KEYS);
+            let _ = f.str(p, "store");
+            let config_map = f
+                .str(p, "configMap")
+                .unwrap_or_else(|| DEFAULT_REVOCATION_CONFIG_MAP.to_string());
+            check_object_name(p, &f, "configMap", &config_map, 253);
+            let namespace = f.str(p, "namespace");
+            if let Some(ns) = &namespace {
+                check_object_name(p, &f, "namespace", ns, 63);
+            }
+            let kubeconfig = f.str(p, "kubeconfig").map(|k| {
+                let path = files.resolve(&k);
+                files.note(&path);
+                path
+            });
+            Some(RevocationStoreConfig::Kubernetes(KubernetesStoreConfig {
+                config_map,
+                namespace,
+                kubeconfig,
+            }))
+        }
+        "file" => {
+            let f = Fields::new(p, node, "revocation", &FILE_KEYS);
+            let _ = f.str(p, "store");
+            let file = f.req_str(p, "file")?;
+            let path = files.resolve(&file);
+            files.note(&path);
+            Some(RevocationStoreConfig::File(path))
+        }
+        other => {
+            let f = Fields::new(p, node, "revocation", &KUBERNETES_KEYS);
+            p.add(
+                f.line_of("store"),
+                &f.path_of("store"),
+                format!("`{other}` is not a revocation store (file or kubernetes)"),
+            );
+            None
+        }
+    }
+}
+
+/// A Kubernetes object name: lower-case letters, digits, `-` (and `.` in
+/// names longer than a label), starting and ending alphanumeric.
+fn check_object_name(p: &mut Problems, f: &Fields<'_>, key: &str, name: &str, max: usize) {
+    let allowed = |b: u8| {
+        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || (max > 63 && b == b'.')
+    };
+    let alphanumeric =
+        |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    let ok = !name.is_empty()
+        && name.len() <= max
+        && name.bytes().all(allowed)
+        && alphanumeric(name.as_bytes().first())
+        && alphanumeric(name.as_bytes().last());
+    if !ok {
+        p.add(
+            f.line_of(key),
+            &f.path_of(key),
+            format!(
+                "`{name}` is not a Kubernetes name (at most {max} lower-case letters, digits{}, starting and ending with a letter or digit)",
+                if max > 63 { ", `-` or `.`" } else { " or `-`" }
+            ),
+        );
+    }
+}
+
+/// `<section>.file` (`policy`), resolved and watched.
 fn named_file(p: &mut Problems, node: &Node, section: &str, files: &mut Files) -> Option<PathBuf> {
     let f = Fields::new(p, node, section, &["file"]);
     let file = f.req_str(p, "file")?;

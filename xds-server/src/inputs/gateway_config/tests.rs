@@ -124,7 +124,10 @@ fn the_documented_config_loads() {
     );
 
     let gw = data().join("gateway");
-    assert_eq!(config.revocation_file, Some(gw.join("state/revoked.yaml")));
+    assert_eq!(
+        config.revocation_file(),
+        Some(gw.join("state/revoked.yaml").as_path())
+    );
     assert_eq!(config.policy_file, Some(data().join("policy/good.yaml")));
     assert_eq!(
         config.audit,
@@ -165,7 +168,7 @@ fn defaults_apply() {
         (30, 4096)
     );
     assert_eq!(config.audit, AuditConfig::default());
-    assert_eq!((config.revocation_file, config.policy_file), (None, None));
+    assert_eq!((config.revocation, config.policy_file), (None, None));
     assert_eq!(config.listener.client_ca_pem, None);
 }
 
@@ -229,7 +232,7 @@ fn policy_and_revocation_files_are_separate_inputs() {
         Some(dir.path().join("rbac.yaml").as_path())
     );
     assert_eq!(
-        config.revocation_file.as_deref(),
+        config.revocation_file(),
         Some(dir.path().join("revoked.yaml").as_path())
     );
     assert!(
@@ -424,5 +427,65 @@ fn agent_cluster_problems_are_reported_with_line_and_field() {
     assert!(
         got.iter().any(|l| l.contains("certificateAuthority")),
         "{got:#?}"
+    );
+}
+
+#[test]
+fn the_revocation_store_is_a_file_or_a_configmap() {
+    let gw = data().join("gateway");
+    let with = |revocation: &str| {
+        format!(
+            "apiVersion: kubeplex.io/v1alpha1\nkind: GatewayConfig\nlistener: {{certificateFile: tls/gateway.pem, keyFile: tls/gateway-key.pem}}\n\
+             jwt:\n- issuer: {{url: 'https://x.example.com', audiences: [a], cluster: c}}\nrevocation:\n{revocation}"
+        )
+    };
+    let parsed = |revocation: &str| parse(&with(revocation), &gw.join("g.yaml"));
+    assert_eq!(
+        parsed("  store: kubernetes\n").unwrap().revocation,
+        Some(RevocationStoreConfig::Kubernetes(KubernetesStoreConfig {
+            config_map: "kubeplex-revocations".into(),
+            namespace: None,
+            kubeconfig: None,
+        }))
+    );
+    let explicit = parsed(
+        "  store: kubernetes\n  configMap: gw.revoked\n  namespace: gateway\n  kubeconfig: ../api.kubeconfig\n",
+    )
+    .unwrap();
+    assert_eq!(
+        explicit.revocation,
+        Some(RevocationStoreConfig::Kubernetes(KubernetesStoreConfig {
+            config_map: "gw.revoked".into(),
+            namespace: Some("gateway".into()),
+            kubeconfig: Some(data().join("api.kubeconfig")),
+        }))
+    );
+    assert_eq!(
+        parsed("  store: file\n  file: revoked.yaml\n")
+            .unwrap()
+            .revocation_file(),
+        Some(gw.join("revoked.yaml").as_path())
+    );
+    let problems = |revocation: &str| parsed(revocation).unwrap_err().lines_fields_reasons();
+    assert_eq!(
+        problems(
+            "  store: kubernetes\n  file: revoked.yaml\n  namespace: Gateway_1\n  configMap: -x\n"
+        ),
+        [
+            "8: revocation.file: unknown field `file`; expected one of: store, configMap, namespace, kubeconfig",
+            "10: revocation.configMap: `-x` is not a Kubernetes name (at most 253 lower-case letters, digits, `-` or `.`, starting and ending with a letter or digit)",
+            "9: revocation.namespace: `Gateway_1` is not a Kubernetes name (at most 63 lower-case letters, digits or `-`, starting and ending with a letter or digit)",
+        ]
+    );
+    assert_eq!(
+        problems("  store: etcd\n"),
+        ["7: revocation.store: `etcd` is not a revocation store (file or kubernetes)"]
+    );
+    assert_eq!(
+        problems("  configMap: x\n"),
+        [
+            "7: revocation.configMap: unknown field `configMap`; expected one of: store, file",
+            "7: revocation.file: required field is missing",
+        ]
     );
 }
