@@ -247,6 +247,20 @@ pub struct Gateway {
     log: PathBuf,
 }
 
+/// A gateway's inputs on disk, for [`Gateway::launch`].
+pub struct GatewayFiles {
+    /// Everything lives under it (the state and logs too).
+    pub dir: tempfile::TempDir,
+    /// The listener's port (in `config`).
+    pub port: u16,
+    pub kubeconfig: PathBuf,
+    pub config: PathBuf,
+    pub issuer_key: PathBuf,
+    pub revocations: PathBuf,
+    pub policy: PathBuf,
+    pub ca: PathBuf,
+}
+
 /// What a gateway starts with.
 pub struct GatewaySpec<'a> {
     pub pki: &'a Pki,
@@ -314,20 +328,35 @@ impl Gateway {
         .unwrap();
         let kubeconfig = d.join("clusters.yaml");
         std::fs::write(&kubeconfig, clusters_kubeconfig(pki, &spec.clusters)).unwrap();
-        let log = d.join("kubeplex-up.log");
-        let child = spawn_up(d, &kubeconfig, &config, &log);
-        let mut gw = Gateway {
+        Gateway::launch(GatewayFiles {
             dir,
-            child,
-            url: format!("https://127.0.0.1:{port}"),
-            admin: String::new(),
-            envoy_admin: String::new(),
+            port,
             kubeconfig,
             config,
             issuer_key,
             revocations,
             policy,
             ca,
+        })
+    }
+
+    /// Start `kubeplex up` on inputs laid out by the caller (e.g. as
+    /// mounted ConfigMap and Secret volumes).
+    pub fn launch(files: GatewayFiles) -> Gateway {
+        let log = files.dir.path().join("kubeplex-up.log");
+        let child = spawn_up(files.dir.path(), &files.kubeconfig, &files.config, &log);
+        let mut gw = Gateway {
+            dir: files.dir,
+            child,
+            url: format!("https://127.0.0.1:{}", files.port),
+            admin: String::new(),
+            envoy_admin: String::new(),
+            kubeconfig: files.kubeconfig,
+            config: files.config,
+            issuer_key: files.issuer_key,
+            revocations: files.revocations,
+            policy: files.policy,
+            ca: files.ca,
             log,
         };
         gw.wait_ready();

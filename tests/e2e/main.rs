@@ -11,6 +11,7 @@ mod identity;
 mod in_pod;
 mod kubectl_commands;
 mod login;
+mod mounted_volumes;
 mod pool;
 mod rbac_audit;
 mod reload;

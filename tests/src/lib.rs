@@ -11,4 +11,5 @@ pub mod bench;
 pub mod idp;
 pub mod kubectl;
 pub mod pki;
+pub mod projected_volume;
 pub mod service;
