@@ -13,9 +13,11 @@
 //!   and the next *different* snapshot is sent when it comes.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 
 use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
 
+use super::listener_address;
 use crate::snapshot::Snapshot;
 use crate::translate::type_urls;
 
@@ -73,6 +75,10 @@ pub struct TypeStatus {
 #[derive(Debug, Default)]
 pub struct Stream {
     node_id: Option<String>,
+    /// Where this Envoy wants the gateway listener (node metadata).
+    listener_address: Option<SocketAddr>,
+    /// Why its node metadata's listener address was ignored.
+    listener_address_error: Option<String>,
     types: BTreeMap<String, TypeState>,
     status: BTreeMap<String, TypeStatus>,
     nonce: u64,
@@ -95,6 +101,11 @@ impl Stream {
         self.node_id.as_deref()
     }
 
+    /// Why the node's own listener address was ignored, if it was.
+    pub fn listener_address_error(&self) -> Option<&str> {
+        self.listener_address_error.as_deref()
+    }
+
     /// Per-type acceptance, for the status API.
     pub fn status(&self) -> &BTreeMap<String, TypeStatus> {
         &self.status
@@ -106,6 +117,10 @@ impl Stream {
             && let Some(node) = &request.node
         {
             self.node_id = Some(node.id.clone());
+            match listener_address::requested(node) {
+                Ok(addr) => self.listener_address = addr,
+                Err(e) => self.listener_address_error = Some(e),
+            }
         }
         let type_url = request.type_url.clone();
         let mut events = Vec::new();
@@ -169,11 +184,17 @@ impl Stream {
         }
         self.nonce += 1;
         let nonce = self.nonce.to_string();
+        let rebind = self
+            .listener_address
+            .filter(|_| type_url == type_urls::LISTENER);
         let body = resources
             .resources
             .values()
             .filter(|r| wildcard || state.names.contains(&r.name))
-            .map(|r| r.body.clone())
+            .map(|r| match rebind {
+                Some(addr) => listener_address::rebind(&r.body, addr),
+                None => r.body.clone(),
+            })
             .collect();
         state.open = false;
         state.last_sent = Some(Sent {

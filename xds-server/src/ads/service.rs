@@ -51,8 +51,16 @@ async fn serve_stream(
     tx: &Outbound,
 ) -> String {
     let mut stream = Stream::new();
+    let mut warned = false;
     while let Some(events) = next_events(id, &mut stream, &mut inbound, &mut snapshots).await {
         let node = stream.node_id().unwrap_or("?").to_string();
+        if let Some(e) = stream.listener_address_error().filter(|_| !warned) {
+            warn!(
+                node,
+                "node metadata ignored, the gateway config's listener address applies: {e}"
+            );
+            warned = true;
+        }
         if stream.node_id().is_some() {
             registry.update(id, &node, stream.status());
         }

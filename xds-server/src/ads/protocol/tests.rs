@@ -246,3 +246,59 @@ fn unknown_type_is_left_open_without_answer() {
     );
     assert!(events.is_empty());
 }
+
+#[test]
+fn a_node_that_names_its_listener_address_gets_the_listener_there() {
+    use envoy_types::pb::envoy::config::listener::v3::Listener;
+    use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
+    use prost::Message;
+
+    let listener = Listener {
+        name: "kubeplex-https".into(),
+        address: Some(crate::translate::cluster::socket_address("0.0.0.0", 8443)),
+        ..Listener::default()
+    };
+    let snap = Snapshot::new(&Resources {
+        clusters: vec![resource("ctx/a", "a")],
+        listeners: vec![crate::translate::Resource {
+            name: "kubeplex-https".into(),
+            body: crate::translate::pack(&listener),
+            version: "l".into(),
+        }],
+        ..Resources::default()
+    });
+    let address_of = |events: &[Event]| {
+        let body = &sent(events)[0].resources[0];
+        Listener::decode(body.value.as_slice()).unwrap().address
+    };
+    let mut plain = Stream::new();
+    let events = plain.on_request(request(type_urls::LISTENER, &[], "", ""), &snap);
+    assert_eq!(address_of(&events), listener.address);
+
+    let mut own = Stream::new();
+    let mut req = request(type_urls::CLUSTER, &[], "", "");
+    req.node.as_mut().unwrap().metadata = Some(Struct {
+        fields: [(
+            listener_address::METADATA_KEY.to_string(),
+            Value {
+                kind: Some(Kind::StringValue("127.0.0.1:20443".into())),
+            },
+        )]
+        .into(),
+    });
+    let clusters = own.on_request(req, &snap);
+    assert_eq!(
+        sent(&clusters)[0].resources[0].value,
+        b"a",
+        "clusters as they are"
+    );
+    let events = own.on_request(request(type_urls::LISTENER, &[], "", ""), &snap);
+    assert_eq!(
+        address_of(&events),
+        Some(crate::translate::cluster::socket_address(
+            "127.0.0.1",
+            20443
+        ))
+    );
+    assert_eq!(own.listener_address_error(), None);
+}
