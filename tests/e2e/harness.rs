@@ -430,30 +430,7 @@ impl Gateway {
     /// A kubectl whose kubeconfig (`kubeplex kubeconfig`) has one context per
     /// named cluster, using `token`.
     pub fn kubectl(&self, token: &str, contexts: &[&str]) -> Kubectl {
-        secret(token.to_string());
-        let home = tempfile::tempdir().unwrap();
-        let kubeconfig = home.path().join("kubeconfig");
-        let mut cmd = Command::new(kubeplex_bin());
-        cmd.args([
-            "kubeconfig",
-            "--server",
-            &self.url,
-            "--context-server-name-suffix",
-            SERVER_NAME_SUFFIX,
-            "--ca",
-        ])
-        .arg(&self.ca)
-        .args(["--token", token]);
-        for c in contexts {
-            cmd.args(["--cluster", c]);
-        }
-        let out = cmd.arg("--out").arg(&kubeconfig).output().unwrap();
-        assert!(
-            out.status.success(),
-            "kubeplex kubeconfig: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Kubectl { home, kubeconfig }
+        Kubectl::for_gateway(&self.url, &self.ca, token, contexts)
     }
 
     /// The control plane's `/status`.
@@ -569,6 +546,36 @@ pub struct Run {
 }
 
 impl Kubectl {
+    /// A kubectl whose kubeconfig (`kubeplex kubeconfig`) reaches the
+    /// gateway at `server` (its CA `ca`), one context per named cluster,
+    /// using `token`.
+    pub fn for_gateway(server: &str, ca: &Path, token: &str, contexts: &[&str]) -> Kubectl {
+        secret(token.to_string());
+        let home = tempfile::tempdir().unwrap();
+        let kubeconfig = home.path().join("kubeconfig");
+        let mut cmd = Command::new(kubeplex_bin());
+        cmd.args([
+            "kubeconfig",
+            "--server",
+            server,
+            "--context-server-name-suffix",
+            SERVER_NAME_SUFFIX,
+            "--ca",
+        ])
+        .arg(ca)
+        .args(["--token", token]);
+        for c in contexts {
+            cmd.args(["--cluster", c]);
+        }
+        let out = cmd.arg("--out").arg(&kubeconfig).output().unwrap();
+        assert!(
+            out.status.success(),
+            "kubeplex kubeconfig: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Kubectl { home, kubeconfig }
+    }
+
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".into()));
         cmd.env("HOME", self.home.path())

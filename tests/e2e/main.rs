@@ -7,6 +7,7 @@ mod harness;
 mod adversarial;
 mod agents;
 mod core;
+mod fleet;
 mod identity;
 mod in_pod;
 mod kubectl_commands;
