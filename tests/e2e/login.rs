@@ -58,7 +58,8 @@ async fn setup(token_ttl: Duration) -> Setup {
         idp_ca.display()
     );
     let extra_config = format!(
-        "login:\n  issuer: {issuer}\n  clientID: kubeplex\n  scopes: [openid, offline_access, email, groups]\n"
+        "login:\n  issuer: {issuer}\n  clientID: kubeplex\n  scopes: [openid, offline_access, email, groups]\n  \
+         gatewayCertificateAuthorityFile: gateway-ca.crt\n"
     );
     let gw = Gateway::start(GatewaySpec {
         extra_jwt: &extra_jwt,
@@ -87,10 +88,12 @@ async fn setup(token_ttl: Duration) -> Setup {
 }
 
 /// A user of the gateway: own HOME, kubeconfig and token cache; no
-/// display, no browser, not over SSH.
+/// display, no browser, not over SSH (unless `over_ssh`).
 struct User {
     kubectl: Kubectl,
     cache: PathBuf,
+    /// Logged in over SSH with X forwarding: `SSH_CONNECTION` and a `DISPLAY`.
+    over_ssh: bool,
 }
 
 /// A `kubeplex` run: its stderr lines as they arrive.
@@ -110,6 +113,15 @@ impl User {
         User {
             kubectl: Kubectl { home, kubeconfig },
             cache,
+            over_ssh: false,
+        }
+    }
+
+    /// A user on a machine they reached with `ssh -X`.
+    fn over_ssh() -> User {
+        User {
+            over_ssh: true,
+            ..User::new()
         }
     }
 
@@ -129,6 +141,10 @@ impl User {
             "SSH_TTY",
         ] {
             cmd.env_remove(var);
+        }
+        if self.over_ssh {
+            cmd.env("SSH_CONNECTION", "10.0.0.2 51000 10.0.0.1 22")
+                .env("DISPLAY", "localhost:10.0");
         }
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -185,13 +201,14 @@ impl User {
     /// Device-flow login, approved at the provider like a person would.
     fn login_with_device(&self, setup: &Setup) -> Run {
         let ca = setup.gw.ca.to_str().unwrap().to_string();
-        let args = [
-            "login",
-            "--gateway",
-            &setup.gw.url,
-            "--certificate-authority",
-            &ca,
-        ];
+        self.device_login(setup, &["--certificate-authority", &ca])
+    }
+
+    /// `kubeplex login --gateway URL trust…` (how it trusts the gateway),
+    /// its device code approved at the provider like a person would.
+    fn device_login(&self, setup: &Setup, trust: &[&str]) -> Run {
+        let mut args = vec!["login", "--gateway", &setup.gw.url];
+        args.extend_from_slice(trust);
         let running = self.spawn(&args);
         // The person reads the code from the prompt and approves it.
         let code = wait_for(
@@ -469,6 +486,82 @@ async fn expired_tokens_are_refreshed_silently_and_once_for_twenty_concurrent_ku
         attempts_before + 1,
         "and no second attempt"
     );
+}
+
+/// What an administrator reads off the gateway's CA and hands users:
+/// `openssl x509 -noout -fingerprint -sha256`'s `AB:CD:…`.
+fn openssl_fingerprint(ca_pem: &str) -> String {
+    use rustls_pki_types::pem::PemObject;
+    use sha2::Digest;
+    let der = rustls_pki_types::CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap();
+    sha2::Sha256::digest(&der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn over_ssh_a_user_with_only_the_ca_fingerprint_signs_in_with_a_device_code() {
+    let setup = setup(Duration::from_secs(600)).await;
+    let ca_pem = std::fs::read_to_string(&setup.gw.ca).unwrap();
+    let pin = openssl_fingerprint(&ca_pem);
+    let (_, _, body) = https(
+        "GET",
+        &format!("{}/.well-known/kubeplex", setup.gw.url),
+        &ca_pem,
+        None,
+    );
+    let settings: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        settings["gatewayCertificateAuthorityFingerprint"],
+        format!("sha256:{}", pin.replace(':', "").to_lowercase()),
+        "the published fingerprint is the one openssl computes"
+    );
+    assert_eq!(settings["gatewayCertificateAuthority"], ca_pem.as_str());
+
+    // A fingerprint of another CA: nothing is trusted, started or written.
+    let user = User::over_ssh();
+    let last = if pin.ends_with('0') { "1" } else { "0" };
+    let wrong = format!("{}{last}", &pin[..pin.len() - 1]);
+    let args = [
+        "login",
+        "--gateway",
+        &setup.gw.url,
+        "--ca-fingerprint",
+        &wrong,
+    ];
+    let refused = user.kubeplex(&args);
+    assert!(!refused.ok);
+    assert!(
+        refused.stderr.contains("no CA certificate")
+            && refused.stderr.contains("has the fingerprint")
+            && refused.stderr.contains("someone is between you and it"),
+        "{}",
+        refused.stderr
+    );
+    assert!(setup.idp.pending_user_codes().is_empty());
+    assert!(user.cached_files().is_empty());
+    assert!(!user.kubectl.kubeconfig.exists());
+
+    // The right one, over SSH with a forwarded display: the device code
+    // flow without --device (device_login waits for its prompt).
+    let login = user.device_login(&setup, &["--ca-fingerprint", &pin]);
+    assert!(login.ok, "{}", login.stderr);
+    assert!(!login.stderr.contains("/authorize?"), "{}", login.stderr);
+    // kubectl trusts the gateway through the bundle login put in the kubeconfig.
+    let kubeconfig = std::fs::read_to_string(&user.kubectl.kubeconfig).unwrap();
+    assert!(
+        kubeconfig.contains("certificate-authority-data"),
+        "{kubeconfig}"
+    );
+    let whoami = user.kubectl(&[
+        "auth",
+        "whoami",
+        "-o",
+        "jsonpath={.status.userInfo.username}",
+    ]);
+    assert_eq!(whoami.stdout, "alice@example.com", "{}", whoami.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

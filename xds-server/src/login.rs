@@ -62,6 +62,24 @@ pub enum LoginError {
         /// The gateway URL.
         gateway: String,
     },
+    /// `--ca-fingerprint` was given but the gateway publishes no CA bundle.
+    #[error(
+        "{gateway} publishes no CA bundle to check the fingerprint against (its gateway config's login section has no gatewayCertificateAuthorityFile): ask its administrator for the CA file and use --certificate-authority"
+    )]
+    NoPublishedCa {
+        /// The gateway URL.
+        gateway: String,
+    },
+    /// No certificate of the published bundle has the pinned fingerprint.
+    #[error(
+        "no CA certificate {gateway} presents has the fingerprint {pin}: it is not the gateway you were told about, or someone is between you and it; nothing was trusted or written"
+    )]
+    FingerprintMismatch {
+        /// The gateway URL.
+        gateway: String,
+        /// The fingerprint the user gave.
+        pin: String,
+    },
     /// No tokens are cached for this gateway.
     #[error("not logged in to {gateway}: run `kubeplex login --gateway {gateway}`")]
     NotLoggedIn {

@@ -8,7 +8,7 @@ use kubeplex::login::cache::{Session, SessionKey};
 use kubeplex::login::credential::{self, Freshness};
 use kubeplex::login::oidc::{Provider, TokenResponse};
 use kubeplex::login::{LoginError, browser, device, gateway_api, kubeconfig, unix_now};
-use kubeplex::translate::login_settings::LoginSettings;
+use kubeplex::translate::login_settings::{self, LoginSettings};
 use kubeplex_filter_core::time::rfc3339;
 
 use super::session::{SessionArgs, sign_in_again};
@@ -22,8 +22,11 @@ use super::session::{SessionArgs, sign_in_again};
   # Over SSH, or wherever no browser opens: the device code flow
   kubeplex login --gateway https://gateway.example.com:8443 --device
 
-  # A gateway whose certificate is signed by a private CA
-  kubeplex login --gateway https://127.0.0.1:8443 --certificate-authority .kubeplex/gateway/ca.pem")]
+  # A gateway whose certificate is signed by a private CA you have a copy of
+  kubeplex login --gateway https://127.0.0.1:8443 --certificate-authority .kubeplex/gateway/ca.pem
+
+  # ... or only the CA's fingerprint, from your administrator (kubeplex up prints it)
+  kubeplex login --gateway https://gateway.example.com:8443 --ca-fingerprint sha256:3f1c...")]
 pub struct LoginArgs {
     /// The gateway, e.g. https://gateway.example.com:8443.
     #[arg(long)]
@@ -31,6 +34,9 @@ pub struct LoginArgs {
     /// PEM CA bundle the gateway's certificate is signed by (default: the system roots).
     #[arg(long, value_name = "FILE")]
     pub certificate_authority: Option<PathBuf>,
+    /// Trust the gateway whose published CA has this SHA-256 fingerprint (sha256:<hex>, or openssl's AB:CD:… form); its CA bundle then goes into the kubeconfig.
+    #[arg(long, value_name = "SHA256", value_parser = parse_pin, conflicts_with = "certificate_authority")]
+    pub ca_fingerprint: Option<String>,
     /// The OpenID Connect issuer (default: the gateway's login settings).
     #[arg(long)]
     pub issuer: Option<String>,
@@ -67,6 +73,12 @@ pub struct FileArgs {
     pub cache_dir: Option<PathBuf>,
 }
 
+fn parse_pin(s: &str) -> Result<String, String> {
+    login_settings::parse_fingerprint(s).ok_or_else(|| {
+        "not a SHA-256 fingerprint: sha256:<64 hex digits>, or openssl's AB:CD:… form".to_string()
+    })
+}
+
 fn parse_timeout(s: &str) -> Result<Duration, String> {
     kubeplex::token_mint::parse_duration(s).map_err(|e| e.to_string())
 }
@@ -100,14 +112,25 @@ pub struct CredentialArgs {
 
 pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
     let gateway = gateway_api::normalize_gateway(&args.gateway);
-    let gateway_ca = match &args.certificate_authority {
-        Some(path) => Some(
+    let gateway_ca = match (&args.certificate_authority, &args.ca_fingerprint) {
+        (Some(path), _) => Some(
             std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?,
         ),
-        None => None,
+        (None, Some(pin)) => Some(gateway_api::pinned_gateway_ca(&gateway, pin).await?),
+        (None, None) => None,
     };
     let settings = settings(&args, &gateway, gateway_ca.as_deref()).await?;
+    // Read over a connection verified against the pinned certificate, the
+    // published bundle is the gateway's word (it may hold a second CA
+    // during a rotation): kubectl trusts all of it.
+    let gateway_ca = match (
+        &args.ca_fingerprint,
+        &settings.gateway_certificate_authority,
+    ) {
+        (Some(_), Some(bundle)) => Some(bundle.clone()),
+        _ => gateway_ca,
+    };
     let key = SessionKey {
         gateway: gateway.clone(),
         issuer: settings.issuer.clone(),
@@ -183,6 +206,8 @@ async fn settings(
             scopes: vec!["openid".into(), "offline_access".into()],
             issuer_certificate_authority: None,
             context_server_name_suffix: None,
+            gateway_certificate_authority: None,
+            gateway_certificate_authority_fingerprint: None,
         },
         (Err(e), _, _) => return Err(e.into()),
     };

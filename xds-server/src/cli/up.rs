@@ -419,6 +419,24 @@ fn print_login_path(
         local.dir.parent().unwrap_or(&local.dir).display(),
         local.ca.display(),
     );
+    if let Some(pin) = published_ca_fingerprint(local) {
+        println!(
+            "On another machine, with no copy of the CA file, pin the gateway's CA by its fingerprint instead:\n\n  \
+             kubeplex login --gateway {gateway_url} --ca-fingerprint {pin}\n"
+        );
+    }
+}
+
+/// The fingerprint of the CA the gateway config publishes for login, if
+/// it does (a config generated before it did keeps not publishing it).
+#[cfg(feature = "demo")]
+fn published_ca_fingerprint(local: &LocalGateway) -> Option<String> {
+    let config = std::fs::read_to_string(&local.config).ok()?;
+    if !config.contains("gatewayCertificateAuthorityFile:") {
+        return None;
+    }
+    let ca = std::fs::read_to_string(&local.ca).ok()?;
+    kubeplex::translate::login_settings::bundle_fingerprint(&ca)
 }
 
 /// Envoy died: log it loudly (the gateway is down) and return why.

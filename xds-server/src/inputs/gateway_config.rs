@@ -162,6 +162,10 @@ pub struct LoginConfig {
     /// The issuer's `certificateAuthorityFile`, so the CLI trusts the
     /// identity provider as the gateway does.
     pub issuer_ca_pem: Option<String>,
+    /// `gatewayCertificateAuthorityFile`: the CA bundle the gateway's own
+    /// certificate chains to, published with its fingerprint so a user
+    /// who was handed only the fingerprint can trust the gateway.
+    pub gateway_ca_pem: Option<String>,
 }
 
 /// A cluster reached through its agent's reverse tunnel.

@@ -50,8 +50,16 @@ pub async fn sign_in(
 /// Whether a browser can be opened here: not over SSH, and (on Linux and
 /// the BSDs) only with a display or a `$BROWSER`.
 pub fn browser_available() -> bool {
-    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
-    if set("SSH_CONNECTION") || set("SSH_TTY") {
+    browser_available_with(|name| std::env::var_os(name))
+}
+
+/// [`browser_available`] with the environment given. Over SSH a browser
+/// would open on the remote machine (or, with X forwarding, hand the
+/// loopback redirect to a browser whose `127.0.0.1` is not this one):
+/// the device grant is the flow that works there.
+pub fn browser_available_with(env: impl Fn(&str) -> Option<std::ffi::OsString>) -> bool {
+    let set = |name: &str| env(name).is_some_and(|v| !v.is_empty());
+    if set("SSH_CONNECTION") || set("SSH_CLIENT") || set("SSH_TTY") {
         return false;
     }
     if cfg!(any(target_os = "macos", target_os = "windows")) {
@@ -59,3 +67,6 @@ pub fn browser_available() -> bool {
     }
     set("BROWSER") || set("DISPLAY") || set("WAYLAND_DISPLAY")
 }
+
+#[cfg(test)]
+mod tests;

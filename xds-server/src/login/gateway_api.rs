@@ -7,7 +7,7 @@ use kubeplex_proto::routing::{CLUSTERS_API_PATH, LOGIN_SETTINGS_PATH};
 
 use super::{LoginError, shorten};
 use crate::cluster_http::{self, Credentials};
-use crate::translate::login_settings::LoginSettings;
+use crate::translate::login_settings::{self, LoginSettings};
 
 /// The gateway's base URL without a trailing slash; `https://` added when
 /// no scheme is given.
@@ -25,10 +25,42 @@ pub async fn login_settings(
     gateway: &str,
     gateway_ca: Option<&str>,
 ) -> Result<LoginSettings, LoginError> {
+    let creds = Credentials::with_ca(gateway_ca.map(str::to_string));
+    fetch_login_settings(gateway, &creds).await
+}
+
+/// The gateway's CA certificate whose fingerprint is `pin` (parsed): the
+/// login settings read without trusting the connection, only to find the
+/// published bundle; nothing else of that answer is believed. The caller
+/// then reads the settings again over a connection verified against the
+/// certificate returned here.
+pub async fn pinned_gateway_ca(gateway: &str, pin: &str) -> Result<String, LoginError> {
+    let unverified = Credentials {
+        skip_verify: true,
+        ..Credentials::default()
+    };
+    let untrusted = fetch_login_settings(gateway, &unverified).await?;
+    let bundle =
+        untrusted
+            .gateway_certificate_authority
+            .ok_or_else(|| LoginError::NoPublishedCa {
+                gateway: gateway.to_string(),
+            })?;
+    login_settings::pinned_certificate(&bundle, pin).ok_or_else(|| {
+        LoginError::FingerprintMismatch {
+            gateway: gateway.to_string(),
+            pin: pin.to_string(),
+        }
+    })
+}
+
+async fn fetch_login_settings(
+    gateway: &str,
+    creds: &Credentials,
+) -> Result<LoginSettings, LoginError> {
     let url = format!("{gateway}{LOGIN_SETTINGS_PATH}");
     let what = format!("the gateway's login settings ({url})");
-    let creds = Credentials::with_ca(gateway_ca.map(str::to_string));
-    let reply = cluster_http::get(&url, "application/json", &creds)
+    let reply = cluster_http::get(&url, "application/json", creds)
         .await
         .map_err(|source| LoginError::Http {
             what: what.clone(),

@@ -5,9 +5,12 @@
 //!   issuer: https://login.example.com   # one of jwt[].issuer.url
 //!   clientID: kubeplex                  # a public client; one of that issuer's audiences
 //!   scopes: [openid, offline_access, email, groups]   # default [openid, offline_access]
+//!   gatewayCertificateAuthorityFile: tls/ca.pem   # optional: published with its fingerprint
 //! ```
 
+use super::read::Files;
 use super::{IssuerConfig, KeySource, LoginConfig, RemoteKeySource};
+use crate::inputs::pem_material;
 use crate::inputs::problems::{Fields, Problems};
 use crate::inputs::yaml_tree::Node;
 
@@ -16,8 +19,23 @@ use crate::inputs::yaml_tree::Node;
 const DEFAULT_SCOPES: [&str; 2] = ["openid", "offline_access"];
 
 /// The `login` section, checked against the trusted `issuers`.
-pub fn read(p: &mut Problems, node: &Node, issuers: &[IssuerConfig]) -> Option<LoginConfig> {
-    let f = Fields::new(p, node, "login", &["issuer", "clientID", "scopes"]);
+pub fn read(
+    p: &mut Problems,
+    node: &Node,
+    issuers: &[IssuerConfig],
+    files: &mut Files,
+) -> Option<LoginConfig> {
+    let f = Fields::new(
+        p,
+        node,
+        "login",
+        &[
+            "issuer",
+            "clientID",
+            "scopes",
+            "gatewayCertificateAuthorityFile",
+        ],
+    );
     let issuer_url = f.req_str(p, "issuer");
     let client_id = f.req_str(p, "clientID");
     let scopes: Vec<String> = match f.str_list(p, "scopes") {
@@ -25,6 +43,7 @@ pub fn read(p: &mut Problems, node: &Node, issuers: &[IssuerConfig]) -> Option<L
         None => DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect(),
     };
     check_scopes(p, &f, &scopes);
+    let gateway_ca_pem = gateway_ca(p, &f, files);
     let (issuer_url, client_id) = (issuer_url?, client_id?);
     if client_id.is_empty() {
         p.add(
@@ -63,7 +82,28 @@ pub fn read(p: &mut Problems, node: &Node, issuers: &[IssuerConfig]) -> Option<L
         client_id,
         scopes,
         issuer_ca_pem: issuer_ca(&issuer.keys),
+        gateway_ca_pem,
     })
+}
+
+/// `gatewayCertificateAuthorityFile`: PEM certificates, when given.
+fn gateway_ca(p: &mut Problems, f: &Fields<'_>, files: &mut Files) -> Option<String> {
+    const KEY: &str = "gatewayCertificateAuthorityFile";
+    if !f.has(KEY) {
+        return None;
+    }
+    let (path, pem) = files.read(p, f, KEY)?;
+    match pem_material::check_certificates(&pem) {
+        Ok(_) => Some(pem),
+        Err(reason) => {
+            p.add(
+                f.line_of(KEY),
+                &f.path_of(KEY),
+                format!("{}: {reason}", path.display()),
+            );
+            None
+        }
+    }
 }
 
 /// `openid` is what makes it OpenID Connect (an ID token); a scope is one

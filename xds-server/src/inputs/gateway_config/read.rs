@@ -128,7 +128,7 @@ pub fn read(p: &mut Problems, root: &Node, dir: &Path) -> Option<GatewayConfig> 
         top.get("tokens").map_or((30, 4096), |node| tokens(p, node));
     let login = top
         .get("login")
-        .and_then(|node| super::login::read(p, node, &issuers));
+        .and_then(|node| super::login::read(p, node, &issuers, &mut files));
     let agents = top
         .get("agents")
         .and_then(|node| super::agents::read(p, node, &mut files));

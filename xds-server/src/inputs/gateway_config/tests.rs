@@ -324,6 +324,37 @@ fn the_login_section_publishes_a_trusted_issuer_and_its_ca() {
 }
 
 #[test]
+fn the_login_section_can_publish_the_gateway_ca() {
+    let login = |file: &str| {
+        with_login(&format!(
+            "login:\n  issuer: https://idp.example.com\n  clientID: kubeplex\n  gatewayCertificateAuthorityFile: {file}\n"
+        ))
+    };
+    let config = login("tls/clients-ca.pem").unwrap();
+    assert_eq!(
+        config.login.unwrap().gateway_ca_pem.as_deref(),
+        Some(read("gateway/tls/clients-ca.pem").as_str())
+    );
+    assert!(
+        config
+            .referenced_files
+            .iter()
+            .any(|f| f.ends_with("tls/clients-ca.pem")),
+        "watched like every file the config names"
+    );
+    let e = login("tls/gateway-key.pem").unwrap_err();
+    assert_eq!(e.0.len(), 1, "{e}");
+    assert_eq!(
+        e.0[0].field.as_deref(),
+        Some("login.gatewayCertificateAuthorityFile")
+    );
+    assert!(
+        e.0[0].reason.contains("expected only CERTIFICATE blocks"),
+        "{e}"
+    );
+}
+
+#[test]
 fn a_login_section_the_gateway_could_not_honour_is_rejected() {
     let problems = |login: &str| -> Vec<String> {
         with_login(login)

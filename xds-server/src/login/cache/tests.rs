@@ -18,6 +18,8 @@ pub(crate) fn session(key: SessionKey, expires_at: i64, issued_at: i64) -> Sessi
             scopes: vec!["openid".into()],
             issuer_certificate_authority: None,
             context_server_name_suffix: None,
+            gateway_certificate_authority: None,
+            gateway_certificate_authority_fingerprint: None,
         },
         tokens: Tokens {
             id_token: "a.b.c".into(),

@@ -158,6 +158,8 @@ fn login_settings_are_answered_by_envoy_on_one_exact_path_without_the_filter() {
         scopes: vec!["openid".into(), "offline_access".into()],
         issuer_certificate_authority: None,
         context_server_name_suffix: None,
+        gateway_certificate_authority: None,
+        gateway_certificate_authority_fingerprint: None,
     };
     let rc = route_configuration(
         &[target("a", "127.0.0.1", 1)],
