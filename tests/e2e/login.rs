@@ -733,9 +733,21 @@ async fn the_readme_login_path_works_against_the_demo() {
         || up_log(&demo).contains("login --gateway").then_some(()),
     );
 
+    // For users on other machines it prints the fingerprint of its CA.
+    let gateway_ca = demo.state.path().join("gateway/gateway-ca.pem");
+    let pin = openssl_fingerprint(&std::fs::read_to_string(&gateway_ca).unwrap());
+    let printed = format!(
+        "--ca-fingerprint sha256:{}",
+        pin.replace(':', "").to_lowercase()
+    );
+    wait_for(
+        "the welcome to show the CA fingerprint",
+        Duration::from_secs(10),
+        || up_log(&demo).contains(&printed).then_some(()),
+    );
+
     // What the README says: login (here with --device: no browser), open the link.
     let user = User::new();
-    let gateway_ca = demo.state.path().join("gateway/gateway-ca.pem");
     let args = [
         "login",
         "--gateway",

@@ -6,6 +6,7 @@ pub mod check;
 pub mod clusters;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod help;
 pub mod inject;
 pub mod kubeconfig;
 pub mod login;

@@ -5,14 +5,15 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod cli;
 
-/// One HTTPS front door for many Kubernetes clusters (Envoy + a wasm filter,
-/// configured by this control plane).
+/// kubeplex signs you in to the Kubernetes clusters behind a kubeplex gateway
+/// and runs kubectl on them; it also runs that gateway (Envoy and a wasm
+/// filter, configured by this control plane).
 #[derive(Parser, Debug)]
-#[command(name = "kubeplex", version, about, long_about = None)]
+#[command(name = "kubeplex", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -37,8 +38,8 @@ enum Command {
     Kubeconfig(cli::kubeconfig::KubeconfigArgs),
     /// Revoke a token ID through the control plane's admin API.
     Revoke(cli::admin_client::RevokeArgs),
-    /// Show who you are at the gateway, your token, your cluster and what you may do there
-    /// (--admin-addr: the control plane's status instead).
+    /// Show who you are at the gateway, your cluster and what you may do there.
+    /// With --admin-addr, the control plane's status instead.
     Status(cli::admin_client::StatusArgs),
     /// Sign in to a gateway with its identity provider and add its clusters to your kubeconfig.
     Login(cli::login::LoginArgs),
@@ -51,7 +52,7 @@ enum Command {
     #[command(
         visible_alias = "k",
         disable_help_flag = true,
-        after_help = "Examples:\n  kubeplex kubectl get pods\n  kubeplex k apply -f app.yaml"
+        after_help = "Examples:\n  # kubectl on the current cluster, as you\n  kubeplex kubectl get pods\n  kubeplex k apply -f app.yaml"
     )]
     Kubectl {
         /// kubectl's arguments.
@@ -80,7 +81,8 @@ pub const DEFAULT_XDS_ADDR: &str = "127.0.0.1:18000";
 pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:18001";
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = cli::help::kubectl_style(Cli::command()).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
         Command::Serve(args) => block_on(cli::serve::run(args)),
         Command::Up(args) => block_on(cli::up::run(args)),
@@ -155,3 +157,7 @@ pub fn existing_file(s: &str) -> Result<PathBuf, ArgError> {
         Err(ArgError::NoSuchFile(s.to_string()))
     }
 }
+
+#[cfg(test)]
+#[path = "main/tests.rs"]
+mod tests;

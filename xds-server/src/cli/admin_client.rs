@@ -7,6 +7,9 @@ use kubeplex_proto::admin::v1::{RevokeRequest, admin_client::AdminClient};
 use crate::{DEFAULT_ADMIN_ADDR, parse_addr};
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  # Refuse a token from now on (its ID is the jti claim)
+  kubeplex revoke --jti 5f0c2d --reason \"laptop stolen\"")]
 pub struct RevokeArgs {
     /// The token ID (`jti` claim) to revoke.
     #[arg(long)]
@@ -17,6 +20,7 @@ pub struct RevokeArgs {
     /// The token's own expiry (unix seconds): the entry is pruned after it.
     #[arg(long)]
     pub expires_at: Option<i64>,
+    /// The control plane's admin API.
     #[arg(long, default_value = DEFAULT_ADMIN_ADDR, value_parser = parse_addr)]
     pub admin_addr: SocketAddr,
 }

@@ -11,9 +11,17 @@ use kubeplex::preflight;
 use crate::existing_file;
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  # Every problem of both files, with its line
+  kubeplex check --kubeconfig clusters.yaml --config gateway.yaml
+
+  # Also ask each cluster whether the gateway's identity may impersonate there
+  kubeplex check --kubeconfig clusters.yaml --config gateway.yaml --clusters")]
 pub struct CheckArgs {
+    /// The clusters: one gateway route per context.
     #[arg(long, value_parser = existing_file)]
     pub kubeconfig: PathBuf,
+    /// The gateway config.
     #[arg(long, value_parser = existing_file)]
     pub config: PathBuf,
     /// Also connect to every cluster as the gateway and ask it (access

@@ -17,14 +17,18 @@ use super::session::{SessionArgs, fresh_session, interaction_here};
 pub enum ClustersCommand {
     /// List the clusters you may reach through the gateway.
     #[command(after_help = "Examples:
+  # The clusters you may reach, their health, the current one marked
   kubeplex clusters list
+
+  # Names only, for scripts
   kubeplex clusters list -o name
   kubeplex clusters list -o json | jq -r '.clusters[].name'")]
     List(ListArgs),
     /// Make NAME the current cluster (the kubeconfig's current context).
     #[command(after_help = "Examples:
+  # Work on demo-b from now on (kubectl's current context)
   kubeplex clusters use demo-b
-  kubeplex kubectl get pods      # now on demo-b")]
+  kubeplex kubectl get pods")]
     Use(UseArgs),
 }
 

@@ -9,6 +9,10 @@ use kubeplex::user_kubeconfig::{UserKubeconfig, render};
 use crate::existing_file;
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  # A kubeconfig for a minted token: one context per cluster its user may reach
+  kubeplex kubeconfig --server https://gateway.example.com:8443 --token-file alice.jwt \\
+    --clusters-kubeconfig clusters.yaml --config gateway.yaml --out alice.kubeconfig")]
 pub struct KubeconfigArgs {
     /// The gateway's base URL, e.g. https://gateway.example.com:8443
     #[arg(long)]

@@ -85,6 +85,12 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
 
 /// `kubeplex logout`.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  # The gateway of the current context: tokens deleted, refresh token revoked
+  kubeplex logout
+
+  # Every gateway you are logged in to
+  kubeplex logout --all")]
 pub struct LogoutArgs {
     /// Log out of every gateway.
     #[arg(long, conflicts_with = "gateway")]
@@ -95,6 +101,9 @@ pub struct LogoutArgs {
 
 /// `kubeplex credential` (run by kubectl, not by people).
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  # What kubectl runs (kubeplex login writes it into the kubeconfig's user)
+  kubeplex credential --gateway https://gw:8443 --issuer https://idp.example.com --client-id kubeplex")]
 pub struct CredentialArgs {
     /// The gateway.
     #[arg(long)]

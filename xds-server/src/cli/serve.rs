@@ -12,6 +12,9 @@ use kubeplex::translate::{Options, WasmModule};
 use crate::{DEFAULT_ADMIN_ADDR, DEFAULT_XDS_ADDR, existing_file, parse_addr};
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  # The control plane of a deployed gateway (Envoys connect to --xds-addr)
+  kubeplex serve --kubeconfig /etc/kubeplex/clusters.yaml --config /etc/kubeplex/gateway.yaml --xds-addr 0.0.0.0:18000")]
 pub struct ServeArgs {
     /// The clusters: one gateway route per context.
     #[arg(long, value_parser = existing_file)]

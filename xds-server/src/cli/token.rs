@@ -12,6 +12,9 @@ use crate::existing_file;
 #[derive(clap::Subcommand, Debug)]
 pub enum TokenCommand {
     /// Print a signed JWT (RS256, ES256, ES384 or EdDSA, chosen by the key).
+    #[command(after_help = "Examples:
+  # A token for alice in group dev, valid for 15 minutes
+  kubeplex token mint --key issuer-key.pem --issuer https://issuer.example.com --sub alice --group dev --ttl 15m")]
     Mint(Box<MintArgs>),
     /// A new enrollment token for an agent cluster, and the SHA-256 the
     /// gateway config's `agents.clusters[].tokenSHA256` holds.

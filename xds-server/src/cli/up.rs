@@ -15,6 +15,15 @@ use tracing::{error, info};
 use crate::{DEFAULT_ADMIN_ADDR, DEFAULT_XDS_ADDR, existing_file, parse_addr};
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  # A gateway in front of two demo clusters, with a demo identity provider
+  kubeplex up
+
+  # In front of your clusters (one route per kubeconfig context)
+  kubeplex up --kubeconfig ~/.kube/config
+
+  # With your own gateway config (listener, issuers, policy, login)
+  kubeplex up --kubeconfig clusters.yaml --config gateway.yaml")]
 pub struct UpArgs {
     /// The clusters; omit to run in front of two built-in demo clusters.
     #[arg(long, value_parser = existing_file)]
@@ -32,8 +41,10 @@ pub struct UpArgs {
     /// Where generated files (certificates, kubeconfigs, Envoy bootstrap) go.
     #[arg(long, default_value = ".kubeplex")]
     pub state_dir: PathBuf,
+    /// Where Envoy connects for ADS.
     #[arg(long, default_value = DEFAULT_XDS_ADDR, value_parser = parse_addr)]
     pub xds_addr: SocketAddr,
+    /// The control plane's admin API (status, metrics, revocations).
     #[arg(long, default_value = DEFAULT_ADMIN_ADDR, value_parser = parse_addr)]
     pub admin_addr: SocketAddr,
     /// Envoy's admin interface (port 0: any free port).
@@ -42,6 +53,7 @@ pub struct UpArgs {
     /// Envoy worker threads.
     #[arg(long, default_value_t = 2)]
     pub concurrency: usize,
+    /// Envoy's log level (trace, debug, info, warning, error, critical, off).
     #[arg(long, default_value = "warning")]
     pub envoy_log_level: String,
     /// Listener port of a generated gateway config.

@@ -66,6 +66,10 @@ fn the_gateway_config_example_loads() {
         login.scopes,
         ["openid", "offline_access", "email", "groups"]
     );
+    assert_eq!(
+        login.gateway_ca_pem.as_deref(),
+        Some(fs::read_to_string(&ca).unwrap().as_str())
+    );
     assert_eq!(config.clock_skew_seconds, 30);
     assert_eq!(config.token_cache_size, 4096);
 }

@@ -1,0 +1,70 @@
+use clap::error::ErrorKind;
+use clap::{Command, CommandFactory, Parser};
+
+use super::Cli;
+
+/// Every `kubeplex …` line of every command's examples, with the path of
+/// the command it documents.
+fn examples(cmd: &Command, path: &str, out: &mut Vec<(String, String)>) {
+    if let Some(help) = cmd.get_after_help() {
+        for line in help.to_string().lines().map(str::trim) {
+            if line.starts_with("kubeplex ") {
+                out.push((path.to_string(), line.to_string()));
+            }
+        }
+    }
+    for sub in cmd.get_subcommands() {
+        examples(sub, &format!("{path} {}", sub.get_name()), out);
+    }
+}
+
+/// A shell line's words: double quotes group, and the line ends at a
+/// pipe, a continuation or a comment (the part before them is checked).
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let (mut word, mut quoted, mut started) = (String::new(), false, false);
+    for c in line.chars() {
+        match c {
+            '"' => (quoted, started) = (!quoted, true),
+            c if c.is_whitespace() && !quoted => {
+                if started {
+                    words.push(std::mem::take(&mut word));
+                }
+                started = false;
+            }
+            '|' | '\\' | '#' if !quoted && !started => return words,
+            c => {
+                word.push(c);
+                started = true;
+            }
+        }
+    }
+    if started {
+        words.push(word);
+    }
+    words
+}
+
+#[test]
+fn every_example_in_the_help_is_a_command_kubeplex_accepts() {
+    let mut found = Vec::new();
+    examples(&Cli::command(), "kubeplex", &mut found);
+    assert!(found.len() >= 20, "examples: {found:?}");
+    for (path, line) in found {
+        let result = Cli::try_parse_from(shell_words(&line));
+        if let Err(e) = result {
+            // Files the examples name do not exist here, and a shortened
+            // fingerprint is no fingerprint: the values are refused, not
+            // the command line.
+            assert!(
+                matches!(e.kind(), ErrorKind::ValueValidation),
+                "{path}: `{line}` does not parse: {e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_command_line_is_consistent() {
+    Cli::command().debug_assert();
+}
