@@ -57,6 +57,23 @@ pub struct ClusterEntry {
     /// without a policy.
     #[serde(default)]
     pub rules: Vec<PolicyRule>,
+    /// The cluster's health where known: not by the filter (it answers
+    /// without asking any cluster), but by `kubeplex clusters list`, which
+    /// asks each cluster's `/readyz` through the gateway as the caller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
+}
+
+/// What a cluster's `/readyz`, asked through the gateway, said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Health {
+    /// `/readyz` answered 200.
+    Ready,
+    /// The apiserver answered, not ready (a 500 listing failed checks).
+    NotReady,
+    /// No answer from the cluster: the gateway's 502/503/504, or none in time.
+    Unreachable,
 }
 
 /// A policy rule as `kubectl auth can-i --list` shows one.
@@ -112,12 +129,14 @@ pub fn answer(config: &Config, token: &VerifiedToken) -> String {
             None => Some(ClusterEntry {
                 name: name.clone(),
                 rules: Vec::new(),
+                health: None,
             }),
             Some(policy) => {
                 let rules = policy.rules_for(who, name);
                 (!rules.is_empty()).then(|| ClusterEntry {
                     name: name.clone(),
                     rules: rules.into_iter().map(PolicyRule::from).collect(),
+                    health: None,
                 })
             }
         })

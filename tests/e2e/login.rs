@@ -27,7 +27,8 @@ const POLICY: &str = "apiVersion: kubeplex.io/v1alpha1\nkind: GatewayPolicy\nrol
 struct Setup {
     idp: TestIdp,
     gw: Gateway,
-    _clusters: Vec<ApiServer>,
+    /// dev-a, dev-b, prod (in that order); a dropped one stops answering.
+    clusters: Vec<ApiServer>,
     _idp_files: tempfile::TempDir,
 }
 
@@ -82,7 +83,7 @@ async fn setup(token_ttl: Duration) -> Setup {
     Setup {
         idp,
         gw,
-        _clusters: clusters,
+        clusters,
         _idp_files: idp_files,
     }
 }
@@ -344,7 +345,7 @@ fn header(head: &str, name: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn device_login_lists_uses_and_runs_kubectl_then_logout_leaves_no_token() {
-    let setup = setup(Duration::from_secs(600)).await;
+    let mut setup = setup(Duration::from_secs(600)).await;
     let user = User::new();
 
     let login = user.login_with_device(&setup);
@@ -364,14 +365,15 @@ async fn device_login_lists_uses_and_runs_kubectl_then_logout_leaves_no_token() 
     );
     let table = user.ok(&["clusters", "list"]);
     assert!(
-        table.starts_with("CURRENT   NAME    SERVER")
-            && table.contains("*         dev-a   https://127.0.0.1:"),
+        table.starts_with("CURRENT   NAME    HEALTH   SERVER")
+            && table.contains("*         dev-a   Ready    https://127.0.0.1:"),
         "{table}"
     );
     let json: serde_json::Value =
         serde_json::from_str(&user.ok(&["clusters", "list", "-o", "json"])).unwrap();
     assert_eq!(json["user"]["username"], "alice@example.com");
     assert_eq!(json["clusters"][1]["rules"][0]["verbs"][0], "*");
+    assert_eq!(json["clusters"][1]["health"], "ready");
 
     // clusters use → kubectl (and the passthrough) act on that cluster, as alice.
     assert_eq!(
@@ -413,6 +415,17 @@ async fn device_login_lists_uses_and_runs_kubectl_then_logout_leaves_no_token() 
     ] {
         assert!(status.contains(line), "{line:?} missing from:\n{status}");
     }
+
+    // A cluster that stops answering is listed as unreachable.
+    drop(setup.clusters.remove(0));
+    wait_for(
+        "clusters list to show dev-a unreachable",
+        Duration::from_secs(20),
+        || {
+            let table = user.ok(&["clusters", "list"]);
+            (table.contains("dev-a   Unreachable") && table.contains("dev-b   Ready")).then_some(())
+        },
+    );
 
     // Logout: the refresh token is revoked, no token is left on disk, and
     // kubectl says how to come back.

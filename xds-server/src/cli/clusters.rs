@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use kubeplex::login::kubeconfig;
 use kubeplex::login::{gateway_api, unix_now};
 use kubeplex::user_kubeconfig::cluster_url;
-use kubeplex_filter_core::clusters_api::{ClusterList, PolicyRule};
+use kubeplex_filter_core::clusters_api::{ClusterList, Health, PolicyRule};
 use kubeplex_filter_core::time::rfc3339;
 
 use super::session::{SessionArgs, fresh_session, interaction_here};
@@ -17,7 +17,7 @@ use super::session::{SessionArgs, fresh_session, interaction_here};
 pub enum ClustersCommand {
     /// List the clusters you may reach through the gateway.
     #[command(after_help = "Examples:
-  # The clusters you may reach, their health, the current one marked
+  # The clusters you may reach, the current one marked
   kubeplex clusters list
 
   # Names only, for scripts
@@ -68,6 +68,9 @@ struct View {
     gateway: String,
     list: ClusterList,
     current: Option<String>,
+    /// How to ask the clusters themselves: the gateway's CA and the token.
+    gateway_ca: Option<String>,
+    id_token: String,
 }
 
 async fn view(session_args: &SessionArgs) -> anyhow::Result<View> {
@@ -89,6 +92,8 @@ async fn view(session_args: &SessionArgs) -> anyhow::Result<View> {
         gateway: key.gateway,
         list,
         current,
+        gateway_ca: session.gateway_ca,
+        id_token: session.tokens.id_token,
     })
 }
 
@@ -100,7 +105,10 @@ pub async fn run(command: ClustersCommand) -> anyhow::Result<()> {
 }
 
 async fn list(args: ListArgs) -> anyhow::Result<()> {
-    let view = view(&args.session).await?;
+    let mut view = view(&args.session).await?;
+    if !matches!(args.output, Output::Name) {
+        probe_health(&mut view).await;
+    }
     let mut out = std::io::stdout().lock();
     match args.output {
         Output::Json => writeln!(out, "{}", serde_json::to_string_pretty(&view.list)?)?,
@@ -111,7 +119,7 @@ async fn list(args: ListArgs) -> anyhow::Result<()> {
             }
         }
         Output::Table => {
-            let rows: Vec<[String; 3]> = view
+            let rows: Vec<[String; 4]> = view
                 .list
                 .clusters
                 .iter()
@@ -124,6 +132,7 @@ async fn list(args: ListArgs) -> anyhow::Result<()> {
                     [
                         current.to_string(),
                         c.name.clone(),
+                        health_word(c.health).to_string(),
                         cluster_url(&view.gateway, &c.name),
                     ]
                 })
@@ -131,11 +140,38 @@ async fn list(args: ListArgs) -> anyhow::Result<()> {
             if rows.is_empty() {
                 eprintln!("No clusters: the gateway policy lets you reach none.");
             } else {
-                print_table(&mut out, &["CURRENT", "NAME", "SERVER"], &rows)?;
+                print_table(&mut out, &["CURRENT", "NAME", "HEALTH", "SERVER"], &rows)?;
             }
         }
     }
     Ok(())
+}
+
+/// Every listed cluster's `/readyz`, asked at once through the gateway.
+async fn probe_health(view: &mut View) {
+    let urls: Vec<String> = view
+        .list
+        .clusters
+        .iter()
+        .map(|c| cluster_url(&view.gateway, &c.name))
+        .collect();
+    let probes = urls
+        .iter()
+        .map(|url| gateway_api::cluster_health(url, view.gateway_ca.as_deref(), &view.id_token));
+    let healths = futures::future::join_all(probes).await;
+    for (cluster, health) in view.list.clusters.iter_mut().zip(healths) {
+        cluster.health = health;
+    }
+}
+
+/// The HEALTH column, kubectl-like words; `-` when not known.
+fn health_word(health: Option<Health>) -> &'static str {
+    match health {
+        Some(Health::Ready) => "Ready",
+        Some(Health::NotReady) => "NotReady",
+        Some(Health::Unreachable) => "Unreachable",
+        None => "-",
+    }
 }
 
 fn use_cluster(args: UseArgs) -> anyhow::Result<()> {

@@ -2,7 +2,9 @@
 //! (`/.well-known/kubeplex`, no token) and the caller's cluster list
 //! (`/.kubeplex/v1/clusters`, with the user's token).
 
-use kubeplex_filter_core::clusters_api::ClusterList;
+use std::time::Duration;
+
+use kubeplex_filter_core::clusters_api::{ClusterList, Health};
 use kubeplex_proto::routing::{CLUSTERS_API_PATH, LOGIN_SETTINGS_PATH};
 
 use super::{LoginError, shorten};
@@ -120,4 +122,42 @@ pub async fn clusters(
         status: 200,
         body: format!("not a cluster list ({e}): {}", shorten(&reply.body)),
     })
+}
+
+/// How long a cluster's `/readyz` may take before it counts as unreachable.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// `GET <cluster_url>/readyz` through the gateway as the holder of
+/// `id_token`; None when the answer says nothing about the cluster (the
+/// gateway policy refused the path, the token was refused).
+pub async fn cluster_health(
+    cluster_url: &str,
+    gateway_ca: Option<&str>,
+    id_token: &str,
+) -> Option<Health> {
+    let creds = Credentials {
+        bearer_token: Some(id_token.to_string()),
+        ..Credentials::with_ca(gateway_ca.map(str::to_string))
+    };
+    let url = format!("{cluster_url}/readyz");
+    match tokio::time::timeout(
+        HEALTH_TIMEOUT,
+        cluster_http::get(&url, "text/plain", &creds),
+    )
+    .await
+    {
+        Err(_) => Some(Health::Unreachable),
+        Ok(Err(_)) => None,
+        Ok(Ok(reply)) => health_of(reply.status),
+    }
+}
+
+/// What a `/readyz` status through the gateway says about the cluster.
+pub fn health_of(status: u16) -> Option<Health> {
+    match status {
+        200 => Some(Health::Ready),
+        500 => Some(Health::NotReady),
+        502..=504 => Some(Health::Unreachable),
+        _ => None,
+    }
 }
