@@ -4,8 +4,9 @@
 //! - [`admin::v1`]: the control plane's admin API (with the `grpc` feature,
 //!   also the tonic client and server).
 //! - [`routing`]: names the control plane's routes and the filter agree on.
-//! - [`audit`]: the access-log line that wraps the filter's audit record
-//!   (used by the control plane and by the benchmark).
+//! - [`audit`]: the audit record ([`audit::v1::AuditRecord`], the one
+//!   definition of its fields) and the access-log line that wraps the
+//!   filter's part of it (used by the control plane and by the benchmark).
 #![forbid(unsafe_code)]
 
 pub mod filter {
@@ -40,10 +41,37 @@ pub mod routing {
     /// The clusters the caller may reach and what they may do there,
     /// answered by the filter from the caller's token and the policy.
     pub const CLUSTERS_API_PATH: &str = "/.kubeplex/v1/clusters";
+    /// Envoy's bootstrap cluster that reaches the control plane (ADS, the
+    /// filter's key-refresh call, the audit log stream).
+    pub const CONTROL_PLANE_CLUSTER: &str = "kubeplex-xds";
 }
 
-/// The filter's audit record as Envoy logs it.
+/// The audit record, and how Envoy logs it.
 pub mod audit {
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/kubeplex.audit.v1.rs"));
+    }
+
+    #[cfg(feature = "serde")]
+    mod line;
+    #[cfg(feature = "serde")]
+    pub use line::{LineError, field_names};
+
+    /// The filter state the filter writes its part of the record to (the
+    /// filter's property `kubeplex_audit`; Envoy prefixes `wasm.`).
+    pub const FILTER_STATE_KEY: &str = "wasm.kubeplex_audit";
+
+    /// The record's fields that Envoy writes (the rest come from the filter).
+    pub const ENVOY_FIELDS: [&str; 7] = [
+        "time",
+        "source",
+        "code",
+        "flags",
+        "duration_ms",
+        "bytes_in",
+        "bytes_out",
+    ];
+
     /// The audit line: one flat JSON object. The filter writes the members it
     /// knows — every client-controlled string among them (request id, user
     /// agent, method, path, identity, request info, decision), JSON-escaped,

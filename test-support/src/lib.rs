@@ -1,13 +1,15 @@
 //! Shared by the tests of every kubeplex crate (and the benchmark, which
 //! runs the same binaries): where the built artifacts are
 //! ([`locate`]), a port to name in a config before its server binds it
-//! ([`port`]), and one bounded wait on a condition ([`wait`]).
+//! ([`port`]), one bounded wait on a condition ([`wait`]), and a real
+//! PostgreSQL server ([`postgres`]).
 //!
 //! It depends on nothing of ours, so any crate can take it as a
 //! dev-dependency without a cycle; the production binary never calls it.
 
 pub mod locate;
 pub mod port;
+pub mod postgres;
 pub mod wait;
 
 pub use locate::{

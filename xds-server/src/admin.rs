@@ -1,5 +1,6 @@
 //! The control plane's admin surface, on one port: the gRPC `Admin` service
-//! from `proto/kubeplex/admin/v1` (revoke, list revocations, status), and
+//! from `proto/kubeplex/admin/v1` (revoke, list revocations, status, the
+//! audit store's records and kubectl sessions), and
 //! plain HTTP `/status` (JSON), `/metrics` (Prometheus text), `/healthz`,
 //! `/readyz` (a Kubernetes readiness probe).
 //! Bind it to loopback or a trusted network: it can revoke tokens.
@@ -15,6 +16,8 @@ use kubeplex_proto::admin::v1 as admin;
 use kubeplex_proto::admin::v1::admin_server::{Admin, AdminServer};
 use tonic::{Request, Response, Status};
 
+use crate::audit::Audit;
+use crate::audit::store::Store;
 use crate::control_plane::{ControlPlane, Slot, State};
 use crate::error_chain::error_chain;
 use crate::revocation_store::{StoreError, StoreStatus};
@@ -22,6 +25,18 @@ use crate::revocation_store::{StoreError, StoreStatus};
 /// The gRPC service.
 pub struct AdminService {
     cp: Arc<ControlPlane>,
+    audit: Arc<Audit>,
+}
+
+impl AdminService {
+    /// The audit store, or why there is none.
+    fn audit_store(&self) -> Result<Arc<Store>, Status> {
+        self.audit.store().ok_or_else(|| {
+            Status::failed_precondition(
+                "this control plane has no audit store (audit.store in the gateway config)",
+            )
+        })
+    }
 }
 
 /// Everything the status API reports.
@@ -234,7 +249,7 @@ fn readiness_now(cp: &ControlPlane) -> (StatusCode, String) {
 }
 
 /// Prometheus text exposition of the control plane's counters.
-pub fn metrics_text(cp: &ControlPlane) -> String {
+pub fn metrics_text(cp: &ControlPlane, audit: &Audit) -> String {
     let mut out = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, u64)]| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -279,6 +294,7 @@ pub fn metrics_text(cp: &ControlPlane) -> String {
         "1 when the cluster's /readyz answered 200 at the last health check, 0 when not.",
         &cluster_health_samples(cp),
     );
+    audit_metrics(audit, &mut metric);
     out
 }
 
@@ -305,6 +321,71 @@ fn cluster_health_samples(cp: &ControlPlane) -> Vec<(String, u64)> {
             )
         })
         .collect()
+}
+
+/// `kubeplex_audit_*`: what happened to the records Envoy streamed.
+fn audit_metrics(audit: &Audit, metric: &mut impl FnMut(&str, &str, &str, &[(String, u64)])) {
+    let c = &audit.pipeline.counters;
+    let store = audit.store().map_or("none", |s| s.kind());
+    let results = [
+        ("stored", &c.stored),
+        ("duplicate", &c.duplicates),
+        ("spilled", &c.spilled),
+        ("invalid", &c.invalid),
+        ("dropped", &c.dropped),
+    ];
+    let samples: Vec<(String, u64)> = results
+        .iter()
+        .map(|(result, n)| {
+            (
+                format!("{{store=\"{store}\",result=\"{result}\"}}"),
+                n.load(Relaxed),
+            )
+        })
+        .collect();
+    metric(
+        "kubeplex_audit_records_total",
+        "counter",
+        "Audit records by what became of them: stored, duplicate (already stored), spilled (to the local spill file; stored again once replayed), invalid, dropped (lost: the spill file failed).",
+        &samples,
+    );
+    let one = |v: u64| [(String::new(), v)];
+    metric(
+        "kubeplex_audit_backlog",
+        "gauge",
+        "Audit records received and not yet stored (in memory or in the spill file).",
+        &one(c.backlog.load(Relaxed).max(0) as u64),
+    );
+    metric(
+        "kubeplex_audit_received_total",
+        "counter",
+        "Audit records Envoy streamed to this control plane.",
+        &one(c.received.load(Relaxed)),
+    );
+    metric(
+        "kubeplex_audit_store_errors_total",
+        "counter",
+        "Audit store writes that failed (retried).",
+        &one(c.store_errors.load(Relaxed)),
+    );
+    metric(
+        "kubeplex_audit_batches_total",
+        "counter",
+        "Batches written to the audit store.",
+        &one(c.batches.load(Relaxed)),
+    );
+    metric(
+        "kubeplex_audit_batch_microseconds_total",
+        "counter",
+        "Time spent writing those batches.",
+        &one(c.batch_micros.load(Relaxed)),
+    );
+    metric(
+        "kubeplex_audit_pruned_total",
+        "counter",
+        "Audit records deleted by the retention.",
+        &one(c.pruned.load(Relaxed)),
+    );
 }
 
 /// (name, type, help, value) of every metric without labels.
@@ -509,15 +590,46 @@ impl Admin for AdminService {
     ) -> Result<Response<admin::GatewayStatus>, Status> {
         Ok(Response::new(status(&self.cp)))
     }
+
+    async fn query_audit(
+        &self,
+        request: Request<admin::AuditQuery>,
+    ) -> Result<Response<admin::AuditQueryResponse>, Status> {
+        let found = self
+            .audit_store()?
+            .query(&request.into_inner())
+            .await
+            .map_err(|e| Status::unavailable(error_chain(&e)))?;
+        Ok(Response::new(admin::AuditQueryResponse {
+            records: found.records,
+            last_seq: found.last_seq,
+        }))
+    }
+
+    async fn audit_sessions(
+        &self,
+        request: Request<admin::AuditQuery>,
+    ) -> Result<Response<admin::AuditSessionsResponse>, Status> {
+        let sessions = self
+            .audit_store()?
+            .sessions(&request.into_inner())
+            .await
+            .map_err(|e| Status::unavailable(error_chain(&e)))?;
+        Ok(Response::new(admin::AuditSessionsResponse { sessions }))
+    }
 }
 
 /// Serve the admin port until the listener fails.
 pub async fn serve(
     cp: Arc<ControlPlane>,
+    audit: Arc<Audit>,
     listener: tokio::net::TcpListener,
 ) -> std::io::Result<()> {
-    let grpc = tonic::service::Routes::new(AdminServer::new(AdminService { cp: cp.clone() }))
-        .into_axum_router();
+    let service = AdminService {
+        cp: cp.clone(),
+        audit: audit.clone(),
+    };
+    let grpc = tonic::service::Routes::new(AdminServer::new(service)).into_axum_router();
     let (c1, c2, c3) = (cp.clone(), cp.clone(), cp.clone());
     let app = grpc
         .route("/healthz", get(|| async { "ok" }))
@@ -537,7 +649,7 @@ pub async fn serve(
             get(move || async move {
                 (
                     [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                    metrics_text(&c2),
+                    metrics_text(&c2, &audit),
                 )
                     .into_response()
             }),

@@ -2,6 +2,7 @@
 
 pub mod admin_client;
 pub mod agent;
+pub mod audit;
 pub mod check;
 pub mod clusters;
 #[cfg(feature = "demo")]

@@ -114,7 +114,9 @@ impl Credentials {
         }
     }
 
-    fn tls(&self) -> Result<rustls::ClientConfig, HttpError> {
+    /// The TLS client settings these credentials make: the CA (or the
+    /// system roots), the client certificate if any.
+    pub fn tls_config(&self) -> Result<rustls::ClientConfig, HttpError> {
         use rustls_pki_types::pem::PemObject;
         use rustls_pki_types::{CertificateDer, PrivateKeyDer};
         fn tls(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> HttpError {
@@ -316,7 +318,7 @@ impl Credentials {
 
     fn connector(&self) -> Result<Connector, HttpError> {
         let builder = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(self.tls()?)
+            .with_tls_config(self.tls_config()?)
             .https_only();
         let connector = match &self.tls_server_name {
             Some(name) => {

@@ -41,6 +41,9 @@ pub struct Settings {
     pub gateway_config: PathBuf,
     /// Knobs that are not part of the user's inputs.
     pub options: Options,
+    /// The control plane's own files: the SQLite audit store (unless the
+    /// gateway config names another), the audit spill folder.
+    pub state_dir: PathBuf,
 }
 
 /// One input's last good value and the state of its latest edit.

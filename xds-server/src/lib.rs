@@ -10,6 +10,7 @@ pub mod agent;
 pub mod agent_api;
 pub mod agent_ca;
 pub mod agent_registry;
+pub mod audit;
 pub mod clock;
 pub mod cluster_health;
 pub mod cluster_http;

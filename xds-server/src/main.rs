@@ -74,6 +74,8 @@ enum Command {
     /// dials out to the gateway (reverse tunnels), so the gateway needs no
     /// way in to the cluster.
     Agent(cli::agent::AgentArgs),
+    /// Who ran what, where, when: the audit store, through the admin API.
+    Audit(cli::audit::AuditArgs),
 }
 
 /// Defaults shared by several commands.
@@ -105,6 +107,7 @@ fn main() -> ExitCode {
         Command::SidecarInit(args) => cli::inject::sidecar_init(args),
         Command::Webhook(args) => block_on(cli::webhook::run(args)),
         Command::Agent(args) => block_on(cli::agent::run(args)),
+        Command::Audit(args) => block_on(cli::audit::run(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -12,6 +12,8 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tracing::info;
 
 use crate::ads::service::Ads;
+use crate::audit::Audit;
+use crate::audit::als::AuditLogReceiver;
 use crate::control_plane::ControlPlane;
 use crate::key_fetch::KeyFetcher;
 use kubeplex_proto::admin::v1::key_refresh_server::{KeyRefresh, KeyRefreshServer};
@@ -40,6 +42,9 @@ pub enum ServeError {
     /// The input files cannot be watched.
     #[error("cannot watch input files")]
     Watch(#[source] notify::Error),
+    /// The audit spill folder cannot be used.
+    #[error("audit")]
+    Audit(#[source] crate::audit::spill::SpillError),
 }
 
 /// The control plane's listening sockets, bound before anything starts so
@@ -90,6 +95,8 @@ pub struct Running {
     pub admin: JoinHandle<Result<(), ServeError>>,
     /// Reloads on input changes.
     pub watcher: JoinHandle<()>,
+    /// The audit trail (stop it last: it stores what is still in memory).
+    pub audit: Arc<Audit>,
 }
 
 /// The filter's "unknown kid" signal, served next to ADS.
@@ -116,9 +123,9 @@ impl KeyRefresh for KeyRefreshService {
     }
 }
 
-/// Start ADS, admin, key fetching and the file watcher. Remote issuers'
-/// keys are fetched once before Envoy can connect, so the first config it
-/// gets already trusts them.
+/// Start ADS, the audit log receiver, admin, key fetching and the file
+/// watcher. Remote issuers' keys are fetched once before Envoy can
+/// connect, so the first config it gets already trusts them.
 pub async fn start(cp: Arc<ControlPlane>, listeners: Listeners) -> Result<Running, ServeError> {
     let publish_keys = {
         let cp = cp.clone();
@@ -143,11 +150,16 @@ pub async fn start(cp: Arc<ControlPlane>, listeners: Listeners) -> Result<Runnin
             }
         });
     }
+    let audit = Audit::start(&cp.settings.state_dir, cp.last_good())
+        .await
+        .map_err(ServeError::Audit)?;
+    let audit_log = AuditLogReceiver::server(audit.pipeline.clone());
     let xds = tokio::spawn(async move {
         tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .add_service(refresh)
             .add_service(agent_api)
+            .add_service(audit_log)
             .add_service(
                 AggregatedDiscoveryServiceServer::new(ads).max_encoding_message_size(64 << 20),
             )
@@ -156,9 +168,10 @@ pub async fn start(cp: Arc<ControlPlane>, listeners: Listeners) -> Result<Runnin
             .map_err(ServeError::Xds)
     });
     let admin_cp = cp.clone();
+    let admin_audit = audit.clone();
     let admin_listener = listeners.admin;
     let admin = tokio::spawn(async move {
-        crate::admin::serve(admin_cp, admin_listener)
+        crate::admin::serve(admin_cp, admin_audit, admin_listener)
             .await
             .map_err(ServeError::Admin)
     });
@@ -169,5 +182,6 @@ pub async fn start(cp: Arc<ControlPlane>, listeners: Listeners) -> Result<Runnin
         xds,
         admin,
         watcher,
+        audit,
     })
 }

@@ -33,7 +33,9 @@ pub mod names {
     pub const ROUTES: &str = "kubeplex-routes";
     /// The filter's extension config (ECDS) and its HCM http_filters entry.
     pub const FILTER: &str = "kubeplex.filter";
-    pub use kubeplex_proto::routing::{CLUSTER_PATH_PREFIX, CONTEXT_HEADER};
+    pub use kubeplex_proto::routing::{CLUSTER_PATH_PREFIX, CONTEXT_HEADER, CONTROL_PLANE_CLUSTER};
+    /// The gRPC access log's name (Envoy sends it on each stream).
+    pub const AUDIT_LOG: &str = "kubeplex_audit";
 
     /// CDS name of a context's pooled HTTP/2 cluster.
     pub fn cluster(context: &str) -> String {

@@ -85,6 +85,7 @@ fn a_started_control_plane_is_ready_and_stays_ready_on_a_broken_edit() {
         kubeconfig: d.join("clusters.kubeconfig"),
         gateway_config: gateway.clone(),
         options: Options::default(),
+        state_dir: d.join("state"),
     })
     .unwrap();
     let (code, body) = readiness_now(&cp);

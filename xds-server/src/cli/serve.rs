@@ -35,6 +35,10 @@ pub struct ServeArgs {
         default_value = "/etc/kubeplex/kubeplex_filter.wasm"
     )]
     pub filter_wasm: PathBuf,
+    /// The control plane's own files: the SQLite audit store (unless the
+    /// gateway config's `audit.store` names another), the audit spill folder.
+    #[arg(long, default_value = "/var/lib/kubeplex")]
+    pub state_dir: PathBuf,
 }
 
 /// The wasm module reference; its digest when the file is readable here.
@@ -58,6 +62,10 @@ pub fn absolute(path: &std::path::Path) -> anyhow::Result<PathBuf> {
     std::path::absolute(path).with_context(|| path.display().to_string())
 }
 
+/// How long a stopping control plane may spend storing (or spilling) the
+/// audit records still in memory.
+pub const AUDIT_STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     super::init_logging();
     let wasm = wasm_module(&args.filter_wasm);
@@ -71,14 +79,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             wasm,
             ..Options::default()
         },
+        state_dir: absolute(&args.state_dir)?,
     };
     let cp = ControlPlane::start(settings)?;
     let listeners = Listeners::bind(args.xds_addr, args.admin_addr).await?;
     let running = server::start(cp, listeners).await?;
-    tokio::select! {
-        r = running.xds => r??,
-        r = running.admin => r??,
-        _ = super::shutdown_signal() => tracing::info!("shutting down"),
-    }
-    Ok(())
+    let audit = running.audit.clone();
+    let outcome = tokio::select! {
+        r = running.xds => r.map_err(anyhow::Error::from).and_then(|r| Ok(r?)),
+        r = running.admin => r.map_err(anyhow::Error::from).and_then(|r| Ok(r?)),
+        _ = super::shutdown_signal() => {
+            tracing::info!("shutting down");
+            Ok(())
+        }
+    };
+    audit.pipeline.stop(AUDIT_STOP_GRACE).await;
+    outcome
 }

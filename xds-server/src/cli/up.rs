@@ -38,7 +38,9 @@ pub struct UpArgs {
     /// The filter's .wasm (default: $KUBEPLEX_FILTER_WASM, the workspace build output).
     #[arg(long, env = "KUBEPLEX_FILTER_WASM")]
     pub filter_wasm: Option<PathBuf>,
-    /// Where generated files (certificates, kubeconfigs, Envoy bootstrap) go.
+    /// Where generated files (certificates, kubeconfigs, Envoy bootstrap)
+    /// and the audit store (`audit.db`, unless the gateway config names
+    /// another) go.
     #[arg(long, default_value = ".kubeplex")]
     pub state_dir: PathBuf,
     /// Where Envoy connects for ADS.
@@ -136,6 +138,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             wasm: super::serve::wasm_module(&wasm_path),
             ..Options::default()
         },
+        state_dir: state_dir.clone(),
     };
     let cp = ControlPlane::start(settings)?;
     let listeners = Listeners::bind(args.xds_addr, args.admin_addr).await?;
@@ -155,9 +158,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             print_login_path(&args, &gateway_url, local, demo);
         }
     }
+    let audit = running.audit.clone();
     let outcome = supervise(&mut envoy, running).await;
     let _ = envoy.child.start_kill();
     let _ = tokio::time::timeout(Duration::from_secs(5), envoy.child.wait()).await;
+    audit.pipeline.stop(super::serve::AUDIT_STOP_GRACE).await;
     drop(inputs);
     outcome
 }
@@ -396,6 +401,7 @@ fn print_welcome(
          kubectl --context {first} get configmaps --watch\n\nMint a token for someone else:\n  \
          kubeplex token mint --key {} --issuer {} --sub bob --group dev --ttl 1h\n\
          Revoke one:  kubeplex revoke --admin-addr {admin} --jti <jti>\n\
+         Who ran what: kubeplex audit sessions --admin-addr {admin}\n\
          Edit the clusters' kubeconfig or {} and the gateway follows within a second.\n",
         if groups.is_empty() {
             String::new()

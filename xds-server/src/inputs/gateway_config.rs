@@ -12,9 +12,12 @@ use super::problems::Problems;
 use crate::sensitive::Sensitive;
 
 pub mod agents;
+mod audit;
 mod issuer;
 mod login;
 mod read;
+
+pub use audit::{DEFAULT_RETENTION, parse_duration};
 
 #[cfg(test)]
 mod tests;
@@ -140,12 +143,29 @@ pub struct IssuerConfig {
 }
 
 /// Where audit records go.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditConfig {
     /// Append JSON lines here.
     pub path: Option<PathBuf>,
     /// Also (or only) write them to Envoy's stdout.
     pub stdout: bool,
+    /// Where the control plane stores them (Envoy streams them to it).
+    pub store: crate::audit::store::StoreConfig,
+    /// Stored records older than this are deleted.
+    pub retention: std::time::Duration,
+}
+
+impl Default for AuditConfig {
+    /// No log file, no stdout; the default store (SQLite in the state
+    /// directory), kept [`DEFAULT_RETENTION`].
+    fn default() -> Self {
+        AuditConfig {
+            path: None,
+            stdout: false,
+            store: Default::default(),
+            retention: DEFAULT_RETENTION,
+        }
+    }
 }
 
 /// How users sign in (`kubeplex login`): published unauthenticated at

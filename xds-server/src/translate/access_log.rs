@@ -1,5 +1,7 @@
 //! What Envoy writes and answers on its own: the audit access log (one JSON
-//! line per request, fed by the filter) and Kubernetes `Status` bodies for
+//! line per request, fed by the filter, to a file and/or stdout; and the
+//! same record streamed to the control plane's audit store over Envoy's
+//! gRPC access log service) and Kubernetes `Status` bodies for
 //! the errors Envoy itself produces (cluster unreachable, timeouts), so
 //! kubectl prints a sentence instead of `upstream connect error`.
 
@@ -12,8 +14,12 @@ use envoy_types::pb::envoy::config::core::v3::{
     substitution_format_string,
 };
 use envoy_types::pb::envoy::config::route::v3::{HeaderMatcher, header_matcher};
+use envoy_types::pb::envoy::config::core::v3::{ApiVersion, GrpcService, grpc_service};
 use envoy_types::pb::envoy::extensions::access_loggers::file::v3::{
     FileAccessLog, file_access_log,
+};
+use envoy_types::pb::envoy::extensions::access_loggers::grpc::v3::{
+    CommonGrpcAccessLogConfig, HttpGrpcAccessLogConfig,
 };
 use envoy_types::pb::envoy::extensions::access_loggers::stream::v3::StdoutAccessLog;
 use envoy_types::pb::envoy::extensions::access_loggers::stream::v3::stdout_access_log;
@@ -23,7 +29,8 @@ use envoy_types::pb::envoy::extensions::filters::network::http_connection_manage
 use envoy_types::pb::google::protobuf::{ListValue, Struct, UInt32Value, Value, value::Kind};
 use serde_json::json;
 
-use super::pack;
+use super::{names, pack};
+use crate::audit::store::StoreConfig;
 use crate::inputs::gateway_config::AuditConfig;
 
 /// Bumped whenever the formats here or `AUDIT_LINE` change (part of the
@@ -32,8 +39,47 @@ pub const FORMAT_VERSION: &str = "3";
 
 pub use kubeplex_proto::audit::AUDIT_LINE;
 
-/// Access logs for the audit config: a file and/or stdout.
+/// Access logs for the audit config: a file and/or stdout, and the stream
+/// to the control plane when there is an audit store.
 pub fn access_logs(audit: &AuditConfig) -> Vec<AccessLog> {
+    let mut logs = text_logs(audit);
+    if audit.store != StoreConfig::Disabled {
+        logs.push(AccessLog {
+            name: "envoy.access_loggers.http_grpc".into(),
+            config_type: Some(access_log::ConfigType::TypedConfig(pack(&grpc_log()))),
+            ..Default::default()
+        });
+    }
+    logs
+}
+
+/// The audit records to the control plane (`crate::audit::als`): the
+/// filter's part as filter state, Envoy's from the entry's own fields
+/// (`crate::audit::envoy_entry` reads them like `AUDIT_LINE` writes them).
+pub fn grpc_log() -> HttpGrpcAccessLogConfig {
+    HttpGrpcAccessLogConfig {
+        common_config: Some(CommonGrpcAccessLogConfig {
+            log_name: names::AUDIT_LOG.into(),
+            grpc_service: Some(GrpcService {
+                target_specifier: Some(grpc_service::TargetSpecifier::EnvoyGrpc(
+                    grpc_service::EnvoyGrpc {
+                        cluster_name: names::CONTROL_PLANE_CLUSTER.into(),
+                        ..Default::default()
+                    },
+                )),
+                ..Default::default()
+            }),
+            transport_api_version: ApiVersion::V3 as i32,
+            filter_state_objects_to_log: vec![kubeplex_proto::audit::FILTER_STATE_KEY.into()],
+            // Envoy's defaults: sent every second or per 16 KiB
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The JSON-line logs: a file and/or stdout.
+fn text_logs(audit: &AuditConfig) -> Vec<AccessLog> {
     let format = SubstitutionFormatString {
         format: Some(substitution_format_string::Format::TextFormatSource(
             DataSource {

@@ -67,6 +67,7 @@ pub fn gateway() -> GatewayConfig {
         audit: AuditConfig {
             path: Some(PathBuf::from("/dev/null")),
             stdout: true,
+            ..AuditConfig::default()
         },
         clock_skew_seconds: 30,
         token_cache_size: 4096,

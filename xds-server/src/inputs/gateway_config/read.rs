@@ -123,7 +123,7 @@ pub fn read(p: &mut Problems, root: &Node, dir: &Path) -> Option<GatewayConfig> 
         .and_then(|node| named_file(p, node, "policy", &mut files));
     let audit = top
         .get("audit")
-        .map_or_else(AuditConfig::default, |node| audit(p, node, &files));
+        .map_or_else(AuditConfig::default, |node| super::audit::read(p, node, &mut files));
     let (clock_skew_seconds, token_cache_size) =
         top.get("tokens").map_or((30, 4096), |node| tokens(p, node));
     let login = top
@@ -274,15 +274,6 @@ fn named_file(p: &mut Problems, node: &Node, section: &str, files: &mut Files) -
     let path = files.resolve(&file);
     files.note(&path);
     Some(path)
-}
-
-/// `audit`: where Envoy writes the audit log.
-fn audit(p: &mut Problems, node: &Node, files: &Files) -> AuditConfig {
-    let f = Fields::new(p, node, "audit", &["path", "stdout"]);
-    AuditConfig {
-        path: f.str(p, "path").map(|s| files.resolve(&s)),
-        stdout: f.bool(p, "stdout").unwrap_or(false),
-    }
 }
 
 /// `tokens`: (clock skew seconds, verified-token cache size).

@@ -133,7 +133,8 @@ fn the_documented_config_loads() {
         config.audit,
         AuditConfig {
             path: Some(gw.join("audit/audit.log")),
-            stdout: true
+            stdout: true,
+            ..AuditConfig::default()
         }
     );
     assert_eq!(
