@@ -398,6 +398,77 @@ fn a_login_section_the_gateway_could_not_honour_is_rejected() {
         1,
         "unknown fields are errors"
     );
+
+/// A valid config with `audit` set to `audit` (YAML, indented by 2).
+fn with_audit(audit: &str) -> String {
+    format!(
+        "apiVersion: kubeplex.io/v1alpha1\nkind: GatewayConfig\nlistener:\n  certificateFile: tls/gateway.pem\n  keyFile: tls/gateway-key.pem\njwt:\n- issuer: {{url: 'https://x.example.com', audiences: [a], jwksFile: ../keys/jwks.json}}\naudit:\n{audit}"
+    )
+}
+
+#[test]
+fn the_audit_store_and_retention() {
+    use crate::audit::store::{PostgresConfig, StoreConfig};
+    use std::time::Duration;
+    let gw = data().join("gateway");
+    let parse_audit = |audit: &str| parse(&with_audit(audit), &gw.join("inline.yaml")).map(|c| c.audit);
+    let sqlite = parse_audit("  store: {sqlite: {path: state/audit.db}}\n  retention: 30d\n").unwrap();
+    assert_eq!(
+        sqlite.store,
+        StoreConfig::Sqlite {
+            path: Some(gw.join("state/audit.db"))
+        }
+    );
+    assert_eq!(sqlite.retention, Duration::from_secs(30 * 86_400));
+    assert_eq!(
+        parse_audit("  store: {sqlite: {}}\n").unwrap().store,
+        StoreConfig::Sqlite { path: None }
+    );
+    assert_eq!(parse_audit("  store: none\n").unwrap().store, StoreConfig::Disabled);
+    let pg = parse_audit(
+        "  store:\n    postgres:\n      url: postgres://kubeplex@db.example.com/audit?sslmode=require\n      passwordFile: tls/gateway.pem\n      caFile: tls/clients-ca.pem\n",
+    )
+    .unwrap();
+    let StoreConfig::Postgres(PostgresConfig { url, password, ca_pem }) = pg.store else {
+        panic!("postgres: {:?}", pg.store)
+    };
+    assert_eq!(url.expose(), "postgres://kubeplex@db.example.com/audit?sslmode=require");
+    assert_eq!(password.unwrap().expose(), read("gateway/tls/gateway.pem").trim_end());
+    assert_eq!(ca_pem.unwrap(), read("gateway/tls/clients-ca.pem"));
+    assert_eq!(pg.retention, DEFAULT_RETENTION);
+
+    let err = parse_audit(
+        "  store:\n    postgres: {url: 'host=x port=notaport'}\n    sqlite: {}\n  retention: 90 days\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.lines_fields_reasons(),
+        [
+            "10: audit.store: name one store: sqlite or postgres".to_string(),
+            "12: audit.retention: `90 days` is not a duration like 90d, 12h, 30m or 45s".to_string(),
+        ]
+    );
+    let err = parse_audit("  store:\n    postgres: {url: 'host=x port=notaport'}\n  retention: 0s\n").unwrap_err();
+    let got = err.lines_fields_reasons();
+    assert!(got[0].starts_with("10: audit.store.postgres.url: not a PostgreSQL URL"), "{got:?}");
+    assert_eq!(got[1], "11: audit.retention: `0s`: the retention must be at least 1s");
+    let err = parse_audit("  store: sqlite\n").unwrap_err();
+    assert_eq!(
+        err.lines_fields_reasons(),
+        ["9: audit.store: expected `none`, `sqlite: {...}` or `postgres: {...}`, found `sqlite`".to_string()]
+    );
+}
+
+#[test]
+fn durations() {
+    use std::time::Duration;
+    assert_eq!(parse_duration("45s"), Ok(Duration::from_secs(45)));
+    assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+    assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(43_200)));
+    assert_eq!(parse_duration("90d"), Ok(Duration::from_secs(7_776_000)));
+    for bad in ["", "d", "1.5h", "-1d", "1w", "99999999999999999999d", "40000d"] {
+        assert!(parse_duration(bad).is_err(), "{bad}");
+    }
 }
 
 const MINIMAL: &str = "apiVersion: kubeplex.io/v1alpha1\nkind: GatewayConfig\nlistener:\n  certificateFile: tls/gateway.pem\n  keyFile: tls/gateway-key.pem\njwt:\n- issuer: {url: 'https://x.example.com', audiences: [a], jwksFile: ../keys/jwks.json}\n";

@@ -57,7 +57,52 @@ fn upgrades_path_normalization_and_underscore_headers() {
             .headers_with_underscores_action,
         HeadersWithUnderscoresAction::RejectRequest as i32
     );
-    assert_eq!(hcm.access_log.len(), 2, "file and stdout audit logs");
+    let logs: Vec<&str> = hcm.access_log.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(
+        logs,
+        [
+            "envoy.access_loggers.file",
+            "envoy.access_loggers.stdout",
+            "envoy.access_loggers.http_grpc"
+        ],
+        "file and stdout audit logs, and the stream to the audit store"
+    );
+}
+
+#[test]
+fn audit_records_stream_to_the_control_plane_unless_there_is_no_store() {
+    use crate::audit::store::StoreConfig;
+    use envoy_types::pb::envoy::config::core::v3::grpc_service::TargetSpecifier;
+    use envoy_types::pb::envoy::extensions::access_loggers::grpc::v3::HttpGrpcAccessLogConfig;
+    let with_store = gateway();
+    let hcm = hcm_of(&listener(&with_store));
+    let grpc = hcm
+        .access_log
+        .iter()
+        .find(|l| l.name == "envoy.access_loggers.http_grpc")
+        .expect("a gRPC access log");
+    let Some(envoy_types::pb::envoy::config::accesslog::v3::access_log::ConfigType::TypedConfig(any)) =
+        &grpc.config_type
+    else {
+        panic!("typed config")
+    };
+    let config = HttpGrpcAccessLogConfig::decode(any.value.as_slice()).unwrap();
+    let common = config.common_config.unwrap();
+    assert_eq!(common.filter_state_objects_to_log, ["wasm.kubeplex_audit"]);
+    let Some(TargetSpecifier::EnvoyGrpc(target)) = common.grpc_service.unwrap().target_specifier
+    else {
+        panic!("Envoy's own gRPC client")
+    };
+    assert_eq!(target.cluster_name, "kubeplex-xds");
+
+    let mut without = gateway();
+    without.audit.store = StoreConfig::Disabled;
+    assert_eq!(hcm_of(&listener(&without)).access_log.len(), 2);
+    assert_ne!(
+        resource(&with_store).version,
+        resource(&without).version,
+        "Envoy gets the change"
+    );
 }
 
 #[test]
