@@ -70,6 +70,63 @@ pub struct AuditRecord<'r> {
     pub decision: Decision,
     /// The refusal message the client got (empty when allowed).
     pub message: String,
+    /// kubectl's `Kubectl-Command` (`kubectl exec`), sanitised by
+    /// [`kubectl_command`]; empty for other clients.
+    pub kubectl_command: Cow<'r, str>,
+    /// kubectl's `Kubectl-Session` (one UUID per kubectl run), kept only
+    /// when it is one ([`kubectl_session`]).
+    pub kubectl_session: Cow<'r, str>,
+}
+
+/// The longest `kubectl_command` recorded (kubectl's are under 64 bytes).
+pub const MAX_KUBECTL_COMMAND: usize = 256;
+
+/// `Kubectl-Command` as recorded: printable ASCII only (control characters,
+/// quotes, backslashes and anything else dropped; runs of spaces folded),
+/// at most [`MAX_KUBECTL_COMMAND`] bytes. Borrowed when already clean.
+pub fn kubectl_command(raw: &str) -> Cow<'_, str> {
+    let keep = |c: char| c.is_ascii_graphic() && !matches!(c, '"' | '\\' | '\'' | '`');
+    let clean = raw.len() <= MAX_KUBECTL_COMMAND
+        && !raw.starts_with(' ')
+        && !raw.ends_with(' ')
+        && !raw.contains("  ")
+        && raw.chars().all(|c| c == ' ' || keep(c));
+    if clean {
+        return Cow::Borrowed(raw);
+    }
+    let mut out = String::with_capacity(raw.len().min(MAX_KUBECTL_COMMAND));
+    for word in raw
+        .split(|c: char| c == ' ' || c.is_ascii_whitespace())
+        .map(|w| w.chars().filter(|&c| keep(c)).collect::<String>())
+        .filter(|w| !w.is_empty())
+    {
+        let needed = word.len() + usize::from(!out.is_empty());
+        if out.len() + needed > MAX_KUBECTL_COMMAND {
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&word);
+    }
+    Cow::Owned(out)
+}
+
+/// `Kubectl-Session` as recorded: kubectl sends a random UUID
+/// (`0f8e3c4a-1b2c-4d5e-8f90-123456789abc`); anything else is not
+/// kubectl's and is dropped (empty). Upper-case hex is lower-cased.
+pub fn kubectl_session(raw: &str) -> Cow<'_, str> {
+    let b = raw.as_bytes();
+    let shaped = b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        });
+    match shaped {
+        false => Cow::Borrowed(""),
+        true if raw.bytes().any(|c| c.is_ascii_uppercase()) => Cow::Owned(raw.to_ascii_lowercase()),
+        true => Cow::Borrowed(raw),
+    }
 }
 
 /// One member's value.
@@ -102,12 +159,26 @@ impl<'r> AuditRecord<'r> {
             info: None,
             decision,
             message: String::new(),
+            kubectl_command: Cow::Borrowed(""),
+            kubectl_session: Cow::Borrowed(""),
         }
     }
 
     /// The `reason` member: `ok`, or why the request was denied.
     pub fn reason(&self) -> &'static str {
         self.decision.reason()
+    }
+
+    /// The same record with kubectl's two headers, sanitised.
+    pub fn with_kubectl(mut self, command: Option<&Cow<'r, str>>, session: Option<&Cow<'r, str>>) -> Self {
+        let sanitised = |value: Option<&Cow<'r, str>>, f: fn(&str) -> Cow<'_, str>| match value {
+            None => Cow::Borrowed(""),
+            Some(Cow::Borrowed(v)) => f(v),
+            Some(Cow::Owned(v)) => Cow::Owned(f(v).into_owned()),
+        };
+        self.kubectl_command = sanitised(command, kubectl_command);
+        self.kubectl_session = sanitised(session, kubectl_session);
+        self
     }
 
     /// The same record, owning its request strings.
@@ -122,14 +193,17 @@ impl<'r> AuditRecord<'r> {
             info: self.info,
             decision: self.decision,
             message: self.message,
+            kubectl_command: Cow::Owned(self.kubectl_command.into_owned()),
+            kubectl_session: Cow::Owned(self.kubectl_session.into_owned()),
         }
     }
 
-    /// The record's members, in a stable order. Member names are the access
-    /// log's contract with the control plane; keep them stable, and keep
-    /// them clear of Envoy's own (`time`, `source`, `code`, `flags`,
-    /// `duration_ms`, `bytes_in`, `bytes_out`).
-    pub fn entries<'a>(&'a self, config_version: &'a str) -> [(&'static str, Field<'a>); 21] {
+    /// The record's members, in a stable order. Member names are the
+    /// fields of `kubeplex_proto::audit::v1::AuditRecord` (a test holds
+    /// them to it): the access log's contract with the control plane's
+    /// store; they stay clear of Envoy's own (`time`, `source`, `code`,
+    /// `flags`, `duration_ms`, `bytes_in`, `bytes_out`).
+    pub fn entries<'a>(&'a self, config_version: &'a str) -> [(&'static str, Field<'a>); 23] {
         let token = self.token.as_deref();
         let info = self.info.as_ref();
         let s = |f: fn(&RequestInfo) -> &str| Field::Str(info.map(f).unwrap_or_default());
@@ -178,6 +252,8 @@ impl<'r> AuditRecord<'r> {
             ("namespace", s(|i| &i.namespace)),
             ("name", s(|i| &i.name)),
             ("config_version", Field::Str(config_version)),
+            ("kubectl_command", Field::Str(&self.kubectl_command)),
+            ("kubectl_session", Field::Str(&self.kubectl_session)),
         ]
     }
 
@@ -185,7 +261,10 @@ impl<'r> AuditRecord<'r> {
     pub fn to_fragment(&self, config_version: &str) -> String {
         let entries = self.entries(config_version);
         let mut out = String::with_capacity(
-            512 + self.path.len() + self.user_agent.len() + self.message.len(),
+            600 + self.path.len()
+                + self.user_agent.len()
+                + self.message.len()
+                + self.kubectl_command.len(),
         );
         for (key, value) in entries {
             // keys are plain ASCII constants: no escaping needed

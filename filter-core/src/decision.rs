@@ -41,6 +41,10 @@ pub struct RequestView<'a> {
     pub request_id: Option<Cow<'a, str>>,
     /// `user-agent`.
     pub user_agent: Option<Cow<'a, str>>,
+    /// `kubectl-command` (kubectl 1.24+: `kubectl exec`).
+    pub kubectl_command: Option<Cow<'a, str>>,
+    /// `kubectl-session` (kubectl 1.24+: one UUID per kubectl run).
+    pub kubectl_session: Option<Cow<'a, str>>,
     /// The first client-sent `impersonate-*` header name, if any.
     pub impersonation_header: Option<&'a str>,
     /// The first client-sent header in a namespace the gateway or Envoy
@@ -71,6 +75,8 @@ impl<'a> RequestView<'a> {
                 "authorization" => view.authorization = Some(text()),
                 "x-request-id" => view.request_id = Some(text()),
                 "user-agent" => view.user_agent = Some(text()),
+                "kubectl-command" => view.kubectl_command = Some(text()),
+                "kubectl-session" => view.kubectl_session = Some(text()),
                 "upgrade" => view.upgrade = true,
                 n if n.starts_with("impersonate-") && view.impersonation_header.is_none() => {
                     view.impersonation_header = Some(n)
@@ -436,6 +442,10 @@ fn record<'r>(
             request.method.clone(),
             path,
             decision,
+        )
+        .with_kubectl(
+            request.kubectl_command.as_ref(),
+            request.kubectl_session.as_ref(),
         )
     };
     let (refresh_keys, host_failure) = match cause.map(|e| *e) {

@@ -71,6 +71,7 @@ impl Request {
                 view.path.clone(),
                 audit::Decision::Deny(DenyReason::NoConfig),
             )
+            .with_kubectl(view.kubectl_command.as_ref(), view.kubectl_session.as_ref())
         };
         telemetry::record(&audit, "");
         self.send_http_response(

@@ -167,6 +167,8 @@ fn start_control_plane(dir: &Path, p: &Ports) -> Running {
         .arg(kubeplex_test_support::filter_wasm())
         .arg(format!("--xds-addr=127.0.0.1:{}", p.xds))
         .arg(format!("--admin-addr=127.0.0.1:{}", p.cp_admin))
+        .arg("--state-dir")
+        .arg(dir.join(format!("state-{}", p.cp_admin)))
         .stdout(Stdio::null())
         .stderr(
             std::fs::File::create(dir.join(format!("control-plane-{}.log", p.cp_admin))).unwrap(),

@@ -59,6 +59,7 @@ fn allowed_record_has_every_field() {
             "verb": "get", "api_group": "apps", "api_version": "v1",
             "resource": "deployments", "subresource": "scale", "namespace": "ns",
             "name": "web", "config_version": "v7",
+            "kubectl_command": "", "kubectl_session": "",
             "time": "2026-11-23T12:00:00.000Z", "code": 200
         })
     );
@@ -173,4 +174,81 @@ fn an_ended_stream_gets_two_more_members() {
     assert_eq!(v["decision"], "allow");
     assert_eq!(v["stream_ended"], "revoked");
     assert_eq!(v["stream_ended_by"], "v\"2");
+}
+
+#[test]
+fn kubectl_command_keeps_printable_ascii_words_within_bounds() {
+    for (raw, want) in [
+        ("kubectl exec", "kubectl exec"),
+        ("kubectl create configmap", "kubectl create configmap"),
+        ("  kubectl   get\tpods ", "kubectl get pods"),
+        ("kubectl \"get\" 'x' `y` a\\b", "kubectl get x y ab"),
+        ("kubectl\u{1b}[31m exec\r\n", "kubectl[31m exec"),
+        ("kubectl ëxec", "kubectl xec"),
+        ("", ""),
+    ] {
+        assert_eq!(kubectl_command(raw), want, "{raw:?}");
+    }
+    assert!(matches!(kubectl_command("kubectl exec"), Cow::Borrowed(_)));
+    let long = format!("kubectl {}", "word ".repeat(100));
+    let bounded = kubectl_command(&long);
+    assert!(bounded.len() <= MAX_KUBECTL_COMMAND, "{}", bounded.len());
+    assert!(bounded.starts_with("kubectl word word"));
+    assert!(!bounded.ends_with(' '));
+}
+
+#[test]
+fn kubectl_session_is_kept_only_when_it_is_a_uuid() {
+    let uuid = "0f8e3c4a-1b2c-4d5e-8f90-123456789abc";
+    assert_eq!(kubectl_session(uuid), uuid);
+    assert_eq!(kubectl_session(&uuid.to_uppercase()), uuid);
+    for bad in [
+        "",
+        "0f8e3c4a1b2c4d5e8f90123456789abc",
+        "0f8e3c4a-1b2c-4d5e-8f90-123456789abcd",
+        "0f8e3c4a-1b2c-4d5e-8f90-123456789abg",
+        "0f8e3c4a-1b2c-4d5e-8f90\n123456789abc",
+        "\"injected\":\"x\",\"user\":\"admin\"",
+    ] {
+        assert_eq!(kubectl_session(bad), "", "{bad:?}");
+    }
+}
+
+#[test]
+fn kubectl_headers_reach_the_record_sanitised() {
+    let command = Cow::Borrowed("kubectl exec\u{7}");
+    let session = Cow::Owned("0F8E3C4A-1B2C-4D5E-8F90-123456789ABC".to_string());
+    let record =
+        AuditRecord::new("r", "", "GET", "/").with_kubectl(Some(&command), Some(&session));
+    let line = parse_line(&record.to_fragment("v"));
+    assert_eq!(line["kubectl_command"], "kubectl exec");
+    assert_eq!(line["kubectl_session"], "0f8e3c4a-1b2c-4d5e-8f90-123456789abc");
+}
+
+/// The fragment's members are the fields of the record the control plane
+/// stores (`kubeplex_proto::audit::v1::AuditRecord`), by name and type:
+/// the line Envoy writes parses into it with every member known.
+#[test]
+fn every_member_is_a_field_of_the_stored_record() {
+    let record = AuditRecord {
+        cluster: "dev-a".into(),
+        info: Some(parse("GET", "/api/v1/namespaces/ns/pods/p", false).unwrap()),
+        decision: Decision::Allow,
+        reason: "ok",
+        ..AuditRecord::new("rid-1", "kubectl/v1.33", "GET", "/clusters/dev-a/api/v1/namespaces/ns/pods/p")
+    }
+    .with_kubectl(Some(&Cow::Borrowed("kubectl get")), None);
+    let fields = kubeplex_proto::audit::field_names();
+    let members: Vec<&str> = record.entries("v").iter().map(|(name, _)| *name).collect();
+    for m in &members {
+        assert!(fields.iter().any(|f| f == m), "{m} is not an AuditRecord field");
+    }
+    let stored = kubeplex_proto::audit::v1::AuditRecord::from_line(&line(&record.to_fragment("v"))).unwrap();
+    assert_eq!(
+        (stored.request_id.as_str(), stored.namespace.as_str(), stored.kubectl_command.as_str(), stored.code),
+        ("rid-1", "ns", "kubectl get", 200)
+    );
+    let ended = stream_ended_members("token_expired", "v9");
+    let with_end = kubeplex_proto::audit::v1::AuditRecord::from_fragment(&ended).unwrap();
+    assert_eq!((with_end.stream_ended.as_str(), with_end.stream_ended_by.as_str()), ("token_expired", "v9"));
 }
