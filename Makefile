@@ -31,7 +31,7 @@ run: build
 ## FUZZ_CI_SECONDS (make fuzz-ci), unit tests, end-to-end tests.
 ## Tests marked #[ignore] need Envoy and the wasm build, which `build` provides:
 ## they run too, except the CPU benchmark and the tunnel latency measurement.
-test: SETUP_FLAGS = --with-compose --with-fuzz
+test: SETUP_FLAGS = --with-compose --with-fuzz --with-postgres
 test: build lint validate fuzz-ci
 	KUBEPLEX_ENVOY=$(abspath $(ENVOY)) KUBEPLEX_FILTER_WASM=$(abspath $(WASM)) KUBEPLEX_BIN=$(abspath $(KUBEPLEX)) \
 	  $(CARGO) nextest run --workspace --no-fail-fast --failure-output final \

@@ -7,15 +7,18 @@
 #   - cargo-nextest (the test runner), when missing
 #   - docker-compose v1 (only to validate docker-compose.yml), when --with-compose
 #   - cargo-fuzz and a C++ compiler (libFuzzer), when --with-fuzz (make fuzz, make test)
+#   - PostgreSQL's server programs (Debian's postgresql), when --with-postgres
+#     (make test): the audit store's tests start their own server
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-WITH_COMPOSE=0 WITH_FUZZ=0
+WITH_COMPOSE=0 WITH_FUZZ=0 WITH_POSTGRES=0
 for arg in "$@"; do
   case $arg in
     --with-compose) WITH_COMPOSE=1 ;;
     --with-fuzz) WITH_FUZZ=1 ;;
-    *) echo "setup.sh: ignoring unknown option $arg (known: --with-compose --with-fuzz)" >&2 ;;
+    --with-postgres) WITH_POSTGRES=1 ;;
+    *) echo "setup.sh: ignoring unknown option $arg (known: --with-compose --with-fuzz --with-postgres)" >&2 ;;
   esac
 done
 
@@ -81,4 +84,22 @@ if [ "$WITH_FUZZ" = 1 ]; then
     say "installing a C++ compiler (libFuzzer is C++)"
     apt_install g++
   fi
+fi
+
+# The audit store's tests (test-support's postgres module) run a private
+# PostgreSQL server from /usr/lib/postgresql/<version>/bin on a free port
+# and a temporary data folder, as the package's `postgres` user when root
+# (setpriv, from util-linux). Only the programs are needed: the package's
+# own cluster, if its install starts one, is not used.
+postgres_bin() { for f in /usr/lib/postgresql/*/bin/postgres; do [ -x "$f" ] && { echo "$f"; return; }; done; }
+if [ "$WITH_POSTGRES" = 1 ] && [ -z "${KUBEPLEX_POSTGRES_BIN:-}" ]; then
+  if [ -z "$(postgres_bin)" ] || ! id postgres >/dev/null 2>&1; then
+    say "installing PostgreSQL (Debian's postgresql: the audit store's tests start a real server)"
+    apt_install postgresql
+  fi
+  if ! command -v setpriv >/dev/null; then
+    say "installing setpriv (util-linux: the test server runs as postgres)"
+    apt_install util-linux
+  fi
+  "$(postgres_bin)" --version | sed 's/^/    /'
 fi

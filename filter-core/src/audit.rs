@@ -170,7 +170,11 @@ impl<'r> AuditRecord<'r> {
     }
 
     /// The same record with kubectl's two headers, sanitised.
-    pub fn with_kubectl(mut self, command: Option<&Cow<'r, str>>, session: Option<&Cow<'r, str>>) -> Self {
+    pub fn with_kubectl(
+        mut self,
+        command: Option<&Cow<'r, str>>,
+        session: Option<&Cow<'r, str>>,
+    ) -> Self {
         let sanitised = |value: Option<&Cow<'r, str>>, f: fn(&str) -> Cow<'_, str>| match value {
             None => Cow::Borrowed(""),
             Some(Cow::Borrowed(v)) => f(v),

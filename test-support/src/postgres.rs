@@ -88,6 +88,26 @@ impl TestPostgres {
         self.port
     }
 
+    /// Run `sql` with `psql` (as [`USER`], over TCP) and return its rows,
+    /// one a line, columns separated by `|` (`psql -At`). Panics when
+    /// psql fails: a test asks only what it knows the answer shape of.
+    pub fn psql(&self, sql: &str) -> String {
+        let output = Command::new(self.bin.join("psql"))
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-U", USER, "-d", DATABASE, "-c", sql])
+            .env("PGPASSWORD", PASSWORD)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run psql");
+        assert!(
+            output.status.success(),
+            "psql {sql:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("psql prints UTF-8")
+    }
+
     /// Whether the server process is running.
     pub fn is_running(&self) -> bool {
         self.server.is_some()
@@ -139,7 +159,12 @@ impl TestPostgres {
             .command("initdb")
             .arg("-D")
             .arg(&data)
-            .args(["-U", USER, "--auth-local=trust", "--auth-host=scram-sha-256"])
+            .args([
+                "-U",
+                USER,
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+            ])
             .arg(format!("--pwfile={}", password_file.display()))
             .args(["--no-sync", "-E", "UTF8", "--locale=C"])
             .output()
@@ -223,10 +248,20 @@ impl Drop for TestPostgres {
 }
 
 /// Where PostgreSQL's programs are: `$KUBEPLEX_POSTGRES_BIN`, else the
-/// newest `/usr/lib/postgresql/<version>/bin`.
+/// newest `/usr/lib/postgresql/<version>/bin`; panics when neither is.
 pub fn bin_dir() -> PathBuf {
+    find_bin_dir().unwrap_or_else(|| {
+        panic!(
+            "PostgreSQL is not installed (no /usr/lib/postgresql/<version>/bin/postgres): \
+             run `scripts/setup.sh --with-postgres` (make test does), or set $KUBEPLEX_POSTGRES_BIN"
+        )
+    })
+}
+
+/// [`bin_dir`], or None when PostgreSQL is not installed.
+pub fn find_bin_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("KUBEPLEX_POSTGRES_BIN") {
-        return PathBuf::from(dir);
+        return Some(PathBuf::from(dir));
     }
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
@@ -239,13 +274,7 @@ pub fn bin_dir() -> PathBuf {
         })
         .collect();
     versions.sort();
-    match versions.pop() {
-        Some((_, bin)) => bin,
-        None => panic!(
-            "PostgreSQL is not installed (no /usr/lib/postgresql/<version>/bin/postgres): \
-             run `scripts/setup.sh --with-postgres` (make test does), or set $KUBEPLEX_POSTGRES_BIN"
-        ),
-    }
+    versions.pop().map(|(_, bin)| bin)
 }
 
 fn is_root() -> bool {

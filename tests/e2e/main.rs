@@ -6,6 +6,7 @@ mod harness;
 
 mod adversarial;
 mod agents;
+mod audit_store;
 mod core;
 mod fleet;
 mod identity;

@@ -30,7 +30,7 @@ pub mod store;
 pub mod time_text;
 
 use pipeline::{AuditPipeline, PipelineSettings, StoreSlot};
-use store::{PostgresStore, SqliteStore, Store, StoreConfig, StoreError};
+use store::{SqliteStore, Store, StoreConfig, StoreError};
 
 /// The SQLite file when the config names none, in the state directory.
 pub const DEFAULT_SQLITE_FILE: &str = "audit.db";
@@ -54,11 +54,16 @@ impl Audit {
         mut inputs: watch::Receiver<Option<LastGood>>,
     ) -> Result<Arc<Audit>, spill::SpillError> {
         let slot = Arc::new(StoreSlot::default());
-        let pipeline =
-            AuditPipeline::start(PipelineSettings::new(state_dir.join(SPILL_DIR)), slot.clone())?;
+        let pipeline = AuditPipeline::start(
+            PipelineSettings::new(state_dir.join(SPILL_DIR)),
+            slot.clone(),
+        )?;
         let (retention_tx, retention) = watch::channel(None);
         let state_dir = state_dir.to_path_buf();
-        let current = inputs.borrow_and_update().as_ref().map(|i| i.gateway.audit.clone());
+        let current = inputs
+            .borrow_and_update()
+            .as_ref()
+            .map(|i| i.gateway.audit.clone());
         let mut open = OpenStore::default();
         if let Some(audit) = &current {
             open.follow(audit, &state_dir, &slot).await;
@@ -66,7 +71,10 @@ impl Audit {
         }
         tokio::spawn(async move {
             while inputs.changed().await.is_ok() {
-                let audit = inputs.borrow_and_update().as_ref().map(|i| i.gateway.audit.clone());
+                let audit = inputs
+                    .borrow_and_update()
+                    .as_ref()
+                    .map(|i| i.gateway.audit.clone());
                 if let Some(audit) = audit {
                     open.follow(&audit, &state_dir, &slot).await;
                     retention_tx.send_if_modified(|r| {
@@ -128,7 +136,7 @@ pub async fn open(config: &StoreConfig, state_dir: &Path) -> Result<Option<Store
                 .map_err(StoreError::Worker)??;
             Ok(Some(Store::Sqlite(store)))
         }
-        StoreConfig::Postgres(settings) => Ok(Some(Store::Postgres(PostgresStore::new(settings)?))),
+        StoreConfig::Postgres(settings) => Ok(Some(Store::postgres(settings)?)),
     }
 }
 

@@ -218,11 +218,13 @@ fn kubectl_session_is_kept_only_when_it_is_a_uuid() {
 fn kubectl_headers_reach_the_record_sanitised() {
     let command = Cow::Borrowed("kubectl exec\u{7}");
     let session = Cow::Owned("0F8E3C4A-1B2C-4D5E-8F90-123456789ABC".to_string());
-    let record =
-        AuditRecord::new("r", "", "GET", "/").with_kubectl(Some(&command), Some(&session));
+    let record = AuditRecord::new("r", "", "GET", "/").with_kubectl(Some(&command), Some(&session));
     let line = parse_line(&record.to_fragment("v"));
     assert_eq!(line["kubectl_command"], "kubectl exec");
-    assert_eq!(line["kubectl_session"], "0f8e3c4a-1b2c-4d5e-8f90-123456789abc");
+    assert_eq!(
+        line["kubectl_session"],
+        "0f8e3c4a-1b2c-4d5e-8f90-123456789abc"
+    );
 }
 
 /// The fragment's members are the fields of the record the control plane
@@ -235,20 +237,40 @@ fn every_member_is_a_field_of_the_stored_record() {
         info: Some(parse("GET", "/api/v1/namespaces/ns/pods/p", false).unwrap()),
         decision: Decision::Allow,
         reason: "ok",
-        ..AuditRecord::new("rid-1", "kubectl/v1.33", "GET", "/clusters/dev-a/api/v1/namespaces/ns/pods/p")
+        ..AuditRecord::new(
+            "rid-1",
+            "kubectl/v1.33",
+            "GET",
+            "/clusters/dev-a/api/v1/namespaces/ns/pods/p",
+        )
     }
     .with_kubectl(Some(&Cow::Borrowed("kubectl get")), None);
     let fields = kubeplex_proto::audit::field_names();
     let members: Vec<&str> = record.entries("v").iter().map(|(name, _)| *name).collect();
     for m in &members {
-        assert!(fields.iter().any(|f| f == m), "{m} is not an AuditRecord field");
+        assert!(
+            fields.iter().any(|f| f == m),
+            "{m} is not an AuditRecord field"
+        );
     }
-    let stored = kubeplex_proto::audit::v1::AuditRecord::from_line(&line(&record.to_fragment("v"))).unwrap();
+    let stored =
+        kubeplex_proto::audit::v1::AuditRecord::from_line(&line(&record.to_fragment("v"))).unwrap();
     assert_eq!(
-        (stored.request_id.as_str(), stored.namespace.as_str(), stored.kubectl_command.as_str(), stored.code),
+        (
+            stored.request_id.as_str(),
+            stored.namespace.as_str(),
+            stored.kubectl_command.as_str(),
+            stored.code
+        ),
         ("rid-1", "ns", "kubectl get", 200)
     );
     let ended = stream_ended_members("token_expired", "v9");
     let with_end = kubeplex_proto::audit::v1::AuditRecord::from_fragment(&ended).unwrap();
-    assert_eq!((with_end.stream_ended.as_str(), with_end.stream_ended_by.as_str()), ("token_expired", "v9"));
+    assert_eq!(
+        (
+            with_end.stream_ended.as_str(),
+            with_end.stream_ended_by.as_str()
+        ),
+        ("token_expired", "v9")
+    );
 }

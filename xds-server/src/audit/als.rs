@@ -51,7 +51,11 @@ impl AccessLogService for AuditLogReceiver {
                     Ok(record) => self.pipeline.submit(record),
                     Err(e) => {
                         self.pipeline.invalid();
-                        warn!(node, error = crate::error_chain::error_chain(&e), "audit: an access log entry is not an audit record");
+                        warn!(
+                            node,
+                            error = crate::error_chain::error_chain(&e),
+                            "audit: an access log entry is not an audit record"
+                        );
                     }
                 }
             }

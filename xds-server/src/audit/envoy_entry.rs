@@ -64,8 +64,7 @@ pub fn record(entry: &HttpAccessLogEntry) -> Result<AuditRecord, EntryError> {
     record.flags = common
         .response_flags
         .as_ref()
-        .map(flags_text)
-        .unwrap_or_default();
+        .map_or_else(|| "-".to_string(), flags_text);
     record.duration_ms = common.duration.as_ref().map_or(0, millis);
     record.bytes_in = request.request_body_bytes;
     record.bytes_out = response.response_body_bytes;
@@ -118,9 +117,9 @@ fn address_text(a: &Address) -> String {
     }
 }
 
-/// `%RESPONSE_FLAGS%`: the short names, comma-separated, in Envoy's order
-/// (`DO` and `UDO`, drop-overload flags the entry has no field for, cannot
-/// appear: kubeplex configures no drop overload).
+/// `%RESPONSE_FLAGS%`: the short names, comma-separated, in Envoy's order,
+/// `-` when there are none (`DO` and `UDO`, drop-overload flags the entry
+/// has no field for, cannot appear: kubeplex configures no drop overload).
 fn flags_text(f: &ResponseFlags) -> String {
     let flags = [
         (f.failed_local_healthcheck, "LH"),
@@ -157,6 +156,9 @@ fn flags_text(f: &ResponseFlags) -> String {
         .filter(|(on, _)| *on)
         .map(|(_, name)| *name)
         .collect();
+    if set.is_empty() {
+        return "-".to_string();
+    }
     set.join(",")
 }
 

@@ -182,7 +182,11 @@ fn spill(spill: &Spill, counters: &AuditCounters, records: &[AuditRecord]) {
         Err(e) => {
             counters.dropped.fetch_add(n, Relaxed);
             counters.backlog.fetch_sub(n as i64, Relaxed);
-            error!(records = n, error = error_chain(&e), "audit: records LOST: the store is behind and the spill file cannot be written (Envoy's audit log file still has them)");
+            error!(
+                records = n,
+                error = error_chain(&e),
+                "audit: records LOST: the store is behind and the spill file cannot be written (Envoy's audit log file still has them)"
+            );
         }
     }
 }
@@ -274,11 +278,7 @@ impl Writer {
     }
 
     /// One write attempt (at most `timeout`), counted.
-    async fn write_once(
-        &mut self,
-        batch: &[AuditRecord],
-        timeout: Duration,
-    ) -> Result<(), String> {
+    async fn write_once(&mut self, batch: &[AuditRecord], timeout: Duration) -> Result<(), String> {
         let store = self
             .store
             .current()
@@ -297,7 +297,10 @@ impl Writer {
         c.invalid.fetch_add(written.invalid, Relaxed);
         c.backlog.fetch_sub(batch.len() as i64, Relaxed);
         if self.failing {
-            info!(store = store.kind(), "audit store is back: storing the backlog");
+            info!(
+                store = store.kind(),
+                "audit store is back: storing the backlog"
+            );
             self.failing = false;
         }
         Ok(())

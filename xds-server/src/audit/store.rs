@@ -117,11 +117,17 @@ pub struct Found {
 pub enum Store {
     /// Embedded SQLite.
     Sqlite(SqliteStore),
-    /// PostgreSQL.
-    Postgres(PostgresStore),
+    /// PostgreSQL (boxed: its client and TLS settings are ten times the
+    /// size of SQLite's handle).
+    Postgres(Box<PostgresStore>),
 }
 
 impl Store {
+    /// A PostgreSQL store (it connects and migrates at its first use).
+    pub fn postgres(config: &PostgresConfig) -> Result<Store, StoreError> {
+        Ok(Store::Postgres(Box::new(PostgresStore::new(config)?)))
+    }
+
     /// `sqlite` or `postgres`: the `store` label of the audit metrics.
     pub fn kind(&self) -> &'static str {
         match self {

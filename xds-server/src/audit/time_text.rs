@@ -25,7 +25,14 @@ pub fn parse_unix_ms(text: &str) -> Option<i64> {
     if b.len() != 24 || &b[23..] != b"Z" {
         return None;
     }
-    let separators = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':'), (19, b'.')];
+    let separators = [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'.'),
+    ];
     if separators.iter().any(|&(i, c)| b[i] != c) {
         return None;
     }

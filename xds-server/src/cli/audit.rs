@@ -156,7 +156,11 @@ async fn sessions(args: QueryArgs) -> anyhow::Result<()> {
         .sessions;
     let mut stdout = std::io::stdout().lock();
     match args.output.as_str() {
-        "json" => writeln!(stdout, "{}", serde_json::to_string_pretty(&sessions.iter().map(session_json).collect::<Vec<_>>())?)?,
+        "json" => writeln!(
+            stdout,
+            "{}",
+            serde_json::to_string_pretty(&sessions.iter().map(session_json).collect::<Vec<_>>())?
+        )?,
         "jsonl" => {
             for s in &sessions {
                 writeln!(stdout, "{}", session_json(s))?;
@@ -178,7 +182,9 @@ async fn sessions(args: QueryArgs) -> anyhow::Result<()> {
                     ]
                 })
                 .collect();
-            let header = ["LAST", "USER", "CLUSTER", "COMMAND", "REQUESTS", "DENIED", "FIRST", "SESSION"];
+            let header = [
+                "LAST", "USER", "CLUSTER", "COMMAND", "REQUESTS", "DENIED", "FIRST", "SESSION",
+            ];
             write_table(&mut stdout, &header, &rows)?;
         }
     }
@@ -203,7 +209,16 @@ struct Printer {
 }
 
 const RECORD_HEADER: [&str; 10] = [
-    "TIME", "USER", "CLUSTER", "COMMAND", "VERB", "RESOURCE", "NAMESPACE/NAME", "DECISION", "REASON", "CODE",
+    "TIME",
+    "USER",
+    "CLUSTER",
+    "COMMAND",
+    "VERB",
+    "RESOURCE",
+    "NAMESPACE/NAME",
+    "DECISION",
+    "REASON",
+    "CODE",
 ];
 
 impl Printer {
@@ -220,7 +235,11 @@ impl Printer {
         let mut stdout = std::io::stdout().lock();
         match self.format.as_str() {
             "json" if !self.follow => {
-                self.all.extend(records.iter().map(|r| serde_json::to_value(r).unwrap_or_default()));
+                self.all.extend(
+                    records
+                        .iter()
+                        .map(|r| serde_json::to_value(r).unwrap_or_default()),
+                );
             }
             "json" | "jsonl" => {
                 for r in records {
@@ -282,9 +301,16 @@ fn record_row(r: &AuditRecord) -> Vec<String> {
 
 /// Columns padded to their widest cell; control characters shown escaped
 /// (the values are what clients sent).
-fn write_table(out: &mut impl std::io::Write, header: &[&str], rows: &[Vec<String>]) -> std::io::Result<()> {
+fn write_table(
+    out: &mut impl std::io::Write,
+    header: &[&str],
+    rows: &[Vec<String>],
+) -> std::io::Result<()> {
     let clean = |s: &str| s.chars().flat_map(char::escape_default).collect::<String>();
-    let rows: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| clean(c)).collect()).collect();
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| clean(c)).collect())
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {

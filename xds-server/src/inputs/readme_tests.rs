@@ -42,9 +42,10 @@ fn the_gateway_config_example_loads() {
     let tls = dir.path().join("tls");
     fs::create_dir(&tls).unwrap();
     let (ca, _, _) = crate::local_setup::gateway_tls(&tls, &["gateway".into()]).unwrap();
-    for name in ["clients-ca.pem", "idp-ca.pem"] {
+    for name in ["clients-ca.pem", "idp-ca.pem", "audit-db-ca.pem"] {
         fs::copy(&ca, tls.join(name)).unwrap();
     }
+    fs::write(dir.path().join("audit-db-password"), "secret\n").unwrap();
     fs::write(
         dir.path().join("rbac.yaml"),
         yaml_block("kind: GatewayPolicy"),
@@ -72,4 +73,13 @@ fn the_gateway_config_example_loads() {
     );
     assert_eq!(config.clock_skew_seconds, 30);
     assert_eq!(config.token_cache_size, 4096);
+    let crate::audit::store::StoreConfig::Postgres(store) = &config.audit.store else {
+        panic!("the example's audit store: {:?}", config.audit.store)
+    };
+    assert_eq!(
+        store.password.as_ref().map(|p| p.expose().as_str()),
+        Some("secret")
+    );
+    assert!(store.ca_pem.is_some());
+    assert_eq!(config.audit.retention.as_secs(), 90 * 86_400);
 }

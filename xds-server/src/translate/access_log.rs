@@ -9,12 +9,12 @@ use envoy_types::pb::envoy::config::accesslog::v3::{
     AccessLog, AccessLogFilter, AndFilter, HeaderFilter, ResponseFlagFilter, access_log,
     access_log_filter,
 };
+use envoy_types::pb::envoy::config::core::v3::{ApiVersion, GrpcService, grpc_service};
 use envoy_types::pb::envoy::config::core::v3::{
     DataSource, HeaderValue, HeaderValueOption, SubstitutionFormatString, data_source,
     substitution_format_string,
 };
 use envoy_types::pb::envoy::config::route::v3::{HeaderMatcher, header_matcher};
-use envoy_types::pb::envoy::config::core::v3::{ApiVersion, GrpcService, grpc_service};
 use envoy_types::pb::envoy::extensions::access_loggers::file::v3::{
     FileAccessLog, file_access_log,
 };

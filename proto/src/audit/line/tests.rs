@@ -35,7 +35,10 @@ fn a_fragment_parses_with_or_without_members() {
 fn the_access_log_line_writes_every_envoy_field_under_its_record_name() {
     let names = field_names();
     for field in ENVOY_FIELDS {
-        assert!(names.iter().any(|n| n == field), "{field} is not a record field");
+        assert!(
+            names.iter().any(|n| n == field),
+            "{field} is not a record field"
+        );
         assert!(
             AUDIT_LINE.contains(&format!("\"{field}\":")),
             "AUDIT_LINE does not write {field}"

@@ -71,7 +71,10 @@ fn envoy_fields_are_written_like_the_file_line() {
     ))))
     .unwrap();
     assert_eq!(r.request_id, "r-1", "the filter's id, not the entry's");
-    assert_eq!((r.user.as_str(), r.groups.as_slice()), ("alice", &["dev".to_string()][..]));
+    assert_eq!(
+        (r.user.as_str(), r.groups.as_slice()),
+        ("alice", &["dev".to_string()][..])
+    );
     assert_eq!(r.time, "2026-05-20T10:11:12.345Z", "cut to milliseconds");
     assert_eq!(r.source, "127.0.0.1:50123");
     assert_eq!(r.code, 503);
@@ -99,6 +102,11 @@ fn without_the_filter_the_record_has_envoys_fields_and_request_id() {
     assert_eq!(r.request_id, "envoy-id");
     assert_eq!(r.user, "");
     assert_eq!(r.code, 503);
+    assert_eq!(
+        flags_text(&ResponseFlags::default()),
+        "-",
+        "as Envoy prints none"
+    );
 }
 
 #[test]

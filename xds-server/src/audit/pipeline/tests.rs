@@ -25,7 +25,9 @@ fn settings(dir: &std::path::Path, queue: usize) -> PipelineSettings {
 }
 
 fn sqlite(dir: &std::path::Path) -> Arc<Store> {
-    Arc::new(Store::Sqlite(SqliteStore::open(&dir.join("audit.db")).unwrap()))
+    Arc::new(Store::Sqlite(
+        SqliteStore::open(&dir.join("audit.db")).unwrap(),
+    ))
 }
 
 async fn stored(store: &Store) -> u64 {
@@ -63,7 +65,10 @@ async fn without_a_store_records_spill_and_are_stored_once_it_is_back() {
         pipeline.submit(record(i));
     }
     let c = pipeline.counters.clone();
-    assert!(c.spilled.load(Relaxed) >= 100 - 5 - 7, "the queue is bounded");
+    assert!(
+        c.spilled.load(Relaxed) >= 100 - 5 - 7,
+        "the queue is bounded"
+    );
     assert_eq!(c.backlog.load(Relaxed), 100);
     wait_for_async("a failed write", Duration::from_secs(10), || {
         c.store_errors.load(Relaxed) > 0

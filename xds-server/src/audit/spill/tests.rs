@@ -18,7 +18,9 @@ fn appended_records_come_back_in_chunks_then_the_file_goes() {
     let (spill, left) = Spill::open(dir.path()).unwrap();
     assert_eq!(left, 0);
     assert!(!spill.has_pending());
-    spill.append(&[record("a"), record("b"), record("c")]).unwrap();
+    spill
+        .append(&[record("a"), record("b"), record("c")])
+        .unwrap();
     assert!(spill.has_pending());
     assert_eq!(ids(&spill.next_chunk(2).unwrap().unwrap()), ["a", "b"]);
     // spilled while replaying: goes to a new pending file, replayed after

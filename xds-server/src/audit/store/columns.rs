@@ -114,7 +114,9 @@ pub fn cells(record: &AuditRecord) -> Vec<Cell> {
                 ColumnKind::Text | ColumnKind::Time => {
                     Cell::Text(value.as_str().unwrap_or_default().to_string())
                 }
-                ColumnKind::Int => Cell::Int(value.as_u64().unwrap_or(0).min(i64::MAX as u64) as i64),
+                ColumnKind::Int => {
+                    Cell::Int(value.as_u64().unwrap_or(0).min(i64::MAX as u64) as i64)
+                }
                 ColumnKind::Groups => Cell::Text(value.to_string()),
             }
         })

@@ -92,7 +92,11 @@ impl PostgresStore {
     }
 
     /// Run `sql` as a query.
-    async fn rows(&self, what: &'static str, sql: &Sql) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+    async fn rows(
+        &self,
+        what: &'static str,
+        sql: &Sql,
+    ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
         let client = self.client().await?;
         let params = params(&sql.params);
         client.query(&sql.text, &params).await.map_err(err(what))
@@ -274,7 +278,10 @@ async fn migrate(client: &Client) -> Result<(), tokio_postgres::Error> {
         for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
             client.batch_execute(sql).await?;
             client
-                .execute("INSERT INTO kubeplex_schema (version) VALUES ($1)", &[version])
+                .execute(
+                    "INSERT INTO kubeplex_schema (version) VALUES ($1)",
+                    &[version],
+                )
                 .await?;
         }
         Ok(())

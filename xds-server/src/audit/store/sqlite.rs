@@ -158,8 +158,11 @@ impl SqliteStore {
 }
 
 fn execute(conn: &mut Connection, sql: Sql) -> rusqlite::Result<u64> {
-    conn.execute(&sql.text, params_from_iter(sql.params.into_iter().map(value)))
-        .map(|n| n as u64)
+    conn.execute(
+        &sql.text,
+        params_from_iter(sql.params.into_iter().map(value)),
+    )
+    .map(|n| n as u64)
 }
 
 fn value(cell: Cell) -> SqlValue {

@@ -75,16 +75,14 @@ async fn sqlite() -> (tempfile::TempDir, Store) {
 }
 
 fn postgres_store(pg: &TestPostgres) -> Store {
-    Store::Postgres(
-        PostgresStore::new(&PostgresConfig {
-            url: Sensitive(pg.url_without_password("sslmode=disable")),
-            password: Some(Sensitive(
-                kubeplex_test_support::postgres::PASSWORD.to_string(),
-            )),
-            ca_pem: None,
-        })
-        .unwrap(),
-    )
+    Store::postgres(&PostgresConfig {
+        url: Sensitive(pg.url_without_password("sslmode=disable")),
+        password: Some(Sensitive(
+            kubeplex_test_support::postgres::PASSWORD.to_string(),
+        )),
+        ca_pem: None,
+    })
+    .unwrap()
 }
 
 fn query() -> AuditQuery {
@@ -92,7 +90,11 @@ fn query() -> AuditQuery {
 }
 
 fn ids(found: &Found) -> Vec<&str> {
-    found.records.iter().map(|r| r.request_id.as_str()).collect()
+    found
+        .records
+        .iter()
+        .map(|r| r.request_id.as_str())
+        .collect()
 }
 
 async fn every_field_round_trips(store: &Store) {
@@ -139,10 +141,34 @@ async fn filters_select_records(store: &Store) {
     let mut records = Vec::new();
     for (i, (user, cluster, verb, resource, sub, decision, command)) in [
         ("alice", "dev-a", "get", "pods", "", "allow", "kubectl get"),
-        ("alice", "dev-a", "create", "pods", "exec", "allow", "kubectl exec"),
+        (
+            "alice",
+            "dev-a",
+            "create",
+            "pods",
+            "exec",
+            "allow",
+            "kubectl exec",
+        ),
         ("bob", "prod", "list", "secrets", "", "deny", "kubectl get"),
-        ("bob", "prod", "create", "configmaps", "", "allow", "kubectl create configmap"),
-        ("carol", "dev-a", "get", "pods", "", "allow", "kubectl execute_x%"),
+        (
+            "bob",
+            "prod",
+            "create",
+            "configmaps",
+            "",
+            "allow",
+            "kubectl create configmap",
+        ),
+        (
+            "carol",
+            "dev-a",
+            "get",
+            "pods",
+            "",
+            "allow",
+            "kubectl execute_x%",
+        ),
     ]
     .into_iter()
     .enumerate()
@@ -160,36 +186,85 @@ async fn filters_select_records(store: &Store) {
     store.write(&records).await.unwrap();
     let find = |q: AuditQuery| async move { store.query(&q).await.unwrap() };
     let q = query;
-    assert_eq!(ids(&find(q()).await), ["f0", "f1", "f2", "f3", "f4"], "oldest first");
-    let by_user = AuditQuery { user: "bob".into(), ..q() };
+    assert_eq!(
+        ids(&find(q()).await),
+        ["f0", "f1", "f2", "f3", "f4"],
+        "oldest first"
+    );
+    let by_user = AuditQuery {
+        user: "bob".into(),
+        ..q()
+    };
     assert_eq!(ids(&find(by_user).await), ["f2", "f3"]);
-    let by_cluster_and_verb = AuditQuery { cluster: "dev-a".into(), verb: "get".into(), ..q() };
+    let by_cluster_and_verb = AuditQuery {
+        cluster: "dev-a".into(),
+        verb: "get".into(),
+        ..q()
+    };
     assert_eq!(ids(&find(by_cluster_and_verb).await), ["f0", "f4"]);
-    let exec = AuditQuery { resource: "pods/exec".into(), ..q() };
+    let exec = AuditQuery {
+        resource: "pods/exec".into(),
+        ..q()
+    };
     assert_eq!(ids(&find(exec).await), ["f1"]);
-    let denied = AuditQuery { decision: "deny".into(), ..q() };
+    let denied = AuditQuery {
+        decision: "deny".into(),
+        ..q()
+    };
     assert_eq!(ids(&find(denied).await), ["f2"]);
-    let since = AuditQuery { since_unix_ms: T0 + 3 * 60_000, ..q() };
+    let since = AuditQuery {
+        since_unix_ms: T0 + 3 * 60_000,
+        ..q()
+    };
     assert_eq!(ids(&find(since).await), ["f3", "f4"]);
-    let session = AuditQuery { kubectl_session: "s-alice".into(), ..q() };
+    let session = AuditQuery {
+        kubectl_session: "s-alice".into(),
+        ..q()
+    };
     assert_eq!(ids(&find(session).await), ["f0", "f1"]);
     // `exec` is `kubectl exec`, not `kubectl execute_x%` (no LIKE wildcards)
-    let command = AuditQuery { kubectl_command: "exec".into(), ..q() };
+    let command = AuditQuery {
+        kubectl_command: "exec".into(),
+        ..q()
+    };
     assert_eq!(ids(&find(command).await), ["f1"]);
-    let parent = AuditQuery { kubectl_command: "kubectl create".into(), ..q() };
+    let parent = AuditQuery {
+        kubectl_command: "kubectl create".into(),
+        ..q()
+    };
     assert_eq!(ids(&find(parent).await), ["f3"]);
-    let wildcard = AuditQuery { kubectl_command: "exec%".into(), ..q() };
+    let wildcard = AuditQuery {
+        kubectl_command: "exec%".into(),
+        ..q()
+    };
     assert!(find(wildcard).await.records.is_empty());
     // the newest `limit`, oldest first; then following from the last one
     let newest = find(AuditQuery { limit: 2, ..q() }).await;
     assert_eq!(ids(&newest), ["f3", "f4"]);
-    let first = find(AuditQuery { limit: 2, after_seq: -1, ..q() }).await;
+    let first = find(AuditQuery {
+        limit: 2,
+        after_seq: -1,
+        ..q()
+    })
+    .await;
     assert_eq!(ids(&first), ["f3", "f4"], "a negative cursor is no cursor");
     let all = find(q()).await;
-    let alice = find(AuditQuery { user: "alice".into(), ..q() }).await;
-    let after = find(AuditQuery { after_seq: alice.last_seq, ..q() }).await;
+    let alice = find(AuditQuery {
+        user: "alice".into(),
+        ..q()
+    })
+    .await;
+    let after = find(AuditQuery {
+        after_seq: alice.last_seq,
+        ..q()
+    })
+    .await;
     assert_eq!(ids(&after), ["f2", "f3", "f4"]);
-    let nothing_new = find(AuditQuery { after_seq: all.last_seq, ..q() }).await;
+    let nothing_new = find(AuditQuery {
+        after_seq: all.last_seq,
+        ..q()
+    })
+    .await;
     assert!(nothing_new.records.is_empty());
     assert_eq!(nothing_new.last_seq, all.last_seq, "the cursor stays");
 }
@@ -235,7 +310,15 @@ async fn sessions_group_one_kubectl_run(store: &Store) {
     assert_eq!(
         rows,
         [
-            ("s1", "alice", "kubectl exec", 3, 1, t0.as_str(), t2.as_str()),
+            (
+                "s1",
+                "alice",
+                "kubectl exec",
+                3,
+                1,
+                t0.as_str(),
+                t2.as_str()
+            ),
             ("s2", "bob", "kubectl get", 1, 0, t3.as_str(), t3.as_str()),
             ("s1", "bob", "kubectl exec", 1, 0, t4.as_str(), t4.as_str()),
         ]
@@ -306,7 +389,10 @@ fn the_columns_are_the_record_fields() {
         include_str!("migrations/postgres_v1.sql"),
     ] {
         for c in &columns {
-            assert!(sql.contains(&format!("\"{c}\" ")), "{c} missing from a migration");
+            assert!(
+                sql.contains(&format!("\"{c}\" ")),
+                "{c} missing from a migration"
+            );
         }
     }
 }
@@ -330,7 +416,10 @@ async fn postgres_survives_a_restart_and_two_stores_migrate_once() {
     ra.unwrap();
     rb.unwrap();
     pg.stop();
-    assert!(a.write(&[record("c", "x", T0)]).await.is_err(), "the server is down");
+    assert!(
+        a.write(&[record("c", "x", T0)]).await.is_err(),
+        "the server is down"
+    );
     pg.restart();
     a.write(&[record("c", "x", T0)]).await.unwrap();
     assert_eq!(b.count().await.unwrap(), 3);
@@ -344,14 +433,12 @@ async fn postgres_over_tls_verifies_the_server() {
         tls: Some((serving.cert_pem.clone(), serving.key_pem.clone())),
     });
     let store = |ca_pem: &str, params: &str| {
-        Store::Postgres(
-            PostgresStore::new(&PostgresConfig {
-                url: Sensitive(pg.url(params)),
-                password: None,
-                ca_pem: Some(ca_pem.to_string()),
-            })
-            .unwrap(),
-        )
+        Store::postgres(&PostgresConfig {
+            url: Sensitive(pg.url(params)),
+            password: None,
+            ca_pem: Some(ca_pem.to_string()),
+        })
+        .unwrap()
     };
     let trusted = store(ca.cert_pem(), "sslmode=require");
     trusted.write(&[record("tls", "x", T0)]).await.unwrap();

@@ -4,7 +4,10 @@ use super::*;
 fn known_instants_format_like_envoy() {
     assert_eq!(format_unix_ms(0), "1970-01-01T00:00:00.000Z");
     // date -u -d @1779271872 → 2026-05-20 10:11:12
-    assert_eq!(format_unix_ms(1_779_271_872_345), "2026-05-20T10:11:12.345Z");
+    assert_eq!(
+        format_unix_ms(1_779_271_872_345),
+        "2026-05-20T10:11:12.345Z"
+    );
     assert_eq!(format_unix_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
     assert_eq!(format_unix_ms(-1), "1969-12-31T23:59:59.999Z");
 }

@@ -43,13 +43,21 @@ fn store(p: &mut Problems, parent: &Fields<'_>, node: &Node, files: &mut Files) 
         if text == "none" {
             return StoreConfig::Disabled;
         }
-        p.add(parent.line_of("store"), &path, format!("expected `none`, `sqlite: {{...}}` or `postgres: {{...}}`, found `{text}`"));
+        p.add(
+            parent.line_of("store"),
+            &path,
+            format!("expected `none`, `sqlite: {{...}}` or `postgres: {{...}}`, found `{text}`"),
+        );
         return StoreConfig::default();
     }
     let f = Fields::new(p, node, &path, &["sqlite", "postgres"]);
     match (f.get("sqlite"), f.get("postgres")) {
         (Some(_), Some(_)) => {
-            p.add(f.line_of("postgres"), &path, "name one store: sqlite or postgres");
+            p.add(
+                f.line_of("postgres"),
+                &path,
+                "name one store: sqlite or postgres",
+            );
             StoreConfig::default()
         }
         (Some(sqlite), None) => {
@@ -59,14 +67,23 @@ fn store(p: &mut Problems, parent: &Fields<'_>, node: &Node, files: &mut Files) 
             }
         }
         (None, Some(postgres)) => {
-            let pg = Fields::new(p, postgres, &f.path_of("postgres"), &["url", "passwordFile", "caFile"]);
+            let pg = Fields::new(
+                p,
+                postgres,
+                &f.path_of("postgres"),
+                &["url", "passwordFile", "caFile"],
+            );
             match postgres_config(p, &pg, files) {
                 Some(config) => StoreConfig::Postgres(config),
                 None => StoreConfig::default(),
             }
         }
         (None, None) => {
-            p.add(parent.line_of("store"), &path, "name a store: `sqlite: {}`, `postgres: {url: ...}` or `none`");
+            p.add(
+                parent.line_of("store"),
+                &path,
+                "name a store: `sqlite: {}`, `postgres: {url: ...}` or `none`",
+            );
             StoreConfig::default()
         }
     }
@@ -77,7 +94,11 @@ fn store(p: &mut Problems, parent: &Fields<'_>, node: &Node, files: &mut Files) 
 fn postgres_config(p: &mut Problems, f: &Fields<'_>, files: &mut Files) -> Option<PostgresConfig> {
     let url = f.req_str(p, "url")?;
     if let Err(e) = url.parse::<tokio_postgres::Config>() {
-        p.add(f.line_of("url"), &f.path_of("url"), format!("not a PostgreSQL URL: {e}"));
+        p.add(
+            f.line_of("url"),
+            &f.path_of("url"),
+            format!("not a PostgreSQL URL: {e}"),
+        );
         return None;
     }
     let password = match f.has("passwordFile") {
@@ -88,7 +109,11 @@ fn postgres_config(p: &mut Problems, f: &Fields<'_>, files: &mut Files) -> Optio
         true => {
             let (path, pem) = files.read(p, f, "caFile")?;
             if let Err(reason) = pem_material::check_certificates(&pem) {
-                p.add(f.line_of("caFile"), &f.path_of("caFile"), format!("{}: {reason}", path.display()));
+                p.add(
+                    f.line_of("caFile"),
+                    &f.path_of("caFile"),
+                    format!("{}: {reason}", path.display()),
+                );
                 return None;
             }
             Some(pem)

@@ -121,9 +121,9 @@ pub fn read(p: &mut Problems, root: &Node, dir: &Path) -> Option<GatewayConfig> 
     let policy_file = top
         .get("policy")
         .and_then(|node| named_file(p, node, "policy", &mut files));
-    let audit = top
-        .get("audit")
-        .map_or_else(AuditConfig::default, |node| super::audit::read(p, node, &mut files));
+    let audit = top.get("audit").map_or_else(AuditConfig::default, |node| {
+        super::audit::read(p, node, &mut files)
+    });
     let (clock_skew_seconds, token_cache_size) =
         top.get("tokens").map_or((30, 4096), |node| tokens(p, node));
     let login = top

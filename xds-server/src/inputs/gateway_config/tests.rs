@@ -411,8 +411,10 @@ fn the_audit_store_and_retention() {
     use crate::audit::store::{PostgresConfig, StoreConfig};
     use std::time::Duration;
     let gw = data().join("gateway");
-    let parse_audit = |audit: &str| parse(&with_audit(audit), &gw.join("inline.yaml")).map(|c| c.audit);
-    let sqlite = parse_audit("  store: {sqlite: {path: state/audit.db}}\n  retention: 30d\n").unwrap();
+    let parse_audit =
+        |audit: &str| parse(&with_audit(audit), &gw.join("inline.yaml")).map(|c| c.audit);
+    let sqlite =
+        parse_audit("  store: {sqlite: {path: state/audit.db}}\n  retention: 30d\n").unwrap();
     assert_eq!(
         sqlite.store,
         StoreConfig::Sqlite {
@@ -424,16 +426,30 @@ fn the_audit_store_and_retention() {
         parse_audit("  store: {sqlite: {}}\n").unwrap().store,
         StoreConfig::Sqlite { path: None }
     );
-    assert_eq!(parse_audit("  store: none\n").unwrap().store, StoreConfig::Disabled);
+    assert_eq!(
+        parse_audit("  store: none\n").unwrap().store,
+        StoreConfig::Disabled
+    );
     let pg = parse_audit(
         "  store:\n    postgres:\n      url: postgres://kubeplex@db.example.com/audit?sslmode=require\n      passwordFile: tls/gateway.pem\n      caFile: tls/clients-ca.pem\n",
     )
     .unwrap();
-    let StoreConfig::Postgres(PostgresConfig { url, password, ca_pem }) = pg.store else {
+    let StoreConfig::Postgres(PostgresConfig {
+        url,
+        password,
+        ca_pem,
+    }) = pg.store
+    else {
         panic!("postgres: {:?}", pg.store)
     };
-    assert_eq!(url.expose(), "postgres://kubeplex@db.example.com/audit?sslmode=require");
-    assert_eq!(password.unwrap().expose(), read("gateway/tls/gateway.pem").trim_end());
+    assert_eq!(
+        url.expose(),
+        "postgres://kubeplex@db.example.com/audit?sslmode=require"
+    );
+    assert_eq!(
+        password.unwrap().expose(),
+        read("gateway/tls/gateway.pem").trim_end()
+    );
     assert_eq!(ca_pem.unwrap(), read("gateway/tls/clients-ca.pem"));
     assert_eq!(pg.retention, DEFAULT_RETENTION);
 
@@ -445,17 +461,29 @@ fn the_audit_store_and_retention() {
         err.lines_fields_reasons(),
         [
             "10: audit.store: name one store: sqlite or postgres".to_string(),
-            "12: audit.retention: `90 days` is not a duration like 90d, 12h, 30m or 45s".to_string(),
+            "12: audit.retention: `90 days` is not a duration like 90d, 12h, 30m or 45s"
+                .to_string(),
         ]
     );
-    let err = parse_audit("  store:\n    postgres: {url: 'host=x port=notaport'}\n  retention: 0s\n").unwrap_err();
+    let err =
+        parse_audit("  store:\n    postgres: {url: 'host=x port=notaport'}\n  retention: 0s\n")
+            .unwrap_err();
     let got = err.lines_fields_reasons();
-    assert!(got[0].starts_with("10: audit.store.postgres.url: not a PostgreSQL URL"), "{got:?}");
-    assert_eq!(got[1], "11: audit.retention: `0s`: the retention must be at least 1s");
+    assert!(
+        got[0].starts_with("10: audit.store.postgres.url: not a PostgreSQL URL"),
+        "{got:?}"
+    );
+    assert_eq!(
+        got[1],
+        "11: audit.retention: `0s`: the retention must be at least 1s"
+    );
     let err = parse_audit("  store: sqlite\n").unwrap_err();
     assert_eq!(
         err.lines_fields_reasons(),
-        ["9: audit.store: expected `none`, `sqlite: {...}` or `postgres: {...}`, found `sqlite`".to_string()]
+        [
+            "9: audit.store: expected `none`, `sqlite: {...}` or `postgres: {...}`, found `sqlite`"
+                .to_string()
+        ]
     );
 }
 
@@ -466,7 +494,15 @@ fn durations() {
     assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
     assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(43_200)));
     assert_eq!(parse_duration("90d"), Ok(Duration::from_secs(7_776_000)));
-    for bad in ["", "d", "1.5h", "-1d", "1w", "99999999999999999999d", "40000d"] {
+    for bad in [
+        "",
+        "d",
+        "1.5h",
+        "-1d",
+        "1w",
+        "99999999999999999999d",
+        "40000d",
+    ] {
         assert!(parse_duration(bad).is_err(), "{bad}");
     }
 }

@@ -81,8 +81,9 @@ fn audit_records_stream_to_the_control_plane_unless_there_is_no_store() {
         .iter()
         .find(|l| l.name == "envoy.access_loggers.http_grpc")
         .expect("a gRPC access log");
-    let Some(envoy_types::pb::envoy::config::accesslog::v3::access_log::ConfigType::TypedConfig(any)) =
-        &grpc.config_type
+    let Some(envoy_types::pb::envoy::config::accesslog::v3::access_log::ConfigType::TypedConfig(
+        any,
+    )) = &grpc.config_type
     else {
         panic!("typed config")
     };
