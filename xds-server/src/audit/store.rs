@@ -11,8 +11,6 @@ use std::path::PathBuf;
 use kubeplex_proto::admin::v1::{AuditQuery, AuditSession};
 use kubeplex_proto::audit::v1::AuditRecord;
 
-use crate::sensitive::Sensitive;
-
 mod columns;
 mod postgres;
 mod postgres_tls;
@@ -23,36 +21,8 @@ pub use columns::{COLUMNS, Column, ColumnKind, TABLE};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
-/// Where audit records are stored, as the gateway config says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreConfig {
-    /// A SQLite file; None: `audit.db` in the state directory.
-    Sqlite {
-        /// The database file.
-        path: Option<PathBuf>,
-    },
-    /// A PostgreSQL database.
-    Postgres(PostgresConfig),
-    /// No store: Envoy does not stream records to the control plane.
-    Disabled,
-}
-
-impl Default for StoreConfig {
-    fn default() -> Self {
-        StoreConfig::Sqlite { path: None }
-    }
-}
-
-/// How to reach PostgreSQL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PostgresConfig {
-    /// A libpq-style URL or `key=value` string (`postgres://user@host:5432/db?sslmode=require`).
-    pub url: Sensitive<String>,
-    /// The password (from `passwordFile`), when not in the URL.
-    pub password: Option<Sensitive<String>>,
-    /// PEM CA certificates that verify the server (default: the system roots).
-    pub ca_pem: Option<String>,
-}
+// the gateway config's types: `inputs` reads them, this module uses them
+pub use crate::inputs::gateway_config::{PostgresConfig, StoreConfig};
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]

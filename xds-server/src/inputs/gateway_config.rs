@@ -150,9 +150,40 @@ pub struct AuditConfig {
     /// Also (or only) write them to Envoy's stdout.
     pub stdout: bool,
     /// Where the control plane stores them (Envoy streams them to it).
-    pub store: crate::audit::store::StoreConfig,
+    pub store: StoreConfig,
     /// Stored records older than this are deleted.
     pub retention: std::time::Duration,
+}
+
+/// Where audit records are stored, as the gateway config says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// A SQLite file; None: `audit.db` in the state directory.
+    Sqlite {
+        /// The database file.
+        path: Option<PathBuf>,
+    },
+    /// A PostgreSQL database.
+    Postgres(PostgresConfig),
+    /// No store: Envoy does not stream records to the control plane.
+    Disabled,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig::Sqlite { path: None }
+    }
+}
+
+/// How to reach PostgreSQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresConfig {
+    /// A libpq-style URL or `key=value` string (`postgres://user@host:5432/db?sslmode=require`).
+    pub url: crate::sensitive::Sensitive<String>,
+    /// The password (from `passwordFile`), when not in the URL.
+    pub password: Option<crate::sensitive::Sensitive<String>>,
+    /// PEM CA certificates that verify the server (default: the system roots).
+    pub ca_pem: Option<String>,
 }
 
 impl Default for AuditConfig {

@@ -73,7 +73,7 @@ fn the_gateway_config_example_loads() {
     );
     assert_eq!(config.clock_skew_seconds, 30);
     assert_eq!(config.token_cache_size, 4096);
-    let crate::audit::store::StoreConfig::Postgres(store) = &config.audit.store else {
+    let super::gateway_config::StoreConfig::Postgres(store) = &config.audit.store else {
         panic!("the example's audit store: {:?}", config.audit.store)
     };
     assert_eq!(

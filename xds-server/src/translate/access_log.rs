@@ -30,8 +30,8 @@ use envoy_types::pb::google::protobuf::{ListValue, Struct, UInt32Value, Value, v
 use serde_json::json;
 
 use super::{names, pack};
-use crate::audit::store::StoreConfig;
 use crate::inputs::gateway_config::AuditConfig;
+use crate::inputs::gateway_config::StoreConfig;
 
 /// Bumped whenever the formats here or `AUDIT_LINE` change (part of the
 /// listener version).

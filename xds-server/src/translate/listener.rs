@@ -47,7 +47,7 @@ pub fn resource(gateway: &GatewayConfig) -> Resource {
             .unwrap_or_default()
             .as_bytes(),
         &[audit.stdout as u8],
-        &[(audit.store != crate::audit::store::StoreConfig::Disabled) as u8],
+        &[(audit.store != crate::inputs::gateway_config::StoreConfig::Disabled) as u8],
         access_log::FORMAT_VERSION.as_bytes(),
     ]);
     Resource {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::AuditConfig;
 use super::read::Files;
-use crate::audit::store::{PostgresConfig, StoreConfig};
+use super::{PostgresConfig, StoreConfig};
 use crate::inputs::pem_material;
 use crate::inputs::problems::{Fields, Problems};
 use crate::inputs::yaml_tree::{Node, Value};

@@ -408,7 +408,7 @@ fn with_audit(audit: &str) -> String {
 
 #[test]
 fn the_audit_store_and_retention() {
-    use crate::audit::store::{PostgresConfig, StoreConfig};
+    use super::{PostgresConfig, StoreConfig};
     use std::time::Duration;
     let gw = data().join("gateway");
     let parse_audit =

@@ -71,7 +71,7 @@ fn upgrades_path_normalization_and_underscore_headers() {
 
 #[test]
 fn audit_records_stream_to_the_control_plane_unless_there_is_no_store() {
-    use crate::audit::store::StoreConfig;
+    use crate::inputs::gateway_config::StoreConfig;
     use envoy_types::pb::envoy::config::core::v3::grpc_service::TargetSpecifier;
     use envoy_types::pb::envoy::extensions::access_loggers::grpc::v3::HttpGrpcAccessLogConfig;
     let with_store = gateway();
