@@ -132,18 +132,23 @@ async fn kubectl_runs_are_sessions_and_every_stored_row_is_its_file_line() {
         "{table}"
     );
 
-    // what a security team asks
-    let execs = stored(
-        &gw,
-        &[
-            "--user",
-            "alice",
-            "--command",
-            "exec",
-            "--resource",
-            "pods/exec",
-        ],
-    );
+    // what a security team asks (the exec call itself is logged when its
+    // stream ends, and Envoy flushes its log stream every second: it may
+    // arrive after the session's discovery calls)
+    let execs = wait_for("alice's exec call in the store", T, || {
+        let execs = stored(
+            &gw,
+            &[
+                "--user",
+                "alice",
+                "--command",
+                "exec",
+                "--resource",
+                "pods/exec",
+            ],
+        );
+        (!execs.is_empty()).then_some(execs)
+    });
     assert_eq!(execs.len(), 1, "{execs:?}");
     assert_eq!(
         (execs[0].name.as_str(), execs[0].verb.as_str()),

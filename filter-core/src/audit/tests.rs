@@ -218,7 +218,8 @@ fn kubectl_session_is_kept_only_when_it_is_a_uuid() {
 fn kubectl_headers_reach_the_record_sanitised() {
     let command = Cow::Borrowed("kubectl exec\u{7}");
     let session = Cow::Owned("0F8E3C4A-1B2C-4D5E-8F90-123456789ABC".to_string());
-    let record = AuditRecord::new("r", "", "GET", "/").with_kubectl(Some(&command), Some(&session));
+    let record = AuditRecord::new("r", "", "GET", "/", Decision::Allow)
+        .with_kubectl(Some(&command), Some(&session));
     let line = parse_line(&record.to_fragment("v"));
     assert_eq!(line["kubectl_command"], "kubectl exec");
     assert_eq!(
@@ -235,13 +236,12 @@ fn every_member_is_a_field_of_the_stored_record() {
     let record = AuditRecord {
         cluster: "dev-a".into(),
         info: Some(parse("GET", "/api/v1/namespaces/ns/pods/p", false).unwrap()),
-        decision: Decision::Allow,
-        reason: "ok",
         ..AuditRecord::new(
             "rid-1",
             "kubectl/v1.33",
             "GET",
             "/clusters/dev-a/api/v1/namespaces/ns/pods/p",
+            Decision::Allow,
         )
     }
     .with_kubectl(Some(&Cow::Borrowed("kubectl get")), None);

@@ -52,6 +52,7 @@ async fn connection_changes_and_refusals_are_audit_lines() {
     registry.set_audit(AuditConfig {
         path: Some(path.clone()),
         stdout: false,
+        ..AuditConfig::default()
     });
     registry.session_opened("edge", "192.0.2.1");
     registry.heartbeat("edge", &beat(true));

@@ -398,6 +398,7 @@ fn a_login_section_the_gateway_could_not_honour_is_rejected() {
         1,
         "unknown fields are errors"
     );
+}
 
 /// A valid config with `audit` set to `audit` (YAML, indented by 2).
 fn with_audit(audit: &str) -> String {

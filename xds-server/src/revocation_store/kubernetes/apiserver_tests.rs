@@ -161,8 +161,17 @@ fn control_plane(cluster: &Cluster, name: &str) -> Arc<ControlPlane> {
         kubeconfig: d.join("clusters.kubeconfig"),
         gateway_config: d.join("gateway.yaml"),
         options: Options::default(),
+        state_dir: d.join("state"),
     })
     .unwrap()
+}
+
+/// The audit trail `/metrics` also reports (its own spill folder).
+async fn audit_of(cp: &ControlPlane) -> Arc<crate::audit::Audit> {
+    let state = tempfile::tempdir().unwrap().keep();
+    crate::audit::Audit::start(&state, cp.last_good())
+        .await
+        .unwrap()
 }
 
 fn jtis(cp: &ControlPlane) -> Vec<String> {
@@ -267,7 +276,7 @@ async fn a_revocation_through_one_control_plane_reaches_the_other_through_the_ap
         "{status:#}"
     );
     assert!(store["writes"].as_u64().unwrap() >= 11, "{store}");
-    let metrics = admin::metrics_text(&one);
+    let metrics = admin::metrics_text(&one, &*audit_of(&one).await);
     assert!(
         metrics.contains("kubeplex_revocation_store_up{store=\"kubernetes\"} 1"),
         "{metrics}"
@@ -319,7 +328,7 @@ async fn a_dead_api_server_refuses_revocations_keeps_the_list_and_is_followed_ag
         },
     )
     .await;
-    let metrics = admin::metrics_text(&cp);
+    let metrics = admin::metrics_text(&cp, &*audit_of(&cp).await);
     assert!(
         metrics.contains("kubeplex_revocation_store_up{store=\"kubernetes\"} 0"),
         "{metrics}"
