@@ -19,6 +19,7 @@ const GROUPS: &[(&str, &[&str])] = &[
             "kubeconfig",
             "token",
             "revoke",
+            "audit",
             "inject",
             "webhook",
             "demo",
