@@ -245,6 +245,8 @@ pub struct Gateway {
     pub policy: PathBuf,
     pub ca: PathBuf,
     log: PathBuf,
+    /// Replace `--kubeconfig <file>` when not empty (a kubeconfig URL).
+    kubeconfig_args: Vec<String>,
 }
 
 /// A gateway's inputs on disk, for [`Gateway::launch`].
@@ -274,6 +276,9 @@ pub struct GatewaySpec<'a> {
     /// More `jwt[]` entries (YAML list items, indented as under `jwt:`),
     /// after the default issuer.
     pub extra_jwt: &'a str,
+    /// `kubeplex up`'s kubeconfig flags instead of `--kubeconfig <the
+    /// written file>` (a kubeconfig URL and how to fetch it).
+    pub kubeconfig_args: Vec<String>,
 }
 
 impl<'a> GatewaySpec<'a> {
@@ -285,6 +290,7 @@ impl<'a> GatewaySpec<'a> {
             revoked: "revoked: []\n",
             policy: None,
             extra_jwt: "",
+            kubeconfig_args: Vec::new(),
         }
     }
 }
@@ -328,7 +334,7 @@ impl Gateway {
         .unwrap();
         let kubeconfig = d.join("clusters.yaml");
         std::fs::write(&kubeconfig, clusters_kubeconfig(pki, &spec.clusters)).unwrap();
-        Gateway::launch(GatewayFiles {
+        let files = GatewayFiles {
             dir,
             port,
             kubeconfig,
@@ -337,14 +343,22 @@ impl Gateway {
             revocations,
             policy,
             ca,
-        })
+        };
+        Gateway::launch_with(files, spec.kubeconfig_args)
     }
 
     /// Start `kubeplex up` on inputs laid out by the caller (e.g. as
     /// mounted ConfigMap and Secret volumes).
     pub fn launch(files: GatewayFiles) -> Gateway {
+        Gateway::launch_with(files, Vec::new())
+    }
+
+    /// [`Gateway::launch`] with `kubeconfig_args` instead of `--kubeconfig
+    /// <files.kubeconfig>` when not empty.
+    fn launch_with(files: GatewayFiles, kubeconfig_args: Vec<String>) -> Gateway {
         let log = files.dir.path().join("kubeplex-up.log");
-        let child = spawn_up(files.dir.path(), &files.kubeconfig, &files.config, &log);
+        let kubeconfig = kubeconfig_flags(&files.kubeconfig, &kubeconfig_args);
+        let child = spawn_up(files.dir.path(), &kubeconfig, &files.config, &log);
         let mut gw = Gateway {
             dir: files.dir,
             child,
@@ -358,6 +372,7 @@ impl Gateway {
             policy: files.policy,
             ca: files.ca,
             log,
+            kubeconfig_args,
         };
         gw.wait_ready();
         gw
@@ -376,7 +391,8 @@ impl Gateway {
                 .ok()
                 .map(|_| ())
         });
-        self.child = spawn_up(self.dir.path(), &self.kubeconfig, &self.config, &self.log);
+        let kubeconfig = kubeconfig_flags(&self.kubeconfig, &self.kubeconfig_args);
+        self.child = spawn_up(self.dir.path(), &kubeconfig, &self.config, &self.log);
         self.wait_ready();
     }
 
@@ -471,7 +487,16 @@ impl Gateway {
 }
 
 /// Start `kubeplex up` on the inputs in `dir`, logging to `log` (appended).
-fn spawn_up(dir: &Path, kubeconfig: &Path, config: &Path, log: &Path) -> Child {
+/// `--kubeconfig <file>`, or the flags given instead.
+fn kubeconfig_flags(file: &Path, instead: &[String]) -> Vec<std::ffi::OsString> {
+    if instead.is_empty() {
+        vec!["--kubeconfig".into(), file.into()]
+    } else {
+        instead.iter().map(Into::into).collect()
+    }
+}
+
+fn spawn_up(dir: &Path, kubeconfig: &[std::ffi::OsString], config: &Path, log: &Path) -> Child {
     let log_file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -479,8 +504,8 @@ fn spawn_up(dir: &Path, kubeconfig: &Path, config: &Path, log: &Path) -> Child {
         .unwrap();
     let state = dir.join("state");
     Command::new(kubeplex_bin())
-        .args(["up", "--kubeconfig"])
-        .arg(kubeconfig)
+        .arg("up")
+        .args(kubeconfig)
         .arg("--config")
         .arg(config)
         .arg("--envoy")

@@ -17,4 +17,5 @@ mod mounted_volumes;
 mod pool;
 mod rbac_audit;
 mod reload;
+mod remote_kubeconfig;
 mod security;

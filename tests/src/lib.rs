@@ -8,6 +8,7 @@
 
 pub mod apiserver;
 pub mod bench;
+pub mod config_server;
 pub mod idp;
 pub mod kubectl;
 pub mod pki;

@@ -39,6 +39,12 @@ pub enum HttpError {
         /// The URL as given.
         url: String,
     },
+    /// A bearer token would have gone over plain `http://`.
+    #[error("{url}: a bearer token is never sent over plain http")]
+    TokenOverHttp {
+        /// The URL as given.
+        url: String,
+    },
     /// The request could not be built (a header value it cannot carry).
     #[error("cannot build the request")]
     Request(#[source] http::Error),
@@ -195,6 +201,57 @@ pub async fn get(url: &str, accept: &str, creds: &Credentials) -> Result<Reply, 
     request("GET", url, accept, None, creds).await
 }
 
+/// A `GET` with more to say than [`get`]: request headers (conditional
+/// ones: `If-None-Match`, `If-Modified-Since`), a larger body limit, and
+/// plain `http://` when the caller was explicitly told to allow it.
+#[derive(Debug, Clone)]
+pub struct Get<'a> {
+    /// The URL.
+    pub url: &'a str,
+    /// Headers added to the request.
+    pub headers: http::HeaderMap,
+    /// Largest body read; a larger one is an error.
+    pub max_body: usize,
+    /// Let an `http://` URL through (never with a bearer token).
+    pub allow_http: bool,
+}
+
+impl Get<'_> {
+    /// Send it with `creds` (the CA to trust, a bearer token).
+    pub async fn send(&self, creds: &Credentials) -> Result<Reply, HttpError> {
+        let url = self.url;
+        let uri: hyper::Uri = url.parse().map_err(|source| HttpError::BadUrl {
+            url: url.to_string(),
+            source,
+        })?;
+        let plain = uri.scheme_str() == Some("http");
+        if uri.scheme_str() != Some("https") && !(plain && self.allow_http) {
+            return Err(HttpError::NotHttps {
+                url: url.to_string(),
+            });
+        }
+        if plain && creds.bearer_token.is_some() {
+            return Err(HttpError::TokenOverHttp {
+                url: url.to_string(),
+            });
+        }
+        let mut request = hyper::Request::builder().method("GET").uri(uri);
+        if let Some(headers) = request.headers_mut() {
+            headers.extend(self.headers.clone());
+        }
+        if let Some(token) = &creds.bearer_token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let request = request
+            .body(Full::new(bytes::Bytes::new()))
+            .map_err(HttpError::Request)?;
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build(creds.connector_allowing_http(plain)?);
+        send_limited(&client, request, "GET", url, self.max_body).await
+    }
+}
+
 /// `POST url` with a JSON body over verified TLS.
 pub async fn post_json(url: &str, body: &[u8], creds: &Credentials) -> Result<Reply, HttpError> {
     request("POST", url, "application/json", Some(body), creds).await
@@ -316,6 +373,19 @@ impl Credentials {
         )
     }
 
+    /// The connector; `plain` also lets `http://` through (the caller
+    /// checked it was explicitly allowed).
+    fn connector_allowing_http(&self, plain: bool) -> Result<Connector, HttpError> {
+        if !plain {
+            return self.connector();
+        }
+        Ok(hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(self.tls_config()?)
+            .https_or_http()
+            .enable_http1()
+            .build())
+    }
+
     fn connector(&self) -> Result<Connector, HttpError> {
         let builder = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(self.tls_config()?)
@@ -346,6 +416,17 @@ async fn send(
     method: &'static str,
     url: &str,
 ) -> Result<Reply, HttpError> {
+    send_limited(client, request, method, url, MAX_BODY).await
+}
+
+/// [`send`], reading a body of at most `max_body` bytes.
+async fn send_limited(
+    client: &Client,
+    request: hyper::Request<Full<bytes::Bytes>>,
+    method: &'static str,
+    url: &str,
+    max_body: usize,
+) -> Result<Reply, HttpError> {
     let timeout = |what: String| HttpError::Timeout {
         method,
         url: url.to_string(),
@@ -362,7 +443,7 @@ async fn send(
         .map_err(|e| transport(Box::new(e)))?;
     let status = response.status().as_u16();
     let (parts, body) = response.into_parts();
-    let body = tokio::time::timeout(TIMEOUT, Limited::new(body, MAX_BODY).collect())
+    let body = tokio::time::timeout(TIMEOUT, Limited::new(body, max_body).collect())
         .await
         .map_err(|_| timeout("timed out reading the body".into()))?
         .map_err(transport)?

@@ -27,16 +27,50 @@ use crate::inputs::revocations::Revocation;
 use crate::inputs::{InputErrors, LastGood, policy};
 use crate::key_fetch::KeyStore;
 use crate::preflight::ClusterChecks;
+use crate::remote_kubeconfig::RemoteKubeconfig;
 use crate::revocation_store::prune;
 use crate::revocation_store::{KubernetesStore, RevocationStore, StoreError, StoreStatus};
 use crate::snapshot::{Snapshot, SnapshotCache};
 use crate::translate::{self, Options};
 
+/// Where the kubeconfig comes from.
+#[derive(Debug, Clone)]
+pub enum KubeconfigSource {
+    /// A file, reloaded when it changes.
+    File(PathBuf),
+    /// A URL, polled (the poller is started by `server::start`).
+    Url(Arc<RemoteKubeconfig>),
+}
+
+impl From<PathBuf> for KubeconfigSource {
+    fn from(path: PathBuf) -> Self {
+        KubeconfigSource::File(path)
+    }
+}
+
+impl KubeconfigSource {
+    /// The file or URL, as `/status` shows it.
+    pub fn describe(&self) -> PathBuf {
+        match self {
+            KubeconfigSource::File(path) => path.clone(),
+            KubeconfigSource::Url(remote) => PathBuf::from(remote.url()),
+        }
+    }
+
+    /// Read it: the file now, or what the URL's latest fetch returned.
+    fn load(&self) -> Result<Arc<LoadedKubeconfig>, InputErrors> {
+        match self {
+            KubeconfigSource::File(path) => kubeconfig::load(path).map(Arc::new),
+            KubeconfigSource::Url(remote) => remote.current(),
+        }
+    }
+}
+
 /// What the control plane is started with.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// The clusters: one gateway route per context.
-    pub kubeconfig: PathBuf,
+    pub kubeconfig: KubeconfigSource,
     /// Listener, issuers, revocations, policy, audit.
     pub gateway_config: PathBuf,
     /// Knobs that are not part of the user's inputs.
@@ -73,13 +107,14 @@ impl<T> Default for Slot<T> {
 impl<T: PartialEq> Slot<T> {
     /// Take a load result: success replaces the value, failure keeps the
     /// last good one and records why.
-    fn accept(&mut self, kind: &str, result: Result<T, InputErrors>) {
+    fn accept(&mut self, kind: &str, result: Result<impl Into<Arc<T>>, InputErrors>) {
         match result {
             Ok(value) => {
                 self.error = None;
                 self.loaded_at = unix_now();
-                if self.last_good.as_deref() != Some(&value) {
-                    self.last_good = Some(Arc::new(value));
+                let value: Arc<T> = value.into();
+                if self.last_good.as_deref() != Some(&*value) {
+                    self.last_good = Some(value);
                 }
             }
             Err(errors) => {
@@ -152,7 +187,7 @@ fn render_rejected(rejected: &[(String, String)]) -> String {
 
 /// Every input as read from disk by one reload, before any lock is taken.
 struct LoadedInputs {
-    kubeconfig: Result<LoadedKubeconfig, InputErrors>,
+    kubeconfig: Result<Arc<LoadedKubeconfig>, InputErrors>,
     gateway: Result<GatewayConfig, InputErrors>,
     policy_path: Option<PathBuf>,
     policy: Result<Option<pb::Policy>, InputErrors>,
@@ -294,7 +329,7 @@ impl ControlPlane {
     /// one when it was rejected.
     fn load_inputs(&self) -> LoadedInputs {
         let s = &self.settings;
-        let kubeconfig = kubeconfig::load(&s.kubeconfig);
+        let kubeconfig = s.kubeconfig.load();
         let gateway = gateway_config::load(&s.gateway_config);
         let naming = match &gateway {
             Ok(g) => Some(NamedFiles::of(g)),
@@ -330,7 +365,7 @@ impl ControlPlane {
     fn accept(&self, loaded: LoadedInputs) -> Accepted {
         let mut state = lock(&self.state);
         let state = &mut *state;
-        state.kubeconfig.path = Some(self.settings.kubeconfig.clone());
+        state.kubeconfig.path = Some(self.settings.kubeconfig.describe());
         state.gateway.path = Some(self.settings.gateway_config.clone());
         state.policy.path = loaded.policy_path;
         state.revocations.path = loaded.revocations_source;
@@ -444,10 +479,10 @@ impl ControlPlane {
     /// Every file whose change should trigger a reload.
     pub fn watched_files(&self) -> Vec<PathBuf> {
         let state = lock(&self.state);
-        let mut files = vec![
-            self.settings.kubeconfig.clone(),
-            self.settings.gateway_config.clone(),
-        ];
+        let mut files = vec![self.settings.gateway_config.clone()];
+        if let KubeconfigSource::File(kubeconfig) = &self.settings.kubeconfig {
+            files.push(kubeconfig.clone());
+        }
         if let Some(g) = &state.gateway.last_good {
             files.extend(g.referenced_files.iter().cloned());
             files.extend(g.policy_file.iter().cloned());

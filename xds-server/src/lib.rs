@@ -29,6 +29,7 @@ pub mod local_setup;
 pub mod login;
 pub mod preflight;
 pub mod reachable;
+pub mod remote_kubeconfig;
 pub mod revocation_store;
 pub mod sensitive;
 pub mod server;

@@ -14,7 +14,7 @@ use tracing::info;
 use crate::ads::service::Ads;
 use crate::audit::Audit;
 use crate::audit::als::AuditLogReceiver;
-use crate::control_plane::ControlPlane;
+use crate::control_plane::{ControlPlane, KubeconfigSource};
 use crate::key_fetch::KeyFetcher;
 use kubeplex_proto::admin::v1::key_refresh_server::{KeyRefresh, KeyRefreshServer};
 use kubeplex_proto::admin::v1::{RefreshKeysRequest, RefreshKeysResponse};
@@ -177,6 +177,14 @@ pub async fn start(cp: Arc<ControlPlane>, listeners: Listeners) -> Result<Runnin
     });
     crate::preflight::spawn(cp.subscribe(), cp.last_good(), cp.cluster_checks());
     crate::cluster_health::spawn(cp.last_good(), cp.cluster_health());
+    if let KubeconfigSource::Url(remote) = &cp.settings.kubeconfig {
+        let weak = Arc::downgrade(&cp);
+        remote.clone().spawn(move || {
+            if let Some(cp) = weak.upgrade() {
+                cp.reload();
+            }
+        });
+    }
     let watcher = crate::file_watch::spawn(cp).map_err(ServeError::Watch)?;
     Ok(Running {
         xds,

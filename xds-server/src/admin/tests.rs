@@ -82,7 +82,7 @@ fn a_started_control_plane_is_ready_and_stays_ready_on_a_broken_edit() {
     )
     .unwrap();
     let cp = ControlPlane::start(Settings {
-        kubeconfig: d.join("clusters.kubeconfig"),
+        kubeconfig: d.join("clusters.kubeconfig").into(),
         gateway_config: gateway.clone(),
         options: Options::default(),
         state_dir: d.join("state"),

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-use kubeplex::control_plane::{ControlPlane, Settings};
+use kubeplex::control_plane::{ControlPlane, KubeconfigSource, Settings};
+use kubeplex::remote_kubeconfig::{RemoteKubeconfig, RemoteSettings};
 use kubeplex::server::{self, Listeners};
 use kubeplex::translate::{Options, WasmModule};
 
@@ -14,11 +15,18 @@ use crate::{DEFAULT_ADMIN_ADDR, DEFAULT_XDS_ADDR, existing_file, parse_addr};
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
   # The control plane of a deployed gateway (Envoys connect to --xds-addr)
-  kubeplex serve --kubeconfig /etc/kubeplex/clusters.yaml --config /etc/kubeplex/gateway.yaml --xds-addr 0.0.0.0:18000")]
+  kubeplex serve --kubeconfig /etc/kubeplex/clusters.yaml --config /etc/kubeplex/gateway.yaml --xds-addr 0.0.0.0:18000
+
+  # The clusters from a kubeconfig server (polled every minute, with a token)
+  kubeplex serve --kubeconfig https://configs.example.com/clusters.yaml --kubeconfig-ca-file ca.pem \\
+    --kubeconfig-token-file /var/run/secrets/kubeconfig-token --kubeconfig-poll-interval 1m --config gateway.yaml")]
 pub struct ServeArgs {
-    /// The clusters: one gateway route per context.
-    #[arg(long, value_parser = existing_file)]
-    pub kubeconfig: PathBuf,
+    /// The clusters: one gateway route per context. A file (reloaded when
+    /// it changes) or an https:// URL (polled; inline data only).
+    #[arg(long, value_parser = kubeconfig_arg)]
+    pub kubeconfig: KubeconfigArg,
+    #[command(flatten)]
+    pub remote: RemoteKubeconfigArgs,
     /// The gateway config (listener, issuers, revocations, policy, audit).
     #[arg(long, value_parser = existing_file)]
     pub config: PathBuf,
@@ -39,6 +47,70 @@ pub struct ServeArgs {
     /// gateway config's `audit.store` names another), the audit spill folder.
     #[arg(long, default_value = "/var/lib/kubeplex")]
     pub state_dir: PathBuf,
+}
+
+/// `--kubeconfig`: a file or a URL.
+#[derive(Debug, Clone)]
+pub enum KubeconfigArg {
+    /// An existing file.
+    File(PathBuf),
+    /// `https://…` (or `http://…`, refused later unless allowed).
+    Url(String),
+}
+
+/// A URL when it starts with a scheme, else a file that must exist.
+pub fn kubeconfig_arg(s: &str) -> Result<KubeconfigArg, crate::ArgError> {
+    if s.starts_with("https://") || s.starts_with("http://") {
+        return Ok(KubeconfigArg::Url(s.to_string()));
+    }
+    existing_file(s).map(KubeconfigArg::File)
+}
+
+/// How a kubeconfig URL is fetched.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RemoteKubeconfigArgs {
+    /// With a kubeconfig URL: the PEM CA bundle its server's certificate must chain to
+    /// (default: the system roots).
+    #[arg(long, value_parser = existing_file)]
+    pub kubeconfig_ca_file: Option<PathBuf>,
+    /// With a kubeconfig URL: a file holding a bearer token to send (read at every
+    /// fetch; never logged).
+    #[arg(long, value_parser = existing_file)]
+    pub kubeconfig_token_file: Option<PathBuf>,
+    /// With a kubeconfig URL: how often to ask it (conditional GET: If-None-Match,
+    /// If-Modified-Since); at least 1s.
+    #[arg(long, default_value = "30s", value_parser = poll_interval)]
+    pub kubeconfig_poll_interval: std::time::Duration,
+    /// With a kubeconfig URL: accept plain http:// (INSECURE: the clusters'
+    /// credentials travel in clear and can be replaced on the way; never with a token).
+    #[arg(long)]
+    pub kubeconfig_insecure_http: bool,
+}
+
+fn poll_interval(s: &str) -> Result<std::time::Duration, kubeplex::token_mint::MintError> {
+    kubeplex::token_mint::parse_duration(s)
+}
+
+/// The control plane's kubeconfig source. A URL is fetched once here: the
+/// control plane only starts on a kubeconfig that loaded.
+pub async fn kubeconfig_source(
+    arg: &KubeconfigArg,
+    remote: &RemoteKubeconfigArgs,
+) -> anyhow::Result<KubeconfigSource> {
+    let url = match arg {
+        KubeconfigArg::File(path) => return Ok(KubeconfigSource::File(absolute(path)?)),
+        KubeconfigArg::Url(url) => url,
+    };
+    let remote = RemoteKubeconfig::new(RemoteSettings {
+        url: url.clone(),
+        ca_file: remote.kubeconfig_ca_file.clone(),
+        token_file: remote.kubeconfig_token_file.clone(),
+        interval: remote.kubeconfig_poll_interval,
+        allow_http: remote.kubeconfig_insecure_http,
+    })
+    .context("--kubeconfig")?;
+    remote.poll().await;
+    Ok(KubeconfigSource::Url(std::sync::Arc::new(remote)))
 }
 
 /// The wasm module reference; its digest when the file is readable here.
@@ -73,7 +145,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!(path = %args.filter_wasm.display(), "filter module not readable here; Envoy must have it at this path");
     }
     let settings = Settings {
-        kubeconfig: absolute(&args.kubeconfig)?,
+        kubeconfig: kubeconfig_source(&args.kubeconfig, &args.remote).await?,
         gateway_config: absolute(&args.config)?,
         options: Options {
             wasm,

@@ -12,6 +12,7 @@ use kubeplex::server::{self, Listeners, Running};
 use kubeplex::translate::Options;
 use tracing::{error, info};
 
+use super::serve::{KubeconfigArg, RemoteKubeconfigArgs};
 use crate::{DEFAULT_ADMIN_ADDR, DEFAULT_XDS_ADDR, existing_file, parse_addr};
 
 #[derive(clap::Args, Debug)]
@@ -26,8 +27,11 @@ use crate::{DEFAULT_ADMIN_ADDR, DEFAULT_XDS_ADDR, existing_file, parse_addr};
   kubeplex up --kubeconfig clusters.yaml --config gateway.yaml")]
 pub struct UpArgs {
     /// The clusters; omit to run in front of two built-in demo clusters.
-    #[arg(long, value_parser = existing_file)]
-    pub kubeconfig: Option<PathBuf>,
+    /// A file or an https:// URL (see `kubeplex serve`).
+    #[arg(long, value_parser = super::serve::kubeconfig_arg)]
+    pub kubeconfig: Option<KubeconfigArg>,
+    #[command(flatten)]
+    pub remote: RemoteKubeconfigArgs,
     /// The gateway config; omit to generate one (gateway certificate,
     /// token issuer key) in the state directory.
     #[arg(long, value_parser = existing_file, requires = "kubeconfig")]
@@ -109,7 +113,7 @@ pub fn find_wasm(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
 /// The inputs `up` serves: given, or generated (and the demo clusters
 /// they point at, which live as long as this).
 struct Inputs {
-    kubeconfig: PathBuf,
+    kubeconfig: KubeconfigArg,
     config: PathBuf,
     /// Set when the gateway config was generated: a user kubeconfig is too.
     local: Option<LocalGateway>,
@@ -132,7 +136,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let wasm_path = find_wasm(args.filter_wasm.as_deref())?;
     let envoy_bin = envoy::find_binary(args.envoy.as_deref())?;
     let settings = Settings {
-        kubeconfig: super::serve::absolute(&inputs.kubeconfig)?,
+        kubeconfig: super::serve::kubeconfig_source(&inputs.kubeconfig, &args.remote).await?,
         gateway_config: super::serve::absolute(&inputs.config)?,
         options: Options {
             wasm: super::serve::wasm_module(&wasm_path),
@@ -216,7 +220,7 @@ async fn inputs(args: &UpArgs, state_dir: &Path) -> anyhow::Result<Inputs> {
                 demo::CLUSTERS.join(", ")
             );
             Ok(Inputs {
-                kubeconfig: started.kubeconfig.clone(),
+                kubeconfig: KubeconfigArg::File(started.kubeconfig.clone()),
                 config: local.config.clone(),
                 local: Some(local),
                 _demo_clusters: Some(started),

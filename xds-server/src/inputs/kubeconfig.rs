@@ -75,6 +75,20 @@ pub fn load(path: &Path) -> Result<LoadedKubeconfig, InputErrors> {
 /// Parse and resolve kubeconfig text; `path` names the file in errors and
 /// anchors relative paths.
 pub fn parse(text: &str, path: &Path) -> Result<LoadedKubeconfig, InputErrors> {
+    parse_in(text, path, Some(path.parent().unwrap_or(Path::new("."))))
+}
+
+/// Parse and resolve a kubeconfig fetched from `url` (named in errors).
+/// It can carry only inline data: a file path in it (`certificate-authority`,
+/// `client-certificate`, `client-key`, `tokenFile`) is an error, whether
+/// relative (there is no directory to resolve it against) or absolute (a
+/// remote server must not make the control plane read its own files, such
+/// as its ServiceAccount token, and send them to a server of its choice).
+pub fn parse_remote(text: &str, url: &str) -> Result<LoadedKubeconfig, InputErrors> {
+    parse_in(text, Path::new(url), None)
+}
+
+fn parse_in(text: &str, path: &Path, dir: Option<&Path>) -> Result<LoadedKubeconfig, InputErrors> {
     let (mut p, root) = Problems::parse_yaml(path, text)?;
     strict::check(&mut p, &root);
     let kubeconfig = match Kubeconfig::from_yaml(text) {
@@ -91,7 +105,6 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedKubeconfig, InputErrors> {
             return Err(p.into_errors());
         }
     };
-    let dir = path.parent().unwrap_or(Path::new("."));
     let loaded = resolve::resolve(&mut p, &root, &kubeconfig, dir);
     p.finish(loaded)
 }

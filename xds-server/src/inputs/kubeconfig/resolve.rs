@@ -15,10 +15,11 @@ use crate::inputs::yaml_tree::{Node, Value};
 use crate::sensitive::Sensitive;
 
 /// Where things are: the tree (for lines and secret values) and the
-/// kubeconfig's directory (for relative paths).
+/// kubeconfig's directory (for relative paths; None for a kubeconfig
+/// fetched from a URL, which may name no file at all).
 struct Source<'a> {
     root: &'a Node,
-    dir: PathBuf,
+    dir: Option<PathBuf>,
 }
 
 impl Source<'_> {
@@ -52,13 +53,23 @@ impl Source<'_> {
         }
     }
 
-    fn resolve_path(&self, file: &str) -> PathBuf {
+    /// The file a field names, relative to the kubeconfig's directory.
+    /// A kubeconfig fetched from a URL has no directory, and must not make
+    /// the control plane read (and send upstream) its own local files:
+    /// every path there is refused, with the inline field to use instead.
+    fn resolve_path(&self, file: &str, inline_key: &str) -> Result<PathBuf, String> {
+        let Some(dir) = &self.dir else {
+            return Err(format!(
+                "{file:?} is a file path, but a kubeconfig fetched from a URL carries \
+                 its data inline: use {inline_key}"
+            ));
+        };
         let path = Path::new(file);
-        if path.is_absolute() {
+        Ok(if path.is_absolute() {
             path.to_path_buf()
         } else {
-            self.dir.join(path)
-        }
+            dir.join(path)
+        })
     }
 }
 
@@ -122,7 +133,13 @@ impl At<'_> {
                 }
             }
             (None, Some(file)) => {
-                let path = self.src.resolve_path(file);
+                let path = match self.src.resolve_path(file, data_key) {
+                    Ok(path) => path,
+                    Err(reason) => {
+                        self.err(p, file_key, reason);
+                        return None;
+                    }
+                };
                 match crate::inputs::read_bounded(&path, crate::inputs::MAX_REFERENCED_BYTES) {
                     Ok(text) => Some(text),
                     Err(e) => {
@@ -159,10 +176,17 @@ enum UserInfo {
 
 /// Every context of `kc` that can be served, with a problem for each
 /// error and a warning for each context skipped or served with a caveat.
-pub fn resolve(p: &mut Problems, root: &Node, kc: &Kubeconfig, dir: &Path) -> LoadedKubeconfig {
+/// `dir` anchors relative paths; None refuses every path (a kubeconfig
+/// fetched from a URL).
+pub fn resolve(
+    p: &mut Problems,
+    root: &Node,
+    kc: &Kubeconfig,
+    dir: Option<&Path>,
+) -> LoadedKubeconfig {
     let src = Source {
         root,
-        dir: dir.to_path_buf(),
+        dir: dir.map(Path::to_path_buf),
     };
     let clusters = resolve_unique(
         p,
@@ -687,7 +711,13 @@ fn given_token(
         notes
             .push("user has both token and tokenFile; tokenFile wins, as in client-go".to_string());
     }
-    let path = at.src.resolve_path(file);
+    let path = match at.src.resolve_path(file, "token") {
+        Ok(path) => path,
+        Err(reason) => {
+            at.err(p, "tokenFile", reason);
+            return None;
+        }
+    };
     match crate::inputs::read_bounded(&path, crate::inputs::MAX_REFERENCED_BYTES) {
         Ok(text) if text.trim().is_empty() => {
             at.err(p, "tokenFile", format!("{} is empty", path.display()));

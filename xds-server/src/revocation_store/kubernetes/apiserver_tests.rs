@@ -158,7 +158,7 @@ fn control_plane(cluster: &Cluster, name: &str) -> Arc<ControlPlane> {
     );
     std::fs::write(d.join("gateway.yaml"), gateway).unwrap();
     ControlPlane::start(Settings {
-        kubeconfig: d.join("clusters.kubeconfig"),
+        kubeconfig: d.join("clusters.kubeconfig").into(),
         gateway_config: d.join("gateway.yaml"),
         options: Options::default(),
         state_dir: d.join("state"),
