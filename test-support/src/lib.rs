@@ -9,6 +9,9 @@
 
 pub mod locate;
 pub mod port;
+// Unix only (file modes, `su`): `make bench` also builds the filter's
+// wasm example, whose dev-dependencies include this crate.
+#[cfg(unix)]
 pub mod postgres;
 pub mod wait;
 
