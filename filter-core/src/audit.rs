@@ -17,6 +17,8 @@
 use std::borrow::Cow;
 use std::rc::Rc;
 
+pub use crate::json::push_json_string;
+use crate::prepared::NO_IDENTITY_MEMBERS;
 use crate::reason::DenyReason;
 use crate::request_info::RequestInfo;
 use crate::token::VerifiedToken;
@@ -261,37 +263,54 @@ impl<'r> AuditRecord<'r> {
         ]
     }
 
-    /// The members as a JSON fragment: `"k":v,` for each, on one line.
+    /// The members as a JSON fragment: `"k":v,` for each, on one line, in
+    /// the order of [`AuditRecord::entries`] (a test holds them equal).
+    /// Written member by member rather than through `entries`: it runs on
+    /// every request, and the token's members come ready-escaped from the
+    /// token cache ([`crate::prepared::Prepared::audit_members`]).
     pub fn to_fragment(&self, config_version: &str) -> String {
-        let entries = self.entries(config_version);
+        let identity = self
+            .token
+            .as_deref()
+            .map_or(NO_IDENTITY_MEMBERS, |t| t.prepared().audit_members());
         let mut out = String::with_capacity(
-            600 + self.path.len()
+            320 + identity.len()
+                + self.path.len()
                 + self.user_agent.len()
                 + self.message.len()
                 + self.kubectl_command.len(),
         );
-        for (key, value) in entries {
-            // keys are plain ASCII constants: no escaping needed
-            out.push('"');
-            out.push_str(key);
-            out.push_str("\":");
-            match value {
-                Field::Str(s) => push_json_string(&mut out, s),
-                Field::List(list) => {
-                    out.push('[');
-                    for (i, item) in list.iter().enumerate() {
-                        if i > 0 {
-                            out.push(',');
-                        }
-                        push_json_string(&mut out, item);
-                    }
-                    out.push(']');
-                }
-            }
-            out.push(',');
-        }
+        let out_ = &mut out;
+        member(out_, "\"request_id\":", &self.request_id);
+        member(out_, "\"user_agent\":", &self.user_agent);
+        member(out_, "\"method\":", &self.method);
+        member(out_, "\"path\":", &self.path);
+        member(out_, "\"decision\":", self.decision.as_str());
+        member(out_, "\"reason\":", self.decision.reason());
+        member(out_, "\"message\":", &self.message);
+        out_.push_str(identity);
+        member(out_, "\"cluster\":", &self.cluster);
+        let info = self.info.as_ref();
+        let s = |f: fn(&RequestInfo) -> &str| info.map(f).unwrap_or_default();
+        member(out_, "\"verb\":", s(|i| &i.verb));
+        member(out_, "\"api_group\":", s(|i| &i.api_group));
+        member(out_, "\"api_version\":", s(|i| &i.api_version));
+        member(out_, "\"resource\":", s(|i| &i.resource));
+        member(out_, "\"subresource\":", s(|i| &i.subresource));
+        member(out_, "\"namespace\":", s(|i| &i.namespace));
+        member(out_, "\"name\":", s(|i| &i.name));
+        member(out_, "\"config_version\":", config_version);
+        member(out_, "\"kubectl_command\":", &self.kubectl_command);
+        member(out_, "\"kubectl_session\":", &self.kubectl_session);
         out
     }
+}
+
+/// `"key":` (quoted already: a constant) then `value` escaped, then `,`.
+fn member(out: &mut String, quoted_key: &str, value: &str) {
+    out.push_str(quoted_key);
+    push_json_string(out, value);
+    out.push(',');
 }
 
 /// Members appended to the record of a stream a new config ended (the
@@ -306,62 +325,6 @@ pub fn stream_ended_members(reason: &str, config_version: &str) -> String {
     out.push(',');
     out
 }
-
-/// Append `s` as a JSON string literal (RFC 8259): `"` and `\` escaped,
-/// control characters (C0, DEL, C1) as `\uXXXX` or their short forms, so a
-/// log line can neither be broken nor carry terminal escape sequences.
-pub fn push_json_string(out: &mut String, s: &str) {
-    out.push('"');
-    // Fast path, the common case: nothing to escape.
-    if !s.bytes().any(|b| NEEDS_CARE[b as usize]) {
-        out.push_str(s);
-        out.push('"');
-        return;
-    }
-    let mut start = 0;
-    for (i, c) in s.char_indices() {
-        let short = match c {
-            '"' => "\\\"",
-            '\\' => "\\\\",
-            '\n' => "\\n",
-            '\r' => "\\r",
-            '\t' => "\\t",
-            c if c.is_control() => "",
-            _ => continue,
-        };
-        out.push_str(&s[start..i]);
-        start = i + c.len_utf8();
-        if short.is_empty() {
-            // every control character is below U+00A0
-            let code = c as u32;
-            out.push_str("\\u00");
-            out.push(HEX[(code >> 4) as usize & 0xf] as char);
-            out.push(HEX[code as usize & 0xf] as char);
-        } else {
-            out.push_str(short);
-        }
-    }
-    out.push_str(&s[start..]);
-    out.push('"');
-}
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
-/// Bytes that may need escaping: C0, `"`, `\`, DEL, and 0xC2 (the UTF-8
-/// lead byte of the C1 controls).
-const NEEDS_CARE: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 0x20 {
-        t[b] = true;
-        b += 1;
-    }
-    t[b'"' as usize] = true;
-    t[b'\\' as usize] = true;
-    t[0x7f] = true;
-    t[0xc2] = true;
-    t
-};
 
 #[cfg(test)]
 mod tests;

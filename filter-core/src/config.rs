@@ -3,6 +3,7 @@
 //! contexts, compiled policy), so a request only does lookups.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use prost::Message;
 
@@ -78,7 +79,7 @@ pub struct Config {
     /// Verified tokens cached per worker VM.
     pub token_cache_size: usize,
     /// The request header that names the chosen context to Envoy's routes.
-    pub context_header: String,
+    pub context_header: Arc<str>,
     /// Empty: path-prefix cluster selection is off.
     pub cluster_path_prefix: String,
     /// How long past its token's `exp` a stream may run.
@@ -143,10 +144,10 @@ impl Config {
             }
         }
 
-        let context_header = if pb.context_header.is_empty() {
-            DEFAULT_CONTEXT_HEADER.to_string()
+        let context_header: Arc<str> = if pb.context_header.is_empty() {
+            DEFAULT_CONTEXT_HEADER.into()
         } else if is_lower_header_name(&pb.context_header) {
-            pb.context_header.clone()
+            pb.context_header.as_str().into()
         } else {
             return Err(ConfigError::ContextHeader(pb.context_header.clone()));
         };

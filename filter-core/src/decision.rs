@@ -10,12 +10,14 @@
 
 use std::borrow::Cow;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::audit::{AuditRecord, Decision as AuditDecision};
 use crate::clusters_api;
 use crate::config::Config;
 use crate::key_refresh::KeyRefresh;
 use crate::path_encoding;
+pub use crate::prepared::escape_extra_key;
 use crate::policy::Verdict;
 use crate::query_credentials;
 use crate::reason::DenyReason;
@@ -103,16 +105,37 @@ fn is_reserved_header(name: &str) -> bool {
 }
 
 /// Forward the request with these header changes.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Forward {
     /// Headers to delete.
     pub remove: &'static [&'static str],
-    /// Headers to set, replacing any client value (includes `:path` when
-    /// the cluster prefix was stripped). Names are mostly constants: no
-    /// allocation per request for them.
-    pub set: Vec<(Cow<'static, str>, String)>,
-    /// Headers to append (one per group / extra value).
-    pub add: Vec<(Cow<'static, str>, String)>,
+    /// The context header (the config's name) and the chosen context.
+    pub context: (Arc<str>, String),
+    /// This request's other headers to set, replacing any client value:
+    /// `:path` when the cluster prefix was stripped, `grpc-timeout`.
+    pub set: Vec<(&'static str, String)>,
+    /// The caller: its impersonation headers were prepared when the token
+    /// was first verified ([`VerifiedToken::prepared`]).
+    pub token: Rc<VerifiedToken>,
+}
+
+impl Forward {
+    /// Every header to set, replacing any value: the caller's
+    /// `impersonate-user` (and `-uid`), the context, then this request's.
+    pub fn to_set(&self) -> impl Iterator<Item = (&str, &str)> {
+        let prepared = self.token.prepared().set().iter();
+        prepared
+            .map(|(n, v)| (n.as_ref(), v.as_str()))
+            .chain(std::iter::once((&*self.context.0, self.context.1.as_str())))
+            .chain(self.set.iter().map(|(n, v)| (*n, v.as_str())))
+    }
+
+    /// Every header to append: one `impersonate-group` per group, one
+    /// `impersonate-extra-<key>` per extra value.
+    pub fn to_add(&self) -> impl Iterator<Item = (&str, &str)> {
+        let prepared = self.token.prepared().add().iter();
+        prepared.map(|(n, v)| (n.as_ref(), v.as_str()))
+    }
 }
 
 /// Allow with mutations, or deny with a Status.
@@ -530,43 +553,29 @@ fn forbidden(user: &str, cluster: &str, info: &RequestInfo) -> Status {
     })
 }
 
-/// The headers that make the cluster see the caller.
-fn forward(config: &Config, token: &VerifiedToken, route: &route::Route<'_>, now: i64) -> Forward {
-    let id = &token.identity;
-    let mut set = Vec::with_capacity(5);
-    set.push((Cow::Borrowed("impersonate-user"), id.user.clone()));
-    if let Some(uid) = &id.uid {
-        set.push((Cow::Borrowed("impersonate-uid"), uid.clone()));
-    }
-    set.push((
-        Cow::Owned(config.context_header.clone()),
-        route.context.to_string(),
-    ));
+/// The headers that make the cluster see the caller (its identity's were
+/// prepared with the token) and route the request.
+fn forward(
+    config: &Config,
+    token: &Rc<VerifiedToken>,
+    route: &route::Route<'_>,
+    now: i64,
+) -> Forward {
+    let mut set = Vec::with_capacity(2);
     if let Some(path) = &route.upstream_path {
         // (no x-envoy-original-path: the audit record carries the path the
         // client sent, and each header costs a host call)
-        set.push((Cow::Borrowed(":path"), path.clone()));
+        set.push((":path", path.clone()));
     }
     // Envoy ends the stream (watch, exec, logs -f) when the token expires:
     // the route has max_stream_duration.grpc_timeout_header_max = 0s.
     let remaining = (token.exp - now + config.stream_expiry_grace_seconds).max(1);
-    set.push((Cow::Borrowed("grpc-timeout"), grpc_timeout(remaining)));
-
-    let mut add = Vec::with_capacity(id.groups.len() + id.extra.len());
-    for g in &id.groups {
-        add.push((Cow::Borrowed("impersonate-group"), g.clone()));
-    }
-    for (key, values) in &id.extra {
-        let name: Cow<'static, str> =
-            Cow::Owned(format!("impersonate-extra-{}", escape_extra_key(key)));
-        for v in values {
-            add.push((name.clone(), v.clone()));
-        }
-    }
+    set.push(("grpc-timeout", grpc_timeout(remaining)));
     Forward {
         remove: &["authorization"],
+        context: (Arc::clone(&config.context_header), route.context.to_string()),
         set,
-        add,
+        token: Rc::clone(token),
     }
 }
 
@@ -582,21 +591,6 @@ pub fn grpc_timeout(seconds: i64) -> String {
     } else {
         format!("{}H", seconds.div_ceil(3600).min(MAX))
     }
-}
-
-/// client-go's `headerKeyEscape`: bytes that are not RFC 7230 token
-/// characters, and `%`, become `%XX` (the apiserver unescapes them).
-pub fn escape_extra_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    for b in key.bytes() {
-        let legal = b.is_ascii_alphanumeric() || b"!#$&'*+-.^_`|~".contains(&b);
-        if legal {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

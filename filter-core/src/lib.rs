@@ -11,9 +11,9 @@
 //! (identity mapping, policy) to answer what the gateway would.
 //!
 //! The modules form no cycle; each imports only modules listed before it:
-//! `signature`, `time`, `path_encoding`, `status`, `key_refresh`
-//! (leaves); `alg`; `issuer`; `identity`; `request_info`; `policy`;
-//! `config`; `token`; `token_cache`, `query_credentials`, `route`, `audit`,
+//! `signature`, `time`, `path_encoding`, `status`, `key_refresh`, `json`
+//! (leaves); `alg`; `issuer`; `identity`; `prepared`; `request_info`;
+//! `policy`; `config`; `token`; `token_cache`, `query_credentials`, `route`, `audit`,
 //! `stream_registry`, `clusters_api`; `decision` (all of them).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -28,9 +28,11 @@ pub mod config;
 pub mod decision;
 pub mod identity;
 pub mod issuer;
+pub mod json;
 pub mod key_refresh;
 pub mod path_encoding;
 pub mod policy;
+pub mod prepared;
 pub mod query_credentials;
 pub mod reason;
 pub mod request_info;

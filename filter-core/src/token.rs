@@ -38,6 +38,7 @@ use crate::alg::Alg;
 use crate::config::Config;
 use crate::identity::{self, Identity, IdentityError};
 use crate::issuer::{Issuer, KeyMaterial};
+use crate::prepared::Prepared;
 use crate::reason::DenyReason;
 use crate::signature::{SignatureVerifier, VerifyError, ecdsa_raw_to_der};
 use crate::time::rfc3339;
@@ -55,6 +56,36 @@ pub struct VerifiedToken {
     pub ctx: Option<String>,
     /// Unix seconds.
     pub exp: i64,
+    /// Its impersonation headers and audit members, computed once from
+    /// the fields above by [`VerifiedToken::new`] (so a cache hit reuses
+    /// them).
+    prepared: Prepared,
+}
+
+impl VerifiedToken {
+    /// A verified token, its headers and audit members prepared.
+    pub fn new(
+        identity: Identity,
+        issuer: String,
+        jti: Option<String>,
+        ctx: Option<String>,
+        exp: i64,
+    ) -> Self {
+        let prepared = Prepared::new(&identity, &issuer, jti.as_deref());
+        VerifiedToken {
+            identity,
+            issuer,
+            jti,
+            ctx,
+            exp,
+            prepared,
+        }
+    }
+
+    /// Its impersonation headers and audit members.
+    pub fn prepared(&self) -> &Prepared {
+        &self.prepared
+    }
 }
 
 /// Why a token is refused (every variant is a 401).
@@ -280,13 +311,13 @@ pub fn verify(
     check_claims(config, issuer, &claims, now)?;
     let identity = identity::map(issuer, &claims)?;
     let exp = time_claim(&claims, "exp")?.ok_or(TokenError::NoExpiry)?;
-    Ok(VerifiedToken {
+    Ok(VerifiedToken::new(
         identity,
-        issuer: issuer.url.clone(),
-        jti: optional_string(&claims, "jti")?,
-        ctx: optional_string(&claims, "ctx")?,
+        issuer.url.clone(),
+        optional_string(&claims, "jti")?,
+        optional_string(&claims, "ctx")?,
         exp,
-    })
+    ))
 }
 
 /// Key choice: a `kid` selects the keys with that kid (falling back to the

@@ -105,10 +105,10 @@ impl Request {
         for name in forward.remove {
             self.set_http_request_header(name, None);
         }
-        for (name, value) in &forward.set {
+        for (name, value) in forward.to_set() {
             self.set_http_request_header(name, Some(value));
         }
-        for (name, value) in &forward.add {
+        for (name, value) in forward.to_add() {
             self.add_http_request_header(name, value);
         }
         if let (Some(token), Some(info)) = (audit.token, audit.info) {

@@ -48,12 +48,17 @@ fn sanitize(value: &str) -> String {
 }
 
 /// Metric ids by cluster, then decision: a hit allocates nothing.
-type MetricIds = HashMap<String, HashMap<Decision, u32>>;
+#[derive(Default)]
+struct MetricIds {
+    ids: HashMap<String, HashMap<Decision, u32>>,
+    /// The last request's labels and id.
+    last: Option<(String, Decision, u32)>,
+}
 
 thread_local! {
     // Metric ids are per VM and defining the same name again would leak
     // new ids, so they outlive root contexts.
-    static METRICS: RefCell<MetricIds> = RefCell::new(HashMap::new());
+    static METRICS: RefCell<MetricIds> = RefCell::new(MetricIds::default());
     static ENDED_METRICS: RefCell<HashMap<&'static str, u32>> = RefCell::new(HashMap::new());
 }
 
@@ -65,12 +70,25 @@ pub fn record(audit: &AuditRecord<'_>, config_version: &str) {
     let key = audit.decision;
     let id = METRICS.with(|m| {
         let mut m = m.borrow_mut();
-        if let Some(&id) = m.get(audit.cluster.as_str()).and_then(|c| c.get(&key)) {
+        // Nearly every request repeats the last one's labels: compare
+        // before hashing the cluster name twice.
+        if let Some((cluster, decision, id)) = &m.last
+            && *decision == key
+            && *cluster == audit.cluster
+        {
+            return Some(*id);
+        }
+        if let Some(&id) = m.ids.get(audit.cluster.as_str()).and_then(|c| c.get(&key)) {
+            m.last = Some((audit.cluster.clone(), key, id));
             return Some(id);
         }
         let name = metric_name(key.as_str(), key.reason(), &audit.cluster);
         let id = proxy_wasm::hostcalls::define_metric(MetricType::Counter, &name).ok()?;
-        m.entry(audit.cluster.clone()).or_default().insert(key, id);
+        m.ids
+            .entry(audit.cluster.clone())
+            .or_default()
+            .insert(key, id);
+        m.last = Some((audit.cluster.clone(), key, id));
         Some(id)
     });
     if let Some(id) = id {

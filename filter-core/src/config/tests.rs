@@ -33,7 +33,7 @@ fn defaults_apply() {
     pb.cluster_path_prefix = "/c".into();
     let c = Config::compile(&pb).unwrap();
     assert_eq!(c.token_cache_size, DEFAULT_TOKEN_CACHE_SIZE);
-    assert_eq!(c.context_header, DEFAULT_CONTEXT_HEADER);
+    assert_eq!(&*c.context_header, DEFAULT_CONTEXT_HEADER);
     assert_eq!(c.cluster_path_prefix, "/c/");
     pb.cluster_path_prefix.clear();
     assert_eq!(Config::compile(&pb).unwrap().cluster_path_prefix, "");

@@ -133,11 +133,9 @@ proptest! {
         };
         let judged = &d.audit.token.as_ref().expect("an allowed request has a token").identity;
         let sent: Vec<(&str, &str)> = forward
-            .set
-            .iter()
-            .chain(&forward.add)
+            .to_set()
+            .chain(forward.to_add())
             .filter(|(n, _)| n.starts_with("impersonate-"))
-            .map(|(n, v)| (n.as_ref(), v.as_str()))
             .collect();
         for (name, value) in &sent {
             let v = value.as_bytes();

@@ -5,17 +5,17 @@ use crate::mint::{self, NOW};
 use crate::request_info::parse;
 
 fn token(user: &str, jti: Option<&str>, issuer: &str) -> Rc<VerifiedToken> {
-    Rc::new(VerifiedToken {
-        identity: Identity {
+    Rc::new(VerifiedToken::new(
+        Identity {
             user: user.into(),
             groups: vec!["dev".into()],
             ..Identity::default()
         },
-        issuer: issuer.into(),
-        jti: jti.map(str::to_string),
-        ctx: None,
-        exp: NOW + 3600,
-    })
+        issuer.into(),
+        jti.map(str::to_string),
+        None,
+        NOW + 3600,
+    ))
 }
 
 fn watch(cluster: &str, token: Rc<VerifiedToken>) -> OpenStream {

@@ -4,16 +4,16 @@ use super::*;
 use crate::identity::Identity;
 
 fn token(exp: i64, user: &str) -> Rc<VerifiedToken> {
-    Rc::new(VerifiedToken {
-        identity: Identity {
+    Rc::new(VerifiedToken::new(
+        Identity {
             user: user.into(),
             ..Identity::default()
         },
-        issuer: "i".into(),
-        jti: None,
-        ctx: None,
+        "i".into(),
+        None,
+        None,
         exp,
-    })
+    ))
 }
 
 #[test]
