@@ -17,8 +17,8 @@ use crate::clusters_api;
 use crate::config::Config;
 use crate::key_refresh::KeyRefresh;
 use crate::path_encoding;
-pub use crate::prepared::escape_extra_key;
 use crate::policy::Verdict;
+pub use crate::prepared::escape_extra_key;
 use crate::query_credentials;
 use crate::reason::DenyReason;
 use crate::request_info::{self, RequestInfo};
@@ -120,20 +120,18 @@ pub struct Forward {
 }
 
 impl Forward {
-    /// Every header to set, replacing any value: the caller's
-    /// `impersonate-user` (and `-uid`), the context, then this request's.
+    /// Every header to set, replacing any client value: the context, then
+    /// this request's.
     pub fn to_set(&self) -> impl Iterator<Item = (&str, &str)> {
-        let prepared = self.token.prepared().set().iter();
-        prepared
-            .map(|(n, v)| (n.as_ref(), v.as_str()))
-            .chain(std::iter::once((&*self.context.0, self.context.1.as_str())))
+        std::iter::once((&*self.context.0, self.context.1.as_str()))
             .chain(self.set.iter().map(|(n, v)| (*n, v.as_str())))
     }
 
-    /// Every header to append: one `impersonate-group` per group, one
-    /// `impersonate-extra-<key>` per extra value.
+    /// Every header to append: the caller's `impersonate-*` headers (no
+    /// client value to replace: [`admit`] refuses requests that carry
+    /// any).
     pub fn to_add(&self) -> impl Iterator<Item = (&str, &str)> {
-        let prepared = self.token.prepared().add().iter();
+        let prepared = self.token.prepared().headers().iter();
         prepared.map(|(n, v)| (n.as_ref(), v.as_str()))
     }
 }
@@ -573,7 +571,10 @@ fn forward(
     set.push(("grpc-timeout", grpc_timeout(remaining)));
     Forward {
         remove: &["authorization"],
-        context: (Arc::clone(&config.context_header), route.context.to_string()),
+        context: (
+            Arc::clone(&config.context_header),
+            route.context.to_string(),
+        ),
         set,
         token: Rc::clone(token),
     }

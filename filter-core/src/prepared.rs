@@ -14,13 +14,13 @@ use crate::json::push_json_string;
 pub type Header = (Cow<'static, str>, String);
 
 /// The audit identity members of a request without a verified token.
-pub const NO_IDENTITY_MEMBERS: &str = "\"user\":\"\",\"groups\":[],\"uid\":\"\",\"issuer\":\"\",\"jti\":\"\",";
+pub const NO_IDENTITY_MEMBERS: &str =
+    "\"user\":\"\",\"groups\":[],\"uid\":\"\",\"issuer\":\"\",\"jti\":\"\",";
 
 /// A token's headers and audit members, ready to use.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Prepared {
-    set: Vec<Header>,
-    add: Vec<Header>,
+    headers: Vec<Header>,
     audit_members: String,
 }
 
@@ -28,41 +28,37 @@ impl Prepared {
     /// Prepare the headers and audit members of `identity`, issued by
     /// `issuer` with `jti`.
     pub fn new(identity: &Identity, issuer: &str, jti: Option<&str>) -> Self {
-        let mut set = Vec::with_capacity(2);
-        set.push((Cow::Borrowed("impersonate-user"), identity.user.clone()));
-        if let Some(uid) = &identity.uid {
-            set.push((Cow::Borrowed("impersonate-uid"), uid.clone()));
-        }
         let values = identity.extra.iter().map(|(_, v)| v.len()).sum::<usize>();
-        let mut add = Vec::with_capacity(identity.groups.len() + values);
+        let mut headers = Vec::with_capacity(2 + identity.groups.len() + values);
+        headers.push((Cow::Borrowed("impersonate-user"), identity.user.clone()));
+        if let Some(uid) = &identity.uid {
+            headers.push((Cow::Borrowed("impersonate-uid"), uid.clone()));
+        }
         for g in &identity.groups {
-            add.push((Cow::Borrowed("impersonate-group"), g.clone()));
+            headers.push((Cow::Borrowed("impersonate-group"), g.clone()));
         }
         for (key, values) in &identity.extra {
             let name: Cow<'static, str> =
                 Cow::Owned(format!("impersonate-extra-{}", escape_extra_key(key)));
             for v in values {
-                add.push((name.clone(), v.clone()));
+                headers.push((name.clone(), v.clone()));
             }
         }
         Prepared {
-            set,
-            add,
+            headers,
             audit_members: audit_members(identity, issuer, jti),
         }
     }
 
-    /// `impersonate-user` and, when there is one, `impersonate-uid`: set,
-    /// replacing any value.
-    pub fn set(&self) -> &[Header] {
-        &self.set
-    }
-
-    /// One `impersonate-group` per group, then one
-    /// `impersonate-extra-<key>` per extra value: appended (Kubernetes
-    /// reads each as a repeated header, not a list).
-    pub fn add(&self) -> &[Header] {
-        &self.add
+    /// `impersonate-user`, `impersonate-uid` when there is one, one
+    /// `impersonate-group` per group, then one `impersonate-extra-<key>`
+    /// per extra value (Kubernetes reads groups and extras as repeated
+    /// headers, not lists). All to append: a request that came with any
+    /// `impersonate-*` header was refused before it got here
+    /// (`decision::admit`), and Envoy appends for less than it replaces
+    /// (no lookup and removal first).
+    pub fn headers(&self) -> &[Header] {
+        &self.headers
     }
 
     /// The audit record's members `"user":…,"groups":[…],"uid":…,"issuer":…,"jti":…,`,
