@@ -1,6 +1,6 @@
 //! `kubeplex-bench`: what the gateway costs, measured in one run.
 //!
-//! Two parts, both printed as Markdown tables:
+//! Three parts, printed as Markdown tables:
 //!
 //! - **Filter micro-benchmark** ([`runner`]). One real Envoy per scenario
 //!   (static bootstrap, one worker, a plaintext HTTP/1.1 listener whose only
@@ -16,10 +16,14 @@
 //!   in front of one of our Kubernetes API test servers, against the same
 //!   server reached directly: a configmap list over TLS, with a token
 //!   through the gateway and a client certificate directly.
+//! - **The audit store** ([`audit_store`]). The same gateway with
+//!   `audit.store` none, SQLite and PostgreSQL: Envoy CPU per request of the
+//!   gRPC access log stream, records stored per second, batch write time.
 //!
 //! The binary is `src/bin/kubeplex-bench.rs`; `make bench` runs it;
 //! `bench/README.md` explains the method and how to read the report.
 
+pub mod audit_store;
 pub mod bootstrap;
 pub mod cpu_time;
 pub mod envoy_process;

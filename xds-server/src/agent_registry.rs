@@ -3,6 +3,11 @@
 //! tunnel up), since when, its last heartbeat and version. Every change of
 //! "connected" is an audit line and republishes the routes, whose 503 for
 //! a cluster without a tunnel names when its agent was last seen.
+//!
+//! Audit lines go to the audit file and stdout as configured and, when the
+//! gateway has an audit store, to the store through the same pipeline as
+//! Envoy's records (a record with `reason` the event, see
+//! [`AgentRegistry::set_audit_pipeline`]).
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -10,10 +15,14 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use kubeplex_filter_core::time::rfc3339;
+use kubeplex_proto::audit::v1::AuditRecord;
+use rand::RngCore as _;
 use tracing::{info, warn};
 
+use crate::audit::pipeline::AuditPipeline;
+use crate::audit::time_text::format_unix_ms;
 use crate::clock::unix_now;
-use crate::inputs::gateway_config::AuditConfig;
+use crate::inputs::gateway_config::{AuditConfig, StoreConfig};
 
 /// One agent cluster's state.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -69,6 +78,7 @@ type OnChange = Box<dyn Fn() + Send + Sync>;
 pub struct AgentRegistry {
     states: Mutex<BTreeMap<String, AgentState>>,
     audit: Mutex<AuditConfig>,
+    pipeline: Mutex<Option<Arc<AuditPipeline>>>,
     on_change: Mutex<Option<Arc<OnChange>>>,
 }
 
@@ -110,6 +120,13 @@ impl AgentRegistry {
     /// Where audit lines go (the gateway config's `audit`).
     pub fn set_audit(&self, audit: AuditConfig) {
         *lock(&self.audit) = audit;
+    }
+
+    /// The audit store's pipeline: each audit line also becomes a record
+    /// there while the gateway config names a store (`audit.store` not
+    /// `none`), like Envoy's records.
+    pub fn set_audit_pipeline(&self, pipeline: Arc<AuditPipeline>) {
+        *lock(&self.pipeline) = Some(pipeline);
     }
 
     /// A copy of every known state.
@@ -228,6 +245,51 @@ impl AgentRegistry {
         if audit.stdout {
             print!("{line}");
         }
+        let pipeline = lock(&self.pipeline).clone();
+        if let Some(pipeline) = pipeline.filter(|_| audit.store != StoreConfig::Disabled) {
+            pipeline.submit(agent_record(event, name, source, reason, &state));
+        }
+    }
+}
+
+/// An agent event as an audit store record: `reason` the event
+/// (`agent_connected`, ...), `decision` deny for a refusal, `message` why,
+/// `user_agent` the agent's version; `kubeplex audit --cluster X` lists
+/// them with the requests.
+fn agent_record(
+    event: AgentEvent,
+    name: &str,
+    source: &str,
+    reason: &str,
+    state: &AgentState,
+) -> AuditRecord {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    AuditRecord {
+        // The store's key: unique, and never an Envoy request id.
+        request_id: format!(
+            "{}-{now_ms}-{:016x}",
+            event.as_str(),
+            rand::thread_rng().next_u64()
+        ),
+        time: format_unix_ms(now_ms),
+        cluster: name.to_string(),
+        source: source.to_string(),
+        decision: if event == AgentEvent::Refused {
+            "deny"
+        } else {
+            "allow"
+        }
+        .to_string(),
+        reason: event.as_str().to_string(),
+        message: reason.to_string(),
+        user_agent: if state.agent_version.is_empty() {
+            String::new()
+        } else {
+            format!("kubeplex-agent/{}", state.agent_version)
+        },
+        ..Default::default()
     }
 }
 

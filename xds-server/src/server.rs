@@ -153,6 +153,7 @@ pub async fn start(cp: Arc<ControlPlane>, listeners: Listeners) -> Result<Runnin
     let audit = Audit::start(&cp.settings.state_dir, cp.last_good())
         .await
         .map_err(ServeError::Audit)?;
+    cp.agents.set_audit_pipeline(audit.pipeline.clone());
     let audit_log = AuditLogReceiver::server(audit.pipeline.clone());
     let xds = tokio::spawn(async move {
         tonic::transport::Server::builder()

@@ -132,61 +132,115 @@ impl Drop for KubeplexUp {
     }
 }
 
-/// Run the comparison. `client_rt` drives the load; the test server gets a
-/// runtime of its own.
-pub fn run(
+/// The cluster the gateway fronts: one of our Kubernetes API test servers,
+/// on a runtime of its own, seeded with the configmaps the request lists.
+pub struct Cluster {
+    runtime: tokio::runtime::Runtime,
+    server: ApiServer,
+    ca: Ca,
+    /// The user's own certificate, for the direct path.
+    user_cert: crate::pki::CertKey,
+    /// The gateway's client certificate (its kubeconfig user).
+    gateway_client: crate::pki::CertKey,
+}
+
+impl Cluster {
+    /// Start the server and seed it.
+    pub fn start() -> Result<Cluster, BenchError> {
+        let setup = |e: &dyn std::fmt::Display| BenchError::Gateway(e.to_string());
+        let ca = Ca::new("bench-cluster-ca");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("bench-apiserver")
+            .enable_all()
+            .build()
+            .map_err(|e| BenchError::io("start the test server's runtime", e))?;
+        let server = runtime
+            .block_on(ApiServer::start(ApiServerConfig::with_ca(CONTEXT, &ca)))
+            .map_err(|e| setup(&format!("start the test apiserver: {e}")))?;
+        for i in 0..CONFIGMAPS {
+            let data: serde_json::Map<String, serde_json::Value> = (0..8)
+                .map(|k| {
+                    (
+                        format!("key-{k}"),
+                        json!(format!("value {k} of configmap {i}")),
+                    )
+                })
+                .collect();
+            server
+                .store()
+                .create(
+                    "configmaps",
+                    json!({"metadata": {"name": format!("bench-{i}"), "namespace": "default"}, "data": data}),
+                )
+                .map_err(|e| setup(&format!("seed configmap: {e}")))?;
+        }
+        Ok(Cluster {
+            user_cert: ca.client_cert(tokens::SUBJECT, &tokens::GROUPS),
+            gateway_client: ca.client_cert("kubeplex-gateway", &["kubeplex:gateways"]),
+            runtime,
+            server,
+            ca,
+        })
+    }
+
+    /// The load straight to the server (TLS, the user's certificate).
+    fn direct_plan(&self, duration: Duration) -> Result<LoadPlan, BenchError> {
+        Ok(LoadPlan {
+            label: "direct".to_string(),
+            addr: self.server.addr(),
+            transport: Transport::Tls {
+                config: tls_client::client_config(self.ca.cert_pem(), Some(&self.user_cert))?,
+                server_name: ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()),
+            },
+            path: PATH.to_string(),
+            host: self.server.addr().to_string(),
+            tokens: TokenFeed::None,
+            connections: 1,
+            duration,
+            expect_status: 200,
+        })
+    }
+
+    /// Stop the server.
+    pub fn shutdown(self) {
+        self.runtime.block_on(self.server.shutdown());
+    }
+}
+
+/// One `kubeplex up` in front of the cluster, answering requests; stopped
+/// (with its Envoy) and its files removed on drop.
+pub struct Gateway {
+    up: KubeplexUp,
+    /// The load through it (TLS, one token).
+    pub plan: LoadPlan,
+    /// Its token (warm-up feeds).
+    pub token: String,
+    /// The control plane's admin address (`/metrics`).
+    pub admin: String,
+    /// Its Envoy's pid, for CPU time.
+    pub envoy_pid: Option<u32>,
+    /// The audit file Envoy writes (one line per request).
+    pub audit_log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// Start `kubeplex up` in front of `cluster`; `audit` is appended to the
+/// gateway config's `audit:` section (after `path: audit.log`), e.g.
+/// `  store: none\n`. Returns once a request passes.
+pub fn start_gateway(
     settings: &Settings,
     keys: &SigningKeys,
     client_rt: &tokio::runtime::Runtime,
-    mut progress: impl FnMut(&str),
-) -> Result<GatewayResult, BenchError> {
-    for p in [&settings.kubeplex, &settings.envoy, &settings.wasm] {
-        if !p.is_file() {
-            return Err(BenchError::Missing(p.clone()));
-        }
-    }
+    cluster: &Cluster,
+    audit: &str,
+) -> Result<Gateway, BenchError> {
     let dir = tempfile::Builder::new()
         .prefix("kubeplex-bench-gateway-")
         .tempdir()
         .map_err(|e| BenchError::io("create a temporary directory", e))?;
     let d = dir.path();
     let setup = |e: &dyn std::fmt::Display| BenchError::Gateway(e.to_string());
-
-    // the cluster
-    let cluster_ca = Ca::new("bench-cluster-ca");
-    let server_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("bench-apiserver")
-        .enable_all()
-        .build()
-        .map_err(|e| BenchError::io("start the test server's runtime", e))?;
-    let server = server_rt
-        .block_on(ApiServer::start(ApiServerConfig::with_ca(
-            CONTEXT,
-            &cluster_ca,
-        )))
-        .map_err(|e| setup(&format!("start the test apiserver: {e}")))?;
-    for i in 0..CONFIGMAPS {
-        let data: serde_json::Map<String, serde_json::Value> = (0..8)
-            .map(|k| {
-                (
-                    format!("key-{k}"),
-                    json!(format!("value {k} of configmap {i}")),
-                )
-            })
-            .collect();
-        server
-            .store()
-            .create(
-                "configmaps",
-                json!({"metadata": {"name": format!("bench-{i}"), "namespace": "default"}, "data": data}),
-            )
-            .map_err(|e| setup(&format!("seed configmap: {e}")))?;
-    }
-    let user_cert = cluster_ca.client_cert(tokens::SUBJECT, &tokens::GROUPS);
-    let gateway_client = cluster_ca.client_cert("kubeplex-gateway", &["kubeplex:gateways"]);
-
-    // the gateway
     let gateway_ca = Ca::new("bench-gateway-ca");
     let gateway_serving = gateway_ca.server_cert(&["127.0.0.1", "localhost"]);
     let (cert, key) = gateway_serving
@@ -204,7 +258,7 @@ pub fn run(
         &format!(
             "apiVersion: kubeplex.io/v1alpha1\nkind: GatewayConfig\nlistener:\n  address: 127.0.0.1\n  port: {port}\n  \
              certificateFile: {}\n  keyFile: {}\njwt:\n- issuer:\n    url: {}\n    audiences: [{AUDIENCE}]\n    \
-             publicKeyFile: issuer.pub.pem\nrevocation:\n  file: revoked.yaml\naudit:\n  path: audit.log\n",
+             publicKeyFile: issuer.pub.pem\nrevocation:\n  file: revoked.yaml\naudit:\n  path: audit.log\n{audit}",
             cert.display(),
             key.display(),
             Alg::Es256.issuer(),
@@ -219,69 +273,69 @@ pub fn run(
              certificate-authority-data: {}\nusers:\n- name: gateway\n  user:\n    client-certificate-data: {}\n    \
              client-key-data: {}\ncontexts:\n- name: {CONTEXT}\n  context:\n    cluster: {CONTEXT}\n    user: gateway\n\
              current-context: {CONTEXT}\n",
-            server.url(),
-            b64(cluster_ca.cert_pem()),
-            b64(&gateway_client.cert_pem),
-            b64(&gateway_client.key_pem),
+            cluster.server.url(),
+            b64(cluster.ca.cert_pem()),
+            b64(&cluster.gateway_client.cert_pem),
+            b64(&cluster.gateway_client.key_pem),
         ),
     )?;
-    let mut up = start_kubeplex_up(settings, d, &kubeconfig, &config)?;
-    progress(&format!(
-        "gateway: kubeplex up (Envoy --concurrency {}) in front of test apiserver {}",
-        settings.envoy_concurrency,
-        server.url()
-    ));
-
+    let up = start_kubeplex_up(settings, d, &kubeconfig, &config)?;
+    let admin = read_admin_address(&d.join("state/endpoints.json"))?;
     let gateway_addr = SocketAddr::from(([127, 0, 0, 1], port));
     let token = tokens::mint(keys, Alg::Es256, "gateway-bench", tokens::unix_now())?;
-    let name = ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into());
-    let plan =
-        |label: &str, addr: SocketAddr, transport: Transport, path: String, tokens| LoadPlan {
-            label: label.to_string(),
-            addr,
-            transport,
-            path,
-            host: addr.to_string(),
-            tokens,
-            connections: 1,
-            duration: settings.duration,
-            expect_status: 200,
-        };
-    let direct = plan(
-        "direct",
-        server.addr(),
-        Transport::Tls {
-            config: tls_client::client_config(cluster_ca.cert_pem(), Some(&user_cert))?,
-            server_name: name.clone(),
-        },
-        PATH.to_string(),
-        TokenFeed::None,
-    );
-    let gateway = plan(
-        "gateway",
-        gateway_addr,
-        Transport::Tls {
+    let plan = LoadPlan {
+        label: "gateway".to_string(),
+        addr: gateway_addr,
+        transport: Transport::Tls {
             config: tls_client::client_config(gateway_ca.cert_pem(), None)?,
-            server_name: name,
+            server_name: ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()),
         },
-        format!("/clusters/{CONTEXT}{PATH}"),
-        TokenFeed::same(&token)?,
-    );
+        path: format!("/clusters/{CONTEXT}{PATH}"),
+        host: gateway_addr.to_string(),
+        tokens: TokenFeed::same(&token)?,
+        connections: 1,
+        duration: settings.duration,
+        expect_status: 200,
+    };
+    let mut gateway = Gateway {
+        up,
+        plan,
+        token,
+        admin,
+        envoy_pid: None,
+        audit_log: d.join("audit.log"),
+        _dir: dir,
+    };
+    wait_until_serving(client_rt, &mut gateway)?;
+    gateway.envoy_pid = cpu_time::children_of(gateway.up.child.id())
+        .into_iter()
+        .find(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .map(|c| c.trim() == "envoy")
+                .unwrap_or(false)
+        });
+    gateway.up.envoy_pid = gateway.envoy_pid;
+    Ok(gateway)
+}
 
-    // the routes arrive by xDS after Envoy is up: poll until a request passes
+/// The routes arrive by xDS after Envoy is up: poll until a request passes.
+fn wait_until_serving(
+    client_rt: &tokio::runtime::Runtime,
+    gateway: &mut Gateway,
+) -> Result<(), BenchError> {
     let deadline = Instant::now() + READY_DEADLINE;
-    let mut probe = gateway.clone();
+    let mut probe = gateway.plan.clone();
     probe.connections = 1;
-    probe.tokens = TokenFeed::each_once(std::slice::from_ref(&token))?;
+    probe.tokens = TokenFeed::each_once(std::slice::from_ref(&gateway.token))?;
     loop {
         match client_rt.block_on(load::run(&probe)) {
-            Ok(o) if o.requests == 1 => break,
+            Ok(o) if o.requests == 1 => return Ok(()),
             other => {
-                if let Ok(Some(status)) = up.child.try_wait() {
+                if let Ok(Some(status)) = gateway.up.child.try_wait() {
                     return Err(BenchError::Exited {
                         what: "kubeplex up".into(),
                         status: status.to_string(),
-                        log_tail: log_tail(&up.log, 30),
+                        log_tail: log_tail(&gateway.up.log, 30),
                     });
                 }
                 if Instant::now() >= deadline {
@@ -289,7 +343,7 @@ pub fn run(
                         what: format!(
                             "the gateway to answer 200 (last: {:?}); kubeplex up log:\n{}",
                             other.err().map(|e| e.to_string()),
-                            log_tail(&up.log, 30)
+                            log_tail(&gateway.up.log, 30)
                         ),
                         seconds: READY_DEADLINE.as_secs(),
                     });
@@ -298,15 +352,45 @@ pub fn run(
             }
         }
     }
-    up.envoy_pid = cpu_time::children_of(up.child.id())
-        .into_iter()
-        .find(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .map(|c| c.trim() == "envoy")
-                .unwrap_or(false)
-        });
+}
+
+/// The control plane's admin address from `kubeplex up`'s `endpoints.json`
+/// (`http://127.0.0.1:<port>`): `127.0.0.1:<port>`.
+fn read_admin_address(endpoints: &Path) -> Result<String, BenchError> {
+    let text = std::fs::read_to_string(endpoints)
+        .map_err(|e| BenchError::io(format!("read {}", endpoints.display()), e))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| BenchError::Gateway(format!("{}: {e}", endpoints.display())))?;
+    value["admin"]
+        .as_str()
+        .map(|a| a.trim_start_matches("http://").to_string())
+        .ok_or_else(|| BenchError::Gateway(format!("{}: no admin address", endpoints.display())))
+}
+
+/// Run the comparison. `client_rt` drives the load; the test server gets a
+/// runtime of its own.
+pub fn run(
+    settings: &Settings,
+    keys: &SigningKeys,
+    client_rt: &tokio::runtime::Runtime,
+    mut progress: impl FnMut(&str),
+) -> Result<GatewayResult, BenchError> {
+    for p in [&settings.kubeplex, &settings.envoy, &settings.wasm] {
+        if !p.is_file() {
+            return Err(BenchError::Missing(p.clone()));
+        }
+    }
+    let cluster = Cluster::start()?;
+    let up = start_gateway(settings, keys, client_rt, &cluster, "")?;
+    progress(&format!(
+        "gateway: kubeplex up (Envoy --concurrency {}, audit store: the default SQLite) in front of test apiserver {}",
+        settings.envoy_concurrency,
+        cluster.server.url()
+    ));
+    let direct = cluster.direct_plan(settings.duration)?;
+    let gateway = up.plan.clone();
+    let token = up.token.clone();
     let mut one = direct.clone();
-    one.tokens = TokenFeed::None;
     one.duration = Duration::from_millis(50);
     let sample = client_rt.block_on(load::run(&one))?;
     let response_bytes = (sample.body_bytes / sample.requests.max(1)) as usize;
@@ -390,7 +474,7 @@ pub fn run(
         }
     }
     drop(up);
-    server_rt.block_on(server.shutdown());
+    cluster.shutdown();
     Ok(result)
 }
 

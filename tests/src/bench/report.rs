@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use super::audit_store::{AuditResult, StoreKind, StoreRun};
 use super::gateway::{GatewayResult, PathRun};
 use super::keys::Alg;
 use super::runner::ScenarioResult;
@@ -366,6 +367,69 @@ pub fn document(info: &RunInfo, rows: &[Row], gateway: Option<&GatewayResult>) -
             g.response_bytes
         );
         out.push_str(&gateway_table(g));
+    }
+    out
+}
+
+/// The audit store section: one row per store, medians over the rounds.
+pub fn audit_section(result: &AuditResult) -> String {
+    let mut out = String::from("\n## The audit store\n\n");
+    let _ = writeln!(
+        out,
+        "The gateway (`kubeplex up` in front of one test apiserver, as in gateway vs direct) \
+         once per `audit.store` (every one also writes the audit file), {} connections, interleaved rounds. Envoy CPU per request is measured from a window's \
+         first request until every record of it is in the audit file and, with a store, \
+         stored (so both sinks' flushes count): what streaming the records over the gRPC \
+         access log service costs Envoy over the file sink alone. \"stored/s\" is the \
+         records of a window over that same time (bounded by the gateway's request rate: \
+         the store kept up when it equals req/s); \"store takes\" is records stored per \
+         second of batch writing (the store's own capacity at this batch size), from the \
+         control plane's `/metrics`. Medians, (min … max).\n",
+        result.connections
+    );
+    out.push_str(
+        "| audit | req/s | Envoy CPU µs/req | + vs file only | stored/s | store takes (records/s) | batch write | records/batch | all written after the window |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    let spread = |runs: &[StoreRun], f: &dyn Fn(&StoreRun) -> Option<f64>| {
+        Spread::of(&runs.iter().filter_map(f).collect::<Vec<_>>())
+    };
+    let file_only_cpu = result
+        .stores
+        .iter()
+        .find(|(k, _)| *k == StoreKind::FileOnly)
+        .and_then(|(_, runs)| spread(runs, &|r| Some(r.envoy_cpu_us_per_request)))
+        .map(|s| s.median);
+    let median = |s: Option<Spread>, unit: &str, digits: usize| {
+        s.map_or("—".to_string(), |s| {
+            format!("{:.digits$}{unit}", s.median)
+        })
+    };
+    for (kind, runs) in &result.stores {
+        let cpu = spread(runs, &|r| Some(r.envoy_cpu_us_per_request));
+        let extra = match (kind, &cpu, file_only_cpu) {
+            (StoreKind::FileOnly, _, _) => "—".to_string(),
+            (_, Some(c), Some(base)) => format!("{:+.1}", c.median - base),
+            _ => "n/a".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {extra} | {} | {} | {} | {} | {} |",
+            kind.label(),
+            median(spread(runs, &|r| Some(r.requests_per_second)), "", 0),
+            cpu.map_or("n/a".to_string(), |c| format!(
+                "{:.1} ({:.1} … {:.1})",
+                c.median, c.min, c.max
+            )),
+            median(spread(runs, &|r| r.stored_per_second), "", 0),
+            median(spread(runs, &|r| r.store_capacity), "", 0),
+            median(spread(runs, &|r| r.batch_ms), " ms", 2),
+            median(spread(runs, &|r| r.records_per_batch), "", 0),
+            median(spread(runs, &|r| r.drain_ms), " ms", 0),
+        );
+    }
+    for why in &result.skipped {
+        let _ = writeln!(out, "\nSkipped: {why}.");
     }
     out
 }

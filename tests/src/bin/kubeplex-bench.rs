@@ -9,10 +9,13 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use kubeplex_test_support::Artifact;
-use kubeplex_tests::bench::{BenchError, gateway, keys, report, runner, scenarios, tokens};
+use kubeplex_tests::bench::{
+    BenchError, audit_store, gateway, keys, report, runner, scenarios, tokens,
+};
 
 /// The kubeplex benchmark: the filter in real Envoy vs no filter vs Envoy's
-/// `jwt_authn` (CPU per request), and the gateway vs direct.
+/// `jwt_authn` (CPU per request), the gateway vs direct, and the audit
+/// store (`--skip-filters --skip-gateway` runs only that part).
 #[derive(Parser, Debug)]
 #[command(name = "kubeplex-bench")]
 struct Args {
@@ -78,6 +81,16 @@ struct Args {
     /// Skip gateway vs direct.
     #[arg(long)]
     skip_gateway: bool,
+    /// Connections of the audit store runs (the gateway's throughput shape).
+    #[arg(long, default_value_t = 4)]
+    audit_connections: usize,
+    /// Measured milliseconds of each audit store window (several of Envoy's
+    /// one-second log flushes, so a window's last flush weighs little).
+    #[arg(long, default_value_t = 5000)]
+    audit_duration_ms: u64,
+    /// Skip the audit store runs.
+    #[arg(long)]
+    skip_audit: bool,
 }
 
 fn main() -> ExitCode {
@@ -142,12 +155,9 @@ fn run(args: Args) -> Result<(), BenchError> {
         })?;
         rows = report::rows(&results);
     }
-    let gateway = if args.skip_gateway {
-        None
-    } else {
-        let kubeplex = locate(args.kubeplex.clone(), Artifact::Kubeplex)?;
-        let settings = gateway::Settings {
-            kubeplex,
+    let gateway_settings = || -> Result<gateway::Settings, BenchError> {
+        Ok(gateway::Settings {
+            kubeplex: locate(args.kubeplex.clone(), Artifact::Kubeplex)?,
             envoy: envoy.clone(),
             wasm: wasm.clone(),
             connection_counts: args.gateway_connections.clone(),
@@ -155,10 +165,28 @@ fn run(args: Args) -> Result<(), BenchError> {
             warmup_requests: args.warmup_requests,
             repetitions: args.repetitions.max(1),
             envoy_concurrency: args.gateway_concurrency,
-        };
-        Some(gateway::run(&settings, &keys, &rt, |line| {
+        })
+    };
+    let gateway = if args.skip_gateway {
+        None
+    } else {
+        Some(gateway::run(&gateway_settings()?, &keys, &rt, |line| {
             eprintln!("{line}")
         })?)
+    };
+    let audit = if args.skip_audit {
+        None
+    } else {
+        Some(audit_store::run(
+            &gateway::Settings {
+                duration: Duration::from_millis(args.audit_duration_ms),
+                ..gateway_settings()?
+            },
+            args.audit_connections,
+            &keys,
+            &rt,
+            |line| eprintln!("{line}"),
+        )?)
     };
 
     let info = report::RunInfo {
@@ -182,7 +210,10 @@ fn run(args: Args) -> Result<(), BenchError> {
         elapsed_seconds: started.elapsed().as_secs_f64(),
         access_log: !args.no_access_log,
     };
-    let doc = report::document(&info, &rows, gateway.as_ref());
+    let mut doc = report::document(&info, &rows, gateway.as_ref());
+    if let Some(audit) = &audit {
+        doc.push_str(&report::audit_section(audit));
+    }
     println!("{doc}");
     if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)

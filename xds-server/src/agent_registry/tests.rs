@@ -80,3 +80,89 @@ async fn connection_changes_and_refusals_are_audit_lines() {
     .collect();
     assert_eq!(events, expected);
 }
+
+#[tokio::test]
+async fn with_an_audit_store_the_agent_lines_are_stored_records_too() {
+    use crate::audit::pipeline::{AuditPipeline, PipelineSettings, StoreSlot};
+    use crate::audit::store::{SqliteStore, Store};
+    use kubeplex_proto::admin::v1::AuditQuery;
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::Sqlite(
+        SqliteStore::open(&dir.path().join("audit.db")).unwrap(),
+    ));
+    let slot = Arc::new(StoreSlot::default());
+    slot.set(Some(store.clone()));
+    let pipeline =
+        AuditPipeline::start(PipelineSettings::new(dir.path().join("spill")), slot).unwrap();
+    let registry = AgentRegistry::default();
+    registry.set_audit(AuditConfig {
+        path: Some(dir.path().join("audit.log")),
+        stdout: false,
+        ..AuditConfig::default()
+    });
+    registry.set_audit_pipeline(pipeline.clone());
+    registry.session_opened("edge", "192.0.2.1:4000");
+    registry.heartbeat("edge", &beat(true));
+    registry.session_closed("edge");
+    registry.refused(
+        "prod",
+        "192.0.2.9:4001",
+        "wrong token for agent cluster `prod`",
+    );
+    // `audit.store: none`: the file only.
+    registry.set_audit(AuditConfig {
+        path: Some(dir.path().join("audit.log")),
+        stdout: false,
+        store: StoreConfig::Disabled,
+        ..AuditConfig::default()
+    });
+    registry.refused("prod", "192.0.2.9:4002", "not stored");
+
+    let counters = pipeline.counters.clone();
+    kubeplex_test_support::wait_for_async("3 records stored", Duration::from_secs(10), || {
+        counters.stored.load(std::sync::atomic::Ordering::Relaxed) >= 3
+    })
+    .await;
+    let found = store.query(&AuditQuery::default()).await.unwrap();
+    let rows: Vec<(&str, &str, &str, &str, &str)> = found
+        .records
+        .iter()
+        .map(|r| {
+            (
+                r.reason.as_str(),
+                r.cluster.as_str(),
+                r.decision.as_str(),
+                r.source.as_str(),
+                r.user_agent.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (
+                "agent_connected",
+                "edge",
+                "allow",
+                "192.0.2.1:4000",
+                "kubeplex-agent/1.2.3"
+            ),
+            (
+                "agent_disconnected",
+                "edge",
+                "allow",
+                "192.0.2.1:4000",
+                "kubeplex-agent/1.2.3"
+            ),
+            ("agent_refused", "prod", "deny", "192.0.2.9:4001", ""),
+        ]
+    );
+    assert_eq!(
+        found.records[2].message,
+        "wrong token for agent cluster `prod`"
+    );
+    let lines = std::fs::read_to_string(dir.path().join("audit.log")).unwrap();
+    assert_eq!(lines.lines().count(), 4, "the file has every line: {lines}");
+}
