@@ -19,3 +19,4 @@ mod rbac_audit;
 mod reload;
 mod remote_kubeconfig;
 mod security;
+mod upstream_pushback;

@@ -17,7 +17,7 @@ use crate::harness::*;
 
 /// An HTTP/2 connection to the gateway as kubectl makes one: TLS trusting
 /// the gateway's CA, ALPN `h2`.
-async fn connect(gw: &Gateway) -> SendRequest<Empty<Bytes>> {
+pub(crate) async fn connect(gw: &Gateway) -> SendRequest<Empty<Bytes>> {
     let ca = std::fs::read(&gw.ca).unwrap();
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_pki_types::pem::PemObject::pem_slice_iter(&ca) {
@@ -46,7 +46,7 @@ async fn connect(gw: &Gateway) -> SendRequest<Empty<Bytes>> {
     send
 }
 
-fn get(gw: &Gateway, path: &str, token: &str) -> hyper::Request<Empty<Bytes>> {
+pub(crate) fn get(gw: &Gateway, path: &str, token: &str) -> hyper::Request<Empty<Bytes>> {
     hyper::Request::get(format!("{}{path}", gw.url))
         .header("authorization", format!("Bearer {token}"))
         .body(Empty::new())

@@ -38,6 +38,7 @@ mod http_io;
 mod identity;
 mod ids;
 mod impersonation;
+mod max_in_flight;
 mod objects;
 mod openapi;
 mod patch;
@@ -63,6 +64,7 @@ mod well_known;
 pub use authn::{ClientCertSubject, StaticToken};
 pub use authz::{Attributes, Authorizer, AuthzRule, Decision};
 pub use identity::UserInfo;
+pub use max_in_flight::{InFlightLimits, InFlightSlots, Pool};
 pub use rbac::{Rbac, RbacError};
 pub use record::RecordedRequest;
 pub use service_accounts::{
@@ -109,6 +111,10 @@ pub struct ApiServerConfig {
     /// before the client acknowledged the settings (golang.org/x/net/http2
     /// server.go, processHeaders: "curClientStreams+1 > advMaxStreams").
     pub max_streams_per_connection: u32,
+    /// The max-in-flight limits (default kube-apiserver's 400 read-only,
+    /// 200 mutating): over them a request gets upstream's 429 with
+    /// `Retry-After: 1` (see [`ApiServer::occupy_in_flight`]).
+    pub max_requests_inflight: InFlightLimits,
 }
 
 impl ApiServerConfig {
@@ -128,6 +134,7 @@ impl ApiServerConfig {
             log_interval: Duration::from_secs(1),
             service_account_issuer: None,
             max_streams_per_connection: 100,
+            max_requests_inflight: InFlightLimits::default(),
             service_accounts: ServiceAccountOptions::default(),
         }
     }
@@ -157,6 +164,7 @@ pub(crate) struct Shared {
     streaming: Arc<streaming::Streaming>,
     service_accounts: service_accounts::Issuer,
     max_streams_per_connection: u32,
+    in_flight: max_in_flight::MaxInFlight,
 }
 
 /// A running test cluster. Stops on [`ApiServer::shutdown`] or drop.
@@ -209,6 +217,7 @@ impl ApiServer {
             )),
             service_accounts,
             max_streams_per_connection: config.max_streams_per_connection,
+            in_flight: max_in_flight::MaxInFlight::new(config.max_requests_inflight),
         });
         tracing::info!(cluster = %shared.name, %addr, "test apiserver listening");
         let accept = tokio::spawn(accept_loop(listener, acceptor, shared.clone(), shutdown_rx));
@@ -264,6 +273,14 @@ impl ApiServer {
     /// shutdown).
     pub fn active_watches(&self) -> usize {
         self.shared.watches.get()
+    }
+
+    /// Take `n` slots of a max-in-flight pool as if `n` requests were
+    /// being served, until the returned slots drop: the next request
+    /// counted in that pool gets a 429 (None if fewer than `n` are free or
+    /// the pool has no limit).
+    pub fn occupy_in_flight(&self, pool: Pool, n: u32) -> Option<InFlightSlots> {
+        self.shared.in_flight.occupy(pool, n)
     }
 
     /// Stops accepting, closes every connection and ends every watch.
@@ -443,6 +460,11 @@ async fn pipeline(
     record.authenticated_user = Some(authenticated.username.clone());
     let user = impersonated(shared, &authenticated, &info, &record.headers)?;
     record.effective_user = Some(user.clone());
+    // Held until this function returns the response.
+    let _in_flight = match shared.in_flight.admit(&info, &user) {
+        Ok(slots) => slots,
+        Err(too_many) => return Ok(too_many.response()),
+    };
     authorize(shared, &user, &info)?;
     if !info.is_resource {
         return non_resource(shared, &req, &path, &query);
