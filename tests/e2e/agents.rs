@@ -586,3 +586,72 @@ async fn the_agent_renews_its_short_lived_certificate_without_dropping_the_clust
         agent.log()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kubectls_informers_watch_again_after_an_agent_restart() {
+    let pki = Pki::new();
+    let direct = pki.cluster("direct").await;
+    let hidden = hidden_cluster(&pki, "hidden").await;
+    let setup = AgentSetup::new("hidden");
+    let gw = Gateway::start(GatewaySpec {
+        extra_config: &setup.extra_config,
+        ..GatewaySpec::new(&pki, vec![ClusterEntry::new("direct", &direct)])
+    });
+    let mut agent = Agent::start(&gw, &setup, &pki, "hidden", &hidden, &setup.token_file);
+    wait_connected(&gw, "hidden", &agent);
+    let k = gw.kubectl(&gw.mint(&["--sub", "alice"]), &["hidden"]);
+    k.eventually_ok(
+        &[
+            "create",
+            "configmap",
+            "flag",
+            "--from-literal=state=pending",
+        ],
+        Duration::from_secs(10),
+    );
+    // `kubectl wait` runs an informer: on a broken watch it lists and
+    // watches again, with backoff (`kubectl get -w` instead exits 0 when
+    // its one watch ends: kubectl's behaviour, not the gateway's).
+    let mut waiting = k.stream(&[
+        "wait",
+        "configmap/flag",
+        "--for=jsonpath={.data.state}=done",
+        "--timeout=90s",
+    ]);
+    let watching = || hidden.active_watches() > 0;
+    wait_for("kubectl wait's watch", Duration::from_secs(20), watching);
+
+    agent.stop();
+    wait_for(
+        "the watch down the tunnel to end",
+        Duration::from_secs(10),
+        || !watching(),
+    );
+    agent.restart();
+    let restarted = Instant::now();
+    wait_connected(&gw, "hidden", &agent);
+    let connected = restarted.elapsed();
+    wait_for(
+        "kubectl wait to watch through the new tunnel",
+        Duration::from_secs(40),
+        watching,
+    );
+    let rewatched = restarted.elapsed();
+    assert!(
+        !waiting.exited(),
+        "kubectl wait gave up: {}",
+        waiting.stderr()
+    );
+    k.ok(&[
+        "patch",
+        "configmap",
+        "flag",
+        "-p",
+        r#"{"data":{"state":"done"}}"#,
+    ]);
+    let status = waiting.wait_exit(Duration::from_secs(20));
+    assert!(status.success(), "kubectl wait: {}", waiting.stderr());
+    println!(
+        "agent restarted -> connected after {connected:?}, kubectl wait watching again after {rewatched:?}"
+    );
+}
