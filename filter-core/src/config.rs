@@ -8,6 +8,7 @@ use std::sync::Arc;
 use prost::Message;
 
 use crate::config_pb as pb;
+use crate::discovery_cache::CacheScope;
 use crate::issuer::{Issuer, IssuerError};
 use crate::policy::{Policy, PolicyError};
 
@@ -72,6 +73,11 @@ pub struct Config {
     /// Lower-case TLS server name (SNI) → context, for requests without
     /// the path prefix.
     pub contexts_by_server_name: HashMap<String, String>,
+    /// Contexts whose discovery Envoy caches → their cache scope.
+    pub cache_scopes: HashMap<String, CacheScope>,
+    /// Envoy's cache filter follows this one: requests it must not answer
+    /// carry the bypass `Authorization`.
+    pub discovery_cache: bool,
     /// The gateway RBAC; `None`: the gateway authorizes nothing itself.
     pub policy: Option<Policy>,
     /// Leeway for `exp`, `nbf`, `iat`.
@@ -125,11 +131,19 @@ impl Config {
 
         let mut contexts = HashSet::with_capacity(pb.contexts.len());
         let mut contexts_by_server_name = HashMap::new();
+        let mut cache_scopes = HashMap::new();
         for (index, context) in pb.contexts.iter().enumerate() {
             if context.name.is_empty() {
                 return Err(ConfigError::EmptyContext { index });
             }
             contexts.insert(context.name.clone());
+            if !context.cache_scope.is_empty() {
+                let scope = CacheScope {
+                    scope: context.cache_scope.clone(),
+                    shared: context.cache_shared,
+                };
+                cache_scopes.insert(context.name.clone(), scope);
+            }
             if !context.server_name.is_empty() {
                 let server_name = context.server_name.to_ascii_lowercase();
                 if let Some(first) =
@@ -167,6 +181,8 @@ impl Config {
             revoked,
             contexts,
             contexts_by_server_name,
+            cache_scopes,
+            discovery_cache: pb.discovery_cache,
             policy,
             clock_skew_seconds: i64::from(pb.clock_skew_seconds),
             token_cache_size: match pb.token_cache_size {

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use crate::audit::{AuditRecord, Decision as AuditDecision};
 use crate::clusters_api;
 use crate::config::Config;
+use crate::discovery_cache;
 use crate::key_refresh::KeyRefresh;
 use crate::path_encoding;
 use crate::policy::Verdict;
@@ -27,6 +28,7 @@ use crate::signature::SignatureVerifier;
 use crate::status::{Details, Reason, Status};
 use crate::token::{self, TokenError, VerifiedToken};
 use crate::token_cache::TokenCache;
+use kubeplex_proto::routing;
 
 /// The parts of a request the decision reads. Header values are bytes
 /// (HTTP allows obs-text); the few read here are text, converted lossily
@@ -260,7 +262,7 @@ fn run(
     found.cluster = route.context.to_string();
     let info = found.info.insert(read_request(request, &route)?);
     authorize(config, token, &route, info)?;
-    Ok(Outcome::Allow(forward(config, token, &route, now)))
+    Ok(Outcome::Allow(forward(config, request, token, &route, now)))
 }
 
 /// Who is asking: the bearer token, verified (the cache first). A token in
@@ -555,11 +557,29 @@ fn forbidden(user: &str, cluster: &str, info: &RequestInfo) -> Status {
 /// prepared with the token) and route the request.
 fn forward(
     config: &Config,
+    request: &RequestView<'_>,
     token: &Rc<VerifiedToken>,
     route: &route::Route<'_>,
     now: i64,
 ) -> Forward {
-    let mut set = Vec::with_capacity(2);
+    let mut set = Vec::with_capacity(3);
+    // Only here, after authentication, revocation and the policy: the
+    // cache behind this filter answers nothing the gateway did not allow.
+    let mut remove: &'static [&'static str] = &["authorization"];
+    if let Some(scope) = config.cache_scopes.get(route.context.as_ref())
+        && !request.upgrade
+        && discovery_cache::is_discovery(&request.method, route.effective_path(&request.path))
+    {
+        let key = discovery_cache::cache_key(scope, &route.context, &token.identity);
+        set.push((routing::CACHE_KEY_HEADER, key));
+    } else if config.discovery_cache {
+        // the caller's token replaced (not removed): Envoy's cache passes by
+        remove = &[];
+        set.push((
+            "authorization",
+            routing::CACHE_BYPASS_AUTHORIZATION.to_string(),
+        ));
+    }
     if let Some(path) = &route.upstream_path {
         // (no x-envoy-original-path: the audit record carries the path the
         // client sent, and each header costs a host call)
@@ -570,7 +590,7 @@ fn forward(
     let remaining = (token.exp - now + config.stream_expiry_grace_seconds).max(1);
     set.push(("grpc-timeout", grpc_timeout(remaining)));
     Forward {
-        remove: &["authorization"],
+        remove,
         context: (
             Arc::clone(&config.context_header),
             route.context.to_string(),

@@ -12,8 +12,9 @@
 //!
 //! The modules form no cycle; each imports only modules listed before it:
 //! `signature`, `time`, `path_encoding`, `status`, `key_refresh`, `json`
-//! (leaves); `alg`; `issuer`; `identity`; `prepared`; `request_info`;
-//! `policy`; `config`; `token`; `token_cache`, `query_credentials`, `route`, `audit`,
+//! (leaves); `alg`; `issuer`; `identity`; `discovery_cache`; `prepared`;
+//! `request_info`; `policy`; `config`; `token`; `token_cache`,
+//! `query_credentials`, `route`, `audit`,
 //! `stream_registry`, `clusters_api`; `decision` (all of them).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -26,6 +27,7 @@ pub mod audit;
 pub mod clusters_api;
 pub mod config;
 pub mod decision;
+pub mod discovery_cache;
 pub mod identity;
 pub mod issuer;
 pub mod json;

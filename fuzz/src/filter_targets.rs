@@ -147,6 +147,7 @@ fn filter_config(cluster_path_prefix: &str) -> pb::FilterConfig {
             .map(|(name, server_name)| pb::Context {
                 name: name.to_string(),
                 server_name: server_name.to_string(),
+                ..Default::default()
             })
             .collect(),
         clock_skew_seconds: 30,

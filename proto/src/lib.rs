@@ -35,6 +35,16 @@ pub mod routing {
     pub const CONTEXT_HEADER: &str = "x-kubeplex-context";
     /// The path prefix that selects a cluster: `/clusters/<context>/<api path>`.
     pub const CLUSTER_PATH_PREFIX: &str = "/clusters/";
+    /// The request header the filter sets on a discovery GET to a context
+    /// whose discovery Envoy caches: a digest of the context's cache scope
+    /// and the caller's identity. The discovery routes match it, the cache
+    /// varies on it, and it never reaches a cluster.
+    pub const CACHE_KEY_HEADER: &str = "x-kubeplex-cache-key";
+    /// The `Authorization` value the filter puts in place of the caller's
+    /// token on requests Envoy's cache filter must pass by (it serves no
+    /// request with an `Authorization` header). Not a credential; every
+    /// route removes it before a cluster could see it.
+    pub const CACHE_BYPASS_AUTHORIZATION: &str = "Kubeplex cache-bypass";
     /// `kubeplex login`'s settings (issuer, client ID, scopes): the one
     /// path the gateway answers without a token (Envoy itself answers it).
     pub const LOGIN_SETTINGS_PATH: &str = "/.well-known/kubeplex";

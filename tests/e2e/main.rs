@@ -7,6 +7,7 @@ mod harness;
 mod adversarial;
 mod agents;
 mod audit_store;
+mod cache;
 mod core;
 mod fleet;
 mod identity;

@@ -115,6 +115,11 @@ pub struct ApiServerConfig {
     /// 200 mutating): over them a request gets upstream's 429 with
     /// `Retry-After: 1` (see [`ApiServer::occupy_in_flight`]).
     pub max_requests_inflight: InFlightLimits,
+    /// Each user sees one more API group in discovery, named after them
+    /// (`<user>.users.discovery.test/v1`, no resources), as behind an
+    /// aggregated API server that serves per-tenant groups: a cluster whose
+    /// discovery answer depends on who asks (default off).
+    pub discovery_per_user: bool,
 }
 
 impl ApiServerConfig {
@@ -136,6 +141,7 @@ impl ApiServerConfig {
             max_streams_per_connection: 100,
             max_requests_inflight: InFlightLimits::default(),
             service_accounts: ServiceAccountOptions::default(),
+            discovery_per_user: false,
         }
     }
 
@@ -165,6 +171,7 @@ pub(crate) struct Shared {
     service_accounts: service_accounts::Issuer,
     max_streams_per_connection: u32,
     in_flight: max_in_flight::MaxInFlight,
+    discovery_per_user: bool,
 }
 
 /// A running test cluster. Stops on [`ApiServer::shutdown`] or drop.
@@ -218,6 +225,7 @@ impl ApiServer {
             service_accounts,
             max_streams_per_connection: config.max_streams_per_connection,
             in_flight: max_in_flight::MaxInFlight::new(config.max_requests_inflight),
+            discovery_per_user: config.discovery_per_user,
         });
         tracing::info!(cluster = %shared.name, %addr, "test apiserver listening");
         let accept = tokio::spawn(accept_loop(listener, acceptor, shared.clone(), shutdown_rx));
@@ -467,7 +475,7 @@ async fn pipeline(
     };
     authorize(shared, &user, &info)?;
     if !info.is_resource {
-        return non_resource(shared, &req, &path, &query);
+        return non_resource(shared, &req, &path, &query, &user);
     }
     let rt = resources::find(&info.api_group, &info.api_version, &info.resource)
         .ok_or_else(ApiError::path_not_found)?;
@@ -598,19 +606,28 @@ fn non_resource(
     req: &Request<Incoming>,
     path: &str,
     query: &query::Query,
+    user: &UserInfo,
 ) -> Result<Response<http_io::Body>, ApiError> {
     if req.method() != hyper::Method::GET && req.method() != hyper::Method::HEAD {
         return Err(ApiError::path_not_found());
     }
     let path = path.trim_end_matches('/');
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let user_group = shared
+        .discovery_per_user
+        .then(|| discovery::user_group(&user.username));
+    if let Some(group) = &user_group
+        && let Some(body) = discovery::user_group_document(group, &parts)
+    {
+        return Ok(http_io::json(200, &body));
+    }
     let body = match parts.as_slice() {
         ["version"] => discovery::version(&shared.name),
         ["api"] => discovery::api_versions(&shared.addr.to_string()),
         ["api", version] => {
             discovery::api_resource_list("", version).ok_or_else(ApiError::path_not_found)?
         }
-        ["apis"] => discovery::api_group_list(),
+        ["apis"] => discovery::api_group_list(user_group.as_deref()),
         ["apis", group] => discovery::api_group(group).ok_or_else(ApiError::path_not_found)?,
         ["apis", group, version] => {
             discovery::api_resource_list(group, version).ok_or_else(ApiError::path_not_found)?
@@ -630,22 +647,11 @@ fn non_resource(
             }
             openapi::v2_document().clone()
         }
-        ["openapi", "v3"] => openapi::v3_index(),
+        ["openapi", "v3"] => return Ok(openapi_v3(req, &openapi::v3_index(), None)),
         ["openapi", "v3", rest @ ..] => {
             let key = rest.join("/");
             let (doc, hash) = openapi::v3_document(&key).ok_or_else(ApiError::path_not_found)?;
-            let mut resp = http_io::json(200, doc);
-            if query.get("hash") == Some(hash) {
-                let h = resp.headers_mut();
-                h.insert(
-                    "cache-control",
-                    hyper::header::HeaderValue::from_static("public, immutable"),
-                );
-                if let Ok(v) = hyper::header::HeaderValue::from_str(&format!("\"{hash}\"")) {
-                    h.insert("etag", v);
-                }
-            }
-            return Ok(resp);
+            return Ok(openapi_v3(req, doc, Some((&key, hash, query.get("hash")))));
         }
         _ if well_known::owns(path) => {
             return well_known::handle(&shared.service_accounts, path);
@@ -653,6 +659,69 @@ fn non_resource(
         _ => return Err(ApiError::path_not_found()),
     };
     Ok(http_io::json(200, &body))
+}
+
+/// An OpenAPI v3 document as kube-openapi's handler3 serves it
+/// (k8s.io/kube-openapi pkg/handler3/handler.go, `HandleDiscovery` and
+/// `HandleGroupVersion`): always an `Etag` (the document's hash), and
+/// `http.ServeContent` answers a matching `If-None-Match` with 304; a
+/// group-version document also says `Vary: Accept`. Asked for by its
+/// current `?hash=`, it is `Cache-Control: public, immutable` with an
+/// `Expires` a year ahead; an outdated hash is a 301 to the current one.
+/// Otherwise the handler chain's `Cache-Control: no-cache, private`
+/// (`WithCacheControl`) stays.
+fn openapi_v3(
+    req: &Request<Incoming>,
+    doc: &serde_json::Value,
+    group_version: Option<(&str, &str, Option<&str>)>,
+) -> Response<http_io::Body> {
+    use hyper::header::HeaderValue;
+    let etag = match group_version {
+        Some((_, hash, _)) => format!("\"{hash}\""),
+        None => format!("\"{}\"", openapi::document_hash(doc)),
+    };
+    let not_modified = req
+        .headers()
+        .get("if-none-match")
+        .is_some_and(|v| v.as_bytes() == etag.as_bytes());
+    let mut resp = if not_modified {
+        Response::builder()
+            .status(304)
+            .body(http_io::full(Vec::new()))
+            .expect("valid response")
+    } else {
+        http_io::json(200, doc)
+    };
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert("etag", v);
+    }
+    if let Some((key, hash, asked)) = group_version {
+        h.insert("vary", HeaderValue::from_static("Accept"));
+        match asked {
+            Some(asked) if asked == hash => {
+                h.insert(
+                    "cache-control",
+                    HeaderValue::from_static("public, immutable"),
+                );
+                if let Ok(v) = HeaderValue::from_str(&timestamps::http_date_in_a_year()) {
+                    h.insert("expires", v);
+                }
+            }
+            Some(_) => {
+                let mut redirect = Response::builder()
+                    .status(301)
+                    .body(http_io::full(Vec::new()))
+                    .expect("valid response");
+                if let Ok(v) = HeaderValue::from_str(&format!("/openapi/v3/{key}?hash={hash}")) {
+                    redirect.headers_mut().insert("location", v);
+                }
+                return redirect;
+            }
+            None => {}
+        }
+    }
+    resp
 }
 
 #[cfg(test)]

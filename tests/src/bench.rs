@@ -20,12 +20,18 @@
 //!   `audit.store` none, SQLite and PostgreSQL: Envoy CPU per request of the
 //!   gRPC access log stream, records stored per second, batch write time.
 //!
+//! - **Discovery cache** ([`discovery_cache`]). Cold `kubectl get pods` as
+//!   20 different users, directly and through gateways without the cache,
+//!   with it per caller and with `shared: true`: upstream discovery
+//!   requests and wall time.
+//!
 //! The binary is `src/bin/kubeplex-bench.rs`; `make bench` runs it;
 //! `bench/README.md` explains the method and how to read the report.
 
 pub mod audit_store;
 pub mod bootstrap;
 pub mod cpu_time;
+pub mod discovery_cache;
 pub mod envoy_process;
 pub mod filter_config;
 pub mod gateway;

@@ -5,6 +5,7 @@
 pub mod access_log;
 pub mod agents;
 pub mod cluster;
+pub mod discovery_cache;
 pub mod filter_config;
 pub mod listener;
 pub mod login_settings;
@@ -46,6 +47,12 @@ pub mod names {
     /// port-forward): the apiserver accepts upgrades only over HTTP/1.1.
     pub fn upgrade_cluster(context: &str) -> String {
         format!("ctx/{context}/upgrade")
+    }
+
+    /// CDS name of a context's discovery cluster: the HTTP/2 cluster whose
+    /// upstream filters serve Envoy's discovery cache (`discovery_cache`).
+    pub fn discovery_cluster(context: &str) -> String {
+        format!("ctx/{context}/discovery")
     }
 }
 
@@ -197,6 +204,14 @@ pub fn translate(inputs: &Inputs<'_>, options: &Options) -> Resources {
         }
     }
     let gateway = inputs.gateway;
+    let cache = gateway.discovery_cache.as_ref();
+    for target in inputs.clusters {
+        if discovery_cache::applies(target, cache) {
+            let ttl = cache.map_or(0, |c| c.ttl_seconds);
+            let c = discovery_cache::cluster_for(target, options, ttl);
+            clusters.push(Resource::new(c.name.clone(), &c));
+        }
+    }
     let login = gateway.login.as_ref().map(|login| {
         crate::translate::login_settings::LoginSettings::from_config(
             login,
@@ -214,6 +229,7 @@ pub fn translate(inputs: &Inputs<'_>, options: &Options) -> Resources {
         inputs.agents,
         login.as_ref(),
         options,
+        cache,
     );
     let filter =
         filter_config::extension_config(&filter_config::filter_config(inputs), &options.wasm);

@@ -887,3 +887,79 @@ fn a_failing_signature_check_is_a_503_not_a_bad_signature() {
     assert_eq!(d.audit.reason(), "bad_signature");
     assert_eq!(d.host_failure, None);
 }
+
+#[test]
+fn discovery_gets_of_a_cached_context_carry_the_cache_key() {
+    let mut pb = mint::config();
+    pb.contexts[0].cache_scope = "scope-1".into();
+    pb.policy = with_policy().policy;
+    let mut h = Harness::new(pb);
+    let key_of = |d: &Decision<'_>| {
+        header(allowed(d), kubeplex_proto::routing::CACHE_KEY_HEADER)
+            .first()
+            .map(|k| k.to_string())
+    };
+    let d = h.run("GET", "/clusters/dev-a/apis", Some(&alice()), &[]);
+    let alice_key = key_of(&d).expect("a discovery GET of dev-a has a cache key");
+    assert_eq!(
+        key_of(&h.run("GET", "/clusters/dev-a/apis", Some(&alice()), &[])).as_ref(),
+        Some(&alice_key)
+    );
+    // another path of the same caller is another entry by path, same key
+    assert_eq!(
+        key_of(&h.run("GET", "/clusters/dev-a/openapi/v3", Some(&alice()), &[])),
+        Some(alice_key.clone())
+    );
+    // not for lists, watches, upgrades, other methods or uncached contexts
+    for (method, path, extra) in [
+        ("GET", "/clusters/dev-a/api/v1/pods", &[][..]),
+        (
+            "GET",
+            "/clusters/dev-a/api/v1/namespaces/default/pods?watch=1",
+            &[][..],
+        ),
+        (
+            "GET",
+            "/clusters/dev-a/api",
+            &[("upgrade", "websocket")][..],
+        ),
+        ("GET", "/clusters/dev-b/apis", &[][..]),
+    ] {
+        let d = h.run(method, path, Some(&alice()), extra);
+        if let Outcome::Allow(f) = &d.outcome {
+            assert!(
+                header(f, kubeplex_proto::routing::CACHE_KEY_HEADER).is_empty(),
+                "{method} {path}"
+            );
+        }
+    }
+    // every other request passes Envoy's cache by: the token replaced by
+    // the bypass value (with no cache configured, simply removed)
+    let f_list = h.run(
+        "GET",
+        "/clusters/dev-a/api/v1/namespaces/default/pods",
+        Some(&alice()),
+        &[],
+    );
+    assert_eq!(allowed(&f_list).remove, ["authorization"]);
+    let mut pb = mint::config();
+    pb.contexts[0].cache_scope = "scope-1".into();
+    pb.discovery_cache = true;
+    let mut cached = Harness::new(pb);
+    for path in ["/clusters/dev-a/api/v1/pods", "/clusters/dev-b/apis"] {
+        let d = cached.run("GET", path, Some(&alice()), &[]);
+        let f = allowed(&d);
+        assert!(f.remove.is_empty(), "{path}");
+        assert_eq!(
+            header(f, "authorization"),
+            [kubeplex_proto::routing::CACHE_BYPASS_AUTHORIZATION],
+            "{path}"
+        );
+    }
+    let d = cached.run("GET", "/clusters/dev-a/apis", Some(&alice()), &[]);
+    assert_eq!(allowed(&d).remove, ["authorization"]);
+    assert!(header(allowed(&d), "authorization").is_empty());
+    // a refused caller gets a Status, never a key (so never a cached answer)
+    let d = h.run("GET", "/clusters/dev-a/apis", None, &[]);
+    assert_eq!(denied(&d).code(), 401);
+}

@@ -49,9 +49,10 @@ fn group_json(group: &str, version: &str) -> Value {
     json!({"name": group, "versions": [gv.clone()], "preferredVersion": gv})
 }
 
-/// `/apis`.
-pub fn api_group_list() -> Value {
-    let groups: Vec<Value> = GROUPS.iter().map(|(g, v)| group_json(g, v)).collect();
+/// `/apis`, with `user_group` (see [`user_group`]) when discovery is per user.
+pub fn api_group_list(user_group: Option<&str>) -> Value {
+    let mut groups: Vec<Value> = GROUPS.iter().map(|(g, v)| group_json(g, v)).collect();
+    groups.extend(user_group.map(|g| group_json(g, "v1")));
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
@@ -121,4 +122,39 @@ pub fn api_resource_list(group: &str, version: &str) -> Option<Value> {
         body["apiVersion"] = json!("v1");
     }
     Some(body)
+}
+
+/// The API group a user sees on a server with per-user discovery:
+/// `<user, lower-case, other characters as '-'>.users.discovery.test`.
+pub fn user_group(username: &str) -> String {
+    let label: String = username
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("{}.users.discovery.test", label.trim_matches('-'))
+}
+
+/// `/apis/<user group>` and `/apis/<user group>/v1` (no resources).
+pub fn user_group_document(user_group: &str, parts: &[&str]) -> Option<Value> {
+    match parts {
+        ["apis", g] if *g == user_group => {
+            let mut body = group_json(g, "v1");
+            body["kind"] = json!("APIGroup");
+            body["apiVersion"] = json!("v1");
+            Some(body)
+        }
+        ["apis", g, "v1"] if *g == user_group => Some(json!({
+            "kind": "APIResourceList",
+            "apiVersion": "v1",
+            "groupVersion": format!("{g}/v1"),
+            "resources": [],
+        })),
+        _ => None,
+    }
 }

@@ -889,6 +889,11 @@ static DOCS: LazyLock<Vec<GvDoc>> = LazyLock::new(|| {
     ]
 });
 
+/// The hash kube-openapi gives a document: SHA-256 of its JSON, upper-case hex.
+pub fn document_hash(doc: &Value) -> String {
+    hex_upper(&Sha256::digest(serde_json::to_vec(doc).expect("json")))
+}
+
 /// `/openapi/v3`: the index of group-version documents.
 pub fn v3_index() -> Value {
     let mut paths = Map::new();

@@ -9,6 +9,33 @@ pub fn format_rfc3339(t: SystemTime) -> String {
     kubeplex_filter_core::time::rfc3339(secs)
 }
 
+/// An HTTP date one year (365 days) from now, in the RFC 1123 form Go's
+/// `time.RFC1123` writes (`Mon, 02 Jan 2006 15:04:05 UTC`): the `Expires`
+/// of an immutable OpenAPI document.
+pub fn http_date_in_a_year() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs() as i64;
+    let t = now + 365 * 86_400;
+    let days = t.div_euclid(86_400);
+    let secs = t.rem_euclid(86_400);
+    let (y, m, d) = kubeplex_filter_core::time::civil_from_days(days);
+    // 1970-01-01 was a Thursday
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{}, {d:02} {} {y} {:02}:{:02}:{:02} UTC",
+        WEEKDAYS[days.rem_euclid(7) as usize],
+        MONTHS[(m - 1) as usize],
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
 /// Parses `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`.
 pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     let b = s.as_bytes();

@@ -111,9 +111,9 @@ pub fn seeded_configmaps() -> usize {
 }
 
 /// A running `kubeplex up`; killed (with its Envoy) on drop.
-struct KubeplexUp {
-    child: Child,
-    log: PathBuf,
+pub(super) struct KubeplexUp {
+    pub(super) child: Child,
+    pub(super) log: PathBuf,
     envoy_pid: Option<u32>,
 }
 
@@ -479,7 +479,7 @@ pub fn run(
 }
 
 /// `kubeplex up` on the generated files, until its endpoints file appears.
-fn start_kubeplex_up(
+pub(super) fn start_kubeplex_up(
     settings: &Settings,
     dir: &Path,
     kubeconfig: &Path,
@@ -539,12 +539,12 @@ fn start_kubeplex_up(
     Ok(up)
 }
 
-fn write(path: &Path, text: &str) -> Result<(), BenchError> {
+pub(super) fn write(path: &Path, text: &str) -> Result<(), BenchError> {
     std::fs::write(path, text).map_err(|e| BenchError::io(format!("write {}", path.display()), e))
 }
 
 /// A free port for the gateway listener (the gateway config names its
 /// port), out of the range `kubeplex up`'s own port-0 listeners draw from.
-fn free_port() -> Result<u16, BenchError> {
+pub(super) fn free_port() -> Result<u16, BenchError> {
     kubeplex_test_support::free_port().map_err(|e| BenchError::io("find a free port", e))
 }

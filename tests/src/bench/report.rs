@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use super::audit_store::{AuditResult, StoreKind, StoreRun};
+use super::discovery_cache::DiscoveryCacheResult;
 use super::gateway::{GatewayResult, PathRun};
 use super::keys::Alg;
 use super::runner::ScenarioResult;
@@ -367,6 +368,61 @@ pub fn document(info: &RunInfo, rows: &[Row], gateway: Option<&GatewayResult>) -
             g.response_bytes
         );
         out.push_str(&gateway_table(g));
+    }
+    out
+}
+
+/// The discovery cache section of the report (appended to [`document`]).
+pub fn discovery_cache_section(c: &DiscoveryCacheResult) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n## Discovery cache: cold kubectl as {} users\n",
+        c.users
+    );
+    let _ = writeln!(
+        out,
+        "`kubectl get pods` with an empty `--cache-dir` each time (as a CI job or a new \
+         container), each of {} users once per path, interleaved user by user; each path \
+         in front of a test apiserver of its own, whose requests are counted (health \
+         checks excluded). \"Discovery\" is `/api`, `/apis`, group versions and \
+         `/openapi`. The last row runs the same users again through the per-caller cache \
+         (still cold kubectls).\n",
+        c.users
+    );
+    out.push_str(&discovery_cache_table(c));
+    out
+}
+
+/// The discovery cache table: upstream requests and wall time per path,
+/// and the reduction against the gateway without a cache.
+pub fn discovery_cache_table(result: &DiscoveryCacheResult) -> String {
+    let mut out = String::from(
+        "| path | upstream discovery requests | upstream requests (all) | fewer discovery requests than no cache | kubectl median | kubectl total |\n|---|---:|---:|---:|---:|---:|\n",
+    );
+    let baseline = result
+        .paths
+        .iter()
+        .find(|p| p.label == "gateway, no cache")
+        .map(|p| p.upstream_discovery);
+    for p in &result.paths {
+        let fewer = match baseline {
+            Some(base) if base > 0 && p.label.starts_with("gateway") => format!(
+                "{:.0}%",
+                100.0 * (base as f64 - p.upstream_discovery as f64) / base as f64
+            ),
+            _ => "—".into(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {:.0} ms | {:.1} s |",
+            p.label,
+            p.upstream_discovery,
+            p.upstream_total,
+            fewer,
+            p.median_ms(),
+            p.total_s()
+        );
     }
     out
 }

@@ -20,11 +20,22 @@ const LIFETIME_SECONDS: i64 = 3600;
 /// hour. The claims are a typical gateway user's: issuer, audience,
 /// subject, two groups.
 pub fn mint(keys: &SigningKeys, alg: Alg, jti: &str, now: i64) -> Result<String, BenchError> {
+    mint_for(keys, alg, SUBJECT, jti, now)
+}
+
+/// [`mint`] for another subject (a user of its own).
+pub fn mint_for(
+    keys: &SigningKeys,
+    alg: Alg,
+    subject: &str,
+    jti: &str,
+    now: i64,
+) -> Result<String, BenchError> {
     let header = json!({"alg": alg.name(), "typ": "JWT", "kid": alg.kid()});
     let claims = json!({
         "iss": alg.issuer(),
         "aud": AUDIENCE,
-        "sub": SUBJECT,
+        "sub": subject,
         "groups": GROUPS,
         "jti": jti,
         "iat": now - 10,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use kubeplex_test_support::Artifact;
 use kubeplex_tests::bench::{
-    BenchError, audit_store, gateway, keys, report, runner, scenarios, tokens,
+    BenchError, audit_store, discovery_cache, gateway, keys, report, runner, scenarios, tokens,
 };
 
 /// The kubeplex benchmark: the filter in real Envoy vs no filter vs Envoy's
@@ -91,6 +91,18 @@ struct Args {
     /// Skip the audit store runs.
     #[arg(long)]
     skip_audit: bool,
+    /// Skip the discovery cache comparison.
+    #[arg(long)]
+    skip_cache: bool,
+    /// Only the discovery cache comparison (skips the others).
+    #[arg(long)]
+    only_cache: bool,
+    /// Users of the discovery cache comparison (one cold kubectl each).
+    #[arg(long, default_value_t = 20)]
+    cache_users: usize,
+    /// The kubectl of the discovery cache comparison.
+    #[arg(long, env = "KUBECTL", default_value = "kubectl")]
+    kubectl: PathBuf,
 }
 
 fn main() -> ExitCode {
@@ -118,7 +130,7 @@ fn run(args: Args) -> Result<(), BenchError> {
     let keys = keys::SigningKeys::fixtures()?;
 
     let mut rows = Vec::new();
-    if !args.skip_filters {
+    if !args.skip_filters && !args.only_cache {
         let settings = runner::Settings {
             envoy: envoy.clone(),
             wasm: wasm.clone(),
@@ -167,14 +179,14 @@ fn run(args: Args) -> Result<(), BenchError> {
             envoy_concurrency: args.gateway_concurrency,
         })
     };
-    let gateway = if args.skip_gateway {
+    let gateway = if args.skip_gateway || args.only_cache {
         None
     } else {
         Some(gateway::run(&gateway_settings()?, &keys, &rt, |line| {
             eprintln!("{line}")
         })?)
     };
-    let audit = if args.skip_audit {
+    let audit = if args.skip_audit || args.only_cache {
         None
     } else {
         Some(audit_store::run(
@@ -187,6 +199,22 @@ fn run(args: Args) -> Result<(), BenchError> {
             &rt,
             |line| eprintln!("{line}"),
         )?)
+    };
+
+    let cache = if args.skip_cache {
+        None
+    } else {
+        let settings = discovery_cache::Settings {
+            kubeplex: locate(args.kubeplex.clone(), Artifact::Kubeplex)?,
+            envoy: envoy.clone(),
+            wasm: wasm.clone(),
+            kubectl: args.kubectl.clone(),
+            users: args.cache_users.max(1),
+            envoy_concurrency: args.gateway_concurrency,
+        };
+        Some(discovery_cache::run(&settings, &keys, |line| {
+            eprintln!("{line}")
+        })?)
     };
 
     let info = report::RunInfo {
@@ -213,6 +241,9 @@ fn run(args: Args) -> Result<(), BenchError> {
     let mut doc = report::document(&info, &rows, gateway.as_ref());
     if let Some(audit) = &audit {
         doc.push_str(&report::audit_section(audit));
+    }
+    if let Some(cache) = &cache {
+        doc.push_str(&report::discovery_cache_section(cache));
     }
     println!("{doc}");
     if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {

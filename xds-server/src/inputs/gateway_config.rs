@@ -13,11 +13,13 @@ use crate::sensitive::Sensitive;
 
 pub mod agents;
 mod audit;
+mod cache;
 mod issuer;
 mod login;
 mod read;
 
 pub use audit::{DEFAULT_RETENTION, parse_duration};
+pub use cache::{DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, DEFAULT_TTL_SECONDS};
 
 #[cfg(test)]
 mod tests;
@@ -311,6 +313,40 @@ pub struct GatewayConfig {
     /// Clusters behind NAT, reached through their agents; None without an
     /// `agents` section.
     pub agents: Option<AgentsConfig>,
+    /// Envoy's cache of discovery documents; None without `cache.discovery`
+    /// (nothing is cached).
+    pub discovery_cache: Option<DiscoveryCacheConfig>,
+}
+
+/// `cache.discovery`: Envoy caches each cluster's discovery documents
+/// (`/api`, `/apis`, `/openapi/...`), per caller unless shared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscoveryCacheConfig {
+    /// Where Envoy keeps the entries (its file-system cache): a directory
+    /// that exists on Envoy's machine.
+    pub directory: PathBuf,
+    /// How long an entry is served without asking the cluster again.
+    pub ttl_seconds: u64,
+    /// The cache's size bound (Envoy evicts the least recently used).
+    pub max_bytes: u64,
+    /// The cache's entry bound.
+    pub max_entries: u64,
+    /// Whether clusters not named in `shared_clusters` share one entry
+    /// between all callers.
+    pub shared: bool,
+    /// Per-context overrides of `shared`.
+    pub shared_clusters: std::collections::BTreeMap<String, bool>,
+}
+
+impl DiscoveryCacheConfig {
+    /// Whether every caller of `context` gets the same cached answer (the
+    /// cluster's discovery does not depend on who asks).
+    pub fn shared(&self, context: &str) -> bool {
+        self.shared_clusters
+            .get(context)
+            .copied()
+            .unwrap_or(self.shared)
+    }
 }
 
 /// Read and validate a gateway config file.

@@ -158,7 +158,7 @@ fn context_metadata(context: &str) -> Metadata {
 
 /// HTTP/2 with keepalive pings (a dead apiserver is found under a quiet
 /// watch), or plain HTTP/1.1.
-fn protocol_options(protocol: Protocol) -> HttpProtocolOptions {
+pub(super) fn protocol_options(protocol: Protocol) -> HttpProtocolOptions {
     let protocol_config = match protocol {
         Protocol::Http2 => ProtocolConfig::Http2ProtocolOptions(Http2ProtocolOptions {
             connection_keepalive: Some(KeepaliveSettings {

@@ -33,10 +33,22 @@ fn envoy_accepts_every_translated_resource() {
     bearer.client_cert_pem = None;
     bearer.client_key_pem = None;
     bearer.bearer_token = Some(crate::sensitive::Sensitive("t0ken".into()));
+    let mut bearer_direct = bearer.clone();
+    bearer_direct.context = "bearer-direct".into();
     bearer.server.path = "/k8s/clusters/c-1".into();
-    let targets = vec![target("dev-a", "127.0.0.1", 6443), bearer];
+    let targets = vec![target("dev-a", "127.0.0.1", 6443), bearer, bearer_direct];
+    let cache_dir = tempfile::tempdir().unwrap();
     let mut gw = gateway();
     gw.listener.client_ca_pem = Some(super::fixtures::cert("clients").0);
+    // the discovery cache: its filter, discovery clusters and routes too
+    gw.discovery_cache = Some(crate::inputs::gateway_config::DiscoveryCacheConfig {
+        directory: cache_dir.path().to_path_buf(),
+        ttl_seconds: 60,
+        max_bytes: 1 << 26,
+        max_entries: 1000,
+        shared: false,
+        shared_clusters: [("dev-a".to_string(), true)].into_iter().collect(),
+    });
     let issuers = vec![];
     let policy = kubeplex_proto::filter::v1::Policy::default();
     let inputs = Inputs {

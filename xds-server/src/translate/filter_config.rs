@@ -12,7 +12,7 @@ use envoy_types::pb::google::protobuf::BytesValue;
 use kubeplex_proto::filter::v1 as pb;
 use prost::Message;
 
-use super::{Inputs, WasmModule, digest, names, pack};
+use super::{Inputs, WasmModule, digest, discovery_cache, names, pack};
 
 /// The proxy-wasm root id the filter registers under.
 pub const ROOT_ID: &str = "kubeplex";
@@ -36,9 +36,18 @@ pub fn filter_config(inputs: &Inputs<'_>) -> pb::FilterConfig {
         contexts: inputs
             .clusters
             .iter()
-            .map(|c| &c.context)
-            .chain(inputs.agents.iter().map(|a| &a.name))
-            .map(|name| pb::Context {
+            .map(|c| {
+                let (scope, shared) =
+                    discovery_cache::context_scope(c, gateway.discovery_cache.as_ref());
+                (&c.context, scope, shared)
+            })
+            .chain(
+                inputs
+                    .agents
+                    .iter()
+                    .map(|a| (&a.name, String::new(), false)),
+            )
+            .map(|(name, cache_scope, cache_shared)| pb::Context {
                 name: name.clone(),
                 server_name: gateway
                     .listener
@@ -46,6 +55,8 @@ pub fn filter_config(inputs: &Inputs<'_>) -> pb::FilterConfig {
                     .as_deref()
                     .map(|suffix| super::server_names::server_name(name, suffix))
                     .unwrap_or_default(),
+                cache_scope,
+                cache_shared,
             })
             .collect(),
         policy: inputs.policy.cloned(),
@@ -54,6 +65,7 @@ pub fn filter_config(inputs: &Inputs<'_>) -> pb::FilterConfig {
         context_header: names::CONTEXT_HEADER.into(),
         cluster_path_prefix: names::CLUSTER_PATH_PREFIX.into(),
         stream_expiry_grace_seconds: gateway.clock_skew_seconds,
+        discovery_cache: gateway.discovery_cache.is_some(),
     };
     config.version = digest(&[&config.encode_to_vec()]);
     config

@@ -73,6 +73,7 @@ pub fn gateway() -> GatewayConfig {
         token_cache_size: 4096,
         referenced_files: vec![],
         agents: None,
+        discovery_cache: None,
     }
 }
 

@@ -25,7 +25,9 @@ use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
 };
 use envoy_types::pb::google::protobuf::{BoolValue, UInt32Value};
 
-use super::{Resource, access_log, cluster::socket_address, digest, names, pack, seconds};
+use super::{
+    Resource, access_log, cluster::socket_address, digest, discovery_cache, names, pack, seconds,
+};
 use crate::inputs::gateway_config::GatewayConfig;
 
 /// The listener, versioned by its inputs (its JSON log format does not
@@ -49,6 +51,7 @@ pub fn resource(gateway: &GatewayConfig) -> Resource {
         &[audit.stdout as u8],
         &[(audit.store != crate::inputs::gateway_config::StoreConfig::Disabled) as u8],
         access_log::FORMAT_VERSION.as_bytes(),
+        &discovery_cache::version_parts(gateway.discovery_cache.as_ref()),
     ]);
     Resource {
         name: listener.name.clone(),
@@ -110,27 +113,35 @@ fn http_connection_manager(gateway: &GatewayConfig) -> HttpConnectionManager {
             config_source: Some(ads()),
             route_config_name: names::ROUTES.into(),
         })),
-        http_filters: vec![
-            HttpFilter {
-                name: names::FILTER.into(),
-                // ECDS: filter-config pushes reach open connections without
-                // a listener drain. No default config: until the first
-                // config arrives the listener stays warming (fail closed).
-                config_type: Some(ConfigType::ConfigDiscovery(ExtensionConfigSource {
-                    config_source: Some(ads()),
-                    type_urls: vec![
-                        "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm".into(),
-                    ],
-                    ..Default::default()
-                })),
+        http_filters: vec![HttpFilter {
+            name: names::FILTER.into(),
+            // ECDS: filter-config pushes reach open connections without
+            // a listener drain. No default config: until the first
+            // config arrives the listener stays warming (fail closed).
+            config_type: Some(ConfigType::ConfigDiscovery(ExtensionConfigSource {
+                config_source: Some(ads()),
+                type_urls: vec![
+                    "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm".into(),
+                ],
                 ..Default::default()
-            },
-            HttpFilter {
-                name: "envoy.filters.http.router".into(),
-                config_type: Some(ConfigType::TypedConfig(pack(&Router::default()))),
-                ..Default::default()
-            },
-        ],
+            })),
+            ..Default::default()
+        }]
+        .into_iter()
+        // Envoy's discovery cache: after the kubeplex filter (it only sees
+        // what the filter allowed), right before the router.
+        .chain(
+            gateway
+                .discovery_cache
+                .as_ref()
+                .map(discovery_cache::http_filter),
+        )
+        .chain([HttpFilter {
+            name: "envoy.filters.http.router".into(),
+            config_type: Some(ConfigType::TypedConfig(pack(&Router::default()))),
+            ..Default::default()
+        }])
+        .collect(),
         // kubectl exec/attach/port-forward: WebSocket (default since 1.31)
         // and SPDY/3.1 (older clients, or KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false).
         upgrade_configs: vec![

@@ -4,7 +4,10 @@
 //!
 //! 1. upgrades (exec, attach, port-forward) → the HTTP/1.1 cluster, no timeout;
 //! 2. watches (`?watch=true`, `/watch/` paths) and `logs -f` → no timeout;
-//! 3. everything else → pooled HTTP/2 with a sane timeout.
+//! 3. discovery GETs the filter marked for Envoy's cache (the cache key
+//!    header) → the cache filter on, the context's discovery cluster
+//!    (`discovery_cache`), only for contexts whose discovery is cached;
+//! 4. everything else → pooled HTTP/2 with a sane timeout.
 //!
 //! Every route lets the filter's `grpc-timeout` bound the stream
 //! (`max_stream_duration.grpc_timeout_header_max: 0s`), which is how a
@@ -32,9 +35,12 @@ use envoy_types::pb::envoy::r#type::matcher::v3::{
 use super::agents::{AgentRoute, names as agent_names};
 use envoy_types::pb::google::protobuf::UInt32Value;
 
+use super::discovery_cache;
 use super::{Options, names, seconds};
+use crate::inputs::gateway_config::DiscoveryCacheConfig;
 use crate::inputs::kubeconfig::ClusterTarget;
 use crate::translate::login_settings::LoginSettings;
+use kubeplex_proto::routing::CACHE_KEY_HEADER;
 use kubeplex_proto::routing::LOGIN_SETTINGS_PATH;
 
 /// Values Kubernetes' `strconv.ParseBool` reads as true.
@@ -49,7 +55,7 @@ pub fn route_configuration(
     login: Option<&LoginSettings>,
     options: &Options,
 ) -> RouteConfiguration {
-    route_configuration_with_agents(targets, &[], login, options)
+    route_configuration_with_agents(targets, &[], login, options, None)
 }
 
 /// The one route configuration, with agent clusters (reached through their
@@ -59,10 +65,18 @@ pub fn route_configuration_with_agents(
     agents: &[AgentRoute],
     login: Option<&LoginSettings>,
     options: &Options,
+    cache: Option<&DiscoveryCacheConfig>,
 ) -> RouteConfiguration {
-    let mut routes: Vec<Route> = login.map(login_settings_route).into_iter().collect();
+    let mut routes: Vec<Route> = login
+        .map(|settings| login_settings_route(settings, cache.is_some()))
+        .into_iter()
+        .collect();
     for target in targets {
-        routes.extend(context_routes(target, options));
+        routes.extend(context_routes(
+            target,
+            options,
+            discovery_cache::applies(target, cache),
+        ));
     }
     for agent in agents {
         routes.extend(
@@ -81,8 +95,15 @@ pub fn route_configuration_with_agents(
             ..Default::default()
         }],
         // Never let a client-chosen context header (or anything else the
-        // filter owns) reach a cluster.
-        request_headers_to_remove: vec![names::CONTEXT_HEADER.into()],
+        // filter owns) reach a cluster, nor the filter's cache bypass
+        // value of `Authorization` (the filter removed the caller's token).
+        request_headers_to_remove: vec![
+            names::CONTEXT_HEADER.into(),
+            CACHE_KEY_HEADER.into(),
+            "authorization".into(),
+        ],
+        // ...removed before a route adds its cluster's own token.
+        most_specific_header_mutations_wins: true,
         ..Default::default()
     }
 }
@@ -94,6 +115,7 @@ enum Kind {
     WatchQuery,
     WatchPath,
     FollowLogs,
+    Discovery,
     Ordinary,
 }
 
@@ -106,11 +128,18 @@ const KINDS: [Kind; 5] = [
     Kind::Ordinary,
 ];
 
-fn context_routes(target: &ClusterTarget, options: &Options) -> Vec<Route> {
-    KINDS
+/// A context's routes; with `cached`, the discovery route before the
+/// ordinary one.
+fn context_routes(target: &ClusterTarget, options: &Options, cached: bool) -> Vec<Route> {
+    let mut routes: Vec<Route> = KINDS
         .into_iter()
         .map(|kind| context_route(target, options, kind))
-        .collect()
+        .collect();
+    if cached {
+        let discovery = context_route(target, options, Kind::Discovery);
+        routes.insert(routes.len() - 1, discovery);
+    }
+    routes
 }
 
 /// One kind of request of one agent cluster → the reverse-connection
@@ -189,6 +218,11 @@ fn route_match(context: &str, kind: Kind) -> RouteMatch {
         Kind::WatchQuery => query_parameters.push(query_true("watch")),
         Kind::WatchPath => path = PathSpecifier::SafeRegex(regex(WATCH_PATH)),
         Kind::FollowLogs => query_parameters.push(query_true("follow")),
+        Kind::Discovery => headers.push(HeaderMatcher {
+            name: CACHE_KEY_HEADER.into(),
+            header_match_specifier: Some(HeaderMatchSpecifier::PresentMatch(true)),
+            ..Default::default()
+        }),
         Kind::Ordinary => {}
     }
     RouteMatch {
@@ -203,11 +237,11 @@ fn route_match(context: &str, kind: Kind) -> RouteMatch {
 /// path prefix.
 fn route_action(target: &ClusterTarget, options: &Options, kind: Kind) -> RouteAction {
     let context = &target.context;
-    let streaming = kind != Kind::Ordinary;
-    let cluster = if kind == Kind::Upgrade {
-        names::upgrade_cluster(context)
-    } else {
-        names::cluster(context)
+    let streaming = !matches!(kind, Kind::Ordinary | Kind::Discovery);
+    let cluster = match kind {
+        Kind::Upgrade => names::upgrade_cluster(context),
+        Kind::Discovery => names::discovery_cluster(context),
+        _ => names::cluster(context),
     };
     let server = &target.server;
     let host = if server.port == default_port(&server.scheme) {
@@ -278,7 +312,7 @@ pub(crate) fn cluster_credential(target: &ClusterTarget) -> Vec<HeaderValueOptio
 /// route disables it), so it needs no token. Nothing else is reachable
 /// without one: the filter is disabled on this route only, which matches
 /// one exact path and method and never reaches a cluster.
-fn login_settings_route(settings: &LoginSettings) -> Route {
+fn login_settings_route(settings: &LoginSettings, cache: bool) -> Route {
     let body = serde_json::to_string(settings).expect("login settings serialize");
     let disabled = envoy_types::pb::envoy::config::route::v3::FilterConfig {
         disabled: true,
@@ -305,6 +339,7 @@ fn login_settings_route(settings: &LoginSettings) -> Route {
         })),
         typed_per_filter_config: [(names::FILTER.to_string(), super::pack(&disabled))]
             .into_iter()
+            .chain(cache.then(discovery_cache::disabled_on_route))
             .collect(),
         response_headers_to_add: vec![json_content_type()],
         ..Default::default()

@@ -185,3 +185,30 @@ fn the_wasm_floor_is_split_out_when_measured() {
     );
     assert!(text.contains("the other +12.0 µs"), "{text}");
 }
+
+#[test]
+fn discovery_cache_table_has_the_reduction_against_no_cache() {
+    use crate::bench::discovery_cache::{DiscoveryCacheResult, PathResult};
+    let path = |label: &str, discovery: usize| PathResult {
+        label: label.into(),
+        upstream_discovery: discovery,
+        upstream_total: discovery + 20,
+        wall_ms: vec![100.0, 200.0],
+    };
+    let table = discovery_cache_table(&DiscoveryCacheResult {
+        users: 20,
+        paths: vec![
+            path("direct (client certificate)", 200),
+            path("gateway, no cache", 200),
+            path("gateway, cache shared: true", 10),
+        ],
+    });
+    assert!(
+        table.contains("| gateway, cache shared: true | 10 | 30 | 95% | 100 ms | 0.3 s |"),
+        "{table}"
+    );
+    assert!(
+        table.contains("| direct (client certificate) | 200 | 220 | — |"),
+        "{table}"
+    );
+}

@@ -73,8 +73,9 @@ impl Files {
 }
 
 /// The top-level keys of a gateway config.
-const TOP_KEYS: [&str; 10] = [
+const TOP_KEYS: [&str; 11] = [
     "agents",
+    "cache",
     "apiVersion",
     "kind",
     "listener",
@@ -132,6 +133,9 @@ pub fn read(p: &mut Problems, root: &Node, dir: &Path) -> Option<GatewayConfig> 
     let agents = top
         .get("agents")
         .and_then(|node| super::agents::read(p, node, &mut files));
+    let discovery_cache = top
+        .get("cache")
+        .and_then(|node| super::cache::read(p, node, &mut files));
     Some(GatewayConfig {
         listener: listener?,
         login,
@@ -143,6 +147,7 @@ pub fn read(p: &mut Problems, root: &Node, dir: &Path) -> Option<GatewayConfig> 
         token_cache_size,
         referenced_files: files.read,
         agents,
+        discovery_cache,
     })
 }
 

@@ -629,3 +629,59 @@ fn the_revocation_store_is_a_file_or_a_configmap() {
         ]
     );
 }
+
+/// A valid config with a `cache` section (YAML, indented by 2).
+fn with_cache(cache: &str) -> Result<GatewayConfig, InputErrors> {
+    let text = format!(
+        "apiVersion: kubeplex.io/v1alpha1\nkind: GatewayConfig\nlistener:\n  certificateFile: tls/gateway.pem\n  keyFile: tls/gateway-key.pem\njwt:\n- issuer: {{url: 'https://x.example.com', audiences: [a], jwksFile: ../keys/jwks.json}}\ncache:\n{cache}"
+    );
+    parse(&text, &data().join("gateway/inline.yaml"))
+}
+
+#[test]
+fn the_discovery_cache_section() {
+    let full = with_cache(
+        "  discovery:\n    directory: /var/cache/kubeplex\n    ttl: 2m\n    maxBytes: 10485760\n    maxEntries: 50\n    shared: true\n    clusters:\n      private-one: {shared: false}\n",
+    )
+    .unwrap()
+    .discovery_cache
+    .unwrap();
+    assert_eq!(full.directory, PathBuf::from("/var/cache/kubeplex"));
+    assert_eq!(
+        (full.ttl_seconds, full.max_bytes, full.max_entries),
+        (120, 10 << 20, 50)
+    );
+    assert!(full.shared("any") && !full.shared("private-one"));
+
+    let defaults = with_cache("  discovery: {directory: cache}\n")
+        .unwrap()
+        .discovery_cache
+        .unwrap();
+    assert_eq!(defaults.directory, data().join("gateway/cache"));
+    assert_eq!(
+        (
+            defaults.ttl_seconds,
+            defaults.max_bytes,
+            defaults.max_entries
+        ),
+        (DEFAULT_TTL_SECONDS, DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES)
+    );
+    assert!(!defaults.shared("a"), "per caller unless configured");
+    assert_eq!(with_cache("  {}\n").unwrap().discovery_cache, None);
+
+    let err = with_cache(
+        "  discovery:\n    ttl: 2d\n    maxBytes: 10\n    shared: maybe\n    clusters: [a]\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.lines_fields_reasons(),
+        [
+            "10: cache.discovery.directory: required field is missing".to_string(),
+            "10: cache.discovery.ttl: at most 24h".to_string(),
+            "11: cache.discovery.maxBytes: 10 is out of range 1048576..=1099511627776".to_string(),
+            "12: cache.discovery.shared: expected true or false, found a string".to_string(),
+            "13: cache.discovery.clusters: expected a mapping of context names, found a list"
+                .to_string(),
+        ]
+    );
+}

@@ -47,7 +47,11 @@ fn each_context_gets_upgrade_watch_follow_and_ordinary_routes_then_a_fail_closed
     assert!(matches!(routes[10].action, Some(Action::DirectResponse(ref d)) if d.status == 404));
     assert_eq!(
         rc.request_headers_to_remove,
-        vec![names::CONTEXT_HEADER.to_string()]
+        vec![
+            names::CONTEXT_HEADER.to_string(),
+            kubeplex_proto::routing::CACHE_KEY_HEADER.to_string(),
+            "authorization".to_string()
+        ]
     );
 }
 
@@ -209,7 +213,8 @@ fn login_settings_are_answered_by_envoy_on_one_exact_path_without_the_filter() {
 
 #[test]
 fn only_refused_streams_are_retried_and_never_an_upgrade() {
-    let routes = context_routes(&target("a", "127.0.0.1", 6443), &Options::default());
+    // the discovery route too (a cache miss that Envoy does not fetch itself)
+    let routes = context_routes(&target("a", "127.0.0.1", 6443), &Options::default(), true);
     for r in &routes {
         let retry = action(r).retry_policy.as_ref();
         if r.name == "a/upgrade" {
