@@ -66,11 +66,19 @@ validate:
 	@if command -v docker-compose >/dev/null; then docker-compose -f docker-compose.yml config -q && echo "docker-compose.yml OK"; \
 	 else echo "docker-compose not installed: skipping docker-compose.yml validation"; fi
 
-## Benchmarks (not tests): gateway vs direct, filter vs Envoy's jwt_authn.
+## Benchmarks (not tests): filter vs Envoy's jwt_authn, gateway vs direct,
+## the whole gateway (kubeplex vs jwt_authn + cache, TLS + HTTP/2), then the
+## filter's instructions per request under callgrind (deterministic; needs
+## valgrind, ~5 min; BENCH_CALLGRIND=0 skips it).
+BENCH_CALLGRIND ?= 1
 bench: build
 	$(CARGO) build -p kubeplex-filter --target wasm32-wasip1 --profile wasm --example empty_filter
 	$(CARGO) run --release -p kubeplex-tests --bin kubeplex-bench -- --envoy $(abspath $(ENVOY)) --filter-wasm $(abspath $(WASM)) \
 	  --empty-wasm $(abspath target/wasm32-wasip1/wasm/examples/empty_filter.wasm) --kubeplex $(abspath $(KUBEPLEX)) --out target/bench.md $(BENCH_ARGS)
+	@if [ "$(BENCH_CALLGRIND)" = 1 ] && command -v valgrind >/dev/null; then \
+	  KUBEPLEX_CALLGRIND=1 KUBEPLEX_BENCH_N=1500 KUBEPLEX_BENCH_ROUNDS=3 KUBEPLEX_ENVOY=$(abspath $(ENVOY)) KUBEPLEX_FILTER_WASM=$(abspath $(WASM)) \
+	  $(CARGO) test -p kubeplex-filter --test envoy_smoke -- --ignored --nocapture cpu_per_request_in_envoy; \
+	else echo "no instruction counts (BENCH_CALLGRIND=$(BENCH_CALLGRIND); valgrind: $$(command -v valgrind || echo missing))"; fi
 
 clean:
 	$(CARGO) clean

@@ -1,6 +1,6 @@
 //! `kubeplex-bench`: what the gateway costs, measured in one run.
 //!
-//! Three parts, printed as Markdown tables:
+//! Four parts, printed as Markdown tables:
 //!
 //! - **Filter micro-benchmark** ([`runner`]). One real Envoy per scenario
 //!   (static bootstrap, one worker, a plaintext HTTP/1.1 listener whose only
@@ -19,6 +19,10 @@
 //! - **The audit store** ([`audit_store`]). The same gateway with
 //!   `audit.store` none, SQLite and PostgreSQL: Envoy CPU per request of the
 //!   gRPC access log stream, records stored per second, batch write time.
+//! - **The whole gateway** ([`whole_gateway`]). Envoy CPU per request for
+//!   a ~16 KB list over TLS and HTTP/2 on 16 connections, through four
+//!   gateway-shaped Envoys that differ only by the filter: none,
+//!   `jwt_authn` + cache, kubeplex, kubeplex + a 100-role policy.
 //!
 //! - **Discovery cache** ([`discovery_cache`]). Cold `kubectl get pods` as
 //!   20 different users, directly and through gateways without the cache,
@@ -45,6 +49,7 @@ pub mod stats;
 pub mod tls_client;
 pub mod tokens;
 pub mod verify;
+pub mod whole_gateway;
 
 mod error;
 

@@ -4,6 +4,7 @@
 //! Envoy's own request handling plus the filter, never an upstream's.
 //! Every scenario gets the same listener, route and access log.
 
+use std::net::SocketAddr;
 use std::path::Path;
 
 use base64::Engine;
@@ -57,34 +58,10 @@ pub use kubeplex_proto::audit::AUDIT_LINE;
 /// audit log goes; None for no access log at all (an analysis option: the
 /// gateway always logs).
 pub fn bootstrap(filter: HttpFilter<'_>, access_log: Option<&Path>) -> Value {
-    let mut http_filters = match filter {
-        HttpFilter::None => Vec::new(),
-        HttpFilter::EmptyWasm { wasm } => vec![empty_wasm_filter(wasm)],
-        HttpFilter::Kubeplex { wasm, config } => vec![kubeplex_filter(wasm, config)],
-        HttpFilter::JwtAuthn {
-            keys,
-            provider,
-            cache,
-        } => vec![jwt_authn_filter(keys, provider, cache)],
-    };
-    http_filters.push(json!({
-        "name": "envoy.filters.http.router",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
-        }
-    }));
+    let http_filters = http_filters(filter);
     json!({
-        "admin": {
-            "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}
-        },
-        // the gateway's tags for the filter's labelled counter
-        "stats_config": {
-            "stats_tags": [
-                {"tag_name": "decision", "regex": "(decision=\\.=(.*?);\\.;)"},
-                {"tag_name": "reason", "regex": "(reason=\\.=(.*?);\\.;)"},
-                {"tag_name": "cluster", "regex": "(cluster=\\.=(.*?);\\.;)"}
-            ]
-        },
+        "admin": admin(),
+        "stats_config": stats_config(),
         "static_resources": {
             "listeners": [{
                 "name": LISTENER,
@@ -116,6 +93,188 @@ pub fn bootstrap(filter: HttpFilter<'_>, access_log: Option<&Path>) -> Value {
             }]
         }
     })
+}
+
+/// The PEM files and the upstream of [`gateway_bootstrap`].
+#[derive(Clone, Copy, Debug)]
+pub struct GatewayEnds<'a> {
+    /// The listener's certificate (PEM).
+    pub serving_cert: &'a str,
+    /// Its key (PEM).
+    pub serving_key: &'a str,
+    /// The test apiserver.
+    pub upstream: SocketAddr,
+    /// The apiserver's CA (PEM).
+    pub upstream_ca: &'a str,
+    /// The gateway's client certificate for the apiserver (PEM).
+    pub client_cert: &'a str,
+    /// Its key (PEM).
+    pub client_key: &'a str,
+}
+
+/// The context the gateway-shaped bootstrap routes to (its cluster's name).
+pub const GATEWAY_CONTEXT: &str = "bench";
+
+/// A bootstrap shaped like the gateway `kubeplex up` runs (the settings of
+/// `xds-server/src/translate/{listener,cluster,route}.rs` that are on a
+/// request's path): TLS listener (TLS 1.2+, ALPN h2 and http/1.1, a
+/// tls_inspector), the connection manager's path normalization, header
+/// checks and upgrade configs, the audit access log, one route without
+/// timeout whose streams the filter's `grpc-timeout` bounds, and a cluster
+/// to `ends.upstream` over mTLS and HTTP/2. Static (no xDS), so every
+/// variant differs only by `filter`. Without the kubeplex filter nothing
+/// strips the `/clusters/<ctx>` prefix, so the route does it
+/// (`prefix_rewrite`): all variants serve the same client request.
+pub fn gateway_bootstrap(
+    filter: HttpFilter<'_>,
+    ends: &GatewayEnds<'_>,
+    access_log: Option<&Path>,
+) -> Value {
+    let kubeplex = matches!(filter, HttpFilter::Kubeplex { .. });
+    let prefix = format!("/clusters/{GATEWAY_CONTEXT}/");
+    let route_match = if kubeplex {
+        json!({"prefix": "/"})
+    } else {
+        json!({"prefix": prefix})
+    };
+    let mut route = json!({
+        "cluster": GATEWAY_CONTEXT,
+        "timeout": "0s",
+        "max_stream_duration": {"grpc_timeout_header_max": "0s"}
+    });
+    if !kubeplex {
+        route["prefix_rewrite"] = json!("/");
+    }
+    let hcm = json!({
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "codec_type": "AUTO",
+        "stat_prefix": "kubeplex",
+        "route_config": {
+            "virtual_hosts": [{
+                "name": "all",
+                "domains": ["*"],
+                "routes": [{"match": route_match, "route": route}]
+            }]
+        },
+        "http_filters": http_filters(filter),
+        "upgrade_configs": [{"upgrade_type": "websocket"}, {"upgrade_type": "spdy/3.1"}],
+        "normalize_path": true,
+        "merge_slashes": true,
+        "common_http_protocol_options": {"headers_with_underscores_action": "REJECT_REQUEST"},
+        "request_headers_timeout": "30s",
+        "use_remote_address": true,
+        "server_name": "kubeplex",
+        "access_log": access_logs(access_log)
+    });
+    let pem = |s: &str| json!({"inline_string": s});
+    json!({
+        "admin": admin(),
+        "stats_config": stats_config(),
+        "static_resources": {
+            "listeners": [{
+                "name": LISTENER,
+                "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
+                "listener_filters": [{
+                    "name": "envoy.filters.listener.tls_inspector",
+                    "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"}
+                }],
+                "per_connection_buffer_limit_bytes": 1 << 20,
+                "filter_chains": [{
+                    "filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}],
+                    "transport_socket": {
+                        "name": "envoy.transport_sockets.tls",
+                        "typed_config": {
+                            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+                            "common_tls_context": {
+                                "tls_params": {"tls_minimum_protocol_version": "TLSv1_2"},
+                                "tls_certificates": [{
+                                    "certificate_chain": pem(ends.serving_cert),
+                                    "private_key": pem(ends.serving_key)
+                                }],
+                                "alpn_protocols": ["h2", "http/1.1"]
+                            }
+                        }
+                    }
+                }]
+            }],
+            "clusters": [{
+                "name": GATEWAY_CONTEXT,
+                "type": "STATIC",
+                "connect_timeout": "5s",
+                "load_assignment": {
+                    "cluster_name": GATEWAY_CONTEXT,
+                    "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {
+                        "address": ends.upstream.ip().to_string(),
+                        "port_value": ends.upstream.port()
+                    }}}}]}]
+                },
+                "typed_extension_protocol_options": {
+                    "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                        "explicit_http_config": {"http2_protocol_options": {
+                            "connection_keepalive": {"interval": "30s", "timeout": "10s"},
+                            "max_concurrent_streams": 100
+                        }}
+                    }
+                },
+                "circuit_breakers": {"thresholds": [{
+                    "max_connections": 10000, "max_pending_requests": 100000,
+                    "max_requests": 100000, "max_retries": 10000
+                }]},
+                "transport_socket": {
+                    "name": "envoy.transport_sockets.tls",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+                        "common_tls_context": {
+                            "tls_params": {"tls_minimum_protocol_version": "TLSv1_2"},
+                            "tls_certificates": [{
+                                "certificate_chain": pem(ends.client_cert),
+                                "private_key": pem(ends.client_key)
+                            }],
+                            "validation_context": {"trusted_ca": pem(ends.upstream_ca)},
+                            "alpn_protocols": ["h2"]
+                        }
+                    }
+                }
+            }]
+        }
+    })
+}
+
+fn admin() -> Value {
+    json!({"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}})
+}
+
+/// The gateway's tags for the filter's labelled counter.
+fn stats_config() -> Value {
+    json!({
+        "stats_tags": [
+            {"tag_name": "decision", "regex": "(decision=\\.=(.*?);\\.;)"},
+            {"tag_name": "reason", "regex": "(reason=\\.=(.*?);\\.;)"},
+            {"tag_name": "cluster", "regex": "(cluster=\\.=(.*?);\\.;)"}
+        ]
+    })
+}
+
+/// The filter under test (if any), then the router.
+fn http_filters(filter: HttpFilter<'_>) -> Vec<Value> {
+    let mut http_filters = match filter {
+        HttpFilter::None => Vec::new(),
+        HttpFilter::EmptyWasm { wasm } => vec![empty_wasm_filter(wasm)],
+        HttpFilter::Kubeplex { wasm, config } => vec![kubeplex_filter(wasm, config)],
+        HttpFilter::JwtAuthn {
+            keys,
+            provider,
+            cache,
+        } => vec![jwt_authn_filter(keys, provider, cache)],
+    };
+    http_filters.push(json!({
+        "name": "envoy.filters.http.router",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+        }
+    }));
+    http_filters
 }
 
 /// The file access log with the gateway's audit line, or none.

@@ -1,7 +1,8 @@
-//! The load client: K keep-alive HTTP/1.1 connections (hyper 1, plain TCP
-//! or TLS), each sending one GET after another for a fixed time or until
-//! the token feed runs out, recording every request's latency. All
-//! connections are open before the clock starts.
+//! The load client: K keep-alive connections (hyper 1; HTTP/1.1 over plain
+//! TCP or TLS, or HTTP/2 over TLS like kubectl), each sending one GET after
+//! another (one stream at a time on HTTP/2) for a fixed time or until the
+//! token feed runs out, recording every request's latency. All connections
+//! are open before the clock starts.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,8 +12,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, HOST, HeaderValue};
 use http_body_util::{BodyExt as _, Empty};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 
@@ -34,6 +35,37 @@ pub enum Transport {
         /// The name to verify the server's certificate against.
         server_name: ServerName<'static>,
     },
+    /// HTTP/2 over TLS (ALPN `h2`), as kubectl talks to a server.
+    H2Tls {
+        /// Trust (and client certificate, if any); its ALPN must offer `h2`.
+        config: Arc<rustls::ClientConfig>,
+        /// The name to verify the server's certificate against.
+        server_name: ServerName<'static>,
+    },
+}
+
+/// One connection's request sender.
+enum Sender {
+    Http1(http1::SendRequest<Empty<Bytes>>),
+    Http2(http2::SendRequest<Empty<Bytes>>),
+}
+
+impl Sender {
+    async fn send(
+        &mut self,
+        request: http::Request<Empty<Bytes>>,
+    ) -> hyper::Result<http::Response<hyper::body::Incoming>> {
+        match self {
+            Sender::Http1(s) => {
+                s.ready().await?;
+                s.send_request(request).await
+            }
+            Sender::Http2(s) => {
+                s.ready().await?;
+                s.send_request(request).await
+            }
+        }
+    }
 }
 
 /// Which `Authorization` each request carries.
@@ -122,7 +154,7 @@ pub async fn run(plan: &LoadPlan) -> Result<LoadOutcome, BenchError> {
 /// `plan.connections` open connections, ready to drive (opening them is
 /// kept out of the measured window).
 pub struct Connections {
-    senders: Vec<SendRequest<Empty<Bytes>>>,
+    senders: Vec<Sender>,
 }
 
 impl Connections {
@@ -180,13 +212,14 @@ impl Connections {
 
 /// One connection's loop; its latencies and body bytes.
 async fn drive(
-    mut sender: SendRequest<Empty<Bytes>>,
+    mut sender: Sender,
     plan: &LoadPlan,
     next_token: &AtomicUsize,
     end: Instant,
 ) -> Result<(Vec<u32>, u64), BenchError> {
     let host = HeaderValue::from_str(&plan.host)
         .map_err(|e| BenchError::Client(format!("host {:?}: {e}", plan.host)))?;
+    let h2_uri = format!("https://{}{}", plan.host, plan.path);
     let mut latencies = Vec::with_capacity(4096);
     let mut body_bytes = 0u64;
     loop {
@@ -201,8 +234,12 @@ async fn drive(
                 None => break,
             },
         };
-        let mut request = http::Request::get(plan.path.as_str())
-            .header(HOST, host.clone())
+        // HTTP/2 carries the authority in the URI (`:authority`), HTTP/1.1 in `Host`
+        let request = match &plan.transport {
+            Transport::H2Tls { .. } => http::Request::get(h2_uri.as_str()),
+            _ => http::Request::get(plan.path.as_str()).header(HOST, host.clone()),
+        };
+        let mut request = request
             .body(Empty::<Bytes>::new())
             .map_err(|e| BenchError::Client(format!("request: {e}")))?;
         if let Some(token) = token {
@@ -211,8 +248,7 @@ async fn drive(
         let client = |e: &dyn std::fmt::Display| BenchError::Client(format!("{}: {e}", plan.label));
         let started = Instant::now();
         let response = async {
-            sender.ready().await.map_err(|e| client(&e))?;
-            let response = sender.send_request(request).await.map_err(|e| client(&e))?;
+            let response = sender.send(request).await.map_err(|e| client(&e))?;
             let status = response.status().as_u16();
             let body = response
                 .into_body()
@@ -239,7 +275,7 @@ async fn drive(
     Ok((latencies, body_bytes))
 }
 
-async fn connect(plan: &LoadPlan) -> Result<SendRequest<Empty<Bytes>>, BenchError> {
+async fn connect(plan: &LoadPlan) -> Result<Sender, BenchError> {
     let client = |what: &str, e: &dyn std::fmt::Display| {
         BenchError::Client(format!("{}: {what} {}: {e}", plan.label, plan.addr))
     };
@@ -259,14 +295,32 @@ async fn connect(plan: &LoadPlan) -> Result<SendRequest<Empty<Bytes>>, BenchErro
                 .map_err(|e| client("TLS handshake with", &e))?;
             handshake(TokioIo::new(tls), plan).await
         }
+        Transport::H2Tls {
+            config,
+            server_name,
+        } => {
+            let tls = tokio_rustls::TlsConnector::from(config.clone())
+                .connect(server_name.clone(), tcp)
+                .await
+                .map_err(|e| client("TLS handshake with", &e))?;
+            let (sender, connection) = http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+                .await
+                .map_err(|e| {
+                    BenchError::Client(format!("{}: HTTP/2 handshake: {e}", plan.label))
+                })?;
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            Ok(Sender::Http2(sender))
+        }
     }
 }
 
-async fn handshake<IO>(io: IO, plan: &LoadPlan) -> Result<SendRequest<Empty<Bytes>>, BenchError>
+async fn handshake<IO>(io: IO, plan: &LoadPlan) -> Result<Sender, BenchError>
 where
     IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let (sender, connection) = hyper::client::conn::http1::handshake(io)
+    let (sender, connection) = http1::handshake(io)
         .await
         .map_err(|e| BenchError::Client(format!("{}: HTTP/1.1 handshake: {e}", plan.label)))?;
     // Ends when the sender is dropped (the worker is done) or the server
@@ -274,7 +328,7 @@ where
     tokio::spawn(async move {
         let _ = connection.await;
     });
-    Ok(sender)
+    Ok(Sender::Http1(sender))
 }
 
 #[cfg(test)]

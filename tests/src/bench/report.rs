@@ -1,5 +1,7 @@
 //! The Markdown report: the filter table (with the ratios against no filter
-//! and against `jwt_authn`), the targets, and the gateway-vs-direct table.
+//! and against `jwt_authn`), the targets, the gateway-vs-direct table, and
+//! the whole-gateway table (kubeplex vs `jwt_authn` + cache over TLS and
+//! HTTP/2, with its target).
 
 use std::fmt::Write as _;
 
@@ -10,11 +12,15 @@ use super::keys::Alg;
 use super::runner::ScenarioResult;
 use super::scenarios::BASELINE;
 use super::stats::Spread;
+use super::whole_gateway::{Variant, WholeGatewayResult};
 
 /// Targets from the issue.
 pub const CACHED_TARGET_US: f64 = 25.0;
 /// First-sight RS256/ES256: at most this multiple of what `jwt_authn` adds.
 pub const FIRST_SIGHT_TARGET_RATIO: f64 = 1.2;
+/// The whole gateway: kubeplex's Envoy CPU per request at most this
+/// multiple of Envoy with `jwt_authn` + cache.
+pub const WHOLE_GATEWAY_TARGET_RATIO: f64 = 1.0;
 
 /// What the report says about the run itself.
 #[derive(Clone, Debug, Default)]
@@ -311,8 +317,95 @@ pub fn gateway_table(result: &GatewayResult) -> String {
     out
 }
 
+/// Per round, `variant`'s Envoy CPU per request ÷ `reference`'s (the same
+/// round: the machine's load of that moment falls on both).
+pub fn whole_gateway_ratios(
+    result: &WholeGatewayResult,
+    variant: Variant,
+    reference: Variant,
+) -> Vec<f64> {
+    let runs = |v: Variant| {
+        result
+            .variants
+            .iter()
+            .find(|(w, _)| *w == v)
+            .map(|(_, r)| r.as_slice())
+            .unwrap_or_default()
+    };
+    runs(variant)
+        .iter()
+        .zip(runs(reference))
+        .map(|(a, b)| a.cpu_us_per_request / b.cpu_us_per_request)
+        .filter(|r| r.is_finite())
+        .collect()
+}
+
+/// The whole-gateway table: each variant's medians, and its CPU per
+/// request over no filter's and over `jwt_authn` + cache's (medians of the
+/// per-round ratios).
+pub fn whole_gateway_table(result: &WholeGatewayResult) -> String {
+    let mut out = String::from(
+        "| Envoy | req/s | p50 | p99 | Envoy CPU µs/req | × no filter | × jwt_authn + cache |\n\
+         |---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    let ratio = |v: Variant, reference: Variant| {
+        if v == reference {
+            return "—".to_string();
+        }
+        Spread::of(&whole_gateway_ratios(result, v, reference))
+            .map(|s| format!("{:.2}× ({:.2} … {:.2})", s.median, s.min, s.max))
+            .unwrap_or_else(|| "n/a".into())
+    };
+    for (variant, runs) in &result.variants {
+        let med = |f: &dyn Fn(&super::runner::Run) -> f64| {
+            Spread::of(&runs.iter().map(f).collect::<Vec<_>>())
+        };
+        let m = |s: Option<Spread>| s.map(|s| s.median).unwrap_or(f64::NAN);
+        let cpu = med(&|r| r.cpu_us_per_request)
+            .map(|s| format!("{:.1} ({:.1} … {:.1})", s.median, s.min, s.max))
+            .unwrap_or_else(|| "n/a".into());
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {:.0} µs | {:.0} µs | {cpu} | {} | {} |",
+            variant.label(),
+            m(med(&|r| r.requests_per_second)),
+            m(med(&|r| f64::from(r.p50_us))),
+            m(med(&|r| f64::from(r.p99_us))),
+            ratio(*variant, Variant::NoFilter),
+            ratio(*variant, Variant::JwtAuthnCache),
+        );
+    }
+    out
+}
+
+/// The whole-gateway target, met or missed.
+pub fn whole_gateway_target(result: &WholeGatewayResult) -> String {
+    let Some(s) = Spread::of(&whole_gateway_ratios(
+        result,
+        Variant::Kubeplex,
+        Variant::JwtAuthnCache,
+    )) else {
+        return "- kubeplex ≤ 1.0× `jwt_authn` + cache: not measured\n".into();
+    };
+    let verdict = if s.median <= WHOLE_GATEWAY_TARGET_RATIO {
+        "**met**"
+    } else {
+        "**missed**"
+    };
+    format!(
+        "- kubeplex ≤ {WHOLE_GATEWAY_TARGET_RATIO:.1}× `jwt_authn` + cache in Envoy CPU per request: \
+         {:.2}× (rounds: {:.2} … {:.2}): {verdict}\n",
+        s.median, s.min, s.max
+    )
+}
+
 /// The whole document.
-pub fn document(info: &RunInfo, rows: &[Row], gateway: Option<&GatewayResult>) -> String {
+pub fn document(
+    info: &RunInfo,
+    rows: &[Row],
+    gateway: Option<&GatewayResult>,
+    whole: Option<&WholeGatewayResult>,
+) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# kubeplex benchmark\n");
     let _ = writeln!(
@@ -368,6 +461,36 @@ pub fn document(info: &RunInfo, rows: &[Row], gateway: Option<&GatewayResult>) -
             g.response_bytes
         );
         out.push_str(&gateway_table(g));
+    }
+    if let Some(w) = whole {
+        let _ = writeln!(
+            out,
+            "\n## The whole gateway: kubeplex vs `jwt_authn` + cache\n"
+        );
+        let _ = writeln!(
+            out,
+            "What users pay for: Envoy CPU per request through the whole gateway. Four Envoys \
+             (`--concurrency 1`), identical but for the HTTP filter, shaped like the gateway \
+             `kubeplex up` configures (TLS listener with ALPN h2, path normalization, {}, \
+             mTLS and HTTP/2 to one of our Kubernetes API test servers); the same client \
+             request, `kubectl get configmaps` through the path-prefix URL (`GET {}`, {} \
+             configmaps, {} bytes of JSON), with one cached RS256 token, over TLS and HTTP/2 \
+             on {} connections (one stream in flight on each). Interleaved rounds; medians, \
+             (min … max) in brackets; the ratios are medians of per-round ratios. The load \
+             client and the test server share the cores with Envoy.\n",
+            if info.access_log {
+                "the audit access log"
+            } else {
+                "**no access log**"
+            },
+            super::whole_gateway::PATH,
+            super::whole_gateway::CONFIGMAPS,
+            w.response_bytes,
+            w.connections
+        );
+        out.push_str(&whole_gateway_table(w));
+        let _ = writeln!(out, "\n### Target\n");
+        out.push_str(&whole_gateway_target(w));
     }
     out
 }

@@ -1,5 +1,5 @@
 //! The load client's TLS settings (rustls, ring): trust one CA, optionally
-//! present a client certificate, offer only HTTP/1.1 by ALPN.
+//! present a client certificate, offer HTTP/1.1 (or HTTP/2) by ALPN.
 
 use std::sync::Arc;
 
@@ -41,4 +41,12 @@ pub fn client_config(
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// The same config offering only HTTP/2 (`h2`) by ALPN, as kubectl does
+/// against a server that speaks it.
+pub fn h2(config: &rustls::ClientConfig) -> Arc<rustls::ClientConfig> {
+    let mut config = config.clone();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Arc::new(config)
 }

@@ -11,6 +11,7 @@ use clap::Parser;
 use kubeplex_test_support::Artifact;
 use kubeplex_tests::bench::{
     BenchError, audit_store, discovery_cache, gateway, keys, report, runner, scenarios, tokens,
+    whole_gateway,
 };
 
 /// The kubeplex benchmark: the filter in real Envoy vs no filter vs Envoy's
@@ -103,6 +104,16 @@ struct Args {
     /// The kubectl of the discovery cache comparison.
     #[arg(long, env = "KUBECTL", default_value = "kubectl")]
     kubectl: PathBuf,
+    /// Concurrent HTTP/2 connections of the whole-gateway comparison.
+    #[arg(long, default_value_t = 16)]
+    whole_gateway_connections: usize,
+    /// Measured milliseconds of each whole-gateway window.
+    #[arg(long, default_value_t = 1000)]
+    whole_gateway_duration_ms: u64,
+    /// Skip the whole-gateway comparison (kubeplex vs `jwt_authn` + cache
+    /// over TLS and HTTP/2).
+    #[arg(long)]
+    skip_whole_gateway: bool,
 }
 
 fn main() -> ExitCode {
@@ -217,18 +228,37 @@ fn run(args: Args) -> Result<(), BenchError> {
         })?)
     };
 
+    let whole = if args.skip_whole_gateway || args.only_cache {
+        None
+    } else {
+        let settings = whole_gateway::Settings {
+            envoy: envoy.clone(),
+            wasm: wasm.clone(),
+            connections: args.whole_gateway_connections.max(1),
+            duration: Duration::from_millis(args.whole_gateway_duration_ms),
+            warmup_requests: args.warmup_requests,
+            repetitions: args.repetitions.max(1),
+            access_log: !args.no_access_log,
+        };
+        Some(whole_gateway::run(&settings, &keys, &rt, |line| {
+            eprintln!("{line}")
+        })?)
+    };
+
     let info = report::RunInfo {
         date: report::utc_date(tokens::unix_now()),
         cores,
         envoy_version: envoy_version(&envoy),
         commit: git_describe(),
         settings: format!(
-            "Load client (hyper, one thread, HTTP/1.1 keep-alive): {} connection(s) for the \
-             filter windows, {:?} for gateway vs direct; {} rounds; windows of {} ms (cached \
-             token, baseline) or {} distinct tokens (first sight), {} ms for gateway vs \
-             direct; {} warm-up requests per Envoy first.",
+            "Load client (hyper, one thread; HTTP/1.1 keep-alive, HTTP/2 for the whole \
+             gateway): {} connection(s) for the filter windows, {:?} for gateway vs direct, \
+             {} for the whole gateway; {} rounds; windows of {} ms (cached token, baseline) \
+             or {} distinct tokens (first sight), {} ms for gateway vs direct and the whole \
+             gateway; {} warm-up requests per Envoy first.",
             args.connections,
             args.gateway_connections,
+            args.whole_gateway_connections,
             args.repetitions.max(1),
             args.duration_ms,
             args.first_sight_requests,
@@ -238,7 +268,7 @@ fn run(args: Args) -> Result<(), BenchError> {
         elapsed_seconds: started.elapsed().as_secs_f64(),
         access_log: !args.no_access_log,
     };
-    let mut doc = report::document(&info, &rows, gateway.as_ref());
+    let mut doc = report::document(&info, &rows, gateway.as_ref(), whole.as_ref());
     if let Some(audit) = &audit {
         doc.push_str(&report::audit_section(audit));
     }

@@ -154,6 +154,17 @@ fn envoy_accepts_every_bootstrap() {
     if empty.is_file() {
         all.push(bootstrap(HttpFilter::EmptyWasm { wasm: &empty }, log));
     }
+    let pki = GatewayPki::new();
+    let ends = pki.ends();
+    all.push(gateway_bootstrap(HttpFilter::None, &ends, log));
+    all.push(gateway_bootstrap(
+        HttpFilter::Kubeplex {
+            wasm: &wasm,
+            config: &config,
+        },
+        &ends,
+        log,
+    ));
     for (i, b) in all.iter().enumerate() {
         let path = dir.path().join(format!("b{i}.json"));
         std::fs::write(&path, b.to_string()).unwrap();
@@ -168,4 +179,98 @@ fn envoy_accepts_every_bootstrap() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// Real certificates for the gateway-shaped bootstrap.
+struct GatewayPki {
+    serving: crate::pki::CertKey,
+    client: crate::pki::CertKey,
+    cluster_ca: crate::pki::Ca,
+}
+
+impl GatewayPki {
+    fn new() -> GatewayPki {
+        let cluster_ca = crate::pki::Ca::new("cluster");
+        GatewayPki {
+            serving: crate::pki::Ca::new("gateway").server_cert(&["127.0.0.1"]),
+            client: cluster_ca.client_cert("gateway", &[]),
+            cluster_ca,
+        }
+    }
+
+    fn ends(&self) -> GatewayEnds<'_> {
+        GatewayEnds {
+            serving_cert: &self.serving.cert_pem,
+            serving_key: &self.serving.key_pem,
+            upstream: "127.0.0.1:6443".parse().unwrap(),
+            upstream_ca: self.cluster_ca.cert_pem(),
+            client_cert: &self.client.cert_pem,
+            client_key: &self.client.key_pem,
+        }
+    }
+}
+
+#[test]
+fn gateway_variants_differ_only_by_filter_and_who_strips_the_prefix() {
+    let keys = SigningKeys::fixtures().unwrap();
+    let config = filter_config(&keys, false);
+    let pki = GatewayPki::new();
+    let ends = pki.ends();
+    let log = Some(Path::new("/tmp/access.log"));
+    let wasm = Path::new("/tmp/filter.wasm");
+    let none = gateway_bootstrap(HttpFilter::None, &ends, log);
+    let jwt = gateway_bootstrap(
+        HttpFilter::JwtAuthn {
+            keys: &keys,
+            provider: Alg::Rs256,
+            cache: true,
+        },
+        &ends,
+        log,
+    );
+    let ours = gateway_bootstrap(
+        HttpFilter::Kubeplex {
+            wasm,
+            config: &config,
+        },
+        &ends,
+        log,
+    );
+    let without = |b: &Value| {
+        let mut b = b.clone();
+        let hcm = &mut b["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"];
+        hcm["http_filters"] = Value::Null;
+        hcm["route_config"] = Value::Null;
+        b
+    };
+    assert_eq!(without(&none), without(&jwt));
+    assert_eq!(without(&none), without(&ours));
+    let route = |b: &Value| hcm(b)["route_config"]["virtual_hosts"][0]["routes"][0].clone();
+    // without our filter the route strips the cluster prefix itself
+    assert_eq!(route(&none)["match"]["prefix"], "/clusters/bench/");
+    assert_eq!(route(&none)["route"]["prefix_rewrite"], "/");
+    assert_eq!(route(&jwt), route(&none));
+    assert_eq!(route(&ours)["match"]["prefix"], "/");
+    assert!(route(&ours)["route"].get("prefix_rewrite").is_none());
+    // HTTP/2 both ways, mTLS upstream, the audit log
+    let listener = &none["static_resources"]["listeners"][0];
+    let alpn = &listener["filter_chains"][0]["transport_socket"]["typed_config"]["common_tls_context"]
+        ["alpn_protocols"];
+    assert_eq!(alpn, &json!(["h2", "http/1.1"]));
+    let cluster = &none["static_resources"]["clusters"][0];
+    assert!(
+        cluster["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+            ["explicit_http_config"]
+            .get("http2_protocol_options")
+            .is_some()
+    );
+    assert_eq!(
+        hcm(&none)["access_log"][0]["name"],
+        "envoy.access_loggers.file"
+    );
+    // the filter is in front of the router
+    let filters = hcm(&ours)["http_filters"].as_array().unwrap();
+    assert_eq!(filters.len(), 2);
+    assert_eq!(filters[0]["name"], "kubeplex");
+    assert_eq!(hcm(&none)["http_filters"].as_array().unwrap().len(), 1);
 }

@@ -212,3 +212,46 @@ fn discovery_cache_table_has_the_reduction_against_no_cache() {
         "{table}"
     );
 }
+
+fn whole(kubeplex: &[f64], jwt_authn: &[f64]) -> WholeGatewayResult {
+    let runs = |cpus: &[f64]| cpus.iter().copied().map(run).collect::<Vec<_>>();
+    WholeGatewayResult {
+        variants: vec![
+            (Variant::NoFilter, runs(&[100.0, 200.0, 100.0])),
+            (Variant::JwtAuthnCache, runs(jwt_authn)),
+            (Variant::Kubeplex, runs(kubeplex)),
+            (Variant::KubeplexPolicy, runs(&[130.0, 260.0, 130.0])),
+        ],
+        response_bytes: 15_000,
+        connections: 16,
+    }
+}
+
+#[test]
+fn whole_gateway_ratios_pair_the_same_rounds() {
+    // a slow second round for everyone: per-round ratios stay 1.2
+    let w = whole(&[132.0, 264.0, 132.0], &[110.0, 220.0, 110.0]);
+    let ratios = whole_gateway_ratios(&w, Variant::Kubeplex, Variant::JwtAuthnCache);
+    assert_eq!(ratios.len(), 3);
+    assert!(ratios.iter().all(|r| (r - 1.2).abs() < 1e-9), "{ratios:?}");
+    let table = whole_gateway_table(&w);
+    assert_eq!(table.lines().count(), 2 + 4, "{table}");
+    assert!(table.contains("| 1.20× (1.20 … 1.20) |"), "{table}");
+    // the reference's own cell is a dash
+    assert!(table.contains("| — |"), "{table}");
+}
+
+#[test]
+fn whole_gateway_target_says_met_or_missed() {
+    let missed = whole(&[132.0, 264.0, 132.0], &[110.0, 220.0, 110.0]);
+    assert!(
+        whole_gateway_target(&missed).contains("1.20× (rounds: 1.20 … 1.20): **missed**"),
+        "{}",
+        whole_gateway_target(&missed)
+    );
+    let met = whole(&[100.0, 200.0, 100.0], &[110.0, 220.0, 110.0]);
+    assert!(whole_gateway_target(&met).contains("**met**"));
+    let document = document(&RunInfo::default(), &[], None, Some(&met));
+    assert!(document.contains("## The whole gateway"), "{document}");
+    assert!(document.contains("15000 bytes"), "{document}");
+}
