@@ -695,8 +695,18 @@ fn cpu_per_request_in_envoy() {
             ("UPSTREAM_PORT", upstream.port.to_string()),
             ("WASM_EMPTY", empty.display().to_string()),
             ("WASM_B", wasm_b.display().to_string()),
+            ("ISSUER", mint::ISSUER.to_string()),
+            ("AUDIENCE", mint::AUDIENCE.to_string()),
+            ("JWKS", fixture_jwks()),
         ],
-        &["baseline", "empty", "gateway", "gateway-b"],
+        &[
+            "baseline",
+            "empty",
+            "gateway",
+            "gateway-b",
+            "jwt_authn",
+            "jwt_authn_cache",
+        ],
     );
     println!("a: {}\nb: {}", filter_wasm().display(), wasm_b.display());
     let pid = envoy.child.id();
@@ -742,12 +752,15 @@ fn cpu_per_request_in_envoy() {
         envoy.port("gateway"),
         envoy.port("gateway-b"),
     );
+    let (jwt_port, jwt_cache_port) = (envoy.port("jwt_authn"), envoy.port("jwt_authn_cache"));
     // warm up every path (VMs, connection pools, the token caches)
     for (port, p, t) in [
         (base_port, path, &[][..]),
         (empty_port, path, &[][..]),
         (a_port, gw_path.as_str(), &token[..]),
         (b_port, gw_path.as_str(), &token[..]),
+        (jwt_port, gw_path.as_str(), &token[..]),
+        (jwt_cache_port, gw_path.as_str(), &token[..]),
     ] {
         hammer(port, p, t, 500, 200);
     }
@@ -761,6 +774,7 @@ fn cpu_per_request_in_envoy() {
         "a: cached token",
         "b: cached token",
         "a: no token (401)",
+        "jwt_authn + cache: cached",
     ];
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); kinds.len()];
     for _ in 0..rounds {
@@ -769,6 +783,7 @@ fn cpu_per_request_in_envoy() {
         samples[2].push(measure(a_port, &gw_path, &token, per, 200));
         samples[3].push(measure(b_port, &gw_path, &token, per, 200));
         samples[4].push(measure(a_port, &gw_path, &[], per, 401));
+        samples[5].push(measure(jwt_cache_port, &gw_path, &token, per, 200));
     }
     let median = |v: &[f64]| {
         let mut v = v.to_vec();
@@ -826,9 +841,15 @@ fn cpu_per_request_in_envoy() {
             })
             .collect();
         let cold = measure(a_port, &gw_path, &fresh, fresh.len(), 200);
+        // jwt_authn without its cache has nothing to remember: the same tokens
+        let native = measure(jwt_port, &gw_path, &fresh, fresh.len(), 200);
+        let base = median(&samples[0]);
         println!(
-            "a: new {label} token each request: {cold:6.1} {unit} per request (+{:.1} over the baseline median)",
-            cold - median(&samples[0])
+            "a: new {label} token each request: {cold:6.1} {unit} per request (+{:.1} over the baseline median); \
+             jwt_authn (no cache) on the same tokens +{:.1}: {:.2}×",
+            cold - base,
+            native - base,
+            (cold - base) / (native - base)
         );
     }
 }
@@ -996,4 +1017,23 @@ fn kubectl_prints_the_refusals() {
         e.starts_with("Error from server (NotFound): no cluster selected: "),
         "{e}"
     );
+}
+
+/// The issuer's RS256, ES256 and EdDSA fixture keys as a JWKS (kids as
+/// `mint` signs with), for `jwt_authn` in `envoy-bench.yaml`.
+fn fixture_jwks() -> String {
+    use rsa::traits::PublicKeyParts as _;
+    let keys = mint::keys();
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let rsa = keys.rsa.to_public_key();
+    let point = keys.p256.verifying_key().to_encoded_point(false);
+    json!({"keys": [
+        {"kty": "RSA", "kid": "rsa", "alg": "RS256", "use": "sig",
+         "n": b64(&rsa.n().to_bytes_be()), "e": b64(&rsa.e().to_bytes_be())},
+        {"kty": "EC", "kid": "p256", "alg": "ES256", "use": "sig", "crv": "P-256",
+         "x": b64(point.x().unwrap()), "y": b64(point.y().unwrap())},
+        {"kty": "OKP", "kid": "ed", "alg": "EdDSA", "use": "sig", "crv": "Ed25519",
+         "x": b64(&keys.ed25519.verifying_key().to_bytes())},
+    ]})
+    .to_string()
 }
