@@ -197,6 +197,12 @@ const RESOURCE_CASES: &[Case] = &[
     // the create check covers only exec/attach/portforward, not pods/proxy or logs
     up("GET", "/api/v1/namespaces/ns/pods/p/proxy/x", ("get", "", "v1", "ns", "pods", "proxy", "p"), "pods/proxy upgrade stays get"),
     up("GET", "/api/v1/namespaces/ns/pods/p/log", ("get", "", "v1", "ns", "pods", "log", "p"), "log upgrade stays get"),
+    // paths longer than the parts parse() keeps (MAX_PARTS): the deepest
+    // reading (apis, group, version, special verb, namespace) still sees
+    // resource, name and subresource; what follows them changes nothing
+    res("GET", "/apis/apps/v1/watch/namespaces/ns/deployments/web/scale/a/b/c/d", ("watch", "apps", "v1", "ns", "deployments", "scale", "web"), "long path, deepest reading"),
+    res("GET", "/api/v1/proxy/namespaces/ns/pods/p/a/b/c/d/e/f", ("proxy", "", "v1", "ns", "pods", "", "p"), "long proxy path"),
+    res("DELETE", "/api/v1/namespaces/ns/pods/p/x/y/z/w/v/u", ("delete", "", "v1", "ns", "pods", "x", "p"), "long path, plain reading"),
 ];
 
 #[test]
