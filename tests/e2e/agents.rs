@@ -316,7 +316,7 @@ async fn an_agent_with_a_wrong_token_is_refused_and_nothing_connects() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn exec_logs_and_port_forward_travel_down_the_tunnel() {
+async fn exec_attach_logs_and_port_forward_travel_down_the_tunnel() {
     let pki = Pki::new();
     let direct = pki.cluster("direct").await;
     let hidden = hidden_cluster(&pki, "hidden").await;
@@ -367,6 +367,30 @@ async fn exec_logs_and_port_forward_travel_down_the_tunnel() {
         .find(|r| r.path.ends_with("/exec"))
         .expect("the exec reached the hidden cluster");
     assert_eq!(exec.header("impersonate-user"), Some("alice"));
+    // attach: the container's main process echoes what is typed, and
+    // shows what it logs meanwhile; end of input ends it (exit 0).
+    for t in Transport::BOTH {
+        let mut attach = k.stream_with(&["attach", "-i", "web-0", "-c", "app"], t.env(), true);
+        attach.send("typed down the tunnel\n");
+        attach.expect_line("typed down the tunnel", Duration::from_secs(20));
+        let line = format!("logged during attach over {t:?}");
+        hidden.append_log("default", "web-0", "app", &line).unwrap();
+        attach.expect_line(&line, Duration::from_secs(20));
+        attach.close_stdin();
+        let status = attach.wait_exit(Duration::from_secs(20));
+        assert!(status.success(), "{t:?}: {}", attach.stderr());
+    }
+    let attached = hidden
+        .forwarded()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/attach"))
+        .map(|r| (r.status, r.http_version))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        attached,
+        [(101, "HTTP/1.1".to_string()), (101, "HTTP/1.1".to_string())],
+        "both attaches upgraded at the hidden cluster"
+    );
     // logs -f: a stream that stays open down the tunnel.
     let mut follow = k.stream(&["logs", "-f", "web-0", "-c", "app"]);
     hidden
@@ -654,4 +678,165 @@ async fn kubectls_informers_watch_again_after_an_agent_restart() {
     println!(
         "agent restarted -> connected after {connected:?}, kubectl wait watching again after {rewatched:?}"
     );
+}
+
+/// An Envoy started by the test from a bootstrap file; killed on drop.
+struct ForgedEnvoy {
+    child: Child,
+    log: PathBuf,
+}
+
+impl ForgedEnvoy {
+    fn start(bootstrap: &Path, dir: &Path) -> ForgedEnvoy {
+        let log = dir.join("forged-envoy.log");
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new(envoy())
+            .arg("-c")
+            .arg(bootstrap)
+            .args(["--concurrency", "1", "--disable-hot-restart"])
+            .args(["--log-level", "debug"])
+            .arg("--admin-address-path")
+            .arg(dir.join("forged-admin-address"))
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("start the forged Envoy");
+        ForgedEnvoy { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for ForgedEnvoy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("---- forged Envoy log (tail) ----");
+            let log = self.log();
+            let lines: Vec<&str> = log.lines().collect();
+            for l in &lines[lines.len().saturating_sub(60)..] {
+                eprintln!("{l}");
+            }
+        }
+    }
+}
+
+/// Copy `from` (a folder of files and folders) to `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Replace every `from` with `to` (same length) in `bytes`.
+fn replace_same_length(bytes: &mut [u8], from: &[u8], to: &[u8]) -> usize {
+    assert_eq!(from.len(), to.len());
+    let mut replaced = 0;
+    let mut i = 0;
+    while i + from.len() <= bytes.len() {
+        if &bytes[i..i + from.len()] == from {
+            bytes[i..i + from.len()].copy_from_slice(to);
+            replaced += 1;
+            i += from.len();
+        } else {
+            i += 1;
+        }
+    }
+    replaced
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tunnel_claiming_another_clusters_name_with_a_valid_certificate_is_refused_and_audited() {
+    let pki = Pki::new();
+    let direct = pki.cluster("direct").await;
+    let hidden = hidden_cluster(&pki, "hidden").await;
+    let mut setup = AgentSetup::new("hidden");
+    // A second agent cluster, "shadow" (as long as "hidden": the forged
+    // bootstrap below keeps its protobuf lengths).
+    let digest_line = setup
+        .extra_config
+        .lines()
+        .find(|l| l.contains("tokenSHA256:"))
+        .unwrap()
+        .to_string();
+    setup
+        .extra_config
+        .push_str(&format!("  - name: shadow\n{digest_line}\n"));
+    let gw = Gateway::start(GatewaySpec {
+        extra_config: &setup.extra_config,
+        ..GatewaySpec::new(&pki, vec![ClusterEntry::new("direct", &direct)])
+    });
+    let mut agent = Agent::start(&gw, &setup, &pki, "hidden", &hidden, &setup.token_file);
+    wait_connected(&gw, "hidden", &agent);
+    agent.stop();
+
+    // Hidden's agent files (its valid certificate for "hidden"), with an
+    // Envoy bootstrap whose node and cluster ids say "shadow".
+    let d = setup.dir.path();
+    copy_dir(&d.join("hidden-state"), &d.join("shadow-state"));
+    let bootstrap = d.join("shadow-state/envoy-bootstrap.pb");
+    let mut bytes = std::fs::read(&bootstrap).unwrap();
+    let replaced = replace_same_length(&mut bytes, b"hidden", b"shadow");
+    assert!(replaced >= 2, "{replaced} names replaced");
+    std::fs::write(&bootstrap, &bytes).unwrap();
+    let validation_failed = "reverse_tunnel.handshake.validation_failed";
+    let failed_handshakes = || {
+        let stats = http_get(&format!(
+            "{}/stats?filter={validation_failed}",
+            gw.envoy_admin
+        ))
+        .unwrap_or_default();
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{validation_failed}: ")))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    assert_eq!(failed_handshakes(), 0);
+    let forged = ForgedEnvoy::start(&bootstrap, d);
+    // Its TLS handshake passes (a certificate of the agents' CA); the
+    // tunnel handshake's ids are not the certificate's name: refused.
+    let refused = wait_for(
+        "the gateway's Envoy to refuse the forged tunnel handshake",
+        Duration::from_secs(20),
+        || Some(failed_handshakes()).filter(|&n| n > 0),
+    );
+    println!("forged tunnel handshakes refused: {refused}");
+    // Audited: the gateway's Envoy writes the refusal to the audit file
+    // (the control plane never sees a handshake Envoy refuses).
+    let line = wait_for(
+        "an agent_tunnel_refused audit line",
+        Duration::from_secs(10),
+        || {
+            gw.audit_lines()
+                .into_iter()
+                .find(|l| l["event"] == "agent_tunnel_refused")
+        },
+    );
+    assert_eq!(line["cluster"], "shadow", "{line}");
+    assert_eq!(line["node"], "shadow", "{line}");
+    assert_eq!(line["certificate"], "hidden", "{line}");
+    assert!(
+        line["source"].as_str().unwrap().starts_with("127.0.0.1:"),
+        "{line}"
+    );
+    assert_ne!(agent_status(&gw, "shadow")["connected"], true);
+    let k = gw.kubectl(&gw.mint(&["--sub", "alice"]), &["shadow"]);
+    let err = k.fails(&["get", "--raw", RAW_LIST]);
+    assert!(
+        err.contains(r#"cluster "shadow" is not connected"#),
+        "{err}"
+    );
+    assert!(hidden.forwarded().iter().all(|r| r.method != "POST"));
+    drop(forged);
 }

@@ -8,19 +8,25 @@
 //! - `h2`: the reverse tunnel handshake. The client certificate must come
 //!   from the agents' CA, and the node and cluster ids the agent claims must
 //!   both equal the certificate's DNS name, so an agent can only ever offer
-//!   a tunnel for its own cluster (403 otherwise).
+//!   a tunnel for its own cluster (403 otherwise). Envoy refuses such a
+//!   handshake itself, so the listener writes the audit line for it
+//!   (`agent_tunnel_refused`, from the filter's dynamic metadata).
 //! - anything else (`http/1.1`): the agent API (enrollment, heartbeats),
 //!   forwarded to the control plane over the bootstrap's xDS cluster, so an
 //!   agent needs one address only. Nothing else is reachable there.
 
 use std::collections::HashMap;
 
+use envoy_types::pb::envoy::config::accesslog::v3::{
+    AccessLog, AccessLogFilter, MetadataFilter, access_log, access_log_filter,
+};
 use envoy_types::pb::envoy::config::cluster::v3::{
     Cluster, Filter as ClusterFilter, cluster::ClusterDiscoveryType, cluster::CustomClusterType,
     cluster::LbPolicy,
 };
 use envoy_types::pb::envoy::config::core::v3::{
-    DataSource, Http2ProtocolOptions, TransportSocket, data_source, transport_socket,
+    DataSource, Http2ProtocolOptions, SubstitutionFormatString, TransportSocket, data_source,
+    substitution_format_string, transport_socket,
 };
 use envoy_types::pb::envoy::config::listener::v3::{
     Filter, FilterChain, FilterChainMatch, Listener, ListenerFilter, filter, listener_filter,
@@ -28,6 +34,12 @@ use envoy_types::pb::envoy::config::listener::v3::{
 use envoy_types::pb::envoy::config::route::v3::{
     DirectResponseAction, Route, RouteAction, RouteConfiguration, RouteMatch, VirtualHost,
     route::Action, route_action::ClusterSpecifier, route_match::PathSpecifier,
+};
+use envoy_types::pb::envoy::extensions::access_loggers::file::v3::{
+    FileAccessLog, file_access_log,
+};
+use envoy_types::pb::envoy::extensions::access_loggers::stream::v3::{
+    StdoutAccessLog, stdout_access_log,
 };
 use envoy_types::pb::envoy::extensions::clusters::reverse_connection::v3::ReverseConnectionClusterConfig;
 use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
@@ -48,10 +60,13 @@ use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
     http_protocol_options::UpstreamProtocolOptions,
     http_protocol_options::explicit_http_config::ProtocolConfig,
 };
+use envoy_types::pb::envoy::r#type::matcher::v3::{
+    MetadataMatcher, StringMatcher, ValueMatcher, metadata_matcher, string_matcher, value_matcher,
+};
 use envoy_types::pb::google::protobuf::{BoolValue, Empty, UInt32Value};
 
 use super::{Resource, cluster::socket_address, digest, pack, seconds};
-use crate::inputs::gateway_config::{AgentsConfig, GatewayConfig};
+use crate::inputs::gateway_config::{AgentsConfig, AuditConfig, GatewayConfig};
 
 /// Names the agent resources share with the agent and the control plane.
 pub mod names {
@@ -161,8 +176,89 @@ pub fn listener(gateway: &GatewayConfig, agents: &AgentsConfig) -> Listener {
         }],
         filter_chains: vec![tunnel_chain, api_chain],
         per_connection_buffer_limit_bytes: Some(UInt32Value { value: 1 << 20 }),
+        access_log: refused_tunnel_logs(&gateway.audit),
         ..Default::default()
     }
+}
+
+/// The reverse tunnel filter's metadata namespace (its default).
+const TUNNEL_METADATA: &str = "envoy.filters.network.reverse_tunnel";
+/// Its `validation_result` for a refused handshake. Envoy 1.40 writes
+/// `validation_failed` / `validation_passed` (seen in the e2e test), not
+/// the `denied` / `allowed` its API documentation names.
+const TUNNEL_REFUSED: &str = "validation_failed";
+
+/// A refused tunnel handshake as an audit line to the audit file and/or
+/// stdout, shaped like the agent registry's lines: `event`
+/// `agent_tunnel_refused`, `cluster` the cluster id the tunnel claimed,
+/// `node` its node id, `certificate` the name its certificate carries.
+/// JSON-formatted by Envoy, so claimed ids are escaped.
+fn refused_tunnel_logs(audit: &AuditConfig) -> Vec<AccessLog> {
+    let metadata = |key: &str| format!("%DYNAMIC_METADATA({TUNNEL_METADATA}:{key})%");
+    let line = serde_json::json!({
+        "time": "%START_TIME(%Y-%m-%dT%H:%M:%SZ)%",
+        "event": "agent_tunnel_refused",
+        "cluster": metadata("cluster_id"),
+        "node": metadata("node_id"),
+        "certificate": "%DOWNSTREAM_PEER_DNS_SAN%",
+        "source": "%DOWNSTREAM_REMOTE_ADDRESS%",
+        "reason": "the tunnel's node and cluster ids are not the name in its certificate",
+    });
+    let format = SubstitutionFormatString {
+        format: Some(substitution_format_string::Format::JsonFormat(
+            super::access_log::to_struct(&line),
+        )),
+        ..Default::default()
+    };
+    let refused = AccessLogFilter {
+        filter_specifier: Some(access_log_filter::FilterSpecifier::MetadataFilter(
+            MetadataFilter {
+                matcher: Some(MetadataMatcher {
+                    filter: TUNNEL_METADATA.into(),
+                    path: vec![metadata_matcher::PathSegment {
+                        segment: Some(metadata_matcher::path_segment::Segment::Key(
+                            "validation_result".into(),
+                        )),
+                    }],
+                    value: Some(ValueMatcher {
+                        match_pattern: Some(value_matcher::MatchPattern::StringMatch(
+                            StringMatcher {
+                                match_pattern: Some(string_matcher::MatchPattern::Exact(
+                                    TUNNEL_REFUSED.into(),
+                                )),
+                                ..Default::default()
+                            },
+                        )),
+                    }),
+                    ..Default::default()
+                }),
+                match_if_key_not_found: Some(BoolValue { value: false }),
+            },
+        )),
+    };
+    let mut logs = Vec::new();
+    if let Some(path) = &audit.path {
+        let file = FileAccessLog {
+            path: path.to_string_lossy().into_owned(),
+            access_log_format: Some(file_access_log::AccessLogFormat::LogFormat(format.clone())),
+        };
+        logs.push(AccessLog {
+            name: "envoy.access_loggers.file".into(),
+            filter: Some(refused.clone()),
+            config_type: Some(access_log::ConfigType::TypedConfig(pack(&file))),
+        });
+    }
+    if audit.stdout {
+        let stdout = StdoutAccessLog {
+            access_log_format: Some(stdout_access_log::AccessLogFormat::LogFormat(format)),
+        };
+        logs.push(AccessLog {
+            name: "envoy.access_loggers.stdout".into(),
+            filter: Some(refused),
+            config_type: Some(access_log::ConfigType::TypedConfig(pack(&stdout))),
+        });
+    }
+    logs
 }
 
 /// The handshake: both ids the agent claims must be its certificate's

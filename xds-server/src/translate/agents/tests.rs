@@ -1,4 +1,6 @@
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::DownstreamTlsContext;
+use std::path::PathBuf;
+
 use prost::Message;
 
 use super::*;
@@ -82,4 +84,69 @@ fn the_agent_cluster_picks_the_tunnel_named_by_the_route() {
     let config: ReverseConnectionClusterConfig = decode(custom.typed_config.as_ref().unwrap());
     assert_eq!(config.host_id_format, "%REQ(x-kubeplex-agent)%");
     assert_eq!(c.lb_policy, LbPolicy::ClusterProvided as i32);
+}
+
+#[test]
+fn a_refused_tunnel_handshake_is_an_audit_line() {
+    let mut gw = gateway();
+    gw.audit.path = Some(PathBuf::from("/var/log/kubeplex/audit.log"));
+    gw.audit.stdout = true;
+    let listener = listener(&gw, &agents(&["edge"]));
+    let logs = &listener.access_log;
+    assert_eq!(
+        logs.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(),
+        ["envoy.access_loggers.file", "envoy.access_loggers.stdout"]
+    );
+    let Some(access_log::ConfigType::TypedConfig(any)) = &logs[0].config_type else {
+        panic!("no file log config");
+    };
+    let file: FileAccessLog = decode(any);
+    assert_eq!(file.path, "/var/log/kubeplex/audit.log");
+    let Some(file_access_log::AccessLogFormat::LogFormat(format)) = file.access_log_format else {
+        panic!("no format");
+    };
+    let Some(substitution_format_string::Format::JsonFormat(line)) = format.format else {
+        panic!("not a JSON format");
+    };
+    let text = |key: &str| match &line.fields[key].kind {
+        Some(envoy_types::pb::google::protobuf::value::Kind::StringValue(s)) => s.clone(),
+        other => panic!("{key}: {other:?}"),
+    };
+    assert_eq!(text("event"), "agent_tunnel_refused");
+    assert_eq!(
+        text("cluster"),
+        "%DYNAMIC_METADATA(envoy.filters.network.reverse_tunnel:cluster_id)%"
+    );
+    assert_eq!(text("certificate"), "%DOWNSTREAM_PEER_DNS_SAN%");
+    // Only refusals: an accepted tunnel's connection writes nothing.
+    let Some(access_log_filter::FilterSpecifier::MetadataFilter(filter)) =
+        &logs[0].filter.as_ref().unwrap().filter_specifier
+    else {
+        panic!("no metadata filter");
+    };
+    let matcher = filter.matcher.as_ref().unwrap();
+    assert_eq!(matcher.filter, "envoy.filters.network.reverse_tunnel");
+    assert_eq!(
+        matcher.value,
+        Some(ValueMatcher {
+            match_pattern: Some(value_matcher::MatchPattern::StringMatch(StringMatcher {
+                match_pattern: Some(string_matcher::MatchPattern::Exact(
+                    "validation_failed".into(),
+                )),
+                ..Default::default()
+            })),
+        })
+    );
+    assert_eq!(
+        filter.match_if_key_not_found,
+        Some(BoolValue { value: false })
+    );
+
+    gw.audit.path = None;
+    gw.audit.stdout = false;
+    assert!(listener_without_logs(&gw));
+}
+
+fn listener_without_logs(gw: &GatewayConfig) -> bool {
+    listener(gw, &agents(&["edge"])).access_log.is_empty()
 }
