@@ -252,3 +252,6 @@ fn to_value(value: &serde_json::Value) -> Value {
     };
     Value { kind: Some(kind) }
 }
+
+#[cfg(test)]
+mod tests;
