@@ -469,7 +469,7 @@ pub fn document(
         );
         let _ = writeln!(
             out,
-            "What users pay for: Envoy CPU per request through the whole gateway. Four Envoys \
+            "What users pay for: Envoy CPU per request through the whole gateway. One Envoy per row \
              (`--concurrency 1`), identical but for the HTTP filter, shaped like the gateway \
              `kubeplex up` configures (TLS listener with ALPN h2, path normalization, {}, \
              mTLS and HTTP/2 to one of our Kubernetes API test servers); the same client \

@@ -1,11 +1,11 @@
 //! The whole gateway, the way users meet it: Envoy's CPU per request for a
 //! `kubectl get configmaps` of a ~16 KB list, over TLS and HTTP/2 from the
 //! client, mTLS and HTTP/2 to one of our Kubernetes API test servers, with
-//! several connections at once. Four Envoys, one per variant, identical
-//! but for the HTTP filter ([`bootstrap::gateway_bootstrap`], shaped like
-//! the listener, route and cluster `kubeplex up` configures): no filter,
-//! `jwt_authn` with its cache, the kubeplex filter, the kubeplex filter
-//! with a 100-role policy. Interleaved rounds (the order rotates), one
+//! several connections at once. One Envoy per variant, identical but for
+//! the HTTP filter ([`bootstrap::gateway_bootstrap`], shaped like the
+//! listener, route and cluster `kubeplex up` configures): no filter, an
+//! empty proxy-wasm filter (when built), `jwt_authn` with its cache, the
+//! kubeplex filter, the kubeplex filter with a 100-role policy. Interleaved rounds (the order rotates), one
 //! window per variant per round; every variant serves the same requests
 //! with the same cached token.
 
@@ -49,6 +49,9 @@ pub struct Settings {
     pub envoy: PathBuf,
     /// The built filter module.
     pub wasm: PathBuf,
+    /// A proxy-wasm filter that does nothing, for the floor of any wasm
+    /// filter (its variant is left out without it).
+    pub empty_wasm: Option<PathBuf>,
     /// Concurrent HTTP/2 connections (one stream in flight on each).
     pub connections: usize,
     /// Measured time per variant per round.
@@ -61,11 +64,13 @@ pub struct Settings {
     pub access_log: bool,
 }
 
-/// The four Envoys.
+/// The Envoys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Variant {
     /// The router only: what any Envoy in front of the cluster costs.
     NoFilter,
+    /// A proxy-wasm filter that does nothing: the floor of any wasm filter.
+    EmptyWasm,
     /// Envoy's native `jwt_authn` with `jwt_cache_config` (authentication
     /// only: no impersonation, no policy, no audit record).
     JwtAuthnCache,
@@ -76,9 +81,10 @@ pub enum Variant {
 }
 
 impl Variant {
-    /// All four, in report order.
-    pub const ALL: [Variant; 4] = [
+    /// All of them, in report order.
+    pub const ALL: [Variant; 5] = [
         Variant::NoFilter,
+        Variant::EmptyWasm,
         Variant::JwtAuthnCache,
         Variant::Kubeplex,
         Variant::KubeplexPolicy,
@@ -88,6 +94,7 @@ impl Variant {
     pub fn id(self) -> &'static str {
         match self {
             Variant::NoFilter => "no-filter",
+            Variant::EmptyWasm => "empty-wasm",
             Variant::JwtAuthnCache => "jwt_authn-cache",
             Variant::Kubeplex => "kubeplex",
             Variant::KubeplexPolicy => "kubeplex-policy",
@@ -98,6 +105,9 @@ impl Variant {
     pub fn label(self) -> &'static str {
         match self {
             Variant::NoFilter => "no filter (router only)",
+            Variant::EmptyWasm => {
+                "empty proxy-wasm filter (does nothing: the floor of any wasm filter)"
+            }
             Variant::JwtAuthnCache => "`jwt_authn` + `jwt_cache_config` (authentication only)",
             Variant::Kubeplex => {
                 "kubeplex (authentication, impersonation with groups and uid, audit record)"
@@ -110,7 +120,7 @@ impl Variant {
 /// Every variant's runs, one per round.
 #[derive(Clone, Debug, Default)]
 pub struct WholeGatewayResult {
-    /// In [`Variant::ALL`] order.
+    /// In [`Variant::ALL`] order (those that ran).
     pub variants: Vec<(Variant, Vec<Run>)>,
     /// Bytes of one response body (the configmap list).
     pub response_bytes: usize,
@@ -171,14 +181,21 @@ pub fn run(
     let token = tokens::mint(keys, ALG, "whole-gateway", tokens::unix_now())?;
     let tls = tls_client::h2(&*tls_client::client_config(gateway_ca.cert_pem(), None)?);
 
+    let variants: Vec<Variant> = Variant::ALL
+        .into_iter()
+        .filter(|v| *v != Variant::EmptyWasm || settings.empty_wasm.is_some())
+        .collect();
     let mut live = Vec::new();
-    for variant in Variant::ALL {
+    for &variant in &variants {
         let dir = tempfile::Builder::new()
             .prefix(&format!("kubeplex-bench-whole-{}-", variant.id()))
             .tempdir()
             .map_err(|e| BenchError::io("create a temporary directory", e))?;
         let filter = match variant {
             Variant::NoFilter => HttpFilter::None,
+            Variant::EmptyWasm => HttpFilter::EmptyWasm {
+                wasm: settings.empty_wasm.as_deref().unwrap_or(&settings.wasm),
+            },
             Variant::JwtAuthnCache => HttpFilter::JwtAuthn {
                 keys,
                 provider: ALG,
@@ -248,7 +265,7 @@ pub fn run(
 
     let ticks = cpu_time::clock_ticks_per_second();
     let mut result = WholeGatewayResult {
-        variants: Variant::ALL.iter().map(|&v| (v, Vec::new())).collect(),
+        variants: variants.iter().map(|&v| (v, Vec::new())).collect(),
         response_bytes,
         connections: settings.connections,
     };
@@ -350,7 +367,7 @@ fn check_counters(l: &Live) -> Result<(), BenchError> {
                 )));
             }
         }
-        Variant::NoFilter => {}
+        Variant::NoFilter | Variant::EmptyWasm => {}
     }
     Ok(())
 }

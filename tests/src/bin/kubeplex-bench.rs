@@ -234,6 +234,11 @@ fn run(args: Args) -> Result<(), BenchError> {
         let settings = whole_gateway::Settings {
             envoy: envoy.clone(),
             wasm: wasm.clone(),
+            empty_wasm: args
+                .empty_wasm
+                .clone()
+                .or_else(|| Some(kubeplex_test_support::empty_filter_wasm()))
+                .filter(|p| p.is_file()),
             connections: args.whole_gateway_connections.max(1),
             duration: Duration::from_millis(args.whole_gateway_duration_ms),
             warmup_requests: args.warmup_requests,
