@@ -75,9 +75,6 @@ pub struct Config {
     pub contexts_by_server_name: HashMap<String, String>,
     /// Contexts whose discovery Envoy caches → their cache scope.
     pub cache_scopes: HashMap<String, CacheScope>,
-    /// Envoy's cache filter follows this one: requests it must not answer
-    /// carry the bypass `Authorization`.
-    pub discovery_cache: bool,
     /// The gateway RBAC; `None`: the gateway authorizes nothing itself.
     pub policy: Option<Policy>,
     /// Leeway for `exp`, `nbf`, `iat`.
@@ -182,7 +179,6 @@ impl Config {
             contexts,
             contexts_by_server_name,
             cache_scopes,
-            discovery_cache: pb.discovery_cache,
             policy,
             clock_skew_seconds: i64::from(pb.clock_skew_seconds),
             token_cache_size: match pb.token_cache_size {

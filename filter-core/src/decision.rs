@@ -572,8 +572,9 @@ fn forward(
     {
         let key = discovery_cache::cache_key(scope, &route.context, &token.identity);
         set.push((routing::CACHE_KEY_HEADER, key));
-    } else if config.discovery_cache {
-        // the caller's token replaced (not removed): Envoy's cache passes by
+    } else {
+        // The caller's token replaced, not removed: Envoy's cache (if the
+        // listener has one) passes a request with `Authorization` by.
         remove = &[];
         set.push((
             "authorization",

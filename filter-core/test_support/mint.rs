@@ -193,7 +193,6 @@ pub fn config() -> pb::FilterConfig {
         context_header: "x-kubeplex-context".into(),
         cluster_path_prefix: "/clusters/".into(),
         stream_expiry_grace_seconds: 30,
-        discovery_cache: false,
     }
 }
 

@@ -41,9 +41,12 @@ pub mod routing {
     /// varies on it, and it never reaches a cluster.
     pub const CACHE_KEY_HEADER: &str = "x-kubeplex-cache-key";
     /// The `Authorization` value the filter puts in place of the caller's
-    /// token on requests Envoy's cache filter must pass by (it serves no
-    /// request with an `Authorization` header). Not a credential; every
-    /// route removes it before a cluster could see it.
+    /// token on every forwarded request Envoy's cache filter must pass by
+    /// (it serves no request with an `Authorization` header): all but the
+    /// cached discovery GETs, whether a cache is configured or not, so a
+    /// listener that still has (or already has) the cache filter while the
+    /// filter's config changes is never wrong. Not a credential; the route
+    /// configuration removes it before a cluster could see it.
     pub const CACHE_BYPASS_AUTHORIZATION: &str = "Kubeplex cache-bypass";
     /// `kubeplex login`'s settings (issuer, client ID, scopes): the one
     /// path the gateway answers without a token (Envoy itself answers it).

@@ -204,3 +204,46 @@ async fn cached_discovery_never_crosses_callers_clusters_revocations_or_removals
     assert!(now.contains(&other_addr) && !now.contains(&a_addr), "{now}");
     assert!(discovery_requests(&other) > 0, "the new cluster answered");
 }
+
+/// An entry past its TTL is revalidated with the cluster's `ETag`
+/// (`If-None-Match`): the cluster answers 304 and the caller gets the
+/// cached document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stale_entry_is_revalidated_with_the_clusters_etag() {
+    let pki = Pki::new();
+    let a = pki.cluster("a").await;
+    let cache_dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "cache:\n  discovery:\n    directory: {}\n    ttl: 1s\n",
+        cache_dir.path().display()
+    );
+    let mut spec = GatewaySpec::new(&pki, vec![ClusterEntry::new("a", &a)]);
+    spec.extra_config = &extra;
+    let gw = Gateway::start(spec);
+    let alice = gw.mint(&["--sub", "alice"]);
+    let fetch = || cold(&gw, &alice, &["a"]).ok(&["--context", "a", "get", "--raw", "/openapi/v3"]);
+    let first = fetch();
+    assert!(first.contains("apis/apps/v1"), "{first}");
+    let revalidated = |r: &kubeplex_tests::apiserver::RecordedRequest| {
+        r.path == "/openapi/v3" && r.header("if-none-match").is_some() && r.status == 304
+    };
+    // each fetch after the TTL makes Envoy ask the cluster again, with the
+    // ETag it stored; wait (bounded) for one such round trip
+    let again = wait_for(
+        "a revalidation (If-None-Match, 304) at the cluster",
+        Duration::from_secs(20),
+        || {
+            let body = fetch();
+            a.requests().iter().any(revalidated).then_some(body)
+        },
+    );
+    assert_eq!(again, first, "the revalidated entry is served");
+    let etag_sent = a.requests().into_iter().find(revalidated).unwrap();
+    let full = a
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/openapi/v3" && r.status == 200)
+        .unwrap();
+    assert!(full.header("if-none-match").is_none());
+    assert!(etag_sent.header("if-none-match").unwrap().starts_with('"'));
+}

@@ -48,7 +48,6 @@ pub fn filter_config(keys: &SigningKeys, with_policy: bool) -> pb::FilterConfig 
         context_header: kubeplex_proto::routing::CONTEXT_HEADER.into(),
         cluster_path_prefix: kubeplex_proto::routing::CLUSTER_PATH_PREFIX.into(),
         stream_expiry_grace_seconds: 30,
-        discovery_cache: false,
     }
 }
 

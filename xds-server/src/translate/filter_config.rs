@@ -65,7 +65,6 @@ pub fn filter_config(inputs: &Inputs<'_>) -> pb::FilterConfig {
         context_header: names::CONTEXT_HEADER.into(),
         cluster_path_prefix: names::CLUSTER_PATH_PREFIX.into(),
         stream_expiry_grace_seconds: gateway.clock_skew_seconds,
-        discovery_cache: gateway.discovery_cache.is_some(),
     };
     config.version = digest(&[&config.encode_to_vec()]);
     config
