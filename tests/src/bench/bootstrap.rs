@@ -145,17 +145,23 @@ pub fn gateway_bootstrap(
     if !kubeplex {
         route["prefix_rewrite"] = json!("/");
     }
+    let mut route_config = json!({
+        "virtual_hosts": [{
+            "name": "all",
+            "domains": ["*"],
+            "routes": [{"match": route_match, "route": route}]
+        }]
+    });
+    if kubeplex {
+        // as `kubeplex up`'s route configuration: the filter's cache
+        // bypass value of Authorization never reaches the cluster
+        route_config["request_headers_to_remove"] = json!(["authorization"]);
+    }
     let hcm = json!({
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         "codec_type": "AUTO",
         "stat_prefix": "kubeplex",
-        "route_config": {
-            "virtual_hosts": [{
-                "name": "all",
-                "domains": ["*"],
-                "routes": [{"match": route_match, "route": route}]
-            }]
-        },
+        "route_config": route_config,
         "http_filters": http_filters(filter),
         "upgrade_configs": [{"upgrade_type": "websocket"}, {"upgrade_type": "spdy/3.1"}],
         "normalize_path": true,
