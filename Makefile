@@ -69,7 +69,8 @@ validate:
 ## Benchmarks (not tests): filter vs Envoy's jwt_authn, gateway vs direct,
 ## the whole gateway (kubeplex vs jwt_authn + cache, TLS + HTTP/2), then the
 ## filter's instructions per request under callgrind (deterministic; needs
-## valgrind, ~5 min; BENCH_CALLGRIND=0 skips it).
+## valgrind, ~5 min; BENCH_CALLGRIND=0 skips it); with BENCH_SCALE=N, N
+## contexts: edit → Envoy ACK, CPU per reload, memory (minutes).
 BENCH_CALLGRIND ?= 1
 bench: build
 	$(CARGO) build -p kubeplex-filter --target wasm32-wasip1 --profile wasm --example empty_filter
@@ -79,6 +80,11 @@ bench: build
 	  KUBEPLEX_CALLGRIND=1 KUBEPLEX_BENCH_N=1500 KUBEPLEX_BENCH_ROUNDS=3 KUBEPLEX_ENVOY=$(abspath $(ENVOY)) KUBEPLEX_FILTER_WASM=$(abspath $(WASM)) \
 	  $(CARGO) test -p kubeplex-filter --test envoy_smoke -- --ignored --nocapture cpu_per_request_in_envoy; \
 	else echo "no instruction counts (BENCH_CALLGRIND=$(BENCH_CALLGRIND); valgrind: $$(command -v valgrind || echo missing))"; fi
+	@if [ -n "$(BENCH_SCALE)" ]; then \
+	  $(CARGO) build --release -p kubeplex --bin kubeplex && \
+	  $(CARGO) run --release -p kubeplex-tests --bin kubeplex-scale-bench -- --envoy $(abspath $(ENVOY)) --filter-wasm $(abspath $(WASM)) \
+	    --kubeplex $(abspath target/release/kubeplex) --contexts $(BENCH_SCALE) --out target/bench-scale.md $(BENCH_SCALE_ARGS); \
+	else echo "make bench BENCH_SCALE=10000: also the many-contexts benchmark (minutes; see README, Benchmarks)"; fi
 
 clean:
 	$(CARGO) clean

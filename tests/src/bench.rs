@@ -44,6 +44,7 @@ pub mod load;
 pub mod plain_http;
 pub mod report;
 pub mod runner;
+pub mod scale;
 pub mod scenarios;
 pub mod stats;
 pub mod tls_client;

@@ -1,8 +1,11 @@
-//! The xDS protocol: a plain state machine per Envoy stream ([`protocol`])
+//! The xDS protocol: a plain state machine per Envoy stream, state of the
+//! world ([`protocol`]) or incremental ([`delta`], what `kubeplex up`'s
+//! Envoy uses)
 //! and the tonic service that feeds it ([`service`]), plus what every
 //! connected Envoy has accepted ([`registry`]), and an Envoy's own listener
 //! address ([`listener_address`]).
 
+pub mod delta;
 pub mod listener_address;
 pub mod protocol;
 pub mod registry;

@@ -226,6 +226,9 @@ pub struct ControlPlane {
     state: Mutex<State>,
     last_good: watch::Sender<Option<LastGood>>,
     snapshots: SnapshotCache,
+    /// The contexts' clusters of the last translation (reloads run one at
+    /// a time: only a reload takes it).
+    cluster_cache: Mutex<translate::ClusterCache>,
     key_store: Arc<KeyStore>,
     cluster_checks: Arc<ClusterChecks>,
     cluster_health: Arc<Health>,
@@ -255,6 +258,7 @@ impl ControlPlane {
             state: Mutex::new(State::default()),
             last_good: watch::channel(None).0,
             snapshots: SnapshotCache::default(),
+            cluster_cache: Mutex::default(),
             key_store: Arc::new(KeyStore::default()),
             cluster_checks: Arc::new(ClusterChecks::default()),
             cluster_health: Arc::new(Health::default()),
@@ -455,9 +459,15 @@ impl ControlPlane {
             policy: accepted.policy.as_deref().and_then(Option::as_ref),
             agents: &agents,
         };
-        let snapshot = Snapshot::new(&translate::translate(
+        let clusters = lock(&self.cluster_cache).clusters(
+            &inputs.kubeconfig,
+            &self.settings.options,
+            &inputs.gateway.health_checks,
+        );
+        let snapshot = Snapshot::new(&translate::translate_with_clusters(
             &translate_inputs,
             &self.settings.options,
+            clusters,
         ));
         let version = snapshot.version.clone();
         if !self.snapshots.publish(snapshot) {

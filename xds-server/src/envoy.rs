@@ -173,14 +173,21 @@ pub fn find_binary(explicit: Option<&Path>) -> Result<PathBuf, EnvoyError> {
 
 /// The bootstrap with the control plane's xDS address, Envoy's admin
 /// address and the node id filled in, as JSON (Envoy reads JSON or YAML).
+///
+/// `state_of_the_world`: ADS as `GRPC` instead of the template's
+/// `DELTA_GRPC` (every cluster resent on each change; for comparison).
 pub fn render_bootstrap(
     xds: SocketAddr,
     admin: SocketAddr,
     node_id: &str,
+    state_of_the_world: bool,
 ) -> Result<String, EnvoyError> {
     let mut doc: serde_json::Value =
         serde_saphyr::from_str(BOOTSTRAP_TEMPLATE).map_err(EnvoyError::BootstrapSyntax)?;
     doc["node"]["id"] = node_id.into();
+    if state_of_the_world {
+        doc["dynamic_resources"]["ads_config"]["api_type"] = "GRPC".into();
+    }
     doc["admin"]["address"]["socket_address"] =
         serde_json::json!({"address": admin.ip().to_string(), "port_value": admin.port()});
     let clusters = doc["static_resources"]["clusters"]

@@ -16,16 +16,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
 use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
+use envoy_types::pb::google::protobuf::Any;
 
 use super::listener_address;
 use crate::snapshot::Snapshot;
 use crate::translate::type_urls;
 
-/// Something the caller must do or record.
+/// Something the caller must do or record (`R`: the response type, state
+/// of the world or delta).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Event {
+pub enum Event<R = DiscoveryResponse> {
     /// Send this response on the stream.
-    Send(DiscoveryResponse),
+    Send(R),
     /// Envoy accepted `version` of `type_url`.
     Ack {
         /// The resource type.
@@ -193,7 +195,7 @@ impl Stream {
             .filter(|r| wildcard || state.names.contains(&r.name))
             .map(|r| match rebind {
                 Some(addr) => listener_address::rebind(&r.body, addr),
-                None => r.body.clone(),
+                None => Any::clone(&r.body),
             })
             .collect();
         state.open = false;

@@ -94,7 +94,7 @@ pub struct AgentEnvoy<'a> {
 
 /// The whole bootstrap.
 pub fn bootstrap(a: &AgentEnvoy<'_>) -> Bootstrap {
-    let mut clusters = upstream::clusters_for(a.apiserver, a.options).to_vec();
+    let mut clusters = upstream::clusters_for(a.apiserver, a.options, &Default::default()).to_vec();
     clusters.push(gateway_cluster(a));
     Bootstrap {
         node: Some(Node {

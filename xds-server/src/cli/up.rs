@@ -56,6 +56,10 @@ pub struct UpArgs {
     /// Envoy's admin interface (port 0: any free port).
     #[arg(long, default_value = "127.0.0.1:9901", value_parser = parse_addr)]
     pub envoy_admin_addr: SocketAddr,
+    /// Envoy speaks state-of-the-world ADS (every cluster resent on each
+    /// change) instead of incremental (delta) ADS; for comparison.
+    #[arg(long)]
+    pub state_of_the_world_xds: bool,
     /// Envoy worker threads.
     #[arg(long, default_value_t = 2)]
     pub concurrency: usize,
@@ -286,7 +290,12 @@ async fn start_envoy(
     xds_addr: SocketAddr,
 ) -> anyhow::Result<RunningEnvoy> {
     let bootstrap = state_dir.join("envoy-bootstrap.json");
-    let rendered = envoy::render_bootstrap(xds_addr, args.envoy_admin_addr, "kubeplex-gateway")?;
+    let rendered = envoy::render_bootstrap(
+        xds_addr,
+        args.envoy_admin_addr,
+        "kubeplex-gateway",
+        args.state_of_the_world_xds,
+    )?;
     std::fs::write(&bootstrap, rendered).with_context(|| bootstrap.display().to_string())?;
     let launch = Launch {
         binary,

@@ -135,7 +135,7 @@ pub fn listener_resource(gateway: &GatewayConfig, agents: &AgentsConfig) -> Reso
     ]);
     Resource {
         name: listener.name.clone(),
-        body: pack(&listener),
+        body: std::sync::Arc::new(pack(&listener)),
         version,
     }
 }

@@ -34,6 +34,7 @@ use envoy_types::pb::envoy::r#type::matcher::v3::{StringMatcher, string_matcher:
 use envoy_types::pb::google::protobuf::UInt32Value;
 
 use super::{Options, names, pack, seconds};
+use crate::inputs::gateway_config::HealthChecks;
 use crate::inputs::kubeconfig::ClusterTarget;
 
 pub mod health;
@@ -79,15 +80,24 @@ pub enum Protocol {
 }
 
 /// The two clusters of one context.
-pub fn clusters_for(target: &ClusterTarget, options: &Options) -> [Cluster; 2] {
+pub fn clusters_for(
+    target: &ClusterTarget,
+    options: &Options,
+    checks: &HealthChecks,
+) -> [Cluster; 2] {
     [
-        cluster(target, options, Protocol::Http2),
-        cluster(target, options, Protocol::Http1),
+        cluster(target, options, checks, Protocol::Http2),
+        cluster(target, options, checks, Protocol::Http1),
     ]
 }
 
 /// One cluster of a context.
-pub fn cluster(target: &ClusterTarget, options: &Options, protocol: Protocol) -> Cluster {
+pub fn cluster(
+    target: &ClusterTarget,
+    options: &Options,
+    checks: &HealthChecks,
+    protocol: Protocol,
+) -> Cluster {
     let name = match protocol {
         Protocol::Http2 => names::cluster(&target.context),
         Protocol::Http1 => names::upgrade_cluster(&target.context),
@@ -137,7 +147,7 @@ pub fn cluster(target: &ClusterTarget, options: &Options, protocol: Protocol) ->
         // Upgrades are rare and go to the same apiserver: the HTTP/2
         // cluster's checks are enough (a check costs every Envoy a request).
         health_checks: match protocol {
-            Protocol::Http2 => vec![health::readyz_check(target)],
+            Protocol::Http2 => health::readyz_check(target, checks).into_iter().collect(),
             Protocol::Http1 => Vec::new(),
         },
         common_lb_config: Some(health::no_panic_routing()),

@@ -13,10 +13,10 @@ use envoy_types::pb::google::protobuf::{Any, Struct, value::Kind};
 pub fn resource(name: &str, content: &str) -> Resource {
     Resource {
         name: name.into(),
-        body: Any {
+        body: std::sync::Arc::new(Any {
             type_url: "t".into(),
             value: content.as_bytes().to_vec(),
-        },
+        }),
         version: digest(&[content.as_bytes()]),
     }
 }
@@ -74,6 +74,7 @@ pub fn gateway() -> GatewayConfig {
         referenced_files: vec![],
         agents: None,
         discovery_cache: None,
+        health_checks: Default::default(),
     }
 }
 

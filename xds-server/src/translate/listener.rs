@@ -55,7 +55,7 @@ pub fn resource(gateway: &GatewayConfig) -> Resource {
     ]);
     Resource {
         name: listener.name.clone(),
-        body: pack(&listener),
+        body: std::sync::Arc::new(pack(&listener)),
         version,
     }
 }

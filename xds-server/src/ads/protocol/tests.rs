@@ -262,7 +262,7 @@ fn a_node_that_names_its_listener_address_gets_the_listener_there() {
         clusters: vec![resource("ctx/a", "a")],
         listeners: vec![crate::translate::Resource {
             name: "kubeplex-https".into(),
-            body: crate::translate::pack(&listener),
+            body: std::sync::Arc::new(crate::translate::pack(&listener)),
             version: "l".into(),
         }],
         ..Resources::default()

@@ -3,7 +3,7 @@
 use std::path::{Component, Path, PathBuf};
 
 use super::{
-    AuditConfig, DEFAULT_REVOCATION_CONFIG_MAP, GatewayConfig, KubernetesStoreConfig,
+    AuditConfig, DEFAULT_REVOCATION_CONFIG_MAP, GatewayConfig, HealthChecks, KubernetesStoreConfig,
     ListenerConfig, RevocationStoreConfig, issuer,
 };
 use crate::inputs::pem_material;
@@ -73,9 +73,10 @@ impl Files {
 }
 
 /// The top-level keys of a gateway config.
-const TOP_KEYS: [&str; 11] = [
+const TOP_KEYS: [&str; 12] = [
     "agents",
     "cache",
+    "healthChecks",
     "apiVersion",
     "kind",
     "listener",
@@ -136,6 +137,9 @@ pub fn read(p: &mut Problems, root: &Node, dir: &Path) -> Option<GatewayConfig> 
     let discovery_cache = top
         .get("cache")
         .and_then(|node| super::cache::read(p, node, &mut files));
+    let health_checks = top
+        .get("healthChecks")
+        .map_or_else(HealthChecks::default, |node| health_checks(p, node));
     Some(GatewayConfig {
         listener: listener?,
         login,
@@ -148,6 +152,7 @@ pub fn read(p: &mut Problems, root: &Node, dir: &Path) -> Option<GatewayConfig> 
         referenced_files: files.read,
         agents,
         discovery_cache,
+        health_checks,
     })
 }
 
@@ -279,6 +284,27 @@ fn named_file(p: &mut Problems, node: &Node, section: &str, files: &mut Files) -
     let path = files.resolve(&file);
     files.note(&path);
     Some(path)
+}
+
+/// `healthChecks`: `intervalSeconds` (0: none), `idleIntervalSeconds`.
+fn health_checks(p: &mut Problems, node: &Node) -> HealthChecks {
+    let f = Fields::new(
+        p,
+        node,
+        "healthChecks",
+        &["intervalSeconds", "idleIntervalSeconds"],
+    );
+    let default = HealthChecks::default();
+    let interval_seconds = f
+        .int(p, "intervalSeconds", 0, 3600)
+        .map_or(default.interval_seconds, |v| v as u64);
+    let idle_interval_seconds = f
+        .int(p, "idleIntervalSeconds", 1, 86_400)
+        .map_or(interval_seconds.max(1), |v| v as u64);
+    HealthChecks {
+        interval_seconds,
+        idle_interval_seconds,
+    }
 }
 
 /// `tokens`: (clock skew seconds, verified-token cache size).

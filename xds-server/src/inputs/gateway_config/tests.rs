@@ -685,3 +685,45 @@ fn the_discovery_cache_section() {
         ]
     );
 }
+
+#[test]
+fn health_checks_default_to_every_5_s_and_can_be_slowed_or_turned_off() {
+    let checks = |section: &str| {
+        parse(
+            &format!("{MINIMAL}{section}"),
+            &data().join("gateway/inline.yaml"),
+        )
+        .map(|c| c.health_checks)
+    };
+    let five = HealthChecks {
+        interval_seconds: 5,
+        idle_interval_seconds: 5,
+    };
+    assert_eq!(checks("").unwrap(), five);
+    assert_eq!(
+        checks("healthChecks:\n  intervalSeconds: 10\n  idleIntervalSeconds: 300\n").unwrap(),
+        HealthChecks {
+            interval_seconds: 10,
+            idle_interval_seconds: 300
+        }
+    );
+    assert_eq!(
+        checks("healthChecks:\n  intervalSeconds: 20\n")
+            .unwrap()
+            .idle_interval_seconds,
+        20,
+        "idle contexts as often as busy ones unless told"
+    );
+    assert_eq!(
+        checks("healthChecks: {intervalSeconds: 0}\n")
+            .unwrap()
+            .interval_seconds,
+        0
+    );
+    let e = checks("healthChecks:\n  intervalSeconds: -1\n").unwrap_err();
+    assert_eq!(
+        e.0[0].field.as_deref(),
+        Some("healthChecks.intervalSeconds"),
+        "{e}"
+    );
+}

@@ -15,14 +15,13 @@ use envoy_types::pb::envoy::config::core::v3::{HealthCheck, health_check};
 use envoy_types::pb::envoy::r#type::v3::{CodecClientType, Percent};
 use envoy_types::pb::google::protobuf::UInt32Value;
 
+use crate::inputs::gateway_config::HealthChecks;
 use crate::inputs::kubeconfig::ClusterTarget;
 use crate::translate::route::cluster_credential;
 use crate::translate::seconds as secs;
 
-/// Health check period while the cluster answers.
-pub const INTERVAL_SECONDS: u64 = 5;
-/// Health check period while it does not: a recovered cluster is back
-/// within this.
+/// Health check period while it does not answer: a recovered cluster is
+/// back within this (or within the configured interval, if shorter).
 pub const UNHEALTHY_INTERVAL_SECONDS: u64 = 2;
 /// A check that takes longer than this failed.
 pub const TIMEOUT_SECONDS: u64 = 2;
@@ -35,7 +34,12 @@ pub const UNHEALTHY_THRESHOLD: u32 = 2;
 /// every readiness check passes; `/readyz` is open to everyone through the
 /// default `system:public-info-viewer` binding, but a cluster may disable
 /// anonymous access, hence the credentials.
-pub fn readyz_check(target: &ClusterTarget) -> HealthCheck {
+///
+/// None when the gateway config turns health checks off.
+pub fn readyz_check(target: &ClusterTarget, checks: &HealthChecks) -> Option<HealthCheck> {
+    if checks.interval_seconds == 0 {
+        return None;
+    }
     let host = target
         .tls_server_name
         .clone()
@@ -47,21 +51,24 @@ pub fn readyz_check(target: &ClusterTarget) -> HealthCheck {
         codec_client_type: CodecClientType::Http2 as i32,
         ..Default::default()
     };
-    HealthCheck {
+    Some(HealthCheck {
         timeout: Some(secs(TIMEOUT_SECONDS)),
-        interval: Some(secs(INTERVAL_SECONDS)),
-        unhealthy_interval: Some(secs(UNHEALTHY_INTERVAL_SECONDS)),
+        interval: Some(secs(checks.interval_seconds)),
+        unhealthy_interval: Some(secs(
+            UNHEALTHY_INTERVAL_SECONDS.min(checks.interval_seconds),
+        )),
         // Envoy's default (60 s until the cluster's first connection) would
         // leave a cluster used soon after a push unchecked for a minute:
-        // the next check is scheduled when the previous one ends.
-        no_traffic_interval: Some(secs(INTERVAL_SECONDS)),
+        // the next check is scheduled when the previous one ends. Large
+        // fleets trade that for fewer checks of idle contexts.
+        no_traffic_interval: Some(secs(checks.idle_interval_seconds)),
         unhealthy_threshold: Some(UInt32Value {
             value: UNHEALTHY_THRESHOLD,
         }),
         healthy_threshold: Some(UInt32Value { value: 1 }),
         health_checker: Some(health_check::HealthChecker::HttpHealthCheck(http)),
         ..Default::default()
-    }
+    })
 }
 
 /// A context has one apiserver endpoint: when it is unhealthy there is

@@ -34,7 +34,11 @@ fn protocol_of(c: &Cluster) -> ProtocolConfig {
 
 #[test]
 fn a_context_gets_an_http2_cluster_and_an_http1_upgrade_cluster() {
-    let [h2, h1] = clusters_for(&target("dev-a", "127.0.0.1", 6443), &Options::default());
+    let [h2, h1] = clusters_for(
+        &target("dev-a", "127.0.0.1", 6443),
+        &Options::default(),
+        &Default::default(),
+    );
     assert_eq!(h2.name, "ctx/dev-a");
     assert_eq!(h1.name, "ctx/dev-a/upgrade");
     assert!(matches!(
@@ -64,6 +68,7 @@ fn hostnames_resolve_by_dns_and_get_sni_and_a_dns_san_check() {
     let c = cluster(
         &target("prod", "api.prod.example.com", 443),
         &Options::default(),
+        &Default::default(),
         Protocol::Http2,
     );
     assert_eq!(
@@ -178,6 +183,7 @@ fn watches_do_not_hit_the_default_circuit_breaker() {
     let c = cluster(
         &target("a", "127.0.0.1", 6443),
         &Options::default(),
+        &Default::default(),
         Protocol::Http2,
     );
     let t = &c.circuit_breakers.unwrap().thresholds[0];
@@ -186,7 +192,11 @@ fn watches_do_not_hit_the_default_circuit_breaker() {
 
 #[test]
 fn http2_pool_stays_within_the_apiservers_stream_limit_and_retries_refused_streams_in_bulk() {
-    let [h2, _] = clusters_for(&target("a", "127.0.0.1", 6443), &Options::default());
+    let [h2, _] = clusters_for(
+        &target("a", "127.0.0.1", 6443),
+        &Options::default(),
+        &Default::default(),
+    );
     let ProtocolConfig::Http2ProtocolOptions(http2) = protocol_of(&h2) else {
         panic!("HTTP/2 cluster")
     };
@@ -203,7 +213,7 @@ fn the_http2_cluster_checks_readyz_with_the_gateways_credentials_and_never_panic
     t.server.path = "/k8s/clusters/c-1".into();
     t.tls_server_name = Some("api.internal".into());
     t.bearer_token = Some(crate::sensitive::Sensitive("gateway-token".into()));
-    let [h2, h1] = clusters_for(&t, &Options::default());
+    let [h2, h1] = clusters_for(&t, &Options::default(), &Default::default());
     assert!(
         h1.health_checks.is_empty(),
         "upgrades share the HTTP/2 cluster's view"
@@ -237,4 +247,32 @@ fn the_http2_cluster_checks_readyz_with_the_gateways_credentials_and_never_panic
             Some("a")
         );
     }
+}
+
+#[test]
+fn health_checks_follow_the_gateway_config_or_are_off() {
+    let t = target("a", "kube.example", 6443);
+    let checks = |interval_seconds, idle_interval_seconds| {
+        let [h2, _] = clusters_for(
+            &t,
+            &Options::default(),
+            &HealthChecks {
+                interval_seconds,
+                idle_interval_seconds,
+            },
+        );
+        h2.health_checks
+    };
+    let [check] = checks(30, 300).try_into().expect("one health check");
+    let seconds = |d: Option<envoy_types::pb::google::protobuf::Duration>| d.unwrap().seconds;
+    assert_eq!(seconds(check.interval), 30);
+    assert_eq!(seconds(check.no_traffic_interval), 300, "idle contexts");
+    assert_eq!(seconds(check.unhealthy_interval), 2);
+    let [check] = checks(1, 1).try_into().expect("one health check");
+    assert_eq!(
+        seconds(check.unhealthy_interval),
+        1,
+        "never slower than healthy"
+    );
+    assert!(checks(0, 60).is_empty(), "0: no active health checks");
 }
