@@ -288,7 +288,7 @@ pub fn translate_with_clusters(
     for target in inputs.clusters {
         if discovery_cache::applies(target, cache) {
             let ttl = cache.map_or(0, |c| c.ttl_seconds);
-            let c = discovery_cache::cluster_for(target, options, ttl);
+            let c = discovery_cache::cluster_for(target, options, &gateway.health_checks, ttl);
             clusters.push(Resource::new(c.name.clone(), &c));
         }
     }

@@ -157,9 +157,15 @@ pub fn disabled_on_route() -> (String, Any) {
 
 /// The context's discovery cluster: its HTTP/2 cluster under another name,
 /// whose upstream filters do the route's work for the cache's own fetch
-/// and make the answer storable for `ttl_seconds`.
-pub fn cluster_for(target: &ClusterTarget, options: &Options, ttl_seconds: u64) -> Cluster {
-    let mut c = cluster(target, options, Protocol::Http2);
+/// and make the answer storable for `ttl_seconds`; health checked like it
+/// (`checks`).
+pub fn cluster_for(
+    target: &ClusterTarget,
+    options: &Options,
+    checks: &crate::inputs::gateway_config::HealthChecks,
+    ttl_seconds: u64,
+) -> Cluster {
+    let mut c = cluster(target, options, checks, Protocol::Http2);
     c.name = names::discovery_cluster(&target.context);
     let mut http = protocol_options(Protocol::Http2);
     http.http_filters = vec![

@@ -195,7 +195,7 @@ fn op_text(op: &HeaderOp) -> String {
 fn the_discovery_cluster_makes_answers_storable_and_strips_gateway_headers() {
     let mut t = target("a", "127.0.0.1", 1);
     t.bearer_token = Some(crate::sensitive::Sensitive("tok".into()));
-    let c = cluster_for(&t, &Options::default(), 45);
+    let c = cluster_for(&t, &Options::default(), &Default::default(), 45);
     assert_eq!(c.name, "ctx/a/discovery");
     let m = upstream_rewrites(&c).mutations.unwrap();
     let request: Vec<String> = m.request_mutations.iter().map(op_text).collect();
@@ -219,7 +219,12 @@ fn the_discovery_cluster_makes_answers_storable_and_strips_gateway_headers() {
         ]
     );
     // same endpoint, TLS and health checks as the context's HTTP/2 cluster
-    let main = cluster(&t, &Options::default(), Protocol::Http2);
+    let main = cluster(
+        &t,
+        &Options::default(),
+        &Default::default(),
+        Protocol::Http2,
+    );
     assert_eq!(c.load_assignment, main.load_assignment);
     assert_eq!(c.transport_socket, main.transport_socket);
     assert_eq!(c.health_checks, main.health_checks);
