@@ -247,3 +247,99 @@ async fn a_stale_entry_is_revalidated_with_the_clusters_etag() {
     assert!(full.header("if-none-match").is_none());
     assert!(etag_sent.header("if-none-match").unwrap().starts_with('"'));
 }
+
+/// A cluster the gateway reaches with a bearer token (kubeconfig `token`):
+/// ordinary requests get the route's token (after the route configuration
+/// removed the filter's bypass value), discovery fetched by the cache gets
+/// it from the discovery cluster; the cluster never sees anything else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bearer_token_cluster_gets_its_token_on_cached_and_ordinary_requests() {
+    use kubeplex_tests::apiserver::StaticToken;
+    const GATEWAY_TOKEN: &str = "gateway-token-for-cluster-t";
+    let pki = Pki::new();
+    let t = ApiServer::start(ApiServerConfig {
+        tokens: vec![StaticToken::new(
+            GATEWAY_TOKEN,
+            "kubeplex-gateway",
+            &["kubeplex:gateways"],
+        )],
+        ..ApiServerConfig::new("t", pki.cluster_ca.server_cert(&["127.0.0.1", "localhost"]))
+    })
+    .await
+    .expect("start test apiserver");
+    let cache_dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "cache:\n  discovery:\n    directory: {}\n",
+        cache_dir.path().display()
+    );
+    let mut spec = GatewaySpec::new(&pki, vec![ClusterEntry::new("t", &t)]);
+    spec.extra_config = &extra;
+    let gw = Gateway::start(spec);
+    let b64 = |s: &str| {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(s)
+    };
+    let before = gw.version();
+    replace_file(
+        &gw.kubeconfig,
+        &format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster:\n    server: {}\n    \
+             certificate-authority-data: {}\nusers:\n- name: gw\n  user:\n    token: {GATEWAY_TOKEN}\n\
+             contexts:\n- name: t\n  context: {{cluster: t, user: gw}}\n",
+            t.url(),
+            b64(pki.cluster_ca.cert_pem())
+        ),
+    );
+    gw.wait_applied(&before);
+    let alice = gw.mint(&["--sub", "alice"]);
+    let discovery_upstream = || {
+        t.requests()
+            .iter()
+            .filter(|r| is_discovery_path(&r.path))
+            .count()
+    };
+    let mut after_first = 0;
+    for round in 0..2 {
+        let k = cold(&gw, &alice, &["t"]);
+        k.ok(&["--context", "t", "get", "configmaps"]);
+        k.ok(&["--context", "t", "api-versions"]);
+        if round == 0 {
+            after_first = discovery_upstream();
+        }
+    }
+    // the second cold kubectl's discovery came from the cache
+    assert!(after_first > 0);
+    assert_eq!(discovery_upstream(), after_first);
+    let requests = t.requests();
+    let from_gateway: Vec<_> = requests
+        .iter()
+        .filter(|r| r.header("impersonate-user") == Some("alice"))
+        .collect();
+    assert!(from_gateway.iter().any(|r| is_discovery_path(&r.path)));
+    assert!(from_gateway.iter().any(|r| r.path.ends_with("/configmaps")));
+    for r in &from_gateway {
+        assert_eq!(
+            r.header("authorization"),
+            Some(format!("Bearer {GATEWAY_TOKEN}").as_str()),
+            "{} {}",
+            r.method,
+            r.path
+        );
+        assert_eq!(
+            r.effective_user.as_ref().map(|u| u.username.as_str()),
+            Some("alice")
+        );
+    }
+    let lists = from_gateway
+        .iter()
+        .filter(|r| r.path.ends_with("/configmaps"))
+        .count();
+    assert_eq!(lists, 2);
+}
+
+fn is_discovery_path(path: &str) -> bool {
+    path == "/api"
+        || path == "/apis"
+        || path == "/api/v1"
+        || path.starts_with("/apis/") && path.matches('/').count() <= 3
+}
