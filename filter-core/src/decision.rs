@@ -570,7 +570,8 @@ fn forward(
         && !request.upgrade
         && discovery_cache::is_discovery(&request.method, route.effective_path(&request.path))
     {
-        let key = discovery_cache::cache_key(scope, &route.context, &token.identity);
+        let key =
+            discovery_cache::cache_key(scope, &route.context, token.prepared().identity_digest());
         set.push((routing::CACHE_KEY_HEADER, key));
     } else {
         // The caller's token replaced, not removed: Envoy's cache (if the

@@ -50,9 +50,11 @@ pub fn is_discovery(method: &str, path: &str) -> bool {
 }
 
 /// The cache key header's value: hex SHA-256 over the scope, the context
-/// and (unless shared) every part of the identity the cluster will act
-/// on, each length-prefixed so no two different identities encode alike.
-pub fn cache_key(scope: &CacheScope, context: &str, identity: &Identity) -> String {
+/// and (unless shared) the caller's [`identity_digest`], each
+/// length-prefixed so no two different inputs encode alike. The digest is
+/// computed once per token (`prepared::Prepared`), so a discovery request
+/// hashes two blocks, not the whole identity.
+pub fn cache_key(scope: &CacheScope, context: &str, identity_digest: &[u8; 32]) -> String {
     let mut h = Sha256::new();
     let mut part = |bytes: &[u8]| {
         h.update((bytes.len() as u64).to_be_bytes());
@@ -64,23 +66,47 @@ pub fn cache_key(scope: &CacheScope, context: &str, identity: &Identity) -> Stri
         part(b"shared");
     } else {
         part(b"identity");
-        part(identity.user.as_bytes());
-        part(identity.uid.as_deref().unwrap_or("").as_bytes());
-        part(&[u8::from(identity.uid.is_some())]);
-        part(&(identity.groups.len() as u64).to_be_bytes());
-        for group in &identity.groups {
-            part(group.as_bytes());
-        }
-        part(&(identity.extra.len() as u64).to_be_bytes());
-        for (key, values) in &identity.extra {
-            part(key.as_bytes());
-            part(&(values.len() as u64).to_be_bytes());
-            for value in values {
-                part(value.as_bytes());
-            }
+        part(identity_digest);
+    }
+    hex(&h.finalize())
+}
+
+/// SHA-256 over every part of the identity the cluster will act on, each
+/// length-prefixed (and counts before lists), so no two different
+/// identities encode alike.
+pub fn identity_digest(identity: &Identity) -> [u8; 32] {
+    let mut h = Sha256::new();
+    let mut part = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_be_bytes());
+        h.update(bytes);
+    };
+    part(identity.user.as_bytes());
+    part(identity.uid.as_deref().unwrap_or("").as_bytes());
+    part(&[u8::from(identity.uid.is_some())]);
+    part(&(identity.groups.len() as u64).to_be_bytes());
+    for group in &identity.groups {
+        part(group.as_bytes());
+    }
+    part(&(identity.extra.len() as u64).to_be_bytes());
+    for (key, values) in &identity.extra {
+        part(key.as_bytes());
+        part(&(values.len() as u64).to_be_bytes());
+        for value in values {
+            part(value.as_bytes());
         }
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    h.finalize().into()
+}
+
+/// Lower-case hex, without a `format!` per byte.
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -9,6 +9,11 @@ fn identity(user: &str, groups: &[&str]) -> Identity {
     }
 }
 
+/// The key of `identity`, its digest computed as the token cache does.
+fn key_for(scope: &CacheScope, context: &str, identity: &Identity) -> String {
+    cache_key(scope, context, &identity_digest(identity))
+}
+
 fn scope(shared: bool) -> CacheScope {
     CacheScope {
         scope: "s1".into(),
@@ -61,7 +66,7 @@ fn lists_gets_watches_and_other_methods_are_not() {
 #[test]
 fn every_part_of_the_identity_changes_the_key() {
     let base = identity("alice", &["dev"]);
-    let key = cache_key(&scope(false), "a", &base);
+    let key = key_for(&scope(false), "a", &base);
     assert_eq!(key.len(), 64);
     let mut uid = base.clone();
     uid.uid = Some("u1".into());
@@ -84,30 +89,41 @@ fn every_part_of_the_identity_changes_the_key() {
     ];
     let mut keys = std::collections::HashSet::from([key.clone()]);
     for other in &others {
-        assert!(
-            keys.insert(cache_key(&scope(false), "a", other)),
-            "{other:?}"
-        );
+        assert!(keys.insert(key_for(&scope(false), "a", other)), "{other:?}");
     }
     // the context and the scope are in the key too
-    assert_ne!(cache_key(&scope(false), "b", &base), key);
+    assert_ne!(key_for(&scope(false), "b", &base), key);
     let rescoped = CacheScope {
         scope: "s2".into(),
         shared: false,
     };
-    assert_ne!(cache_key(&rescoped, "a", &base), key);
+    assert_ne!(key_for(&rescoped, "a", &base), key);
 }
 
 #[test]
 fn a_shared_key_ignores_the_identity_but_not_the_cluster() {
-    let alice = cache_key(&scope(true), "a", &identity("alice", &["dev"]));
-    assert_eq!(alice, cache_key(&scope(true), "a", &identity("bob", &[])));
+    let alice = key_for(&scope(true), "a", &identity("alice", &["dev"]));
+    assert_eq!(alice, key_for(&scope(true), "a", &identity("bob", &[])));
     assert_ne!(
         alice,
-        cache_key(&scope(true), "b", &identity("alice", &["dev"]))
+        key_for(&scope(true), "b", &identity("alice", &["dev"]))
     );
     assert_ne!(
         alice,
-        cache_key(&scope(false), "a", &identity("alice", &["dev"]))
+        key_for(&scope(false), "a", &identity("alice", &["dev"]))
     );
+}
+
+#[test]
+fn the_key_is_lower_case_hex_of_the_digest() {
+    let digest = identity_digest(&identity("alice", &["dev"]));
+    let key = cache_key(&scope(false), "a", &digest);
+    assert_eq!(key.len(), 64);
+    assert!(
+        key.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+        "{key}"
+    );
+    let bytes = [0x00, 0x0f, 0xa5, 0xff];
+    assert_eq!(hex(&bytes), "000fa5ff");
 }
