@@ -152,7 +152,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let listeners = Listeners::bind(args.xds_addr, args.admin_addr).await?;
     let (xds_addr, admin_addr) = (listeners.xds_addr(), listeners.admin_addr());
     let running = server::start(cp.clone(), listeners).await?;
-    let mut envoy = start_envoy(&args, &state_dir, envoy_bin, xds_addr).await?;
+    let contexts = cp
+        .last_good()
+        .borrow()
+        .as_ref()
+        .map_or(0, |g| g.kubeconfig.clusters.len());
+    let mut envoy = start_envoy(&args, &state_dir, envoy_bin, xds_addr, contexts).await?;
     let gateway_url = gateway_url(&cp);
     write_endpoints(&state_dir, &gateway_url, &envoy, xds_addr, admin_addr)?;
     println!(
@@ -288,6 +293,7 @@ async fn start_envoy(
     state_dir: &Path,
     binary: PathBuf,
     xds_addr: SocketAddr,
+    contexts: usize,
 ) -> anyhow::Result<RunningEnvoy> {
     let bootstrap = state_dir.join("envoy-bootstrap.json");
     let rendered = envoy::render_bootstrap(
@@ -307,10 +313,17 @@ async fn start_envoy(
     let mut envoy = envoy::spawn(&launch).await?;
     info!(binary = %launch.binary.display(), admin = envoy.admin_address, "envoy started");
     tokio::select! {
-        ready = envoy::wait_ready(&envoy.admin_address, Duration::from_secs(30)) => ready?,
+        ready = envoy::wait_ready(&envoy.admin_address, envoy_ready_within(contexts)) => ready?,
         status = envoy.child.wait() => return Err(died(&envoy, status.ok())),
     }
     Ok(envoy)
+}
+
+/// How long Envoy may take to be ready: it applies clusters on its main
+/// thread, ~2.3 ms each here (two per context), and is ready once it has
+/// all of them (10,000 contexts: ~46 s).
+fn envoy_ready_within(contexts: usize) -> Duration {
+    Duration::from_secs(30) + Duration::from_millis(10) * contexts as u32
 }
 
 /// `https://<listener>:<port>` (loopback for a wildcard listener).
