@@ -64,16 +64,17 @@ pub struct RequestView<'a> {
 impl<'a> RequestView<'a> {
     /// Pick the fields out of Envoy's header list (names are lower-case;
     /// values text or bytes).
-    pub fn from_headers<V: AsRef<[u8]>>(headers: &'a [(String, V)]) -> Self {
+    pub fn from_headers<K: AsRef<str>, V: AsRef<[u8]>>(headers: &'a [(K, V)]) -> Self {
         let mut view = RequestView::default();
         for (name, value) in headers {
+            let name = name.as_ref();
             // from_utf8 first: much faster than the lossy scan on a ~1 KB
             // token, and what nearly every request is
             let text = || match std::str::from_utf8(value.as_ref()) {
                 Ok(s) => Cow::Borrowed(s),
                 Err(_) => String::from_utf8_lossy(value.as_ref()),
             };
-            match name.as_str() {
+            match name {
                 ":method" => view.method = text(),
                 ":path" => view.path = text(),
                 "authorization" => view.authorization = Some(text()),
@@ -570,8 +571,7 @@ fn forward(
         && !request.upgrade
         && discovery_cache::is_discovery(&request.method, route.effective_path(&request.path))
     {
-        let key =
-            discovery_cache::cache_key(scope, &route.context, token.prepared().identity_digest());
+        let key = discovery_cache::cache_key(scope, &route.context, token.identity_digest());
         set.push((routing::CACHE_KEY_HEADER, key));
     } else {
         // The caller's token replaced, not removed: Envoy's cache (if the

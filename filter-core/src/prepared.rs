@@ -7,7 +7,6 @@
 
 use std::borrow::Cow;
 
-use crate::discovery_cache;
 use crate::identity::Identity;
 use crate::json::push_json_string;
 
@@ -23,7 +22,6 @@ pub const NO_IDENTITY_MEMBERS: &str =
 pub struct Prepared {
     headers: Vec<Header>,
     audit_members: String,
-    identity_digest: [u8; 32],
 }
 
 impl Prepared {
@@ -49,7 +47,6 @@ impl Prepared {
         Prepared {
             headers,
             audit_members: audit_members(identity, issuer, jti),
-            identity_digest: discovery_cache::identity_digest(identity),
         }
     }
 
@@ -68,12 +65,6 @@ impl Prepared {
     /// JSON-escaped.
     pub fn audit_members(&self) -> &str {
         &self.audit_members
-    }
-
-    /// The identity's part of a discovery cache key
-    /// ([`discovery_cache::identity_digest`]).
-    pub fn identity_digest(&self) -> &[u8; 32] {
-        &self.identity_digest
     }
 }
 

@@ -29,6 +29,8 @@
 //! that is not a number, becomes "malformed"; a `jwk` header member must
 //! parse as a JWK) and adds 26 KB to the wasm module. So: our own.
 
+use std::cell::OnceCell;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
@@ -36,6 +38,7 @@ use serde_json::{Map, Value};
 
 use crate::alg::Alg;
 use crate::config::Config;
+use crate::discovery_cache;
 use crate::identity::{self, Identity, IdentityError};
 use crate::issuer::{Issuer, KeyMaterial};
 use crate::prepared::Prepared;
@@ -60,6 +63,10 @@ pub struct VerifiedToken {
     /// the fields above by [`VerifiedToken::new`] (so a cache hit reuses
     /// them).
     prepared: Prepared,
+    /// The identity's part of a discovery cache key, computed on the
+    /// token's first discovery request (most tokens never make one, and
+    /// hashing on first sight cost ~10 k instructions in Envoy).
+    identity_digest: OnceCell<[u8; 32]>,
 }
 
 impl VerifiedToken {
@@ -79,12 +86,19 @@ impl VerifiedToken {
             ctx,
             exp,
             prepared,
+            identity_digest: OnceCell::new(),
         }
     }
 
     /// Its impersonation headers and audit members.
     pub fn prepared(&self) -> &Prepared {
         &self.prepared
+    }
+
+    /// [`discovery_cache::identity_digest`] of its identity, computed once.
+    pub fn identity_digest(&self) -> &[u8; 32] {
+        self.identity_digest
+            .get_or_init(|| discovery_cache::identity_digest(&self.identity))
     }
 }
 

@@ -62,20 +62,3 @@ fn no_identity_members_name_the_same_members_empty() {
     let empty = Prepared::new(&Identity::default(), "", None);
     assert_eq!(empty.audit_members(), NO_IDENTITY_MEMBERS);
 }
-
-#[test]
-fn the_discovery_cache_digest_is_the_identity_s() {
-    let p = Prepared::new(&identity(), "https://issuer.example", Some("j1"));
-    assert_eq!(
-        p.identity_digest(),
-        &discovery_cache::identity_digest(&identity())
-    );
-    let other = Identity {
-        user: "bob".into(),
-        ..identity()
-    };
-    assert_ne!(
-        Prepared::new(&other, "https://issuer.example", Some("j1")).identity_digest(),
-        p.identity_digest()
-    );
-}

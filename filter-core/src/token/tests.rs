@@ -558,3 +558,28 @@ fn without_a_kid_another_key_may_still_verify_past_a_host_failure() {
         TokenError::BadSignature(mint::ISSUER.into())
     );
 }
+
+#[test]
+fn the_discovery_digest_is_the_identity_s_computed_once() {
+    let identity = Identity {
+        user: "alice".into(),
+        groups: vec!["dev".into()],
+        uid: Some("u-1".into()),
+        extra: Vec::new(),
+    };
+    let token = VerifiedToken::new(identity.clone(), "i".into(), None, None, 0);
+    let first = *token.identity_digest();
+    assert_eq!(first, discovery_cache::identity_digest(&identity));
+    assert!(std::ptr::eq(
+        token.identity_digest(),
+        token.identity_digest()
+    ));
+    let bob = Identity {
+        user: "bob".into(),
+        ..identity
+    };
+    assert_ne!(
+        *VerifiedToken::new(bob, "i".into(), None, None, 0).identity_digest(),
+        first
+    );
+}
