@@ -24,7 +24,7 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, LogLevel};
 
 use crate::envoy_verifier::EnvoyVerifier;
-use crate::{CLOCK, STREAMS, header_map, log, telemetry, unix_seconds};
+use crate::{CLOCK, STREAMS, log, telemetry, unix_seconds};
 
 thread_local! {
     // When this VM last asked the control plane for each issuer's keys.
@@ -86,7 +86,7 @@ impl Request {
     /// it panics (and takes the VM down) on a header value that is not
     /// UTF-8. Envoy knows the TLS server name only with a tls_inspector
     /// on the listener; it is read (a host call) only when it can matter.
-    fn view<'h>(&self, config: &Config, headers: &'h [(&'h str, &'h [u8])]) -> RequestView<'h> {
+    fn view<'h>(&self, config: &Config, headers: &'h [(String, Vec<u8>)]) -> RequestView<'h> {
         let mut view = RequestView::from_headers(headers);
         if route::wants_server_name(config, &view.path) {
             view.server_name = self
@@ -209,20 +209,7 @@ impl HttpContext for Request {
         let Some(config) = self.config.clone() else {
             return self.refuse_without_config();
         };
-        // One host call, parsed in place (header_map); the SDK's copying
-        // path only if the buffer is not what Envoy writes.
-        let buffer = header_map::request_headers();
-        let copied;
-        let headers = match buffer.as_deref().and_then(header_map::pairs) {
-            Some(pairs) => pairs,
-            None => {
-                copied = self.get_http_request_headers_bytes();
-                copied
-                    .iter()
-                    .map(|(n, v)| (n.as_str(), v.as_slice()))
-                    .collect()
-            }
-        };
+        let headers = self.get_http_request_headers_bytes();
         let now = match CLOCK.get() {
             0 => unix_seconds(self.get_current_time()),
             ticked => ticked,

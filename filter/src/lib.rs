@@ -7,10 +7,9 @@
 //! until they end. What must call the host beside them: the audit property
 //! and counters ([`telemetry`]) and Envoy's signature check
 //! ([`envoy_verifier`]).
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 mod envoy_verifier;
-mod header_map;
 mod http_context;
 mod root_context;
 mod telemetry;
