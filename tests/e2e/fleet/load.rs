@@ -97,16 +97,20 @@ impl Load {
         }
     }
 
-    /// Failed requests that started at or after `since`, with how long
-    /// after it they started and why they failed.
-    pub fn failures_since(&self, since: Instant) -> Vec<(Duration, String)> {
-        self.shared
-            .failures
-            .lock()
-            .unwrap()
+    /// How many failures are recorded so far: a mark for
+    /// [`Load::failures_after`].
+    pub fn failures_recorded(&self) -> usize {
+        self.shared.failures.lock().unwrap().len()
+    }
+
+    /// Failures recorded after `mark` (in the order they failed), with how
+    /// long after `since` each started (zero for one that started before
+    /// it: in flight when the phase began) and why it failed.
+    pub fn failures_after(&self, mark: usize, since: Instant) -> Vec<(Duration, String)> {
+        let failures = self.shared.failures.lock().unwrap();
+        failures[mark.min(failures.len())..]
             .iter()
-            .filter(|(at, _)| *at >= since)
-            .map(|(at, why)| (*at - since, why.clone()))
+            .map(|(at, why)| (at.saturating_duration_since(since), why.clone()))
             .collect()
     }
 
