@@ -251,7 +251,8 @@ async fn a_stale_entry_is_revalidated_with_the_clusters_etag() {
 /// A cluster the gateway reaches with a bearer token (kubeconfig `token`):
 /// ordinary requests get the route's token (after the route configuration
 /// removed the filter's bypass value), discovery fetched by the cache gets
-/// it from the discovery cluster; the cluster never sees anything else.
+/// it from the discovery cluster, exec on the HTTP/1.1 upgrade route gets
+/// the route's token too; the cluster never sees anything else.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_bearer_token_cluster_gets_its_token_on_cached_and_ordinary_requests() {
     use kubeplex_tests::apiserver::StaticToken;
@@ -267,6 +268,16 @@ async fn a_bearer_token_cluster_gets_its_token_on_cached_and_ordinary_requests()
     })
     .await
     .expect("start test apiserver");
+    t.store()
+        .create(
+            "pods",
+            serde_json::json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "web-0", "namespace": "default"},
+                "spec": {"containers": [{"name": "app", "image": "nginx"}]},
+            }),
+        )
+        .unwrap();
     let cache_dir = tempfile::tempdir().unwrap();
     let extra = format!(
         "cache:\n  discovery:\n    directory: {}\n",
@@ -307,6 +318,23 @@ async fn a_bearer_token_cluster_gets_its_token_on_cached_and_ordinary_requests()
             after_first = discovery_upstream();
         }
     }
+    // the HTTP/1.1 upgrade route (exec) too: the route removes the bypass
+    // value there as well and adds the cluster's token
+    let k = cold(&gw, &alice, &["t"]);
+    assert_eq!(
+        k.ok(&[
+            "--context",
+            "t",
+            "exec",
+            "web-0",
+            "-c",
+            "app",
+            "--",
+            "echo",
+            "hi"
+        ]),
+        "hi\n"
+    );
     // the second cold kubectl's discovery came from the cache
     assert!(after_first > 0);
     assert_eq!(discovery_upstream(), after_first);
@@ -317,6 +345,14 @@ async fn a_bearer_token_cluster_gets_its_token_on_cached_and_ordinary_requests()
         .collect();
     assert!(from_gateway.iter().any(|r| is_discovery_path(&r.path)));
     assert!(from_gateway.iter().any(|r| r.path.ends_with("/configmaps")));
+    assert!(
+        from_gateway
+            .iter()
+            .any(|r| r.path.ends_with("/pods/web-0/exec")
+                && r.status == 101
+                && r.http_version == "HTTP/1.1"),
+        "no upgraded exec reached the cluster"
+    );
     for r in &from_gateway {
         assert_eq!(
             r.header("authorization"),
