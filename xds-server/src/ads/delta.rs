@@ -28,7 +28,6 @@
 pub const MAX_RESOURCES_PER_RESPONSE: usize = 500;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 
 use envoy_types::pb::envoy::service::discovery::v3::{
     DeltaDiscoveryRequest, DeltaDiscoveryResponse, Resource as DeltaResource,
@@ -37,6 +36,7 @@ use envoy_types::pb::envoy::service::discovery::v3::{
 use envoy_types::pb::google::protobuf::Any;
 
 use super::listener_address;
+use super::node::StreamNode;
 use super::protocol::{Event, TypeStatus};
 use crate::snapshot::{Snapshot, TypeSnapshot};
 use crate::translate::type_urls;
@@ -75,9 +75,7 @@ struct InFlight {
 /// One delta ADS stream (one Envoy).
 #[derive(Debug, Default)]
 pub struct DeltaStream {
-    node_id: Option<String>,
-    listener_address: Option<SocketAddr>,
-    listener_address_error: Option<String>,
+    node: StreamNode,
     types: BTreeMap<String, TypeState>,
     status: BTreeMap<String, TypeStatus>,
     nonce: u64,
@@ -91,12 +89,12 @@ impl DeltaStream {
 
     /// The Envoy's node id, from its first request.
     pub fn node_id(&self) -> Option<&str> {
-        self.node_id.as_deref()
+        self.node.id()
     }
 
     /// Why the node's own listener address was ignored, if it was.
     pub fn listener_address_error(&self) -> Option<&str> {
-        self.listener_address_error.as_deref()
+        self.node.listener_address_error()
     }
 
     /// Per-type acceptance, for the status API.
@@ -110,15 +108,7 @@ impl DeltaStream {
         request: DeltaDiscoveryRequest,
         snapshot: &Snapshot,
     ) -> Vec<Event<DeltaDiscoveryResponse>> {
-        if self.node_id.is_none()
-            && let Some(node) = &request.node
-        {
-            self.node_id = Some(node.id.clone());
-            match listener_address::requested(node) {
-                Ok(addr) => self.listener_address = addr,
-                Err(e) => self.listener_address_error = Some(e),
-            }
-        }
+        self.node.learn(request.node.as_ref());
         let type_url = request.type_url.clone();
         let first = !self.types.contains_key(&type_url);
         let state = self.types.entry(type_url.clone()).or_default();
@@ -215,7 +205,8 @@ impl DeltaStream {
         let empty = TypeSnapshot::default();
         let resources = snapshot.get(type_url).unwrap_or(&empty);
         let rebind = self
-            .listener_address
+            .node
+            .listener_address()
             .filter(|_| type_url == type_urls::LISTENER);
         let mut pending = resources
             .resources

@@ -13,12 +13,12 @@
 //!   and the next *different* snapshot is sent when it comes.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 
 use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
 use envoy_types::pb::google::protobuf::Any;
 
 use super::listener_address;
+use super::node::StreamNode;
 use crate::snapshot::Snapshot;
 use crate::translate::type_urls;
 
@@ -76,11 +76,7 @@ pub struct TypeStatus {
 /// One ADS stream (one Envoy).
 #[derive(Debug, Default)]
 pub struct Stream {
-    node_id: Option<String>,
-    /// Where this Envoy wants the gateway listener (node metadata).
-    listener_address: Option<SocketAddr>,
-    /// Why its node metadata's listener address was ignored.
-    listener_address_error: Option<String>,
+    node: StreamNode,
     types: BTreeMap<String, TypeState>,
     status: BTreeMap<String, TypeStatus>,
     nonce: u64,
@@ -100,12 +96,12 @@ impl Stream {
 
     /// The Envoy's node id, from its first request.
     pub fn node_id(&self) -> Option<&str> {
-        self.node_id.as_deref()
+        self.node.id()
     }
 
     /// Why the node's own listener address was ignored, if it was.
     pub fn listener_address_error(&self) -> Option<&str> {
-        self.listener_address_error.as_deref()
+        self.node.listener_address_error()
     }
 
     /// Per-type acceptance, for the status API.
@@ -115,15 +111,7 @@ impl Stream {
 
     /// Handle one request from Envoy against the current snapshot.
     pub fn on_request(&mut self, request: DiscoveryRequest, snapshot: &Snapshot) -> Vec<Event> {
-        if self.node_id.is_none()
-            && let Some(node) = &request.node
-        {
-            self.node_id = Some(node.id.clone());
-            match listener_address::requested(node) {
-                Ok(addr) => self.listener_address = addr,
-                Err(e) => self.listener_address_error = Some(e),
-            }
-        }
+        self.node.learn(request.node.as_ref());
         let type_url = request.type_url.clone();
         let mut events = Vec::new();
         let state = self.types.entry(type_url.clone()).or_default();
@@ -187,7 +175,8 @@ impl Stream {
         self.nonce += 1;
         let nonce = self.nonce.to_string();
         let rebind = self
-            .listener_address
+            .node
+            .listener_address()
             .filter(|_| type_url == type_urls::LISTENER);
         let body = resources
             .resources
