@@ -11,11 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-
 use super::BenchError;
-use super::gateway::{self, KubeplexUp, free_port, start_kubeplex_up, write};
-use super::keys::{AUDIENCE, Alg, SigningKeys};
+use super::gateway::{self, KubeplexUp, start_kubeplex_up, write};
+use super::keys::{Alg, SigningKeys};
 use super::stats::percentile;
 use super::tokens;
 use crate::apiserver::{ApiServer, ApiServerConfig, RecordedRequest};
@@ -293,16 +291,6 @@ fn start_gateway(
     keys: &SigningKeys,
     cache: Option<bool>,
 ) -> Result<(u16, KubeplexUp), BenchError> {
-    let serving = gateway_ca.server_cert(&["127.0.0.1", "localhost"]);
-    let (cert, key) = serving
-        .write_to(dir, "gateway")
-        .map_err(|e| BenchError::io("write the gateway certificate", e))?;
-    let issuer_pem = keys
-        .public_key_pem(Alg::Es256)
-        .ok_or_else(|| BenchError::Gateway("no ES256 public key".into()))?;
-    write(&dir.join("issuer.pub.pem"), &issuer_pem)?;
-    write(&dir.join("revoked.yaml"), "revoked: []\n")?;
-    let port = free_port()?;
     let cache_section = match cache {
         None => String::new(),
         Some(shared) => format!(
@@ -310,33 +298,16 @@ fn start_gateway(
             dir.join("cache").display()
         ),
     };
-    let config = dir.join("gateway.yaml");
-    write(
-        &config,
-        &format!(
-            "apiVersion: kubeplex.io/v1alpha1\nkind: GatewayConfig\nlistener:\n  address: 127.0.0.1\n  port: {port}\n  \
-             certificateFile: {}\n  keyFile: {}\njwt:\n- issuer:\n    url: {}\n    audiences: [{AUDIENCE}]\n    \
-             publicKeyFile: issuer.pub.pem\nrevocation:\n  file: revoked.yaml\naudit:\n  path: audit.log\n{cache_section}",
-            cert.display(),
-            key.display(),
-            Alg::Es256.issuer(),
-        ),
+    let files = gateway::GatewayFiles::write(
+        dir,
+        gateway_ca,
+        keys,
+        &server.url(),
+        cluster_ca,
+        gateway_client,
+        &cache_section,
     )?;
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-    let kubeconfig = dir.join("clusters.yaml");
-    write(
-        &kubeconfig,
-        &format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: {CONTEXT}\n  cluster:\n    server: {}\n    \
-             certificate-authority-data: {}\nusers:\n- name: gateway\n  user:\n    client-certificate-data: {}\n    \
-             client-key-data: {}\ncontexts:\n- name: {CONTEXT}\n  context:\n    cluster: {CONTEXT}\n    user: gateway\n\
-             current-context: {CONTEXT}\n",
-            server.url(),
-            b64(cluster_ca.cert_pem()),
-            b64(&gateway_client.cert_pem),
-            b64(&gateway_client.key_pem),
-        ),
-    )?;
+    let (port, config, kubeconfig) = (files.port, files.config, files.kubeconfig);
     let up = start_kubeplex_up(
         &gateway::Settings {
             kubeplex: settings.kubeplex.clone(),

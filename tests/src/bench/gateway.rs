@@ -225,6 +225,75 @@ pub struct Gateway {
     _dir: tempfile::TempDir,
 }
 
+/// The files of a `kubeplex up` in front of one context (`CONTEXT`):
+/// the gateway's serving certificate, the ES256 issuer key, an empty
+/// revocation list, the gateway config and the clusters kubeconfig.
+pub struct GatewayFiles {
+    /// The listener's port.
+    pub port: u16,
+    /// The gateway config.
+    pub config: PathBuf,
+    /// The clusters kubeconfig.
+    pub kubeconfig: PathBuf,
+}
+
+impl GatewayFiles {
+    /// Write them in `d`; `audit` is appended to the gateway config's
+    /// `audit:` section (after `path: audit.log`), and may add top-level
+    /// sections after it (e.g. `cache:`).
+    pub fn write(
+        d: &Path,
+        gateway_ca: &Ca,
+        keys: &SigningKeys,
+        server_url: &str,
+        cluster_ca: &Ca,
+        gateway_client: &crate::pki::CertKey,
+        audit: &str,
+    ) -> Result<GatewayFiles, BenchError> {
+        let gateway_serving = gateway_ca.server_cert(&["127.0.0.1", "localhost"]);
+        let (cert, key) = gateway_serving
+            .write_to(d, "gateway")
+            .map_err(|e| BenchError::io("write the gateway certificate", e))?;
+        let issuer_pem = keys
+            .public_key_pem(Alg::Es256)
+            .ok_or_else(|| BenchError::Gateway("no ES256 public key".into()))?;
+        write(&d.join("issuer.pub.pem"), &issuer_pem)?;
+        write(&d.join("revoked.yaml"), "revoked: []\n")?;
+        let port = free_port()?;
+        let config = d.join("gateway.yaml");
+        write(
+            &config,
+            &format!(
+                "apiVersion: kubeplex.io/v1alpha1\nkind: GatewayConfig\nlistener:\n  address: 127.0.0.1\n  port: {port}\n  \
+                 certificateFile: {}\n  keyFile: {}\njwt:\n- issuer:\n    url: {}\n    audiences: [{AUDIENCE}]\n    \
+                 publicKeyFile: issuer.pub.pem\nrevocation:\n  file: revoked.yaml\naudit:\n  path: audit.log\n{audit}",
+                cert.display(),
+                key.display(),
+                Alg::Es256.issuer(),
+            ),
+        )?;
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let kubeconfig = d.join("clusters.yaml");
+        write(
+            &kubeconfig,
+            &format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: {CONTEXT}\n  cluster:\n    server: {server_url}\n    \
+                 certificate-authority-data: {}\nusers:\n- name: gateway\n  user:\n    client-certificate-data: {}\n    \
+                 client-key-data: {}\ncontexts:\n- name: {CONTEXT}\n  context:\n    cluster: {CONTEXT}\n    user: gateway\n\
+                 current-context: {CONTEXT}\n",
+                b64(cluster_ca.cert_pem()),
+                b64(&gateway_client.cert_pem),
+                b64(&gateway_client.key_pem),
+            ),
+        )?;
+        Ok(GatewayFiles {
+            port,
+            config,
+            kubeconfig,
+        })
+    }
+}
+
 /// Start `kubeplex up` in front of `cluster`; `audit` is appended to the
 /// gateway config's `audit:` section (after `path: audit.log`), e.g.
 /// `  store: none\n`. Returns once a request passes.
@@ -240,45 +309,17 @@ pub fn start_gateway(
         .tempdir()
         .map_err(|e| BenchError::io("create a temporary directory", e))?;
     let d = dir.path();
-    let setup = |e: &dyn std::fmt::Display| BenchError::Gateway(e.to_string());
     let gateway_ca = Ca::new("bench-gateway-ca");
-    let gateway_serving = gateway_ca.server_cert(&["127.0.0.1", "localhost"]);
-    let (cert, key) = gateway_serving
-        .write_to(d, "gateway")
-        .map_err(|e| BenchError::io("write the gateway certificate", e))?;
-    let issuer_pem = keys
-        .public_key_pem(Alg::Es256)
-        .ok_or_else(|| setup(&"no ES256 public key"))?;
-    write(&d.join("issuer.pub.pem"), &issuer_pem)?;
-    write(&d.join("revoked.yaml"), "revoked: []\n")?;
-    let port = free_port()?;
-    let config = d.join("gateway.yaml");
-    write(
-        &config,
-        &format!(
-            "apiVersion: kubeplex.io/v1alpha1\nkind: GatewayConfig\nlistener:\n  address: 127.0.0.1\n  port: {port}\n  \
-             certificateFile: {}\n  keyFile: {}\njwt:\n- issuer:\n    url: {}\n    audiences: [{AUDIENCE}]\n    \
-             publicKeyFile: issuer.pub.pem\nrevocation:\n  file: revoked.yaml\naudit:\n  path: audit.log\n{audit}",
-            cert.display(),
-            key.display(),
-            Alg::Es256.issuer(),
-        ),
+    let files = GatewayFiles::write(
+        d,
+        &gateway_ca,
+        keys,
+        &cluster.server.url(),
+        &cluster.ca,
+        &cluster.gateway_client,
+        audit,
     )?;
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-    let kubeconfig = d.join("clusters.yaml");
-    write(
-        &kubeconfig,
-        &format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: {CONTEXT}\n  cluster:\n    server: {}\n    \
-             certificate-authority-data: {}\nusers:\n- name: gateway\n  user:\n    client-certificate-data: {}\n    \
-             client-key-data: {}\ncontexts:\n- name: {CONTEXT}\n  context:\n    cluster: {CONTEXT}\n    user: gateway\n\
-             current-context: {CONTEXT}\n",
-            cluster.server.url(),
-            b64(cluster.ca.cert_pem()),
-            b64(&cluster.gateway_client.cert_pem),
-            b64(&cluster.gateway_client.key_pem),
-        ),
-    )?;
+    let (port, config, kubeconfig) = (files.port, files.config, files.kubeconfig);
     let up = start_kubeplex_up(settings, d, &kubeconfig, &config)?;
     let admin = read_admin_address(&d.join("state/endpoints.json"))?;
     let gateway_addr = SocketAddr::from(([127, 0, 0, 1], port));
