@@ -97,6 +97,16 @@ pub enum RemoteError {
         /// The URL.
         url: String,
     },
+    /// The body is not a kubeconfig the gateway can use from a URL (each
+    /// problem with its line and field; file paths are refused).
+    #[error("{url}: invalid kubeconfig")]
+    Invalid {
+        /// The URL.
+        url: String,
+        /// Every problem found.
+        #[source]
+        errors: InputErrors,
+    },
 }
 
 /// What the last fetches left: the validators and outcome of the last body
@@ -245,6 +255,26 @@ impl RemoteKubeconfig {
                 fetched.fetch_error = Some(error);
                 changed
             }
+        }
+    }
+
+    /// Fetch once and validate the body exactly like a polled one (on the
+    /// calling thread): `kubeplex check`'s view of the URL. It takes the
+    /// value: what the fetch leaves is not for a later poll.
+    pub async fn load_once(self) -> Result<LoadedKubeconfig, RemoteError> {
+        let url = &self.settings.url;
+        match self.fetch().await? {
+            Answer::Body(body) => {
+                kubeconfig::parse_remote(&body, url).map_err(|errors| RemoteError::Invalid {
+                    url: url.clone(),
+                    errors,
+                })
+            }
+            // Only a server that answers 304 to an unconditional GET.
+            Answer::Unchanged => Err(RemoteError::Status {
+                url: url.clone(),
+                status: 304,
+            }),
         }
     }
 

@@ -66,9 +66,20 @@ pub fn kubeconfig_arg(s: &str) -> Result<KubeconfigArg, crate::ArgError> {
     existing_file(s).map(KubeconfigArg::File)
 }
 
-/// How a kubeconfig URL is fetched.
+/// How a kubeconfig URL is fetched and how often (`serve`, `up`).
 #[derive(clap::Args, Debug, Clone)]
 pub struct RemoteKubeconfigArgs {
+    #[command(flatten)]
+    pub fetch: KubeconfigFetchArgs,
+    /// With a kubeconfig URL: how often to ask it (conditional GET: If-None-Match,
+    /// If-Modified-Since); at least 1s.
+    #[arg(long, default_value = "30s", value_parser = poll_interval)]
+    pub kubeconfig_poll_interval: std::time::Duration,
+}
+
+/// How a kubeconfig URL is fetched (`serve`, `up`, `check`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct KubeconfigFetchArgs {
     /// With a kubeconfig URL: the PEM CA bundle its server's certificate must chain to
     /// (default: the system roots).
     #[arg(long, value_parser = existing_file)]
@@ -77,14 +88,29 @@ pub struct RemoteKubeconfigArgs {
     /// fetch; never logged).
     #[arg(long, value_parser = existing_file)]
     pub kubeconfig_token_file: Option<PathBuf>,
-    /// With a kubeconfig URL: how often to ask it (conditional GET: If-None-Match,
-    /// If-Modified-Since); at least 1s.
-    #[arg(long, default_value = "30s", value_parser = poll_interval)]
-    pub kubeconfig_poll_interval: std::time::Duration,
     /// With a kubeconfig URL: accept plain http:// (INSECURE: the clusters'
     /// credentials travel in clear and can be replaced on the way; never with a token).
     #[arg(long)]
     pub kubeconfig_insecure_http: bool,
+}
+
+impl KubeconfigFetchArgs {
+    /// `url` fetched this way, every `interval`; the settings are checked
+    /// (https, no token over http) and nothing is fetched yet.
+    pub fn remote(
+        &self,
+        url: &str,
+        interval: std::time::Duration,
+    ) -> anyhow::Result<RemoteKubeconfig> {
+        RemoteKubeconfig::new(RemoteSettings {
+            url: url.to_string(),
+            ca_file: self.kubeconfig_ca_file.clone(),
+            token_file: self.kubeconfig_token_file.clone(),
+            interval,
+            allow_http: self.kubeconfig_insecure_http,
+        })
+        .context("--kubeconfig")
+    }
 }
 
 fn poll_interval(s: &str) -> Result<std::time::Duration, kubeplex::token_mint::MintError> {
@@ -101,14 +127,7 @@ pub async fn kubeconfig_source(
         KubeconfigArg::File(path) => return Ok(KubeconfigSource::File(absolute(path)?)),
         KubeconfigArg::Url(url) => url,
     };
-    let remote = RemoteKubeconfig::new(RemoteSettings {
-        url: url.clone(),
-        ca_file: remote.kubeconfig_ca_file.clone(),
-        token_file: remote.kubeconfig_token_file.clone(),
-        interval: remote.kubeconfig_poll_interval,
-        allow_http: remote.kubeconfig_insecure_http,
-    })
-    .context("--kubeconfig")?;
+    let remote = remote.fetch.remote(url, remote.kubeconfig_poll_interval)?;
     remote.poll().await;
     Ok(KubeconfigSource::Url(std::sync::Arc::new(remote)))
 }
