@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
+use axum::extract::RawQuery;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -21,6 +22,9 @@ use crate::audit::store::Store;
 use crate::control_plane::{ControlPlane, Slot, State};
 use crate::error_chain::error_chain;
 use crate::revocation_store::{StoreError, StoreStatus};
+
+pub mod status_view;
+use status_view::StatusView;
 
 /// The gRPC service.
 pub struct AdminService {
@@ -110,9 +114,45 @@ fn node_statuses(cp: &ControlPlane) -> Vec<admin::EnvoyNodeStatus> {
         .collect()
 }
 
-/// The status as JSON (for `/status`, `kubeplex status` and tests).
+/// The status as JSON (for `/status`, `kubeplex status` and tests): every
+/// context, its health and its cluster check rows.
 pub fn status_json(cp: &ControlPlane) -> serde_json::Value {
     let s = status(cp);
+    let mut json = status_common_json(cp, &s);
+    let checks = cp.cluster_checks().latest();
+    json.insert(
+        "cluster_checks".into(),
+        serde_json::json!(checks.as_deref()),
+    );
+    json.insert(
+        "cluster_health".into(),
+        serde_json::json!(cp.cluster_health().all()),
+    );
+    json.insert("contexts".into(), serde_json::json!(s.contexts));
+    serde_json::Value::Object(json)
+}
+
+/// `/status?contexts=summary`: [`status_json`] with the contexts counted by
+/// state and only those with a problem named ([`status_view`]).
+pub fn status_summary_json(cp: &ControlPlane) -> serde_json::Value {
+    let s = status(cp);
+    let mut json = status_common_json(cp, &s);
+    let checks = cp.cluster_checks().latest();
+    json.extend(status_view::context_summary(
+        &s.contexts,
+        &cp.cluster_health().all(),
+        checks.as_deref(),
+    ));
+    serde_json::Value::Object(json)
+}
+
+/// What both views of `/status` show the same way: the version, the
+/// inputs, the revocation store, remote keys, what each Envoy accepted and
+/// the agent clusters.
+fn status_common_json(
+    cp: &ControlPlane,
+    s: &admin::GatewayStatus,
+) -> serde_json::Map<String, serde_json::Value> {
     let snapshot = cp.current();
     let nodes: Vec<_> = s
         .nodes
@@ -149,21 +189,21 @@ pub fn status_json(cp: &ControlPlane) -> serde_json::Value {
             })
         })
         .collect();
-    let checks = cp.cluster_checks().latest();
-    serde_json::json!({
+    let common = serde_json::json!({
         "version": s.version,
         "revocation_store": cp.revocation_store_status().map(|r| store_json(&r)),
         "remote_keys": keys,
-        "cluster_checks": checks.as_deref(),
-        "cluster_health": cp.cluster_health().all(),
-        "contexts": s.contexts,
         "inputs": s.inputs.iter().map(|i| serde_json::json!({
             "kind": i.kind, "path": i.path, "ok": i.ok,
             "error": (!i.error.is_empty()).then_some(&i.error), "loaded_at": i.loaded_at,
         })).collect::<Vec<_>>(),
         "envoys": nodes,
         "agents": agents_json(cp),
-    })
+    });
+    match common {
+        serde_json::Value::Object(map) => map,
+        _ => unreachable!("a JSON object literal"),
+    }
 }
 
 /// The agent clusters of the last good gateway config.
@@ -619,6 +659,20 @@ impl Admin for AdminService {
     }
 }
 
+/// `/status` in the view the query asks for; 400 for an unknown view.
+fn status_answer(cp: &ControlPlane, query: Option<&str>) -> axum::response::Response {
+    let json = match StatusView::from_query(query) {
+        Ok(StatusView::All) => status_json(cp),
+        Ok(StatusView::Summary) => status_summary_json(cp),
+        Err(unknown) => return (StatusCode::BAD_REQUEST, format!("{unknown}\n")).into_response(),
+    };
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::to_string_pretty(&json).unwrap_or_default(),
+    )
+        .into_response()
+}
+
 /// Serve the admin port until the listener fails.
 pub async fn serve(
     cp: Arc<ControlPlane>,
@@ -636,13 +690,7 @@ pub async fn serve(
         .route("/readyz", get(move || async move { readiness_now(&c3) }))
         .route(
             "/status",
-            get(move || async move {
-                (
-                    [(header::CONTENT_TYPE, "application/json")],
-                    serde_json::to_string_pretty(&status_json(&c1)).unwrap_or_default(),
-                )
-                    .into_response()
-            }),
+            get(move |query: RawQuery| async move { status_answer(&c1, query.0.as_deref()) }),
         )
         .route(
             "/metrics",

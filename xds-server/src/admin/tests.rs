@@ -56,12 +56,9 @@ contexts:
   context: {cluster: a, user: gw}
 ";
 
-/// A control plane started from real files answers 200, and still 200
-/// (naming the rejection) after a broken edit of the gateway config.
-#[test]
-fn a_started_control_plane_is_ready_and_stays_ready_on_a_broken_edit() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+/// A control plane started from real files (the kubeconfig: context `a`)
+/// in `d`; returns it and the gateway config's path.
+fn started_control_plane(d: &std::path::Path) -> (Arc<ControlPlane>, std::path::PathBuf) {
     let ca = kubeplex_tests::pki::Ca::new("t");
     let (cert, key) = ca.server_cert(&["localhost"]).write_to(d, "gw").unwrap();
     std::fs::write(d.join("clusters.kubeconfig"), KUBECONFIG).unwrap();
@@ -88,6 +85,15 @@ fn a_started_control_plane_is_ready_and_stays_ready_on_a_broken_edit() {
         state_dir: d.join("state"),
     })
     .unwrap();
+    (cp, gateway)
+}
+
+/// A control plane started from real files answers 200, and still 200
+/// (naming the rejection) after a broken edit of the gateway config.
+#[test]
+fn a_started_control_plane_is_ready_and_stays_ready_on_a_broken_edit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cp, gateway) = started_control_plane(dir.path());
     let (code, body) = readiness_now(&cp);
     assert_eq!(code, StatusCode::OK, "{body}");
 
@@ -100,4 +106,183 @@ fn a_started_control_plane_is_ready_and_stays_ready_on_a_broken_edit() {
         body.contains("gateway config: latest edit rejected"),
         "{body}"
     );
+}
+
+#[test]
+fn the_status_query_picks_the_view() {
+    use status_view::{StatusView as V, UnknownView};
+    assert_eq!(V::from_query(None), Ok(V::All));
+    assert_eq!(V::from_query(Some("")), Ok(V::All));
+    assert_eq!(V::from_query(Some("contexts=all")), Ok(V::All));
+    assert_eq!(V::from_query(Some("contexts=summary")), Ok(V::Summary));
+    assert_eq!(
+        V::from_query(Some("pretty=1&contexts=summary")),
+        Ok(V::Summary)
+    );
+    assert_eq!(
+        V::from_query(Some("contexts=none")),
+        Err(UnknownView("none".into()))
+    );
+}
+
+/// `/status` (every context, as before) and `/status?contexts=summary`
+/// (counts, the contexts with a problem) of one control plane.
+#[tokio::test(flavor = "multi_thread")]
+async fn status_answers_every_context_or_a_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cp, _) = started_control_plane(dir.path());
+    cp.cluster_health()
+        .record(vec![("a".into(), Err("connection refused".into()))], 100);
+    let get = async |query: Option<&str>| {
+        let answer = status_answer(&cp, query);
+        let code = answer.status();
+        let body = axum::body::to_bytes(answer.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (code, String::from_utf8(body.to_vec()).unwrap())
+    };
+
+    let (code, body) = get(None).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let all: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(all["contexts"], serde_json::json!(["a"]));
+    assert_eq!(all["cluster_health"]["a"]["healthy"], false);
+    assert_eq!(
+        all,
+        serde_json::from_str::<serde_json::Value>(&get(Some("contexts=all")).await.1).unwrap()
+    );
+
+    let (code, body) = get(Some("contexts=summary")).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let summary: serde_json::Value = serde_json::from_str(&body).unwrap();
+    for shared in ["version", "inputs", "envoys", "remote_keys", "agents"] {
+        assert_eq!(summary[shared], all[shared], "{shared}");
+    }
+    for listed in ["contexts", "cluster_health"] {
+        assert!(summary.get(listed).is_none(), "{listed} in {summary}");
+    }
+    assert_eq!(
+        summary["context_counts"],
+        serde_json::json!({"total": 1, "healthy": 0, "unhealthy": 1, "health_unknown": 0,
+            "checks_failed": 0, "with_problems": 1})
+    );
+    assert_eq!(summary["context_problems"][0]["context"], "a");
+    assert_eq!(
+        summary["context_problems"][0]["health"]["detail"],
+        "connection refused"
+    );
+
+    let (code, body) = get(Some("contexts=some")).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert!(body.contains("contexts=all or contexts=summary"), "{body}");
+}
+
+fn checked(healthy: bool) -> crate::cluster_health::ClusterHealth {
+    crate::cluster_health::ClusterHealth {
+        healthy,
+        since: 1,
+        last_check: 2,
+        detail: if healthy { "/readyz 200" } else { "timed out" }.into(),
+    }
+}
+
+fn failed_check(context: &str) -> crate::preflight::Row {
+    crate::preflight::Row {
+        context: context.into(),
+        check: "impersonate users".into(),
+        outcome: crate::preflight::Outcome::Missing,
+        detail: "forbidden".into(),
+        fix: "kind: ClusterRole\n".repeat(20),
+    }
+}
+
+/// At 10,000 contexts the summary stays a few kilobytes: counts by state,
+/// then only the contexts with a problem, by name.
+#[test]
+fn a_summary_of_ten_thousand_contexts_names_only_the_problems() {
+    let contexts: Vec<String> = (0..10_000).map(|i| format!("cluster-{i:05}")).collect();
+    let mut health: std::collections::BTreeMap<_, _> = contexts
+        .iter()
+        .map(|c| (c.clone(), checked(true)))
+        .collect();
+    for sick in ["cluster-00042", "cluster-09000", "cluster-00007"] {
+        health.insert(sick.into(), checked(false));
+    }
+    for unchecked in &contexts[9_990..] {
+        health.remove(unchecked);
+    }
+    let mut rows: Vec<_> = contexts
+        .iter()
+        .map(|c| crate::preflight::Row {
+            outcome: crate::preflight::Outcome::Ok,
+            fix: String::new(),
+            ..failed_check(c)
+        })
+        .collect();
+    rows[42] = failed_check("cluster-00042");
+    rows[500] = failed_check("cluster-00500");
+    let report = crate::preflight::Report {
+        checked_at: 3,
+        rows,
+    };
+
+    let summary = status_view::context_summary(&contexts, &health, Some(&report));
+    let summary = serde_json::Value::Object(summary);
+    assert_eq!(
+        summary["context_counts"],
+        serde_json::json!({"total": 10_000, "healthy": 9_987, "unhealthy": 3,
+            "health_unknown": 10, "checks_failed": 2, "with_problems": 4})
+    );
+    let named: Vec<&str> = summary["context_problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["context"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        named,
+        [
+            "cluster-00007",
+            "cluster-00042",
+            "cluster-00500",
+            "cluster-09000"
+        ]
+    );
+    let both = &summary["context_problems"][1];
+    assert_eq!(both["health"]["healthy"], false);
+    assert_eq!(both["failed_checks"][0]["outcome"], "missing");
+    assert!(both["failed_checks"][0].get("fix").is_none(), "{both}");
+    assert_eq!(summary["context_problems_omitted"], 0);
+    assert_eq!(
+        summary["cluster_checks"],
+        serde_json::json!({"checked_at": 3, "rows": 10_000, "failed": 2})
+    );
+    let size = serde_json::to_string_pretty(&summary).unwrap().len();
+    let listed = serde_json::to_string_pretty(&serde_json::json!({
+        "contexts": contexts, "cluster_health": health, "cluster_checks": report,
+    }))
+    .unwrap()
+    .len();
+    assert!(size < 4_000, "summary: {size} bytes");
+    assert!(
+        listed > 1_000 * size,
+        "every context: {listed} bytes, summary {size}"
+    );
+}
+
+#[test]
+fn a_summary_names_at_most_a_hundred_problems_and_counts_the_rest() {
+    let contexts: Vec<String> = (0..250).map(|i| format!("c{i:03}")).collect();
+    let health = contexts
+        .iter()
+        .map(|c| (c.clone(), checked(false)))
+        .collect();
+    let summary = status_view::context_summary(&contexts, &health, None);
+    let problems = summary["context_problems"].as_array().unwrap();
+    assert_eq!(problems.len(), status_view::MAX_PROBLEMS);
+    assert_eq!(problems[0]["context"], "c000");
+    assert_eq!(problems[99]["context"], "c099");
+    assert_eq!(summary["context_problems_omitted"], 150);
+    assert_eq!(summary["context_counts"]["with_problems"], 250);
+    assert_eq!(summary["cluster_checks"], serde_json::Value::Null);
 }

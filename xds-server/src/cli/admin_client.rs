@@ -32,15 +32,24 @@ pub struct RevokeArgs {
   # You: user, groups, token expiry, current cluster, what the gateway policy allows there
   kubeplex status
 
-  # The control plane (an administrator on its host): inputs, contexts, keys, Envoys
-  kubeplex status --admin-addr 127.0.0.1:18001")]
+  # The control plane (an administrator on its host): inputs, keys, Envoys,
+  # contexts counted by state and the ones with a problem
+  kubeplex status --admin-addr 127.0.0.1:18001
+
+  # Every context with its health and cluster checks (large with many contexts)
+  kubeplex status --control-plane --all-contexts")]
 pub struct StatusArgs {
     /// Show the control plane's status from its admin API at this address.
-    #[arg(long, value_parser = parse_addr)]
+    #[arg(long, value_parser = parse_addr, group = "control_plane_status")]
     pub admin_addr: Option<SocketAddr>,
     /// Show the control plane's status from the default admin address (127.0.0.1:18001).
-    #[arg(long, conflicts_with = "admin_addr")]
+    #[arg(long, group = "control_plane_status")]
     pub control_plane: bool,
+    /// With the control plane's status: list every context with its health
+    /// and cluster checks (`/status`) instead of counts by state and the
+    /// contexts with a problem (`/status?contexts=summary`).
+    #[arg(long, requires = "control_plane_status")]
+    pub all_contexts: bool,
     #[command(flatten)]
     pub session: super::session::SessionArgs,
 }
@@ -108,8 +117,12 @@ pub async fn revoke(args: RevokeArgs) -> Result<(), AdminClientError> {
     Ok(())
 }
 
-pub async fn status(admin_addr: SocketAddr) -> Result<(), AdminClientError> {
-    let (code, body) = kubeplex::envoy::http_get(&format!("http://{admin_addr}/status")).await?;
+/// The control plane's `/status`: the summary, or with `all_contexts`
+/// every context.
+pub async fn status(admin_addr: SocketAddr, all_contexts: bool) -> Result<(), AdminClientError> {
+    let view = if all_contexts { "all" } else { "summary" };
+    let url = format!("http://{admin_addr}/status?contexts={view}");
+    let (code, body) = kubeplex::envoy::http_get(&url).await?;
     if code != 200 {
         return Err(AdminClientError::Status { code, body });
     }

@@ -68,3 +68,47 @@ fn every_example_in_the_help_is_a_command_kubeplex_accepts() {
 fn the_command_line_is_consistent() {
     Cli::command().debug_assert();
 }
+
+#[test]
+fn status_lists_every_context_only_when_asked_and_only_of_the_control_plane() {
+    let status = |line: &[&str]| match Cli::try_parse_from(line) {
+        Ok(Cli {
+            command: super::Command::Status(args),
+        }) => Ok((args.control_plane_addr(), args.all_contexts)),
+        Ok(other) => panic!("not status: {other:?}"),
+        Err(e) => Err(e.kind()),
+    };
+    let default_admin = super::DEFAULT_ADMIN_ADDR.parse().ok();
+    assert_eq!(
+        status(&["kubeplex", "status", "--control-plane"]),
+        Ok((default_admin, false))
+    );
+    assert_eq!(
+        status(&["kubeplex", "status", "--control-plane", "--all-contexts"]),
+        Ok((default_admin, true))
+    );
+    assert_eq!(
+        status(&[
+            "kubeplex",
+            "status",
+            "--admin-addr",
+            "127.0.0.1:1",
+            "--all-contexts"
+        ]),
+        Ok(("127.0.0.1:1".parse().ok(), true))
+    );
+    assert_eq!(
+        status(&["kubeplex", "status", "--all-contexts"]),
+        Err(ErrorKind::MissingRequiredArgument)
+    );
+    assert_eq!(
+        status(&[
+            "kubeplex",
+            "status",
+            "--control-plane",
+            "--admin-addr",
+            "127.0.0.1:1"
+        ]),
+        Err(ErrorKind::ArgumentConflict)
+    );
+}
