@@ -37,6 +37,7 @@ impl Drop for Running {
 struct Ports {
     xds: u16,
     cp_admin: u16,
+    cp_probes: u16,
     envoy_admin: u16,
     probes: u16,
     gateway: u16,
@@ -167,6 +168,7 @@ fn start_control_plane(dir: &Path, p: &Ports) -> Running {
         .arg(kubeplex_test_support::filter_wasm())
         .arg(format!("--xds-addr=127.0.0.1:{}", p.xds))
         .arg(format!("--admin-addr=127.0.0.1:{}", p.cp_admin))
+        .arg(format!("--probe-addr=127.0.0.1:{}", p.cp_probes))
         .arg("--state-dir")
         .arg(dir.join(format!("state-{}", p.cp_admin)))
         .stdout(Stdio::null())
@@ -200,6 +202,7 @@ fn envoy_finds_replaced_control_planes_turns_ready_and_drains_on_prestop() {
     let p = Ports {
         xds: port(),
         cp_admin: port(),
+        cp_probes: port(),
         envoy_admin: port(),
         probes: port(),
         gateway: port(),
@@ -227,7 +230,9 @@ fn envoy_finds_replaced_control_planes_turns_ready_and_drains_on_prestop() {
         Duration::from_secs(30),
         || code(p.probes, "GET", "/ready") == Some(200),
     );
-    assert_eq!(code(p.cp_admin, "GET", "/readyz"), Some(200));
+    // the control plane's probe port, as its pod's kubelet asks it
+    assert_eq!(code(p.cp_probes, "GET", "/readyz"), Some(200));
+    assert_eq!(code(p.cp_probes, "GET", "/status"), Some(404));
     probe_port_serves_only_readiness_and_metrics(&p);
 
     // the control plane dies and another takes its place: Envoy finds it

@@ -81,14 +81,29 @@ fn the_checks_find_broken_objects() {
         .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == "kubeplex-control-plane")
         .unwrap();
     d["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] = "other".into();
-    d["spec"]["template"]["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"] =
-        false.into();
+    let c = &mut d["spec"]["template"]["spec"]["containers"][0];
+    c["securityContext"]["readOnlyRootFilesystem"] = false.into();
+    // the admin API on the pod network again, probed there
+    for arg in c["args"].as_array_mut().unwrap() {
+        if arg.as_str().is_some_and(|a| a.starts_with("--admin-addr=")) {
+            *arg = "--admin-addr=0.0.0.0:18001".into();
+        }
+    }
+    c["livenessProbe"]["httpGet"]["port"] = 18001.into();
     let found = wiring::check(&broken).join("\n");
     assert!(
         found.contains("selector does not match the template's labels"),
         "{found}"
     );
     assert!(found.contains("readOnlyRootFilesystem"), "{found}");
+    assert!(
+        found.contains("--admin-addr Some(0.0.0.0:18001) must be a loopback address"),
+        "{found}"
+    );
+    assert!(
+        found.contains("livenessProbe must GET /healthz on port `probes`"),
+        "{found}"
+    );
 
     // More rights than the revocation store needs, a list that `kubectl
     // apply` would reset, a control plane without its token.

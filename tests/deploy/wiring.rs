@@ -3,6 +3,7 @@
 //! together (references, Services and policies that select pods, the
 //! security context every pod must have, the Envoy/control-plane wiring).
 
+mod control_plane;
 mod envoy;
 mod pods;
 mod revocations;
@@ -25,6 +26,7 @@ pub fn check(objects: &[Value]) -> Vec<String> {
     problems.extend(pods::check(objects));
     problems.extend(selection::check(objects));
     problems.extend(envoy::check(objects));
+    problems.extend(control_plane::check(objects));
     problems.extend(revocations::check(objects));
     problems
 }

@@ -3,7 +3,9 @@
 //! audit store's records and kubectl sessions), and
 //! plain HTTP `/status` (JSON), `/metrics` (Prometheus text), `/healthz`,
 //! `/readyz` (a Kubernetes readiness probe).
-//! Bind it to loopback or a trusted network: it can revoke tokens.
+//! It has no authentication: bind it to loopback (it can revoke tokens and
+//! read the audit trail). The probe port ([`serve_probes`]) serves only
+//! `/healthz`, `/readyz` and `/metrics`, for the kubelet and Prometheus.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -279,7 +281,8 @@ pub fn readiness(inputs: &[admin::InputStatus], has_config: bool) -> (bool, Stri
 /// [`readiness`] of the running control plane.
 fn readiness_now(cp: &ControlPlane) -> (StatusCode, String) {
     let has_config = cp.current().type_urls().next().is_some();
-    let (ready, body) = readiness(&status(cp).inputs, has_config);
+    // Only the inputs: no list of every context per probe.
+    let (ready, body) = readiness(&cp.with_state(input_statuses), has_config);
     let code = if ready {
         StatusCode::OK
     } else {
@@ -673,6 +676,43 @@ fn status_answer(cp: &ControlPlane, query: Option<&str>) -> axum::response::Resp
         .into_response()
 }
 
+/// The probe port's routes: `/healthz`, `/readyz` and `/metrics`, nothing
+/// else (every other path, the admin gRPC service's included, is a 404).
+/// `/metrics` is here because Prometheus scrapes over the pod network,
+/// which must not reach the admin port; it holds counters, input, issuer,
+/// context and check names, and no token, key or credential.
+pub fn probe_routes(cp: Arc<ControlPlane>, audit: Arc<Audit>) -> axum::Router {
+    let ready_cp = cp.clone();
+    axum::Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(move || async move { readiness_now(&ready_cp) }),
+        )
+        .route(
+            "/metrics",
+            get(move || async move { metrics_answer(&cp, &audit) }),
+        )
+}
+
+/// Serve the probe port until the listener fails.
+pub async fn serve_probes(
+    cp: Arc<ControlPlane>,
+    audit: Arc<Audit>,
+    listener: tokio::net::TcpListener,
+) -> std::io::Result<()> {
+    axum::serve(listener, probe_routes(cp, audit)).await
+}
+
+/// `/metrics`: Prometheus text.
+fn metrics_answer(cp: &ControlPlane, audit: &Audit) -> axum::response::Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        metrics_text(cp, audit),
+    )
+        .into_response()
+}
+
 /// Serve the admin port until the listener fails.
 pub async fn serve(
     cp: Arc<ControlPlane>,
@@ -694,13 +734,7 @@ pub async fn serve(
         )
         .route(
             "/metrics",
-            get(move || async move {
-                (
-                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                    metrics_text(&c2, &audit),
-                )
-                    .into_response()
-            }),
+            get(move || async move { metrics_answer(&c2, &audit) }),
         );
     axum::serve(listener, app).await
 }

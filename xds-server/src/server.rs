@@ -1,5 +1,6 @@
 //! Serving the control plane: ADS on the xDS port, the admin API on the
-//! admin port, and reloads on input changes. Shared by `serve` and `up`.
+//! admin port, the kubelet's probes and metrics on an optional probe port,
+//! and reloads on input changes. Shared by `serve` and `up`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::ads::service::Ads;
 use crate::audit::Audit;
@@ -25,7 +26,7 @@ pub enum ServeError {
     /// A port could not be bound.
     #[error("{what} address {addr}")]
     Bind {
-        /// `xDS` or `admin`.
+        /// `xDS`, `admin` or `probe`.
         what: &'static str,
         /// The address asked for.
         addr: SocketAddr,
@@ -39,6 +40,9 @@ pub enum ServeError {
     /// The admin server stopped.
     #[error("admin server")]
     Admin(#[source] std::io::Error),
+    /// The probe server stopped.
+    #[error("probe server")]
+    Probes(#[source] std::io::Error),
     /// The input files cannot be watched.
     #[error("cannot watch input files")]
     Watch(#[source] notify::Error),
@@ -52,28 +56,45 @@ pub enum ServeError {
 pub struct Listeners {
     xds: TcpListener,
     admin: TcpListener,
+    probes: Option<TcpListener>,
     xds_addr: SocketAddr,
     admin_addr: SocketAddr,
+    probe_addr: Option<SocketAddr>,
+}
+
+/// Bind one port (port 0: any free port); the listener and its address.
+async fn bind(
+    what: &'static str,
+    addr: SocketAddr,
+) -> Result<(SocketAddr, TcpListener), ServeError> {
+    TcpListener::bind(addr)
+        .await
+        .and_then(|l| Ok((l.local_addr()?, l)))
+        .map_err(|source| ServeError::Bind { what, addr, source })
 }
 
 impl Listeners {
-    /// Bind both ports (port 0: any free port).
+    /// Bind the xDS and admin ports (port 0: any free port).
     pub async fn bind(xds: SocketAddr, admin: SocketAddr) -> Result<Listeners, ServeError> {
-        let bind = |what: &'static str, addr: SocketAddr| async move {
-            let listener = TcpListener::bind(addr)
-                .await
-                .and_then(|l| Ok((l.local_addr()?, l)))
-                .map_err(|source| ServeError::Bind { what, addr, source })?;
-            Ok::<_, ServeError>(listener)
-        };
         let (xds_addr, xds) = bind("xDS", xds).await?;
         let (admin_addr, admin) = bind("admin", admin).await?;
         Ok(Listeners {
             xds,
             admin,
+            probes: None,
             xds_addr,
             admin_addr,
+            probe_addr: None,
         })
+    }
+
+    /// Also bind the probe port: `/healthz`, `/readyz` and `/metrics`
+    /// only ([`crate::admin::serve_probes`]).
+    pub async fn with_probes(mut self, probes: SocketAddr) -> Result<Listeners, ServeError> {
+        let (probe_addr, probes) = bind("probe", probes).await?;
+        self.probes = Some(probes);
+        self.probe_addr = Some(probe_addr);
+        Ok(self)
     }
 
     /// Where Envoy connects for ADS.
@@ -85,6 +106,26 @@ impl Listeners {
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin_addr
     }
+
+    /// The probe port's address, when there is one.
+    pub fn probe_addr(&self) -> Option<SocketAddr> {
+        self.probe_addr
+    }
+}
+
+/// The warning for an admin API bound where others can reach it (None on
+/// loopback): it has no authentication, and it revokes tokens and answers
+/// the audit trail.
+pub fn admin_exposure_warning(admin: SocketAddr) -> Option<String> {
+    (!admin.ip().is_loopback()).then(|| {
+        format!(
+            "INSECURE: the admin API listens on {admin}, not on loopback, and has no \
+             authentication: anyone who reaches it can revoke tokens, read the status and \
+             query the audit trail. Bind it to 127.0.0.1 (the default) and reach it with \
+             kubectl port-forward or kubectl exec; the kubelet's probes and Prometheus use \
+             --probe-addr"
+        )
+    })
 }
 
 /// Handles of the running servers; any of them ending is fatal.
@@ -93,6 +134,8 @@ pub struct Running {
     pub xds: JoinHandle<Result<(), ServeError>>,
     /// The admin API.
     pub admin: JoinHandle<Result<(), ServeError>>,
+    /// The probe port, when one was bound.
+    pub probes: Option<JoinHandle<Result<(), ServeError>>>,
     /// Reloads on input changes.
     pub watcher: JoinHandle<()>,
     /// The audit trail (stop it last: it stores what is still in memory).
@@ -136,7 +179,15 @@ pub async fn start(cp: Arc<ControlPlane>, listeners: Listeners) -> Result<Runnin
     let fetcher = KeyFetcher::new(cp.key_store(), cp.last_good(), publish_keys);
     fetcher.fetch_due().await;
     fetcher.spawn();
-    info!(xds = %listeners.xds_addr(), admin = %listeners.admin_addr(), "control plane listening");
+    info!(
+        xds = %listeners.xds_addr(),
+        admin = %listeners.admin_addr(),
+        probes = ?listeners.probe_addr(),
+        "control plane listening"
+    );
+    if let Some(warning) = admin_exposure_warning(listeners.admin_addr()) {
+        warn!("{warning}");
+    }
     let ads = Ads::new(cp.subscribe(), cp.registry.clone());
     let xds_listener = listeners.xds;
     let refresh = KeyRefreshServer::new(KeyRefreshService { fetcher });
@@ -176,6 +227,14 @@ pub async fn start(cp: Arc<ControlPlane>, listeners: Listeners) -> Result<Runnin
             .await
             .map_err(ServeError::Admin)
     });
+    let probes = listeners.probes.map(|listener| {
+        let (cp, audit) = (cp.clone(), audit.clone());
+        tokio::spawn(async move {
+            crate::admin::serve_probes(cp, audit, listener)
+                .await
+                .map_err(ServeError::Probes)
+        })
+    });
     crate::preflight::spawn(cp.subscribe(), cp.last_good(), cp.cluster_checks());
     crate::cluster_health::spawn(cp.last_good(), cp.cluster_health());
     if let KubeconfigSource::Url(remote) = &cp.settings.kubeconfig {
@@ -190,6 +249,7 @@ pub async fn start(cp: Arc<ControlPlane>, listeners: Listeners) -> Result<Runnin
     Ok(Running {
         xds,
         admin,
+        probes,
         watcher,
         audit,
     })

@@ -1,9 +1,10 @@
 //! The two views of `/status`. `contexts=all` (the default, what scripts
 //! have always read) lists every context with its health and its cluster
 //! check rows: megabytes at 10,000 contexts. `contexts=summary` is what an
-//! operator polling every few seconds needs, in kilobytes whatever the
-//! number of contexts: how many contexts are in each state, and the
-//! contexts with a problem (at most [`MAX_PROBLEMS`], by name).
+//! operator polling every few seconds needs, its size bounded by the
+//! problems shown and not by the number of contexts: how many contexts are
+//! in each state, and the contexts with a problem (at most
+//! [`MAX_PROBLEMS`], by name).
 
 use std::collections::BTreeMap;
 

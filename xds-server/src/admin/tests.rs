@@ -286,3 +286,81 @@ fn a_summary_names_at_most_a_hundred_problems_and_counts_the_rest() {
     assert_eq!(summary["context_counts"]["with_problems"], 250);
     assert_eq!(summary["cluster_checks"], serde_json::Value::Null);
 }
+
+/// `serve --probe-addr`: the probe port answers the kubelet's probes and
+/// Prometheus, and nothing of the admin API (status, revoke, audit), which
+/// stays on its own (loopback) port.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_probe_port_serves_only_health_readiness_and_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cp, _) = started_control_plane(dir.path());
+    let any = "127.0.0.1:0".parse().unwrap();
+    let listeners = crate::server::Listeners::bind(any, any)
+        .await
+        .unwrap()
+        .with_probes(any)
+        .await
+        .unwrap();
+    let (admin_addr, probe_addr) = (listeners.admin_addr(), listeners.probe_addr().unwrap());
+    let running = crate::server::start(cp, listeners).await.unwrap();
+    let ask = async |method: &str, addr: std::net::SocketAddr, path: &str| {
+        crate::envoy::http_request(method, &format!("http://{addr}{path}"))
+            .await
+            .unwrap()
+    };
+
+    assert_eq!(ask("GET", probe_addr, "/healthz").await, (200, "ok".into()));
+    let (code, body) = ask("GET", probe_addr, "/readyz").await;
+    assert_eq!(code, 200, "{body}");
+    assert!(body.starts_with("ready\n"), "{body}");
+    let (code, body) = ask("GET", probe_addr, "/metrics").await;
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("kubeplex_config_reloads_total"), "{body}");
+    for (method, path) in [
+        ("GET", "/status"),
+        ("GET", "/status?contexts=summary"),
+        ("POST", "/kubeplex.admin.v1.Admin/Revoke"),
+        ("POST", "/kubeplex.admin.v1.Admin/QueryAudit"),
+        ("POST", "/kubeplex.admin.v1.Admin/GetStatus"),
+    ] {
+        let (code, _) = ask(method, probe_addr, path).await;
+        assert_eq!(code, 404, "{method} {path} on the probe port");
+    }
+    let mut probe_client = kubeplex_proto::admin::v1::admin_client::AdminClient::connect(format!(
+        "http://{probe_addr}"
+    ))
+    .await
+    .unwrap();
+    let refused = probe_client
+        .revoke(admin::RevokeRequest {
+            jti: "through-the-probe-port".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unimplemented, "{refused:?}");
+
+    // The admin port still answers all of it.
+    assert_eq!(ask("GET", admin_addr, "/status").await.0, 200);
+    assert_eq!(ask("GET", admin_addr, "/readyz").await.0, 200);
+    running.admin.abort();
+    running.xds.abort();
+    running.probes.unwrap().abort();
+}
+
+#[test]
+fn an_admin_api_off_loopback_is_warned_about() {
+    use crate::server::admin_exposure_warning;
+    for quiet in ["127.0.0.1:18001", "[::1]:18001"] {
+        assert_eq!(admin_exposure_warning(quiet.parse().unwrap()), None);
+    }
+    for exposed in ["0.0.0.0:18001", "10.1.2.3:18001", "[::]:18001"] {
+        let warning = admin_exposure_warning(exposed.parse().unwrap()).unwrap();
+        assert!(
+            warning.starts_with("INSECURE")
+                && warning.contains("no authentication")
+                && warning.contains(exposed),
+            "{warning}"
+        );
+    }
+}

@@ -14,8 +14,9 @@ use crate::{DEFAULT_ADMIN_ADDR, DEFAULT_XDS_ADDR, existing_file, parse_addr};
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
-  # The control plane of a deployed gateway (Envoys connect to --xds-addr)
-  kubeplex serve --kubeconfig /etc/kubeplex/clusters.yaml --config /etc/kubeplex/gateway.yaml --xds-addr 0.0.0.0:18000
+  # The control plane of a deployed gateway (Envoys connect to --xds-addr; the kubelet's
+  # probes and Prometheus to --probe-addr; the admin API stays on loopback)
+  kubeplex serve --kubeconfig /etc/kubeplex/clusters.yaml --config /etc/kubeplex/gateway.yaml --xds-addr 0.0.0.0:18000 --probe-addr 0.0.0.0:18002
 
   # The clusters from a kubeconfig server (polled every minute, with a token)
   kubeplex serve --kubeconfig https://configs.example.com/clusters.yaml --kubeconfig-ca-file ca.pem \\
@@ -33,9 +34,15 @@ pub struct ServeArgs {
     /// Where Envoy connects for ADS.
     #[arg(long, default_value = DEFAULT_XDS_ADDR, value_parser = parse_addr)]
     pub xds_addr: SocketAddr,
-    /// Admin API (gRPC + /status, /metrics). Keep it on a trusted network: it can revoke tokens.
+    /// Admin API (gRPC: revoke, audit; /status, /metrics, /healthz, /readyz). It has no
+    /// authentication: keep it on loopback (a warning is logged otherwise) and reach it with
+    /// kubectl port-forward or exec.
     #[arg(long, default_value = DEFAULT_ADMIN_ADDR, value_parser = parse_addr)]
     pub admin_addr: SocketAddr,
+    /// Also serve /healthz, /readyz and /metrics (nothing else) here: the address the
+    /// kubelet's probes and Prometheus reach (e.g. 0.0.0.0:18002 in a pod).
+    #[arg(long, value_parser = parse_addr)]
+    pub probe_addr: Option<SocketAddr>,
     /// The filter's .wasm as Envoy sees it (hashed when readable here).
     #[arg(
         long,
@@ -173,12 +180,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         state_dir: absolute(&args.state_dir)?,
     };
     let cp = ControlPlane::start(settings)?;
-    let listeners = Listeners::bind(args.xds_addr, args.admin_addr).await?;
+    let mut listeners = Listeners::bind(args.xds_addr, args.admin_addr).await?;
+    if let Some(probes) = args.probe_addr {
+        listeners = listeners.with_probes(probes).await?;
+    }
     let running = server::start(cp, listeners).await?;
     let audit = running.audit.clone();
+    let probes = async {
+        match running.probes {
+            Some(probes) => probes.await,
+            None => std::future::pending().await,
+        }
+    };
     let outcome = tokio::select! {
         r = running.xds => r.map_err(anyhow::Error::from).and_then(|r| Ok(r?)),
         r = running.admin => r.map_err(anyhow::Error::from).and_then(|r| Ok(r?)),
+        r = probes => r.map_err(anyhow::Error::from).and_then(|r| Ok(r?)),
         _ = super::shutdown_signal() => {
             tracing::info!("shutting down");
             Ok(())
