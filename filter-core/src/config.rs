@@ -14,8 +14,8 @@ use crate::policy::{Policy, PolicyError};
 
 /// Cached verified tokens when the config says 0.
 pub const DEFAULT_TOKEN_CACHE_SIZE: usize = 4096;
-/// The context header when the config leaves it empty.
-pub const DEFAULT_CONTEXT_HEADER: &str = kubeplex_proto::routing::CONTEXT_HEADER;
+/// The cluster header when the config leaves it empty.
+pub const DEFAULT_CLUSTER_HEADER: &str = kubeplex_proto::routing::CLUSTER_HEADER;
 
 /// Why a pushed config is refused (`on_configure` then returns false and
 /// Envoy keeps the previous one).
@@ -49,9 +49,9 @@ pub enum ConfigError {
         /// The context listed second.
         second: String,
     },
-    /// The context header is not a lower-case HTTP header name.
-    #[error("context_header {0:?} is not a lower-case HTTP header name")]
-    ContextHeader(String),
+    /// The cluster header is not a lower-case HTTP header name.
+    #[error("cluster_header {0:?} is not a lower-case HTTP header name")]
+    ClusterHeader(String),
     /// The cluster path prefix does not start with `/`.
     #[error("cluster_path_prefix {0:?} must start with \"/\"")]
     PathPrefix(String),
@@ -81,8 +81,9 @@ pub struct Config {
     pub clock_skew_seconds: i64,
     /// Verified tokens cached per worker VM.
     pub token_cache_size: usize,
-    /// The request header that names the chosen context to Envoy's routes.
-    pub context_header: Arc<str>,
+    /// The request header that names the chosen Envoy cluster to the routes
+    /// (`routing::cluster_name`).
+    pub cluster_header: Arc<str>,
     /// Empty: path-prefix cluster selection is off.
     pub cluster_path_prefix: String,
     /// How long past its token's `exp` a stream may run.
@@ -155,12 +156,12 @@ impl Config {
             }
         }
 
-        let context_header: Arc<str> = if pb.context_header.is_empty() {
-            DEFAULT_CONTEXT_HEADER.into()
-        } else if is_lower_header_name(&pb.context_header) {
-            pb.context_header.as_str().into()
+        let cluster_header: Arc<str> = if pb.cluster_header.is_empty() {
+            DEFAULT_CLUSTER_HEADER.into()
+        } else if is_lower_header_name(&pb.cluster_header) {
+            pb.cluster_header.as_str().into()
         } else {
-            return Err(ConfigError::ContextHeader(pb.context_header.clone()));
+            return Err(ConfigError::ClusterHeader(pb.cluster_header.clone()));
         };
 
         let cluster_path_prefix = match pb.cluster_path_prefix.as_str() {
@@ -185,7 +186,7 @@ impl Config {
                 0 => DEFAULT_TOKEN_CACHE_SIZE,
                 n => n as usize,
             },
-            context_header,
+            cluster_header,
             cluster_path_prefix,
             stream_expiry_grace_seconds: i64::from(pb.stream_expiry_grace_seconds),
         })

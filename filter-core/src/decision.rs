@@ -28,7 +28,7 @@ use crate::signature::SignatureVerifier;
 use crate::status::{Details, Reason, Status};
 use crate::token::{self, TokenError, VerifiedToken};
 use crate::token_cache::TokenCache;
-use kubeplex_proto::routing;
+use kubeplex_proto::routing::{self, ClusterKind};
 
 /// The parts of a request the decision reads. Header values are bytes
 /// (HTTP allows obs-text); the few read here are text, converted lossily
@@ -97,7 +97,7 @@ impl<'a> RequestView<'a> {
 }
 
 /// Headers only the gateway and Envoy may set. A client's
-/// `x-kubeplex-context` or `x-envoy-upstream-rq-timeout-ms` would steer the
+/// `x-kubeplex-cluster` or `x-envoy-upstream-rq-timeout-ms` would steer the
 /// routing or the router. Envoy's connection manager writes
 /// `x-envoy-internal` and `x-envoy-external-address` itself (it sanitizes a
 /// client's before any filter runs: `use_remote_address`), so those two
@@ -112,8 +112,10 @@ fn is_reserved_header(name: &str) -> bool {
 pub struct Forward {
     /// Headers to delete.
     pub remove: &'static [&'static str],
-    /// The context header (the config's name) and the chosen context.
-    pub context: (Arc<str>, String),
+    /// The cluster header (the config's name) and the chosen cluster: the
+    /// context's ordinary, upgrade or discovery cluster
+    /// (`routing::cluster_name`).
+    pub cluster: (Arc<str>, String),
     /// This request's other headers to set, replacing any client value:
     /// `:path` when the cluster prefix was stripped, `grpc-timeout`.
     pub set: Vec<(&'static str, String)>,
@@ -123,10 +125,10 @@ pub struct Forward {
 }
 
 impl Forward {
-    /// Every header to set, replacing any client value: the context, then
+    /// Every header to set, replacing any client value: the cluster, then
     /// this request's.
     pub fn to_set(&self) -> impl Iterator<Item = (&str, &str)> {
-        std::iter::once((&*self.context.0, self.context.1.as_str()))
+        std::iter::once((&*self.cluster.0, self.cluster.1.as_str()))
             .chain(self.set.iter().map(|(n, v)| (*n, v.as_str())))
     }
 
@@ -567,12 +569,19 @@ fn forward(
     // Only here, after authentication, revocation and the policy: the
     // cache behind this filter answers nothing the gateway did not allow.
     let mut remove: &'static [&'static str] = &["authorization"];
+    // The same condition as Envoy's HTTP/1.1 route: an `upgrade` header.
+    let mut kind = if request.upgrade {
+        ClusterKind::Upgrade
+    } else {
+        ClusterKind::Ordinary
+    };
     if let Some(scope) = config.cache_scopes.get(route.context.as_ref())
         && !request.upgrade
         && discovery_cache::is_discovery(&request.method, route.effective_path(&request.path))
     {
         let key = discovery_cache::cache_key(scope, &route.context, token.identity_digest());
         set.push((routing::CACHE_KEY_HEADER, key));
+        kind = ClusterKind::Discovery;
     } else {
         // The caller's token replaced, not removed: Envoy's cache (if the
         // listener has one) passes a request with `Authorization` by.
@@ -593,9 +602,9 @@ fn forward(
     set.push(("grpc-timeout", grpc_timeout(remaining)));
     Forward {
         remove,
-        context: (
-            Arc::clone(&config.context_header),
-            route.context.to_string(),
+        cluster: (
+            Arc::clone(&config.cluster_header),
+            routing::cluster_name(&route.context, kind),
         ),
         set,
         token: Rc::clone(token),

@@ -190,7 +190,7 @@ pub fn config() -> pb::FilterConfig {
         policy: None,
         clock_skew_seconds: 30,
         token_cache_size: 16,
-        context_header: "x-kubeplex-context".into(),
+        cluster_header: "x-kubeplex-cluster".into(),
         cluster_path_prefix: "/clusters/".into(),
         stream_expiry_grace_seconds: 30,
     }

@@ -143,7 +143,8 @@ fn filter_in_real_envoy() {
     };
 
     // 1. every supported algorithm passes; the upstream sees impersonation,
-    //    no Authorization, the stripped path and the context header
+    //    no Authorization, the stripped path and the cluster header (this
+    //    bootstrap does not remove it, to show it)
     let mut tokens = vec![
         ("RS256", mint(Signer::Rsa, Some("rsa"), &claims())),
         (
@@ -186,7 +187,7 @@ fn filter_in_real_envoy() {
             lower.contains("impersonate-extra-example.com%2ftenant: blue\r\n"),
             "{alg}"
         );
-        assert!(lower.contains("x-kubeplex-context: dev-a\r\n"), "{alg}");
+        assert!(lower.contains("x-kubeplex-cluster: ctx/dev-a\r\n"), "{alg}");
         assert!(lower.contains("grpc-timeout: "), "{alg}");
         assert!(
             !lower.contains("\r\nauthorization:"),
@@ -212,7 +213,7 @@ fn filter_in_real_envoy() {
     assert!(body.starts_with("GET /version HTTP/1.1"), "{body}");
     assert!(
         body.to_ascii_lowercase()
-            .contains("x-kubeplex-context: dev-b"),
+            .contains("x-kubeplex-cluster: ctx/dev-b"),
         "{body}"
     );
 
@@ -599,7 +600,7 @@ fn the_tls_server_name_picks_the_cluster_without_a_prefix() {
     // (status, echoed request) -> the echoed request, checked for `context`
     let routed_to = |(code, body): (u16, String), context: &str| {
         assert_eq!(code, 200, "{body}");
-        let header = format!("x-kubeplex-context: {context}");
+        let header = format!("x-kubeplex-cluster: ctx/{context}");
         assert!(body.to_ascii_lowercase().contains(&header), "{body}");
         body
     };

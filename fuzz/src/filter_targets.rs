@@ -152,7 +152,7 @@ fn filter_config(cluster_path_prefix: &str) -> pb::FilterConfig {
             .collect(),
         clock_skew_seconds: 30,
         token_cache_size: 16,
-        context_header: "x-kubeplex-context".into(),
+        cluster_header: "x-kubeplex-cluster".into(),
         cluster_path_prefix: cluster_path_prefix.into(),
         stream_expiry_grace_seconds: 30,
         ..Default::default()

@@ -30,9 +30,62 @@ pub mod admin {
 /// and the filter must agree on (the filter config carries them too, so
 /// these are the values the control plane sends and the filter defaults to).
 pub mod routing {
-    /// The request header the filter sets to the chosen context; the
-    /// routes match it (and remove it before the cluster sees the request).
-    pub const CONTEXT_HEADER: &str = "x-kubeplex-context";
+    /// The request header the filter sets to the Envoy cluster it chose
+    /// ([`cluster_name`]): the routes send the request to the cluster it
+    /// names (`cluster_header`), so their number does not grow with the
+    /// contexts, and remove it before the cluster sees the request.
+    pub const CLUSTER_HEADER: &str = "x-kubeplex-cluster";
+    /// Every context's clusters are named `ctx/<context>[/<kind>]`.
+    pub const CLUSTER_NAME_PREFIX: &str = "ctx/";
+    /// The suffix of a context's HTTP/1.1 cluster for upgrades.
+    pub const UPGRADE_CLUSTER_SUFFIX: &str = "/upgrade";
+    /// The suffix of a context's discovery cluster (Envoy's discovery cache).
+    pub const DISCOVERY_CLUSTER_SUFFIX: &str = "/discovery";
+
+    /// Which of a context's clusters a request goes to.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum ClusterKind {
+        /// The pooled HTTP/2 cluster: every request but the two below.
+        Ordinary,
+        /// The HTTP/1.1 cluster: requests with an `upgrade` header (exec,
+        /// attach, port-forward; the apiserver upgrades only over HTTP/1.1).
+        Upgrade,
+        /// The discovery cluster: discovery GETs the filter gave a cache key.
+        Discovery,
+    }
+
+    /// The Envoy cluster name of `context`'s cluster of this kind. The
+    /// context's `/` and `%` are percent-encoded, so no two (context, kind)
+    /// pairs share a name: a context `a/upgrade` (which the kubeconfig
+    /// loader refuses anyway, but the filter accepts EKS ARNs) is
+    /// `ctx/a%2Fupgrade`, never `a`'s upgrade cluster.
+    pub fn cluster_name(context: &str, kind: ClusterKind) -> String {
+        let suffix = match kind {
+            ClusterKind::Ordinary => "",
+            ClusterKind::Upgrade => UPGRADE_CLUSTER_SUFFIX,
+            ClusterKind::Discovery => DISCOVERY_CLUSTER_SUFFIX,
+        };
+        let mut name =
+            String::with_capacity(CLUSTER_NAME_PREFIX.len() + context.len() + suffix.len());
+        name.push_str(CLUSTER_NAME_PREFIX);
+        for part in context.split_inclusive(['/', '%']) {
+            match part.strip_suffix('/') {
+                Some(head) => {
+                    name.push_str(head);
+                    name.push_str("%2F");
+                }
+                None => match part.strip_suffix('%') {
+                    Some(head) => {
+                        name.push_str(head);
+                        name.push_str("%25");
+                    }
+                    None => name.push_str(part),
+                },
+            }
+        }
+        name.push_str(suffix);
+        name
+    }
     /// The path prefix that selects a cluster: `/clusters/<context>/<api path>`.
     pub const CLUSTER_PATH_PREFIX: &str = "/clusters/";
     /// The request header the filter sets on a discovery GET to a context
@@ -104,3 +157,6 @@ pub mod audit {
         "\"bytes_out\":%BYTES_SENT%}\n"
     );
 }
+
+#[cfg(test)]
+mod tests;

@@ -710,6 +710,7 @@ const ENVOY_HEADERS: &[(&str, &str)] = &[
     ("x-envoy-kubeplex-probe", "kubeplex-probe"),
     ("X-Envoy-Upstream-Rq-Timeout-Ms", "4243"),
     ("x-kubeplex-context", "b"),
+    ("x-kubeplex-cluster", "ctx/b"),
     ("x-kubeplex-probe", "kubeplex-probe"),
 ];
 

@@ -126,7 +126,7 @@ async fn cached_discovery_never_crosses_callers_clusters_revocations_or_removals
         a.requests()
             .iter()
             .all(|r| r.header("x-kubeplex-cache-key").is_none()
-                && r.header("x-kubeplex-context").is_none())
+                && r.header("x-kubeplex-cluster").is_none())
     );
 
     // TLS server name routing (`get --raw` drops the path prefix): the same

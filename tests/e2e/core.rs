@@ -5,7 +5,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
-use kubeplex_proto::routing::{CLUSTER_PATH_PREFIX, CONTEXT_HEADER};
+use kubeplex_proto::routing::{CLUSTER_HEADER, CLUSTER_PATH_PREFIX};
 
 use crate::harness::*;
 
@@ -99,7 +99,7 @@ async fn kubectl_reaches_two_clusters_by_path_prefix_as_the_token_user() {
             "Authorization reached the cluster: {r:?}"
         );
         assert!(
-            r.header(CONTEXT_HEADER).is_none(),
+            r.header(CLUSTER_HEADER).is_none(),
             "routing header leaked: {r:?}"
         );
         assert!(
@@ -108,11 +108,76 @@ async fn kubectl_reaches_two_clusters_by_path_prefix_as_the_token_user() {
             r.path
         );
         assert_eq!(r.header("impersonate-user"), Some("alice"));
+        // the kubeconfig server's host and port, not the gateway's
+        assert_eq!(r.host, Some(a.addr().to_string()), "{r:?}");
     }
     assert!(
         b.forwarded().iter().all(|r| !r.path.contains("only-on-a")),
         "cluster b saw cluster a's traffic"
     );
+}
+
+/// The routes are the same for every context: what differs per context
+/// comes from its cluster. A server by IP (a STATIC cluster) and by name
+/// (STRICT_DNS) each get exactly their own `Host`; a server URL with a
+/// path (Rancher's `/k8s/clusters/<id>`) gets it prepended by its own route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_cluster_gets_its_own_host_and_server_path_through_the_shared_routes() {
+    let pki = Pki::new();
+    let (a, b) = (
+        pki.cluster("cluster-a").await,
+        pki.cluster("cluster-b").await,
+    );
+    let by_name = format!("https://localhost:{}", b.addr().port());
+    let gw = Gateway::start(GatewaySpec {
+        // (the test server has no /k8s/clusters/c-1/readyz: unchecked)
+        extra_config: "healthChecks:\n  intervalSeconds: 0\n",
+        ..GatewaySpec::new(
+            &pki,
+            vec![
+                ClusterEntry::new("by-ip", &a),
+                ClusterEntry {
+                    context: "by-name",
+                    server: by_name.clone(),
+                },
+                ClusterEntry {
+                    context: "rancher",
+                    server: format!("{by_name}/k8s/clusters/c-1"),
+                },
+            ],
+        )
+    });
+    let token = gw.mint(&["--sub", "alice"]);
+    let k = gw.kubectl(&token, &["by-ip", "by-name", "rancher"]);
+    k.ok(&["--context", "by-ip", "get", "configmaps"]);
+    k.ok(&["--context", "by-name", "get", "configmaps"]);
+    let seen = a.forwarded();
+    assert!(!seen.is_empty());
+    for r in &seen {
+        assert_eq!(r.host, Some(a.addr().to_string()), "{r:?}");
+    }
+    let port = b.addr().port();
+    let seen = b.forwarded();
+    assert!(
+        seen.iter()
+            .any(|r| r.path == "/api/v1/namespaces/default/configmaps")
+    );
+    for r in &seen {
+        assert_eq!(r.host, Some(format!("localhost:{port}")), "{r:?}");
+    }
+    // (the test server serves no /k8s/... paths: kubectl fails, after the
+    // request reached the cluster with the prefix, as the caller)
+    b.clear_requests();
+    k.run(&["--context", "rancher", "get", "configmaps"]);
+    let seen = b.forwarded();
+    let r = seen
+        .iter()
+        .find(|r| r.path.starts_with("/k8s/clusters/c-1/api"))
+        .unwrap_or_else(|| panic!("no prefixed request reached the cluster: {seen:?}"));
+    assert_eq!(r.host, Some(format!("localhost:{port}")));
+    assert_eq!(r.header("impersonate-user"), Some("alice"));
+    assert!(r.header("authorization").is_none());
+    assert!(r.header(CLUSTER_HEADER).is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

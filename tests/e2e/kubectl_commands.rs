@@ -147,6 +147,13 @@ fn upgraded(a: &ApiServer, subresource: &str, t: Transport) -> RecordedRequest {
         Transport::Spdy => "POST",
     };
     assert_eq!(r.method, method, "{t:?}");
+    // the upgrade route's Host: the cluster's endpoint hostname (the
+    // kubeconfig's server URL), not the gateway's
+    assert_eq!(
+        r.host.as_deref(),
+        Some(a.addr().to_string().as_str()),
+        "{t:?}"
+    );
     assert_forwarded_as_alice(&r);
     r
 }

@@ -390,6 +390,14 @@ async fn serve(
             _ => "HTTP/1.1",
         }
         .to_string(),
+        host: req
+            .uri()
+            .authority()
+            .map(|a| a.as_str().to_string())
+            .or_else(|| {
+                let host = req.headers().get(hyper::header::HOST)?;
+                Some(String::from_utf8_lossy(host.as_bytes()).into_owned())
+            }),
         client_cert_subject: cert.as_ref().as_ref().map(|c| c.common_name.clone()),
         authenticated_user: None,
         effective_user: None,

@@ -40,25 +40,27 @@ pub mod names {
     pub const ROUTES: &str = "kubeplex-routes";
     /// The filter's extension config (ECDS) and its HCM http_filters entry.
     pub const FILTER: &str = "kubeplex.filter";
-    pub use kubeplex_proto::routing::{CLUSTER_PATH_PREFIX, CONTEXT_HEADER, CONTROL_PLANE_CLUSTER};
+    pub use kubeplex_proto::routing::{
+        CLUSTER_HEADER, CLUSTER_PATH_PREFIX, CONTROL_PLANE_CLUSTER, ClusterKind, cluster_name,
+    };
     /// The gRPC access log's name (Envoy sends it on each stream).
     pub const AUDIT_LOG: &str = "kubeplex_audit";
 
     /// CDS name of a context's pooled HTTP/2 cluster.
     pub fn cluster(context: &str) -> String {
-        format!("ctx/{context}")
+        cluster_name(context, ClusterKind::Ordinary)
     }
 
     /// CDS name of a context's HTTP/1.1 cluster for upgrades (exec, attach,
     /// port-forward): the apiserver accepts upgrades only over HTTP/1.1.
     pub fn upgrade_cluster(context: &str) -> String {
-        format!("ctx/{context}/upgrade")
+        cluster_name(context, ClusterKind::Upgrade)
     }
 
     /// CDS name of a context's discovery cluster: the HTTP/2 cluster whose
     /// upstream filters serve Envoy's discovery cache (`discovery_cache`).
     pub fn discovery_cluster(context: &str) -> String {
-        format!("ctx/{context}/discovery")
+        cluster_name(context, ClusterKind::Discovery)
     }
 }
 

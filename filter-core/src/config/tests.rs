@@ -29,11 +29,11 @@ fn garbage_is_refused() {
 fn defaults_apply() {
     let mut pb = mint::config();
     pb.token_cache_size = 0;
-    pb.context_header.clear();
+    pb.cluster_header.clear();
     pb.cluster_path_prefix = "/c".into();
     let c = Config::compile(&pb).unwrap();
     assert_eq!(c.token_cache_size, DEFAULT_TOKEN_CACHE_SIZE);
-    assert_eq!(&*c.context_header, DEFAULT_CONTEXT_HEADER);
+    assert_eq!(&*c.cluster_header, DEFAULT_CLUSTER_HEADER);
     assert_eq!(c.cluster_path_prefix, "/c/");
     pb.cluster_path_prefix.clear();
     assert_eq!(Config::compile(&pb).unwrap().cluster_path_prefix, "");
@@ -72,7 +72,7 @@ fn invalid_configs_name_the_problem() {
     );
     check(&|c| c.issuers[0].keys[0].alg = "HS256".into(), "HS256");
     check(&|c| c.contexts.push(pb::Context::default()), "empty name");
-    check(&|c| c.context_header = "X-Upper".into(), "lower-case");
+    check(&|c| c.cluster_header = "X-Upper".into(), "lower-case");
     check(
         &|c| c.cluster_path_prefix = "clusters/".into(),
         "must start with",

@@ -164,11 +164,11 @@ fn allow_sets_impersonation_and_strips_the_prefix() {
         header(f, "impersonate-extra-example.com%2Ftenant"),
         vec!["t1", "t 2"]
     );
-    // the context header is set, not added (a client's is refused before)
-    assert_eq!(header(f, "x-kubeplex-context"), vec!["dev-a"]);
+    // the cluster header is set, not added (a client's is refused before)
+    assert_eq!(header(f, "x-kubeplex-cluster"), vec!["ctx/dev-a"]);
     assert!(
         f.to_set()
-            .any(|(n, v)| n == "x-kubeplex-context" && v == "dev-a")
+            .any(|(n, v)| n == "x-kubeplex-cluster" && v == "ctx/dev-a")
     );
     assert_eq!(
         header(f, ":path"),
@@ -181,7 +181,7 @@ fn allow_sets_impersonation_and_strips_the_prefix() {
     // impersonation headers are appended, never set: a request carrying
     // any was refused (so appending cannot make two values)
     assert!(f.to_set().all(|(n, _)| !n.starts_with("impersonate-")));
-    // grpc-timeout and the context header replace a client's
+    // grpc-timeout and the cluster header replace a client's
     assert!(f.to_set().any(|(n, _)| n == "grpc-timeout"));
 
     let a = &d.audit;
@@ -314,6 +314,7 @@ fn client_impersonation_is_refused_after_authentication() {
 fn reserved_request_headers_are_refused() {
     let mut h = Harness::new(mint::config());
     for header in [
+        "x-kubeplex-cluster",
         "x-kubeplex-context",
         "x-kubeplex-anything",
         "x-envoy-upstream-rq-timeout-ms",
@@ -427,7 +428,7 @@ fn cluster_selection_errors() {
     // multikube style: bare URL, the claim picks the cluster
     let d = h.run("GET", "/api/v1/pods", Some(&bound), &[]);
     let f = allowed(&d);
-    assert_eq!(header(f, "x-kubeplex-context"), vec!["dev-a"]);
+    assert_eq!(header(f, "x-kubeplex-cluster"), vec!["ctx/dev-a"]);
     assert!(header(f, ":path").is_empty(), "path unchanged");
 }
 
@@ -546,6 +547,20 @@ fn websocket_exec_is_authorized_as_create() {
         "{}",
         s.message
     );
+}
+
+#[test]
+fn an_upgrade_goes_to_the_contexts_http1_cluster() {
+    let mut h = Harness::new(mint::config());
+    let path = "/clusters/dev-a/api/v1/namespaces/default/pods/p/exec?command=sh";
+    let d = h.run("GET", path, Some(&alice()), &[("upgrade", "websocket")]);
+    assert_eq!(
+        header(allowed(&d), "x-kubeplex-cluster"),
+        ["ctx/dev-a/upgrade"]
+    );
+    // the same condition as the upgrade route: an `upgrade` header
+    let d = h.run("GET", path, Some(&alice()), &[]);
+    assert_eq!(header(allowed(&d), "x-kubeplex-cluster"), ["ctx/dev-a"]);
 }
 
 #[test]
@@ -788,7 +803,12 @@ fn context_names_may_contain_encoded_slashes() {
         &[],
     );
     let f = allowed(&d);
-    assert_eq!(header(f, "x-kubeplex-context"), vec![eks]);
+    // the `/` encoded in the cluster's name: never another context's
+    // cluster (`…/upgrade`)
+    assert_eq!(
+        header(f, "x-kubeplex-cluster"),
+        vec!["ctx/arn:aws:eks:eu-west-1:123456789012:cluster%2Fprod"]
+    );
     assert_eq!(header(f, ":path"), vec!["/api/v1/namespaces/default/pods"]);
     // ...but not after the context segment
     let d = h.run(
@@ -827,7 +847,7 @@ fn the_tls_server_name_picks_the_cluster_without_a_prefix() {
     view.server_name = Some(Cow::Borrowed("dev-b.clusters.gw.example"));
     let d = decide(&config, &mut cache, &RustCryptoVerifier, NOW, &view);
     let f = allowed(&d);
-    assert_eq!(header(f, "x-kubeplex-context"), vec!["dev-b"]);
+    assert_eq!(header(f, "x-kubeplex-cluster"), vec!["ctx/dev-b"]);
     assert!(header(f, ":path").is_empty(), "nothing to strip");
     assert_eq!(d.audit.cluster, "dev-b");
     // without it, as before: no context
@@ -907,6 +927,12 @@ fn discovery_gets_of_a_cached_context_carry_the_cache_key() {
     };
     let d = h.run("GET", "/clusters/dev-a/apis", Some(&alice()), &[]);
     let alice_key = key_of(&d).expect("a discovery GET of dev-a has a cache key");
+    // ...and goes to the context's discovery cluster (its own upstream
+    // filters serve the cache's fetch)
+    assert_eq!(
+        header(allowed(&d), "x-kubeplex-cluster"),
+        ["ctx/dev-a/discovery"]
+    );
     assert_eq!(
         key_of(&h.run("GET", "/clusters/dev-a/apis", Some(&alice()), &[])).as_ref(),
         Some(&alice_key)
@@ -935,6 +961,10 @@ fn discovery_gets_of_a_cached_context_carry_the_cache_key() {
         if let Outcome::Allow(f) = &d.outcome {
             assert!(
                 header(f, kubeplex_proto::routing::CACHE_KEY_HEADER).is_empty(),
+                "{method} {path}"
+            );
+            assert!(
+                !header(f, "x-kubeplex-cluster")[0].ends_with("/discovery"),
                 "{method} {path}"
             );
         }

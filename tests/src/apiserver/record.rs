@@ -25,6 +25,8 @@ pub struct RecordedRequest {
     pub headers: Vec<(String, String)>,
     /// `HTTP/1.1` or `HTTP/2.0`.
     pub http_version: String,
+    /// The host the client named: HTTP/2's `:authority`, else `Host`.
+    pub host: Option<String>,
     /// CN of the verified client certificate, if one was presented.
     pub client_cert_subject: Option<String>,
     /// Who authenticated (certificate CN or token user).

@@ -45,7 +45,7 @@ pub fn filter_config(keys: &SigningKeys, with_policy: bool) -> pb::FilterConfig 
         // `tokenCacheSize`)
         clock_skew_seconds: 30,
         token_cache_size: 4096,
-        context_header: kubeplex_proto::routing::CONTEXT_HEADER.into(),
+        cluster_header: kubeplex_proto::routing::CLUSTER_HEADER.into(),
         cluster_path_prefix: kubeplex_proto::routing::CLUSTER_PATH_PREFIX.into(),
         stream_expiry_grace_seconds: 30,
     }

@@ -1,7 +1,11 @@
 //! One kubeconfig context → two Envoy clusters: a pooled HTTP/2 cluster for
 //! ordinary requests and an HTTP/1.1 one for upgrades (the apiserver accepts
 //! SPDY/WebSocket upgrades only over HTTP/1.1; FACTS.md). Both carry the
-//! context's upstream mTLS identity and verify the apiserver's certificate.
+//! context's upstream mTLS identity and verify the apiserver's certificate,
+//! and everything else that is the context's rather than the request's:
+//! the `Host` the apiserver gets (the endpoint's hostname; the routes say
+//! `auto_host_rewrite`) and the kubeconfig user's bearer token (an upstream
+//! filter, `upstream`), so the routes are the same for every context.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -38,6 +42,7 @@ use crate::inputs::gateway_config::HealthChecks;
 use crate::inputs::kubeconfig::ClusterTarget;
 
 pub mod health;
+pub mod upstream;
 
 /// Streams Envoy opens on one upstream HTTP/2 connection before it opens
 /// another. kube-apiserver advertises `SETTINGS_MAX_CONCURRENT_STREAMS`
@@ -111,14 +116,20 @@ pub fn cluster(
     let endpoint = LbEndpoint {
         host_identifier: Some(lb_endpoint::HostIdentifier::Endpoint(Endpoint {
             address: Some(socket_address(&host, target.server.port)),
+            // The routes' auto_host_rewrite sends exactly this as `Host`
+            // (STATIC and STRICT_DNS clusters alike; checked in Envoy 1.40
+            // by tests/e2e).
+            hostname: host_header(target),
             ..Default::default()
         })),
         ..Default::default()
     };
+    let mut http = protocol_options(protocol);
+    http.http_filters = upstream::credential_filters(target);
     let mut typed_extension_protocol_options = HashMap::new();
     typed_extension_protocol_options.insert(
         "envoy.extensions.upstreams.http.v3.HttpProtocolOptions".to_string(),
-        pack(&protocol_options(protocol)),
+        pack(&http),
     );
     let transport_socket = (target.server.scheme == "https").then(|| TransportSocket {
         name: "envoy.transport_sockets.tls".into(),
@@ -152,6 +163,20 @@ pub fn cluster(
         },
         common_lb_config: Some(health::no_panic_routing()),
         ..Default::default()
+    }
+}
+
+/// The `Host` a client of the server URL would send: the host, with the
+/// port when it is not the scheme's default (an IPv6 literal in brackets).
+pub fn host_header(target: &ClusterTarget) -> String {
+    let server = &target.server;
+    let default_port = if server.scheme == "http" { 80 } else { 443 };
+    if server.port == default_port {
+        server.host.clone()
+    } else if server.host.contains(':') {
+        format!("[{}]:{}", server.host, server.port)
+    } else {
+        format!("{}:{}", server.host, server.port)
     }
 }
 

@@ -14,8 +14,10 @@
 //!   shared, the whole impersonated identity) on discovery GETs of cached
 //!   contexts and removes the caller's token, and replaces the token with
 //!   a fixed bypass value on every other request; the routes remove that
-//!   (the route configuration removes `Authorization` before a route adds
-//!   a cluster's own token). The discovery route matches the key header.
+//!   (the route configuration removes `Authorization`; a cluster's upstream
+//!   filter adds its own token afterwards). The discovery route matches the
+//!   key header and sends the request to the cluster the filter named,
+//!   `ctx/<context>/discovery`.
 //!   The login settings route, which the kubeplex filter skips, turns the
 //!   cache off.
 //! - Envoy 1.40's cache filter fetches a miss itself (an async client to
@@ -37,21 +39,11 @@
 //!   rewrite.
 
 use envoy_types::pb::envoy::config::cluster::v3::Cluster;
-use envoy_types::pb::envoy::config::common::mutation_rules::v3::{
-    HeaderMutation as HeaderOp, header_mutation::Action,
-};
-use envoy_types::pb::envoy::config::core::v3::{
-    HeaderValue, HeaderValueOption, header_value_option::HeaderAppendAction,
-};
 use envoy_types::pb::envoy::config::route::v3::FilterConfig;
 use envoy_types::pb::envoy::extensions::common::async_files::v3::{
     AsyncFileManagerConfig, async_file_manager_config,
 };
 use envoy_types::pb::envoy::extensions::filters::http::cache::v3::CacheConfig;
-use envoy_types::pb::envoy::extensions::filters::http::header_mutation::v3::{
-    HeaderMutation, Mutations,
-};
-use envoy_types::pb::envoy::extensions::filters::http::upstream_codec::v3::UpstreamCodec;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
     HttpFilter, http_filter::ConfigType,
 };
@@ -61,6 +53,7 @@ use envoy_types::pb::envoy::r#type::matcher::v3::{StringMatcher, string_matcher:
 use envoy_types::pb::google::protobuf::{Any, UInt64Value};
 use prost::Message;
 
+use super::cluster::upstream::{self, remove, set};
 use super::cluster::{Protocol, cluster, protocol_options};
 use super::{Options, digest, names, pack};
 use crate::inputs::gateway_config::DiscoveryCacheConfig;
@@ -168,13 +161,7 @@ pub fn cluster_for(
     let mut c = cluster(target, options, checks, Protocol::Http2);
     c.name = names::discovery_cluster(&target.context);
     let mut http = protocol_options(Protocol::Http2);
-    http.http_filters = vec![
-        typed_filter(
-            "envoy.filters.http.header_mutation",
-            &rewrites(target, ttl_seconds),
-        ),
-        typed_filter("envoy.filters.http.upstream_codec", &UpstreamCodec {}),
-    ];
+    http.http_filters = rewrites(target, ttl_seconds);
     c.typed_extension_protocol_options.insert(
         HTTP_PROTOCOL_OPTIONS.into(),
         pack::<HttpProtocolOptions>(&http),
@@ -182,51 +169,22 @@ pub fn cluster_for(
     c
 }
 
-fn typed_filter<T: Message + prost::Name>(name: &str, config: &T) -> HttpFilter {
-    HttpFilter {
-        name: name.into(),
-        config_type: Some(ConfigType::TypedConfig(pack(config))),
-        ..Default::default()
-    }
-}
-
-/// What the route would do to the request, and the answer made storable.
-fn rewrites(target: &ClusterTarget, ttl_seconds: u64) -> HeaderMutation {
-    let remove = |name: &str| HeaderOp {
-        action: Some(Action::Remove(name.into())),
-    };
-    let set = |name: &str, value: String| HeaderOp {
-        action: Some(Action::Append(HeaderValueOption {
-            header: Some(HeaderValue {
-                key: name.into(),
-                value,
-                ..Default::default()
-            }),
-            append_action: HeaderAppendAction::OverwriteIfExistsOrAdd as i32,
-            ..Default::default()
-        })),
-    };
+/// What the route would do to the request (the cluster's own token, no
+/// header of the gateway's), and the answer made storable.
+fn rewrites(target: &ClusterTarget, ttl_seconds: u64) -> Vec<HttpFilter> {
     let mut request = vec![
-        remove(names::CONTEXT_HEADER),
+        remove(names::CLUSTER_HEADER),
         remove(CACHE_KEY_HEADER),
         remove("grpc-timeout"),
     ];
-    if let Some(token) = &target.bearer_token {
-        request.push(set("authorization", format!("Bearer {}", token.expose())));
-    }
-    HeaderMutation {
-        mutations: Some(Mutations {
-            request_mutations: request,
-            response_mutations: vec![
-                remove("cache-control"),
-                remove("expires"),
-                set("cache-control", format!("max-age={ttl_seconds}")),
-                set("vary", VARY.join(", ")),
-            ],
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
+    request.extend(upstream::credential(target));
+    let response = vec![
+        remove("cache-control"),
+        remove("expires"),
+        set("cache-control", format!("max-age={ttl_seconds}")),
+        set("vary", VARY.join(", ")),
+    ];
+    upstream::header_filters(request, response)
 }
 
 /// The listener version's part that the cache filter depends on.

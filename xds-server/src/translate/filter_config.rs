@@ -62,7 +62,7 @@ pub fn filter_config(inputs: &Inputs<'_>) -> pb::FilterConfig {
         policy: inputs.policy.cloned(),
         clock_skew_seconds: gateway.clock_skew_seconds,
         token_cache_size: gateway.token_cache_size,
-        context_header: names::CONTEXT_HEADER.into(),
+        cluster_header: names::CLUSTER_HEADER.into(),
         cluster_path_prefix: names::CLUSTER_PATH_PREFIX.into(),
         stream_expiry_grace_seconds: gateway.clock_skew_seconds,
     };

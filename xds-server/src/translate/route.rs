@@ -1,19 +1,35 @@
-//! The route configuration (RDS). The filter picks the context and sets
-//! `x-kubeplex-context`; these routes only map that header to the context's
-//! clusters, per kind of request:
+//! The route configuration (RDS). The filter picks the context and names
+//! its Envoy cluster in `x-kubeplex-cluster` (`routing::cluster_name`:
+//! `ctx/<context>`, `…/upgrade` for upgrades, `…/discovery` for discovery
+//! GETs Envoy's cache may answer); the routes send each request to the
+//! cluster it names (`cluster_header`). So the route configuration does
+//! not grow with the contexts: editing one context changes its clusters
+//! and the filter config, never the routes (issue 16: 10,000 contexts
+//! were 50,000 routes, pushed, parsed and matched linearly per request).
+//! What used to be per context lives in its clusters: the `Host` (endpoint
+//! hostname + `auto_host_rewrite`) and the bearer token (an upstream
+//! filter, `cluster::upstream`).
+//!
+//! One generic route per kind of request, in this order:
 //!
 //! 1. upgrades (exec, attach, port-forward) → the HTTP/1.1 cluster, no timeout;
 //! 2. watches (`?watch=true`, `/watch/` paths) and `logs -f` → no timeout;
 //! 3. discovery GETs the filter marked for Envoy's cache (the cache key
 //!    header) → the cache filter on, the context's discovery cluster
-//!    (`discovery_cache`), only for contexts whose discovery is cached;
+//!    (`discovery_cache`), only with a discovery cache configured;
 //! 4. everything else → pooled HTTP/2 with a sane timeout.
+//!
+//! Before them, specific routes for the few that need more than a cluster:
+//! agent clusters (their reverse tunnel, `agents`) and contexts whose
+//! server URL has a path (Rancher's `/k8s/clusters/…`: a prefix rewrite).
 //!
 //! Every route lets the filter's `grpc-timeout` bound the stream
 //! (`max_stream_duration.grpc_timeout_header_max: 0s`), which is how a
 //! stream never outlives the token that opened it (FACTS.md). A request that
-//! somehow reaches the routes without a context gets a 404 `Status` (fail
-//! closed), never a cluster.
+//! somehow reaches the routes without a cluster header gets a 404 `Status`
+//! (fail closed), never a cluster; one naming a cluster Envoy does not have
+//! gets Envoy's 503 (`NC`), which `access_log::local_reply_config` makes a
+//! `Status`.
 
 use envoy_types::pb::envoy::config::core::v3::{DataSource, data_source};
 use envoy_types::pb::envoy::config::core::v3::{
@@ -31,17 +47,15 @@ use envoy_types::pb::envoy::config::route::v3::{
 use envoy_types::pb::envoy::r#type::matcher::v3::{
     RegexMatcher, StringMatcher, string_matcher::MatchPattern,
 };
+use envoy_types::pb::google::protobuf::{BoolValue, UInt32Value};
 
 use super::agents::{AgentRoute, names as agent_names};
-use envoy_types::pb::google::protobuf::UInt32Value;
-
 use super::discovery_cache;
 use super::{Options, names, seconds};
 use crate::inputs::gateway_config::DiscoveryCacheConfig;
 use crate::inputs::kubeconfig::ClusterTarget;
 use crate::translate::login_settings::LoginSettings;
-use kubeplex_proto::routing::CACHE_KEY_HEADER;
-use kubeplex_proto::routing::LOGIN_SETTINGS_PATH;
+use kubeplex_proto::routing::{CACHE_KEY_HEADER, CLUSTER_NAME_PREFIX, LOGIN_SETTINGS_PATH};
 
 /// Values Kubernetes' `strconv.ParseBool` reads as true.
 const TRUE_VALUES: &str = "^(1|t|T|TRUE|true|True)$";
@@ -59,7 +73,8 @@ pub fn route_configuration(
 }
 
 /// The one route configuration, with agent clusters (reached through their
-/// reverse tunnels) next to the kubeconfig's.
+/// reverse tunnels) next to the kubeconfig's. Only the contexts with a
+/// server path are read from `targets`.
 pub fn route_configuration_with_agents(
     targets: &[ClusterTarget],
     agents: &[AgentRoute],
@@ -71,13 +86,6 @@ pub fn route_configuration_with_agents(
         .map(|settings| login_settings_route(settings, cache.is_some()))
         .into_iter()
         .collect();
-    for target in targets {
-        routes.extend(context_routes(
-            target,
-            options,
-            discovery_cache::applies(target, cache),
-        ));
-    }
     for agent in agents {
         routes.extend(
             KINDS
@@ -85,7 +93,15 @@ pub fn route_configuration_with_agents(
                 .map(|kind| agent_route(agent, options, kind)),
         );
     }
-    routes.push(no_context_route());
+    for target in targets.iter().filter(|t| !t.server.path.is_empty()) {
+        routes.extend(
+            KINDS
+                .into_iter()
+                .map(|kind| path_prefix_route(target, options, kind)),
+        );
+    }
+    routes.extend(generic_routes(options, cache.is_some()));
+    routes.push(no_cluster_route());
     RouteConfiguration {
         name: names::ROUTES.into(),
         virtual_hosts: vec![VirtualHost {
@@ -94,21 +110,20 @@ pub fn route_configuration_with_agents(
             routes,
             ..Default::default()
         }],
-        // Never let a client-chosen context header (or anything else the
-        // filter owns) reach a cluster, nor the filter's cache bypass
-        // value of `Authorization` (the filter removed the caller's token).
+        // Never let the filter's cluster header, its cache key, nor its
+        // cache bypass value of `Authorization` (the filter removed the
+        // caller's token) reach a cluster. A cluster's own token is added
+        // after this, by its upstream filter.
         request_headers_to_remove: vec![
-            names::CONTEXT_HEADER.into(),
+            names::CLUSTER_HEADER.into(),
             CACHE_KEY_HEADER.into(),
             "authorization".into(),
         ],
-        // ...removed before a route adds its cluster's own token.
-        most_specific_header_mutations_wins: true,
         ..Default::default()
     }
 }
 
-/// The kinds of request a context's routes tell apart.
+/// The kinds of request the routes tell apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Upgrade,
@@ -119,7 +134,8 @@ enum Kind {
     Ordinary,
 }
 
-/// Every kind, in matching order (upgrades first: they are also GETs).
+/// Every kind but discovery, in matching order (upgrades first: they are
+/// also GETs).
 const KINDS: [Kind; 5] = [
     Kind::Upgrade,
     Kind::WatchQuery,
@@ -128,18 +144,75 @@ const KINDS: [Kind; 5] = [
     Kind::Ordinary,
 ];
 
-/// A context's routes; with `cached`, the discovery route before the
-/// ordinary one.
-fn context_routes(target: &ClusterTarget, options: &Options, cached: bool) -> Vec<Route> {
+/// The routes every context shares; with `cached`, the discovery route
+/// before the ordinary one.
+fn generic_routes(options: &Options, cached: bool) -> Vec<Route> {
     let mut routes: Vec<Route> = KINDS
         .into_iter()
-        .map(|kind| context_route(target, options, kind))
+        .map(|kind| generic_route(options, kind))
         .collect();
     if cached {
-        let discovery = context_route(target, options, Kind::Discovery);
+        let discovery = generic_route(options, Kind::Discovery);
         routes.insert(routes.len() - 1, discovery);
     }
     routes
+}
+
+/// One kind of request of any context → the cluster the filter named.
+/// Only names of contexts' clusters (`ctx/…`) match: the filter sets no
+/// other, and a route never sends a request to the control plane's or the
+/// agents' cluster by header.
+fn generic_route(options: &Options, kind: Kind) -> Route {
+    let cluster = HeaderMatcher {
+        name: names::CLUSTER_HEADER.into(),
+        header_match_specifier: Some(HeaderMatchSpecifier::StringMatch(StringMatcher {
+            match_pattern: Some(MatchPattern::Prefix(CLUSTER_NAME_PREFIX.into())),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    let specifier = ClusterSpecifier::ClusterHeader(names::CLUSTER_HEADER.into());
+    Route {
+        name: kind_name(kind).into(),
+        r#match: Some(route_match(cluster, kind)),
+        action: Some(Action::Route(route_action(specifier, options, kind))),
+        // The filter's stream deadline is for Envoy, not for the apiserver.
+        request_headers_to_remove: vec!["grpc-timeout".into()],
+        ..Default::default()
+    }
+}
+
+/// One kind of request of a context whose server URL has a path: its
+/// cluster by name, and the path prepended.
+fn path_prefix_route(target: &ClusterTarget, options: &Options, kind: Kind) -> Route {
+    let cluster = match kind {
+        Kind::Upgrade => names::upgrade_cluster(&target.context),
+        Kind::Discovery => names::discovery_cluster(&target.context),
+        _ => names::cluster(&target.context),
+    };
+    let mut action = route_action(ClusterSpecifier::Cluster(cluster.clone()), options, kind);
+    action.prefix_rewrite = format!("{}/", target.server.path);
+    Route {
+        name: format!("{cluster}/{}", kind_name(kind)),
+        r#match: Some(route_match(
+            exact_header(names::CLUSTER_HEADER, &cluster),
+            kind,
+        )),
+        action: Some(Action::Route(action)),
+        request_headers_to_remove: vec!["grpc-timeout".into()],
+        ..Default::default()
+    }
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Upgrade => "upgrade",
+        Kind::WatchQuery => "watchquery",
+        Kind::WatchPath => "watchpath",
+        Kind::FollowLogs => "followlogs",
+        Kind::Discovery => "discovery",
+        Kind::Ordinary => "ordinary",
+    }
 }
 
 /// One kind of request of one agent cluster → the reverse-connection
@@ -157,9 +230,17 @@ fn agent_route(agent: &AgentRoute, options: &Options, kind: Kind) -> Route {
         append_action: HeaderAppendAction::OverwriteIfExistsOrAdd as i32,
         ..Default::default()
     };
+    // what the filter names for this agent's requests of this kind
+    let named = match kind {
+        Kind::Upgrade => names::upgrade_cluster(name),
+        _ => names::cluster(name),
+    };
     Route {
-        name: format!("{name}/{}", format!("{kind:?}").to_lowercase()),
-        r#match: Some(route_match(name, kind)),
+        name: format!("{name}/{}", kind_name(kind)),
+        r#match: Some(route_match(
+            exact_header(names::CLUSTER_HEADER, &named),
+            kind,
+        )),
         action: Some(Action::Route(RouteAction {
             cluster_specifier: Some(ClusterSpecifier::Cluster(agent_names::CLUSTER.into())),
             timeout: Some(seconds(if streaming {
@@ -186,27 +267,17 @@ fn agent_route(agent: &AgentRoute, options: &Options, kind: Kind) -> Route {
     }
 }
 
-/// One kind of request of one context → its cluster.
-fn context_route(target: &ClusterTarget, options: &Options, kind: Kind) -> Route {
-    let context = &target.context;
-    Route {
-        name: format!("{context}/{}", format!("{kind:?}").to_lowercase()),
-        r#match: Some(route_match(context, kind)),
-        action: Some(Action::Route(route_action(target, options, kind))),
-        request_headers_to_add: cluster_credential(target),
-        // The filter's stream deadline is for Envoy, not for the apiserver.
-        request_headers_to_remove: vec!["grpc-timeout".into()],
+fn exact_header(name: &str, value: &str) -> HeaderMatcher {
+    HeaderMatcher {
+        name: name.into(),
+        header_match_specifier: Some(HeaderMatchSpecifier::StringMatch(exact(value))),
         ..Default::default()
     }
 }
 
-/// Requests the filter sent to `context`, of this kind.
-fn route_match(context: &str, kind: Kind) -> RouteMatch {
-    let mut headers = vec![HeaderMatcher {
-        name: names::CONTEXT_HEADER.into(),
-        header_match_specifier: Some(HeaderMatchSpecifier::StringMatch(exact(context))),
-        ..Default::default()
-    }];
+/// Requests the filter sent to `cluster` (a header matcher), of this kind.
+fn route_match(cluster: HeaderMatcher, kind: Kind) -> RouteMatch {
+    let mut headers = vec![cluster];
     let mut query_parameters = Vec::new();
     let mut path = PathSpecifier::Prefix("/".into());
     match kind {
@@ -233,26 +304,12 @@ fn route_match(context: &str, kind: Kind) -> RouteMatch {
     }
 }
 
-/// The cluster, the timeouts of this kind, and the apiserver's host and
-/// path prefix.
-fn route_action(target: &ClusterTarget, options: &Options, kind: Kind) -> RouteAction {
-    let context = &target.context;
+/// The cluster, the timeouts of this kind, and the apiserver's host (the
+/// cluster's endpoint hostname, `cluster::host_header`).
+fn route_action(cluster: ClusterSpecifier, options: &Options, kind: Kind) -> RouteAction {
     let streaming = !matches!(kind, Kind::Ordinary | Kind::Discovery);
-    let cluster = match kind {
-        Kind::Upgrade => names::upgrade_cluster(context),
-        Kind::Discovery => names::discovery_cluster(context),
-        _ => names::cluster(context),
-    };
-    let server = &target.server;
-    let host = if server.port == default_port(&server.scheme) {
-        server.host.clone()
-    } else if server.host.contains(':') {
-        format!("[{}]:{}", server.host, server.port)
-    } else {
-        format!("{}:{}", server.host, server.port)
-    };
     RouteAction {
-        cluster_specifier: Some(ClusterSpecifier::Cluster(cluster)),
+        cluster_specifier: Some(cluster),
         // 0 disables the route timeout: watches, logs -f and exec sessions
         // are long-lived by design (Envoy's default 15 s would cut them).
         timeout: Some(seconds(if streaming {
@@ -261,12 +318,9 @@ fn route_action(target: &ClusterTarget, options: &Options, kind: Kind) -> RouteA
             options.request_timeout_seconds
         })),
         idle_timeout: streaming.then(|| seconds(options.stream_idle_timeout_seconds)),
-        prefix_rewrite: if server.path.is_empty() {
-            String::new()
-        } else {
-            format!("{}/", server.path)
-        },
-        host_rewrite_specifier: Some(HostRewriteSpecifier::HostRewriteLiteral(host)),
+        host_rewrite_specifier: Some(HostRewriteSpecifier::AutoHostRewrite(BoolValue {
+            value: true,
+        })),
         max_stream_duration: Some(MaxStreamDuration {
             grpc_timeout_header_max: Some(seconds(0)),
             ..Default::default()
@@ -287,24 +341,6 @@ fn refused_stream_retry() -> RetryPolicy {
         num_retries: Some(UInt32Value { value: 3 }),
         ..Default::default()
     }
-}
-
-/// The kubeconfig user's bearer token, if it has one, for the apiserver.
-pub(crate) fn cluster_credential(target: &ClusterTarget) -> Vec<HeaderValueOption> {
-    target
-        .bearer_token
-        .as_ref()
-        .map(|token| HeaderValueOption {
-            header: Some(HeaderValue {
-                key: "authorization".into(),
-                value: format!("Bearer {}", token.expose()),
-                ..Default::default()
-            }),
-            append_action: HeaderAppendAction::OverwriteIfExistsOrAdd as i32,
-            ..Default::default()
-        })
-        .into_iter()
-        .collect()
 }
 
 /// `GET /.well-known/kubeplex` (exactly that path): Envoy answers it with
@@ -358,9 +394,9 @@ fn json_content_type() -> HeaderValueOption {
     }
 }
 
-/// Reached only if the filter did not pick a context: refuse, as a
+/// Reached only if the filter did not name a cluster: refuse, as a
 /// Kubernetes `Status`.
-fn no_context_route() -> Route {
+fn no_cluster_route() -> Route {
     let body = serde_json::json!({
         "kind": "Status",
         "apiVersion": "v1",
@@ -387,10 +423,6 @@ fn no_context_route() -> Route {
         response_headers_to_add: vec![json_content_type()],
         ..Default::default()
     }
-}
-
-fn default_port(scheme: &str) -> u16 {
-    if scheme == "http" { 80 } else { 443 }
 }
 
 fn exact(value: &str) -> StringMatcher {

@@ -7,6 +7,7 @@ fn request(path: &str) -> RecordedRequest {
         query: String::new(),
         headers: Vec::new(),
         http_version: "HTTP/2.0".into(),
+        host: None,
         client_cert_subject: None,
         authenticated_user: None,
         effective_user: None,

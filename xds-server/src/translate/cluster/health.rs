@@ -17,7 +17,7 @@ use envoy_types::pb::google::protobuf::UInt32Value;
 
 use crate::inputs::gateway_config::HealthChecks;
 use crate::inputs::kubeconfig::ClusterTarget;
-use crate::translate::route::cluster_credential;
+use crate::translate::cluster::upstream::cluster_credential;
 use crate::translate::seconds as secs;
 
 /// Health check period while it does not answer: a recovered cluster is
@@ -47,7 +47,7 @@ pub fn readyz_check(target: &ClusterTarget, checks: &HealthChecks) -> Option<Hea
     let http = health_check::HttpHealthCheck {
         host,
         path: format!("{}/readyz", target.server.path),
-        request_headers_to_add: cluster_credential(target),
+        request_headers_to_add: cluster_credential(target).into_iter().collect(),
         codec_client_type: CodecClientType::Http2 as i32,
         ..Default::default()
     };

@@ -10,6 +10,7 @@ use prost::Message;
 
 use super::*;
 use crate::translate::fixtures::target;
+use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::HttpFilter;
 
 fn tls_of(c: &Cluster) -> UpstreamTlsContext {
     let Some(transport_socket::ConfigType::TypedConfig(any)) = c
@@ -275,4 +276,90 @@ fn health_checks_follow_the_gateway_config_or_are_off() {
         "never slower than healthy"
     );
     assert!(checks(0, 60).is_empty(), "0: no active health checks");
+}
+
+fn endpoint_of(c: &Cluster) -> &Endpoint {
+    let lb = &c.load_assignment.as_ref().unwrap().endpoints[0].lb_endpoints[0];
+    let Some(lb_endpoint::HostIdentifier::Endpoint(e)) = &lb.host_identifier else {
+        panic!("no endpoint in {}", c.name)
+    };
+    e
+}
+
+#[test]
+fn the_endpoint_hostname_is_the_host_a_client_of_the_server_url_sends() {
+    // the routes' auto_host_rewrite sends it as `Host`
+    let options = Options::default();
+    let checks = Default::default();
+    let mut rancher = target("r", "rancher.example.com", 443);
+    rancher.server.path = "/k8s/clusters/c-abc".into();
+    let mut plain = target("p", "10.0.0.1", 80);
+    plain.server.scheme = "http".into();
+    for (t, host) in [
+        (target("a", "127.0.0.1", 6443), "127.0.0.1:6443"),
+        (target("b", "api.example.com", 6443), "api.example.com:6443"),
+        (rancher, "rancher.example.com"),
+        (target("v6", "::1", 6443), "[::1]:6443"),
+        (plain, "10.0.0.1"),
+    ] {
+        for c in clusters_for(&t, &options, &checks) {
+            assert_eq!(endpoint_of(&c).hostname, host, "{}", c.name);
+        }
+    }
+}
+
+fn upstream_filters_of(c: &Cluster) -> Vec<HttpFilter> {
+    let any = &c.typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"];
+    HttpProtocolOptions::decode(any.value.as_slice())
+        .unwrap()
+        .http_filters
+}
+
+#[test]
+fn a_bearer_token_is_added_by_both_clusters_upstream_filters_and_only_then() {
+    use envoy_types::pb::envoy::config::common::mutation_rules::v3::header_mutation::Action;
+    use envoy_types::pb::envoy::extensions::filters::http::header_mutation::v3::HeaderMutation;
+    use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::http_filter::ConfigType;
+    let options = Options::default();
+    let checks = Default::default();
+    for c in clusters_for(&target("a", "127.0.0.1", 1), &options, &checks) {
+        assert!(upstream_filters_of(&c).is_empty(), "{}", c.name);
+    }
+    let mut t = target("a", "127.0.0.1", 1);
+    t.bearer_token = Some(crate::sensitive::Sensitive("upstream-secret".into()));
+    for c in clusters_for(&t, &options, &checks) {
+        let filters = upstream_filters_of(&c);
+        let names: Vec<&str> = filters.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "envoy.filters.http.header_mutation",
+                "envoy.filters.http.upstream_codec"
+            ]
+        );
+        let Some(ConfigType::TypedConfig(any)) = &filters[0].config_type else {
+            panic!()
+        };
+        let m = HeaderMutation::decode(any.value.as_slice())
+            .unwrap()
+            .mutations
+            .unwrap();
+        assert!(m.response_mutations.is_empty());
+        let [op] = m.request_mutations.as_slice() else {
+            panic!("{:?}", m.request_mutations)
+        };
+        let Some(Action::Append(h)) = &op.action else {
+            panic!("{op:?}")
+        };
+        let header = h.header.as_ref().unwrap();
+        assert_eq!(
+            (header.key.as_str(), header.value.as_str()),
+            ("authorization", "Bearer upstream-secret")
+        );
+        assert_eq!(
+            h.append_action,
+            envoy_types::pb::envoy::config::core::v3::header_value_option::HeaderAppendAction::OverwriteIfExistsOrAdd as i32,
+            "replaces whatever came in"
+        );
+    }
 }

@@ -1,3 +1,6 @@
+use envoy_types::pb::envoy::config::common::mutation_rules::v3::{
+    HeaderMutation as HeaderOp, header_mutation::Action,
+};
 use envoy_types::pb::envoy::config::route::v3::{
     RouteConfiguration, header_matcher::HeaderMatchSpecifier, route::Action as RouteAction,
     route_action::ClusterSpecifier,
@@ -138,27 +141,40 @@ fn discovery_routes_enable_the_cache_and_go_to_the_discovery_cluster() {
     );
     let routes = &rc.virtual_hosts[0].routes;
     let names_: Vec<&str> = routes.iter().map(|r| r.name.as_str()).collect();
-    assert!(names_.contains(&"a/discovery"));
-    assert!(!names_.contains(&"rancher/discovery"));
+    // one discovery route for every cached context; none of a context with
+    // a server path (its own routes come first)
+    assert_eq!(
+        names_.iter().filter(|n| n.ends_with("discovery")).count(),
+        1
+    );
+    assert!(
+        !names_
+            .iter()
+            .any(|n| n.starts_with("ctx/rancher/discovery"))
+    );
     let pos = |n: &str| names_.iter().position(|x| *x == n).unwrap();
-    assert!(pos("a/followlogs") < pos("a/discovery") && pos("a/discovery") < pos("a/ordinary"));
-    let discovery = &routes[pos("a/discovery")];
+    assert!(pos("ctx/rancher/ordinary") < pos("upgrade"));
+    assert!(pos("followlogs") < pos("discovery") && pos("discovery") < pos("ordinary"));
+    let discovery = &routes[pos("discovery")];
     // the filter's bypass value of Authorization never reaches a cluster:
-    // removed by the route configuration before a route adds its own
+    // removed by the route configuration (a cluster's upstream filter adds
+    // its own token afterwards)
     assert!(
         rc.request_headers_to_remove
             .contains(&"authorization".to_string())
     );
-    assert!(rc.most_specific_header_mutations_wins);
     let m = discovery.r#match.as_ref().unwrap();
     assert!(m.headers.iter().any(|h| h.name == CACHE_KEY_HEADER
         && h.header_match_specifier == Some(HeaderMatchSpecifier::PresentMatch(true))));
     let Some(RouteAction::Route(action)) = &discovery.action else {
         panic!()
     };
+    // the filter names `ctx/<context>/discovery` exactly when it sets the key
     assert_eq!(
         action.cluster_specifier,
-        Some(ClusterSpecifier::Cluster("ctx/a/discovery".into()))
+        Some(ClusterSpecifier::ClusterHeader(
+            kubeplex_proto::routing::CLUSTER_HEADER.into()
+        ))
     );
     assert!(
         rc.request_headers_to_remove
@@ -202,7 +218,7 @@ fn the_discovery_cluster_makes_answers_storable_and_strips_gateway_headers() {
     assert_eq!(
         request,
         [
-            "-x-kubeplex-context",
+            "-x-kubeplex-cluster",
             "-x-kubeplex-cache-key",
             "-grpc-timeout",
             "authorization=Bearer tok"

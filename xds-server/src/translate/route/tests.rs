@@ -1,5 +1,4 @@
 use super::*;
-use crate::sensitive::Sensitive;
 use crate::translate::fixtures::target;
 use prost::Message as _;
 
@@ -10,45 +9,55 @@ fn action(r: &Route) -> &RouteAction {
     }
 }
 
-fn cluster_of(r: &Route) -> &str {
-    match action(r).cluster_specifier.as_ref().unwrap() {
-        ClusterSpecifier::Cluster(c) => c,
-        _ => panic!(),
-    }
+fn cluster_of(r: &Route) -> &ClusterSpecifier {
+    action(r).cluster_specifier.as_ref().unwrap()
+}
+
+fn by_header() -> ClusterSpecifier {
+    ClusterSpecifier::ClusterHeader(names::CLUSTER_HEADER.into())
 }
 
 #[test]
-fn each_context_gets_upgrade_watch_follow_and_ordinary_routes_then_a_fail_closed_route() {
-    let rc = route_configuration(
-        &[target("a", "127.0.0.1", 1), target("b", "127.0.0.1", 2)],
-        None,
-        &Options::default(),
-    );
-    let routes = &rc.virtual_hosts[0].routes;
-    let names: Vec<&str> = routes.iter().map(|r| r.name.as_str()).collect();
+fn the_routes_do_not_grow_with_the_contexts() {
+    let one = route_configuration(&[target("a", "127.0.0.1", 1)], None, &Options::default());
+    let many: Vec<ClusterTarget> = (0..1000)
+        .map(|i| target(&format!("c{i}"), "127.0.0.1", 1000 + i))
+        .collect();
+    let thousand = route_configuration(&many, None, &Options::default());
+    assert_eq!(one, thousand);
+    let names: Vec<&str> = one.virtual_hosts[0]
+        .routes
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
     assert_eq!(
         names,
         [
-            "a/upgrade",
-            "a/watchquery",
-            "a/watchpath",
-            "a/followlogs",
-            "a/ordinary",
-            "b/upgrade",
-            "b/watchquery",
-            "b/watchpath",
-            "b/followlogs",
-            "b/ordinary",
+            "upgrade",
+            "watchquery",
+            "watchpath",
+            "followlogs",
+            "ordinary",
             "no-context"
         ]
     );
-    assert_eq!(cluster_of(&routes[0]), "ctx/a/upgrade");
-    assert_eq!(cluster_of(&routes[4]), "ctx/a");
-    assert!(matches!(routes[10].action, Some(Action::DirectResponse(ref d)) if d.status == 404));
+    let routes = &one.virtual_hosts[0].routes;
+    for r in &routes[..5] {
+        assert_eq!(cluster_of(r), &by_header(), "{}", r.name);
+        assert_eq!(
+            action(r).host_rewrite_specifier,
+            Some(HostRewriteSpecifier::AutoHostRewrite(BoolValue {
+                value: true
+            })),
+            "the cluster's endpoint hostname is the apiserver's Host"
+        );
+        assert!(r.request_headers_to_add.is_empty(), "nothing per context");
+    }
+    assert!(matches!(routes[5].action, Some(Action::DirectResponse(ref d)) if d.status == 404));
     assert_eq!(
-        rc.request_headers_to_remove,
+        one.request_headers_to_remove,
         vec![
-            names::CONTEXT_HEADER.to_string(),
+            names::CLUSTER_HEADER.to_string(),
             kubeplex_proto::routing::CACHE_KEY_HEADER.to_string(),
             "authorization".to_string()
         ]
@@ -56,21 +65,29 @@ fn each_context_gets_upgrade_watch_follow_and_ordinary_routes_then_a_fail_closed
 }
 
 #[test]
-fn every_context_route_matches_the_filter_header_exactly() {
-    let rc = route_configuration(
-        &[target("dev-a", "127.0.0.1", 1)],
-        None,
-        &Options::default(),
-    );
+fn only_a_contexts_cluster_name_matches_a_generic_route() {
+    // the filter names `ctx/...` clusters only; a value naming the control
+    // plane's or the agents' cluster would fall through to the 404
+    let rc = route_configuration(&[], None, &Options::default());
     for r in &rc.virtual_hosts[0].routes[..5] {
-        let m = r.r#match.as_ref().unwrap();
-        let h = &m.headers[0];
-        assert_eq!(h.name, names::CONTEXT_HEADER);
+        let h = &r.r#match.as_ref().unwrap().headers[0];
+        assert_eq!(h.name, names::CLUSTER_HEADER);
         assert_eq!(
             h.header_match_specifier,
-            Some(HeaderMatchSpecifier::StringMatch(exact("dev-a")))
+            Some(HeaderMatchSpecifier::StringMatch(StringMatcher {
+                match_pattern: Some(MatchPattern::Prefix("ctx/".into())),
+                ..Default::default()
+            })),
+            "{}",
+            r.name
         );
     }
+    let upgrade = rc.virtual_hosts[0].routes[0].r#match.as_ref().unwrap();
+    assert_eq!(upgrade.headers[1].name, "upgrade");
+    assert_eq!(
+        upgrade.headers[1].header_match_specifier,
+        Some(HeaderMatchSpecifier::PresentMatch(true))
+    );
 }
 
 #[test]
@@ -116,42 +133,101 @@ fn watch_and_follow_match_kubernetes_true_values() {
 }
 
 #[test]
-fn upstream_bearer_token_replaces_whatever_came_in() {
-    let mut t = target("a", "127.0.0.1", 1);
-    t.bearer_token = Some(Sensitive("upstream-secret".into()));
-    let rc = route_configuration(&[t], None, &Options::default());
-    for r in &rc.virtual_hosts[0].routes[..5] {
-        let h = &r.request_headers_to_add[0];
-        assert_eq!(h.header.as_ref().unwrap().key, "authorization");
-        assert_eq!(h.header.as_ref().unwrap().value, "Bearer upstream-secret");
+fn a_server_path_gets_its_own_routes_first_with_the_prefix_prepended() {
+    let mut rancher = target("rancher", "rancher.example.com", 443);
+    rancher.server.path = "/k8s/clusters/c-abc".into();
+    let rc = route_configuration(
+        &[target("a", "127.0.0.1", 1), rancher],
+        None,
+        &Options::default(),
+    );
+    let routes = &rc.virtual_hosts[0].routes;
+    let names: Vec<&str> = routes.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(
+        names[..5],
+        [
+            "ctx/rancher/upgrade/upgrade",
+            "ctx/rancher/watchquery",
+            "ctx/rancher/watchpath",
+            "ctx/rancher/followlogs",
+            "ctx/rancher/ordinary",
+        ]
+    );
+    for (r, cluster) in routes[..5].iter().zip([
+        "ctx/rancher/upgrade",
+        "ctx/rancher",
+        "ctx/rancher",
+        "ctx/rancher",
+        "ctx/rancher",
+    ]) {
+        assert_eq!(action(r).prefix_rewrite, "/k8s/clusters/c-abc/");
         assert_eq!(
-            h.append_action,
-            HeaderAppendAction::OverwriteIfExistsOrAdd as i32
+            cluster_of(r),
+            &ClusterSpecifier::Cluster(cluster.into()),
+            "{}",
+            r.name
+        );
+        // matched on exactly the name the filter sets for this context
+        let h = &r.r#match.as_ref().unwrap().headers[0];
+        assert_eq!(
+            h.header_match_specifier,
+            Some(HeaderMatchSpecifier::StringMatch(exact(cluster)))
+        );
+        assert_eq!(
+            action(r).host_rewrite_specifier,
+            Some(HostRewriteSpecifier::AutoHostRewrite(BoolValue {
+                value: true
+            }))
         );
     }
+    // then the generic ones, which never rewrite the path
+    assert_eq!(names[5], "upgrade");
+    assert!(
+        routes[5..]
+            .iter()
+            .filter_map(|r| match &r.action {
+                Some(Action::Route(a)) => Some(a),
+                _ => None,
+            })
+            .all(|a| a.prefix_rewrite.is_empty())
+    );
 }
 
 #[test]
-fn server_path_prefix_is_prepended_and_host_rewritten() {
-    let mut t = target("rancher", "rancher.example.com", 443);
-    t.server.path = "/k8s/clusters/c-abc".into();
-    let rc = route_configuration(&[t], None, &Options::default());
-    let a = action(&rc.virtual_hosts[0].routes[4]);
-    assert_eq!(a.prefix_rewrite, "/k8s/clusters/c-abc/");
-    assert_eq!(
-        a.host_rewrite_specifier,
-        Some(HostRewriteSpecifier::HostRewriteLiteral(
-            "rancher.example.com".into()
-        ))
+fn agent_routes_come_before_the_generic_ones_and_match_the_agents_names() {
+    let agent = AgentRoute {
+        name: "edge".into(),
+        not_connected_message: "not connected".into(),
+    };
+    let rc = route_configuration_with_agents(
+        &[target("a", "127.0.0.1", 1)],
+        &[agent],
+        None,
+        &Options::default(),
+        None,
     );
-    let rc = route_configuration(&[target("x", "::1", 6443)], None, &Options::default());
-    let a = action(&rc.virtual_hosts[0].routes[4]);
-    assert_eq!(
-        a.host_rewrite_specifier,
-        Some(HostRewriteSpecifier::HostRewriteLiteral(
-            "[::1]:6443".into()
-        ))
-    );
+    let routes = &rc.virtual_hosts[0].routes;
+    for (r, named) in routes[..5].iter().zip([
+        "ctx/edge/upgrade",
+        "ctx/edge",
+        "ctx/edge",
+        "ctx/edge",
+        "ctx/edge",
+    ]) {
+        let h = &r.r#match.as_ref().unwrap().headers[0];
+        assert_eq!(h.name, names::CLUSTER_HEADER);
+        assert_eq!(
+            h.header_match_specifier,
+            Some(HeaderMatchSpecifier::StringMatch(exact(named))),
+            "{}",
+            r.name
+        );
+        assert_eq!(
+            cluster_of(r),
+            &ClusterSpecifier::Cluster(agent_names::CLUSTER.into())
+        );
+    }
+    assert_eq!(routes[5].name, "upgrade");
 }
 
 #[test]
@@ -214,10 +290,11 @@ fn login_settings_are_answered_by_envoy_on_one_exact_path_without_the_filter() {
 #[test]
 fn only_refused_streams_are_retried_and_never_an_upgrade() {
     // the discovery route too (a cache miss that Envoy does not fetch itself)
-    let routes = context_routes(&target("a", "127.0.0.1", 6443), &Options::default(), true);
+    let routes = generic_routes(&Options::default(), true);
+    assert_eq!(routes.len(), 6);
     for r in &routes {
         let retry = action(r).retry_policy.as_ref();
-        if r.name == "a/upgrade" {
+        if r.name == "upgrade" {
             assert!(retry.is_none(), "an upgrade is never sent twice");
         } else {
             let retry = retry.unwrap_or_else(|| panic!("{} retries refused streams", r.name));
