@@ -150,3 +150,109 @@ fn envoy_accepts_every_translated_resource() {
     );
     assert!(stdout.contains("OK"), "{stdout}");
 }
+
+/// Ends the Envoy a test started, whatever the test's outcome.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One HTTP/1.1 request with `headers` to 127.0.0.1:`port`: the status and
+/// the body (the connection closes after it).
+fn http_get(port: u16, headers: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        s,
+        "GET /api HTTP/1.1\r\nHost: gw\r\n{headers}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let status = text[9..12].parse().unwrap();
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, body.to_string())
+}
+
+/// Default deny in the route configuration itself, in the real Envoy (the
+/// filter never lets a request through without naming a known context's
+/// cluster; this is what happens if one got past it, or when the filter's
+/// config and the clusters are briefly out of step): no cluster header, or
+/// a cluster that is not a context's, reaches no cluster (404 `Status`);
+/// a context's cluster Envoy does not have (yet, or any more) is Envoy's
+/// 503 `NC`, which kubectl gets as a `ServiceUnavailable` `Status`.
+#[test]
+fn the_routes_send_nothing_to_a_cluster_the_filter_did_not_name() {
+    let targets = vec![target("dev-a", "127.0.0.1", 1)];
+    let gw = gateway();
+    let inputs = Inputs {
+        clusters: &targets,
+        gateway: &gw,
+        issuers: &[],
+        revocations: &[],
+        policy: None,
+        agents: &[],
+    };
+    let resources = translate(&inputs, &Options::default());
+    let mut listener: Listener = decode(&resources.listeners[0]);
+    let port = kubeplex_test_support::free_port().unwrap();
+    listener.address = Some(super::cluster::socket_address("127.0.0.1", port));
+    // plain HTTP, the router alone (the filter's decisions are not tested
+    // here), the translated routes and local replies
+    listener.listener_filters.clear();
+    let chain = &mut listener.filter_chains[0];
+    chain.transport_socket = None;
+    let Some(filter::ConfigType::TypedConfig(any)) = &chain.filters[0].config_type else {
+        panic!()
+    };
+    let mut hcm = HttpConnectionManager::decode(any.value.as_slice()).unwrap();
+    hcm.route_specifier = Some(RouteSpecifier::RouteConfig(decode(&resources.routes[0])));
+    hcm.http_filters
+        .retain(|f| f.name == "envoy.filters.http.router");
+    hcm.access_log.clear();
+    chain.filters[0].config_type = Some(filter::ConfigType::TypedConfig(pack(&hcm)));
+    let bootstrap = Bootstrap {
+        static_resources: Some(StaticResources {
+            listeners: vec![listener],
+            clusters: resources.clusters.iter().map(decode).collect(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bootstrap.pb");
+    std::fs::write(&path, bootstrap.encode_to_vec()).unwrap();
+    let _envoy = Running(
+        std::process::Command::new(kubeplex_test_support::envoy())
+            .args(["--disable-hot-restart", "--log-level", "warn", "-c"])
+            .arg(&path)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    kubeplex_test_support::wait_for(
+        "Envoy's listener",
+        std::time::Duration::from_secs(30),
+        || std::net::TcpStream::connect(("127.0.0.1", port)),
+    );
+    let status_of = |body: &str| -> serde_json::Value { serde_json::from_str(body).unwrap() };
+    for headers in ["", "x-kubeplex-cluster: kubeplex-xds\r\n"] {
+        let (code, body) = http_get(port, headers);
+        assert_eq!(code, 404, "{headers:?}: {body}");
+        assert_eq!(status_of(&body)["reason"], "NotFound", "{body}");
+    }
+    let (code, body) = http_get(port, "x-kubeplex-cluster: ctx/removed\r\n");
+    assert_eq!(code, 503, "{body}");
+    let status = status_of(&body);
+    assert_eq!(
+        (status["kind"].as_str(), status["reason"].as_str()),
+        (Some("Status"), Some("ServiceUnavailable")),
+        "{body}"
+    );
+}
