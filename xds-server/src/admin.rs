@@ -26,7 +26,9 @@ use crate::error_chain::error_chain;
 use crate::revocation_store::{StoreError, StoreStatus};
 
 pub mod status_view;
+pub mod token;
 use status_view::StatusView;
+use token::AdminToken;
 
 /// The gRPC service.
 pub struct AdminService {
@@ -713,11 +715,13 @@ fn metrics_answer(cp: &ControlPlane, audit: &Audit) -> axum::response::Response 
         .into_response()
 }
 
-/// Serve the admin port until the listener fails.
+/// Serve the admin port until the listener fails; with a token, only to
+/// requests that carry it ([`token::require`]).
 pub async fn serve(
     cp: Arc<ControlPlane>,
     audit: Arc<Audit>,
     listener: tokio::net::TcpListener,
+    token: Option<AdminToken>,
 ) -> std::io::Result<()> {
     let service = AdminService {
         cp: cp.clone(),
@@ -736,6 +740,13 @@ pub async fn serve(
             "/metrics",
             get(move || async move { metrics_answer(&c2, &audit) }),
         );
+    let app = match token {
+        Some(token) => app.layer(axum::middleware::from_fn_with_state(
+            Arc::new(token),
+            token::require,
+        )),
+        None => app,
+    };
     axum::serve(listener, app).await
 }
 

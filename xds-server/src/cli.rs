@@ -13,6 +13,8 @@ pub mod kubeconfig;
 pub mod login;
 pub mod serve;
 pub mod session;
+#[cfg(test)]
+pub mod test_files;
 pub mod token;
 pub mod up;
 pub mod webhook;

@@ -354,13 +354,24 @@ pub async fn http_get(url: &str) -> Result<(u16, String), PlainHttpError> {
 
 /// A bodiless request over plain HTTP; (status, body).
 pub async fn http_request(method: &str, url: &str) -> Result<(u16, String), PlainHttpError> {
+    http_request_with(method, url, http::HeaderMap::new()).await
+}
+
+/// [`http_request`] with these headers.
+pub async fn http_request_with(
+    method: &str,
+    url: &str,
+    headers: http::HeaderMap,
+) -> Result<(u16, String), PlainHttpError> {
     use http_body_util::{BodyExt, Empty};
     let client: hyper_util::client::legacy::Client<_, Empty<bytes::Bytes>> =
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
             .build_http();
-    let request = hyper::Request::builder()
-        .method(method)
-        .uri(url)
+    let mut request = hyper::Request::builder().method(method).uri(url);
+    if let Some(h) = request.headers_mut() {
+        h.extend(headers);
+    }
+    let request = request
         .body(Empty::new())
         .map_err(|source| PlainHttpError::Request {
             url: url.to_string(),

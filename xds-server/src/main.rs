@@ -95,7 +95,11 @@ fn main() -> ExitCode {
         Command::Kubeconfig(args) => cli::kubeconfig::run(args),
         Command::Revoke(args) => block_on(cli::admin_client::revoke(args)),
         Command::Status(args) => match args.control_plane_addr() {
-            Some(addr) => block_on(cli::admin_client::status(addr, args.all_contexts)),
+            Some(addr) => block_on(cli::admin_client::status(
+                addr,
+                args.all_contexts,
+                &args.auth,
+            )),
             None => block_on(cli::clusters::user_status(args.session)),
         },
         Command::Login(args) => block_on(cli::login::login(args)),

@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 use tracing::{info, warn};
 
+use crate::admin::token::AdminToken;
 use crate::ads::service::Ads;
 use crate::audit::Audit;
 use crate::audit::als::AuditLogReceiver;
@@ -57,6 +58,7 @@ pub struct Listeners {
     xds: TcpListener,
     admin: TcpListener,
     probes: Option<TcpListener>,
+    admin_token: Option<AdminToken>,
     xds_addr: SocketAddr,
     admin_addr: SocketAddr,
     probe_addr: Option<SocketAddr>,
@@ -82,6 +84,7 @@ impl Listeners {
             xds,
             admin,
             probes: None,
+            admin_token: None,
             xds_addr,
             admin_addr,
             probe_addr: None,
@@ -102,6 +105,12 @@ impl Listeners {
         self.xds_addr
     }
 
+    /// Ask every admin request for this bearer token.
+    pub fn with_admin_token(mut self, token: AdminToken) -> Listeners {
+        self.admin_token = Some(token);
+        self
+    }
+
     /// The admin API's address.
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin_addr
@@ -114,16 +123,22 @@ impl Listeners {
 }
 
 /// The warning for an admin API bound where others can reach it (None on
-/// loopback): it has no authentication, and it revokes tokens and answers
-/// the audit trail.
-pub fn admin_exposure_warning(admin: SocketAddr) -> Option<String> {
+/// loopback): it revokes tokens and answers the audit trail, without
+/// authentication, or with a bearer token that crosses the network in
+/// clear (the admin port speaks plain HTTP).
+pub fn admin_exposure_warning(admin: SocketAddr, has_token: bool) -> Option<String> {
+    let exposure = if has_token {
+        "its bearer token crosses the network in clear (plain HTTP): anyone on the path \
+         can read it and then"
+    } else {
+        "it has no authentication: anyone who reaches it can"
+    };
     (!admin.ip().is_loopback()).then(|| {
         format!(
-            "INSECURE: the admin API listens on {admin}, not on loopback, and has no \
-             authentication: anyone who reaches it can revoke tokens, read the status and \
-             query the audit trail. Bind it to 127.0.0.1 (the default) and reach it with \
-             kubectl port-forward or kubectl exec; the kubelet's probes and Prometheus use \
-             --probe-addr"
+            "INSECURE: the admin API listens on {admin}, not on loopback, and {exposure} \
+             revoke tokens, read the status and query the audit trail. Bind it to 127.0.0.1 \
+             (the default) and reach it with kubectl port-forward or kubectl exec; the \
+             kubelet's probes and Prometheus use --probe-addr"
         )
     })
 }
@@ -185,7 +200,8 @@ pub async fn start(cp: Arc<ControlPlane>, listeners: Listeners) -> Result<Runnin
         probes = ?listeners.probe_addr(),
         "control plane listening"
     );
-    if let Some(warning) = admin_exposure_warning(listeners.admin_addr()) {
+    let has_token = listeners.admin_token.is_some();
+    if let Some(warning) = admin_exposure_warning(listeners.admin_addr(), has_token) {
         warn!("{warning}");
     }
     let ads = Ads::new(cp.subscribe(), cp.registry.clone());
@@ -221,9 +237,9 @@ pub async fn start(cp: Arc<ControlPlane>, listeners: Listeners) -> Result<Runnin
     });
     let admin_cp = cp.clone();
     let admin_audit = audit.clone();
-    let admin_listener = listeners.admin;
+    let (admin_listener, admin_token) = (listeners.admin, listeners.admin_token);
     let admin = tokio::spawn(async move {
-        crate::admin::serve(admin_cp, admin_audit, admin_listener)
+        crate::admin::serve(admin_cp, admin_audit, admin_listener, admin_token)
             .await
             .map_err(ServeError::Admin)
     });

@@ -352,15 +352,98 @@ async fn the_probe_port_serves_only_health_readiness_and_metrics() {
 fn an_admin_api_off_loopback_is_warned_about() {
     use crate::server::admin_exposure_warning;
     for quiet in ["127.0.0.1:18001", "[::1]:18001"] {
-        assert_eq!(admin_exposure_warning(quiet.parse().unwrap()), None);
+        for has_token in [false, true] {
+            assert_eq!(
+                admin_exposure_warning(quiet.parse().unwrap(), has_token),
+                None
+            );
+        }
     }
     for exposed in ["0.0.0.0:18001", "10.1.2.3:18001", "[::]:18001"] {
-        let warning = admin_exposure_warning(exposed.parse().unwrap()).unwrap();
+        let warning = admin_exposure_warning(exposed.parse().unwrap(), false).unwrap();
         assert!(
             warning.starts_with("INSECURE")
                 && warning.contains("no authentication")
                 && warning.contains(exposed),
             "{warning}"
         );
+        let warning = admin_exposure_warning(exposed.parse().unwrap(), true).unwrap();
+        assert!(
+            warning.starts_with("INSECURE") && warning.contains("crosses the network in clear"),
+            "{warning}"
+        );
     }
+}
+
+/// `serve --admin-token-file`: every admin request needs the token, gRPC
+/// (UNAUTHENTICATED) and plain HTTP (401) alike; the probe port does not
+/// ask for it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_token_guards_every_admin_request_and_never_the_probes() {
+    use http::header::AUTHORIZATION;
+    let dir = tempfile::tempdir().unwrap();
+    let (cp, _) = started_control_plane(dir.path());
+    let token_file = dir.path().join("admin-token");
+    std::fs::write(&token_file, "the-admin-token\n").unwrap();
+    let any = "127.0.0.1:0".parse().unwrap();
+    let listeners = crate::server::Listeners::bind(any, any)
+        .await
+        .unwrap()
+        .with_probes(any)
+        .await
+        .unwrap()
+        .with_admin_token(token::AdminToken::from_file(&token_file).unwrap());
+    let (admin_addr, probe_addr) = (listeners.admin_addr(), listeners.probe_addr().unwrap());
+    let running = crate::server::start(cp, listeners).await.unwrap();
+    let get = async |addr: std::net::SocketAddr, path: &str, bearer: Option<&str>| {
+        let mut headers = http::HeaderMap::new();
+        if let Some(token) = bearer {
+            headers.insert(AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+        }
+        crate::envoy::http_request_with("GET", &format!("http://{addr}{path}"), headers)
+            .await
+            .unwrap()
+    };
+
+    for path in ["/status", "/metrics", "/healthz", "/readyz"] {
+        for bearer in [None, Some("not-the-admin-token")] {
+            let (code, body) = get(admin_addr, path, bearer).await;
+            assert_eq!(code, 401, "{path} {bearer:?}: {body}");
+            assert!(body.contains("needs its bearer token"), "{body}");
+            assert!(!body.contains("the-admin-token"), "{body}");
+        }
+        assert_eq!(
+            get(admin_addr, path, Some("the-admin-token")).await.0,
+            200,
+            "{path}"
+        );
+    }
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        assert_eq!(
+            get(probe_addr, path, None).await.0,
+            200,
+            "{path} on the probe port"
+        );
+    }
+
+    let mut client = kubeplex_proto::admin::v1::admin_client::AdminClient::connect(format!(
+        "http://{admin_addr}"
+    ))
+    .await
+    .unwrap();
+    let refused = client
+        .get_status(admin::GetStatusRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    let mut request = tonic::Request::new(admin::GetStatusRequest::default());
+    request
+        .metadata_mut()
+        .insert("authorization", "Bearer the-admin-token".parse().unwrap());
+    let status = client.get_status(request).await.unwrap().into_inner();
+    assert_eq!(status.contexts, ["a"]);
+
+    running.admin.abort();
+    running.xds.abort();
+    running.probes.unwrap().abort();
 }

@@ -1,10 +1,85 @@
 //! `kubeplex revoke` and `kubeplex status --admin-addr`: clients of the admin API.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use kubeplex_proto::admin::v1::{RevokeRequest, admin_client::AdminClient};
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
 
-use crate::{DEFAULT_ADMIN_ADDR, parse_addr};
+use crate::{DEFAULT_ADMIN_ADDR, existing_file, parse_addr};
+
+#[cfg(test)]
+mod tests;
+
+/// How to authenticate to the admin API (`revoke`, `status`, `audit`).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct AdminAuthArgs {
+    /// A file holding the admin API's bearer token, when the control plane asks for one
+    /// (serve --admin-token-file); never printed.
+    #[arg(long, env = "KUBEPLEX_ADMIN_TOKEN_FILE", value_parser = existing_file)]
+    pub admin_token_file: Option<PathBuf>,
+}
+
+impl AdminAuthArgs {
+    /// `Bearer <token>` from the file, marked sensitive; None without a file.
+    pub fn authorization(&self) -> Result<Option<http::HeaderValue>, AdminClientError> {
+        let Some(path) = &self.admin_token_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| AdminClientError::TokenFile {
+            path: path.clone(),
+            source,
+        })?;
+        let mut value = http::HeaderValue::try_from(format!("Bearer {}", text.trim()))
+            .map_err(|_| AdminClientError::BadToken(path.clone()))?;
+        value.set_sensitive(true);
+        Ok(Some(value))
+    }
+}
+
+/// Adds the admin token (if any) to every gRPC call.
+#[derive(Clone)]
+pub struct BearerToken(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for BearerToken {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// An admin API client that sends the token.
+pub type Admin = AdminClient<InterceptedService<Channel, BearerToken>>;
+
+/// Connect to the admin API at `addr`, authenticating with `auth`.
+pub async fn connect(addr: SocketAddr, auth: &AdminAuthArgs) -> Result<Admin, AdminClientError> {
+    let token = match auth.authorization()? {
+        Some(value) => {
+            let path = auth.admin_token_file.clone().unwrap_or_default();
+            let mut value = MetadataValue::try_from(value.as_bytes())
+                .map_err(|_| AdminClientError::BadToken(path))?;
+            value.set_sensitive(true);
+            Some(value)
+        }
+        None => None,
+    };
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .map_err(|source| AdminClientError::Connect { addr, source })?
+        .connect()
+        .await
+        .map_err(|source| AdminClientError::Connect { addr, source })?;
+    Ok(AdminClient::with_interceptor(channel, BearerToken(token)))
+}
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
@@ -23,6 +98,8 @@ pub struct RevokeArgs {
     /// The control plane's admin API.
     #[arg(long, default_value = DEFAULT_ADMIN_ADDR, value_parser = parse_addr)]
     pub admin_addr: SocketAddr,
+    #[command(flatten)]
+    pub auth: AdminAuthArgs,
 }
 
 /// `kubeplex status`: yours (as a user of a gateway), or with
@@ -50,6 +127,8 @@ pub struct StatusArgs {
     /// contexts with a problem (`/status?contexts=summary`).
     #[arg(long, requires = "control_plane_status")]
     pub all_contexts: bool,
+    #[command(flatten)]
+    pub auth: AdminAuthArgs,
     #[command(flatten)]
     pub session: super::session::SessionArgs,
 }
@@ -80,6 +159,18 @@ pub enum AdminClientError {
     /// The control plane refused the request; its message says why.
     #[error("{}", .0.message())]
     Refused(tonic::Status),
+    /// The admin token file cannot be read.
+    #[error("cannot read the admin token file {}", .path.display())]
+    TokenFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The admin token is not something an HTTP header can carry.
+    #[error("{}: the admin token must be printable ASCII on one line", .0.display())]
+    BadToken(PathBuf),
     /// `/status` could not be read.
     #[error(transparent)]
     Http(#[from] kubeplex::envoy::PlainHttpError),
@@ -94,12 +185,7 @@ pub enum AdminClientError {
 }
 
 pub async fn revoke(args: RevokeArgs) -> Result<(), AdminClientError> {
-    let mut client = AdminClient::connect(format!("http://{}", args.admin_addr))
-        .await
-        .map_err(|source| AdminClientError::Connect {
-            addr: args.admin_addr,
-            source,
-        })?;
+    let mut client = connect(args.admin_addr, &args.auth).await?;
     let response = client
         .revoke(RevokeRequest {
             jti: args.jti.clone(),
@@ -119,10 +205,18 @@ pub async fn revoke(args: RevokeArgs) -> Result<(), AdminClientError> {
 
 /// The control plane's `/status`: the summary, or with `all_contexts`
 /// every context.
-pub async fn status(admin_addr: SocketAddr, all_contexts: bool) -> Result<(), AdminClientError> {
+pub async fn status(
+    admin_addr: SocketAddr,
+    all_contexts: bool,
+    auth: &AdminAuthArgs,
+) -> Result<(), AdminClientError> {
     let view = if all_contexts { "all" } else { "summary" };
     let url = format!("http://{admin_addr}/status?contexts={view}");
-    let (code, body) = kubeplex::envoy::http_get(&url).await?;
+    let mut headers = http::HeaderMap::new();
+    if let Some(authorization) = auth.authorization()? {
+        headers.insert(http::header::AUTHORIZATION, authorization);
+    }
+    let (code, body) = kubeplex::envoy::http_request_with("GET", &url, headers).await?;
     if code != 200 {
         return Err(AdminClientError::Status { code, body });
     }

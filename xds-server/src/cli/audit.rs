@@ -5,13 +5,10 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use kubeplex::audit::time_text;
 use kubeplex::inputs::gateway_config::parse_duration;
-use kubeplex_proto::admin::v1::admin_client::AdminClient;
 use kubeplex_proto::admin::v1::{AuditQuery, AuditSession};
 use kubeplex_proto::audit::v1::AuditRecord;
-use tonic::transport::Channel;
 
 use crate::{DEFAULT_ADMIN_ADDR, parse_addr};
 
@@ -70,6 +67,8 @@ pub struct QueryArgs {
     pub output: String,
     #[arg(long, default_value = DEFAULT_ADMIN_ADDR, value_parser = parse_addr)]
     pub admin_addr: SocketAddr,
+    #[command(flatten)]
+    pub auth: super::admin_client::AdminAuthArgs,
 }
 
 /// `--since`: a duration back from now, or a time in the store's form;
@@ -106,10 +105,8 @@ impl QueryArgs {
         }
     }
 
-    async fn client(&self) -> anyhow::Result<AdminClient<Channel>> {
-        AdminClient::connect(format!("http://{}", self.admin_addr))
-            .await
-            .with_context(|| format!("cannot reach the control plane at {}", self.admin_addr))
+    async fn client(&self) -> anyhow::Result<super::admin_client::Admin> {
+        Ok(super::admin_client::connect(self.admin_addr, &self.auth).await?)
     }
 }
 

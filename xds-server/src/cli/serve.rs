@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
+use kubeplex::admin::token::AdminToken;
 use kubeplex::control_plane::{ControlPlane, KubeconfigSource, Settings};
 use kubeplex::remote_kubeconfig::{RemoteKubeconfig, RemoteSettings};
 use kubeplex::server::{self, Listeners};
@@ -43,6 +44,11 @@ pub struct ServeArgs {
     /// kubelet's probes and Prometheus reach (e.g. 0.0.0.0:18002 in a pod).
     #[arg(long, value_parser = parse_addr)]
     pub probe_addr: Option<SocketAddr>,
+    /// Ask every admin API request for the bearer token in this file (read at each request,
+    /// never logged; clients: --admin-token-file or KUBEPLEX_ADMIN_TOKEN_FILE). The probe port
+    /// never asks for it.
+    #[arg(long, value_parser = existing_file)]
+    pub admin_token_file: Option<PathBuf>,
     /// The filter's .wasm as Envoy sees it (hashed when readable here).
     #[arg(
         long,
@@ -183,6 +189,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut listeners = Listeners::bind(args.xds_addr, args.admin_addr).await?;
     if let Some(probes) = args.probe_addr {
         listeners = listeners.with_probes(probes).await?;
+    }
+    if let Some(path) = &args.admin_token_file {
+        let token = AdminToken::from_file(path).context("--admin-token-file")?;
+        listeners = listeners.with_admin_token(token);
     }
     let running = server::start(cp, listeners).await?;
     let audit = running.audit.clone();

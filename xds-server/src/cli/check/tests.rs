@@ -2,12 +2,11 @@
 //! kubeconfig server: the options `serve` takes, one fetch, the same
 //! validation as a polled body, and a problem that says why otherwise.
 
-use std::path::{Path, PathBuf};
-
 use clap::Parser;
 use kubeplex_tests::config_server::ConfigServer;
 
 use super::{CheckArgs, check};
+use crate::cli::test_files::write_gateway_config;
 use crate::{Cli, Command};
 
 const TOKEN: &str = "check-kubeconfig-token";
@@ -89,29 +88,6 @@ impl Fixture {
             ],
         )
     }
-}
-
-/// A minimal valid gateway config (and the files it names) in `d`.
-fn write_gateway_config(d: &Path) -> PathBuf {
-    let ca = kubeplex_tests::pki::Ca::new("t");
-    let (cert, key) = ca.server_cert(&["localhost"]).write_to(d, "gw").unwrap();
-    std::fs::write(
-        d.join("issuer.pub.pem"),
-        rcgen::KeyPair::generate().unwrap().public_key_pem(),
-    )
-    .unwrap();
-    let gateway = d.join("gateway.yaml");
-    std::fs::write(
-        &gateway,
-        format!(
-            "apiVersion: kubeplex.io/v1alpha1\nkind: GatewayConfig\nlistener:\n  certificateFile: {}\n  keyFile: {}\n\
-             jwt:\n- issuer:\n    url: https://idp.example\n    audiences: [k]\n    publicKeyFile: issuer.pub.pem\n",
-            cert.display(),
-            key.display()
-        ),
-    )
-    .unwrap();
-    gateway
 }
 
 #[test]
