@@ -12,10 +12,11 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Instant;
 
 use kubeplex_proto::filter::v1 as pb;
 use tokio::sync::watch;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::ads::registry::Registry;
 use crate::agent_registry::AgentRegistry;
@@ -57,10 +58,11 @@ impl KubeconfigSource {
         }
     }
 
-    /// Read it: the file now, or what the URL's latest fetch returned.
-    fn load(&self) -> Result<Arc<LoadedKubeconfig>, InputErrors> {
+    /// Read it: the file now (`loader` reuses what did not change since
+    /// its last load), or what the URL's latest fetch returned.
+    fn load(&self, loader: &mut kubeconfig::Loader) -> Result<Arc<LoadedKubeconfig>, InputErrors> {
         match self {
-            KubeconfigSource::File(path) => kubeconfig::load(path).map(Arc::new),
+            KubeconfigSource::File(path) => loader.load(path).map(Arc::new),
             KubeconfigSource::Url(remote) => remote.current(),
         }
     }
@@ -211,8 +213,9 @@ struct Accepted {
 pub struct ControlPlane {
     /// What it was started with.
     pub settings: Settings,
-    /// Held for a whole reload: reloads run one at a time.
-    reloading: Mutex<()>,
+    /// Held for a whole reload: reloads run one at a time. The kubeconfig
+    /// file's loader, which keeps what the last reload parsed.
+    reloading: Mutex<kubeconfig::Loader>,
     /// Held from reading the revocation list to writing it back (a
     /// Kubernetes store also guards against other control planes).
     revoking: tokio::sync::Mutex<()>,
@@ -250,7 +253,7 @@ impl ControlPlane {
     pub fn start(settings: Settings) -> Result<Arc<ControlPlane>, StartError> {
         let cp = Arc::new_cyclic(|me| ControlPlane {
             settings,
-            reloading: Mutex::new(()),
+            reloading: Mutex::default(),
             revoking: tokio::sync::Mutex::new(()),
             kubernetes_store: Mutex::new(None),
             runtime: tokio::runtime::Handle::try_current().ok(),
@@ -313,14 +316,25 @@ impl ControlPlane {
 
     /// Re-read every input; publish a new snapshot if anything changed.
     pub fn reload(&self) -> ReloadOutcome {
-        let _one_reload_at_a_time = lock(&self.reloading);
+        let mut one_reload_at_a_time = lock(&self.reloading);
         self.counters.reloads.fetch_add(1, Relaxed);
-        let loaded = self.load_inputs();
+        let started = Instant::now();
+        let loaded = self.load_inputs(&mut one_reload_at_a_time);
+        let load = started.elapsed();
         let accepted = self.accept(loaded);
         if !accepted.rejected.is_empty() {
             self.counters.rejected_edits.fetch_add(1, Relaxed);
         }
+        let accept = started.elapsed() - load;
         let changed = self.publish(&accepted);
+        crate::heap::release_free_memory();
+        debug!(
+            load_ms = load.as_secs_f64() * 1e3,
+            accept_ms = accept.as_secs_f64() * 1e3,
+            translate_publish_ms = (started.elapsed() - load - accept).as_secs_f64() * 1e3,
+            changed,
+            "reload"
+        );
         ReloadOutcome {
             version: self.current().version.clone(),
             changed,
@@ -331,9 +345,9 @@ impl ControlPlane {
     /// Read and parse every input. The policy and revocation files are the
     /// ones the gateway config names: the one just read, or the last good
     /// one when it was rejected.
-    fn load_inputs(&self) -> LoadedInputs {
+    fn load_inputs(&self, loader: &mut kubeconfig::Loader) -> LoadedInputs {
         let s = &self.settings;
-        let kubeconfig = s.kubeconfig.load();
+        let kubeconfig = s.kubeconfig.load(loader);
         let gateway = gateway_config::load(&s.gateway_config);
         let naming = match &gateway {
             Ok(g) => Some(NamedFiles::of(g)),

@@ -1,5 +1,6 @@
 //! kubeplex control plane: inputs → translate → snapshot → xDS protocol.
-// One audited exception: `envoy::die_with_parent` (prctl in a pre-exec hook).
+// Two audited exceptions: `envoy::die_with_parent` (prctl in a pre-exec
+// hook) and `heap::release_free_memory` (malloc_trim).
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -20,6 +21,7 @@ pub mod demo;
 pub mod envoy;
 pub mod error_chain;
 pub mod file_watch;
+pub mod heap;
 pub mod inject;
 pub mod inputs;
 pub mod issuers;

@@ -9,10 +9,12 @@ use std::path::Path;
 use kube::config::{Kubeconfig, KubeconfigError};
 
 use super::InputErrors;
+use super::pem_material::Checks;
 use super::problems::Problems;
 use super::yaml_tree;
 use crate::sensitive::Sensitive;
 
+mod pieces;
 mod resolve;
 mod server_url;
 mod strict;
@@ -75,7 +77,54 @@ pub fn load(path: &Path) -> Result<LoadedKubeconfig, InputErrors> {
 /// Parse and resolve kubeconfig text; `path` names the file in errors and
 /// anchors relative paths.
 pub fn parse(text: &str, path: &Path) -> Result<LoadedKubeconfig, InputErrors> {
-    parse_in(text, path, Some(path.parent().unwrap_or(Path::new("."))))
+    parse_in(text, path, Some(dir_of(path)))
+}
+
+fn dir_of(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new("."))
+}
+
+/// Loads one kubeconfig again and again (a reload per edit), parsing and
+/// checking only what changed since the last load: the same result and
+/// the same errors as [`load`], which parses everything every time.
+#[derive(Debug, Default)]
+pub struct Loader {
+    pieces: pieces::ParseCache,
+    checks: Checks,
+}
+
+impl Loader {
+    /// [`load`], reusing the last load's work.
+    pub fn load(&mut self, path: &Path) -> Result<LoadedKubeconfig, InputErrors> {
+        let text = super::read(path)?;
+        self.checks.next_load();
+        let dir = Some(dir_of(path));
+        if let Some(loaded) = self.load_unchanged_pieces(&text, path, dir) {
+            return Ok(loaded);
+        }
+        // A problem (or text the fast path does not cut): the whole text
+        // parsed with positions names each problem's line.
+        parse_with(&text, path, dir, &mut self.checks)
+    }
+
+    /// The fast path: the text from its pieces (each parsed once), checked
+    /// and resolved; None when it does not apply or finds any problem.
+    fn load_unchanged_pieces(
+        &mut self,
+        text: &str,
+        path: &Path,
+        dir: Option<&Path>,
+    ) -> Option<LoadedKubeconfig> {
+        let assembled = self.pieces.parse(text)?;
+        let mut p = Problems::new(path);
+        strict::check(&mut p, &assembled.root);
+        let loaded = p.is_empty().then(|| {
+            let (root, kubeconfig) = (&assembled.root, &assembled.kubeconfig);
+            resolve::resolve(&mut p, root, kubeconfig, dir, &mut self.checks)
+        });
+        self.pieces.put_back(assembled);
+        loaded.filter(|_| p.is_empty())
+    }
 }
 
 /// Parse and resolve a kubeconfig fetched from `url` (named in errors).
@@ -89,6 +138,16 @@ pub fn parse_remote(text: &str, url: &str) -> Result<LoadedKubeconfig, InputErro
 }
 
 fn parse_in(text: &str, path: &Path, dir: Option<&Path>) -> Result<LoadedKubeconfig, InputErrors> {
+    parse_with(text, path, dir, &mut Checks::default())
+}
+
+/// The whole text parsed with positions: every problem with its line.
+fn parse_with(
+    text: &str,
+    path: &Path,
+    dir: Option<&Path>,
+    checks: &mut Checks,
+) -> Result<LoadedKubeconfig, InputErrors> {
     let (mut p, root) = Problems::parse_yaml(path, text)?;
     strict::check(&mut p, &root);
     let kubeconfig = match Kubeconfig::from_yaml(text) {
@@ -105,6 +164,6 @@ fn parse_in(text: &str, path: &Path, dir: Option<&Path>) -> Result<LoadedKubecon
             return Err(p.into_errors());
         }
     };
-    let loaded = resolve::resolve(&mut p, &root, &kubeconfig, dir);
+    let loaded = resolve::resolve(&mut p, &root, &kubeconfig, dir, checks);
     p.finish(loaded)
 }

@@ -6,6 +6,10 @@
 //! half is compared with its certificate where that needs no curve math
 //! (RSA modulus, the EC public point SEC1 keys carry, Ed25519 derivation).
 
+use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+
 use pkcs8::PrivateKeyInfo;
 use spki::der::asn1::{BitString, ContextSpecific, OctetStringRef};
 use spki::der::{Decode, Reader, SliceReader, TagNumber};
@@ -86,6 +90,64 @@ pub fn check_private_key(pem: &str) -> Result<PublicHalf, String> {
         other => Err(format!(
             "PEM block is a {other}, expected PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY"
         )),
+    }
+}
+
+/// The checks of one load, and those of the load before to reuse: a
+/// reload parses only PEM text it has not seen in the last load (10,000
+/// contexts, each with its CA inline: 10,000 X.509 parses otherwise). The
+/// checks are pure, so a result is the same whether reused or not.
+#[derive(Debug, Default)]
+pub struct Checks {
+    /// Two keyed hashes of the text (keys random per process: no text can
+    /// be made to collide on purpose); only public halves are kept.
+    hashers: (RandomState, RandomState),
+    now: HashMap<CheckKey, Result<PublicHalf, String>>,
+    before: HashMap<CheckKey, Result<PublicHalf, String>>,
+}
+
+/// Which check, two hashes of the text, its length.
+type CheckKey = (bool, u64, u64, usize);
+
+impl Checks {
+    /// A new load begins: what the last one did not check is forgotten.
+    pub fn next_load(&mut self) {
+        self.before = std::mem::take(&mut self.now);
+    }
+
+    /// [`check_certificates`], reused.
+    pub fn certificates(&mut self, pem: &str) -> Result<PublicHalf, String> {
+        self.reuse(false, pem, check_certificates)
+    }
+
+    /// [`check_private_key`], reused.
+    pub fn private_key(&mut self, pem: &str) -> Result<PublicHalf, String> {
+        self.reuse(true, pem, check_private_key)
+    }
+
+    fn reuse(
+        &mut self,
+        key_check: bool,
+        pem: &str,
+        check: fn(&str) -> Result<PublicHalf, String>,
+    ) -> Result<PublicHalf, String> {
+        let hash = |state: &RandomState| {
+            let mut h = state.build_hasher();
+            h.write(pem.as_bytes());
+            h.finish()
+        };
+        let key = (
+            key_check,
+            hash(&self.hashers.0),
+            hash(&self.hashers.1),
+            pem.len(),
+        );
+        if let Some(done) = self.now.get(&key) {
+            return done.clone();
+        }
+        let done = self.before.remove(&key).unwrap_or_else(|| check(pem));
+        self.now.insert(key, done.clone());
+        done
     }
 }
 

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use kube::config::{AuthInfo, Cluster, Kubeconfig};
 
 use super::{ClusterTarget, LoadedKubeconfig, server_url};
-use crate::inputs::pem_material;
+use crate::inputs::pem_material::{self, Checks};
 use crate::inputs::problems::Problems;
 use crate::inputs::yaml_tree::{Node, Value};
 use crate::sensitive::Sensitive;
@@ -117,8 +117,17 @@ impl At<'_> {
                 None
             }
             (Some(data), None) => {
-                let compact: String = data.split_whitespace().collect();
-                match STANDARD.decode(compact) {
+                // Wrapped base64 is joined first; most is one line (and
+                // ASCII, so free of any whitespace `split_whitespace` knows).
+                let wrapped = data
+                    .bytes()
+                    .any(|b| b.is_ascii_whitespace() || !b.is_ascii());
+                let decoded = if wrapped {
+                    STANDARD.decode(data.split_whitespace().collect::<String>())
+                } else {
+                    STANDARD.decode(data)
+                };
+                match decoded {
                     Ok(bytes) => match String::from_utf8(bytes) {
                         Ok(text) => Some(text),
                         Err(_) => {
@@ -183,6 +192,7 @@ pub fn resolve(
     root: &Node,
     kc: &Kubeconfig,
     dir: Option<&Path>,
+    checks: &mut Checks,
 ) -> LoadedKubeconfig {
     let src = Source {
         root,
@@ -195,7 +205,7 @@ pub fn resolve(
         kc.clusters
             .iter()
             .map(|n| (n.name.as_str(), n.cluster.as_ref())),
-        resolve_cluster,
+        |p, at, cluster| resolve_cluster(p, at, cluster, checks),
     );
     let users = resolve_unique(
         p,
@@ -204,7 +214,7 @@ pub fn resolve(
         kc.auth_infos
             .iter()
             .map(|n| (n.name.as_str(), n.auth_info.as_ref())),
-        resolve_user,
+        |p, at, user| resolve_user(p, at, user, checks),
     );
     let mut warnings = Vec::new();
     let mut targets: BTreeMap<&str, ClusterTarget> = BTreeMap::new();
@@ -318,7 +328,7 @@ fn resolve_unique<'k, B: 'k, T>(
     src: &Source<'_>,
     entries: Entries,
     named: impl Iterator<Item = (&'k str, Option<&'k B>)>,
-    resolve: impl Fn(&mut Problems, &At<'_>, &B) -> T,
+    mut resolve: impl FnMut(&mut Problems, &At<'_>, &B) -> T,
 ) -> BTreeMap<&'k str, T> {
     let mut seen = BTreeMap::new();
     let mut resolved = BTreeMap::new();
@@ -476,7 +486,12 @@ fn check_context_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn resolve_cluster(p: &mut Problems, at: &At<'_>, cluster: &Cluster) -> ClusterInfo {
+fn resolve_cluster(
+    p: &mut Problems,
+    at: &At<'_>,
+    cluster: &Cluster,
+    checks: &mut Checks,
+) -> ClusterInfo {
     let server = match cluster.server.as_deref() {
         None | Some("") => {
             at.err(p, "server", "required field is missing");
@@ -503,7 +518,7 @@ fn resolve_cluster(p: &mut Problems, at: &At<'_>, cluster: &Cluster) -> ClusterI
         "certificate-authority"
     };
     if let Some(pem) = &ca_pem
-        && let Err(reason) = pem_material::check_certificates(pem)
+        && let Err(reason) = checks.certificates(pem)
     {
         at.err(
             p,
@@ -543,8 +558,8 @@ fn resolve_cluster(p: &mut Problems, at: &At<'_>, cluster: &Cluster) -> ClusterI
     }
 }
 
-fn resolve_user(p: &mut Problems, at: &At<'_>, user: &AuthInfo) -> UserInfo {
-    let (cert_pem, key_pem) = client_certificate(p, at, user);
+fn resolve_user(p: &mut Problems, at: &At<'_>, user: &AuthInfo, checks: &mut Checks) -> UserInfo {
+    let (cert_pem, key_pem) = client_certificate(p, at, user, checks);
     let mut notes = Vec::new();
     let token = bearer_token(p, at, user, &mut notes);
     if user.impersonate.is_some() || user.impersonate_groups.is_some() {
@@ -570,6 +585,7 @@ fn client_certificate(
     p: &mut Problems,
     at: &At<'_>,
     user: &AuthInfo,
+    checks: &mut Checks,
 ) -> (Option<String>, Option<String>) {
     let cert_pem = at.data_or_file(
         p,
@@ -600,7 +616,8 @@ fn client_certificate(
             "client-key"
         },
     };
-    check_pair(p, at, &given, cert_pem.as_deref(), key_pem.as_deref());
+    let pems = (cert_pem.as_deref(), key_pem.as_deref());
+    check_pair(p, at, &given, pems, checks);
     (cert_pem, key_pem)
 }
 
@@ -617,12 +634,12 @@ fn check_pair(
     p: &mut Problems,
     at: &At<'_>,
     given: &GivenPair,
-    cert_pem: Option<&str>,
-    key_pem: Option<&str>,
+    (cert_pem, key_pem): (Option<&str>, Option<&str>),
+    checks: &mut Checks,
 ) {
     let (cert_key, key_key) = (given.cert_key, given.key_key);
     let cert_public = cert_pem.map(|pem| {
-        pem_material::check_certificates(pem).map_err(|reason| {
+        checks.certificates(pem).map_err(|reason| {
             at.err(
                 p,
                 cert_key,
@@ -631,7 +648,7 @@ fn check_pair(
         })
     });
     let key_public = key_pem.map(|pem| {
-        pem_material::check_private_key(pem).map_err(|reason| {
+        checks.private_key(pem).map_err(|reason| {
             at.err(p, key_key, format!("not a PEM private key: {reason}"));
         })
     });

@@ -1,0 +1,399 @@
+//! The fast path of a kubeconfig reload: the text cut into its top-level
+//! sections and the items of its `clusters`, `users` and `contexts` lists,
+//! each piece parsed on its own and reused while its text is unchanged.
+//!
+//! At 10,000 contexts the kubeconfig is ~10 MB and parsing it (twice: the
+//! positioned tree for errors, then kube's `Kubeconfig`) was most of a
+//! reload, although one edit changes one or two pieces. Here a reload
+//! parses only the pieces it has not seen, each wrapped as a document of
+//! its own (`clusters:\n<item>`), so the parser and kube's deserializer see
+//! it in the same context as in the whole file.
+//!
+//! The cut is textual, so it is taken only for block YAML as kubectl
+//! writes it: top-level `key:` lines at column 0, list items `- ` at one
+//! indentation. Anything else (document markers, directives, a flow or
+//! quoted top-level key, tabs or CRs at a line start, a column-0 line that
+//! is neither) and any piece that does not parse alone (an alias to an
+//! anchor in another piece) makes [`ParseCache::parse`] return None and
+//! the caller parse the whole text. The tree it returns carries lines
+//! relative to each piece: the caller uses it only when it finds no
+//! problem, and parses the whole text again to name a problem's line.
+
+use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+
+use kube::config::{Kubeconfig, NamedAuthInfo, NamedCluster, NamedContext};
+
+use crate::inputs::yaml_tree::{self, Entry, Node, Value};
+
+#[cfg(test)]
+mod tests;
+
+/// The three lists a kubeconfig grows with.
+const LISTS: [&str; 3] = ["clusters", "users", "contexts"];
+
+/// One top-level section of the text.
+#[derive(Debug, PartialEq, Eq)]
+enum Section<'t> {
+    /// `clusters:`, `users:` or `contexts:` followed by a block list: the
+    /// list's name and each item's text (from its `- ` to the next).
+    List(&'static str, Vec<&'t str>),
+    /// Any other `key: ...` with its block (small: parsed every time).
+    Other(&'t str),
+}
+
+/// Cut `text` into sections, or None when it is not plain block YAML the
+/// cut is sure to respect.
+fn split(text: &str) -> Option<Vec<Section<'_>>> {
+    let mut sections = Vec::new();
+    let mut open: Option<Open> = None;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let start = offset;
+        offset += line.len();
+        let content = line.trim_end_matches('\n');
+        if content.starts_with(['\t', '\r']) || content.contains('\r') {
+            return None;
+        }
+        let trimmed = content.trim_start_matches(' ');
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue; // blank or a comment: part of whatever surrounds it
+        }
+        let indent = content.len() - trimmed.len();
+        if indent == 0 && !trimmed.starts_with('-') {
+            if let Some(done) = open.take() {
+                sections.push(done.close(text, start));
+            }
+            open = Some(Open::section(content, start)?);
+            continue;
+        }
+        let current = open.as_mut()?;
+        current.line(trimmed, indent, start)?;
+    }
+    if let Some(done) = open.take() {
+        sections.push(done.close(text, text.len()));
+    }
+    Some(sections)
+}
+
+/// The section being read.
+struct Open {
+    start: usize,
+    /// The list's name, while this may be a list section.
+    list: Option<&'static str>,
+    /// The indentation of the list's `- `, once its first item is seen.
+    item_indent: Option<usize>,
+    /// Where each item starts.
+    items: Vec<usize>,
+}
+
+impl Open {
+    /// A column-0 line: `key:` (a list when the key is one of [`LISTS`]
+    /// and nothing follows the colon), else `key: value`.
+    fn section(line: &str, start: usize) -> Option<Open> {
+        let (key, rest) = line.split_once(':')?;
+        let plain = !key.is_empty()
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
+        if !plain || !(rest.is_empty() || rest.starts_with(' ')) {
+            return None;
+        }
+        let list = LISTS
+            .into_iter()
+            .find(|l| *l == key && rest.trim_matches(' ').is_empty());
+        Some(Open {
+            start,
+            list,
+            item_indent: None,
+            items: Vec::new(),
+        })
+    }
+
+    /// A line inside the section (not blank, not a comment; at column 0
+    /// it starts with `-`).
+    fn line(&mut self, trimmed: &str, indent: usize, start: usize) -> Option<()> {
+        let dash = trimmed == "-" || trimmed.starts_with("- ");
+        if indent == 0 && !dash {
+            return None; // `---`, `-x`: not an item the cut understands
+        }
+        if self.list.is_none() {
+            return Some(()); // another section's block, parsed whole
+        }
+        match self.item_indent {
+            None if dash => {
+                self.item_indent = Some(indent);
+                self.items.push(start);
+            }
+            // The list's value is not a block list: parse it whole.
+            None => self.list = None,
+            Some(at) if indent == at && dash => self.items.push(start),
+            Some(at) if indent <= at => return None,
+            Some(_) => {}
+        }
+        Some(())
+    }
+
+    fn close<'t>(self, text: &'t str, end: usize) -> Section<'t> {
+        match self.list {
+            Some(list) if !self.items.is_empty() => {
+                let mut bounds = self.items.clone();
+                bounds.push(end);
+                Section::List(list, bounds.windows(2).map(|w| &text[w[0]..w[1]]).collect())
+            }
+            _ => Section::Other(&text[self.start..end]),
+        }
+    }
+}
+
+/// A list item parsed alone: its tree and kube's entry.
+#[derive(Debug)]
+struct Parsed {
+    node: Node,
+    kube: KubeEntry,
+}
+
+/// One entry of kube's `Kubeconfig`.
+#[derive(Debug)]
+enum KubeEntry {
+    Cluster(NamedCluster),
+    /// Boxed: a user entry is three times a cluster's size.
+    User(Box<NamedAuthInfo>),
+    Context(NamedContext),
+}
+
+/// A piece's identity: two keyed 64-bit hashes of its list and text (keys
+/// random per process, so no text can be made to collide on purpose).
+type PieceKey = (u64, u64, usize);
+
+/// The pieces of the last load, by text.
+#[derive(Debug, Default)]
+pub struct ParseCache {
+    hashers: (RandomState, RandomState),
+    pieces: HashMap<PieceKey, Parsed>,
+}
+
+/// A text assembled from its pieces, lent to the caller: the pieces go
+/// back into the cache by [`ParseCache::put_back`], not copied.
+pub struct Assembled {
+    /// The tree, lines relative to each piece.
+    pub root: Node,
+    /// kube's view of the same text.
+    pub kubeconfig: Kubeconfig,
+    /// For each list section, in order: its root entry and which list.
+    list_entries: Vec<(usize, usize)>,
+    /// For each list, its pieces' keys in order.
+    keys: [Vec<PieceKey>; 3],
+    /// For each list, the entries kube read from flow-style sections
+    /// (before the pieces' entries).
+    from_others: [usize; 3],
+}
+
+impl ParseCache {
+    /// `text`'s tree and kube's `Kubeconfig`, from the pieces already
+    /// parsed where their text is unchanged; None when the cut does not
+    /// apply or a piece does not parse alone. Pieces not in `text` are
+    /// forgotten.
+    pub fn parse(&mut self, text: &str) -> Option<Assembled> {
+        let sections = split(text).filter(|s| !s.is_empty())?;
+        let mut previous = std::mem::take(&mut self.pieces);
+        let assembled = self.assemble(sections, &mut previous);
+        if assembled.is_none() {
+            self.pieces = previous; // what was not used yet, for the next load
+        }
+        assembled
+    }
+
+    fn assemble(
+        &self,
+        sections: Vec<Section<'_>>,
+        previous: &mut HashMap<PieceKey, Parsed>,
+    ) -> Option<Assembled> {
+        let mut entries = Vec::with_capacity(sections.len());
+        let mut others = String::new();
+        let mut lists: [Vec<KubeEntry>; 3] = Default::default();
+        let mut keys: [Vec<PieceKey>; 3] = Default::default();
+        let mut list_entries = Vec::new();
+        for section in sections {
+            match section {
+                Section::Other(piece) => {
+                    entries.push(other(piece)?);
+                    others.push_str(piece);
+                    if !piece.ends_with('\n') {
+                        others.push('\n');
+                    }
+                }
+                Section::List(list, items) => {
+                    let slot = LISTS.iter().position(|l| *l == list)?;
+                    let mut nodes = Vec::with_capacity(items.len());
+                    for item in items {
+                        let (key, parsed) = self.item(list, item, previous)?;
+                        nodes.push(parsed.node);
+                        lists[slot].push(parsed.kube);
+                        keys[slot].push(key);
+                    }
+                    list_entries.push((entries.len(), slot));
+                    entries.push(Entry {
+                        key: list.to_string(),
+                        key_line: None,
+                        value: Node {
+                            line: None,
+                            value: Value::Seq(nodes),
+                        },
+                    });
+                }
+            }
+        }
+        // A key given twice is a syntax error of the whole text: let the
+        // whole parse say so.
+        let mut keys_seen: Vec<&str> = entries.iter().map(|e| e.key.as_str()).collect();
+        keys_seen.sort_unstable();
+        if keys_seen.windows(2).any(|w| w[0] == w[1]) {
+            return None;
+        }
+        let mut kubeconfig = Kubeconfig::from_yaml(&others).ok()?;
+        let from_others = [
+            kubeconfig.clusters.len(),
+            kubeconfig.auth_infos.len(),
+            kubeconfig.contexts.len(),
+        ];
+        // Appended: a list written in flow style is in `others` (and a
+        // list given twice is a duplicate key the strict pass reports).
+        let [clusters, users, contexts] = lists;
+        (kubeconfig.clusters).extend(entries_of(clusters, KubeEntry::cluster));
+        (kubeconfig.auth_infos).extend(entries_of(users, KubeEntry::user));
+        (kubeconfig.contexts).extend(entries_of(contexts, KubeEntry::context));
+        let root = Node {
+            line: None,
+            value: Value::Map(entries),
+        };
+        Some(Assembled {
+            root,
+            kubeconfig,
+            list_entries,
+            keys,
+            from_others,
+        })
+    }
+
+    /// Keep the pieces of `assembled` for the next load.
+    pub fn put_back(&mut self, assembled: Assembled) {
+        let Assembled {
+            root,
+            kubeconfig,
+            list_entries,
+            keys,
+            from_others,
+        } = assembled;
+        let Value::Map(mut entries) = root.value else {
+            return;
+        };
+        let mut nodes: [Vec<Node>; 3] = Default::default();
+        for (index, slot) in list_entries {
+            if let Value::Seq(items) =
+                std::mem::replace(&mut entries[index].value.value, Value::Null)
+            {
+                nodes[slot].extend(items);
+            }
+        }
+        let kube: [Vec<KubeEntry>; 3] = [
+            skip(kubeconfig.clusters, from_others[0], KubeEntry::Cluster),
+            skip(kubeconfig.auth_infos, from_others[1], |u| {
+                KubeEntry::User(Box::new(u))
+            }),
+            skip(kubeconfig.contexts, from_others[2], KubeEntry::Context),
+        ];
+        for ((keys, nodes), kube) in keys.into_iter().zip(nodes).zip(kube) {
+            for ((key, node), kube) in keys.into_iter().zip(nodes).zip(kube) {
+                self.pieces.insert(key, Parsed { node, kube });
+            }
+        }
+    }
+
+    /// An item of `list`: the last load's parse of the same text, else
+    /// parsed now.
+    fn item(
+        &self,
+        list: &'static str,
+        item: &str,
+        previous: &mut HashMap<PieceKey, Parsed>,
+    ) -> Option<(PieceKey, Parsed)> {
+        let key = self.key(list, item);
+        let parsed = match previous.remove(&key) {
+            Some(parsed) => parsed,
+            None => parse_item(list, item)?,
+        };
+        Some((key, parsed))
+    }
+
+    fn key(&self, list: &str, piece: &str) -> PieceKey {
+        let hash = |state: &RandomState| {
+            let mut h = state.build_hasher();
+            h.write(list.as_bytes());
+            h.write(piece.as_bytes());
+            h.finish()
+        };
+        (hash(&self.hashers.0), hash(&self.hashers.1), piece.len())
+    }
+}
+
+/// A list's entries after the first `from_others`.
+fn skip<T>(entries: Vec<T>, from_others: usize, wrap: fn(T) -> KubeEntry) -> Vec<KubeEntry> {
+    entries.into_iter().skip(from_others).map(wrap).collect()
+}
+
+/// A section other than the three lists: its one entry of the root.
+fn other(piece: &str) -> Option<Entry> {
+    let node = yaml_tree::parse(piece).ok()?;
+    match node.value {
+        Value::Map(mut entries) if entries.len() == 1 => entries.pop(),
+        _ => None,
+    }
+}
+
+/// Parse one item of `list` as the document `<list>:\n<item>`.
+fn parse_item(list: &'static str, item: &str) -> Option<Parsed> {
+    let text = format!("{list}:\n{item}");
+    let node = yaml_tree::parse(&text).ok()?;
+    let node = match node.value {
+        Value::Map(mut entries) if entries.len() == 1 => match entries.pop()?.value.value {
+            Value::Seq(mut items) if items.len() == 1 => items.pop()?,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let mut kc = Kubeconfig::from_yaml(&text).ok()?;
+    let kube = match list {
+        "clusters" if kc.clusters.len() == 1 => KubeEntry::Cluster(kc.clusters.pop()?),
+        "users" if kc.auth_infos.len() == 1 => KubeEntry::User(Box::new(kc.auth_infos.pop()?)),
+        "contexts" if kc.contexts.len() == 1 => KubeEntry::Context(kc.contexts.pop()?),
+        _ => return None,
+    };
+    Some(Parsed { node, kube })
+}
+
+impl KubeEntry {
+    fn cluster(self) -> Option<NamedCluster> {
+        match self {
+            KubeEntry::Cluster(c) => Some(c),
+            _ => None,
+        }
+    }
+    fn user(self) -> Option<NamedAuthInfo> {
+        match self {
+            KubeEntry::User(u) => Some(*u),
+            _ => None,
+        }
+    }
+    fn context(self) -> Option<NamedContext> {
+        match self {
+            KubeEntry::Context(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+fn entries_of<T>(entries: Vec<KubeEntry>, pick: fn(KubeEntry) -> Option<T>) -> Vec<T> {
+    entries.into_iter().filter_map(pick).collect()
+}
