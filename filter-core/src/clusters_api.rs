@@ -120,7 +120,7 @@ pub fn is_clusters_request(method: &str, path: &str) -> bool {
 /// (`ctx` claim) reaches only that one.
 pub fn answer(config: &Config, token: &VerifiedToken) -> String {
     let who = &token.identity;
-    let mut names: Vec<&String> = config.contexts.iter().collect();
+    let mut names: Vec<&String> = config.contexts.keys().collect();
     names.sort();
     let clusters = names
         .into_iter()

@@ -2,8 +2,10 @@
 //! validated and indexed once per config (issuers by URL, revoked JTIs,
 //! contexts, compiled policy), so a request only does lookups.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
+
+use kubeplex_proto::routing::{self, ClusterKind};
 
 use prost::Message;
 
@@ -68,8 +70,9 @@ pub struct Config {
     pub issuers: HashMap<String, Issuer>,
     /// jti → reason (possibly empty).
     pub revoked: HashMap<String, String>,
-    /// Every context (cluster) requests may go to.
-    pub contexts: HashSet<String>,
+    /// Every context (cluster) requests may go to → its Envoy clusters'
+    /// names, named once per config instead of per request.
+    pub contexts: HashMap<String, ContextClusters>,
     /// Lower-case TLS server name (SNI) → context, for requests without
     /// the path prefix.
     pub contexts_by_server_name: HashMap<String, String>,
@@ -88,6 +91,9 @@ pub struct Config {
     pub cluster_path_prefix: String,
     /// How long past its token's `exp` a stream may run.
     pub stream_expiry_grace_seconds: i64,
+    /// The routes' timeout of ordinary requests; 0: unknown or none
+    /// (`deadline::needed` then always says yes).
+    pub request_timeout_seconds: i64,
 }
 
 impl std::fmt::Debug for Config {
@@ -127,14 +133,14 @@ impl Config {
             .map(|r| (r.jti.clone(), r.reason.clone()))
             .collect();
 
-        let mut contexts = HashSet::with_capacity(pb.contexts.len());
+        let mut contexts = HashMap::with_capacity(pb.contexts.len());
         let mut contexts_by_server_name = HashMap::new();
         let mut cache_scopes = HashMap::new();
         for (index, context) in pb.contexts.iter().enumerate() {
             if context.name.is_empty() {
                 return Err(ConfigError::EmptyContext { index });
             }
-            contexts.insert(context.name.clone());
+            contexts.insert(context.name.clone(), ContextClusters::new(&context.name));
             if !context.cache_scope.is_empty() {
                 let scope = CacheScope {
                     scope: context.cache_scope.clone(),
@@ -189,9 +195,40 @@ impl Config {
             cluster_header,
             cluster_path_prefix,
             stream_expiry_grace_seconds: i64::from(pb.stream_expiry_grace_seconds),
+            request_timeout_seconds: i64::from(pb.request_timeout_seconds),
         })
     }
 }
+/// A context's Envoy cluster names (`routing::cluster_name`), shared into
+/// every request's `decision::Forward`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContextClusters {
+    ordinary: Arc<str>,
+    upgrade: Arc<str>,
+    discovery: Arc<str>,
+}
+
+impl ContextClusters {
+    /// The three names of `context`'s clusters.
+    pub fn new(context: &str) -> Self {
+        let name = |kind| Arc::from(routing::cluster_name(context, kind));
+        ContextClusters {
+            ordinary: name(ClusterKind::Ordinary),
+            upgrade: name(ClusterKind::Upgrade),
+            discovery: name(ClusterKind::Discovery),
+        }
+    }
+
+    /// The name of the cluster of this kind.
+    pub fn get(&self, kind: ClusterKind) -> &Arc<str> {
+        match kind {
+            ClusterKind::Ordinary => &self.ordinary,
+            ClusterKind::Upgrade => &self.upgrade,
+            ClusterKind::Discovery => &self.discovery,
+        }
+    }
+}
+
 /// RFC 7230 token characters, lower-case only (Envoy lower-cases names).
 fn is_lower_header_name(name: &str) -> bool {
     !name.is_empty()

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use crate::audit::{AuditRecord, Decision as AuditDecision};
 use crate::clusters_api;
 use crate::config::Config;
+use crate::deadline;
 use crate::discovery_cache;
 use crate::key_refresh::KeyRefresh;
 use crate::path_encoding;
@@ -59,6 +60,13 @@ pub struct RequestView<'a> {
     pub server_name: Option<Cow<'a, str>>,
     /// The request asks for a protocol upgrade (WebSocket, SPDY).
     pub upgrade: bool,
+    /// The client sent a `grpc-timeout` (replaced by the deadline; its
+    /// presence keeps the deadline: `deadline::might_stream`).
+    pub client_grpc_timeout: bool,
+    /// The request ended with its headers (no body follows: Envoy's
+    /// `end_of_stream`). Set by the glue; false, the default, keeps the
+    /// token-expiry deadline.
+    pub headers_end_request: bool,
 }
 
 impl<'a> RequestView<'a> {
@@ -83,6 +91,7 @@ impl<'a> RequestView<'a> {
                 "kubectl-command" => view.kubectl_command = Some(text()),
                 "kubectl-session" => view.kubectl_session = Some(text()),
                 "upgrade" => view.upgrade = true,
+                "grpc-timeout" => view.client_grpc_timeout = true,
                 n if n.starts_with("impersonate-") && view.impersonation_header.is_none() => {
                     view.impersonation_header = Some(n)
                 }
@@ -93,6 +102,17 @@ impl<'a> RequestView<'a> {
             }
         }
         view
+    }
+
+    /// What decides whether the request needs the token-expiry deadline.
+    pub fn shape(&self) -> deadline::Shape<'_> {
+        deadline::Shape {
+            method: &self.method,
+            path: &self.path,
+            upgrade: self.upgrade,
+            client_grpc_timeout: self.client_grpc_timeout,
+            headers_end_request: self.headers_end_request,
+        }
     }
 }
 
@@ -114,11 +134,12 @@ pub struct Forward {
     pub remove: &'static [&'static str],
     /// The cluster header (the config's name) and the chosen cluster: the
     /// context's ordinary, upgrade or discovery cluster
-    /// (`routing::cluster_name`).
-    pub cluster: (Arc<str>, String),
+    /// (`routing::cluster_name`, named when the config was indexed).
+    pub cluster: (Arc<str>, Arc<str>),
     /// This request's other headers to set, replacing any client value:
-    /// `:path` when the cluster prefix was stripped, `grpc-timeout`.
-    pub set: Vec<(&'static str, String)>,
+    /// `authorization` (the cache bypass value) or the cache key, `:path`
+    /// when the cluster prefix was stripped, `grpc-timeout`.
+    pub set: Vec<(&'static str, Cow<'static, str>)>,
     /// The caller: its impersonation headers were prepared when the token
     /// was first verified ([`VerifiedToken::prepared`]).
     pub token: Rc<VerifiedToken>,
@@ -128,8 +149,8 @@ impl Forward {
     /// Every header to set, replacing any client value: the cluster, then
     /// this request's.
     pub fn to_set(&self) -> impl Iterator<Item = (&str, &str)> {
-        std::iter::once((&*self.cluster.0, self.cluster.1.as_str()))
-            .chain(self.set.iter().map(|(n, v)| (*n, v.as_str())))
+        std::iter::once((&*self.cluster.0, &*self.cluster.1))
+            .chain(self.set.iter().map(|(n, v)| (*n, v.as_ref())))
     }
 
     /// Every header to append: the caller's `impersonate-*` headers (no
@@ -580,7 +601,7 @@ fn forward(
         && discovery_cache::is_discovery(&request.method, route.effective_path(&request.path))
     {
         let key = discovery_cache::cache_key(scope, &route.context, token.identity_digest());
-        set.push((routing::CACHE_KEY_HEADER, key));
+        set.push((routing::CACHE_KEY_HEADER, Cow::Owned(key)));
         kind = ClusterKind::Discovery;
     } else {
         // The caller's token replaced, not removed: Envoy's cache (if the
@@ -588,26 +609,38 @@ fn forward(
         remove = &[];
         set.push((
             "authorization",
-            routing::CACHE_BYPASS_AUTHORIZATION.to_string(),
+            Cow::Borrowed(routing::CACHE_BYPASS_AUTHORIZATION),
         ));
     }
     if let Some(path) = &route.upstream_path {
         // (no x-envoy-original-path: the audit record carries the path the
         // client sent, and each header costs a host call)
-        set.push((":path", path.clone()));
+        set.push((":path", Cow::Owned(path.clone())));
     }
     // Envoy ends the stream (watch, exec, logs -f) when the token expires:
-    // the route has max_stream_duration.grpc_timeout_header_max = 0s.
-    let remaining = (token.exp - now + config.stream_expiry_grace_seconds).max(1);
-    set.push(("grpc-timeout", grpc_timeout(remaining)));
+    // the route has max_stream_duration.grpc_timeout_header_max = 0s. An
+    // ordinary request the route's timeout ends first goes without.
+    if deadline::needed(config, request.shape(), kind, token.exp - now) {
+        let remaining = (token.exp - now + config.stream_expiry_grace_seconds).max(1);
+        set.push(("grpc-timeout", Cow::Owned(grpc_timeout(remaining))));
+    }
     Forward {
         remove,
         cluster: (
             Arc::clone(&config.cluster_header),
-            routing::cluster_name(&route.context, kind),
+            cluster_name(config, route, kind),
         ),
         set,
         token: Rc::clone(token),
+    }
+}
+
+/// The chosen cluster's name, from the config's index ([`select_cluster`]
+/// only returns contexts the config has; named here otherwise).
+fn cluster_name(config: &Config, route: &route::Route<'_>, kind: ClusterKind) -> Arc<str> {
+    match config.contexts.get(route.context.as_ref()) {
+        Some(clusters) => Arc::clone(clusters.get(kind)),
+        None => routing::cluster_name(&route.context, kind).into(),
     }
 }
 

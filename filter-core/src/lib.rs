@@ -26,6 +26,7 @@ pub mod alg;
 pub mod audit;
 pub mod clusters_api;
 pub mod config;
+pub mod deadline;
 pub mod decision;
 pub mod discovery_cache;
 pub mod identity;

@@ -142,7 +142,7 @@ pub fn select_with_server_name<'a>(
             }
         }
     };
-    if !config.contexts.contains(route.context.as_ref()) {
+    if !config.contexts.contains_key(route.context.as_ref()) {
         return Err(RouteError::UnknownContext(route.context.into_owned()));
     }
     Ok(route)

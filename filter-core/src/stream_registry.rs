@@ -110,7 +110,7 @@ pub fn end_reason(config: &Config, stream: &OpenStream, now: i64) -> Option<EndR
     {
         return Some(EndReason::Revoked);
     }
-    if !config.contexts.contains(&stream.cluster) {
+    if !config.contexts.contains_key(&stream.cluster) {
         return Some(EndReason::ContextRemoved);
     }
     if let Some(policy) = &config.policy

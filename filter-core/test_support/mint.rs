@@ -193,6 +193,8 @@ pub fn config() -> pb::FilterConfig {
         cluster_header: "x-kubeplex-cluster".into(),
         cluster_path_prefix: "/clusters/".into(),
         stream_expiry_grace_seconds: 30,
+        // unknown: every request gets the token-expiry deadline
+        request_timeout_seconds: 0,
     }
 }
 

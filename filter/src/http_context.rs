@@ -86,8 +86,15 @@ impl Request {
     /// it panics (and takes the VM down) on a header value that is not
     /// UTF-8. Envoy knows the TLS server name only with a tls_inspector
     /// on the listener; it is read (a host call) only when it can matter.
-    fn view<'h>(&self, config: &Config, headers: &'h [(String, Vec<u8>)]) -> RequestView<'h> {
+    /// `end_of_stream`: no body follows the headers.
+    fn view<'h>(
+        &self,
+        config: &Config,
+        headers: &'h [(String, Vec<u8>)],
+        end_of_stream: bool,
+    ) -> RequestView<'h> {
         let mut view = RequestView::from_headers(headers);
+        view.headers_end_request = end_of_stream;
         if route::wants_server_name(config, &view.path) {
             view.server_name = self
                 .get_property(vec!["connection", "requested_server_name"])
@@ -205,7 +212,7 @@ impl Context for Request {
 }
 
 impl HttpContext for Request {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         let Some(config) = self.config.clone() else {
             return self.refuse_without_config();
         };
@@ -214,7 +221,7 @@ impl HttpContext for Request {
             0 => unix_seconds(self.get_current_time()),
             ticked => ticked,
         };
-        let view = self.view(&config, &headers);
+        let view = self.view(&config, &headers, end_of_stream);
         let decision = decision::decide(
             &config,
             &mut self.cache.borrow_mut(),

@@ -678,7 +678,13 @@ fn hammer(port: u16, path: &str, tokens: &[String], n: usize, want: u16) {
 #[test]
 #[ignore = "a benchmark (minutes, prints numbers): run it by name with --ignored"]
 fn cpu_per_request_in_envoy() {
-    let config = smoke_config();
+    // the control plane's ordinary route timeout, as the bench's route has
+    // it: the filter leaves the deadline out where that timeout ends the
+    // request first
+    let config = kubeplex_filter_core::config_pb::FilterConfig {
+        request_timeout_seconds: 120,
+        ..smoke_config()
+    };
     let b64 = base64::engine::general_purpose::STANDARD.encode(config.encode_to_vec());
     let upstream = Echo::start();
     let empty = kubeplex_test_support::empty_filter_wasm();

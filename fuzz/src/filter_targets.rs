@@ -463,7 +463,7 @@ fn check_route(
     r: &Route<'_>,
 ) {
     assert!(
-        config.contexts.contains(r.context.as_ref()),
+        config.contexts.contains_key(r.context.as_ref()),
         "routed to unknown context {:?}",
         r.context
     );

@@ -35,8 +35,8 @@ pub fn reachable_contexts(
         policy,
         agents: &agents,
     };
-    let config =
-        Config::compile(&filter_config(&inputs)).map_err(|e| format!("gateway config: {e}"))?;
+    let config = Config::compile(&filter_config(&inputs, &Default::default()))
+        .map_err(|e| format!("gateway config: {e}"))?;
     let payload = token.split('.').nth(1).ok_or("the token is not a JWT")?;
     let claims: serde_json::Map<String, serde_json::Value> =
         base64::engine::general_purpose::URL_SAFE_NO_PAD

@@ -313,8 +313,10 @@ pub fn translate_with_clusters(
         options,
         cache,
     );
-    let filter =
-        filter_config::extension_config(&filter_config::filter_config(inputs), &options.wasm);
+    let filter = filter_config::extension_config(
+        &filter_config::filter_config(inputs, options),
+        &options.wasm,
+    );
     Resources {
         clusters,
         listeners,

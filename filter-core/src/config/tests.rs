@@ -12,11 +12,31 @@ fn decodes_and_indexes_the_test_config() {
     assert_eq!(issuer.keys.len(), 4);
     assert_eq!(issuer.claim_mappings.username_claim, "sub");
     assert_eq!(issuer.claim_mappings.groups_claim, "groups");
-    assert!(c.contexts.contains("dev-a"));
+    assert!(c.contexts.contains_key("dev-a"));
     assert_eq!(c.revoked["revoked-jti"], "laptop stolen");
     assert_eq!(c.token_cache_size, 16);
     assert_eq!(c.clock_skew_seconds, 30);
     assert_eq!(c.cluster_path_prefix, "/clusters/");
+}
+
+#[test]
+fn each_context_s_cluster_names_are_named_once_like_the_routes_expect() {
+    let c = Config::decode(&mint::config().encode_to_vec()).unwrap();
+    for (context, clusters) in &c.contexts {
+        for kind in [
+            ClusterKind::Ordinary,
+            ClusterKind::Upgrade,
+            ClusterKind::Discovery,
+        ] {
+            assert_eq!(
+                &**clusters.get(kind),
+                routing::cluster_name(context, kind),
+                "{context} {kind:?}"
+            );
+        }
+    }
+    let a = &c.contexts["dev-a"];
+    assert_eq!(&**a.get(ClusterKind::Upgrade), "ctx/dev-a/upgrade");
 }
 
 #[test]

@@ -992,3 +992,39 @@ fn discovery_gets_of_a_cached_context_carry_the_cache_key() {
     let d = h.run("GET", "/clusters/dev-a/apis", None, &[]);
     assert_eq!(denied(&d).code(), 401);
 }
+
+/// The deadline left out only where the route timeout ends the request
+/// first (`deadline::needed`), kept on every stream.
+#[test]
+fn grpc_timeout_only_where_the_route_timeout_does_not_end_the_request_first() {
+    let mut h = Harness::new(pb::FilterConfig {
+        request_timeout_seconds: 120,
+        ..mint::config()
+    });
+    let auth = alice();
+    let mut run = |path: &str, extra: &[(&str, &str)]| {
+        let mut headers = vec![
+            (":method", "GET"),
+            (":path", path),
+            ("authorization", auth.as_str()),
+        ];
+        headers.extend_from_slice(extra);
+        let mut view = RequestView::from_headers(&headers);
+        view.headers_end_request = true;
+        let d = decide(&h.config, &mut h.cache, &h.verifier, NOW, &view);
+        header(allowed(&d), "grpc-timeout")
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert!(run("/clusters/dev-a/api/v1/pods?limit=500", &[]).is_empty());
+    for path in [
+        "/clusters/dev-a/api/v1/pods?watch=1",
+        "/clusters/dev-a/api/v1/watch/pods",
+        "/clusters/dev-a/api/v1/namespaces/ns/pods/p/log?follow=true",
+    ] {
+        assert_eq!(run(path, &[]), vec!["3630S"], "{path}");
+    }
+    let exec = "/clusters/dev-a/api/v1/namespaces/ns/pods/p/exec?command=sh";
+    assert_eq!(run(exec, &[("upgrade", "SPDY/3.1")]), vec!["3630S"]);
+}

@@ -119,8 +119,9 @@ pub const GATEWAY_CONTEXT: &str = "bench";
 /// `xds-server/src/translate/{listener,cluster,route}.rs` that are on a
 /// request's path): TLS listener (TLS 1.2+, ALPN h2 and http/1.1, a
 /// tls_inspector), the connection manager's path normalization, header
-/// checks and upgrade configs, the audit access log, one route without
-/// timeout whose streams the filter's `grpc-timeout` bounds, and a cluster
+/// checks and upgrade configs, the audit access log, one route with the
+/// ordinary requests' timeout (120 s, `Options::request_timeout_seconds`)
+/// that also lets the filter's `grpc-timeout` bound a stream, and a cluster
 /// to `ends.upstream` over mTLS and HTTP/2. Static (no xDS), so every
 /// variant differs only by `filter`. Without the kubeplex filter nothing
 /// strips the `/clusters/<ctx>` prefix, so the route does it
@@ -139,7 +140,7 @@ pub fn gateway_bootstrap(
     };
     let mut route = json!({
         "cluster": GATEWAY_CONTEXT,
-        "timeout": "0s",
+        "timeout": "120s",
         "max_stream_duration": {"grpc_timeout_header_max": "0s"}
     });
     if !kubeplex {

@@ -48,6 +48,9 @@ pub fn filter_config(keys: &SigningKeys, with_policy: bool) -> pb::FilterConfig 
         cluster_header: kubeplex_proto::routing::CLUSTER_HEADER.into(),
         cluster_path_prefix: kubeplex_proto::routing::CLUSTER_PATH_PREFIX.into(),
         stream_expiry_grace_seconds: 30,
+        // the control plane's default ordinary route timeout, as the
+        // gateway-shaped bootstrap's route has it
+        request_timeout_seconds: 120,
     }
 }
 

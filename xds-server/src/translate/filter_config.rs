@@ -12,14 +12,15 @@ use envoy_types::pb::google::protobuf::BytesValue;
 use kubeplex_proto::filter::v1 as pb;
 use prost::Message;
 
-use super::{Inputs, WasmModule, digest, discovery_cache, names, pack};
+use super::{Inputs, Options, WasmModule, digest, discovery_cache, names, pack};
 
 /// The proxy-wasm root id the filter registers under.
 pub const ROOT_ID: &str = "kubeplex";
 
-/// Build the filter's config from the inputs. Its `version` is a digest of
-/// the rest, so an identical config always encodes identically.
-pub fn filter_config(inputs: &Inputs<'_>) -> pb::FilterConfig {
+/// Build the filter's config from the inputs and the routes' ordinary
+/// request timeout (`options`). Its `version` is a digest of the rest, so
+/// an identical config always encodes identically.
+pub fn filter_config(inputs: &Inputs<'_>, options: &Options) -> pb::FilterConfig {
     let gateway = inputs.gateway;
     let mut config = pb::FilterConfig {
         version: String::new(),
@@ -65,6 +66,9 @@ pub fn filter_config(inputs: &Inputs<'_>) -> pb::FilterConfig {
         cluster_header: names::CLUSTER_HEADER.into(),
         cluster_path_prefix: names::CLUSTER_PATH_PREFIX.into(),
         stream_expiry_grace_seconds: gateway.clock_skew_seconds,
+        // the ordinary route's timeout (`route::route_action`), saturated:
+        // a larger value only makes the filter skip the deadline less often
+        request_timeout_seconds: u32::try_from(options.request_timeout_seconds).unwrap_or(u32::MAX),
     };
     config.version = digest(&[&config.encode_to_vec()]);
     config

@@ -35,7 +35,7 @@ fn filter_contexts(targets: &[ClusterTarget], gw: &GatewayConfig) -> Vec<pb::Con
         policy: None,
         agents: &[],
     };
-    filter_config::filter_config(&inputs).contexts
+    filter_config::filter_config(&inputs, &Default::default()).contexts
 }
 
 #[test]

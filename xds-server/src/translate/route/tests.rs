@@ -303,3 +303,35 @@ fn only_refused_streams_are_retried_and_never_an_upgrade() {
         }
     }
 }
+
+/// The filter leaves the token-expiry deadline out of ordinary requests the
+/// route timeout ends first (`kubeplex_filter_core::deadline`): the timeout
+/// it is told is the one the ordinary routes have, and no route without
+/// that timeout matches a request of the ordinary kind.
+#[test]
+fn the_filter_is_told_the_ordinary_routes_timeout() {
+    let options = Options {
+        request_timeout_seconds: 77,
+        ..Options::default()
+    };
+    let gateway = crate::translate::fixtures::gateway();
+    let targets = [target("a", "127.0.0.1", 1)];
+    let agents = crate::translate::agents::routes(&gateway, &targets, |_| String::new());
+    let inputs = crate::translate::Inputs {
+        clusters: &targets,
+        gateway: &gateway,
+        issuers: &[],
+        revocations: &[],
+        policy: None,
+        agents: &agents,
+    };
+    let told = crate::translate::filter_config::filter_config(&inputs, &options);
+    assert_eq!(told.request_timeout_seconds, 77);
+    let rc = route_configuration(&targets, None, &options);
+    let ordinary = rc.virtual_hosts[0]
+        .routes
+        .iter()
+        .find(|r| r.name.ends_with("ordinary"))
+        .expect("an ordinary route");
+    assert_eq!(action(ordinary).timeout, Some(seconds(77)));
+}
