@@ -530,6 +530,38 @@ pub fn thread_cpu_seconds(pid: u32, tid: u32) -> f64 {
     ns / 1e9
 }
 
+/// A thread's user and system CPU (seconds, 10 ms ticks) and minor page
+/// faults, from `/proc/<pid>/task/<tid>/stat`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ThreadStat {
+    pub user: f64,
+    pub system: f64,
+    pub minor_faults: u64,
+}
+
+impl ThreadStat {
+    pub fn read(pid: u32, tid: u32) -> ThreadStat {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).unwrap();
+        // fields after the command name's last ')' start at field 3
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        ThreadStat {
+            minor_faults: f[7].parse().unwrap(),
+            user: f[11].parse::<f64>().unwrap() / 100.0,
+            system: f[12].parse::<f64>().unwrap() / 100.0,
+        }
+    }
+
+    /// What was spent from `earlier` to `self`.
+    pub fn since(&self, earlier: &ThreadStat) -> ThreadStat {
+        ThreadStat {
+            user: self.user - earlier.user,
+            system: self.system - earlier.system,
+            minor_faults: self.minor_faults - earlier.minor_faults,
+        }
+    }
+}
+
 /// One raw HTTP/1.1 exchange on a fresh connection: the status code and
 /// the response text (lossy), read up to its `content-length` (Envoy keeps
 /// a connection it closes for a second, waiting for the peer). For bytes

@@ -847,9 +847,29 @@ fn cpu_per_request_in_envoy() {
                 mint(signer, Some(kid), &c)
             })
             .collect();
-        let cold = measure(a_port, &gw_path, &fresh, fresh.len(), 200);
+        // the worker's user / system split and page faults beside the
+        // figure (issue 16: first sight cost more in CPU than in
+        // instructions)
+        let split = |port: u16| {
+            let before = (!callgrind).then(|| envoy::ThreadStat::read(pid, worker));
+            let figure = measure(port, &gw_path, &fresh, fresh.len(), 200);
+            let spent = before.map(|b| envoy::ThreadStat::read(pid, worker).since(&b));
+            (figure, spent)
+        };
+        let (cold, cold_split) = split(a_port);
         // jwt_authn without its cache has nothing to remember: the same tokens
-        let native = measure(jwt_port, &gw_path, &fresh, fresh.len(), 200);
+        let (native, native_split) = split(jwt_port);
+        for (who, spent) in [("kubeplex", cold_split), ("jwt_authn", native_split)] {
+            if let Some(t) = spent {
+                let per = |x: f64| x / fresh.len() as f64 * 1e6;
+                println!(
+                    "   {label} {who}: worker user {:.1} µs, system {:.1} µs, {:.2} minor faults per request",
+                    per(t.user),
+                    per(t.system),
+                    t.minor_faults as f64 / fresh.len() as f64
+                );
+            }
+        }
         let base = median(&samples[0]);
         println!(
             "a: new {label} token each request: {cold:6.1} {unit} per request (+{:.1} over the baseline median); \
