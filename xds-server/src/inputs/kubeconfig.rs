@@ -12,6 +12,7 @@ use super::InputErrors;
 use super::pem_material::Checks;
 use super::problems::Problems;
 use super::yaml_tree;
+use super::yaml_tree::deserializer::from_node;
 use crate::sensitive::Sensitive;
 
 mod pieces;
@@ -118,9 +119,14 @@ impl Loader {
         let assembled = self.pieces.parse(text)?;
         let mut p = Problems::new(path);
         strict::check(&mut p, &assembled.root);
-        let loaded = p.is_empty().then(|| {
-            let (root, kubeconfig) = (&assembled.root, &assembled.kubeconfig);
-            resolve::resolve(&mut p, root, kubeconfig, dir, &mut self.checks)
+        // kube reads the tree, not the text again; what it would read
+        // differently from the text it refuses (the whole parse decides).
+        let kubeconfig = p
+            .is_empty()
+            .then(|| from_node::<Kubeconfig>(&assembled.root).ok());
+        let loaded = kubeconfig.flatten().map(|kubeconfig| {
+            let root = &assembled.root;
+            resolve::resolve(&mut p, root, &kubeconfig, dir, &mut self.checks)
         });
         self.pieces.put_back(assembled);
         loaded.filter(|_| p.is_empty())

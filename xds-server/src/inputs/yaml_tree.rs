@@ -12,6 +12,8 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
+pub mod deserializer;
+
 /// One YAML node and the line it starts on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {

@@ -6,8 +6,9 @@
 //! positioned tree for errors, then kube's `Kubeconfig`) was most of a
 //! reload, although one edit changes one or two pieces. Here a reload
 //! parses only the pieces it has not seen, each wrapped as a document of
-//! its own (`clusters:\n<item>`), so the parser and kube's deserializer see
-//! it in the same context as in the whole file.
+//! its own (`clusters:\n<item>`), so the parser sees it in the same
+//! context as in the whole file; kube's `Kubeconfig` is then read from the
+//! assembled tree (`yaml_tree::deserializer`), not parsed again.
 //!
 //! The cut is textual, so it is taken only for block YAML as kubectl
 //! writes it: top-level `key:` lines at column 0, list items `- ` at one
@@ -22,8 +23,6 @@
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
-
-use kube::config::{Kubeconfig, NamedAuthInfo, NamedCluster, NamedContext};
 
 use crate::inputs::yaml_tree::{self, Entry, Node, Value};
 
@@ -147,22 +146,6 @@ impl Open {
     }
 }
 
-/// A list item parsed alone: its tree and kube's entry.
-#[derive(Debug)]
-struct Parsed {
-    node: Node,
-    kube: KubeEntry,
-}
-
-/// One entry of kube's `Kubeconfig`.
-#[derive(Debug)]
-enum KubeEntry {
-    Cluster(NamedCluster),
-    /// Boxed: a user entry is three times a cluster's size.
-    User(Box<NamedAuthInfo>),
-    Context(NamedContext),
-}
-
 /// A piece's identity: two keyed 64-bit hashes of its list and text (keys
 /// random per process, so no text can be made to collide on purpose).
 type PieceKey = (u64, u64, usize);
@@ -171,27 +154,21 @@ type PieceKey = (u64, u64, usize);
 #[derive(Debug, Default)]
 pub struct ParseCache {
     hashers: (RandomState, RandomState),
-    pieces: HashMap<PieceKey, Parsed>,
+    /// Each list item's tree.
+    pieces: HashMap<PieceKey, Node>,
 }
 
-/// A text assembled from its pieces, lent to the caller: the pieces go
-/// back into the cache by [`ParseCache::put_back`], not copied.
+/// A text's tree assembled from its pieces, lent to the caller: the
+/// pieces go back into the cache by [`ParseCache::put_back`], not copied.
 pub struct Assembled {
     /// The tree, lines relative to each piece.
     pub root: Node,
-    /// kube's view of the same text.
-    pub kubeconfig: Kubeconfig,
-    /// For each list section, in order: its root entry and which list.
-    list_entries: Vec<(usize, usize)>,
-    /// For each list, its pieces' keys in order.
-    keys: [Vec<PieceKey>; 3],
-    /// For each list, the entries kube read from flow-style sections
-    /// (before the pieces' entries).
-    from_others: [usize; 3],
+    /// For each list section, in order: its root entry and its pieces' keys.
+    lists: Vec<(usize, Vec<PieceKey>)>,
 }
 
 impl ParseCache {
-    /// `text`'s tree and kube's `Kubeconfig`, from the pieces already
+    /// `text`'s tree, from the pieces already
     /// parsed where their text is unchanged; None when the cut does not
     /// apply or a piece does not parse alone. Pieces not in `text` are
     /// forgotten.
@@ -208,32 +185,22 @@ impl ParseCache {
     fn assemble(
         &self,
         sections: Vec<Section<'_>>,
-        previous: &mut HashMap<PieceKey, Parsed>,
+        previous: &mut HashMap<PieceKey, Node>,
     ) -> Option<Assembled> {
         let mut entries = Vec::with_capacity(sections.len());
-        let mut others = String::new();
-        let mut lists: [Vec<KubeEntry>; 3] = Default::default();
-        let mut keys: [Vec<PieceKey>; 3] = Default::default();
-        let mut list_entries = Vec::new();
+        let mut lists = Vec::new();
         for section in sections {
             match section {
-                Section::Other(piece) => {
-                    entries.push(other(piece)?);
-                    others.push_str(piece);
-                    if !piece.ends_with('\n') {
-                        others.push('\n');
-                    }
-                }
+                Section::Other(piece) => entries.push(other(piece)?),
                 Section::List(list, items) => {
-                    let slot = LISTS.iter().position(|l| *l == list)?;
                     let mut nodes = Vec::with_capacity(items.len());
+                    let mut keys = Vec::with_capacity(items.len());
                     for item in items {
-                        let (key, parsed) = self.item(list, item, previous)?;
-                        nodes.push(parsed.node);
-                        lists[slot].push(parsed.kube);
-                        keys[slot].push(key);
+                        let (key, node) = self.item(list, item, previous)?;
+                        nodes.push(node);
+                        keys.push(key);
                     }
-                    list_entries.push((entries.len(), slot));
+                    lists.push((entries.len(), keys));
                     entries.push(Entry {
                         key: list.to_string(),
                         key_line: None,
@@ -252,61 +219,22 @@ impl ParseCache {
         if keys_seen.windows(2).any(|w| w[0] == w[1]) {
             return None;
         }
-        let mut kubeconfig = Kubeconfig::from_yaml(&others).ok()?;
-        let from_others = [
-            kubeconfig.clusters.len(),
-            kubeconfig.auth_infos.len(),
-            kubeconfig.contexts.len(),
-        ];
-        // Appended: a list written in flow style is in `others` (and a
-        // list given twice is a duplicate key the strict pass reports).
-        let [clusters, users, contexts] = lists;
-        (kubeconfig.clusters).extend(entries_of(clusters, KubeEntry::cluster));
-        (kubeconfig.auth_infos).extend(entries_of(users, KubeEntry::user));
-        (kubeconfig.contexts).extend(entries_of(contexts, KubeEntry::context));
         let root = Node {
             line: None,
             value: Value::Map(entries),
         };
-        Some(Assembled {
-            root,
-            kubeconfig,
-            list_entries,
-            keys,
-            from_others,
-        })
+        Some(Assembled { root, lists })
     }
 
     /// Keep the pieces of `assembled` for the next load.
     pub fn put_back(&mut self, assembled: Assembled) {
-        let Assembled {
-            root,
-            kubeconfig,
-            list_entries,
-            keys,
-            from_others,
-        } = assembled;
-        let Value::Map(mut entries) = root.value else {
+        let Value::Map(mut entries) = assembled.root.value else {
             return;
         };
-        let mut nodes: [Vec<Node>; 3] = Default::default();
-        for (index, slot) in list_entries {
-            if let Value::Seq(items) =
-                std::mem::replace(&mut entries[index].value.value, Value::Null)
-            {
-                nodes[slot].extend(items);
-            }
-        }
-        let kube: [Vec<KubeEntry>; 3] = [
-            skip(kubeconfig.clusters, from_others[0], KubeEntry::Cluster),
-            skip(kubeconfig.auth_infos, from_others[1], |u| {
-                KubeEntry::User(Box::new(u))
-            }),
-            skip(kubeconfig.contexts, from_others[2], KubeEntry::Context),
-        ];
-        for ((keys, nodes), kube) in keys.into_iter().zip(nodes).zip(kube) {
-            for ((key, node), kube) in keys.into_iter().zip(nodes).zip(kube) {
-                self.pieces.insert(key, Parsed { node, kube });
+        for (index, keys) in assembled.lists {
+            let value = std::mem::replace(&mut entries[index].value.value, Value::Null);
+            if let Value::Seq(nodes) = value {
+                self.pieces.extend(keys.into_iter().zip(nodes));
             }
         }
     }
@@ -317,14 +245,14 @@ impl ParseCache {
         &self,
         list: &'static str,
         item: &str,
-        previous: &mut HashMap<PieceKey, Parsed>,
-    ) -> Option<(PieceKey, Parsed)> {
+        previous: &mut HashMap<PieceKey, Node>,
+    ) -> Option<(PieceKey, Node)> {
         let key = self.key(list, item);
-        let parsed = match previous.remove(&key) {
-            Some(parsed) => parsed,
+        let node = match previous.remove(&key) {
+            Some(node) => node,
             None => parse_item(list, item)?,
         };
-        Some((key, parsed))
+        Some((key, node))
     }
 
     fn key(&self, list: &str, piece: &str) -> PieceKey {
@@ -338,11 +266,6 @@ impl ParseCache {
     }
 }
 
-/// A list's entries after the first `from_others`.
-fn skip<T>(entries: Vec<T>, from_others: usize, wrap: fn(T) -> KubeEntry) -> Vec<KubeEntry> {
-    entries.into_iter().skip(from_others).map(wrap).collect()
-}
-
 /// A section other than the three lists: its one entry of the root.
 fn other(piece: &str) -> Option<Entry> {
     let node = yaml_tree::parse(piece).ok()?;
@@ -353,47 +276,13 @@ fn other(piece: &str) -> Option<Entry> {
 }
 
 /// Parse one item of `list` as the document `<list>:\n<item>`.
-fn parse_item(list: &'static str, item: &str) -> Option<Parsed> {
-    let text = format!("{list}:\n{item}");
-    let node = yaml_tree::parse(&text).ok()?;
-    let node = match node.value {
+fn parse_item(list: &'static str, item: &str) -> Option<Node> {
+    let node = yaml_tree::parse(&format!("{list}:\n{item}")).ok()?;
+    match node.value {
         Value::Map(mut entries) if entries.len() == 1 => match entries.pop()?.value.value {
-            Value::Seq(mut items) if items.len() == 1 => items.pop()?,
-            _ => return None,
+            Value::Seq(mut items) if items.len() == 1 => items.pop(),
+            _ => None,
         },
-        _ => return None,
-    };
-    let mut kc = Kubeconfig::from_yaml(&text).ok()?;
-    let kube = match list {
-        "clusters" if kc.clusters.len() == 1 => KubeEntry::Cluster(kc.clusters.pop()?),
-        "users" if kc.auth_infos.len() == 1 => KubeEntry::User(Box::new(kc.auth_infos.pop()?)),
-        "contexts" if kc.contexts.len() == 1 => KubeEntry::Context(kc.contexts.pop()?),
-        _ => return None,
-    };
-    Some(Parsed { node, kube })
-}
-
-impl KubeEntry {
-    fn cluster(self) -> Option<NamedCluster> {
-        match self {
-            KubeEntry::Cluster(c) => Some(c),
-            _ => None,
-        }
+        _ => None,
     }
-    fn user(self) -> Option<NamedAuthInfo> {
-        match self {
-            KubeEntry::User(u) => Some(*u),
-            _ => None,
-        }
-    }
-    fn context(self) -> Option<NamedContext> {
-        match self {
-            KubeEntry::Context(c) => Some(c),
-            _ => None,
-        }
-    }
-}
-
-fn entries_of<T>(entries: Vec<KubeEntry>, pick: fn(KubeEntry) -> Option<T>) -> Vec<T> {
-    entries.into_iter().filter_map(pick).collect()
 }
