@@ -86,6 +86,9 @@ pub struct ScaleResult {
     pub edits: Vec<Edit>,
     /// Control plane resident memory after the edits, bytes.
     pub control_plane_rss: u64,
+    /// The most the control plane was resident since it started (its first
+    /// load included), bytes.
+    pub control_plane_rss_peak: u64,
     /// Envoy resident memory after the edits, bytes.
     pub envoy_rss: u64,
     /// Envoy resident memory of the same Envoy with no context (measured
@@ -215,6 +218,7 @@ pub fn run(settings: &Settings, mut progress: impl FnMut(&str)) -> Result<ScaleR
         idle_envoy_cpu,
         edits,
         control_plane_rss: rss(cp)?,
+        control_plane_rss_peak: status_bytes(cp, "VmHWM:")?,
         envoy_rss: rss(envoy)?,
         envoy_rss_empty: None,
     };
@@ -393,14 +397,19 @@ pub fn xds_name(settings: &Settings) -> &'static str {
 
 /// `VmRSS` of a process, in bytes.
 pub fn rss(pid: u32) -> Result<u64, BenchError> {
+    status_bytes(pid, "VmRSS:")
+}
+
+/// A `/proc/<pid>/status` memory field (`VmRSS:`, `VmHWM:`), in bytes.
+fn status_bytes(pid: u32, field: &str) -> Result<u64, BenchError> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .map_err(|e| BenchError::io(format!("/proc/{pid}/status"), e))?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map(|kb| kb * 1024)
-        .ok_or_else(|| BenchError::Gateway(format!("no VmRSS for {pid}")))
+        .ok_or_else(|| BenchError::Gateway(format!("no {field} for {pid}")))
 }
 
 fn write(path: &Path, text: &str) -> Result<(), BenchError> {

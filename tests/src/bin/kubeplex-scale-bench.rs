@@ -128,7 +128,7 @@ fn report(s: &Settings, r: &ScaleResult) -> String {
          | edit → every Envoy ACKed (median / max of {}) | {:.0} / {:.0} ms | ≤ 1 s: {} |\n\
          | control plane CPU per reload (median) | {:.0} ms | |\n\
          | Envoy CPU per reload (median) | {:.0} ms | |\n\
-         | control plane RSS | {:.0} MB | ≤ 100 MB: {} |\n\
+         | control plane RSS after the edits (peak since start) | {:.0} MB ({:.0} MB) | ≤ 100 MB: {} |\n\
          | Envoy RSS (per context) | {:.0} MB ({}) | |\n\
          | idle CPU: control plane / Envoy (health checks, /status polling) | {:.1}% / {:.1}% of a core | |\n",
         r.contexts,
@@ -144,6 +144,7 @@ fn report(s: &Settings, r: &ScaleResult) -> String {
         median(&cp),
         median(&envoy),
         mb(r.control_plane_rss),
+        mb(r.control_plane_rss_peak),
         verdict(r.control_plane_rss <= 100 << 20),
         mb(r.envoy_rss),
         per_context.unwrap_or_else(|| "no baseline run".into()),
