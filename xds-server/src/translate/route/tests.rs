@@ -335,3 +335,65 @@ fn the_filter_is_told_the_ordinary_routes_timeout() {
         .expect("an ordinary route");
     assert_eq!(action(ordinary).timeout, Some(seconds(77)));
 }
+
+/// Every route without a timeout matches only what the filter reads as a
+/// possible stream and keeps the token-expiry deadline on
+/// (`kubeplex_filter_core::deadline::might_stream`): an `upgrade` header, a
+/// `watch` or `follow` query parameter, or a path regex about `watch`.
+/// Every other route has the timeout the filter is told. A new streaming
+/// kind of route fails this test until the filter knows it.
+#[test]
+fn only_requests_the_filter_treats_as_streams_reach_routes_without_a_timeout() {
+    let options = Options::default();
+    let mut rancher = target("rancher", "rancher.example.com", 443);
+    rancher.server.path = "/k8s/clusters/c-abc".into();
+    let agent = AgentRoute {
+        name: "edge".into(),
+        not_connected_message: "not connected".into(),
+    };
+    let cache = DiscoveryCacheConfig {
+        directory: "/var/cache/kubeplex".into(),
+        ttl_seconds: 45,
+        max_bytes: 1 << 26,
+        max_entries: 500,
+        shared: false,
+        shared_clusters: Default::default(),
+    };
+    let rc = route_configuration_with_agents(
+        &[target("a", "127.0.0.1", 1), rancher],
+        &[agent],
+        None,
+        &options,
+        Some(&cache),
+    );
+    let mut timed = 0;
+    for r in &rc.virtual_hosts[0].routes {
+        let Some(Action::Route(action)) = &r.action else {
+            continue;
+        };
+        if action.timeout == Some(seconds(options.request_timeout_seconds)) {
+            timed += 1;
+            continue;
+        }
+        assert_eq!(action.timeout, Some(seconds(0)), "{}", r.name);
+        let m = r.r#match.as_ref().unwrap();
+        let upgrade = m.headers.iter().any(|h| h.name == "upgrade");
+        let parameter = m
+            .query_parameters
+            .iter()
+            .any(|q| q.name == "watch" || q.name == "follow");
+        let watch_path = matches!(
+            &m.path_specifier,
+            Some(PathSpecifier::SafeRegex(re)) if re.regex.contains("/watch")
+        );
+        assert!(
+            upgrade || parameter || watch_path,
+            "{}: no timeout, but the filter may read it as ordinary",
+            r.name
+        );
+    }
+    assert!(
+        timed >= 3,
+        "ordinary routes of the context, rancher, the agent"
+    );
+}
