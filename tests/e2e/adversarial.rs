@@ -147,6 +147,9 @@ fn load_corpus() -> Vec<Case> {
 /// What one case did.
 struct Outcome {
     port: Option<u16>,
+    /// When the case was sent and answered (ms since the epoch): Envoy's
+    /// line of it started in between.
+    sent_ms: (u64, u64),
     answer: Answer,
     token: String,
     user_agent: String,
@@ -313,9 +316,11 @@ impl Setup {
             .user_agent
             .clone()
             .unwrap_or_else(|| format!("kubeplex-adversarial/{}", case.name));
+        let started = epoch_ms(SystemTime::now());
         let (port, answer) = self.send(case, &token, &user_agent);
         Outcome {
             port,
+            sent_ms: (started, epoch_ms(SystemTime::now()) + 1),
             answer,
             token,
             user_agent,
@@ -473,12 +478,13 @@ fn judge(case: &Case, out: &Outcome, lines: &[String]) -> (String, Vec<String>) 
     (got_reason, problems)
 }
 
-/// The audit lines of one case: those from its connection's source port,
-/// less those that carry another case's user agent. Under load the kernel
-/// hands a later connection a port an earlier case used (seen in CI-like
-/// runs: two lines on one port, one of them another case's), and every
-/// case sends a user agent of its own; a line with none (Envoy refused the
-/// request before reading it) stays with the port.
+/// The audit lines of one case: those from its connection's source port
+/// whose request started while the case was being sent, less those that
+/// carry another case's user agent. The kernel hands a later connection a
+/// port an earlier case used (on loopback it reuses ports in TIME_WAIT:
+/// seen as two lines on one port, one of them another case's), and cases
+/// run one after another, so the time tells them apart even for a line
+/// with no user agent (Envoy refused the request before reading it).
 fn lines_of(out: &Outcome, audit: &HashMap<u16, Vec<String>>, sent: &[&str]) -> Vec<String> {
     let Some(lines) = out.port.and_then(|p| audit.get(&p)) else {
         return Vec::new();
@@ -486,9 +492,15 @@ fn lines_of(out: &Outcome, audit: &HashMap<u16, Vec<String>>, sent: &[&str]) -> 
     lines
         .iter()
         .filter(|line| {
-            let agent = serde_json::from_str::<Value>(line)
-                .ok()
-                .and_then(|v| v["user_agent"].as_str().map(str::to_string));
+            let value = serde_json::from_str::<Value>(line).ok();
+            let started = value
+                .as_ref()
+                .and_then(|v| v["time"].as_str())
+                .and_then(audit_time_ms);
+            if started.is_some_and(|t| t < out.sent_ms.0 || t > out.sent_ms.1) {
+                return false;
+            }
+            let agent = value.and_then(|v| v["user_agent"].as_str().map(str::to_string));
             match agent {
                 Some(a) if a != out.user_agent => !sent.contains(&a.as_str()),
                 _ => true,
@@ -512,15 +524,46 @@ fn wait_for_audit(setup: &Setup) -> HashMap<u16, Vec<String>> {
         )
         .as_bytes(),
     );
-    let port = port.expect("the sentinel request connected");
+    port.expect("the sentinel request connected");
+    // By its user agent, not its port: an earlier case may have had it.
     wait_for(
         "the audit line of the request after the corpus",
         Duration::from_secs(15),
         || {
             let by_port = setup.audit_by_port();
-            by_port.contains_key(&port).then_some(by_port)
+            by_port
+                .values()
+                .flatten()
+                .any(|line| line.contains("\"user_agent\":\"kubeplex-adversarial/sentinel\""))
+                .then_some(by_port)
         },
     )
+}
+
+/// Milliseconds since the epoch, rounded down.
+fn epoch_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// An audit line's `time` (`%Y-%m-%dT%H:%M:%E3SZ`, UTC) in milliseconds
+/// since the epoch.
+fn audit_time_ms(time: &str) -> Option<u64> {
+    let b = time.as_bytes();
+    if b.len() != 24 || b[4] != b'-' || b[10] != b'T' || b[19] != b'.' || b[23] != b'Z' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| time.get(r)?.parse::<u64>().ok();
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, s, ms) = (num(11..13)?, num(14..16)?, num(17..19)?, num(20..23)?);
+    // days from 1970-01-01 (Howard Hinnant's days_from_civil, years ≥ 1970)
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = (era * 146_097 + doe).checked_sub(719_468)?;
+    Some((((days * 24 + h) * 60 + mi) * 60 + s) * 1000 + ms)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -812,4 +855,14 @@ async fn a_bare_cr_in_a_header_value_is_deleted_by_envoy_and_injects_nothing() {
     let r = &through[0].1;
     assert_eq!(r.header_all("x-note"), ["aImpersonate-User: admin"]);
     assert_eq!(r.header_all("impersonate-user"), ["mallory"]);
+}
+
+#[test]
+fn audit_times_read_to_the_millisecond() {
+    assert_eq!(audit_time_ms("1970-01-01T00:00:00.000Z"), Some(0));
+    assert_eq!(
+        audit_time_ms("2024-03-01T12:34:56.789Z"),
+        Some(1_709_296_496_789)
+    );
+    assert_eq!(audit_time_ms("2024-03-01T12:34:56Z"), None);
 }
