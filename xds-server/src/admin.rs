@@ -671,11 +671,13 @@ fn status_answer(cp: &ControlPlane, query: Option<&str>) -> axum::response::Resp
         Ok(StatusView::Summary) => status_summary_json(cp),
         Err(unknown) => return (StatusCode::BAD_REQUEST, format!("{unknown}\n")).into_response(),
     };
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        serde_json::to_string_pretty(&json).unwrap_or_default(),
-    )
-        .into_response()
+    let body = serde_json::to_string_pretty(&json).unwrap_or_default();
+    drop(json);
+    // Both views list every context first (10,000 contexts: tens of
+    // megabytes of small allocations per answer); measured with `kubeplex
+    // serve` at 10,000 contexts, 40 summaries left 58 MB more resident.
+    crate::heap::release_free_memory();
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// The probe port's routes: `/healthz`, `/readyz` and `/metrics`, nothing
