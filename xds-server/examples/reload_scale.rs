@@ -15,7 +15,7 @@ use kubeplex::translate::Options;
 use kubeplex_tests::pki::Ca;
 
 fn main() {
-    kubeplex::heap::tune_allocator();
+    kubeplex_os::heap::tune_allocator();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)

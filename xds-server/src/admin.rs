@@ -676,7 +676,7 @@ fn status_answer(cp: &ControlPlane, query: Option<&str>) -> axum::response::Resp
     // Both views list every context first (10,000 contexts: tens of
     // megabytes of small allocations per answer); measured with `kubeplex
     // serve` at 10,000 contexts, 40 summaries left 58 MB more resident.
-    crate::heap::release_free_memory();
+    kubeplex_os::heap::release_free_memory();
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 

@@ -327,7 +327,7 @@ impl ControlPlane {
         }
         let accept = started.elapsed() - load;
         let changed = self.publish(&accepted);
-        crate::heap::release_free_memory();
+        kubeplex_os::heap::release_free_memory();
         debug!(
             load_ms = load.as_secs_f64() * 1e3,
             accept_ms = accept.as_secs_f64() * 1e3,

@@ -248,8 +248,9 @@ pub async fn spawn(launch: &Launch) -> Result<RunningEnvoy, EnvoyError> {
 
 /// The Envoy command line for `launch`; the child dies with this thread.
 fn command(launch: &Launch) -> Command {
-    let mut command = Command::new(&launch.binary);
-    die_with_parent(&mut command);
+    let mut command = std::process::Command::new(&launch.binary);
+    kubeplex_os::process::die_with_parent(&mut command);
+    let mut command = Command::from(command);
     command
         .arg("-c")
         .arg(&launch.bootstrap)
@@ -320,31 +321,6 @@ async fn wait_for_admin_address(child: &mut Child, file: &Path) -> Result<String
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// Have the kernel send SIGTERM to the child when its parent thread dies.
-#[allow(unsafe_code)]
-fn die_with_parent(command: &mut Command) {
-    #[cfg(target_os = "linux")]
-    // SAFETY: the hook runs in the forked child before exec and calls only
-    // prctl(2), which is async-signal-safe; it touches no shared memory.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGTERM as libc::c_ulong,
-                0,
-                0,
-                0,
-            ) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = command;
 }
 
 /// GET a URL over plain HTTP; (status, body).

@@ -1,7 +1,7 @@
 //! kubeplex control plane: inputs → translate → snapshot → xDS protocol.
-// Two audited exceptions: `envoy::die_with_parent` (prctl in a pre-exec
-// hook) and `heap::release_free_memory` (malloc_trim).
-#![deny(unsafe_code)]
+// The libc calls it needs (malloc tuning and trimming, the parent-death
+// signal) are in kubeplex-os, the only crate with unsafe code.
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod admin;
@@ -21,7 +21,6 @@ pub mod demo;
 pub mod envoy;
 pub mod error_chain;
 pub mod file_watch;
-pub mod heap;
 pub mod inject;
 pub mod inputs;
 pub mod issuers;

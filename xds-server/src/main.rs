@@ -83,7 +83,7 @@ pub const DEFAULT_XDS_ADDR: &str = "127.0.0.1:18000";
 pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:18001";
 
 fn main() -> ExitCode {
-    kubeplex::heap::tune_allocator();
+    kubeplex_os::heap::tune_allocator();
     let matches = cli::help::kubectl_style(Cli::command()).get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.command {

@@ -147,6 +147,18 @@ fn parse_in(text: &str, path: &Path, dir: Option<&Path>) -> Result<LoadedKubecon
     parse_with(text, path, dir, &mut Checks::default())
 }
 
+/// `Kubeconfig::from_yaml` (every document, merged the way kube merges
+/// them, kube's parse options) with our budget sized from the text: kube's
+/// own parse uses serde-saphyr's default one, which refuses ~15,000
+/// contexts.
+fn kube_from_yaml(text: &str) -> Result<Kubeconfig, KubeconfigError> {
+    let options = serde_saphyr::options! { budget: Some(yaml_tree::budget_for(text.len())) };
+    serde_saphyr::from_multiple_with_options::<Kubeconfig>(text, options)
+        .map_err(|e| KubeconfigError::Parse(Box::new(e)))?
+        .into_iter()
+        .try_fold(Kubeconfig::default(), Kubeconfig::merge)
+}
+
 /// The whole text parsed with positions: every problem with its line.
 fn parse_with(
     text: &str,
@@ -156,7 +168,7 @@ fn parse_with(
 ) -> Result<LoadedKubeconfig, InputErrors> {
     let (mut p, root) = Problems::parse_yaml(path, text)?;
     strict::check(&mut p, &root);
-    let kubeconfig = match Kubeconfig::from_yaml(text) {
+    let kubeconfig = match kube_from_yaml(text) {
         Ok(kubeconfig) => kubeconfig,
         Err(e) => {
             // The strict pass names the same problem more precisely.

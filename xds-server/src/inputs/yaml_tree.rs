@@ -98,8 +98,7 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
             value: Value::Null,
         });
     }
-    let options = serde_saphyr::options! { with_snippet: false, strict_booleans: true };
-    serde_saphyr::from_str_with_options::<Option<Node>>(text, options)
+    serde_saphyr::from_str_with_options::<Option<Node>>(text, options_for(text))
         .map(|node| {
             node.unwrap_or(Node {
                 line: None,
@@ -108,8 +107,44 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
         })
         .map_err(|e| SyntaxError {
             line: e.location().and_then(line_of),
-            reason: format!("invalid YAML: {}", plain_message(&e)),
+            reason: match &e {
+                serde_saphyr::Error::Budget { breach, .. } => {
+                    format!("YAML beyond a parse limit (too deep or too many aliases): {breach:?}")
+                }
+                _ => format!("invalid YAML: {}", plain_message(&e)),
+            },
         })
+}
+
+/// Our parse options for an input's text: positions without snippets,
+/// strict booleans, and a budget sized from the text.
+fn options_for(text: &str) -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        with_snippet: false,
+        strict_booleans: true,
+        budget: Some(budget_for(text.len())),
+    }
+}
+
+/// The parse budget for `len` bytes of YAML: serde-saphyr's defaults (which
+/// refuse a kubeconfig of ~15,000 contexts: 250,000 nodes), raised in step
+/// with the text so a larger input is never refused for its size alone,
+/// while the work stays linear in the bytes read. Every node (scalar,
+/// sequence or mapping) takes at least one byte of text, and every event
+/// belongs to a node (or to one of a few stream/document markers); scalars
+/// are never longer than the text. Aliases and anchors keep their default
+/// limits: those bound what a small text can expand into. Nesting stops at
+/// 32 levels (our inputs use fewer than 10): the parse and the
+/// deserializers recurse once per level, and serde-saphyr's default (64)
+/// overflowed a 2 MB thread's stack (a tokio worker's size) at 50 levels
+/// in a debug build.
+pub fn budget_for(len: usize) -> serde_saphyr::Budget {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_depth = 32;
+    budget.max_nodes = budget.max_nodes.max(len);
+    budget.max_events = budget.max_events.max(len.saturating_mul(2));
+    budget.max_total_scalar_bytes = budget.max_total_scalar_bytes.max(len);
+    budget
 }
 
 /// serde-saphyr's message without its own "at line X column Y" suffix

@@ -457,3 +457,20 @@ fn referenced_files_must_be_small_regular_files() {
         assert!(e.to_string().contains(why), "{file}: {e}");
     }
 }
+
+/// 20,000 contexts (~330,000 YAML nodes) load: serde-saphyr's default
+/// budget (250,000 nodes) refused both our parse and kube's above ~15,000.
+#[test]
+fn twenty_thousand_contexts_are_not_refused_for_their_size() {
+    let mut text = String::from(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:6443\n\
+         users:\n- name: u\n  user:\n    token: t\ncontexts:\n",
+    );
+    for i in 0..20_000 {
+        text.push_str(&format!(
+            "- name: ctx-{i}\n  context:\n    cluster: c\n    user: u\n"
+        ));
+    }
+    let loaded = parse(&text, Path::new("big.yaml")).expect("20,000 contexts load");
+    assert_eq!(loaded.clusters.len(), 20_000);
+}

@@ -66,3 +66,33 @@ y: on
         Value::Str("on".into())
     );
 }
+
+/// A text with more nodes than serde-saphyr's default budget (250,000)
+/// parses: the budget grows with the text.
+#[test]
+fn more_nodes_than_the_default_budget_parse() {
+    let text = "- a\n".repeat(300_000);
+    let node = parse(&text).expect("300,000 scalars parse");
+    match node.value {
+        Value::Seq(items) => assert_eq!(items.len(), 300_000),
+        other => panic!("not a sequence: {other:?}"),
+    }
+}
+
+/// A limit that does not grow with the text (nesting depth) is reported
+/// as a parse limit, with its line, and the parse returns instead of
+/// overflowing the stack (serde-saphyr's default depth, 64, overflowed a
+/// 2 MB test thread in a debug build at 50 levels; tokio's workers have
+/// 2 MB too).
+#[test]
+fn a_reached_limit_is_named() {
+    let text: String = (0..100)
+        .map(|depth| format!("{}a:\n", "  ".repeat(depth)))
+        .collect();
+    let err = parse(&text).expect_err("100 levels deep");
+    assert!(
+        err.reason.starts_with("YAML beyond a parse limit"),
+        "{err:?}"
+    );
+    assert!(err.line.is_some(), "{err:?}");
+}

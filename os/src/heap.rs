@@ -12,12 +12,14 @@
 /// (glibc otherwise raises that threshold to the largest block freed, so a
 /// 9 MB buffer's successors stay in the heap), and at most two arenas (one
 /// per thread that ever allocated, each keeping its own free memory).
-/// Call once, first thing.
-#[allow(unsafe_code)]
+/// Call once, first thing (before other threads start); elsewhere than
+/// glibc it does nothing.
 pub fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt(3) only sets glibc's malloc parameters; called before
-    // any thread starts, it races with nothing.
+    // SAFETY: mallopt(3) takes two integers and only sets glibc's malloc
+    // parameters under malloc's own lock; no pointer crosses the call, and
+    // a refused value is reported by its return value (ignored: the
+    // defaults stay, which is only less frugal).
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
         libc::mallopt(libc::M_ARENA_MAX, 2);
@@ -26,12 +28,15 @@ pub fn tune_allocator() {
 
 /// Return the heap's free pages to the system (glibc only; elsewhere the
 /// allocator's own policy applies).
-#[allow(unsafe_code)]
 pub fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim(3) only walks glibc's own arenas under their
-    // locks; it takes no pointer and is safe to call from any thread.
+    // SAFETY: malloc_trim(3) takes no pointer and only walks glibc's own
+    // arenas under their locks, releasing pages no allocation uses; it is
+    // safe from any thread at any time.
     unsafe {
         libc::malloc_trim(0);
     }
 }
+
+#[cfg(test)]
+mod tests;
