@@ -111,9 +111,12 @@ impl Credentials {
     /// A kubeconfig context's credentials: the gateway's identity there.
     pub fn for_cluster(target: &ClusterTarget) -> Credentials {
         Credentials {
-            ca_pem: target.ca_pem.clone(),
-            client_cert_pem: target.client_cert_pem.clone(),
-            client_key_pem: target.client_key_pem.as_ref().map(|k| k.expose().clone()),
+            ca_pem: target.ca_pem.as_deref().map(str::to_owned),
+            client_cert_pem: target.client_cert_pem.as_deref().map(str::to_owned),
+            client_key_pem: target
+                .client_key_pem
+                .as_ref()
+                .map(|k| k.expose().to_string()),
             bearer_token: target.bearer_token.as_ref().map(|t| t.expose().clone()),
             tls_server_name: target.tls_server_name.clone(),
             skip_verify: target.insecure_skip_tls_verify,

@@ -5,6 +5,7 @@
 //! the kubeconfig's directory, `token`/`tokenFile` read.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use kube::config::{Kubeconfig, KubeconfigError};
 
@@ -46,11 +47,13 @@ pub struct ClusterTarget {
     /// The cluster's API server.
     pub server: ServerUrl,
     /// PEM CA bundle from `certificate-authority(-data)`; None = system roots.
-    pub ca_pem: Option<String>,
-    /// PEM client certificate chain from `client-certificate(-data)`.
-    pub client_cert_pem: Option<String>,
-    /// PEM private key from `client-key(-data)`.
-    pub client_key_pem: Option<Sensitive<String>>,
+    /// Shared: contexts with the same CA hold one copy of its text.
+    pub ca_pem: Option<Arc<str>>,
+    /// PEM client certificate chain from `client-certificate(-data)`
+    /// (shared like `ca_pem`).
+    pub client_cert_pem: Option<Arc<str>>,
+    /// PEM private key from `client-key(-data)` (shared like `ca_pem`).
+    pub client_key_pem: Option<Sensitive<Arc<str>>>,
     /// Bearer token from `token` or `tokenFile`, sent upstream.
     pub bearer_token: Option<Sensitive<String>>,
     /// `tls-server-name`: SNI and the name the server certificate must carry.

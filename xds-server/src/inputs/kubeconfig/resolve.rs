@@ -1,8 +1,9 @@
 //! Kubeconfig entries → [`ClusterTarget`]s: data decoded, files read,
 //! references followed, credentials checked.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -165,7 +166,7 @@ impl At<'_> {
 /// A resolved cluster entry.
 struct ClusterInfo {
     server: Option<super::ServerUrl>,
-    ca_pem: Option<String>,
+    ca_pem: Option<Arc<str>>,
     tls_server_name: Option<String>,
     insecure: bool,
     proxy_url: Option<String>,
@@ -174,13 +175,31 @@ struct ClusterInfo {
 /// A resolved user entry.
 enum UserInfo {
     Usable {
-        client_cert_pem: Option<String>,
-        client_key_pem: Option<Sensitive<String>>,
+        client_cert_pem: Option<Arc<str>>,
+        client_key_pem: Option<Sensitive<Arc<str>>>,
         bearer_token: Option<Sensitive<String>>,
         notes: Vec<String>,
     },
     /// Needs a credential kubeplex cannot use; why.
     Unsupported(String),
+}
+
+/// PEM texts held once however many entries carry them: a fleet's
+/// kubeconfig repeats one CA per environment (and often one user) across
+/// thousands of cluster entries, and every context's target keeps them.
+#[derive(Default)]
+struct SharedTexts(HashSet<Arc<str>>);
+
+impl SharedTexts {
+    /// The one shared copy of `text`.
+    fn share(&mut self, text: String) -> Arc<str> {
+        if let Some(shared) = self.0.get(text.as_str()) {
+            return Arc::clone(shared);
+        }
+        let shared: Arc<str> = Arc::from(text);
+        self.0.insert(Arc::clone(&shared));
+        shared
+    }
 }
 
 /// Every context of `kc` that can be served, with a problem for each
@@ -198,6 +217,7 @@ pub fn resolve(
         root,
         dir: dir.map(Path::to_path_buf),
     };
+    let mut texts = SharedTexts::default();
     let clusters = resolve_unique(
         p,
         &src,
@@ -205,7 +225,7 @@ pub fn resolve(
         kc.clusters
             .iter()
             .map(|n| (n.name.as_str(), n.cluster.as_ref())),
-        |p, at, cluster| resolve_cluster(p, at, cluster, checks),
+        |p, at, cluster| resolve_cluster(p, at, cluster, checks, &mut texts),
     );
     let users = resolve_unique(
         p,
@@ -214,7 +234,7 @@ pub fn resolve(
         kc.auth_infos
             .iter()
             .map(|n| (n.name.as_str(), n.auth_info.as_ref())),
-        |p, at, user| resolve_user(p, at, user, checks),
+        |p, at, user| resolve_user(p, at, user, checks, &mut texts),
     );
     let mut warnings = Vec::new();
     let mut targets: BTreeMap<&str, ClusterTarget> = BTreeMap::new();
@@ -354,8 +374,8 @@ struct Context<'a> {
 
 /// A client certificate and key, and a bearer token.
 type Credentials = (
-    Option<String>,
-    Option<Sensitive<String>>,
+    Option<Arc<str>>,
+    Option<Sensitive<Arc<str>>>,
     Option<Sensitive<String>>,
 );
 
@@ -491,6 +511,7 @@ fn resolve_cluster(
     at: &At<'_>,
     cluster: &Cluster,
     checks: &mut Checks,
+    texts: &mut SharedTexts,
 ) -> ClusterInfo {
     let server = match cluster.server.as_deref() {
         None | Some("") => {
@@ -551,14 +572,20 @@ fn resolve_cluster(
     }
     ClusterInfo {
         server,
-        ca_pem,
+        ca_pem: ca_pem.map(|pem| texts.share(pem)),
         tls_server_name,
         insecure,
         proxy_url: cluster.proxy_url.clone().filter(|s| !s.is_empty()),
     }
 }
 
-fn resolve_user(p: &mut Problems, at: &At<'_>, user: &AuthInfo, checks: &mut Checks) -> UserInfo {
+fn resolve_user(
+    p: &mut Problems,
+    at: &At<'_>,
+    user: &AuthInfo,
+    checks: &mut Checks,
+    texts: &mut SharedTexts,
+) -> UserInfo {
     let (cert_pem, key_pem) = client_certificate(p, at, user, checks);
     let mut notes = Vec::new();
     let token = bearer_token(p, at, user, &mut notes);
@@ -572,8 +599,8 @@ fn resolve_user(p: &mut Problems, at: &At<'_>, user: &AuthInfo, checks: &mut Che
         return UserInfo::Unsupported(why);
     }
     UserInfo::Usable {
-        client_cert_pem: cert_pem,
-        client_key_pem: key_pem.map(Sensitive),
+        client_cert_pem: cert_pem.map(|pem| texts.share(pem)),
+        client_key_pem: key_pem.map(|pem| Sensitive(texts.share(pem))),
         bearer_token: token.map(Sensitive),
         notes,
     }

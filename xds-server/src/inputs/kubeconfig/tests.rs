@@ -58,7 +58,7 @@ fn embedded_data_and_path_prefix() {
         Some(pki("client.pem").as_str())
     );
     assert_eq!(
-        rancher.client_key_pem.as_ref().map(|k| k.expose().as_str()),
+        rancher.client_key_pem.as_ref().map(|k| &**k.expose()),
         Some(pki("client-key.pem").as_str())
     );
     assert!(rancher.bearer_token.is_none());
@@ -473,4 +473,44 @@ fn twenty_thousand_contexts_are_not_refused_for_their_size() {
     }
     let loaded = parse(&text, Path::new("big.yaml")).expect("20,000 contexts load");
     assert_eq!(loaded.clusters.len(), 20_000);
+}
+
+/// Identical PEM texts in different entries (two cluster entries with the
+/// same CA, one user for both contexts) are held once: every target
+/// shares one copy instead of a copy per context.
+#[test]
+fn identical_pem_texts_are_held_once() {
+    use base64::Engine;
+    let b64 = |name: &str| base64::engine::general_purpose::STANDARD.encode(pki(name));
+    let (ca, cert, key) = (b64("ca.pem"), b64("client.pem"), b64("client-key.pem"));
+    let cluster = |name: &str, port: u16| {
+        format!(
+            "- name: {name}\n  cluster:\n    server: https://127.0.0.1:{port}\n    certificate-authority-data: {ca}\n"
+        )
+    };
+    let context =
+        |name: &str| format!("- name: {name}\n  context:\n    cluster: {name}\n    user: u\n");
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n{}{}users:\n- name: u\n  user:\n    \
+         client-certificate-data: {cert}\n    client-key-data: {key}\ncontexts:\n{}{}",
+        cluster("a", 6443),
+        cluster("b", 6444),
+        context("a"),
+        context("b"),
+    );
+    let loaded = parse(&text, Path::new("shared.yaml")).expect("loads");
+    let [a, b] = &loaded.clusters[..] else {
+        panic!("two targets: {:?}", loaded.clusters);
+    };
+    let same = |x: &Option<std::sync::Arc<str>>, y: &Option<std::sync::Arc<str>>| {
+        std::sync::Arc::ptr_eq(x.as_ref().expect("a PEM"), y.as_ref().expect("a PEM"))
+    };
+    assert_eq!(a.ca_pem.as_deref(), Some(pki("ca.pem").as_str()));
+    assert!(same(&a.ca_pem, &b.ca_pem), "one CA text");
+    assert!(
+        same(&a.client_cert_pem, &b.client_cert_pem),
+        "one certificate text"
+    );
+    let key = |t: &ClusterTarget| t.client_key_pem.as_ref().map(|k| k.expose().clone());
+    assert!(same(&key(a), &key(b)), "one key text");
 }
