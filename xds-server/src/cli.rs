@@ -13,7 +13,9 @@ pub mod kubeconfig;
 pub mod login;
 pub mod serve;
 pub mod session;
+// The library's own test inputs, one file for both crates' tests.
 #[cfg(test)]
+#[path = "test_files.rs"]
 pub mod test_files;
 pub mod token;
 pub mod up;

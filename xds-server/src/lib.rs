@@ -38,3 +38,6 @@ pub mod snapshot;
 pub mod token_mint;
 pub mod translate;
 pub mod user_kubeconfig;
+
+#[cfg(test)]
+mod test_files;

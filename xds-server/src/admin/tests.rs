@@ -59,25 +59,8 @@ contexts:
 /// A control plane started from real files (the kubeconfig: context `a`)
 /// in `d`; returns it and the gateway config's path.
 fn started_control_plane(d: &std::path::Path) -> (Arc<ControlPlane>, std::path::PathBuf) {
-    let ca = kubeplex_tests::pki::Ca::new("t");
-    let (cert, key) = ca.server_cert(&["localhost"]).write_to(d, "gw").unwrap();
     std::fs::write(d.join("clusters.kubeconfig"), KUBECONFIG).unwrap();
-    let gateway = d.join("gateway.yaml");
-    std::fs::write(
-        d.join("issuer.pub.pem"),
-        rcgen::KeyPair::generate().unwrap().public_key_pem(),
-    )
-    .unwrap();
-    std::fs::write(
-        &gateway,
-        format!(
-            "apiVersion: kubeplex.io/v1alpha1\nkind: GatewayConfig\nlistener:\n  certificateFile: {}\n  keyFile: {}\n\
-             jwt:\n- issuer:\n    url: https://idp.example\n    audiences: [k]\n    publicKeyFile: issuer.pub.pem\n",
-            cert.display(),
-            key.display()
-        ),
-    )
-    .unwrap();
+    let gateway = crate::test_files::write_gateway_config(d);
     let cp = ControlPlane::start(Settings {
         kubeconfig: d.join("clusters.kubeconfig").into(),
         gateway_config: gateway.clone(),

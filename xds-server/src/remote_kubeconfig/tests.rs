@@ -151,7 +151,7 @@ async fn the_control_plane_serves_the_last_good_and_shows_the_error() {
     remote.poll().await;
     let cp = ControlPlane::start(Settings {
         kubeconfig: KubeconfigSource::Url(remote.clone()),
-        gateway_config: gateway_config(d),
+        gateway_config: crate::test_files::write_gateway_config(d),
         options: Options::default(),
         state_dir: d.join("state"),
     })
@@ -209,27 +209,4 @@ async fn the_control_plane_serves_the_last_good_and_shows_the_error() {
     assert!(input.ok, "{input:?}");
     assert_eq!(contexts, ["a", "b"]);
     assert_ne!(new_version, version);
-}
-
-/// A minimal gateway config (and the files it names) in `d`.
-fn gateway_config(d: &Path) -> std::path::PathBuf {
-    let ca = kubeplex_tests::pki::Ca::new("t");
-    let (cert, key) = ca.server_cert(&["localhost"]).write_to(d, "gw").unwrap();
-    std::fs::write(
-        d.join("issuer.pub.pem"),
-        rcgen::KeyPair::generate().unwrap().public_key_pem(),
-    )
-    .unwrap();
-    let gateway = d.join("gateway.yaml");
-    std::fs::write(
-        &gateway,
-        format!(
-            "apiVersion: kubeplex.io/v1alpha1\nkind: GatewayConfig\nlistener:\n  certificateFile: {}\n  keyFile: {}\n\
-             jwt:\n- issuer:\n    url: https://idp.example\n    audiences: [k]\n    publicKeyFile: issuer.pub.pem\n",
-            cert.display(),
-            key.display()
-        ),
-    )
-    .unwrap();
-    gateway
 }

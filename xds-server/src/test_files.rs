@@ -1,4 +1,4 @@
-//! Inputs the commands' tests share: a minimal valid gateway config.
+//! Inputs the control plane's tests share: a minimal valid gateway config.
 
 use std::path::{Path, PathBuf};
 
