@@ -1,4 +1,5 @@
-//! Inputs the control plane's tests share: a minimal valid gateway config.
+//! Inputs the control plane's tests share: a minimal valid gateway config
+//! and a one-context kubeconfig.
 
 use std::path::{Path, PathBuf};
 
@@ -24,3 +25,17 @@ pub fn write_gateway_config(d: &Path) -> PathBuf {
     .unwrap();
     gateway
 }
+
+/// A kubeconfig of one context `a` (a token user; nothing listens there).
+pub const ONE_CONTEXT_KUBECONFIG: &str = "apiVersion: v1
+kind: Config
+clusters:
+- name: a
+  cluster: {server: 'https://127.0.0.1:6443'}
+users:
+- name: gw
+  user: {token: t}
+contexts:
+- name: a
+  context: {cluster: a, user: gw}
+";

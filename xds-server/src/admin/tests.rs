@@ -1,5 +1,6 @@
 use super::*;
 use crate::control_plane::Settings;
+use crate::test_files::ONE_CONTEXT_KUBECONFIG;
 use crate::translate::Options;
 
 fn input(kind: &str, ok: bool, loaded_at: i64) -> admin::InputStatus {
@@ -43,23 +44,10 @@ fn not_ready_before_an_input_loaded_or_without_a_config() {
     assert!(body.contains("no Envoy configuration yet"), "{body}");
 }
 
-const KUBECONFIG: &str = "apiVersion: v1
-kind: Config
-clusters:
-- name: a
-  cluster: {server: 'https://127.0.0.1:6443'}
-users:
-- name: gw
-  user: {token: t}
-contexts:
-- name: a
-  context: {cluster: a, user: gw}
-";
-
 /// A control plane started from real files (the kubeconfig: context `a`)
 /// in `d`; returns it and the gateway config's path.
 fn started_control_plane(d: &std::path::Path) -> (Arc<ControlPlane>, std::path::PathBuf) {
-    std::fs::write(d.join("clusters.kubeconfig"), KUBECONFIG).unwrap();
+    std::fs::write(d.join("clusters.kubeconfig"), ONE_CONTEXT_KUBECONFIG).unwrap();
     let gateway = crate::test_files::write_gateway_config(d);
     let cp = ControlPlane::start(Settings {
         kubeconfig: d.join("clusters.kubeconfig").into(),
@@ -277,13 +265,7 @@ fn a_summary_names_at_most_a_hundred_problems_and_counts_the_rest() {
 async fn the_probe_port_serves_only_health_readiness_and_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let (cp, _) = started_control_plane(dir.path());
-    let any = "127.0.0.1:0".parse().unwrap();
-    let listeners = crate::server::Listeners::bind(any, any)
-        .await
-        .unwrap()
-        .with_probes(any)
-        .await
-        .unwrap();
+    let listeners = listeners_with_probes().await;
     let (admin_addr, probe_addr) = (listeners.admin_addr(), listeners.probe_addr().unwrap());
     let running = crate::server::start(cp, listeners).await.unwrap();
     let ask = async |method: &str, addr: std::net::SocketAddr, path: &str| {
@@ -368,13 +350,8 @@ async fn an_admin_token_guards_every_admin_request_and_never_the_probes() {
     let (cp, _) = started_control_plane(dir.path());
     let token_file = dir.path().join("admin-token");
     std::fs::write(&token_file, "the-admin-token\n").unwrap();
-    let any = "127.0.0.1:0".parse().unwrap();
-    let listeners = crate::server::Listeners::bind(any, any)
+    let listeners = listeners_with_probes()
         .await
-        .unwrap()
-        .with_probes(any)
-        .await
-        .unwrap()
         .with_admin_token(token::AdminToken::from_file(&token_file).unwrap());
     let (admin_addr, probe_addr) = (listeners.admin_addr(), listeners.probe_addr().unwrap());
     let running = crate::server::start(cp, listeners).await.unwrap();
@@ -429,4 +406,15 @@ async fn an_admin_token_guards_every_admin_request_and_never_the_probes() {
     running.admin.abort();
     running.xds.abort();
     running.probes.unwrap().abort();
+}
+
+/// Admin, xDS and probe listeners on free loopback ports.
+async fn listeners_with_probes() -> crate::server::Listeners {
+    let any = "127.0.0.1:0".parse().unwrap();
+    crate::server::Listeners::bind(any, any)
+        .await
+        .unwrap()
+        .with_probes(any)
+        .await
+        .unwrap()
 }

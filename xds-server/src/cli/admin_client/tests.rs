@@ -10,25 +10,12 @@ use kubeplex::control_plane::{ControlPlane, Settings};
 use kubeplex::server::{self, Listeners, Running};
 
 use super::*;
-use crate::cli::test_files::write_gateway_config;
-
-const KUBECONFIG: &str = "apiVersion: v1
-kind: Config
-clusters:
-- name: a
-  cluster: {server: 'https://127.0.0.1:6443'}
-users:
-- name: gw
-  user: {token: t}
-contexts:
-- name: a
-  context: {cluster: a, user: gw}
-";
+use crate::cli::test_files::{ONE_CONTEXT_KUBECONFIG, write_gateway_config};
 
 /// A control plane in `d` whose admin API asks for the token in
 /// `d/admin-token`.
 async fn guarded_control_plane(d: &Path) -> (Running, SocketAddr) {
-    std::fs::write(d.join("clusters.yaml"), KUBECONFIG).unwrap();
+    std::fs::write(d.join("clusters.yaml"), ONE_CONTEXT_KUBECONFIG).unwrap();
     std::fs::write(d.join("admin-token"), "cli-admin-token\n").unwrap();
     let cp = ControlPlane::start(Settings {
         kubeconfig: d.join("clusters.yaml").into(),
