@@ -311,7 +311,8 @@ impl ClusterChecks {
             .clone()
     }
 
-    fn set(&self, report: Report) {
+    /// Replace the latest report (the preflight's; a measurement's own).
+    pub fn set(&self, report: Report) {
         *self.latest.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(report));
     }
 }
