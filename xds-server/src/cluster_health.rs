@@ -59,6 +59,12 @@ impl Health {
             .clone()
     }
 
+    /// Read every context's latest health in place (the lock is held
+    /// while `f` runs: keep it short).
+    pub fn read<R>(&self, f: impl FnOnce(&BTreeMap<String, ClusterHealth>) -> R) -> R {
+        f(&self.by_context.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     /// Record this round's results for exactly these contexts (a removed
     /// context disappears); `since` moves only when the state flips.
     pub fn record(&self, results: Vec<(String, Result<(), String>)>, now: i64) {

@@ -48,58 +48,135 @@ impl StatusView {
     }
 }
 
+/// The contexts counted by state and the first [`MAX_PROBLEMS`] with a
+/// problem, borrowed from the kubeconfig, the health map and the report:
+/// nothing is built per context but what is named.
+#[derive(Debug, Default)]
+pub struct ContextSummary<'a> {
+    /// How many contexts are in each state.
+    pub counts: ContextCounts,
+    /// The contexts with a problem, by name, at most [`MAX_PROBLEMS`].
+    pub problems: Vec<ContextProblem<'a>>,
+    /// The contexts with a problem left out of `problems`.
+    pub omitted: usize,
+}
+
+/// How many contexts are in each state.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ContextCounts {
+    /// Every context of the last good kubeconfig.
+    pub total: usize,
+    /// The last health check passed.
+    pub healthy: usize,
+    /// The last health check failed.
+    pub unhealthy: usize,
+    /// Not health-checked yet (or health checks are off).
+    pub health_unknown: usize,
+    /// At least one cluster check is missing or failed.
+    pub checks_failed: usize,
+    /// Unhealthy or a cluster check failed.
+    pub with_problems: usize,
+}
+
+/// One context with a problem: its health and its failed checks.
+#[derive(Debug)]
+pub struct ContextProblem<'a> {
+    /// The context.
+    pub context: &'a str,
+    /// Its latest health, if it was checked.
+    pub health: Option<&'a ClusterHealth>,
+    /// Its cluster checks that are missing or failed, in report order.
+    pub failed_checks: &'a [&'a Row],
+}
+
+/// Count `contexts` by state (a context is a problem when its last health
+/// check failed or a cluster check is missing or failed) and keep the
+/// first [`MAX_PROBLEMS`] problems by name. `failed` must be
+/// [`failed_rows`] of the report.
+pub fn summarize<'a, 'c: 'a, 'h: 'a, 'r: 'a>(
+    contexts: impl IntoIterator<Item = &'c str>,
+    health: &'h BTreeMap<String, ClusterHealth>,
+    failed: &'a [&'r Row],
+) -> ContextSummary<'a> {
+    let mut contexts: Vec<&'c str> = contexts.into_iter().collect();
+    if !contexts.is_sorted() {
+        contexts.sort_unstable();
+    }
+    let mut summary = ContextSummary::default();
+    let mut rest = failed;
+    for context in contexts {
+        // Both sorted by context: the rows of contexts no longer in the
+        // kubeconfig are skipped, this context's are next.
+        rest = &rest[rest.partition_point(|r| r.context.as_str() < context)..];
+        let (own, after) = rest.split_at(rest.partition_point(|r| r.context == context));
+        rest = after;
+        let h = health.get(context);
+        let c = &mut summary.counts;
+        c.total += 1;
+        match h.map(|h| h.healthy) {
+            Some(true) => c.healthy += 1,
+            Some(false) => c.unhealthy += 1,
+            None => c.health_unknown += 1,
+        }
+        c.checks_failed += !own.is_empty() as usize;
+        if h.is_some_and(|h| !h.healthy) || !own.is_empty() {
+            c.with_problems += 1;
+            if summary.problems.len() < MAX_PROBLEMS {
+                summary.problems.push(ContextProblem {
+                    context,
+                    health: h,
+                    failed_checks: own,
+                });
+            } else {
+                summary.omitted += 1;
+            }
+        }
+    }
+    summary
+}
+
+/// The report's missing and failed rows, sorted by context (a report is
+/// in context order already; then this only collects).
+pub fn failed_rows(report: Option<&Report>) -> Vec<&Row> {
+    let mut failed: Vec<&Row> = report.iter().flat_map(|r| r.problems()).collect();
+    if !failed.is_sorted_by_key(|r| r.context.as_str()) {
+        failed.sort_by(|a, b| a.context.cmp(&b.context));
+    }
+    failed
+}
+
 /// The summary's members about contexts: `context_counts`,
-/// `context_problems` (a context is a problem when its last health check
-/// failed or a cluster check is missing or failed; the checks' RBAC fixes
-/// are left to the full view and `kubeplex check --clusters`),
-/// `context_problems_omitted`, and `cluster_checks` reduced to its counts.
-pub fn context_summary(
-    contexts: &[String],
+/// `context_problems` (the checks' RBAC fixes are left to the full view
+/// and `kubeplex check --clusters`), `context_problems_omitted`, and
+/// `cluster_checks` reduced to its counts.
+pub fn context_summary<'c>(
+    contexts: impl IntoIterator<Item = &'c str>,
     health: &BTreeMap<String, ClusterHealth>,
     checks: Option<&Report>,
 ) -> serde_json::Map<String, Value> {
-    let mut failed_checks: BTreeMap<&str, Vec<&Row>> = BTreeMap::new();
-    for row in checks.iter().flat_map(|r| r.problems()) {
-        failed_checks.entry(&row.context).or_default().push(row);
-    }
-    let (mut healthy, mut unhealthy, mut unknown, mut failing) = (0, 0, 0, 0);
-    let mut problems = Vec::new();
-    let mut sorted: Vec<&String> = contexts.iter().collect();
-    sorted.sort();
-    for context in sorted {
-        let h = health.get(context);
-        match h.map(|h| h.healthy) {
-            Some(true) => healthy += 1,
-            Some(false) => unhealthy += 1,
-            None => unknown += 1,
-        }
-        let failed = failed_checks.get(context.as_str());
-        failing += failed.is_some() as usize;
-        if h.is_some_and(|h| !h.healthy) || failed.is_some() {
-            problems.push(problem(context, h, failed.map(Vec::as_slice)));
-        }
-    }
-    let omitted = problems.len().saturating_sub(MAX_PROBLEMS);
-    problems.truncate(MAX_PROBLEMS);
+    let failed = failed_rows(checks);
+    let summary = summarize(contexts, health, &failed);
+    let c = summary.counts;
     let counts = json!({
-        "total": contexts.len(),
-        "healthy": healthy,
-        "unhealthy": unhealthy,
-        "health_unknown": unknown,
-        "checks_failed": failing,
-        "with_problems": problems.len() + omitted,
+        "total": c.total,
+        "healthy": c.healthy,
+        "unhealthy": c.unhealthy,
+        "health_unknown": c.health_unknown,
+        "checks_failed": c.checks_failed,
+        "with_problems": c.with_problems,
     });
+    let problems = summary.problems.iter().map(problem).collect();
     let checks = checks.map(|r| {
         json!({
             "checked_at": r.checked_at,
             "rows": r.rows.len(),
-            "failed": r.problems().count(),
+            "failed": failed.len(),
         })
     });
     [
         ("context_counts", counts),
         ("context_problems", Value::Array(problems)),
-        ("context_problems_omitted", omitted.into()),
+        ("context_problems_omitted", summary.omitted.into()),
         ("cluster_checks", checks.unwrap_or(Value::Null)),
     ]
     .into_iter()
@@ -108,11 +185,11 @@ pub fn context_summary(
 }
 
 /// One context with a problem: its health and its failed checks.
-fn problem(context: &str, health: Option<&ClusterHealth>, failed: Option<&[&Row]>) -> Value {
-    let checks: Vec<Value> = failed
-        .unwrap_or_default()
+fn problem(p: &ContextProblem<'_>) -> Value {
+    let checks: Vec<Value> = p
+        .failed_checks
         .iter()
         .map(|r| json!({"check": r.check, "outcome": r.outcome, "detail": r.detail}))
         .collect();
-    json!({"context": context, "health": health, "failed_checks": checks})
+    json!({"context": p.context, "health": p.health, "failed_checks": checks})
 }

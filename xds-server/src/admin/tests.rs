@@ -197,7 +197,8 @@ fn a_summary_of_ten_thousand_contexts_names_only_the_problems() {
         rows,
     };
 
-    let summary = status_view::context_summary(&contexts, &health, Some(&report));
+    let summary =
+        status_view::context_summary(contexts.iter().map(String::as_str), &health, Some(&report));
     let summary = serde_json::Value::Object(summary);
     assert_eq!(
         summary["context_counts"],
@@ -241,6 +242,162 @@ fn a_summary_of_ten_thousand_contexts_names_only_the_problems() {
     );
 }
 
+/// The summary counted from the kubeconfig, health map and report in
+/// place says what the full view says, on contexts in every state: ok,
+/// unreachable (health and every check failed), refused (an impersonation
+/// missing), unhealthy with checks passing, a warning, never checked,
+/// checked by a report from before the context existed; a report's row
+/// for a context that is gone counts for nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_summary_agrees_with_every_context_listed() {
+    use crate::preflight::{Outcome, Report, Row};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let names = [
+        "ok",
+        "unreachable",
+        "refused",
+        "unhealthy",
+        "warned",
+        "unchecked",
+        "new",
+    ];
+    let mut text = String::from("apiVersion: v1\nkind: Config\nclusters:\n");
+    for n in names {
+        text += &format!("- name: {n}\n  cluster: {{server: 'https://127.0.0.1:6443'}}\n");
+    }
+    text += "users:\n- name: gw\n  user: {token: t}\ncontexts:\n";
+    for n in names {
+        text += &format!("- name: {n}\n  context: {{cluster: {n}, user: gw}}\n");
+    }
+    std::fs::write(d.join("clusters.kubeconfig"), text).unwrap();
+    let cp = ControlPlane::start(Settings {
+        kubeconfig: d.join("clusters.kubeconfig").into(),
+        gateway_config: crate::test_files::write_gateway_config(d),
+        options: Options::default(),
+        state_dir: d.join("state"),
+    })
+    .unwrap();
+    let health = |n: &str, ok: bool| {
+        (
+            n.to_string(),
+            if ok {
+                Ok(())
+            } else {
+                Err(format!("{n}: refused"))
+            },
+        )
+    };
+    cp.cluster_health().record(
+        vec![
+            health("ok", true),
+            health("unreachable", false),
+            health("refused", true),
+            health("unhealthy", false),
+            health("warned", true),
+            health("new", true),
+        ],
+        100,
+    );
+    let row = |context: &str, check: &str, outcome| Row {
+        context: context.into(),
+        check: check.into(),
+        outcome,
+        detail: format!("{context} {check}"),
+        fix: String::new(),
+    };
+    let rows = vec![
+        row("gone", "reachable", Outcome::Error),
+        row("ok", "reachable", Outcome::Ok),
+        row("refused", "reachable", Outcome::Ok),
+        row("refused", "impersonate users", Outcome::Missing),
+        row("unhealthy", "reachable", Outcome::Ok),
+        row("unreachable", "reachable", Outcome::Error),
+        row("unreachable", "impersonate users", Outcome::Error),
+        row("warned", "reachable", Outcome::Warning),
+    ];
+    // A report out of context order (hand-made) is summarized the same.
+    cp.cluster_checks().set(Report {
+        checked_at: 7,
+        rows: rows.iter().rev().cloned().collect(),
+    });
+    let reversed = status_summary_json(&cp);
+    assert_eq!(reversed, expected_summary(&status_json(&cp)));
+    cp.cluster_checks().set(Report {
+        checked_at: 7,
+        rows,
+    });
+
+    let all = status_json(&cp);
+    let summary = status_summary_json(&cp);
+    assert_eq!(summary, expected_summary(&all), "full view: {all:#}");
+    assert_eq!(reversed["context_counts"], summary["context_counts"]);
+    assert_eq!(
+        summary["context_counts"],
+        serde_json::json!({"total": 7, "healthy": 4, "unhealthy": 2, "health_unknown": 1,
+            "checks_failed": 2, "with_problems": 3})
+    );
+    let named: Vec<&str> = summary["context_problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["context"].as_str().unwrap())
+        .collect();
+    assert_eq!(named, ["refused", "unhealthy", "unreachable"]);
+    assert_eq!(
+        summary["context_problems"][2]["failed_checks"][1]["detail"],
+        "unreachable impersonate users"
+    );
+}
+
+/// The summary as the full view's lists say it should be (counted the
+/// slow, obvious way).
+fn expected_summary(all: &serde_json::Value) -> serde_json::Value {
+    let mut expected = all.as_object().unwrap().clone();
+    for listed in ["contexts", "cluster_health", "cluster_checks"] {
+        expected.remove(listed);
+    }
+    let rows = all["cluster_checks"]["rows"].as_array().unwrap();
+    let failed = |context: &str| -> Vec<serde_json::Value> {
+        rows.iter()
+            .filter(|r| r["context"] == context && ["missing", "error"].contains(&r["outcome"].as_str().unwrap()))
+            .map(|r| serde_json::json!({"check": r["check"], "outcome": r["outcome"], "detail": r["detail"]}))
+            .collect()
+    };
+    let (mut healthy, mut unhealthy, mut unknown, mut checks_failed) = (0, 0, 0, 0);
+    let mut problems = Vec::new();
+    for context in all["contexts"].as_array().unwrap() {
+        let context = context.as_str().unwrap();
+        let health = &all["cluster_health"][context];
+        match health["healthy"].as_bool() {
+            Some(true) => healthy += 1,
+            Some(false) => unhealthy += 1,
+            None => unknown += 1,
+        }
+        let checks = failed(context);
+        checks_failed += !checks.is_empty() as usize;
+        if health["healthy"] == false || !checks.is_empty() {
+            problems.push(
+                serde_json::json!({"context": context, "health": health, "failed_checks": checks}),
+            );
+        }
+    }
+    let failed_rows = rows
+        .iter()
+        .filter(|r| ["missing", "error"].contains(&r["outcome"].as_str().unwrap()))
+        .count();
+    let summary = serde_json::json!({
+        "context_counts": {"total": all["contexts"].as_array().unwrap().len(), "healthy": healthy,
+            "unhealthy": unhealthy, "health_unknown": unknown, "checks_failed": checks_failed,
+            "with_problems": problems.len()},
+        "context_problems": problems,
+        "context_problems_omitted": 0,
+        "cluster_checks": {"checked_at": all["cluster_checks"]["checked_at"], "rows": rows.len(), "failed": failed_rows},
+    });
+    expected.extend(summary.as_object().unwrap().clone());
+    serde_json::Value::Object(expected)
+}
+
 #[test]
 fn a_summary_names_at_most_a_hundred_problems_and_counts_the_rest() {
     let contexts: Vec<String> = (0..250).map(|i| format!("c{i:03}")).collect();
@@ -248,7 +405,7 @@ fn a_summary_names_at_most_a_hundred_problems_and_counts_the_rest() {
         .iter()
         .map(|c| (c.clone(), checked(false)))
         .collect();
-    let summary = status_view::context_summary(&contexts, &health, None);
+    let summary = status_view::context_summary(contexts.iter().map(String::as_str), &health, None);
     let problems = summary["context_problems"].as_array().unwrap();
     assert_eq!(problems.len(), status_view::MAX_PROBLEMS);
     assert_eq!(problems[0]["context"], "c000");
