@@ -101,14 +101,34 @@ impl Loader {
     /// [`load`], reusing the last load's work.
     pub fn load(&mut self, path: &Path) -> Result<LoadedKubeconfig, InputErrors> {
         let text = super::read(path)?;
+        self.load_text(&text, path, Some(dir_of(path)))
+    }
+
+    /// [`parse_remote`], reusing the last load's work: the body of a
+    /// kubeconfig polled from `url`.
+    pub fn load_remote(&mut self, text: &str, url: &str) -> Result<LoadedKubeconfig, InputErrors> {
+        self.load_text(text, Path::new(url), None)
+    }
+
+    /// How many list items (clusters, users, contexts) this loader has
+    /// parsed: a text it saw before adds none, an edit only its own.
+    pub fn pieces_parsed(&self) -> u64 {
+        self.pieces.parsed()
+    }
+
+    fn load_text(
+        &mut self,
+        text: &str,
+        path: &Path,
+        dir: Option<&Path>,
+    ) -> Result<LoadedKubeconfig, InputErrors> {
         self.checks.next_load();
-        let dir = Some(dir_of(path));
-        if let Some(loaded) = self.load_unchanged_pieces(&text, path, dir) {
+        if let Some(loaded) = self.load_unchanged_pieces(text, path, dir) {
             return Ok(loaded);
         }
         // A problem (or text the fast path does not cut): the whole text
         // parsed with positions names each problem's line.
-        parse_with(&text, path, dir, &mut self.checks)
+        parse_with(text, path, dir, &mut self.checks)
     }
 
     /// The fast path: the text from its pieces (each parsed once), checked

@@ -95,6 +95,49 @@ async fn conditional_fetches_keep_the_last_good_through_errors() {
     );
 }
 
+/// A polled kubeconfig goes through the file's piecewise loader: a 304
+/// parses nothing, a changed body only its changed clusters, users and
+/// contexts, with the same result and the same errors as a whole parse.
+#[tokio::test]
+async fn a_changed_body_parses_only_what_changed_and_a_304_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ConfigServer::start("/clusters.yaml", &kubeconfig(&["a", "b", "c"]))
+        .await
+        .unwrap();
+    let remote = RemoteKubeconfig::new(settings(&server, dir.path())).unwrap();
+    assert!(remote.poll().await);
+    assert_eq!(remote.pieces_parsed(), 7, "3 clusters, 1 user, 3 contexts");
+
+    assert!(!remote.poll().await);
+    assert_eq!(server.asked()[1].status, 304);
+    assert_eq!(remote.pieces_parsed(), 7, "a 304 parses nothing");
+
+    let four = kubeconfig(&["a", "b", "c", "d"]);
+    server.set_body(&four);
+    assert!(remote.poll().await, "a changed body is a change");
+    assert_eq!(remote.pieces_parsed(), 9, "only d's cluster and context");
+    let url = server.url();
+    assert_eq!(
+        *remote.current().unwrap(),
+        kubeconfig::parse_remote(&four, &url).unwrap()
+    );
+
+    let broken = four.replace(
+        "- name: d\n  cluster: {server:",
+        "- name: d\n  cluster: {bogus: 1, server:",
+    );
+    server.set_body(&broken);
+    assert!(remote.poll().await);
+    let errors = remote.current().unwrap_err().to_string();
+    assert!(errors.contains("bogus"), "{errors}");
+    assert_eq!(
+        errors,
+        kubeconfig::parse_remote(&broken, &url)
+            .unwrap_err()
+            .to_string()
+    );
+}
+
 #[tokio::test]
 async fn a_kubeconfig_from_a_url_names_no_files() {
     let dir = tempfile::tempdir().unwrap();

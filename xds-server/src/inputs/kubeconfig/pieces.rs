@@ -156,6 +156,8 @@ pub struct ParseCache {
     hashers: (RandomState, RandomState),
     /// Each list item's tree.
     pieces: HashMap<PieceKey, Node>,
+    /// List items parsed so far (not taken from the last load).
+    parsed: std::cell::Cell<u64>,
 }
 
 /// A text's tree assembled from its pieces, lent to the caller: the
@@ -226,6 +228,11 @@ impl ParseCache {
         Some(Assembled { root, lists })
     }
 
+    /// List items parsed so far: the ones not reused from the last load.
+    pub fn parsed(&self) -> u64 {
+        self.parsed.get()
+    }
+
     /// Keep the pieces of `assembled` for the next load.
     pub fn put_back(&mut self, assembled: Assembled) {
         let Value::Map(mut entries) = assembled.root.value else {
@@ -250,7 +257,10 @@ impl ParseCache {
         let key = self.key(list, item);
         let node = match previous.remove(&key) {
             Some(node) => node,
-            None => parse_item(list, item)?,
+            None => {
+                self.parsed.set(self.parsed.get() + 1);
+                parse_item(list, item)?
+            }
         };
         Some((key, node))
     }
