@@ -515,3 +515,82 @@ async fn reads_and_idle_time_cause_no_reload_but_a_write_does() {
         (reloads(&gw) > before).then_some(())
     });
 }
+
+/// Envoy's counter `name` (exact), from its admin `/stats`.
+fn envoy_counter(gw: &Gateway, name: &str) -> Option<u64> {
+    let stats = http_get(&format!("{}/stats?filter={name}", gw.envoy_admin))?;
+    stats.lines().find_map(|line| {
+        let (n, value) = line.split_once(": ")?;
+        (n == name).then(|| value.trim().parse().ok()).flatten()
+    })
+}
+
+/// The client certificate the last exec (a new upstream connection each:
+/// an upgraded HTTP/1.1 connection is never reused) presented.
+fn exec_subject(k: &Kubectl, server: &ApiServer) -> Option<String> {
+    server.clear_requests();
+    k.ok(&[
+        "--context",
+        "a",
+        "exec",
+        POD,
+        "-c",
+        "app",
+        "--",
+        "echo",
+        "hi",
+    ]);
+    let path = format!("/api/v1/namespaces/{NS}/pods/{POD}/exec");
+    let exec = server.forwarded().into_iter().rfind(|r| r.path == path);
+    exec.expect("the exec reached the cluster")
+        .client_cert_subject
+}
+
+/// The kubeconfig user's certificate is an SDS secret: replacing it in the
+/// kubeconfig changes that secret only. The next connection presents the
+/// new certificate, and Envoy's cluster is not re-created (the cluster
+/// manager counts no modified cluster; the TLS context was updated by SDS).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rotated_client_certificate_is_used_without_recreating_the_cluster() {
+    let pki = Pki::new();
+    let a = pki.cluster("a").await;
+    seed(&a, "i-am-a");
+    let gw = Gateway::start(GatewaySpec::new(&pki, vec![ClusterEntry::new("a", &a)]));
+    let k = gw.kubectl(&gw.mint(&["--sub", "alice"]), &["a"]);
+    assert_eq!(exec_subject(&k, &a).as_deref(), Some("kubeplex-gateway"));
+    let updates = "cluster.ctx/a/upgrade.client_ssl_socket_factory.ssl_context_update_by_sds";
+    let counters = || {
+        (
+            envoy_counter(&gw, "cluster_manager.cluster_modified"),
+            envoy_counter(&gw, updates),
+        )
+    };
+    let (Some(modified), Some(updated)) = counters() else {
+        panic!("no Envoy counters: {:?}", counters())
+    };
+
+    let old = gw.version();
+    let rotated = pki
+        .cluster_ca
+        .client_cert("kubeplex-gateway-rotated", &["kubeplex:gateways"]);
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let text = clusters_kubeconfig(&pki, &[ClusterEntry::new("a", &a)])
+        .replace(&b64(&pki.gateway_client.cert_pem), &b64(&rotated.cert_pem))
+        .replace(&b64(&pki.gateway_client.key_pem), &b64(&rotated.key_pem));
+    replace_file(&gw.kubeconfig, &text);
+    gw.wait_applied(&old);
+    wait_for("Envoy's TLS context updated by SDS", APPLY, || {
+        counters().1.filter(|n| *n > updated)
+    });
+
+    assert_eq!(
+        exec_subject(&k, &a).as_deref(),
+        Some("kubeplex-gateway-rotated")
+    );
+    assert_eq!(counters().0, Some(modified), "a cluster was re-created");
+    assert!(
+        k.ok(&["--context", "a", "get", "configmaps"])
+            .contains("i-am-a"),
+        "the HTTP/2 cluster still serves"
+    );
+}

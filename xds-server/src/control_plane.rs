@@ -473,7 +473,7 @@ impl ControlPlane {
             policy: accepted.policy.as_deref().and_then(Option::as_ref),
             agents: &agents,
         };
-        let clusters = lock(&self.cluster_cache).clusters(
+        let contexts = lock(&self.cluster_cache).resources(
             &inputs.kubeconfig,
             &self.settings.options,
             &inputs.gateway.health_checks,
@@ -481,7 +481,7 @@ impl ControlPlane {
         let snapshot = Snapshot::new(&translate::translate_with_clusters(
             &translate_inputs,
             &self.settings.options,
-            clusters,
+            contexts,
         ));
         let version = snapshot.version.clone();
         if !self.snapshots.publish(snapshot) {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use crate::translate::{Resource, Resources, digest};
+use crate::translate::{Resource, Resources, digest, type_urls};
 
 /// All resources of one type.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -49,6 +49,10 @@ impl Snapshot {
         let types: BTreeMap<&'static str, TypeSnapshot> = resources
             .by_type()
             .into_iter()
+            // Envoy asks for secrets only by name, when a cluster names
+            // one: with none, it never asks, and a type it never asks for
+            // would keep it from ever counting as in sync.
+            .filter(|(type_url, rs)| *type_url != type_urls::SECRET || !rs.is_empty())
             .map(|(type_url, rs)| (type_url, TypeSnapshot::new(rs)))
             .collect();
         let parts: Vec<&[u8]> = types

@@ -1,6 +1,6 @@
 //! Pure functions: validated inputs → the Envoy resources kubeplex serves
-//! (CDS clusters, the LDS listener, RDS routes, and the filter's config by
-//! ECDS). No I/O here, so every shape is unit-tested.
+//! (CDS clusters, SDS secrets with their TLS material, the LDS listener,
+//! RDS routes, and the filter's config by ECDS). No I/O here, so every shape is unit-tested.
 
 pub mod access_log;
 pub mod agents;
@@ -10,6 +10,7 @@ pub mod filter_config;
 pub mod listener;
 pub mod login_settings;
 pub mod route;
+pub mod secret;
 pub mod server_names;
 
 #[cfg(test)]
@@ -75,10 +76,15 @@ pub mod type_urls {
     /// ECDS (the filter's config).
     pub const EXTENSION_CONFIG: &str =
         "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig";
+    /// SDS (the contexts' CA bundles and client certificates).
+    pub const SECRET: &str = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
 
     /// In the order a snapshot update is sent: clusters before the routes
     /// that use them, the filter config (which admits contexts) after them.
-    pub const ALL: [&str; 4] = [CLUSTER, ROUTE, EXTENSION_CONFIG, LISTENER];
+    /// Secrets right after the clusters: Envoy asks for a new secret only
+    /// once a cluster naming it arrives, and a changed one it already has
+    /// goes out with the same update.
+    pub const ALL: [&str; 5] = [CLUSTER, SECRET, ROUTE, EXTENSION_CONFIG, LISTENER];
 }
 
 /// Where Envoy finds the filter's wasm module, and its digest (a new digest
@@ -119,7 +125,7 @@ impl Default for Options {
 }
 
 /// One translated resource.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Resource {
     /// The resource name.
     pub name: String,
@@ -131,6 +137,19 @@ pub struct Resource {
     /// (envoy-types' `Struct` is a `HashMap`, so the listener's JSON log
     /// format encodes in a random field order).
     pub version: String,
+}
+
+/// Name, type and version only: a body can hold a private key (a secret,
+/// or a cluster with its TLS material inline).
+impl std::fmt::Debug for Resource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resource")
+            .field("name", &self.name)
+            .field("type_url", &self.body.type_url)
+            .field("bytes", &self.body.value.len())
+            .field("version", &self.version)
+            .finish()
+    }
 }
 
 impl Resource {
@@ -165,6 +184,9 @@ pub fn digest(parts: &[&[u8]]) -> String {
 pub struct Resources {
     /// CDS clusters (two per context).
     pub clusters: Vec<Resource>,
+    /// SDS secrets: each kubeconfig entry's CA bundle or client certificate
+    /// that a cluster references (`secret`).
+    pub secrets: Vec<Resource>,
     /// The LDS listener.
     pub listeners: Vec<Resource>,
     /// The RDS route configuration.
@@ -175,9 +197,10 @@ pub struct Resources {
 
 impl Resources {
     /// `(type_url, resources)` pairs, in sending order.
-    pub fn by_type(&self) -> [(&'static str, &[Resource]); 4] {
+    pub fn by_type(&self) -> [(&'static str, &[Resource]); 5] {
         [
             (type_urls::CLUSTER, &self.clusters),
+            (type_urls::SECRET, &self.secrets),
             (type_urls::ROUTE, &self.routes),
             (type_urls::EXTENSION_CONFIG, &self.extension_configs),
             (type_urls::LISTENER, &self.listeners),
@@ -214,7 +237,21 @@ pub fn translate(inputs: &Inputs<'_>, options: &Options) -> Resources {
             &inputs.gateway.health_checks,
         ));
     }
-    translate_with_clusters(inputs, options, clusters)
+    let contexts = ContextResources {
+        clusters,
+        secrets: secret::secrets(inputs.clusters),
+    };
+    translate_with_clusters(inputs, options, contexts)
+}
+
+/// What the contexts' kubeconfig entries translate to: their two clusters
+/// each and the secrets those reference.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContextResources {
+    /// Each context's two clusters.
+    pub clusters: Vec<Resource>,
+    /// The kubeconfig entries' secrets.
+    pub secrets: Vec<Resource>,
 }
 
 /// A context's two clusters as resources.
@@ -239,9 +276,25 @@ pub struct ClusterCache {
     built_with: Option<(Options, HealthChecks)>,
     /// Index into `kubeconfig.clusters` → its two clusters.
     by_context: HashMap<String, (usize, [Resource; 2])>,
+    /// The kubeconfig entries' secrets.
+    secrets: secret::SecretCache,
 }
 
 impl ClusterCache {
+    /// Every context's clusters and their secrets for `kubeconfig`, each
+    /// reused when its input is unchanged.
+    pub fn resources(
+        &mut self,
+        kubeconfig: &Arc<LoadedKubeconfig>,
+        options: &Options,
+        checks: &HealthChecks,
+    ) -> ContextResources {
+        ContextResources {
+            clusters: self.clusters(kubeconfig, options, checks),
+            secrets: self.secrets.secrets(&kubeconfig.clusters),
+        }
+    }
+
     /// Every context's clusters for `kubeconfig`: reused when the context's
     /// entry and the settings are unchanged, translated otherwise.
     pub fn clusters(
@@ -278,13 +331,17 @@ impl ClusterCache {
     }
 }
 
-/// [`translate`] with the contexts' clusters already translated (by a
-/// [`ClusterCache`]).
+/// [`translate`] with the contexts' clusters and secrets already
+/// translated (by a [`ClusterCache`]).
 pub fn translate_with_clusters(
     inputs: &Inputs<'_>,
     options: &Options,
-    mut clusters: Vec<Resource>,
+    contexts: ContextResources,
 ) -> Resources {
+    let ContextResources {
+        mut clusters,
+        secrets,
+    } = contexts;
     let gateway = inputs.gateway;
     let cache = gateway.discovery_cache.as_ref();
     for target in inputs.clusters {
@@ -319,6 +376,7 @@ pub fn translate_with_clusters(
     );
     Resources {
         clusters,
+        secrets,
         listeners,
         routes: vec![Resource::new(routes.name.clone(), &routes)],
         extension_configs: vec![Resource::new(filter.name.clone(), &filter)],

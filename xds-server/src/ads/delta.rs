@@ -18,6 +18,10 @@
 //!   to finish initializing), later ones only when there is a difference;
 //! - a NACKed resource version is not resent: Envoy keeps its last
 //!   accepted one and the next different version is sent when it comes;
+//! - a type counts as accepted only once Envoy has every resource of its
+//!   snapshot: secrets are asked for by name as clusters naming them
+//!   arrive, and until Envoy has asked for (and accepted) each, a cluster
+//!   waiting for one is not in use;
 //! - at most [`MAX_RESOURCES_PER_RESPONSE`] resources go in one response,
 //!   the rest after its ACK: Envoy applies a response on its main thread,
 //!   and 20,000 clusters at once kept it (and its admin interface) busy
@@ -225,7 +229,14 @@ impl DeltaStream {
                 ..Default::default()
             })
             .collect();
-        let complete = pending.next().is_none();
+        // Envoy will ask for the rest (secrets: as the clusters naming them
+        // arrive); until it has, the snapshot is not all applied.
+        let covers = state.wildcard
+            || resources
+                .resources
+                .keys()
+                .all(|name| state.names.contains(name));
+        let complete = pending.next().is_none() && covers;
         let removed: Vec<String> = state
             .known
             .keys()
@@ -235,9 +246,11 @@ impl DeltaStream {
         let status = self.status.entry(type_url.to_string()).or_default();
         if changed.is_empty() && removed.is_empty() && state.answered {
             // Envoy has all of it already (a change elsewhere in the type).
-            status.sent_version = resources.version.clone();
-            if status.nack_error.is_none() {
-                status.acked_version = resources.version.clone();
+            if covers {
+                status.sent_version = resources.version.clone();
+                if status.nack_error.is_none() {
+                    status.acked_version = resources.version.clone();
+                }
             }
             return None;
         }

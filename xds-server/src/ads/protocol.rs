@@ -10,7 +10,10 @@
 //!   response, changed subscription, or a snapshot version it has not sent;
 //!   otherwise the request stays open until the snapshot changes;
 //! - a NACKed version is never resent: Envoy keeps its last accepted config
-//!   and the next *different* snapshot is sent when it comes.
+//!   and the next *different* snapshot is sent when it comes;
+//! - a version counts as accepted only when the response held every
+//!   resource of its snapshot type: Envoy asks for secrets by name as
+//!   clusters naming them arrive, and a cluster waits (unused) for them.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -51,6 +54,8 @@ struct Sent {
     version: String,
     nonce: String,
     names: BTreeSet<String>,
+    /// It held every resource of its snapshot type.
+    complete: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -133,7 +138,9 @@ impl Stream {
                     });
                 }
                 None => {
-                    status.acked_version = request.version_info.clone();
+                    if sent.complete {
+                        status.acked_version = request.version_info.clone();
+                    }
                     status.nack_error = None;
                     events.push(Event::Ack {
                         type_url: type_url.clone(),
@@ -178,7 +185,7 @@ impl Stream {
             .node
             .listener_address()
             .filter(|_| type_url == type_urls::LISTENER);
-        let body = resources
+        let body: Vec<Any> = resources
             .resources
             .values()
             .filter(|r| wildcard || state.names.contains(&r.name))
@@ -187,11 +194,13 @@ impl Stream {
                 None => Any::clone(&r.body),
             })
             .collect();
+        let complete = body.len() == resources.resources.len();
         state.open = false;
         state.last_sent = Some(Sent {
             version: resources.version.clone(),
             nonce: nonce.clone(),
             names: state.names.clone(),
+            complete,
         });
         self.status
             .entry(type_url.to_string())

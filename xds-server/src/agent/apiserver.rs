@@ -89,6 +89,9 @@ fn in_cluster(cluster: &str, dir: &Path) -> Result<(ClusterTarget, TokenSource),
         bearer_token: None,
         tls_server_name: None,
         insecure_skip_tls_verify: false,
+        // not from a kubeconfig (and the agent's Envoy has no ADS)
+        cluster_entry: None,
+        user_entry: None,
     };
     Ok((target, TokenSource::File(dir.join("token"))))
 }

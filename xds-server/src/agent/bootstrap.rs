@@ -94,7 +94,14 @@ pub struct AgentEnvoy<'a> {
 
 /// The whole bootstrap.
 pub fn bootstrap(a: &AgentEnvoy<'_>) -> Bootstrap {
-    let mut clusters = upstream::clusters_for(a.apiserver, a.options, &Default::default()).to_vec();
+    // This Envoy has no ADS stream to fetch secrets on: the apiserver's CA
+    // and client certificate go inline, whatever kubeconfig entry they are.
+    let apiserver = ClusterTarget {
+        cluster_entry: None,
+        user_entry: None,
+        ..a.apiserver.clone()
+    };
+    let mut clusters = upstream::clusters_for(&apiserver, a.options, &Default::default()).to_vec();
     clusters.push(gateway_cluster(a));
     Bootstrap {
         node: Some(Node {

@@ -75,3 +75,41 @@ fn the_agent_envoy_opens_the_requested_tunnels_as_its_cluster() {
         .collect();
     assert!(names.contains(&"kubeplex-gateway".to_string()), "{names:?}");
 }
+
+/// The agent's Envoy has no ADS stream: the apiserver's CA and client
+/// certificate are in its clusters even when they come from kubeconfig
+/// entries (which the gateway sends as SDS secrets).
+#[test]
+fn the_agent_envoy_has_the_apiservers_tls_material_inline() {
+    use prost::Message;
+    let apiserver = target("edge", "10.0.0.1", 6443);
+    assert!(apiserver.cluster_entry.is_some() && apiserver.user_entry.is_some());
+    let options = Options::default();
+    let boot = bootstrap(&AgentEnvoy {
+        cluster: "edge",
+        gateway_host: "gw.example.com",
+        gateway_port: 8444,
+        gateway_server_name: "gw.example.com",
+        gateway_ca_pem: None,
+        apiserver: &apiserver,
+        apiserver_token: false,
+        sds_dir: Path::new("/state/sds"),
+        admin: "127.0.0.1:0".parse().unwrap(),
+        tunnels: 1,
+        options: &options,
+    });
+    let clusters = boot.static_resources.unwrap().clusters;
+    let apiserver_clusters: Vec<_> = clusters
+        .iter()
+        .filter(|c| c.name.starts_with("ctx/"))
+        .collect();
+    assert_eq!(apiserver_clusters.len(), 2);
+    let pem_of = |s: &Option<std::sync::Arc<str>>| s.as_deref().unwrap().as_bytes().to_vec();
+    for c in apiserver_clusters {
+        let bytes = c.encode_to_vec();
+        let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+        assert!(has(&pem_of(&apiserver.ca_pem)), "{}: CA inline", c.name);
+        assert!(has(&pem_of(&apiserver.client_cert_pem)), "{}", c.name);
+        assert!(!has(b"user/user-edge") && !has(b"cluster/cluster-edge"));
+    }
+}

@@ -60,6 +60,14 @@ pub struct ClusterTarget {
     pub tls_server_name: Option<String>,
     /// `insecure-skip-tls-verify`; loudly warned when true.
     pub insecure_skip_tls_verify: bool,
+    /// The kubeconfig's `clusters` entry this context uses: its CA reaches
+    /// Envoy as the secret named after it (`translate::secret`). None for
+    /// a target that is not from a kubeconfig (the agent's own apiserver):
+    /// its CA goes inline.
+    pub cluster_entry: Option<String>,
+    /// The kubeconfig's `users` entry this context uses, if any: its client
+    /// certificate and key reach Envoy as the secret named after it.
+    pub user_entry: Option<String>,
 }
 
 /// A successfully loaded kubeconfig.

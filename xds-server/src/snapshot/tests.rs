@@ -46,3 +46,21 @@ fn renaming_a_resource_changes_the_type_version() {
         Snapshot::new(&b).get(type_urls::CLUSTER).unwrap().version
     );
 }
+
+/// Envoy asks for secrets only when a cluster names one: a snapshot
+/// without secrets does not serve the type (else no Envoy would ever be
+/// counted in sync with it), one with secrets does.
+#[test]
+fn the_secret_type_is_served_only_with_secrets() {
+    let none = Snapshot::new(&Resources {
+        clusters: vec![resource("c", "1")],
+        ..Default::default()
+    });
+    assert!(none.get(type_urls::SECRET).is_none());
+    assert!(none.get(type_urls::ROUTE).is_some(), "other types, empty");
+    let some = Snapshot::new(&Resources {
+        secrets: vec![resource("user/u", "1")],
+        ..Default::default()
+    });
+    assert_eq!(some.get(type_urls::SECRET).unwrap().resources.len(), 1);
+}

@@ -1,7 +1,9 @@
 //! One kubeconfig context → two Envoy clusters: a pooled HTTP/2 cluster for
 //! ordinary requests and an HTTP/1.1 one for upgrades (the apiserver accepts
 //! SPDY/WebSocket upgrades only over HTTP/1.1; FACTS.md). Both carry the
-//! context's upstream mTLS identity and verify the apiserver's certificate,
+//! context's upstream mTLS identity and verify the apiserver's certificate
+//! (the certificate and CA as SDS secrets shared by every cluster of the
+//! same kubeconfig entry: `secret`),
 //! and everything else that is the context's rather than the request's:
 //! the `Host` the apiserver gets (the endpoint's hostname; the routes say
 //! `auto_host_rewrite`) and the kubeconfig user's bearer token (an upstream
@@ -26,6 +28,7 @@ use envoy_types::pb::envoy::config::endpoint::v3::{
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
     CertificateValidationContext, CommonTlsContext, SubjectAltNameMatcher, TlsCertificate,
     TlsParameters, UpstreamTlsContext, certificate_validation_context::TrustChainVerification,
+    common_tls_context::CombinedCertificateValidationContext,
     common_tls_context::ValidationContextType, subject_alt_name_matcher::SanType,
     tls_parameters::TlsProtocol,
 };
@@ -37,7 +40,7 @@ use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
 use envoy_types::pb::envoy::r#type::matcher::v3::{StringMatcher, string_matcher::MatchPattern};
 use envoy_types::pb::google::protobuf::UInt32Value;
 
-use super::{Options, names, pack, seconds};
+use super::{Options, names, pack, seconds, secret};
 use crate::inputs::gateway_config::HealthChecks;
 use crate::inputs::kubeconfig::ClusterTarget;
 
@@ -249,7 +252,9 @@ fn tcp_keepalive() -> UpstreamConnectionOptions {
 
 /// The upstream TLS context: the gateway's client certificate from the
 /// kubeconfig user, the cluster's CA, and a check that the server
-/// certificate names the host (or `tls-server-name`).
+/// certificate names the host (or `tls-server-name`). The certificate and
+/// the CA come from the kubeconfig entries' SDS secrets (`secret`), inline
+/// only for a target that is not from a kubeconfig.
 pub fn upstream_tls(
     target: &ClusterTarget,
     options: &Options,
@@ -260,15 +265,24 @@ pub fn upstream_tls(
         .clone()
         .unwrap_or_else(|| target.server.host.clone());
     let server_name_is_ip = server_name.parse::<IpAddr>().is_ok();
-    let tls_certificates = match (&target.client_cert_pem, &target.client_key_pem) {
-        (Some(cert), Some(key)) => vec![TlsCertificate {
-            certificate_chain: Some(inline(cert.as_bytes())),
-            private_key: Some(inline(key.expose().as_bytes())),
-            ..Default::default()
-        }],
-        _ => Vec::new(),
-    };
+    let (tls_certificates, tls_certificate_sds_secret_configs) =
+        match secret::client_certificate_secret(target) {
+            Some(name) => (Vec::new(), vec![secret::sds_config(name)]),
+            None => (inline_client_certificate(target), Vec::new()),
+        };
     let validation = validation_context(target, options, &server_name, server_name_is_ip);
+    let validation_context_type = match secret::ca_secret(target) {
+        // The per-cluster checks stay here; only `trusted_ca` comes from
+        // the secret (Envoy merges the two).
+        Some(name) => {
+            ValidationContextType::CombinedValidationContext(CombinedCertificateValidationContext {
+                default_validation_context: Some(validation),
+                validation_context_sds_secret_config: Some(secret::sds_config(name)),
+                ..Default::default()
+            })
+        }
+        None => ValidationContextType::ValidationContext(validation),
+    };
     UpstreamTlsContext {
         common_tls_context: Some(CommonTlsContext {
             tls_params: Some(TlsParameters {
@@ -278,7 +292,8 @@ pub fn upstream_tls(
                 ..Default::default()
             }),
             tls_certificates,
-            validation_context_type: Some(ValidationContextType::ValidationContext(validation)),
+            tls_certificate_sds_secret_configs,
+            validation_context_type: Some(validation_context_type),
             alpn_protocols: vec![match protocol {
                 Protocol::Http2 => "h2".into(),
                 Protocol::Http1 => "http/1.1".into(),
@@ -295,8 +310,21 @@ pub fn upstream_tls(
     }
 }
 
+/// The client certificate and key inline (a target not from a kubeconfig).
+fn inline_client_certificate(target: &ClusterTarget) -> Vec<TlsCertificate> {
+    match (&target.client_cert_pem, &target.client_key_pem) {
+        (Some(cert), Some(key)) => vec![TlsCertificate {
+            certificate_chain: Some(secret::inline(cert.as_bytes())),
+            private_key: Some(secret::inline(key.expose().as_bytes())),
+            ..Default::default()
+        }],
+        _ => Vec::new(),
+    }
+}
+
 /// Trust the cluster's CA (or the system roots) and require the server
 /// name in the certificate; or, with `insecure-skip-tls-verify`, anything.
+/// With the CA in a secret, no `trusted_ca` here: the secret's applies.
 fn validation_context(
     target: &ClusterTarget,
     options: &Options,
@@ -310,14 +338,15 @@ fn validation_context(
             ..Default::default()
         };
     }
-    let trusted_ca = match &target.ca_pem {
-        Some(ca) => inline(ca.as_bytes()),
-        None => DataSource {
+    let trusted_ca = match (&target.ca_pem, secret::ca_secret(target)) {
+        (Some(_), Some(_)) => None,
+        (Some(ca), None) => Some(secret::inline(ca.as_bytes())),
+        (None, _) => Some(DataSource {
             specifier: Some(data_source::Specifier::Filename(
                 options.system_ca_file.clone(),
             )),
             ..Default::default()
-        },
+        }),
     };
     let san_type = if server_name_is_ip {
         SanType::IpAddress
@@ -325,7 +354,7 @@ fn validation_context(
         SanType::Dns
     };
     CertificateValidationContext {
-        trusted_ca: Some(trusted_ca),
+        trusted_ca,
         match_typed_subject_alt_names: vec![SubjectAltNameMatcher {
             san_type: san_type as i32,
             matcher: Some(StringMatcher {
@@ -334,13 +363,6 @@ fn validation_context(
             }),
             ..Default::default()
         }],
-        ..Default::default()
-    }
-}
-
-fn inline(bytes: &[u8]) -> DataSource {
-    DataSource {
-        specifier: Some(data_source::Specifier::InlineBytes(bytes.to_vec())),
         ..Default::default()
     }
 }

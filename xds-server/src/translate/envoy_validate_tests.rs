@@ -17,6 +17,7 @@ use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
     HttpConnectionManager, http_connection_manager::RouteSpecifier, http_filter::ConfigType,
 };
+use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::Secret;
 use prost::Message;
 
 use super::fixtures::{gateway, target};
@@ -24,6 +25,36 @@ use super::*;
 
 fn decode<T: Message + Default>(r: &Resource) -> T {
     T::decode(r.body.value.as_slice()).unwrap()
+}
+
+/// `cluster` with its SDS secrets looked up among the bootstrap's static
+/// secrets instead of on the ADS stream: `envoy --mode validate` crashes
+/// (1.40) on static clusters whose secrets come by ADS, which it never
+/// connects to. The secrets themselves are validated as static ones.
+fn with_static_secrets(mut cluster: Cluster) -> Cluster {
+    use envoy_types::pb::envoy::config::core::v3::transport_socket::ConfigType;
+    use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
+        UpstreamTlsContext, common_tls_context::ValidationContextType,
+    };
+    let Some(socket) = cluster.transport_socket.as_mut() else {
+        return cluster;
+    };
+    let Some(ConfigType::TypedConfig(any)) = &socket.config_type else {
+        panic!("{}: no typed TLS config", cluster.name)
+    };
+    let mut tls = UpstreamTlsContext::decode(any.value.as_slice()).unwrap();
+    let common = tls.common_tls_context.as_mut().unwrap();
+    for sds in &mut common.tls_certificate_sds_secret_configs {
+        assert!(sds.sds_config.take().is_some(), "{}: not by ADS", sds.name);
+    }
+    if let Some(ValidationContextType::CombinedValidationContext(c)) =
+        common.validation_context_type.as_mut()
+    {
+        let sds = c.validation_context_sds_secret_config.as_mut().unwrap();
+        assert!(sds.sds_config.take().is_some(), "{}: not by ADS", sds.name);
+    }
+    socket.config_type = Some(ConfigType::TypedConfig(pack(&tls)));
+    cluster
 }
 
 #[test]
@@ -71,7 +102,13 @@ fn envoy_accepts_every_translated_resource() {
         },
     );
 
-    let clusters: Vec<Cluster> = resources.clusters.iter().map(decode).collect();
+    let clusters: Vec<Cluster> = resources
+        .clusters
+        .iter()
+        .map(|c| with_static_secrets(decode(c)))
+        .collect();
+    let secrets: Vec<Secret> = resources.secrets.iter().map(decode).collect();
+    assert!(!secrets.is_empty());
     let mut ads_listener: Listener = decode(&resources.listeners[0]);
     let routes: RouteConfiguration = decode(&resources.routes[0]);
     let ecds: TypedExtensionConfig = decode(&resources.extension_configs[0]);
@@ -105,7 +142,7 @@ fn envoy_accepts_every_translated_resource() {
         static_resources: Some(StaticResources {
             listeners: vec![ads_listener, inline],
             clusters: clusters.into_iter().chain([xds]).collect(),
-            ..Default::default()
+            secrets,
         }),
         dynamic_resources: Some(DynamicResources {
             ads_config: Some(ApiConfigSource {
@@ -189,7 +226,10 @@ fn http_get(port: u16, headers: &str) -> (u16, String) {
 /// 503 `NC`, which kubectl gets as a `ServiceUnavailable` `Status`.
 #[test]
 fn the_routes_send_nothing_to_a_cluster_the_filter_did_not_name() {
-    let targets = vec![target("dev-a", "127.0.0.1", 1)];
+    let mut targets = vec![target("dev-a", "127.0.0.1", 1)];
+    // TLS material inline: this Envoy has no ADS stream to fetch it on
+    targets[0].cluster_entry = None;
+    targets[0].user_entry = None;
     let gw = gateway();
     let inputs = Inputs {
         clusters: &targets,

@@ -27,7 +27,8 @@ pub fn cert(name: &str) -> (String, String) {
     (ck.cert.pem(), ck.signing_key.serialize_pem())
 }
 
-/// A context whose apiserver is `https://host:port`, with mTLS material.
+/// A context whose apiserver is `https://host:port`, with mTLS material
+/// from its own kubeconfig entries (`cluster-<context>`, `user-<context>`).
 pub fn target(context: &str, host: &str, port: u16) -> ClusterTarget {
     let (ca, _) = cert("ca");
     let (client, key) = cert("client");
@@ -45,6 +46,8 @@ pub fn target(context: &str, host: &str, port: u16) -> ClusterTarget {
         bearer_token: None,
         tls_server_name: None,
         insecure_skip_tls_verify: false,
+        cluster_entry: Some(format!("cluster-{context}")),
+        user_entry: Some(format!("user-{context}")),
     }
 }
 

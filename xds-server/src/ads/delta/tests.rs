@@ -15,6 +15,7 @@ fn snapshot(a: &str, more: &[&str]) -> Snapshot {
         routes: vec![resource("kubeplex-routes", "r")],
         extension_configs: vec![resource("kubeplex.filter", "f")],
         listeners: vec![resource("kubeplex-https", "l")],
+        ..Resources::default()
     })
 }
 
@@ -170,4 +171,78 @@ fn a_large_push_goes_in_parts_each_after_the_last_is_acked() {
     assert_eq!(stream.status()[type_urls::CLUSTER].sent_version, version);
     stream.on_request(request(type_urls::CLUSTER, &[], &rest.nonce.clone()), &snap);
     assert_eq!(stream.status()[type_urls::CLUSTER].acked_version, version);
+}
+
+/// The contexts' secrets: `cluster/<c>` for each of `cas` and `user/u`
+/// with content `user` (clusters `ctx/<c>` naming them).
+fn with_secrets(cas: &[&str], user: &str) -> Snapshot {
+    Snapshot::new(&Resources {
+        clusters: cas
+            .iter()
+            .map(|c| resource(&format!("ctx/{c}"), c))
+            .collect(),
+        secrets: cas
+            .iter()
+            .map(|c| resource(&format!("cluster/{c}"), &format!("ca-{c}")))
+            .chain([resource("user/u", user)])
+            .collect(),
+        ..Resources::default()
+    })
+}
+
+fn secrets_version(stream: &DeltaStream) -> Option<&str> {
+    let status = stream.status().get(type_urls::SECRET)?;
+    Some(status.acked_version.as_str())
+}
+
+/// Envoy asks for secrets by name as clusters naming them arrive: a new
+/// context's secret is sent once asked for, and the type counts as
+/// accepted only then; a rotated one goes out alone; one no longer in
+/// the snapshot is removed.
+#[test]
+fn secrets_go_by_name_rotate_alone_and_count_as_accepted_only_when_all_are_had() {
+    let mut stream = DeltaStream::new();
+    let first = with_secrets(&["a"], "u1");
+    let version = |s: &Snapshot| s.get(type_urls::SECRET).unwrap().version.clone();
+    let events = stream.on_request(
+        request(type_urls::SECRET, &["cluster/a", "user/u"], ""),
+        &first,
+    );
+    let [r] = sent(&events)[..] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(names(r), ["cluster/a", "user/u"]);
+    stream.on_request(request(type_urls::SECRET, &[], &r.nonce.clone()), &first);
+    assert_eq!(secrets_version(&stream), Some(version(&first).as_str()));
+
+    // A context `b` arrives: its CA is not sent before Envoy asks for it,
+    // and until then the secrets are not all applied.
+    let second = with_secrets(&["a", "b"], "u1");
+    assert!(sent(&stream.on_snapshot(&second)).is_empty());
+    assert_eq!(secrets_version(&stream), Some(version(&first).as_str()));
+    let events = stream.on_request(request(type_urls::SECRET, &["cluster/b"], ""), &second);
+    let [r] = sent(&events)[..] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(names(r), ["cluster/b"]);
+    stream.on_request(request(type_urls::SECRET, &[], &r.nonce.clone()), &second);
+    assert_eq!(secrets_version(&stream), Some(version(&second).as_str()));
+
+    // The user's certificate rotates: that secret alone.
+    let rotated = with_secrets(&["a", "b"], "u2");
+    let events = stream.on_snapshot(&rotated);
+    let [r] = sent(&events)[..] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(names(r), ["user/u"]);
+    assert!(r.removed_resources.is_empty());
+    stream.on_request(request(type_urls::SECRET, &[], &r.nonce.clone()), &rotated);
+
+    // `b` goes: its CA with it.
+    let events = stream.on_snapshot(&with_secrets(&["a"], "u2"));
+    let [r] = sent(&events)[..] else {
+        panic!("{events:?}")
+    };
+    assert!(r.resources.is_empty());
+    assert_eq!(r.removed_resources, ["cluster/b"]);
 }

@@ -6,7 +6,8 @@ use crate::snapshot::Snapshot;
 use crate::translate::Resources;
 use crate::translate::fixtures::resource;
 
-/// Two clusters, one route config, one filter config, one listener;
+/// Two clusters, one secret, one route config, one filter config, one
+/// listener;
 /// `generation` changes the clusters' content.
 fn snapshot(generation: &str) -> Snapshot {
     Snapshot::new(&Resources {
@@ -17,6 +18,7 @@ fn snapshot(generation: &str) -> Snapshot {
         ],
         extension_configs: vec![resource("kubeplex.filter", "f")],
         listeners: vec![resource("kubeplex-https", "l")],
+        secrets: vec![resource("user/u", "u")],
     })
 }
 
@@ -213,6 +215,7 @@ fn snapshot_updates_go_out_clusters_first() {
         (type_urls::LISTENER, vec![]),
         (type_urls::EXTENSION_CONFIG, vec!["kubeplex.filter"]),
         (type_urls::ROUTE, vec!["kubeplex-routes"]),
+        (type_urls::SECRET, vec!["user/u"]),
         (type_urls::CLUSTER, vec![]),
     ] {
         let events = stream.on_request(request(t, &names, "", ""), &snap);
@@ -222,6 +225,7 @@ fn snapshot_updates_go_out_clusters_first() {
     // Everything changes at once.
     let snap2 = Snapshot::new(&Resources {
         clusters: vec![resource("ctx/c", "c")],
+        secrets: vec![resource("user/u", "u2")],
         routes: vec![resource("kubeplex-routes", "r2")],
         extension_configs: vec![resource("kubeplex.filter", "f2")],
         listeners: vec![resource("kubeplex-https", "l2")],
@@ -301,4 +305,72 @@ fn a_node_that_names_its_listener_address_gets_the_listener_there() {
         ))
     );
     assert_eq!(own.listener_address_error(), None);
+}
+
+/// A snapshot with the secrets `cluster/<c>` for each of `cas` and
+/// `user/u` (content `user`).
+fn with_secrets(cas: &[&str], user: &str) -> Snapshot {
+    Snapshot::new(&Resources {
+        clusters: cas
+            .iter()
+            .map(|c| resource(&format!("ctx/{c}"), c))
+            .collect(),
+        secrets: cas
+            .iter()
+            .map(|c| resource(&format!("cluster/{c}"), &format!("ca-{c}")))
+            .chain([resource("user/u", user)])
+            .collect(),
+        ..Resources::default()
+    })
+}
+
+/// State of the world: Envoy names every secret it wants in each request;
+/// an answer without a secret of the snapshot (one Envoy has not asked for
+/// yet: a new context's) is not the snapshot applied.
+#[test]
+fn secrets_go_by_name_and_count_as_accepted_only_when_all_are_had() {
+    let mut stream = Stream::new();
+    let acked = |s: &Stream| s.status()[type_urls::SECRET].acked_version.clone();
+    let first = with_secrets(&["a"], "u1");
+    let events = stream.on_request(
+        request(type_urls::SECRET, &["cluster/a", "user/u"], "", ""),
+        &first,
+    );
+    let r = sent(&events)[0].clone();
+    assert_eq!(r.resources.len(), 2);
+    let names = ["cluster/a", "user/u"];
+    stream.on_request(
+        request(type_urls::SECRET, &names, &r.version_info, &r.nonce),
+        &first,
+    );
+    let first_version = first.get(type_urls::SECRET).unwrap().version.clone();
+    assert_eq!(acked(&stream), first_version);
+
+    // `b` arrives: the new version goes out to the names asked for, and
+    // its ACK is not the new snapshot applied.
+    let second = with_secrets(&["a", "b"], "u1");
+    let events = stream.on_snapshot(&second);
+    let r = sent(&events)[0].clone();
+    assert_eq!(r.resources.len(), 2, "cluster/b was not asked for");
+    stream.on_request(
+        request(type_urls::SECRET, &names, &r.version_info, &r.nonce),
+        &second,
+    );
+    assert_eq!(acked(&stream), first_version);
+    // Envoy asks for `b`'s CA too: now all of it.
+    let all = ["cluster/a", "cluster/b", "user/u"];
+    let events = stream.on_request(
+        request(type_urls::SECRET, &all, &r.version_info, ""),
+        &second,
+    );
+    let r = sent(&events)[0].clone();
+    assert_eq!(r.resources.len(), 3);
+    stream.on_request(
+        request(type_urls::SECRET, &all, &r.version_info, &r.nonce),
+        &second,
+    );
+    assert_eq!(
+        acked(&stream),
+        second.get(type_urls::SECRET).unwrap().version
+    );
 }

@@ -417,6 +417,8 @@ impl Context<'_> {
             bearer_token,
             tls_server_name: cluster.tls_server_name.clone(),
             insecure_skip_tls_verify: cluster.insecure,
+            cluster_entry: Some(self.cluster_name.to_string()),
+            user_entry: self.user_name.map(str::to_string),
         })
     }
 

@@ -10,6 +10,7 @@ use prost::Message;
 
 use super::*;
 use crate::translate::fixtures::target;
+use envoy_types::pb::envoy::config::core::v3::config_source;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::HttpFilter;
 
 fn tls_of(c: &Cluster) -> UpstreamTlsContext {
@@ -21,6 +22,44 @@ fn tls_of(c: &Cluster) -> UpstreamTlsContext {
         panic!("no TLS on {}", c.name)
     };
     UpstreamTlsContext::decode(any.value.as_slice()).unwrap()
+}
+
+/// The per-cluster part of the validation context (with the CA from a
+/// secret, the combined context's default part).
+fn checks_of(tls: &UpstreamTlsContext) -> CertificateValidationContext {
+    match tls
+        .common_tls_context
+        .clone()
+        .unwrap()
+        .validation_context_type
+    {
+        Some(ValidationContextType::ValidationContext(v)) => v,
+        Some(ValidationContextType::CombinedValidationContext(c)) => {
+            c.default_validation_context.unwrap()
+        }
+        other => panic!("no validation context: {other:?}"),
+    }
+}
+
+/// The secret the CA comes from, if any.
+fn ca_secret_of(tls: &UpstreamTlsContext) -> Option<String> {
+    match tls
+        .common_tls_context
+        .clone()
+        .unwrap()
+        .validation_context_type
+    {
+        Some(ValidationContextType::CombinedValidationContext(c)) => {
+            let sds = c.validation_context_sds_secret_config.unwrap();
+            let source = sds.sds_config.unwrap();
+            assert!(matches!(
+                source.config_source_specifier,
+                Some(config_source::ConfigSourceSpecifier::Ads(_))
+            ));
+            Some(sds.name)
+        }
+        _ => None,
+    }
 }
 
 fn protocol_of(c: &Cluster) -> ProtocolConfig {
@@ -78,17 +117,18 @@ fn hostnames_resolve_by_dns_and_get_sni_and_a_dns_san_check() {
     );
     let tls = tls_of(&c);
     assert_eq!(tls.sni, "api.prod.example.com");
-    let Some(ValidationContextType::ValidationContext(v)) =
-        tls.common_tls_context.unwrap().validation_context_type
-    else {
-        panic!("no validation context")
-    };
+    let v = checks_of(&tls);
     assert_eq!(v.match_typed_subject_alt_names.len(), 1);
     assert_eq!(
         v.match_typed_subject_alt_names[0].san_type,
         SanType::Dns as i32
     );
-    assert!(v.trusted_ca.is_some());
+    assert_eq!(v.trusted_ca, None, "the CA comes from the secret");
+    assert_eq!(
+        ca_secret_of(&tls).as_deref(),
+        Some("cluster/cluster-prod"),
+        "{tls:?}"
+    );
 }
 
 #[test]
@@ -99,11 +139,7 @@ fn ip_servers_check_an_ip_san_and_send_no_sni() {
         Protocol::Http2,
     );
     assert_eq!(tls.sni, "", "SNI must never be an IP literal");
-    let Some(ValidationContextType::ValidationContext(v)) =
-        tls.common_tls_context.unwrap().validation_context_type
-    else {
-        panic!()
-    };
+    let v = checks_of(&tls);
     assert_eq!(
         v.match_typed_subject_alt_names[0].san_type,
         SanType::IpAddress as i32
@@ -116,11 +152,7 @@ fn tls_server_name_overrides_sni_and_the_checked_name() {
     t.tls_server_name = Some("kubernetes.default.svc".into());
     let tls = upstream_tls(&t, &Options::default(), Protocol::Http2);
     assert_eq!(tls.sni, "kubernetes.default.svc");
-    let Some(ValidationContextType::ValidationContext(v)) =
-        tls.common_tls_context.unwrap().validation_context_type
-    else {
-        panic!()
-    };
+    let v = checks_of(&tls);
     assert_eq!(
         v.match_typed_subject_alt_names[0].san_type,
         SanType::Dns as i32
@@ -135,7 +167,10 @@ fn client_certificate_and_p521_are_offered() {
         Protocol::Http2,
     );
     let common = tls.common_tls_context.unwrap();
-    assert_eq!(common.tls_certificates.len(), 1);
+    assert_eq!(common.tls_certificates, vec![], "no key inline");
+    let sds = &common.tls_certificate_sds_secret_configs;
+    assert_eq!(sds.len(), 1);
+    assert_eq!(sds[0].name, "user/user-a");
     let params = common.tls_params.unwrap();
     assert!(params.ecdh_curves.contains(&"P-521".to_string()));
     assert!(
@@ -150,11 +185,8 @@ fn no_ca_in_kubeconfig_means_system_roots() {
     let mut t = target("a", "api.example.com", 443);
     t.ca_pem = None;
     let tls = upstream_tls(&t, &Options::default(), Protocol::Http2);
-    let Some(ValidationContextType::ValidationContext(v)) =
-        tls.common_tls_context.unwrap().validation_context_type
-    else {
-        panic!()
-    };
+    assert_eq!(ca_secret_of(&tls), None, "system roots: no secret");
+    let v = checks_of(&tls);
     let ca = v.trusted_ca.unwrap().specifier.unwrap();
     assert_eq!(
         ca,
@@ -167,11 +199,8 @@ fn insecure_skip_tls_verify_accepts_untrusted_but_stays_tls() {
     let mut t = target("a", "api.example.com", 443);
     t.insecure_skip_tls_verify = true;
     let tls = upstream_tls(&t, &Options::default(), Protocol::Http2);
-    let Some(ValidationContextType::ValidationContext(v)) =
-        tls.common_tls_context.unwrap().validation_context_type
-    else {
-        panic!()
-    };
+    assert_eq!(ca_secret_of(&tls), None, "nothing to trust: no secret");
+    let v = checks_of(&tls);
     assert_eq!(
         v.trust_chain_verification,
         TrustChainVerification::AcceptUntrusted as i32
