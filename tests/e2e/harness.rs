@@ -247,6 +247,8 @@ pub struct Gateway {
     log: PathBuf,
     /// Replace `--kubeconfig <file>` when not empty (a kubeconfig URL).
     kubeconfig_args: Vec<String>,
+    /// More `kubeplex up` flags.
+    up_args: Vec<String>,
 }
 
 /// A gateway's inputs on disk, for [`Gateway::launch`].
@@ -279,6 +281,8 @@ pub struct GatewaySpec<'a> {
     /// `kubeplex up`'s kubeconfig flags instead of `--kubeconfig <the
     /// written file>` (a kubeconfig URL and how to fetch it).
     pub kubeconfig_args: Vec<String>,
+    /// More `kubeplex up` flags (the probe port, the admin token).
+    pub up_args: Vec<String>,
 }
 
 impl<'a> GatewaySpec<'a> {
@@ -291,6 +295,7 @@ impl<'a> GatewaySpec<'a> {
             policy: None,
             extra_jwt: "",
             kubeconfig_args: Vec::new(),
+            up_args: Vec::new(),
         }
     }
 }
@@ -344,21 +349,25 @@ impl Gateway {
             policy,
             ca,
         };
-        Gateway::launch_with(files, spec.kubeconfig_args)
+        Gateway::launch_with(files, spec.kubeconfig_args, spec.up_args)
     }
 
     /// Start `kubeplex up` on inputs laid out by the caller (e.g. as
     /// mounted ConfigMap and Secret volumes).
     pub fn launch(files: GatewayFiles) -> Gateway {
-        Gateway::launch_with(files, Vec::new())
+        Gateway::launch_with(files, Vec::new(), Vec::new())
     }
 
     /// [`Gateway::launch`] with `kubeconfig_args` instead of `--kubeconfig
-    /// <files.kubeconfig>` when not empty.
-    fn launch_with(files: GatewayFiles, kubeconfig_args: Vec<String>) -> Gateway {
+    /// <files.kubeconfig>` when not empty, and `up_args` added.
+    fn launch_with(
+        files: GatewayFiles,
+        kubeconfig_args: Vec<String>,
+        up_args: Vec<String>,
+    ) -> Gateway {
         let log = files.dir.path().join("kubeplex-up.log");
-        let kubeconfig = kubeconfig_flags(&files.kubeconfig, &kubeconfig_args);
-        let child = spawn_up(files.dir.path(), &kubeconfig, &files.config, &log);
+        let args = up_flags(&files.kubeconfig, &kubeconfig_args, &up_args);
+        let child = spawn_up(files.dir.path(), &args, &files.config, &log);
         let mut gw = Gateway {
             dir: files.dir,
             child,
@@ -373,6 +382,7 @@ impl Gateway {
             ca: files.ca,
             log,
             kubeconfig_args,
+            up_args,
         };
         gw.wait_ready();
         gw
@@ -391,8 +401,8 @@ impl Gateway {
                 .ok()
                 .map(|_| ())
         });
-        let kubeconfig = kubeconfig_flags(&self.kubeconfig, &self.kubeconfig_args);
-        self.child = spawn_up(self.dir.path(), &kubeconfig, &self.config, &self.log);
+        let args = up_flags(&self.kubeconfig, &self.kubeconfig_args, &self.up_args);
+        self.child = spawn_up(self.dir.path(), &args, &self.config, &self.log);
         self.wait_ready();
     }
 
@@ -486,17 +496,20 @@ impl Gateway {
     }
 }
 
-/// Start `kubeplex up` on the inputs in `dir`, logging to `log` (appended).
-/// `--kubeconfig <file>`, or the flags given instead.
-fn kubeconfig_flags(file: &Path, instead: &[String]) -> Vec<std::ffi::OsString> {
-    if instead.is_empty() {
+/// `--kubeconfig <file>`, or the flags given instead; then `more`.
+fn up_flags(file: &Path, instead: &[String], more: &[String]) -> Vec<std::ffi::OsString> {
+    let mut flags: Vec<std::ffi::OsString> = if instead.is_empty() {
         vec!["--kubeconfig".into(), file.into()]
     } else {
         instead.iter().map(Into::into).collect()
-    }
+    };
+    flags.extend(more.iter().map(Into::into));
+    flags
 }
 
-fn spawn_up(dir: &Path, kubeconfig: &[std::ffi::OsString], config: &Path, log: &Path) -> Child {
+/// Start `kubeplex up` with `flags` and the inputs in `dir`, logging to
+/// `log` (appended).
+fn spawn_up(dir: &Path, flags: &[std::ffi::OsString], config: &Path, log: &Path) -> Child {
     let log_file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -505,7 +518,7 @@ fn spawn_up(dir: &Path, kubeconfig: &[std::ffi::OsString], config: &Path, log: &
     let state = dir.join("state");
     Command::new(kubeplex_bin())
         .arg("up")
-        .args(kubeconfig)
+        .args(flags)
         .arg("--config")
         .arg(config)
         .arg("--envoy")

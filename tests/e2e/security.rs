@@ -349,3 +349,74 @@ async fn the_readme_rbac_works_and_check_clusters_finds_what_is_missing() {
         assert!(lines[0].contains(check), "{check} not in {}", lines[0]);
     }
 }
+
+/// `kubeplex up --admin-token-file F --probe-addr P`, as `serve`: the
+/// admin API answers only with the token (`kubeplex status` sends it from
+/// the same file), the probe port serves the probes and metrics without it
+/// and nothing else, `endpoints.json` names the probe port, and the token
+/// is in no log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn up_guards_its_admin_api_with_a_token_and_serves_probes_apart() {
+    let pki = Pki::new();
+    let a = pki.cluster("cluster-a").await;
+    let token_dir = tempfile::tempdir().unwrap();
+    let token_file = token_dir.path().join("admin-token");
+    std::fs::write(&token_file, secret("e2e-admin-token-5c1d".into()) + "\n").unwrap();
+    let probe_port = kubeplex_test_support::free_port().expect("a port for the probes");
+    let gw = Gateway::start(GatewaySpec {
+        up_args: vec![
+            "--admin-token-file".into(),
+            token_file.display().to_string(),
+            "--probe-addr".into(),
+            format!("127.0.0.1:{probe_port}"),
+        ],
+        ..GatewaySpec::new(&pki, vec![ClusterEntry::new("a", &a)])
+    });
+    let endpoints: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(gw.dir.path().join("state/endpoints.json")).unwrap(),
+    )
+    .unwrap();
+    let probes = format!("http://127.0.0.1:{probe_port}");
+    assert_eq!(endpoints["probes"], json!(probes));
+    assert_eq!(
+        http_get(&format!("{probes}/healthz")).as_deref(),
+        Some("ok")
+    );
+    let ready = http_get(&format!("{probes}/readyz")).expect("/readyz 200 on the probe port");
+    assert!(ready.starts_with("ready\n"), "{ready}");
+    assert!(http_get(&format!("{probes}/metrics")).is_some_and(|m| m.contains("kubeplex_")));
+    assert_eq!(
+        http_get(&format!("{probes}/status")),
+        None,
+        "the probe port has no /status"
+    );
+    assert_eq!(
+        http_get(&format!("{}/status", gw.admin)),
+        None,
+        "no token: 401"
+    );
+
+    let admin_addr = gw.admin.strip_prefix("http://").unwrap();
+    let status = |token: Option<&std::path::Path>| {
+        let mut cmd = Command::new(kubeplex_test_support::kubeplex_bin());
+        cmd.args(["status", "--admin-addr", admin_addr]);
+        if let Some(file) = token {
+            cmd.arg("--admin-token-file").arg(file);
+        }
+        cmd.env_remove("KUBEPLEX_ADMIN_TOKEN_FILE")
+            .output()
+            .unwrap()
+    };
+    let with = status(Some(&token_file));
+    let stdout = String::from_utf8_lossy(&with.stdout);
+    assert!(
+        with.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&with.stderr)
+    );
+    assert!(stdout.contains("\"context_counts\""), "{stdout}");
+    let without = status(None);
+    assert!(!without.status.success());
+    let stderr = String::from_utf8_lossy(&without.stderr);
+    assert!(stderr.contains("401"), "{stderr}");
+}

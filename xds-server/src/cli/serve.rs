@@ -40,15 +40,8 @@ pub struct ServeArgs {
     /// kubectl port-forward or exec.
     #[arg(long, default_value = DEFAULT_ADMIN_ADDR, value_parser = parse_addr)]
     pub admin_addr: SocketAddr,
-    /// Also serve /healthz, /readyz and /metrics (nothing else) here: the address the
-    /// kubelet's probes and Prometheus reach (e.g. 0.0.0.0:18002 in a pod).
-    #[arg(long, value_parser = parse_addr)]
-    pub probe_addr: Option<SocketAddr>,
-    /// Ask every admin API request for the bearer token in this file (read at each request,
-    /// never logged; clients: --admin-token-file or KUBEPLEX_ADMIN_TOKEN_FILE). The probe port
-    /// never asks for it.
-    #[arg(long, value_parser = existing_file)]
-    pub admin_token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub admin_access: AdminAccessArgs,
     /// The filter's .wasm as Envoy sees it (hashed when readable here).
     #[arg(
         long,
@@ -60,6 +53,36 @@ pub struct ServeArgs {
     /// gateway config's `audit.store` names another), the audit spill folder.
     #[arg(long, default_value = "/var/lib/kubeplex")]
     pub state_dir: PathBuf,
+}
+
+/// The probe port and the admin API's token: the same flags for `serve`
+/// and `up`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct AdminAccessArgs {
+    /// Also serve /healthz, /readyz and /metrics (nothing else) here: the address the
+    /// kubelet's probes and Prometheus reach (e.g. 0.0.0.0:18002 in a pod).
+    #[arg(long, value_parser = parse_addr)]
+    pub probe_addr: Option<SocketAddr>,
+    /// Ask every admin API request for the bearer token in this file (read at each request,
+    /// never logged; clients: --admin-token-file or KUBEPLEX_ADMIN_TOKEN_FILE). The probe port
+    /// never asks for it.
+    #[arg(long, value_parser = existing_file)]
+    pub admin_token_file: Option<PathBuf>,
+}
+
+impl AdminAccessArgs {
+    /// `listeners` with the probe port bound and the admin token set, as
+    /// asked (`server::start` warns about an admin API off loopback).
+    pub async fn apply(&self, mut listeners: Listeners) -> anyhow::Result<Listeners> {
+        if let Some(probes) = self.probe_addr {
+            listeners = listeners.with_probes(probes).await?;
+        }
+        if let Some(path) = &self.admin_token_file {
+            let token = AdminToken::from_file(path).context("--admin-token-file")?;
+            listeners = listeners.with_admin_token(token);
+        }
+        Ok(listeners)
+    }
 }
 
 /// `--kubeconfig`: a file or a URL.
@@ -186,14 +209,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         state_dir: absolute(&args.state_dir)?,
     };
     let cp = ControlPlane::start(settings)?;
-    let mut listeners = Listeners::bind(args.xds_addr, args.admin_addr).await?;
-    if let Some(probes) = args.probe_addr {
-        listeners = listeners.with_probes(probes).await?;
-    }
-    if let Some(path) = &args.admin_token_file {
-        let token = AdminToken::from_file(path).context("--admin-token-file")?;
-        listeners = listeners.with_admin_token(token);
-    }
+    let listeners = Listeners::bind(args.xds_addr, args.admin_addr).await?;
+    let listeners = args.admin_access.apply(listeners).await?;
     let running = server::start(cp, listeners).await?;
     let audit = running.audit.clone();
     let probes = async {

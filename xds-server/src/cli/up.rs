@@ -12,7 +12,7 @@ use kubeplex::server::{self, Listeners, Running};
 use kubeplex::translate::Options;
 use tracing::{error, info};
 
-use super::serve::{KubeconfigArg, RemoteKubeconfigArgs};
+use super::serve::{AdminAccessArgs, KubeconfigArg, RemoteKubeconfigArgs};
 use crate::{DEFAULT_ADMIN_ADDR, DEFAULT_XDS_ADDR, existing_file, parse_addr};
 
 #[derive(clap::Args, Debug)]
@@ -24,7 +24,10 @@ use crate::{DEFAULT_ADMIN_ADDR, DEFAULT_XDS_ADDR, existing_file, parse_addr};
   kubeplex up --kubeconfig ~/.kube/config
 
   # With your own gateway config (listener, issuers, policy, login)
-  kubeplex up --kubeconfig clusters.yaml --config gateway.yaml")]
+  kubeplex up --kubeconfig clusters.yaml --config gateway.yaml
+
+  # The admin API behind a token, the probes and metrics on a port of their own
+  kubeplex up --kubeconfig clusters.yaml --admin-token-file admin-token --probe-addr 127.0.0.1:18002")]
 pub struct UpArgs {
     /// The clusters; omit to run in front of two built-in demo clusters.
     /// A file or an https:// URL (see `kubeplex serve`).
@@ -53,6 +56,8 @@ pub struct UpArgs {
     /// The control plane's admin API (status, metrics, revocations).
     #[arg(long, default_value = DEFAULT_ADMIN_ADDR, value_parser = parse_addr)]
     pub admin_addr: SocketAddr,
+    #[command(flatten)]
+    pub admin_access: AdminAccessArgs,
     /// Envoy's admin interface (port 0: any free port).
     #[arg(long, default_value = "127.0.0.1:9901", value_parser = parse_addr)]
     pub envoy_admin_addr: SocketAddr,
@@ -150,7 +155,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     };
     let cp = ControlPlane::start(settings)?;
     let listeners = Listeners::bind(args.xds_addr, args.admin_addr).await?;
+    let listeners = args.admin_access.apply(listeners).await?;
     let (xds_addr, admin_addr) = (listeners.xds_addr(), listeners.admin_addr());
+    let probe_addr = listeners.probe_addr();
     let running = server::start(cp.clone(), listeners).await?;
     let contexts = cp
         .last_good()
@@ -159,10 +166,22 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .map_or(0, |g| g.kubeconfig.clusters.len());
     let mut envoy = start_envoy(&args, &state_dir, envoy_bin, xds_addr, contexts).await?;
     let gateway_url = gateway_url(&cp);
-    write_endpoints(&state_dir, &gateway_url, &envoy, xds_addr, admin_addr)?;
+    let probes = probe_addr.map(|a| format!("http://{a}"));
+    write_endpoints(
+        &state_dir,
+        &gateway_url,
+        &envoy,
+        xds_addr,
+        admin_addr,
+        &probes,
+    )?;
     println!(
-        "kubeplex ready: gateway {gateway_url} | envoy admin http://{} | control plane admin http://{admin_addr} | xds {xds_addr}",
-        envoy.admin_address
+        "kubeplex ready: gateway {gateway_url} | envoy admin http://{} | control plane admin http://{admin_addr}{} | xds {xds_addr}",
+        envoy.admin_address,
+        probes
+            .as_ref()
+            .map(|p| format!(" | probes {p}"))
+            .unwrap_or_default()
     );
     if let Some(local) = &inputs.local {
         welcome_user(&args, &cp, local, &state_dir, admin_addr)?;
@@ -348,12 +367,14 @@ fn write_endpoints(
     envoy: &RunningEnvoy,
     xds_addr: SocketAddr,
     admin_addr: SocketAddr,
+    probes: &Option<String>,
 ) -> anyhow::Result<()> {
     let endpoints = serde_json::json!({
         "gateway": gateway_url,
         "envoy_admin": format!("http://{}", envoy.admin_address),
         "xds": xds_addr.to_string(),
         "admin": format!("http://{admin_addr}"),
+        "probes": probes,
     });
     let path = state_dir.join("endpoints.json");
     kubeplex::local_files::write_public(&path, endpoints.to_string().as_bytes())
@@ -383,7 +404,11 @@ fn welcome_user(
         &contexts,
         Duration::from_secs(12 * 3600),
     )?;
-    print_welcome(&path, &user, &args.groups, &contexts, local, admin_addr);
+    let admin = match &args.admin_access.admin_token_file {
+        Some(token) => format!("{admin_addr} --admin-token-file {}", token.display()),
+        None => admin_addr.to_string(),
+    };
+    print_welcome(&path, &user, &args.groups, &contexts, local, &admin);
     Ok(())
 }
 
@@ -400,6 +425,7 @@ async fn supervise(envoy: &mut RunningEnvoy, mut running: Running) -> anyhow::Re
             status = envoy.child.wait() => return Err(died(envoy, status.ok())),
             r = &mut running.xds => bail!("xDS server stopped: {r:?}"),
             r = &mut running.admin => bail!("admin server stopped: {r:?}"),
+            r = probes_stopped(&mut running.probes) => bail!("probe server stopped: {r:?}"),
             _ = usr1.recv() => match envoy::http_request("POST", &reopen_url).await {
                 Ok((200, _)) => info!("SIGUSR1: Envoy reopened its log files"),
                 other => tracing::warn!("SIGUSR1: Envoy did not reopen its logs: {other:?}"),
@@ -412,13 +438,23 @@ async fn supervise(envoy: &mut RunningEnvoy, mut running: Running) -> anyhow::Re
     }
 }
 
+/// The probe server's end; never without one.
+async fn probes_stopped(
+    probes: &mut Option<tokio::task::JoinHandle<Result<(), server::ServeError>>>,
+) -> Result<Result<(), server::ServeError>, tokio::task::JoinError> {
+    match probes {
+        Some(probes) => probes.await,
+        None => std::future::pending().await,
+    }
+}
+
 fn print_welcome(
     kubeconfig: &Path,
     user: &str,
     groups: &[String],
     contexts: &[String],
     local: &LocalGateway,
-    admin: SocketAddr,
+    admin: &str,
 ) {
     let first = contexts.first().map(String::as_str).unwrap_or("<context>");
     println!(

@@ -112,3 +112,54 @@ fn status_lists_every_context_only_when_asked_and_only_of_the_control_plane() {
         Err(ErrorKind::ArgumentConflict)
     );
 }
+
+/// `up` takes `serve`'s `--probe-addr` and `--admin-token-file`: the same
+/// names and help, parsed into the same [`AdminAccessArgs`] that both hand
+/// to the listeners.
+///
+/// [`AdminAccessArgs`]: crate::cli::serve::AdminAccessArgs
+#[test]
+fn up_takes_the_probe_port_and_admin_token_of_serve() {
+    let cli = Cli::command();
+    let flags = |command: &str| -> Vec<(String, String)> {
+        let command = cli.find_subcommand(command).unwrap();
+        command
+            .get_arguments()
+            .filter_map(|a| Some((a.get_long()?.to_string(), a.get_help()?.to_string())))
+            .filter(|(long, _)| long == "probe-addr" || long == "admin-token-file")
+            .collect()
+    };
+    assert_eq!(flags("up").len(), 2, "{:?}", flags("up"));
+    assert_eq!(flags("up"), flags("serve"));
+
+    let token = tempfile::NamedTempFile::new().unwrap();
+    let token_path = token.path().to_str().unwrap();
+    let line = [
+        "kubeplex",
+        "up",
+        "--probe-addr",
+        "127.0.0.1:18002",
+        "--admin-token-file",
+        token_path,
+    ];
+    match Cli::try_parse_from(line) {
+        Ok(Cli {
+            command: super::Command::Up(args),
+        }) => {
+            assert_eq!(
+                args.admin_access.probe_addr,
+                Some("127.0.0.1:18002".parse().unwrap())
+            );
+            assert_eq!(
+                args.admin_access.admin_token_file.as_deref(),
+                Some(token.path())
+            );
+        }
+        other => panic!("not up: {other:?}"),
+    }
+    let missing = ["kubeplex", "up", "--admin-token-file", "/no/such/token"];
+    assert_eq!(
+        Cli::try_parse_from(missing).unwrap_err().kind(),
+        ErrorKind::ValueValidation
+    );
+}
