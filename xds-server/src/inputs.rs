@@ -79,7 +79,11 @@ pub fn read_bounded(path: &std::path::Path, limit: u64) -> std::io::Result<Strin
     if !meta.is_file() {
         return Err(Error::new(ErrorKind::InvalidInput, "not a regular file"));
     }
-    let mut text = String::new();
+    // Sized from the metadata: read_to_string through `take` has no size
+    // hint and doubles its buffer, so a 10 MB kubeconfig held 16 MB while
+    // it was parsed. A file that grew since is still read to its end.
+    let expected = usize::try_from(meta.len().min(limit)).unwrap_or(0);
+    let mut text = String::with_capacity(expected);
     std::fs::File::open(path)?
         .take(limit + 1)
         .read_to_string(&mut text)?;

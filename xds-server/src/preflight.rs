@@ -24,7 +24,7 @@ use crate::cluster_http::{self, Credentials};
 use crate::error_chain::error_chain;
 use crate::inputs::LastGood;
 use crate::inputs::gateway_config::GatewayConfig;
-use crate::inputs::kubeconfig::ClusterTarget;
+use crate::inputs::kubeconfig::{ClusterTarget, LoadedKubeconfig};
 use crate::snapshot::Snapshot;
 
 mod change_log;
@@ -125,59 +125,84 @@ pub type Wanted = Vec<(String, Vec<Requirement>)>;
 /// uids and the ServiceAccount extras when a `cluster:` issuer exists; each
 /// mapped extra key; issuer keys on each `cluster:` issuer's own context.
 pub fn requirements(clusters: &[ClusterTarget], gateway: &GatewayConfig) -> Wanted {
-    let impersonate = |group, resource, subresource: &str| Requirement::Impersonate {
-        group,
-        resource,
-        subresource: subresource.to_string(),
-    };
-    let cluster_issuers: Vec<(&str, &str)> = gateway
-        .issuers
-        .iter()
-        .filter_map(|i| Some((i.keys.cluster()?, i.url.as_str())))
-        .collect();
-    let service_accounts = !cluster_issuers.is_empty();
-    let mut common = vec![
-        Requirement::Reachable,
-        impersonate("", "users", ""),
-        impersonate("", "groups", ""),
-    ];
-    if service_accounts {
-        common.push(impersonate("", "serviceaccounts", ""));
-    }
-    let uids = service_accounts
-        || gateway
-            .issuers
-            .iter()
-            .any(|i| i.keys.cluster().is_none() && i.claim_mappings.uid_claim.is_some());
-    if uids {
-        common.push(impersonate("authentication.k8s.io", "uids", ""));
-    }
-    let mut extra_keys: BTreeSet<&str> = gateway
-        .issuers
-        .iter()
-        .filter(|i| i.keys.cluster().is_none())
-        .flat_map(|i| i.claim_mappings.extra.iter().map(|(k, _)| k.as_str()))
-        .collect();
-    if service_accounts {
-        extra_keys.extend(SERVICE_ACCOUNT_EXTRA_KEYS);
-    }
-    for key in extra_keys {
-        common.push(impersonate("authentication.k8s.io", "userextras", key));
-    }
+    let needs = Needs::of(gateway);
     clusters
         .iter()
-        .map(|c| {
-            let mut reqs = common.clone();
-            for (context, issuer) in &cluster_issuers {
-                if *context == c.context {
-                    reqs.push(Requirement::IssuerKeys {
-                        issuer: issuer.to_string(),
-                    });
-                }
-            }
-            (c.context.clone(), reqs)
-        })
+        .map(|c| (c.context.clone(), needs.of_context(&c.context)))
         .collect()
+}
+
+/// What the gateway config asks of the clusters, before it is spelt out
+/// per context: the same for every context but a `cluster:` issuer's own,
+/// so neither the preflight nor its change detection holds a list per
+/// context (10,000 of them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Needs {
+    /// What every context must allow.
+    common: Vec<Requirement>,
+    /// Each `cluster:` issuer: its context and its URL.
+    cluster_issuers: Vec<(String, String)>,
+}
+
+impl Needs {
+    fn of(gateway: &GatewayConfig) -> Needs {
+        let impersonate = |group, resource, subresource: &str| Requirement::Impersonate {
+            group,
+            resource,
+            subresource: subresource.to_string(),
+        };
+        let cluster_issuers: Vec<(String, String)> = gateway
+            .issuers
+            .iter()
+            .filter_map(|i| Some((i.keys.cluster()?.to_string(), i.url.clone())))
+            .collect();
+        let service_accounts = !cluster_issuers.is_empty();
+        let mut common = vec![
+            Requirement::Reachable,
+            impersonate("", "users", ""),
+            impersonate("", "groups", ""),
+        ];
+        if service_accounts {
+            common.push(impersonate("", "serviceaccounts", ""));
+        }
+        let uids = service_accounts
+            || gateway
+                .issuers
+                .iter()
+                .any(|i| i.keys.cluster().is_none() && i.claim_mappings.uid_claim.is_some());
+        if uids {
+            common.push(impersonate("authentication.k8s.io", "uids", ""));
+        }
+        let mut extra_keys: BTreeSet<&str> = gateway
+            .issuers
+            .iter()
+            .filter(|i| i.keys.cluster().is_none())
+            .flat_map(|i| i.claim_mappings.extra.iter().map(|(k, _)| k.as_str()))
+            .collect();
+        if service_accounts {
+            extra_keys.extend(SERVICE_ACCOUNT_EXTRA_KEYS);
+        }
+        for key in extra_keys {
+            common.push(impersonate("authentication.k8s.io", "userextras", key));
+        }
+        Needs {
+            common,
+            cluster_issuers,
+        }
+    }
+
+    /// What `context` must allow.
+    fn of_context(&self, context: &str) -> Vec<Requirement> {
+        let mut reqs = self.common.clone();
+        for (issuer_context, issuer) in &self.cluster_issuers {
+            if issuer_context == context {
+                reqs.push(Requirement::IssuerKeys {
+                    issuer: issuer.clone(),
+                });
+            }
+        }
+        reqs
+    }
 }
 
 /// How one check came out.
@@ -279,15 +304,17 @@ impl Report {
 
 /// Ask every cluster, [`CONCURRENCY`] contexts at a time.
 pub async fn run(clusters: &[ClusterTarget], gateway: &GatewayConfig) -> Report {
-    // One entry per cluster, in order: no search per context (at 10,000
-    // contexts a search each was 50 million name comparisons a round).
-    // Owned: a stream of borrows does not satisfy the spawned task's
-    // lifetime bounds.
-    let wanted = requirements(clusters, gateway);
-    let checks = clusters.iter().cloned().zip(wanted);
-    let per_context = futures::stream::iter(
-        checks.map(|(target, (_, reqs))| async move { check_context(&target, &reqs).await }),
-    )
+    run_needs(clusters, &Needs::of(gateway)).await
+}
+
+/// [`run`], each context's requirements spelt out only while it is asked.
+async fn run_needs(clusters: &[ClusterTarget], needs: &Needs) -> Report {
+    // By index: a closure over `&ClusterTarget` makes the spawned
+    // preflight's future not provably `Send` (rust-lang/rust#64552).
+    let per_context = futures::stream::iter((0..clusters.len()).map(|i| async move {
+        let target = &clusters[i];
+        check_context(target, &needs.of_context(&target.context)).await
+    }))
     .buffered(CONCURRENCY)
     .collect::<Vec<_>>()
     .await;
@@ -330,7 +357,10 @@ pub fn spawn(
     checks: Arc<ClusterChecks>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut checked: Option<(Vec<ClusterTarget>, Wanted)> = None;
+        // What the last run checked: the loaded kubeconfig itself (shared
+        // with the control plane's last good inputs, not a copy of its
+        // targets) and what the gateway config asked.
+        let mut checked: Option<(Arc<LoadedKubeconfig>, Needs)> = None;
         let mut log = ChangeLog::default();
         let mut due = true;
         loop {
@@ -340,16 +370,20 @@ pub fn spawn(
                 gateway,
             }) = last_good
             {
-                let clusters = kubeconfig.clusters.clone();
-                let wanted = requirements(&clusters, &gateway);
-                let key = (clusters, wanted);
-                if due || checked.as_ref() != Some(&key) {
-                    let report = run(&key.0, &gateway).await;
-                    for line in log.round(&report, key.0.len()) {
+                let needs = Needs::of(&gateway);
+                let same = checked.as_ref().is_some_and(|(before, before_needs)| {
+                    *before_needs == needs
+                        && (Arc::ptr_eq(before, &kubeconfig)
+                            || before.clusters == kubeconfig.clusters)
+                });
+                if due || !same {
+                    // The previous kubeconfig goes now, not after the run.
+                    let (kubeconfig, needs) = checked.insert((kubeconfig, needs));
+                    let report = run_needs(&kubeconfig.clusters, needs).await;
+                    for line in log.round(&report, kubeconfig.clusters.len()) {
                         line.emit();
                     }
                     checks.set(report);
-                    checked = Some(key);
                 }
             }
             tokio::select! {

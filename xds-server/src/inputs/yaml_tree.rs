@@ -223,6 +223,8 @@ impl<'de> Visitor<'de> for ValueVisitor {
         while let Some(item) = seq.next_element::<Node>()? {
             items.push(item);
         }
+        // Trees are kept (the kubeconfig's pieces): no spare capacity.
+        items.shrink_to_fit();
         Ok(Value::Seq(items))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
@@ -235,6 +237,8 @@ impl<'de> Visitor<'de> for ValueVisitor {
                 value,
             });
         }
+        // A mapping of two keys would keep room for four otherwise.
+        entries.shrink_to_fit();
         Ok(Value::Map(entries))
     }
 }
