@@ -109,13 +109,39 @@ impl Loader {
     /// [`load`], reusing the last load's work.
     pub fn load(&mut self, path: &Path) -> Result<LoadedKubeconfig, InputErrors> {
         let text = super::read(path)?;
-        self.load_text(&text, path, Some(dir_of(path)))
+        let dir = Some(dir_of(path));
+        self.checks.next_load();
+        let Some(assembled) = self.pieces.parse(&text) else {
+            // Text the fast path does not cut: the whole text parsed.
+            return parse_with(&text, path, dir, &mut self.checks);
+        };
+        // The tree holds all the rest needs: the text (10 MB at 10,000
+        // contexts) goes before kube's copy and the targets are made.
+        drop(text);
+        if let Some(loaded) = self.load_unchanged_pieces(assembled, path, dir) {
+            return Ok(loaded);
+        }
+        // A problem: the whole text parsed with positions names each
+        // problem's line. Read again, as the next reload would (the file
+        // may have been replaced meanwhile: its newest text is judged).
+        let text = super::read(path)?;
+        parse_with(&text, path, dir, &mut self.checks)
     }
 
     /// [`parse_remote`], reusing the last load's work: the body of a
-    /// kubeconfig polled from `url`.
+    /// kubeconfig polled from `url` (kept by the caller, so a problem is
+    /// named from this very text).
     pub fn load_remote(&mut self, text: &str, url: &str) -> Result<LoadedKubeconfig, InputErrors> {
-        self.load_text(text, Path::new(url), None)
+        let path = Path::new(url);
+        self.checks.next_load();
+        let loaded = self
+            .pieces
+            .parse(text)
+            .and_then(|assembled| self.load_unchanged_pieces(assembled, path, None));
+        match loaded {
+            Some(loaded) => Ok(loaded),
+            None => parse_with(text, path, None, &mut self.checks),
+        }
     }
 
     /// How many list items (clusters, users, contexts) this loader has
@@ -124,30 +150,14 @@ impl Loader {
         self.pieces.parsed()
     }
 
-    fn load_text(
-        &mut self,
-        text: &str,
-        path: &Path,
-        dir: Option<&Path>,
-    ) -> Result<LoadedKubeconfig, InputErrors> {
-        self.checks.next_load();
-        if let Some(loaded) = self.load_unchanged_pieces(text, path, dir) {
-            return Ok(loaded);
-        }
-        // A problem (or text the fast path does not cut): the whole text
-        // parsed with positions names each problem's line.
-        parse_with(text, path, dir, &mut self.checks)
-    }
-
-    /// The fast path: the text from its pieces (each parsed once), checked
-    /// and resolved; None when it does not apply or finds any problem.
+    /// The fast path: the text's tree from its pieces (each parsed once),
+    /// checked and resolved; None when it finds any problem.
     fn load_unchanged_pieces(
         &mut self,
-        text: &str,
+        assembled: pieces::Assembled,
         path: &Path,
         dir: Option<&Path>,
     ) -> Option<LoadedKubeconfig> {
-        let assembled = self.pieces.parse(text)?;
         let mut p = Problems::new(path);
         strict::check(&mut p, &assembled.root);
         // kube reads the tree, not the text again; what it would read

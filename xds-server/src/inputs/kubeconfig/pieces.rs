@@ -150,14 +150,40 @@ impl Open {
 /// random per process, so no text can be made to collide on purpose).
 type PieceKey = (u64, u64, usize);
 
+/// Scalars at least this long are kept out of the cached trees: base64
+/// certificates, keys and tokens, most of a kubeconfig's bytes.
+const LONG_SCALAR: usize = 128;
+
 /// The pieces of the last load, by text.
 #[derive(Debug, Default)]
 pub struct ParseCache {
     hashers: (RandomState, RandomState),
-    /// Each list item's tree.
-    pieces: HashMap<PieceKey, Node>,
+    /// Each list item's tree, its long scalars taken out.
+    pieces: HashMap<PieceKey, Piece>,
     /// List items parsed so far (not taken from the last load).
     parsed: std::cell::Cell<u64>,
+}
+
+/// A list item's tree as kept between loads: each long scalar that is
+/// written verbatim in the item's text is left out (a null) and put back
+/// from the text when the item is used again, so the cache does not hold
+/// a second copy of every CA, certificate and key the loaded kubeconfig
+/// and its clusters hold already (the file's text, read at each load,
+/// holds the third).
+#[derive(Debug)]
+struct Piece {
+    node: Node,
+    long: Vec<LongScalar>,
+}
+
+/// Where a long scalar of an item is, in its tree and in its text.
+#[derive(Debug, Clone, Copy)]
+struct LongScalar {
+    /// The scalar's number in the tree's pre-order ([`each_node`]).
+    node: u32,
+    /// Its value is the item's text from `start`, `len` bytes.
+    start: u32,
+    len: u32,
 }
 
 /// A text's tree assembled from its pieces, lent to the caller: the
@@ -165,9 +191,12 @@ pub struct ParseCache {
 pub struct Assembled {
     /// The tree, lines relative to each piece.
     pub root: Node,
-    /// For each list section, in order: its root entry and its pieces' keys.
-    lists: Vec<(usize, Vec<PieceKey>)>,
+    /// For each list section, in order: its root entry and its pieces.
+    lists: Vec<(usize, Vec<PieceLent>)>,
 }
+
+/// A piece whose tree is in an [`Assembled`]: its key and long scalars.
+type PieceLent = (PieceKey, Vec<LongScalar>);
 
 impl ParseCache {
     /// `text`'s tree, from the pieces already
@@ -187,7 +216,7 @@ impl ParseCache {
     fn assemble(
         &self,
         sections: Vec<Section<'_>>,
-        previous: &mut HashMap<PieceKey, Node>,
+        previous: &mut HashMap<PieceKey, Piece>,
     ) -> Option<Assembled> {
         let mut entries = Vec::with_capacity(sections.len());
         let mut lists = Vec::new();
@@ -196,13 +225,13 @@ impl ParseCache {
                 Section::Other(piece) => entries.push(other(piece)?),
                 Section::List(list, items) => {
                     let mut nodes = Vec::with_capacity(items.len());
-                    let mut keys = Vec::with_capacity(items.len());
+                    let mut pieces = Vec::with_capacity(items.len());
                     for item in items {
-                        let (key, node) = self.item(list, item, previous)?;
+                        let (key, Piece { node, long }) = self.item(list, item, previous)?;
                         nodes.push(node);
-                        keys.push(key);
+                        pieces.push((key, long));
                     }
-                    lists.push((entries.len(), keys));
+                    lists.push((entries.len(), pieces));
                     entries.push(Entry {
                         key: list.to_string(),
                         key_line: None,
@@ -238,31 +267,43 @@ impl ParseCache {
         let Value::Map(mut entries) = assembled.root.value else {
             return;
         };
-        for (index, keys) in assembled.lists {
+        for (index, pieces) in assembled.lists {
             let value = std::mem::replace(&mut entries[index].value.value, Value::Null);
             if let Value::Seq(nodes) = value {
-                self.pieces.extend(keys.into_iter().zip(nodes));
+                let kept = pieces
+                    .into_iter()
+                    .zip(nodes)
+                    .map(|((key, long), mut node)| {
+                        take_long_scalars(&mut node, &long);
+                        (key, Piece { node, long })
+                    });
+                self.pieces.extend(kept);
             }
         }
     }
 
-    /// An item of `list`: the last load's parse of the same text, else
-    /// parsed now.
+    /// An item of `list`: the last load's parse of the same text (its long
+    /// scalars put back from `item`), else parsed now.
     fn item(
         &self,
         list: &'static str,
         item: &str,
-        previous: &mut HashMap<PieceKey, Node>,
-    ) -> Option<(PieceKey, Node)> {
+        previous: &mut HashMap<PieceKey, Piece>,
+    ) -> Option<(PieceKey, Piece)> {
         let key = self.key(list, item);
-        let node = match previous.remove(&key) {
-            Some(node) => node,
+        let piece = match previous.remove(&key) {
+            Some(mut piece) => {
+                put_long_scalars_back(&mut piece.node, &piece.long, item)?;
+                piece
+            }
             None => {
                 self.parsed.set(self.parsed.get() + 1);
-                parse_item(list, item)?
+                let mut node = parse_item(list, item)?;
+                let long = long_scalars(&mut node, item);
+                Piece { node, long }
             }
         };
-        Some((key, node))
+        Some((key, piece))
     }
 
     fn key(&self, list: &str, piece: &str) -> PieceKey {
@@ -295,4 +336,71 @@ fn parse_item(list: &'static str, item: &str) -> Option<Node> {
         },
         _ => None,
     }
+}
+
+/// Call `f` on `node` and every node below it, in pre-order, with each
+/// node's number in that order (`next` numbers the first).
+fn each_node(node: &mut Node, next: &mut u32, f: &mut impl FnMut(u32, &mut Node)) {
+    f(*next, node);
+    *next += 1;
+    match &mut node.value {
+        Value::Seq(items) => items.iter_mut().for_each(|item| each_node(item, next, f)),
+        Value::Map(entries) => entries
+            .iter_mut()
+            .for_each(|entry| each_node(&mut entry.value, next, f)),
+        _ => {}
+    }
+}
+
+/// The long scalars of a freshly parsed `item` whose value is written
+/// verbatim in its text (plain or quoted without escapes, on one line:
+/// how kubectl writes base64), in pre-order. Others stay in the tree.
+fn long_scalars(node: &mut Node, item: &str) -> Vec<LongScalar> {
+    let mut long = Vec::new();
+    each_node(node, &mut 0, &mut |number, node| {
+        let Value::Str(value) = &node.value else {
+            return;
+        };
+        if value.len() < LONG_SCALAR {
+            return;
+        }
+        let found = item.find(value.as_str()).and_then(|start| {
+            Some(LongScalar {
+                node: number,
+                start: u32::try_from(start).ok()?,
+                len: u32::try_from(value.len()).ok()?,
+            })
+        });
+        long.extend(found);
+    });
+    long
+}
+
+/// Leave `long` out of a tree that goes back into the cache.
+fn take_long_scalars(node: &mut Node, long: &[LongScalar]) {
+    let mut next = long.iter().map(|l| l.node).peekable();
+    each_node(node, &mut 0, &mut |number, node| {
+        if next.next_if_eq(&number).is_some() {
+            node.value = Value::Null;
+        }
+    });
+}
+
+/// Put `long` back into a cached tree from its item's text; None when the
+/// text does not have them where they were (it always does: the item's
+/// text is the one they were found in, by its key).
+fn put_long_scalars_back(node: &mut Node, long: &[LongScalar], item: &str) -> Option<()> {
+    let mut next = long.iter().peekable();
+    let mut all_found = true;
+    each_node(node, &mut 0, &mut |number, node| {
+        let Some(scalar) = next.next_if(|l| l.node == number) else {
+            return;
+        };
+        let (start, len) = (scalar.start as usize, scalar.len as usize);
+        match item.get(start..start + len) {
+            Some(value) => node.value = Value::Str(value.to_string()),
+            None => all_found = false,
+        }
+    });
+    (all_found && next.next().is_none()).then_some(())
 }

@@ -288,3 +288,43 @@ fn unchanged_pieces_are_reused_and_others_forgotten() {
     cache.put_back(assembled);
     assert_eq!(cache.pieces.len(), 3 + 1 + 2);
 }
+
+/// Every string in `node` (mapping keys aside).
+fn strings(node: &Node, out: &mut Vec<String>) {
+    match &node.value {
+        Value::Str(s) => out.push(s.clone()),
+        Value::Seq(items) => items.iter().for_each(|i| strings(i, out)),
+        Value::Map(entries) => entries.iter().for_each(|e| strings(&e.value, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_cache_keeps_no_long_scalar_and_puts_each_back() {
+    let mut cache = ParseCache::default();
+    let mut base = generated(3);
+    // A single-quoted one (its text is its value: left out) and a
+    // double-quoted one with an escaped line break (its text is not: kept).
+    let wrapped = format!("  \"{}\\\n    {}\"", "A".repeat(100), "B".repeat(100));
+    base = base.replace("    token: t0\n", &format!("    token: {wrapped}\n"));
+    let quoted = format!("'{}'", "Q".repeat(200));
+    base = base.replacen("https://c1.example.com", &quoted, 1);
+    let whole = yaml_tree::parse(&base).unwrap();
+    let mut expected = Vec::new();
+    strings(&whole, &mut expected);
+    for round in ["cold", "warm"] {
+        let assembled = cache.parse(&base).unwrap();
+        let mut found = Vec::new();
+        strings(&assembled.root, &mut found);
+        assert_eq!(found, expected, "{round}");
+        cache.put_back(assembled);
+        let mut kept = Vec::new();
+        cache
+            .pieces
+            .values()
+            .for_each(|piece| strings(&piece.node, &mut kept));
+        let long: Vec<_> = kept.iter().filter(|s| s.len() >= LONG_SCALAR).collect();
+        // Only the wrapped token, whose text is not its value.
+        assert_eq!(long, [&format!("{}{}", "A".repeat(100), "B".repeat(100))]);
+    }
+}
