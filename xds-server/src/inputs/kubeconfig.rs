@@ -154,7 +154,7 @@ impl Loader {
     /// checked and resolved; None when it finds any problem.
     fn load_unchanged_pieces(
         &mut self,
-        assembled: pieces::Assembled,
+        mut assembled: pieces::Assembled,
         path: &Path,
         dir: Option<&Path>,
     ) -> Option<LoadedKubeconfig> {
@@ -162,9 +162,7 @@ impl Loader {
         strict::check(&mut p, &assembled.root);
         // kube reads the tree, not the text again; what it would read
         // differently from the text it refuses (the whole parse decides).
-        let kubeconfig = p
-            .is_empty()
-            .then(|| from_node::<Kubeconfig>(&assembled.root).ok());
+        let kubeconfig = p.is_empty().then(|| kube_from_tree(&mut assembled));
         let loaded = kubeconfig.flatten().map(|kubeconfig| {
             let root = &assembled.root;
             resolve::resolve(&mut p, root, &kubeconfig, dir, &mut self.checks)
@@ -172,6 +170,27 @@ impl Loader {
         self.pieces.put_back(assembled);
         loaded.filter(|_| p.is_empty())
     }
+}
+
+/// kube's `Kubeconfig` read from the assembled tree, with each cluster's
+/// `certificate-authority-data` and each user's `client-certificate-data`
+/// moved from the tree into it rather than copied (10,000 CAs at 10,000
+/// contexts, while the last load's targets and clusters are still held):
+/// the tree, which goes back to the pieces' cache without them anyway,
+/// keeps a null in their place, and resolving reads them from kube's.
+fn kube_from_tree(assembled: &mut pieces::Assembled) -> Option<Kubeconfig> {
+    let cas = assembled.take_long_scalars("clusters", "cluster", "certificate-authority-data");
+    let certs = assembled.take_long_scalars("users", "user", "client-certificate-data");
+    let mut kubeconfig = from_node::<Kubeconfig>(&assembled.root).ok()?;
+    for (index, data) in cas {
+        let cluster = kubeconfig.clusters.get_mut(index)?.cluster.as_mut()?;
+        cluster.certificate_authority_data = Some(data);
+    }
+    for (index, data) in certs {
+        let user = kubeconfig.auth_infos.get_mut(index)?.auth_info.as_mut()?;
+        user.client_certificate_data = Some(data);
+    }
+    Some(kubeconfig)
 }
 
 /// Parse and resolve a kubeconfig fetched from `url` (named in errors).

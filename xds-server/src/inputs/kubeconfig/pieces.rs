@@ -198,6 +198,48 @@ pub struct Assembled {
 /// A piece whose tree is in an [`Assembled`]: its key and long scalars.
 type PieceLent = (PieceKey, Vec<LongScalar>);
 
+impl Assembled {
+    /// Take the value of `<list>[i].<inner>.<key>` out of each item `i`
+    /// where it is one of the item's long scalars (which leave the tree
+    /// when it goes back to the cache anyway), leaving a null: for the
+    /// caller to move into what it builds from the tree rather than copy.
+    pub fn take_long_scalars(
+        &mut self,
+        list: &str,
+        inner: &str,
+        key: &str,
+    ) -> Vec<(usize, String)> {
+        let mut taken = Vec::new();
+        let Value::Map(entries) = &mut self.root.value else {
+            return taken;
+        };
+        for (at, pieces) in &self.lists {
+            let entry = &mut entries[*at];
+            let Value::Seq(items) = &mut entry.value.value else {
+                continue;
+            };
+            if entry.key != list {
+                continue;
+            }
+            for (index, (item, (_, long))) in items.iter_mut().zip(pieces).enumerate() {
+                let Some(wanted) = item.entry(inner).and_then(|e| e.value.entry(key)) else {
+                    continue;
+                };
+                let wanted: *const Node = &wanted.value;
+                each_node(item, &mut 0, &mut |number, node| {
+                    if std::ptr::eq(&*node, wanted)
+                        && long.iter().any(|l| l.node == number)
+                        && let Value::Str(value) = std::mem::replace(&mut node.value, Value::Null)
+                    {
+                        taken.push((index, value));
+                    }
+                });
+            }
+        }
+        taken
+    }
+}
+
 impl ParseCache {
     /// `text`'s tree, from the pieces already
     /// parsed where their text is unchanged; None when the cut does not
