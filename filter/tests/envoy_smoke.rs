@@ -19,6 +19,8 @@ use serde_json::{Value, json};
 
 #[path = "../test_support/envoy.rs"]
 mod envoy;
+#[path = "../test_support/h2c.rs"]
+mod h2c;
 #[path = "../../filter-core/test_support/mint.rs"]
 mod mint;
 
@@ -662,6 +664,142 @@ fn hammer(port: u16, path: &str, tokens: &[String], n: usize, want: u16) {
     }
 }
 
+/// `n` GETs over one cleartext HTTP/2 connection, one stream at a time,
+/// headers compressed as Go's client (kubectl) does: a repeated token is
+/// indexed in the HPACK dynamic table (`h2c`). Each must answer 200.
+fn hammer_h2(port: u16, path: &str, tokens: &[String], n: usize) {
+    let timeout = if envoy::callgrind() {
+        30 * DEADLINE
+    } else {
+        Duration::from_secs(10)
+    };
+    let mut connection = h2c::H2c::connect(port, timeout);
+    for i in 0..n {
+        let auth = (!tokens.is_empty()).then(|| format!("Bearer {}", tokens[i % tokens.len()]));
+        connection.get("gw", path, auth.as_deref());
+    }
+}
+
+/// One kind of request `cpu_per_request_in_envoy` measures.
+struct Kind<'a> {
+    label: &'static str,
+    /// HTTP/2 as kubectl sends it ([`hammer_h2`]), else HTTP/1.1 keep-alive.
+    h2: bool,
+    port: u16,
+    path: &'a str,
+    tokens: &'a [String],
+    status: u16,
+}
+
+impl<'a> Kind<'a> {
+    fn new(
+        label: &'static str,
+        h2: bool,
+        port: u16,
+        path: &'a str,
+        tokens: &'a [String],
+        status: u16,
+    ) -> Kind<'a> {
+        Kind {
+            label,
+            h2,
+            port,
+            path,
+            tokens,
+            status,
+        }
+    }
+}
+
+/// Issue 16's target for a cached request, ≤ 60 k instructions over no
+/// filter, with what "no filter" means spelled out: judged on HTTP/2 (how
+/// kubectl talks to the gateway: Go's HPACK indexes the repeated token)
+/// against Envoy without a filter receiving the same request and dropping
+/// the token at the route, as the gateway never forwards it (forwarded, the
+/// echo upstream would send it back: a cost no apiserver adds), so that the
+/// figure is the filter's own cost. The other baselines beside it, the
+/// HTTP/1.1 one for the history (no token: Envoy parsing the ~650-byte
+/// header over HTTP/1.1 was charged to the filter). `delta(kind, base)`:
+/// per-round differences.
+fn print_cached_target(
+    kinds: &[Kind<'_>],
+    delta: impl Fn(&str, &str) -> Vec<f64>,
+    instructions: bool,
+) {
+    const TARGET_K: f64 = 60.0;
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let rows = [
+        (
+            "HTTP/2, token indexed (kubectl), over no filter with the same request",
+            "a: cached, H2",
+            "no filter, H2 + token dropped",
+        ),
+        (
+            "HTTP/2, over no filter forwarding the token (echoed back)",
+            "a: cached, H2",
+            "no filter, H2 + token",
+        ),
+        (
+            "HTTP/2, over no filter without a token",
+            "a: cached, H2",
+            "no filter, H2",
+        ),
+        (
+            "HTTP/1.1, over no filter with the token forwarded",
+            "a: cached token",
+            "no filter, H1 + token",
+        ),
+        (
+            "HTTP/1.1, over no filter without a token (the figure before)",
+            "a: cached token",
+            "baseline (HTTP/1.1)",
+        ),
+        (
+            "receiving the token, no filter: HTTP/2 (indexed), dropped at the route",
+            "no filter, H2 + token dropped",
+            "no filter, H2",
+        ),
+        (
+            "receiving the token, no filter: HTTP/2 (indexed), forwarded and echoed",
+            "no filter, H2 + token",
+            "no filter, H2",
+        ),
+        (
+            "receiving the token, no filter: HTTP/1.1",
+            "no filter, H1 + token",
+            "baseline (HTTP/1.1)",
+        ),
+        (
+            "jwt_authn + cache, HTTP/2, over no filter with the same request",
+            "jwt_authn + cache, H2",
+            "no filter, H2 + token dropped",
+        ),
+    ];
+    assert!(
+        rows.iter()
+            .all(|(_, a, b)| [a, b].iter().all(|l| kinds.iter().any(|k| k.label == **l)))
+    );
+    println!("cached request, over no filter (median of per-round differences):");
+    for (what, kind, base) in rows {
+        println!("  {what:<72} {:+6.1}", median(delta(kind, base)));
+    }
+    let judged = median(delta(rows[0].1, rows[0].2));
+    if instructions {
+        let verdict = if judged <= TARGET_K { "met" } else { "missed" };
+        println!(
+            "target (issue 16): a cached request ≤ {TARGET_K:.0} k instructions over no filter, \
+             judged on the first line (kubectl's HTTP/2 request, the token indexed by HPACK, \
+             against Envoy receiving the same request without a filter and not forwarding the \
+             token: the difference is the filter's own work): +{judged:.1} k, {verdict}"
+        );
+    } else {
+        println!("target (issue 16) is in instructions: KUBEPLEX_CALLGRIND=1 to judge it");
+    }
+}
+
 /// Envoy CPU per request, all in one Envoy process (`envoy-bench.yaml`),
 /// interleaved rounds, medians: no filter, an empty wasm filter, the filter
 /// under test with a cached token (and refusing a request without one),
@@ -708,6 +846,7 @@ fn cpu_per_request_in_envoy() {
         ],
         &[
             "baseline",
+            "baseline_strip",
             "empty",
             "gateway",
             "gateway-b",
@@ -743,6 +882,15 @@ fn cpu_per_request_in_envoy() {
     } else {
         envoy::worker_tid(pid).expect("Envoy's worker thread")
     };
+    // `h2`: over HTTP/2 as kubectl sends it (only 200s), else HTTP/1.1
+    let send = |h2: bool, port: u16, path: &str, tokens: &[String], n: usize, want: u16| {
+        if h2 {
+            assert_eq!(want, 200, "the HTTP/2 client reads 200s only");
+            hammer_h2(port, path, tokens, n);
+        } else {
+            hammer(port, path, tokens, n, want);
+        }
+    };
     let measure = |port: u16, path: &str, tokens: &[String], n: usize, want: u16| {
         if callgrind {
             envoy.instructions_since_last_call();
@@ -753,6 +901,17 @@ fn cpu_per_request_in_envoy() {
         hammer(port, path, tokens, n, want);
         (envoy::thread_cpu_seconds(pid, worker) - c0) / n as f64 * 1e6
     };
+    let measure_kind = |kind: &Kind<'_>, n: usize| {
+        if callgrind {
+            envoy.instructions_since_last_call();
+            send(kind.h2, kind.port, kind.path, kind.tokens, n, kind.status);
+            return envoy.instructions_since_last_call() as f64 / n as f64 / 1e3;
+        }
+        let c0 = envoy::thread_cpu_seconds(pid, worker);
+        send(kind.h2, kind.port, kind.path, kind.tokens, n, kind.status);
+        (envoy::thread_cpu_seconds(pid, worker) - c0) / n as f64 * 1e6
+    };
+    let strip_port = envoy.port("baseline_strip");
     let (base_port, empty_port, a_port, b_port) = (
         envoy.port("baseline"),
         envoy.port("empty"),
@@ -760,37 +919,46 @@ fn cpu_per_request_in_envoy() {
         envoy.port("gateway-b"),
     );
     let (jwt_port, jwt_cache_port) = (envoy.port("jwt_authn"), envoy.port("jwt_authn_cache"));
+    // What each kind sends where. The baseline (index 0) is issue 16's:
+    // HTTP/1.1 keep-alive, the plain path, no token. kubectl talks HTTP/2
+    // to the gateway, and Go's HPACK indexes the repeated token.
+    let kind = Kind::new;
+    let (p, gw, none, tok) = (path, gw_path.as_str(), &[][..], &token[..]);
+    let kinds = [
+        kind("baseline (HTTP/1.1)", false, base_port, p, none, 200),
+        kind("no filter, H1 + token", false, base_port, p, tok, 200),
+        kind("no filter, H2", true, base_port, p, none, 200),
+        kind("no filter, H2 + token", true, base_port, p, tok, 200),
+        kind(
+            "no filter, H2 + token dropped",
+            true,
+            strip_port,
+            p,
+            tok,
+            200,
+        ),
+        kind("empty filter", false, empty_port, p, none, 200),
+        kind("a: cached token", false, a_port, gw, tok, 200),
+        kind("a: cached, H2", true, a_port, gw, tok, 200),
+        kind("b: cached token", false, b_port, gw, tok, 200),
+        kind("a: no token (401)", false, a_port, gw, none, 401),
+        kind("jwt_authn + cache", false, jwt_cache_port, gw, tok, 200),
+        kind("jwt_authn + cache, H2", true, jwt_cache_port, gw, tok, 200),
+    ];
+    let index = |label: &str| kinds.iter().position(|k| k.label == label).unwrap();
     // warm up every path (VMs, connection pools, the token caches)
-    for (port, p, t) in [
-        (base_port, path, &[][..]),
-        (empty_port, path, &[][..]),
-        (a_port, gw_path.as_str(), &token[..]),
-        (b_port, gw_path.as_str(), &token[..]),
-        (jwt_port, gw_path.as_str(), &token[..]),
-        (jwt_cache_port, gw_path.as_str(), &token[..]),
-    ] {
-        hammer(port, p, t, 500, 200);
+    for k in &kinds {
+        send(k.h2, k.port, k.path, k.tokens, 500, k.status);
     }
-    hammer(a_port, &gw_path, &[], 200, 401);
+    hammer(jwt_port, &gw_path, &token, 500, 200);
 
     // Interleaved rounds, median per kind: this machine is shared and noisy.
     let per = n / rounds;
-    let kinds = [
-        "baseline",
-        "empty filter",
-        "a: cached token",
-        "b: cached token",
-        "a: no token (401)",
-        "jwt_authn + cache: cached",
-    ];
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); kinds.len()];
     for _ in 0..rounds {
-        samples[0].push(measure(base_port, path, &[], per, 200));
-        samples[1].push(measure(empty_port, path, &[], per, 200));
-        samples[2].push(measure(a_port, &gw_path, &token, per, 200));
-        samples[3].push(measure(b_port, &gw_path, &token, per, 200));
-        samples[4].push(measure(a_port, &gw_path, &[], per, 401));
-        samples[5].push(measure(jwt_cache_port, &gw_path, &token, per, 200));
+        for (k, kind) in kinds.iter().enumerate() {
+            samples[k].push(measure_kind(kind, per));
+        }
     }
     let median = |v: &[f64]| {
         let mut v = v.to_vec();
@@ -800,39 +968,37 @@ fn cpu_per_request_in_envoy() {
     let spread = |v: &[f64]| {
         let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        format!("[{lo:+.0} … {hi:+.0}]")
+        format!("[{lo:+.1} … {hi:+.1}]")
     };
-    // per-round differences to the baseline of the same round
-    let delta = |k: usize| -> Vec<f64> {
+    // per-round differences of kind `k` to kind `base` of the same round
+    let delta = |k: usize, base: usize| -> Vec<f64> {
         samples[k]
             .iter()
-            .zip(&samples[0])
+            .zip(&samples[base])
             .map(|(x, b)| x - b)
             .collect()
     };
     println!(
         "{rounds} rounds of {per} requests; {unit} per request: median, and the median and range of per-round differences to the baseline"
     );
-    println!("{:<22} {:7.1}", kinds[0], median(&samples[0]));
+    println!("{:<24} {:7.1}", kinds[0].label, median(&samples[0]));
     for (k, kind) in kinds.iter().enumerate().skip(1) {
-        let d = delta(k);
+        let d = delta(k, 0);
         println!(
-            "{kind:<22} {:7.1}   {:+6.1} {}",
+            "{:<24} {:7.1}   {:+6.1} {}",
+            kind.label,
             median(&samples[k]),
             median(&d),
             spread(&d)
         );
     }
-    let ab: Vec<f64> = samples[3]
-        .iter()
-        .zip(&samples[2])
-        .map(|(b, a)| b - a)
-        .collect();
+    let ab = delta(index("b: cached token"), index("a: cached token"));
     println!(
-        "b − a (same round)      {:+6.1} {}",
+        "b − a (same round)        {:+6.1} {}",
         median(&ab),
         spread(&ab)
     );
+    print_cached_target(&kinds, |k, base| delta(index(k), index(base)), callgrind);
 
     // first sight of each token: distinct jti per token
     for (label, signer, kid) in [
@@ -877,6 +1043,113 @@ fn cpu_per_request_in_envoy() {
             cold - base,
             native - base,
             (cold - base) / (native - base)
+        );
+    }
+}
+
+/// The gateway's Envoy configuration, tuned one change at a time, in
+/// instructions (`envoy-tuning.yaml`: the connection manager
+/// `translate/listener.rs` configures, the kubeplex filter, one listener per
+/// change): kubectl's request (HTTP/2, the token indexed by HPACK, a cached
+/// token) on each, interleaved rounds; prints each listener's median and
+/// the median of per-round differences to the unchanged `gateway`.
+/// Asserts nothing about the numbers.
+///
+/// ```text
+/// KUBEPLEX_CALLGRIND=1 cargo test -p kubeplex-filter --test envoy_smoke -- --ignored --nocapture gateway_tuning
+/// ```
+#[test]
+#[ignore = "a benchmark (minutes, prints numbers): run it by name with --ignored"]
+fn gateway_tuning_in_envoy() {
+    let config = kubeplex_filter_core::config_pb::FilterConfig {
+        request_timeout_seconds: 120,
+        ..smoke_config()
+    };
+    let b64 = base64::engine::general_purpose::STANDARD.encode(config.encode_to_vec());
+    let upstream = Echo::start();
+    let listeners = [
+        "gateway",
+        "gateway_again",
+        "no_dynamic_stats",
+        "suppress_envoy_headers",
+        "plain_request_id",
+        "h2_edge_limits",
+        "no_path_normalization",
+        "allow_underscores",
+        "no_headers_timeout",
+        "candidates",
+        "baseline",
+    ];
+    let envoy = envoy::start_envoy(
+        "envoy-tuning.yaml",
+        &b64,
+        &[("UPSTREAM_PORT", upstream.port.to_string())],
+        &listeners,
+    );
+    let pid = envoy.child.id();
+    let callgrind = envoy::callgrind();
+    let worker = if callgrind {
+        0
+    } else {
+        envoy::worker_tid(pid).expect("Envoy's worker thread")
+    };
+    let token = vec![mint(Signer::Rsa, Some("rsa"), &claims())];
+    let gw_path = "/clusters/dev-a/api/v1/namespaces/default/pods";
+    let path_of = |listener: &str| {
+        if listener == "baseline" {
+            "/api/v1/namespaces/default/pods"
+        } else {
+            gw_path
+        }
+    };
+    let rounds = std::env::var("KUBEPLEX_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3usize);
+    let per = if callgrind { 300 } else { 3_000 };
+    let measure = |listener: &str, n: usize| {
+        let port = envoy.port(listener);
+        if callgrind {
+            envoy.instructions_since_last_call();
+            hammer_h2(port, path_of(listener), &token, n);
+            return envoy.instructions_since_last_call() as f64 / n as f64 / 1e3;
+        }
+        let c0 = envoy::thread_cpu_seconds(pid, worker);
+        hammer_h2(port, path_of(listener), &token, n);
+        (envoy::thread_cpu_seconds(pid, worker) - c0) / n as f64 * 1e6
+    };
+    for listener in listeners {
+        hammer_h2(envoy.port(listener), path_of(listener), &token, 200);
+    }
+    let mut samples = vec![Vec::new(); listeners.len()];
+    for _ in 0..rounds {
+        for (k, listener) in listeners.iter().enumerate() {
+            samples[k].push(measure(listener, per));
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let unit = if callgrind {
+        "k instructions (callgrind, all threads)"
+    } else {
+        "µs of the worker's CPU"
+    };
+    println!(
+        "{rounds} rounds of {per} HTTP/2 requests (kubectl's: token indexed, cached); {unit} per request, \
+         and the median per-round difference to `gateway` (translate's connection manager)"
+    );
+    for (k, listener) in listeners.iter().enumerate() {
+        let d: Vec<f64> = samples[k]
+            .iter()
+            .zip(&samples[0])
+            .map(|(x, g)| x - g)
+            .collect();
+        println!(
+            "{listener:<24} {:7.1}   {:+6.1}",
+            median(samples[k].clone()),
+            median(d)
         );
     }
 }

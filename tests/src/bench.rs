@@ -49,6 +49,7 @@ pub mod scenarios;
 pub mod stats;
 pub mod tls_client;
 pub mod tokens;
+pub mod tuning;
 pub mod verify;
 pub mod whole_gateway;
 

@@ -16,6 +16,8 @@ use super::plain_http;
 /// 1 s with the wasm module; the machine may be busy).
 const READY_DEADLINE: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(20);
+/// As `kubeplex up` runs Envoy: the audit log flushed every second.
+pub const GATEWAY_LOG_FLUSH_MS: u32 = 1000;
 
 /// A running Envoy. Killed (and reaped) on drop.
 #[derive(Debug)]
@@ -35,6 +37,18 @@ impl EnvoyProcess {
         dir: &Path,
         listener: &str,
     ) -> Result<EnvoyProcess, BenchError> {
+        Self::start_flushing(envoy, bootstrap, dir, listener, GATEWAY_LOG_FLUSH_MS)
+    }
+
+    /// [`EnvoyProcess::start`] with the file access log flushed every
+    /// `log_flush_ms` (`--file-flush-interval-msec`).
+    pub fn start_flushing(
+        envoy: &Path,
+        bootstrap: &Value,
+        dir: &Path,
+        listener: &str,
+        log_flush_ms: u32,
+    ) -> Result<EnvoyProcess, BenchError> {
         let config = dir.join("envoy.json");
         std::fs::write(&config, bootstrap.to_string())
             .map_err(|e| BenchError::io(format!("write {}", config.display()), e))?;
@@ -49,8 +63,8 @@ impl EnvoyProcess {
             .arg(&admin_file)
             .args(["--concurrency", "1", "--disable-hot-restart"])
             .args(["--log-level", "warning"])
-            // as `kubeplex up` runs it: the audit log flushed every second
-            .args(["--file-flush-interval-msec", "1000"])
+            .arg("--file-flush-interval-msec")
+            .arg(log_flush_ms.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file);

@@ -491,6 +491,73 @@ pub fn document(
         out.push_str(&whole_gateway_table(w));
         let _ = writeln!(out, "\n### Target\n");
         out.push_str(&whole_gateway_target(w));
+        if !w.tuning.is_empty() {
+            let _ = writeln!(out, "\n### Tuning: each change's effect\n");
+            let _ = writeln!(
+                out,
+                "The kubeplex row's Envoy again, once per change (each alone, its own \
+                 Envoy, in the same rounds); × kubeplex is the median of per-round ratios \
+                 to the kubeplex row above (below 1: the change saves CPU).\n"
+            );
+            out.push_str(&tuning_table(w));
+        }
+    }
+    out
+}
+
+/// The tuning run: each change's Envoy CPU per request and its per-round
+/// ratio to the unchanged kubeplex variant.
+pub fn tuning_table(result: &WholeGatewayResult) -> String {
+    let mut out = String::from(
+        "| change | req/s | Envoy CPU µs/req | × kubeplex (same round) |\n\
+         |---|---:|---:|---:|\n",
+    );
+    let base = result
+        .variants
+        .iter()
+        .find(|(v, _)| *v == Variant::Kubeplex)
+        .map(|(_, r)| r.as_slice())
+        .unwrap_or_default();
+    for (change, runs) in &result.tuning {
+        let ratios: Vec<f64> = runs
+            .iter()
+            .zip(base)
+            .map(|(a, b)| a.cpu_us_per_request / b.cpu_us_per_request)
+            .filter(|r| r.is_finite())
+            .collect();
+        let cell = |s: Option<Spread>, digits: usize, suffix: &str| {
+            s.map(|s| {
+                format!(
+                    "{:.d$}{suffix} ({:.d$} … {:.d$})",
+                    s.median,
+                    s.min,
+                    s.max,
+                    d = digits
+                )
+            })
+            .unwrap_or_else(|| "n/a".into())
+        };
+        let rps = Spread::of(
+            &runs
+                .iter()
+                .map(|r| r.requests_per_second)
+                .collect::<Vec<_>>(),
+        )
+        .map(|s| format!("{:.0}", s.median))
+        .unwrap_or_else(|| "n/a".into());
+        let cpu = Spread::of(
+            &runs
+                .iter()
+                .map(|r| r.cpu_us_per_request)
+                .collect::<Vec<_>>(),
+        );
+        let _ = writeln!(
+            out,
+            "| {} | {rps} | {} | {} |",
+            change.label(),
+            cell(cpu, 1, ""),
+            cell(Spread::of(&ratios), 2, "×"),
+        );
     }
     out
 }

@@ -19,13 +19,14 @@ use serde_json::json;
 use super::BenchError;
 use super::bootstrap::{self, GATEWAY_CONTEXT, GatewayEnds, HttpFilter};
 use super::cpu_time::{self, CpuSample};
-use super::envoy_process::EnvoyProcess;
+use super::envoy_process::{EnvoyProcess, GATEWAY_LOG_FLUSH_MS};
 use super::filter_config;
 use super::keys::{Alg, SigningKeys};
 use super::load::{self, Connections, LoadPlan, TokenFeed, Transport};
 use super::runner::Run;
 use super::tls_client;
 use super::tokens;
+use super::tuning::Change;
 use super::verify;
 use crate::apiserver::{ApiServer, ApiServerConfig};
 use crate::pki::Ca;
@@ -62,6 +63,9 @@ pub struct Settings {
     pub repetitions: usize,
     /// The audit access log on every variant (the gateway always logs).
     pub access_log: bool,
+    /// Also the tuning run: the kubeplex variant once more per
+    /// [`Change`], in the same rounds.
+    pub tuning: bool,
 }
 
 /// The Envoys.
@@ -126,11 +130,16 @@ pub struct WholeGatewayResult {
     pub response_bytes: usize,
     /// Concurrent connections.
     pub connections: usize,
+    /// The tuning run's kubeplex variants, one per change (empty without
+    /// `Settings::tuning`); compare with [`Variant::Kubeplex`]'s runs.
+    pub tuning: Vec<(Change, Vec<Run>)>,
 }
 
 /// One variant's running Envoy.
 struct Live {
     variant: Variant,
+    /// The tuning run's change to it, if any.
+    change: Option<Change>,
     envoy: EnvoyProcess,
     addr: SocketAddr,
     sent: u64,
@@ -180,15 +189,25 @@ pub fn run(
     let policy_config = filter_config::filter_config(keys, true);
     let token = tokens::mint(keys, ALG, "whole-gateway", tokens::unix_now())?;
     let tls = tls_client::h2(&*tls_client::client_config(gateway_ca.cert_pem(), None)?);
+    let tls_aes128 = tls_client::h2(&*tls_client::client_config_aes128_first(
+        gateway_ca.cert_pem(),
+        None,
+    )?);
 
     let variants: Vec<Variant> = Variant::ALL
         .into_iter()
         .filter(|v| *v != Variant::EmptyWasm || settings.empty_wasm.is_some())
         .collect();
+    let changes: &[Change] = if settings.tuning { &Change::ALL } else { &[] };
     let mut live = Vec::new();
-    for &variant in &variants {
+    let runs = variants
+        .iter()
+        .map(|&v| (v, None))
+        .chain(changes.iter().map(|&c| (Variant::Kubeplex, Some(c))));
+    for (variant, change) in runs {
+        let id = live_id(variant, change);
         let dir = tempfile::Builder::new()
-            .prefix(&format!("kubeplex-bench-whole-{}-", variant.id()))
+            .prefix(&format!("kubeplex-bench-whole-{id}-"))
             .tempdir()
             .map_err(|e| BenchError::io("create a temporary directory", e))?;
         let filter = match variant {
@@ -211,22 +230,32 @@ pub fn run(
             },
         };
         let log = dir.path().join("access.log");
-        let bootstrap = bootstrap::gateway_bootstrap(
+        let mut bootstrap = bootstrap::gateway_bootstrap(
             filter,
             &ends,
             settings.access_log.then_some(log.as_path()),
         );
-        let envoy =
-            EnvoyProcess::start(&settings.envoy, &bootstrap, dir.path(), bootstrap::LISTENER)?;
+        if let Some(change) = change {
+            change.apply(&mut bootstrap);
+        }
+        let envoy = EnvoyProcess::start_flushing(
+            &settings.envoy,
+            &bootstrap,
+            dir.path(),
+            bootstrap::LISTENER,
+            change
+                .and_then(Change::log_flush_ms)
+                .unwrap_or(GATEWAY_LOG_FLUSH_MS),
+        )?;
         let addr = SocketAddr::from(([127, 0, 0, 1], envoy.listener_port()));
         progress(&format!(
-            "whole gateway: started {} (Envoy pid {}, port {})",
-            variant.id(),
+            "whole gateway: started {id} (Envoy pid {}, port {})",
             envoy.pid(),
             addr.port()
         ));
         live.push(Live {
             variant,
+            change,
             envoy,
             addr,
             sent: 0,
@@ -234,10 +263,14 @@ pub fn run(
         });
     }
     let plan = |l: &Live, tokens: TokenFeed| LoadPlan {
-        label: format!("whole gateway {}", l.variant.id()),
+        label: format!("whole gateway {}", live_id(l.variant, l.change)),
         addr: l.addr,
         transport: Transport::H2Tls {
-            config: tls.clone(),
+            config: if l.change == Some(Change::ClientAes128) {
+                tls_aes128.clone()
+            } else {
+                tls.clone()
+            },
             server_name: ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()),
         },
         path: PATH.to_string(),
@@ -268,6 +301,7 @@ pub fn run(
         variants: variants.iter().map(|&v| (v, Vec::new())).collect(),
         response_bytes,
         connections: settings.connections,
+        tuning: changes.iter().map(|&c| (c, Vec::new())).collect(),
     };
     let same = TokenFeed::same(&token)?;
     for round in 0..settings.repetitions {
@@ -288,17 +322,21 @@ pub fn run(
             l.sent += outcome.requests;
             let run = Run::from(&outcome, cpu);
             progress(&format!(
-                "whole gateway round {}/{} {:<16} ×{} {:>7.0} req/s  p50 {:>5} µs  p99 {:>6} µs  Envoy CPU {:>6.1} µs/req",
+                "whole gateway round {}/{} {:<32} ×{} {:>7.0} req/s  p50 {:>5} µs  p99 {:>6} µs  Envoy CPU {:>6.1} µs/req",
                 round + 1,
                 settings.repetitions,
-                l.variant.id(),
+                live_id(l.variant, l.change),
                 settings.connections,
                 run.requests_per_second,
                 run.p50_us,
                 run.p99_us,
                 run.cpu_us_per_request
             ));
-            result.variants[i].1.push(run);
+            if i < variants.len() {
+                result.variants[i].1.push(run);
+            } else {
+                result.tuning[i - variants.len()].1.push(run);
+            }
         }
     }
     for l in &live {
@@ -310,6 +348,11 @@ pub fn run(
     }
     server_rt.block_on(server.shutdown());
     Ok(result)
+}
+
+/// A running Envoy's id: its variant's, or its tuning change's.
+fn live_id(variant: Variant, change: Option<Change>) -> &'static str {
+    change.map_or(variant.id(), Change::id)
 }
 
 /// `CONFIGMAPS` configmaps of `KEYS` values of `VALUE_BYTES` in `default`.
@@ -339,7 +382,7 @@ fn seed(server: &ApiServer) -> Result<(), String> {
 /// row measures the path it claims to.
 fn check_counters(l: &Live) -> Result<(), BenchError> {
     let fail = |reason: String| BenchError::Verification {
-        scenario: format!("whole gateway {}", l.variant.id()),
+        scenario: format!("whole gateway {}", live_id(l.variant, l.change)),
         reason,
     };
     match l.variant {

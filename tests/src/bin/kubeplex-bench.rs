@@ -114,6 +114,12 @@ struct Args {
     /// over TLS and HTTP/2).
     #[arg(long)]
     skip_whole_gateway: bool,
+    /// The whole gateway's tuning run too: the kubeplex Envoy once more per
+    /// configuration change (router stats, Envoy headers, request id,
+    /// HTTP/2 limits, buffer limit, log flush, TLS version, …), each alone,
+    /// in the same rounds (one Envoy each; a few minutes more).
+    #[arg(long)]
+    whole_gateway_tuning: bool,
 }
 
 fn main() -> ExitCode {
@@ -244,6 +250,7 @@ fn run(args: Args) -> Result<(), BenchError> {
             warmup_requests: args.warmup_requests,
             repetitions: args.repetitions.max(1),
             access_log: !args.no_access_log,
+            tuning: args.whole_gateway_tuning,
         };
         Some(whole_gateway::run(&settings, &keys, &rt, |line| {
             eprintln!("{line}")

@@ -165,6 +165,19 @@ fn envoy_accepts_every_bootstrap() {
         &ends,
         log,
     ));
+    // every change of the tuning run, each alone
+    for change in super::super::tuning::Change::ALL {
+        let mut tuned = gateway_bootstrap(
+            HttpFilter::Kubeplex {
+                wasm: &wasm,
+                config: &config,
+            },
+            &ends,
+            log,
+        );
+        change.apply(&mut tuned);
+        all.push(tuned);
+    }
     for (i, b) in all.iter().enumerate() {
         let path = dir.path().join(format!("b{i}.json"));
         std::fs::write(&path, b.to_string()).unwrap();
