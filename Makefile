@@ -69,7 +69,10 @@ validate:
 ## Benchmarks (not tests): filter vs Envoy's jwt_authn, gateway vs direct,
 ## the whole gateway (kubeplex vs jwt_authn + cache, TLS + HTTP/2), then the
 ## filter's instructions per request under callgrind (deterministic; needs
-## valgrind, ~5 min; BENCH_CALLGRIND=0 skips it); with BENCH_SCALE=N, N
+## valgrind, ~5 min; BENCH_CALLGRIND=0 skips it; the target is judged on
+## kubectl's HTTP/2 request, the HTTP/1.1 figures beside it);
+## BENCH_ARGS=--whole-gateway-tuning adds each Envoy config change's
+## effect on the whole gateway; with BENCH_SCALE=N, N
 ## contexts: edit → Envoy ACK, CPU per reload, memory (minutes).
 BENCH_CALLGRIND ?= 1
 bench: build

@@ -1070,14 +1070,13 @@ fn gateway_tuning_in_envoy() {
     let listeners = [
         "gateway",
         "gateway_again",
-        "no_dynamic_stats",
-        "suppress_envoy_headers",
+        "dynamic_stats",
+        "envoy_headers",
         "plain_request_id",
         "h2_edge_limits",
         "no_path_normalization",
         "allow_underscores",
         "no_headers_timeout",
-        "candidates",
         "baseline",
     ];
     let envoy = envoy::start_envoy(

@@ -118,7 +118,8 @@ pub const GATEWAY_CONTEXT: &str = "bench";
 /// A bootstrap shaped like the gateway `kubeplex up` runs (the settings of
 /// `xds-server/src/translate/{listener,cluster,route}.rs` that are on a
 /// request's path): TLS listener (TLS 1.2+, ALPN h2 and http/1.1, a
-/// tls_inspector), the connection manager's path normalization, header
+/// tls_inspector), the router without dynamic stats or `x-envoy-*`
+/// headers, the connection manager's path normalization, header
 /// checks and upgrade configs, the audit access log, one route with the
 /// ordinary requests' timeout (120 s, `Options::request_timeout_seconds`)
 /// that also lets the filter's `grpc-timeout` bound a stream, and a cluster
@@ -163,7 +164,7 @@ pub fn gateway_bootstrap(
         "codec_type": "AUTO",
         "stat_prefix": "kubeplex",
         "route_config": route_config,
-        "http_filters": http_filters(filter),
+        "http_filters": gateway_http_filters(filter),
         "upgrade_configs": [{"upgrade_type": "websocket"}, {"upgrade_type": "spdy/3.1"}],
         "normalize_path": true,
         "merge_slashes": true,
@@ -282,6 +283,17 @@ fn http_filters(filter: HttpFilter<'_>) -> Vec<Value> {
         }
     }));
     http_filters
+}
+
+/// [`http_filters`] with the router as `translate/listener.rs` tunes it:
+/// no dynamic stats, no `x-envoy-*` headers of its own.
+fn gateway_http_filters(filter: HttpFilter<'_>) -> Vec<Value> {
+    let mut filters = http_filters(filter);
+    if let Some(router) = filters.last_mut() {
+        router["typed_config"]["dynamic_stats"] = json!(false);
+        router["typed_config"]["suppress_envoy_headers"] = json!(true);
+    }
+    filters
 }
 
 /// The file access log with the gateway's audit line, or none.

@@ -12,13 +12,15 @@ use serde_json::{Value, json};
 pub enum Change {
     /// Nothing: the kubeplex Envoy once more, for the noise of a ratio.
     Again,
-    /// The router's `dynamic_stats: false`: no per-request stats named
-    /// after the response code and the upstream zone (`upstream_rq_200`,
-    /// `upstream_rq_2xx`, `upstream_rq_time`, …).
-    NoDynamicStats,
-    /// The router's `suppress_envoy_headers`: no `x-envoy-expected-rq-timeout-ms`
-    /// to the cluster, no `x-envoy-upstream-service-time` to the client.
-    SuppressEnvoyHeaders,
+    /// The router's dynamic stats back on (Envoy's default, the gateway's
+    /// before issue 16's tuning): per-request stats named after the
+    /// response code (`upstream_rq_200`, `upstream_rq_2xx`,
+    /// `upstream_rq_time`, …).
+    DynamicStats,
+    /// The router's `x-envoy-*` headers back (Envoy's default):
+    /// `x-envoy-expected-rq-timeout-ms` to the cluster,
+    /// `x-envoy-upstream-service-time` to the client.
+    EnvoyHeaders,
     /// The UUID request id without packing the trace decision into it and
     /// without sampling on it (no tracing is configured).
     PlainRequestId,
@@ -46,17 +48,14 @@ pub enum Change {
     NoRequestHeadersTimeout,
     /// No access log. Measured, not a candidate: it is the audit trail.
     NoAccessLog,
-    /// The candidates together: [`Change::NoDynamicStats`],
-    /// [`Change::SuppressEnvoyHeaders`], [`Change::PlainRequestId`].
-    Candidates,
 }
 
 impl Change {
     /// Every change, in report order.
-    pub const ALL: [Change; 14] = [
+    pub const ALL: [Change; 13] = [
         Change::Again,
-        Change::NoDynamicStats,
-        Change::SuppressEnvoyHeaders,
+        Change::DynamicStats,
+        Change::EnvoyHeaders,
         Change::PlainRequestId,
         Change::H2EdgeLimits,
         Change::BufferLimit32K,
@@ -67,16 +66,14 @@ impl Change {
         Change::AllowUnderscores,
         Change::NoRequestHeadersTimeout,
         Change::NoAccessLog,
-        Change::Candidates,
     ];
 
     /// A short id for progress lines and directory names.
     pub fn id(self) -> &'static str {
         match self {
             Change::Again => "kubeplex-again",
-            Change::Candidates => "candidates",
-            Change::NoDynamicStats => "no-dynamic-stats",
-            Change::SuppressEnvoyHeaders => "suppress-envoy-headers",
+            Change::DynamicStats => "dynamic-stats",
+            Change::EnvoyHeaders => "envoy-headers",
             Change::PlainRequestId => "plain-request-id",
             Change::H2EdgeLimits => "h2-edge-limits",
             Change::BufferLimit32K => "buffer-32k",
@@ -94,11 +91,12 @@ impl Change {
     pub fn label(self) -> &'static str {
         match self {
             Change::Again => "none (the kubeplex Envoy again: the noise)",
-            Change::Candidates => {
-                "the candidates together: `dynamic_stats: false`, `suppress_envoy_headers`, plain request id"
+            Change::DynamicStats => {
+                "router dynamic stats on (Envoy's default; the gateway's before)"
             }
-            Change::NoDynamicStats => "router `dynamic_stats: false`",
-            Change::SuppressEnvoyHeaders => "router `suppress_envoy_headers: true`",
+            Change::EnvoyHeaders => {
+                "router `x-envoy-*` headers (Envoy's default; the gateway's before)"
+            }
             Change::PlainRequestId => {
                 "request id: UUID without `pack_trace_reason` / trace sampling"
             }
@@ -121,16 +119,6 @@ impl Change {
         let chain = &mut listener["filter_chains"][0];
         let tls = &mut chain["transport_socket"]["typed_config"]["common_tls_context"];
         match self {
-            Change::Candidates => {
-                for c in [
-                    Change::NoDynamicStats,
-                    Change::SuppressEnvoyHeaders,
-                    Change::PlainRequestId,
-                ] {
-                    c.apply(bootstrap);
-                }
-                return;
-            }
             Change::Tls12Only => {
                 tls["tls_params"]["tls_maximum_protocol_version"] = json!("TLSv1_2");
                 return;
@@ -146,17 +134,17 @@ impl Change {
             return;
         };
         match self {
-            Change::NoDynamicStats | Change::SuppressEnvoyHeaders => {
+            Change::DynamicStats | Change::EnvoyHeaders => {
                 let router = object
                     .get_mut("http_filters")
                     .and_then(Value::as_array_mut)
                     .and_then(|f| f.last_mut())
                     .map(|r| &mut r["typed_config"]);
                 if let Some(router) = router {
-                    let field = if self == Change::NoDynamicStats {
-                        ("dynamic_stats", false)
+                    let field = if self == Change::DynamicStats {
+                        ("dynamic_stats", true)
                     } else {
-                        ("suppress_envoy_headers", true)
+                        ("suppress_envoy_headers", false)
                     };
                     router[field.0] = json!(field.1);
                 }
@@ -195,7 +183,6 @@ impl Change {
                 object.insert("access_log".into(), json!([]));
             }
             Change::Again
-            | Change::Candidates
             | Change::Tls12Only
             | Change::BufferLimit32K
             | Change::LogFlush10s

@@ -233,13 +233,13 @@ fn the_tuning_table_divides_each_change_by_kubeplex_of_the_same_round() {
     let mut w = whole(&[100.0, 200.0, 100.0], &[100.0, 200.0, 100.0]);
     let runs = |cpus: &[f64]| cpus.iter().copied().map(run).collect::<Vec<_>>();
     w.tuning = vec![(
-        crate::bench::tuning::Change::NoDynamicStats,
+        crate::bench::tuning::Change::DynamicStats,
         runs(&[90.0, 180.0, 90.0]),
     )];
     let table = tuning_table(&w);
     assert_eq!(table.lines().count(), 3, "{table}");
     assert!(table.contains("| 0.90× (0.90 … 0.90) |"), "{table}");
-    assert!(table.contains("`dynamic_stats: false`"), "{table}");
+    assert!(table.contains("dynamic stats on"), "{table}");
 }
 
 #[test]

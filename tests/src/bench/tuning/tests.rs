@@ -51,15 +51,21 @@ fn each_bootstrap_change_changes_the_bootstrap_and_the_others_do_not() {
 }
 
 #[test]
-fn router_changes_land_on_the_router() {
-    let mut tuned = gateway();
-    Change::NoDynamicStats.apply(&mut tuned);
-    Change::SuppressEnvoyHeaders.apply(&mut tuned);
-    let filters = hcm(&tuned)["http_filters"].as_array().unwrap();
-    let router = filters.last().unwrap();
-    assert_eq!(router["name"], "envoy.filters.http.router");
-    assert_eq!(router["typed_config"]["dynamic_stats"], false);
-    assert_eq!(router["typed_config"]["suppress_envoy_headers"], true);
+fn the_gateway_router_is_tuned_as_translated_and_the_changes_revert_it() {
+    let router = |b: &Value| {
+        let filters = hcm(b)["http_filters"].as_array().unwrap().clone();
+        let router = filters.last().unwrap().clone();
+        assert_eq!(router["name"], "envoy.filters.http.router");
+        router["typed_config"].clone()
+    };
+    let base = gateway();
+    assert_eq!(router(&base)["dynamic_stats"], false);
+    assert_eq!(router(&base)["suppress_envoy_headers"], true);
+    let mut tuned = base.clone();
+    Change::DynamicStats.apply(&mut tuned);
+    Change::EnvoyHeaders.apply(&mut tuned);
+    assert_eq!(router(&tuned)["dynamic_stats"], true);
+    assert_eq!(router(&tuned)["suppress_envoy_headers"], false);
 }
 
 #[test]

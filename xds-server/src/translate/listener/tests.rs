@@ -41,6 +41,23 @@ fn filter_comes_by_ecds_before_the_router_and_routes_by_rds() {
 }
 
 #[test]
+fn the_router_names_no_per_response_stats_and_adds_no_envoy_headers() {
+    let hcm = hcm_of(&listener(&gateway()));
+    let router = hcm.http_filters.last().unwrap();
+    assert_eq!(router.name, "envoy.filters.http.router");
+    let Some(ConfigType::TypedConfig(any)) = &router.config_type else {
+        panic!("{router:?}")
+    };
+    assert!(
+        any.type_url
+            .ends_with("envoy.extensions.filters.http.router.v3.Router")
+    );
+    let router = Router::decode(any.value.as_slice()).unwrap();
+    assert_eq!(router.dynamic_stats, Some(BoolValue { value: false }));
+    assert!(router.suppress_envoy_headers);
+}
+
+#[test]
 fn upgrades_path_normalization_and_underscore_headers() {
     let hcm = hcm_of(&listener(&gateway()));
     let upgrades: Vec<&str> = hcm
