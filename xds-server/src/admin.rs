@@ -72,8 +72,29 @@ fn status_and_kubeconfig(
         inputs,
         contexts: Vec::new(),
         nodes: node_statuses(cp),
+        context_summary: None,
     };
     (status, kubeconfig)
+}
+
+/// What gRPC `GetStatus` answers: [`status`], or with `view` summary its
+/// contexts counted by state and those with a problem named instead of
+/// every name (as `/status?contexts=summary`).
+pub fn status_in_view(cp: &ControlPlane, view: StatusView) -> admin::GatewayStatus {
+    if view == StatusView::All {
+        return status(cp);
+    }
+    let (mut status, kubeconfig) = status_and_kubeconfig(cp);
+    let checks = cp.cluster_checks().latest();
+    let summary = cp.cluster_health().read(|health| {
+        let contexts = kubeconfig.iter().flat_map(|k| &k.clusters);
+        let contexts = contexts.map(|c| c.context.as_str());
+        let failed = status_view::failed_rows(checks.as_deref());
+        let summary = status_view::summarize(contexts, health, &failed);
+        status_view::summary_message(&summary, checks.as_deref())
+    });
+    status.context_summary = Some(summary);
+    status
 }
 
 /// Each input's file and whether its latest edit loaded (policy and
@@ -640,9 +661,14 @@ impl Admin for AdminService {
 
     async fn get_status(
         &self,
-        _request: Request<admin::GetStatusRequest>,
+        request: Request<admin::GetStatusRequest>,
     ) -> Result<Response<admin::GatewayStatus>, Status> {
-        Ok(Response::new(status(&self.cp)))
+        // Unset (an older client) or unknown (a newer one): every context.
+        let view = match request.into_inner().contexts() {
+            admin::ContextsView::All => StatusView::All,
+            admin::ContextsView::Summary => StatusView::Summary,
+        };
+        Ok(Response::new(status_in_view(&self.cp, view)))
     }
 
     async fn query_audit(

@@ -219,6 +219,18 @@ pub enum Outcome {
     Warning,
 }
 
+impl Outcome {
+    /// The outcome as `/status` and the admin API name it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Missing => "missing",
+            Outcome::Error => "error",
+            Outcome::Warning => "warning",
+        }
+    }
+}
+
 /// One row of the report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Row {

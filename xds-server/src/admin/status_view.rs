@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use kubeplex_proto::admin::v1 as admin;
 use serde_json::{Value, json};
 
 use crate::cluster_health::ClusterHealth;
@@ -192,4 +193,46 @@ fn problem(p: &ContextProblem<'_>) -> Value {
         .map(|r| json!({"check": r.check, "outcome": r.outcome, "detail": r.detail}))
         .collect();
     json!({"context": p.context, "health": p.health, "failed_checks": checks})
+}
+
+/// The summary as gRPC `GetStatus` carries it: the same counts and
+/// problems as the JSON of [`context_summary`].
+pub fn summary_message(
+    summary: &ContextSummary<'_>,
+    checks: Option<&Report>,
+) -> admin::ContextSummary {
+    let c = summary.counts;
+    let problems = summary
+        .problems
+        .iter()
+        .map(|p| admin::ContextProblem {
+            context: p.context.to_string(),
+            health: p.health.map(|h| admin::ContextHealth {
+                healthy: h.healthy,
+                since: h.since,
+                last_check: h.last_check,
+                detail: h.detail.clone(),
+            }),
+            failed_checks: p
+                .failed_checks
+                .iter()
+                .map(|r| admin::FailedCheck {
+                    check: r.check.clone(),
+                    outcome: r.outcome.name().to_string(),
+                    detail: r.detail.clone(),
+                })
+                .collect(),
+        })
+        .collect();
+    admin::ContextSummary {
+        total: c.total as u64,
+        healthy: c.healthy as u64,
+        unhealthy: c.unhealthy as u64,
+        health_unknown: c.health_unknown as u64,
+        checks_failed: c.checks_failed as u64,
+        with_problems: c.with_problems as u64,
+        problems,
+        problems_omitted: summary.omitted as u64,
+        checks_checked_at: checks.map_or(0, |r| r.checked_at),
+    }
 }

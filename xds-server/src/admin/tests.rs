@@ -242,17 +242,11 @@ fn a_summary_of_ten_thousand_contexts_names_only_the_problems() {
     );
 }
 
-/// The summary counted from the kubeconfig, health map and report in
-/// place says what the full view says, on contexts in every state: ok,
-/// unreachable (health and every check failed), refused (an impersonation
-/// missing), unhealthy with checks passing, a warning, never checked,
-/// checked by a report from before the context existed; a report's row
-/// for a context that is gone counts for nothing.
-#[tokio::test(flavor = "multi_thread")]
-async fn the_summary_agrees_with_every_context_listed() {
-    use crate::preflight::{Outcome, Report, Row};
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+/// A control plane of seven contexts in every state (see
+/// `the_summary_agrees_with_every_context_listed`), its health recorded
+/// and its report's rows (not yet set).
+fn mixed_control_plane(d: &std::path::Path) -> (Arc<ControlPlane>, Vec<crate::preflight::Row>) {
+    use crate::preflight::{Outcome, Row};
     let names = [
         "ok",
         "unreachable",
@@ -316,6 +310,20 @@ async fn the_summary_agrees_with_every_context_listed() {
         row("unreachable", "impersonate users", Outcome::Error),
         row("warned", "reachable", Outcome::Warning),
     ];
+    (cp, rows)
+}
+
+/// The summary counted from the kubeconfig, health map and report in
+/// place says what the full view says, on contexts in every state: ok,
+/// unreachable (health and every check failed), refused (an impersonation
+/// missing), unhealthy with checks passing, a warning, never checked,
+/// checked by a report from before the context existed; a report's row
+/// for a context that is gone counts for nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_summary_agrees_with_every_context_listed() {
+    use crate::preflight::Report;
+    let dir = tempfile::tempdir().unwrap();
+    let (cp, rows) = mixed_control_plane(dir.path());
     // A report out of context order (hand-made) is summarized the same.
     cp.cluster_checks().set(Report {
         checked_at: 7,
@@ -563,6 +571,93 @@ async fn an_admin_token_guards_every_admin_request_and_never_the_probes() {
     running.admin.abort();
     running.xds.abort();
     running.probes.unwrap().abort();
+}
+
+/// gRPC `GetStatus`: a request without a view (what an older client
+/// sends) gets every context's name and no summary, as before; the summary
+/// view gets no names and the counts and problems of
+/// `/status?contexts=summary`.
+#[tokio::test(flavor = "multi_thread")]
+async fn get_status_lists_every_context_unless_asked_for_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cp, rows) = mixed_control_plane(dir.path());
+    cp.cluster_checks().set(crate::preflight::Report {
+        checked_at: 7,
+        rows,
+    });
+    let json = status_summary_json(&cp);
+    // The admin API alone: no health checks or preflight to replace the
+    // states set above.
+    let audit = Audit::start(&cp.settings.state_dir, cp.last_good())
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin_addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(serve(cp, audit, listener, None));
+    let mut client = kubeplex_proto::admin::v1::admin_client::AdminClient::connect(format!(
+        "http://{admin_addr}"
+    ))
+    .await
+    .unwrap();
+
+    // An older client's request: no field set, nothing on the wire.
+    let old = admin::GetStatusRequest::default();
+    assert!(prost::Message::encode_to_vec(&old).is_empty());
+    let all = client.get_status(old).await.unwrap().into_inner();
+    assert_eq!(all.contexts.len(), 7, "{:?}", all.contexts);
+    assert!(all.contexts.contains(&"unreachable".to_string()));
+    assert_eq!(all.context_summary, None);
+
+    let summary_view = admin::GetStatusRequest {
+        contexts: admin::ContextsView::Summary.into(),
+    };
+    let status = client.get_status(summary_view).await.unwrap().into_inner();
+    assert!(status.contexts.is_empty(), "{:?}", status.contexts);
+    assert_eq!(status.version, all.version);
+    let summary = status.context_summary.unwrap();
+    let counts = &json["context_counts"];
+    assert_eq!(
+        [
+            summary.total,
+            summary.healthy,
+            summary.unhealthy,
+            summary.health_unknown,
+            summary.checks_failed,
+            summary.with_problems
+        ],
+        [
+            "total",
+            "healthy",
+            "unhealthy",
+            "health_unknown",
+            "checks_failed",
+            "with_problems"
+        ]
+        .map(|k| counts[k].as_u64().unwrap())
+    );
+    assert_eq!(
+        (summary.problems_omitted, summary.checks_checked_at),
+        (0, 7)
+    );
+    let problems = json["context_problems"].as_array().unwrap();
+    assert_eq!(summary.problems.len(), problems.len());
+    for (message, json) in summary.problems.iter().zip(problems) {
+        assert_eq!(message.context, json["context"].as_str().unwrap());
+        let health = message.health.as_ref().map(|h| {
+            serde_json::json!({"healthy": h.healthy, "since": h.since,
+                "last_check": h.last_check, "detail": h.detail})
+        });
+        assert_eq!(health.unwrap_or_default(), json["health"]);
+        let checks: Vec<serde_json::Value> = message
+            .failed_checks
+            .iter()
+            .map(
+                |f| serde_json::json!({"check": f.check, "outcome": f.outcome, "detail": f.detail}),
+            )
+            .collect();
+        assert_eq!(serde_json::Value::from(checks), json["failed_checks"]);
+    }
+    server.abort();
 }
 
 /// Admin, xDS and probe listeners on free loopback ports.
