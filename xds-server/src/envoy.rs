@@ -406,3 +406,6 @@ impl RunningEnvoy {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -42,6 +42,7 @@ pub fn check(objects: &[Value]) -> Vec<String> {
     };
     xds(objects, &bootstrap, cp, &mut p);
     probes_and_admin(&bootstrap, envoy, &mut p);
+    memory_settings(&bootstrap, &mut p);
     filter_module(envoy, cp, &mut p);
     drain(objects, envoy, &mut p);
     control_plane_files(objects, cp, envoy, &mut p);
@@ -216,6 +217,29 @@ fn probes_and_admin(bootstrap: &Value, envoy: &Value, p: &mut Vec<String>) {
         ));
     }
 }
+
+/// The bootstrap parts that set Envoy's memory per kubeconfig context and
+/// its stats (README, "10,000 contexts") are the gateway bootstrap's
+/// (`envoy/bootstrap.yaml`, which `kubeplex up` and docker-compose run):
+/// a Kubernetes install gets the same settings, not a copy that drifted.
+fn memory_settings(bootstrap: &Value, p: &mut Vec<String>) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../envoy/bootstrap.yaml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let gateway: Value = serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    for key in MEMORY_SETTINGS {
+        if gateway[key].is_null() {
+            p.push(format!("envoy/bootstrap.yaml: no {key}"));
+        } else if bootstrap[key] != gateway[key] {
+            p.push(format!(
+                "bootstrap: {key} must equal envoy/bootstrap.yaml's ({} != {})",
+                bootstrap[key], gateway[key]
+            ));
+        }
+    }
+}
+
+/// The bootstrap keys [`memory_settings`] compares.
+const MEMORY_SETTINGS: [&str; 3] = ["cluster_manager", "deferred_stat_options", "stats_config"];
 
 /// The init container copies the module where Envoy reads it, at the path
 /// the control plane names in the config it sends.
