@@ -4,6 +4,7 @@ use envoy_types::pb::envoy::config::core::v3::{address, socket_address};
 
 use super::bootstrap::{AgentEnvoy, bootstrap};
 use super::*;
+use crate::inputs::kubeconfig::ClusterTarget;
 use crate::translate::fixtures::target;
 
 #[test]
@@ -32,23 +33,33 @@ fn gateway_addresses_split_into_host_and_port() {
     assert_eq!(port_of("gw.example.com"), 443);
 }
 
-#[test]
-fn the_agent_envoy_opens_the_requested_tunnels_as_its_cluster() {
-    let apiserver = target("edge", "10.0.0.1", 6443);
-    let options = Options::default();
-    let boot = bootstrap(&AgentEnvoy {
+/// The bootstrap of agent `edge` (gateway `gw.example.com:8444`, no
+/// token to its apiserver) opening `tunnels` reverse tunnels.
+fn edge_agent_bootstrap(
+    apiserver: &ClusterTarget,
+    options: &Options,
+    tunnels: u32,
+) -> envoy_types::pb::envoy::config::bootstrap::v3::Bootstrap {
+    bootstrap(&AgentEnvoy {
         cluster: "edge",
         gateway_host: "gw.example.com",
         gateway_port: 8444,
         gateway_server_name: "gw.example.com",
         gateway_ca_pem: None,
-        apiserver: &apiserver,
+        apiserver,
         apiserver_token: false,
         sds_dir: Path::new("/state/sds"),
         admin: "127.0.0.1:0".parse().unwrap(),
-        tunnels: 3,
-        options: &options,
-    });
+        tunnels,
+        options,
+    })
+}
+
+#[test]
+fn the_agent_envoy_opens_the_requested_tunnels_as_its_cluster() {
+    let apiserver = target("edge", "10.0.0.1", 6443);
+    let options = Options::default();
+    let boot = edge_agent_bootstrap(&apiserver, &options, 3);
     let listener = &boot.static_resources.as_ref().unwrap().listeners[0];
     let Some(address::Address::SocketAddress(a)) = &listener.address.as_ref().unwrap().address
     else {
@@ -85,19 +96,7 @@ fn the_agent_envoy_has_the_apiservers_tls_material_inline() {
     let apiserver = target("edge", "10.0.0.1", 6443);
     assert!(apiserver.cluster_entry.is_some() && apiserver.user_entry.is_some());
     let options = Options::default();
-    let boot = bootstrap(&AgentEnvoy {
-        cluster: "edge",
-        gateway_host: "gw.example.com",
-        gateway_port: 8444,
-        gateway_server_name: "gw.example.com",
-        gateway_ca_pem: None,
-        apiserver: &apiserver,
-        apiserver_token: false,
-        sds_dir: Path::new("/state/sds"),
-        admin: "127.0.0.1:0".parse().unwrap(),
-        tunnels: 1,
-        options: &options,
-    });
+    let boot = edge_agent_bootstrap(&apiserver, &options, 1);
     let clusters = boot.static_resources.unwrap().clusters;
     let apiserver_clusters: Vec<_> = clusters
         .iter()

@@ -83,21 +83,5 @@ fn envoy_accepts_the_rendered_bootstrap() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bootstrap.json");
     std::fs::write(&file, rendered().to_string()).unwrap();
-    let out = std::process::Command::new(kubeplex_test_support::envoy())
-        .args([
-            "--mode",
-            "validate",
-            "--disable-hot-restart",
-            "--log-level",
-            "warning",
-            "-c",
-        ])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    kubeplex_test_support::assert_envoy_accepts(&file, "the rendered bootstrap");
 }

@@ -264,15 +264,6 @@ fn the_pod_start_files_and_the_sidecar_bootstrap_pass_envoys_validation() {
     for config in [config, self::config()] {
         let file = dir.path().join("bootstrap.json");
         std::fs::write(&file, bootstrap(&paths, "b", &config, PORTS).to_string()).unwrap();
-        let out = std::process::Command::new(kubeplex_test_support::envoy())
-            .args(["--mode", "validate", "--log-level", "warning", "-c"])
-            .arg(&file)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        kubeplex_test_support::assert_envoy_accepts(&file, "the sidecar's bootstrap");
     }
 }

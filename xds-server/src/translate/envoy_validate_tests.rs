@@ -59,7 +59,6 @@ fn with_static_secrets(mut cluster: Cluster) -> Cluster {
 
 #[test]
 fn envoy_accepts_every_translated_resource() {
-    let envoy = kubeplex_test_support::envoy();
     let mut bearer = target("bearer", "api.example.com", 443);
     bearer.client_cert_pem = None;
     bearer.client_key_pem = None;
@@ -167,25 +166,7 @@ fn envoy_accepts_every_translated_resource() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bootstrap.pb");
     std::fs::write(&path, bootstrap.encode_to_vec()).unwrap();
-    let out = std::process::Command::new(envoy)
-        .args([
-            "--mode",
-            "validate",
-            "--disable-hot-restart",
-            "--log-level",
-            "warn",
-            "-c",
-        ])
-        .arg(&path)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "envoy rejected the translation:\n{stdout}\n{stderr}"
-    );
-    assert!(stdout.contains("OK"), "{stdout}");
+    kubeplex_test_support::assert_envoy_accepts(&path, "the translation");
 }
 
 /// Ends the Envoy a test started, whatever the test's outcome.

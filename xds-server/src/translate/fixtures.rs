@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use crate::inputs::gateway_config::{AuditConfig, GatewayConfig, ListenerConfig};
 use crate::inputs::kubeconfig::{ClusterTarget, ServerUrl};
 use crate::sensitive::Sensitive;
-use crate::translate::{Resource, digest};
+use crate::translate::{Resource, Resources, digest};
 use envoy_types::pb::google::protobuf::{Any, Struct, value::Kind};
 
 /// A resource named `name` whose body (of type `t`) is `content`, versioned
@@ -18,6 +18,24 @@ pub fn resource(name: &str, content: &str) -> Resource {
             value: content.as_bytes().to_vec(),
         }),
         version: digest(&[content.as_bytes()]),
+    }
+}
+
+/// Clusters `ctx/<c>` for each of `cas`, each naming its secret
+/// `cluster/<c>` (content `ca-<c>`), and the secret `user/u` (content
+/// `user`): resources for the ADS tests of the Secret type.
+pub fn contexts_with_secrets(cas: &[&str], user: &str) -> Resources {
+    Resources {
+        clusters: cas
+            .iter()
+            .map(|c| resource(&format!("ctx/{c}"), c))
+            .collect(),
+        secrets: cas
+            .iter()
+            .map(|c| resource(&format!("cluster/{c}"), &format!("ca-{c}")))
+            .chain([resource("user/u", user)])
+            .collect(),
+        ..Resources::default()
     }
 }
 

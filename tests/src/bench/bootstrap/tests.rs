@@ -125,7 +125,6 @@ fn jwt_authn_has_one_provider_per_algorithm_and_requires_one() {
 #[test]
 #[ignore = "needs Envoy (make setup) and the wasm build"]
 fn envoy_accepts_every_bootstrap() {
-    let envoy = kubeplex_test_support::envoy();
     let wasm = kubeplex_test_support::filter_wasm();
     let keys = SigningKeys::fixtures().unwrap();
     let config = filter_config(&keys, true);
@@ -181,16 +180,7 @@ fn envoy_accepts_every_bootstrap() {
     for (i, b) in all.iter().enumerate() {
         let path = dir.path().join(format!("b{i}.json"));
         std::fs::write(&path, b.to_string()).unwrap();
-        let out = std::process::Command::new(&envoy)
-            .args(["--mode", "validate", "--disable-hot-restart", "-c"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "bootstrap {i}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        kubeplex_test_support::assert_envoy_accepts(&path, &format!("bootstrap {i}"));
     }
 }
 

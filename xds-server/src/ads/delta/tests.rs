@@ -176,18 +176,9 @@ fn a_large_push_goes_in_parts_each_after_the_last_is_acked() {
 /// The contexts' secrets: `cluster/<c>` for each of `cas` and `user/u`
 /// with content `user` (clusters `ctx/<c>` naming them).
 fn with_secrets(cas: &[&str], user: &str) -> Snapshot {
-    Snapshot::new(&Resources {
-        clusters: cas
-            .iter()
-            .map(|c| resource(&format!("ctx/{c}"), c))
-            .collect(),
-        secrets: cas
-            .iter()
-            .map(|c| resource(&format!("cluster/{c}"), &format!("ca-{c}")))
-            .chain([resource("user/u", user)])
-            .collect(),
-        ..Resources::default()
-    })
+    Snapshot::new(&crate::translate::fixtures::contexts_with_secrets(
+        cas, user,
+    ))
 }
 
 fn secrets_version(stream: &DeltaStream) -> Option<&str> {

@@ -310,18 +310,9 @@ fn a_node_that_names_its_listener_address_gets_the_listener_there() {
 /// A snapshot with the secrets `cluster/<c>` for each of `cas` and
 /// `user/u` (content `user`).
 fn with_secrets(cas: &[&str], user: &str) -> Snapshot {
-    Snapshot::new(&Resources {
-        clusters: cas
-            .iter()
-            .map(|c| resource(&format!("ctx/{c}"), c))
-            .collect(),
-        secrets: cas
-            .iter()
-            .map(|c| resource(&format!("cluster/{c}"), &format!("ca-{c}")))
-            .chain([resource("user/u", user)])
-            .collect(),
-        ..Resources::default()
-    })
+    Snapshot::new(&crate::translate::fixtures::contexts_with_secrets(
+        cas, user,
+    ))
 }
 
 /// State of the world: Envoy names every secret it wants in each request;
