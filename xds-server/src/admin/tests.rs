@@ -148,6 +148,16 @@ async fn status_answers_every_context_or_a_summary() {
     assert!(body.contains("contexts=all or contexts=summary"), "{body}");
 }
 
+/// The contexts a summary's `context_problems` names, in its order.
+fn problem_contexts(summary: &serde_json::Value) -> Vec<&str> {
+    summary["context_problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["context"].as_str().unwrap())
+        .collect()
+}
+
 fn checked(healthy: bool) -> crate::cluster_health::ClusterHealth {
     crate::cluster_health::ClusterHealth {
         healthy,
@@ -205,12 +215,7 @@ fn a_summary_of_ten_thousand_contexts_names_only_the_problems() {
         serde_json::json!({"total": 10_000, "healthy": 9_987, "unhealthy": 3,
             "health_unknown": 10, "checks_failed": 2, "with_problems": 4})
     );
-    let named: Vec<&str> = summary["context_problems"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["context"].as_str().unwrap())
-        .collect();
+    let named = problem_contexts(&summary);
     assert_eq!(
         named,
         [
@@ -345,12 +350,7 @@ async fn the_summary_agrees_with_every_context_listed() {
         serde_json::json!({"total": 7, "healthy": 4, "unhealthy": 2, "health_unknown": 1,
             "checks_failed": 2, "with_problems": 3})
     );
-    let named: Vec<&str> = summary["context_problems"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["context"].as_str().unwrap())
-        .collect();
+    let named = problem_contexts(&summary);
     assert_eq!(named, ["refused", "unhealthy", "unreachable"]);
     assert_eq!(
         summary["context_problems"][2]["failed_checks"][1]["detail"],

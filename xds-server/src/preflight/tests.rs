@@ -23,18 +23,7 @@ contexts:
 fn gateway(jwt: &str) -> GatewayConfig {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let ca = kubeplex_tests::pki::Ca::new("t");
-    let (cert, key) = ca.server_cert(&["localhost"]).write_to(d, "gw").unwrap();
-    std::fs::write(
-        d.join("issuer.pub.pem"),
-        rcgen::KeyPair::generate().unwrap().public_key_pem(),
-    )
-    .unwrap();
-    let text = format!(
-        "apiVersion: kubeplex.io/v1alpha1\nkind: GatewayConfig\nlistener:\n  certificateFile: {}\n  keyFile: {}\njwt:\n{jwt}",
-        cert.display(),
-        key.display()
-    );
+    let text = crate::test_files::gateway_config_text(d, jwt);
     gateway_config::parse(&text, &d.join("gateway.yaml")).unwrap()
 }
 
