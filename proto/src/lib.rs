@@ -68,23 +68,31 @@ pub mod routing {
         let mut name =
             String::with_capacity(CLUSTER_NAME_PREFIX.len() + context.len() + suffix.len());
         name.push_str(CLUSTER_NAME_PREFIX);
-        for part in context.split_inclusive(['/', '%']) {
-            match part.strip_suffix('/') {
+        push_escaped(&mut name, context);
+        name.push_str(suffix);
+        name
+    }
+
+    /// Appends `part` to `name` with `/` and `%` percent-encoded, so that a
+    /// part can neither reach into the next segment of a name nor pass for
+    /// an escape: how every resource name built from a kubeconfig name is
+    /// kept apart from the others.
+    pub fn push_escaped(name: &mut String, part: &str) {
+        for piece in part.split_inclusive(['/', '%']) {
+            match piece.strip_suffix('/') {
                 Some(head) => {
                     name.push_str(head);
                     name.push_str("%2F");
                 }
-                None => match part.strip_suffix('%') {
+                None => match piece.strip_suffix('%') {
                     Some(head) => {
                         name.push_str(head);
                         name.push_str("%25");
                     }
-                    None => name.push_str(part),
+                    None => name.push_str(piece),
                 },
             }
         }
-        name.push_str(suffix);
-        name
     }
     /// The path prefix that selects a cluster: `/clusters/<context>/<api path>`.
     pub const CLUSTER_PATH_PREFIX: &str = "/clusters/";

@@ -25,8 +25,8 @@ use envoy_types::pb::envoy::config::cluster::v3::{
     cluster::LbPolicy,
 };
 use envoy_types::pb::envoy::config::core::v3::{
-    DataSource, Http2ProtocolOptions, SubstitutionFormatString, TransportSocket, data_source,
-    substitution_format_string, transport_socket,
+    Http2ProtocolOptions, SubstitutionFormatString, TransportSocket, substitution_format_string,
+    transport_socket,
 };
 use envoy_types::pb::envoy::config::listener::v3::{
     Filter, FilterChain, FilterChainMatch, Listener, ListenerFilter, filter, listener_filter,
@@ -279,10 +279,7 @@ fn reverse_tunnel() -> ReverseTunnel {
 /// The gateway's serving certificate; with `agents`, a client certificate
 /// of the agents' CA is required.
 fn tls(gateway: &GatewayConfig, agents: Option<&AgentsConfig>, alpn: &str) -> TransportSocket {
-    let inline = |s: &str| DataSource {
-        specifier: Some(data_source::Specifier::InlineBytes(s.as_bytes().to_vec())),
-        ..Default::default()
-    };
+    let inline = |s: &str| super::secret::inline(s.as_bytes());
     let l = &gateway.listener;
     let context = DownstreamTlsContext {
         common_tls_context: Some(CommonTlsContext {

@@ -5,8 +5,8 @@
 //! listener or drains its connections (FACTS.md).
 
 use envoy_types::pb::envoy::config::core::v3::{
-    AggregatedConfigSource, ApiVersion, ConfigSource, DataSource, ExtensionConfigSource,
-    HttpProtocolOptions as CoreHttpProtocolOptions, TransportSocket, config_source, data_source,
+    AggregatedConfigSource, ApiVersion, ConfigSource, ExtensionConfigSource,
+    HttpProtocolOptions as CoreHttpProtocolOptions, TransportSocket, config_source,
     http_protocol_options::HeadersWithUnderscoresAction, transport_socket,
 };
 use envoy_types::pb::envoy::config::listener::v3::{
@@ -199,10 +199,7 @@ fn router() -> Router {
 
 fn downstream_tls(gateway: &GatewayConfig) -> DownstreamTlsContext {
     let l = &gateway.listener;
-    let inline = |s: &str| DataSource {
-        specifier: Some(data_source::Specifier::InlineBytes(s.as_bytes().to_vec())),
-        ..Default::default()
-    };
+    let inline = |s: &str| super::secret::inline(s.as_bytes());
     DownstreamTlsContext {
         common_tls_context: Some(CommonTlsContext {
             tls_params: Some(TlsParameters {

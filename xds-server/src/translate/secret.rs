@@ -61,13 +61,7 @@ pub fn client_certificate_name(entry: &str) -> String {
 fn named(prefix: &str, entry: &str) -> String {
     let mut name = String::with_capacity(prefix.len() + entry.len());
     name.push_str(prefix);
-    for c in entry.chars() {
-        match c {
-            '/' => name.push_str("%2F"),
-            '%' => name.push_str("%25"),
-            c => name.push(c),
-        }
-    }
+    kubeplex_proto::routing::push_escaped(&mut name, entry);
     name
 }
 
@@ -146,18 +140,6 @@ impl Material {
             r#type: Some(r#type),
         }
     }
-
-    /// Equal texts, by pointer first (the loader shares identical texts).
-    fn same_as(&self, other: &Material) -> bool {
-        match (self, other) {
-            (Material::Ca(a), Material::Ca(b)) => Arc::ptr_eq(a, b) || a == b,
-            (
-                Material::ClientCertificate { cert: c1, key: k1 },
-                Material::ClientCertificate { cert: c2, key: k2 },
-            ) => (Arc::ptr_eq(c1, c2) || c1 == c2) && (Arc::ptr_eq(k1, k2) || k1 == k2),
-            _ => false,
-        }
-    }
 }
 
 /// Every secret the contexts' clusters reference, by name: `(name,
@@ -215,7 +197,9 @@ impl SecretCache {
         let mut out = Vec::new();
         for (name, material) in materials(targets) {
             let resource = match self.by_name.remove(&name) {
-                Some((old, resource)) if old.same_as(&material) => resource,
+                // `Arc<str>`'s `==` compares pointers first, and the loader shares
+                // identical texts, so an unchanged entry costs no string compare.
+                Some((old, resource)) if old == material => resource,
                 _ => Resource::new(name.clone(), &material.secret(&name)),
             };
             out.push(resource.clone());

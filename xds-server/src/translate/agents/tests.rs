@@ -1,3 +1,4 @@
+use envoy_types::pb::envoy::config::core::v3::data_source;
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::DownstreamTlsContext;
 use std::path::PathBuf;
 
